@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "weft_native",
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/batch.c",
+        "native/src/probe.c",
+        "native/src/sock.c",
+        "native/src/tun.c"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags": ["-Wall", "-Wextra", "-Werror", "-O2"],
+      "cflags_c": ["-std=gnu11"],
+      "cflags_cc": ["-std=c++17", "-Wno-missing-field-initializers"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"]
+    }
+  ]
+}

@@ -1,0 +1,557 @@
+// N-API glue: the only file that knows about JavaScript. It turns the C core
+// (weft.h) into a handful of functions and one class, `Io`, which owns an fd,
+// watches it with uv_poll and moves whole batches between the fd and
+// caller-owned Buffers.
+//
+// 1. JS registers its receive views once (slab, offsets, lengths, ...) and its
+//    send views once; they are shared memory, rewritten by JS between batches.
+// 2. uv_poll says "readable": Io reads a batch into the registered views and
+//    makes ONE call into JS with the packet count.
+// 3. JS processes the batch in place and calls send(count): one crossing.
+// 4. A send cut short by EAGAIN returns how many went; JS asks wantWritable()
+//    and is called back once the socket drains.
+//
+// Errors thrown to JS carry `code` = errno name (EPERM, EBUSY, ...) and a
+// message that names the syscall.
+#include <napi.h>
+#include <uv.h>
+
+#include <cstring>
+#include <string>
+
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
+namespace {
+
+constexpr uint32_t kMaxBatch = 1024;
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string &detail) {
+  std::string msg = std::string(syscall);
+  if (!detail.empty()) msg += " " + detail;
+  msg += ": ";
+  msg += strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, weft_errno_name(err)));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+#define THROW_ERRNO(env, err, syscall, detail)                    \
+  do {                                                            \
+    ErrnoError(env, err, syscall, detail).ThrowAsJavaScriptException(); \
+    return env.Undefined();                                       \
+  } while (0)
+
+#define THROW_TYPE(env, msg)                                      \
+  do {                                                            \
+    Napi::TypeError::New(env, msg).ThrowAsJavaScriptException(); \
+    return env.Undefined();                                       \
+  } while (0)
+
+bool IsU32Array(const Napi::Value &v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;
+}
+
+// ---------------------------------------------------------------- Io ------
+
+class Io : public Napi::ObjectWrap<Io> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Io",
+                       {
+                           InstanceMethod<&Io::SetReceive>("setReceive"),
+                           InstanceMethod<&Io::SetSend>("setSend"),
+                           InstanceMethod<&Io::Read>("read"),
+                           InstanceMethod<&Io::Send>("send"),
+                           InstanceMethod<&Io::Start>("start"),
+                           InstanceMethod<&Io::SetReading>("setReading"),
+                           InstanceMethod<&Io::WantWritable>("wantWritable"),
+                           InstanceMethod<&Io::Close>("close"),
+                           InstanceAccessor<&Io::GetFd>("fd"),
+                       });
+  }
+
+  // new Io(fd, kind, counters: Float64Array, maxBatch)
+  explicit Io(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Io>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsTypedArray() ||
+        !info[3].IsNumber()) {
+      Napi::TypeError::New(env, "Io(fd, kind, counters: Float64Array, maxBatch)").ThrowAsJavaScriptException();
+      return;
+    }
+    auto counters = info[2].As<Napi::TypedArray>();
+    if (counters.TypedArrayType() != napi_float64_array || counters.ElementLength() < WEFT_COUNTER_COUNT) {
+      Napi::TypeError::New(env, "counters must be a Float64Array of at least counterNames.length")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    fd_ = info[0].As<Napi::Number>().Int32Value();
+    kind_ = info[1].As<Napi::Number>().Int32Value();
+    max_ = info[3].As<Napi::Number>().Uint32Value();
+    if (max_ == 0 || max_ > kMaxBatch) {
+      Napi::RangeError::New(env, "maxBatch must be 1.." + std::to_string(kMaxBatch)).ThrowAsJavaScriptException();
+      return;
+    }
+    ctr_ = counters.As<Napi::Float64Array>().Data();
+    ctrRef_ = Napi::Persistent(counters.As<Napi::Object>());
+    if (kind_ != WEFT_KIND_FD) {
+      mmsg_ = weft_mmsg_new(max_);
+      if (!mmsg_) {
+        Napi::Error::New(env, "out of memory for the batch scratch").ThrowAsJavaScriptException();
+        return;
+      }
+    }
+    std::memset(&rx_, 0, sizeof rx_);
+    std::memset(&tx_, 0, sizeof tx_);
+  }
+
+  ~Io() override {
+    StopPoll();
+    if (fd_ >= 0) ::close(fd_);
+    weft_mmsg_free(mmsg_);
+  }
+
+ private:
+  // setReceive(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity,
+  //            addrs?: Uint32Array, ports?: Uint32Array, segs?: Uint32Array)
+  Napi::Value SetReceive(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsBuffer() || !IsU32Array(info[1]) || !IsU32Array(info[2]) ||
+        !info[3].IsNumber())
+      THROW_TYPE(env, "setReceive(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity, addrs?, ports?, segs?)");
+    auto slab = info[0].As<Napi::Buffer<uint8_t>>();
+    auto offsets = info[1].As<Napi::Uint32Array>();
+    auto lengths = info[2].As<Napi::Uint32Array>();
+    uint32_t n = offsets.ElementLength() < lengths.ElementLength() ? offsets.ElementLength() : lengths.ElementLength();
+    weft_rx_t rx;
+    std::memset(&rx, 0, sizeof rx);
+    rx.slab = slab.Data();
+    rx.slab_len = slab.Length();
+    rx.offsets = offsets.Data();
+    rx.lengths = lengths.Data();
+    rx.capacity = info[3].As<Napi::Number>().Uint32Value();
+    rx.max = n < max_ ? n : max_;
+    uint32_t *opt[3] = {nullptr, nullptr, nullptr};
+    for (int k = 0; k < 3; k++) {
+      Napi::Value v = info[4 + k];
+      if (v.IsUndefined() || v.IsNull()) continue;
+      if (!IsU32Array(v) || v.As<Napi::Uint32Array>().ElementLength() < rx.max)
+        THROW_TYPE(env, "addrs/ports/segs must be Uint32Arrays as long as the batch");
+      opt[k] = v.As<Napi::Uint32Array>().Data();
+    }
+    rx.addrs = opt[0];
+    rx.ports = opt[1];
+    rx.segs = opt[2];
+    if (rx.capacity == 0) THROW_TYPE(env, "capacity must be > 0");
+    rx_ = rx;
+    rxRef_ = Napi::Persistent(Hold(info, 7));
+    return env.Undefined();
+  }
+
+  // setSend(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array,
+  //         dests?: Uint32Array, table?: Uint32Array, segs?: Uint32Array)
+  Napi::Value SetSend(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsBuffer() || !IsU32Array(info[1]) || !IsU32Array(info[2]))
+      THROW_TYPE(env, "setSend(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?)");
+    auto slab = info[0].As<Napi::Buffer<uint8_t>>();
+    auto offsets = info[1].As<Napi::Uint32Array>();
+    auto lengths = info[2].As<Napi::Uint32Array>();
+    weft_tx_t tx;
+    std::memset(&tx, 0, sizeof tx);
+    tx.slab = slab.Data();
+    tx.slab_len = slab.Length();
+    tx.offsets = offsets.Data();
+    tx.lengths = lengths.Data();
+    tx.max = offsets.ElementLength() < lengths.ElementLength() ? offsets.ElementLength() : lengths.ElementLength();
+    if (kind_ != WEFT_KIND_FD) {
+      if (!IsU32Array(info[3]) || !IsU32Array(info[4]))
+        THROW_TYPE(env, "sockets need dests: Uint32Array and table: Uint32Array (addr, port pairs)");
+      auto dests = info[3].As<Napi::Uint32Array>();
+      auto table = info[4].As<Napi::Uint32Array>();
+      if (dests.ElementLength() < tx.max) tx.max = dests.ElementLength();
+      tx.dests = dests.Data();
+      tx.table = table.Data();
+      tx.table_len = table.ElementLength() / 2;
+      if (!info[5].IsUndefined() && !info[5].IsNull()) {
+        if (!IsU32Array(info[5]) || info[5].As<Napi::Uint32Array>().ElementLength() < tx.max)
+          THROW_TYPE(env, "segs must be a Uint32Array as long as the batch");
+        tx.segs = info[5].As<Napi::Uint32Array>().Data();
+      }
+    }
+    tx_ = tx;
+    txRef_ = Napi::Persistent(Hold(info, 6));
+    return env.Undefined();
+  }
+
+  // Keep the registered views alive for as long as they are registered.
+  static Napi::Object Hold(const Napi::CallbackInfo &info, size_t n) {
+    Napi::Array a = Napi::Array::New(info.Env(), n);
+    for (size_t i = 0; i < n && i < info.Length(); i++) a.Set(static_cast<uint32_t>(i), info[i]);
+    return a;
+  }
+
+  int ReadBatch() {
+    if (!rx_.slab || fd_ < 0) return 0;
+    return kind_ == WEFT_KIND_FD ? weft_fd_read_batch(fd_, &rx_, ctr_)
+                                 : weft_sock_recv_batch(fd_, kind_, mmsg_, &rx_, ctr_);
+  }
+
+  // read(): one batch now, without waiting for readiness. -> count
+  Napi::Value Read(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!rx_.slab) THROW_TYPE(env, "read() before setReceive()");
+    int n = ReadBatch();
+    if (n < 0) THROW_ERRNO(env, -n, kind_ == WEFT_KIND_FD ? "read" : "recvmmsg", "");
+    if (n > 0) ctr_[WEFT_RX_BATCHES]++;
+    return Napi::Number::New(env, n);
+  }
+
+  // send(count) -> packets consumed (sent or dropped); fewer than count means
+  // the kernel queue is full (EAGAIN): keep the rest and wait for writable.
+  Napi::Value Send(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!tx_.slab) THROW_TYPE(env, "send() before setSend()");
+    uint32_t count = info[0].As<Napi::Number>().Uint32Value();
+    if (count > tx_.max) count = tx_.max;
+    if (fd_ < 0) THROW_ERRNO(env, EBADF, "send", "(closed)");
+    int r = kind_ == WEFT_KIND_FD ? weft_fd_write_batch(fd_, &tx_, count, ctr_)
+                                  : weft_sock_send_batch(fd_, kind_, mmsg_, &tx_, count, ctr_);
+    if (r < 0) THROW_ERRNO(env, -r, kind_ == WEFT_KIND_FD ? "write" : "sendmmsg", "");
+    ctr_[WEFT_TX_BATCHES]++;
+    return Napi::Number::New(env, r);
+  }
+
+  // start(onRead: (n) => void, onWritable?: () => void)
+  Napi::Value Start(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsFunction()) THROW_TYPE(env, "start(onRead, onWritable?)");
+    if (fd_ < 0) THROW_ERRNO(env, EBADF, "start", "(closed)");
+    onRead_ = Napi::Persistent(info[0].As<Napi::Function>());
+    if (info[1].IsFunction()) onWritable_ = Napi::Persistent(info[1].As<Napi::Function>());
+    if (!poll_) {
+      uv_loop_t *loop = nullptr;
+      if (napi_get_uv_event_loop(env, &loop) != napi_ok) THROW_TYPE(env, "no event loop");
+      poll_ = new uv_poll_t;
+      int r = uv_poll_init(loop, poll_, fd_);
+      if (r < 0) {
+        delete poll_;
+        poll_ = nullptr;
+        THROW_ERRNO(env, -r, "uv_poll_init", "");
+      }
+      poll_->data = this;
+      Ref();  // polling keeps the wrapper alive
+    }
+    reading_ = true;
+    UpdatePoll();
+    return env.Undefined();
+  }
+
+  // setReading(false) stops reading (backpressure); true resumes.
+  Napi::Value SetReading(const Napi::CallbackInfo &info) {
+    reading_ = info[0].ToBoolean();
+    UpdatePoll();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value WantWritable(const Napi::CallbackInfo &info) {
+    wantWrite_ = true;
+    UpdatePoll();
+    return info.Env().Undefined();
+  }
+
+  // close(): idempotent; stops polling and closes the fd.
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    StopPoll();
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    onRead_.Reset();
+    onWritable_.Reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), fd_); }
+
+  void UpdatePoll() {
+    if (!poll_) return;
+    int events = (reading_ ? UV_READABLE : 0) | (wantWrite_ ? UV_WRITABLE : 0);
+    if (events == 0) uv_poll_stop(poll_);
+    else uv_poll_start(poll_, events, &Io::OnPoll);
+  }
+
+  void StopPoll() {
+    if (!poll_) return;
+    uv_poll_stop(poll_);
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+    poll_ = nullptr;
+    Unref();
+  }
+
+  void Call(Napi::FunctionReference &fn, std::initializer_list<napi_value> args) {
+    Napi::Env env = Env();
+    if (fn.IsEmpty()) return;
+    fn.MakeCallback(Value(), args);
+    if (env.IsExceptionPending()) {
+      // A throwing callback is a bug in the JS layer: surface it as an
+      // uncaught exception rather than losing it inside libuv.
+      Napi::Error e = env.GetAndClearPendingException();
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  static void OnPoll(uv_poll_t *h, int status, int events) {
+    Io *self = static_cast<Io *>(h->data);
+    if (!self) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    if (status < 0) {
+      self->reading_ = false;
+      self->wantWrite_ = false;
+      self->UpdatePoll();
+      self->Call(self->onRead_, {Napi::Number::New(env, status)});
+      return;
+    }
+    if ((events & UV_WRITABLE) && self->wantWrite_) {
+      self->wantWrite_ = false;
+      self->UpdatePoll();
+      self->Call(self->onWritable_, {});
+      if (!self->poll_) return;  // closed inside the callback
+    }
+    if ((events & UV_READABLE) && self->reading_) {
+      int n = self->ReadBatch();
+      if (n == 0) return;
+      if (n < 0) {
+        self->reading_ = false;  // fatal for this handle: tell JS once, stop
+        self->UpdatePoll();
+      } else {
+        self->ctr_[WEFT_RX_BATCHES]++;
+      }
+      self->Call(self->onRead_, {Napi::Number::New(env, n)});
+    }
+  }
+
+  int fd_ = -1;
+  int kind_ = WEFT_KIND_FD;
+  uint32_t max_ = 0;
+  double *ctr_ = nullptr;
+  Napi::ObjectReference ctrRef_, rxRef_, txRef_;
+  weft_rx_t rx_;
+  weft_tx_t tx_;
+  weft_mmsg_t *mmsg_ = nullptr;
+  uv_poll_t *poll_ = nullptr;
+  bool reading_ = false, wantWrite_ = false;
+  Napi::FunctionReference onRead_, onWritable_;
+};
+
+// ---------------------------------------------------------- functions -----
+
+std::string Str(const Napi::Value &v) { return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(); }
+
+// tunOpen(name, flags) -> { fd, name }
+Napi::Value TunOpen(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsNumber()) THROW_TYPE(env, "tunOpen(name: string, flags: number)");
+  std::string name = Str(info[0]);
+  char out[IFNAMSIZ] = {0};
+  const char *failed = "";
+  int fd = weft_tun_open(name.c_str(), info[1].As<Napi::Number>().Int32Value(), out, &failed);
+  if (fd < 0) THROW_ERRNO(env, -fd, failed, failed[0] == 'o' ? "" : name);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", fd);
+  o.Set("name", out);
+  return o;
+}
+
+Napi::Value TunSetOffload(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int err = weft_tun_set_offload(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Uint32Value());
+  if (err < 0) THROW_ERRNO(env, -err, "ioctl(TUNSETOFFLOAD)", "");
+  return env.Undefined();
+}
+
+Napi::Value TunFeatures(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  unsigned int f = 0;
+  int err = weft_tun_features(&f);
+  if (err < 0) THROW_ERRNO(env, -err, "ioctl(TUNGETFEATURES)", "/dev/net/tun");
+  return Napi::Number::New(env, f);
+}
+
+Napi::Value LinkSetMtu(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = Str(info[0]);
+  int err = weft_link_set_mtu(name.c_str(), info[1].As<Napi::Number>().Int32Value());
+  if (err < 0) THROW_ERRNO(env, -err, "ioctl(SIOCSIFMTU)", name);
+  return env.Undefined();
+}
+
+Napi::Value LinkSetUp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = Str(info[0]);
+  int err = weft_link_set_up(name.c_str(), info[1].ToBoolean() ? 1 : 0);
+  if (err < 0) THROW_ERRNO(env, -err, "ioctl(SIOCSIFFLAGS)", name);
+  return env.Undefined();
+}
+
+Napi::Value LinkIndex(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = Str(info[0]);
+  int r = weft_link_index(name.c_str());
+  if (r < 0) THROW_ERRNO(env, -r, "ioctl(SIOCGIFINDEX)", name);
+  return Napi::Number::New(env, r);
+}
+
+weft_sock_opts_t SockOpts(const Napi::Value &v) {
+  weft_sock_opts_t o = {0, 0, 0, 0, -1};
+  if (!v.IsObject()) return o;
+  Napi::Object obj = v.As<Napi::Object>();
+  auto num = [&](const char *k, int def) {
+    Napi::Value x = obj.Get(k);
+    return x.IsNumber() ? x.As<Napi::Number>().Int32Value() : (x.IsBoolean() ? (x.ToBoolean() ? 1 : 0) : def);
+  };
+  o.reuseport = num("reusePort", 0);
+  o.rcvbuf = num("rcvbuf", 0);
+  o.sndbuf = num("sndbuf", 0);
+  o.gro = num("gro", 0);
+  o.pmtudisc = num("pmtudisc", -1);
+  return o;
+}
+
+// udp4Open(addr: u32, port, opts?) -> fd
+Napi::Value Udp4Open(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) THROW_TYPE(env, "udp4Open(addr: u32, port: number, opts?)");
+  weft_sock_opts_t o = SockOpts(info[2]);
+  uint32_t addr = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t port = info[1].As<Napi::Number>().Uint32Value();
+  int fd = weft_udp4_open(addr, static_cast<uint16_t>(port), &o);
+  if (fd < 0) {
+    char where[64];
+    snprintf(where, sizeof where, "%u.%u.%u.%u:%u", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255,
+             port);
+    THROW_ERRNO(env, -fd, "socket/bind(udp4)", where);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// raw4Open(protocol, bindAddr: u32, opts?) -> fd
+Napi::Value Raw4Open(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) THROW_TYPE(env, "raw4Open(protocol, bindAddr: u32, opts?)");
+  weft_sock_opts_t o = SockOpts(info[2]);
+  int proto = info[0].As<Napi::Number>().Int32Value();
+  int fd = weft_raw4_open(proto, info[1].As<Napi::Number>().Uint32Value(), &o);
+  if (fd < 0) THROW_ERRNO(env, -fd, "socket(AF_INET, SOCK_RAW)", "protocol " + std::to_string(proto));
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value SockLocalPort(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int r = weft_sock_local_port(info[0].As<Napi::Number>().Int32Value());
+  if (r < 0) THROW_ERRNO(env, -r, "getsockname", "");
+  return Napi::Number::New(env, r);
+}
+
+Napi::Value SockSetGro(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int r = weft_sock_set_gro(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean() ? 1 : 0);
+  if (r < 0) THROW_ERRNO(env, -r, "setsockopt(UDP_GRO)", "");
+  return env.Undefined();
+}
+
+Napi::Value SockBuffers(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int rcv = 0, snd = 0;
+  int r = weft_sock_buffers(info[0].As<Napi::Number>().Int32Value(), &rcv, &snd);
+  if (r < 0) THROW_ERRNO(env, -r, "getsockopt(SO_RCVBUF)", "");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rcvbuf", rcv);
+  o.Set("sndbuf", snd);
+  return o;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (::close(info[0].As<Napi::Number>().Int32Value()) < 0) THROW_ERRNO(env, errno, "close", "");
+  return env.Undefined();
+}
+
+Napi::Value ProbeOffloads(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  weft_offloads_t p;
+  weft_probe_offloads(&p);
+  Napi::Object o = Napi::Object::New(env);
+  auto tri = [&](int v) -> Napi::Value {
+    if (v < 0) return Napi::String::New(env, weft_errno_name(-v));  // could not probe: why
+    return Napi::Boolean::New(env, v != 0);
+  };
+  o.Set("udpGso", Napi::Boolean::New(env, p.udp_gso));
+  o.Set("udpGro", Napi::Boolean::New(env, p.udp_gro));
+  o.Set("tun", Napi::Boolean::New(env, p.tun_present));
+  o.Set("tunVnetHdr", Napi::Boolean::New(env, p.tun_vnet_hdr));
+  o.Set("tunMultiQueue", Napi::Boolean::New(env, p.tun_multiqueue));
+  o.Set("tunTso", tri(p.tun_tso));
+  o.Set("tunUso", tri(p.tun_uso));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Io", Io::Init(env));
+  exports.Set("tunOpen", Napi::Function::New<TunOpen>(env, "tunOpen"));
+  exports.Set("tunSetOffload", Napi::Function::New<TunSetOffload>(env, "tunSetOffload"));
+  exports.Set("tunFeatures", Napi::Function::New<TunFeatures>(env, "tunFeatures"));
+  exports.Set("linkSetMtu", Napi::Function::New<LinkSetMtu>(env, "linkSetMtu"));
+  exports.Set("linkSetUp", Napi::Function::New<LinkSetUp>(env, "linkSetUp"));
+  exports.Set("linkIndex", Napi::Function::New<LinkIndex>(env, "linkIndex"));
+  exports.Set("udp4Open", Napi::Function::New<Udp4Open>(env, "udp4Open"));
+  exports.Set("raw4Open", Napi::Function::New<Raw4Open>(env, "raw4Open"));
+  exports.Set("sockLocalPort", Napi::Function::New<SockLocalPort>(env, "sockLocalPort"));
+  exports.Set("sockSetGro", Napi::Function::New<SockSetGro>(env, "sockSetGro"));
+  exports.Set("sockBuffers", Napi::Function::New<SockBuffers>(env, "sockBuffers"));
+  exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
+  exports.Set("probeOffloads", Napi::Function::New<ProbeOffloads>(env, "probeOffloads"));
+
+  Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
+  for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);
+  exports.Set("counterNames", names);
+
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("TUN_TAP", static_cast<double>(WEFT_TUN_TAP));
+  c.Set("TUN_VNET_HDR", static_cast<double>(WEFT_TUN_VNET_HDR));
+  c.Set("TUN_MULTIQUEUE", static_cast<double>(WEFT_TUN_MULTIQUEUE));
+  c.Set("TUN_F_CSUM", static_cast<double>(TUN_F_CSUM));
+  c.Set("TUN_F_TSO4", static_cast<double>(TUN_F_TSO4));
+  c.Set("TUN_F_TSO6", static_cast<double>(TUN_F_TSO6));
+  c.Set("TUN_F_TSO_ECN", static_cast<double>(TUN_F_TSO_ECN));
+  c.Set("TUN_F_USO4", static_cast<double>(TUN_F_USO4));
+  c.Set("TUN_F_USO6", static_cast<double>(TUN_F_USO6));
+  c.Set("KIND_FD", static_cast<double>(WEFT_KIND_FD));
+  c.Set("KIND_UDP4", static_cast<double>(WEFT_KIND_UDP4));
+  c.Set("KIND_RAW4", static_cast<double>(WEFT_KIND_RAW4));
+  c.Set("IPPROTO_IPIP", static_cast<double>(IPPROTO_IPIP));
+  c.Set("IP_PMTUDISC_DONT", static_cast<double>(IP_PMTUDISC_DONT));
+  c.Set("IP_PMTUDISC_DO", static_cast<double>(IP_PMTUDISC_DO));
+  c.Set("MAX_BATCH", static_cast<double>(kMaxBatch));
+  exports.Set("constants", c);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(weft_native, Init)

@@ -1,0 +1,109 @@
+/*
+ * Underlay sockets: UDP over IPv4 (VXLAN, flannel's UDP backend) and raw IPv4
+ * for protocol 4 (IP-in-IP). Both are non-blocking; uv_poll tells us when to
+ * read, and a full send queue shows up as EAGAIN, never as a blocked thread.
+ *
+ * Buffer sizes: a tunnel at multi-Gbit/s needs megabytes of socket buffer to
+ * ride out a scheduling hiccup of the event loop. SO_*BUFFORCE (CAP_NET_ADMIN)
+ * ignores net.core.*mem_max; without the capability we fall back to the
+ * ordinary option, which the kernel clamps.
+ */
+#define _GNU_SOURCE
+#include "weft.h"
+
+#include <errno.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+static int set_buffers(int fd, const weft_sock_opts_t *o) {
+  if (o->rcvbuf > 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o->rcvbuf, sizeof o->rcvbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof o->rcvbuf) < 0)
+    return -errno;
+  if (o->sndbuf > 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &o->sndbuf, sizeof o->sndbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof o->sndbuf) < 0)
+    return -errno;
+  return 0;
+}
+
+static int apply_opts(int fd, const weft_sock_opts_t *o) {
+  int one = 1, err;
+  if ((err = set_buffers(fd, o)) < 0) return err;
+  if (o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) return -errno;
+  if (o->pmtudisc >= 0 &&
+      setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &o->pmtudisc, sizeof o->pmtudisc) < 0)
+    return -errno;
+  return 0;
+}
+
+int weft_udp4_open(uint32_t addr, uint16_t port, const weft_sock_opts_t *o) {
+  struct sockaddr_in sin;
+  int fd, err;
+
+  fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if ((err = apply_opts(fd, o)) < 0) goto fail;
+  if (o->gro && (err = weft_sock_set_gro(fd, 1)) < 0) goto fail;
+
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(addr);
+  sin.sin_port = htons(port);
+  if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  return fd;
+fail:
+  close(fd);
+  return err;
+}
+
+int weft_raw4_open(int protocol, uint32_t bind_addr, const weft_sock_opts_t *o) {
+  struct sockaddr_in sin;
+  int fd, err;
+
+  fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return -errno;
+  if ((err = apply_opts(fd, o)) < 0) goto fail;
+  if (bind_addr != 0) {
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(bind_addr);
+    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+      err = -errno;
+      goto fail;
+    }
+  }
+  return fd;
+fail:
+  close(fd);
+  return err;
+}
+
+int weft_sock_local_port(int fd) {
+  struct sockaddr_in sin;
+  socklen_t len = sizeof sin;
+  if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0) return -errno;
+  return ntohs(sin.sin_port);
+}
+
+int weft_sock_set_gro(int fd, int on) {
+  if (setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) < 0) return -errno;
+  return 0;
+}
+
+int weft_sock_buffers(int fd, int *rcvbuf, int *sndbuf) {
+  socklen_t len = sizeof *rcvbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, &len) < 0) return -errno;
+  len = sizeof *sndbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, sndbuf, &len) < 0) return -errno;
+  return 0;
+}

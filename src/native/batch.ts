@@ -1,0 +1,82 @@
+// A batch of packet slots in one slab Buffer, the unit every I/O call moves.
+//
+// Slot i spans [i * slotSize, (i + 1) * slotSize). A packet read into slot i
+// starts at offsets[i] = i * slotSize + headroom, so headers can later be
+// written in front of it (VXLAN: inner Ethernet + VXLAN header) without a copy.
+// Who owns what: the batch owns the slab; a packet's bytes are valid until the
+// next read into the same batch ("borrowed until the next read").
+//
+// The parallel Uint32Arrays are shared with the addon: it fills lengths/addrs/
+// ports/segs on receive and reads offsets/lengths/dests/segs on send. A length
+// of 0 after a receive marks a slot whose packet was dropped (and counted).
+
+export interface BatchOptions {
+  /** packets per batch (1..1024) */
+  size: number
+  /** bytes per slot, headroom included */
+  slotSize: number
+  /** bytes kept free in front of each received packet */
+  headroom?: number
+}
+
+export class PacketBatch {
+  readonly size: number
+  readonly slotSize: number
+  readonly headroom: number
+  /** bytes a packet may occupy after the headroom */
+  readonly capacity: number
+  readonly slab: Buffer
+  readonly offsets: Uint32Array
+  readonly lengths: Uint32Array
+  /** source (receive) IPv4 as host-order uint32 */
+  readonly addrs: Uint32Array
+  readonly ports: Uint32Array
+  /** UDP_GRO segment size on receive, UDP_SEGMENT size on send; 0 = none */
+  readonly segs: Uint32Array
+  /** send: index into the peer table */
+  readonly dests: Uint32Array
+
+  constructor (opts: BatchOptions) {
+    const headroom = opts.headroom ?? 0
+    if (!Number.isInteger(opts.size) || opts.size < 1 || opts.size > 1024) throw new RangeError('batch size must be 1..1024')
+    if (opts.slotSize <= headroom) throw new RangeError('slotSize must exceed headroom')
+    this.size = opts.size
+    this.slotSize = opts.slotSize
+    this.headroom = headroom
+    this.capacity = opts.slotSize - headroom
+    this.slab = Buffer.allocUnsafeSlow(opts.size * opts.slotSize)
+    this.offsets = new Uint32Array(opts.size)
+    this.lengths = new Uint32Array(opts.size)
+    this.addrs = new Uint32Array(opts.size)
+    this.ports = new Uint32Array(opts.size)
+    this.segs = new Uint32Array(opts.size)
+    this.dests = new Uint32Array(opts.size)
+    this.resetOffsets()
+  }
+
+  /** Put every slot back at its home offset (after in-place header work). */
+  resetOffsets (): void {
+    for (let i = 0; i < this.size; i++) this.offsets[i] = i * this.slotSize + this.headroom
+  }
+}
+
+/**
+ * Destinations for socket sends: a packed (addr, port) table the addon reads
+ * by index, so sending never builds an address per packet. Fixed capacity,
+ * allocated once; entries are rewritten in place as peers come and go.
+ */
+export class PeerTable {
+  readonly table: Uint32Array
+  readonly capacity: number
+
+  constructor (capacity: number) {
+    this.capacity = capacity
+    this.table = new Uint32Array(capacity * 2)
+  }
+
+  set (index: number, addr: number, port: number): void {
+    if (index < 0 || index >= this.capacity) throw new RangeError(`peer index ${index} outside 0..${this.capacity - 1}`)
+    this.table[2 * index] = addr >>> 0
+    this.table[2 * index + 1] = port
+  }
+}

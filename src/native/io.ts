@@ -1,0 +1,95 @@
+// PacketIo: one fd (TUN/TAP, UDP socket or raw socket) driven by libuv
+// readiness, moving whole batches.
+//
+// 1. receiveInto(batch) registers where packets land (once, not per read)
+// 2. start(onBatch): whenever the fd is readable the addon reads one batch
+//    and calls onBatch(count) once; count < 0 is -errno of a fatal error,
+//    after which reading has stopped
+// 3. sendFrom(batch, peers) registers the send views; send(count) moves
+//    packets 0..count-1 and returns how many were consumed (sent or dropped
+//    with a counted reason). Fewer than count means the kernel queue is full:
+//    keep the rest, call wantWritable(), resend from onWritable.
+// Counters live in a Float64Array the addon writes directly: reading them
+// costs no call.
+import { fromNative } from '../errors'
+import { native } from './binding'
+import type { NativeIo } from './binding'
+import type { PacketBatch, PeerTable } from './batch'
+import { COUNTER_NAMES, snapshot } from './counters'
+import type { CounterSnapshot } from './counters'
+
+export type IoKind = 'fd' | 'udp4' | 'raw4'
+
+const KINDS: Record<IoKind, number> = {
+  fd: native.constants.KIND_FD,
+  udp4: native.constants.KIND_UDP4,
+  raw4: native.constants.KIND_RAW4
+}
+
+export class PacketIo {
+  readonly kind: IoKind
+  readonly counters: Float64Array
+  readonly maxBatch: number
+  private readonly io: NativeIo
+  private closed = false
+
+  /** Takes ownership of fd: close() closes it. */
+  constructor (fd: number, kind: IoKind, maxBatch: number) {
+    this.kind = kind
+    this.maxBatch = maxBatch
+    this.counters = new Float64Array(COUNTER_NAMES.length)
+    this.io = new native.Io(fd, KINDS[kind], this.counters, maxBatch)
+  }
+
+  get fd (): number { return this.io.fd }
+
+  receiveInto (batch: PacketBatch): void {
+    const sock = this.kind !== 'fd'
+    this.io.setReceive(batch.slab, batch.offsets, batch.lengths, batch.capacity,
+      sock ? batch.addrs : null, sock ? batch.ports : null, this.kind === 'udp4' ? batch.segs : null)
+  }
+
+  /** Sockets need `peers`; `gso` turns on per-message UDP_SEGMENT from batch.segs. */
+  sendFrom (batch: PacketBatch, peers?: PeerTable, gso = false): void {
+    if (this.kind === 'fd') {
+      this.io.setSend(batch.slab, batch.offsets, batch.lengths)
+      return
+    }
+    if (peers === undefined) throw new TypeError('a socket needs a PeerTable to send')
+    this.io.setSend(batch.slab, batch.offsets, batch.lengths, batch.dests, peers.table, gso ? batch.segs : null)
+  }
+
+  start (onBatch: (count: number) => void, onWritable?: () => void): void {
+    try {
+      this.io.start(onBatch, onWritable)
+    } catch (err) { throw fromNative(err) }
+  }
+
+  /** One batch now, without waiting for readiness (0 when nothing is queued). */
+  read (): number {
+    try {
+      return this.io.read()
+    } catch (err) { throw fromNative(err) }
+  }
+
+  send (count: number): number {
+    try {
+      return this.io.send(count)
+    } catch (err) { throw fromNative(err) }
+  }
+
+  /** Backpressure: stop (false) or resume (true) reading. */
+  setReading (on: boolean): void { this.io.setReading(on) }
+
+  /** Ask for one onWritable callback when the fd can take more. */
+  wantWritable (): void { this.io.wantWritable() }
+
+  stats (): CounterSnapshot { return snapshot(this.counters) }
+
+  /** Idempotent. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.io.close()
+  }
+}

@@ -1,0 +1,66 @@
+// TUN/TAP devices from our own addon (the `tuntap2` package the design named
+// is not in the npm registry).
+import { fromNative } from '../errors'
+import { native } from './binding'
+import { PacketIo } from './io'
+
+export interface TunOptions {
+  /** device name; "%d" lets the kernel pick a number */
+  name: string
+  tap?: boolean
+  /** prefix every packet with a virtio_net_hdr (needed for TSO/GRO) */
+  vnetHdr?: boolean
+  /** TUN_F_* flags for TUNSETOFFLOAD; needs vnetHdr */
+  offloads?: number
+  multiQueue?: boolean
+  mtu?: number
+  /** bring the link up (default true) */
+  up?: boolean
+  /** packets per batch for the returned PacketIo (default 64) */
+  batch?: number
+}
+
+/** virtio_net_hdr without num_buffers: the kernel's default vnet header size. */
+export const VNET_HDR_LEN = 10
+
+export interface Tun {
+  readonly name: string
+  readonly vnetHdr: boolean
+  readonly io: PacketIo
+}
+
+const TUN_HINTS = {
+  ENOENT: '/dev/net/tun is missing: load the tun module (modprobe tun) or give the container the device',
+  EPERM: 'creating a TUN device needs CAP_NET_ADMIN',
+  EACCES: 'cannot open /dev/net/tun: needs root or CAP_NET_ADMIN',
+  EBUSY: 'the device is already open by another process',
+  EINVAL: 'a device of that name exists with another type or flags'
+}
+
+export function openTun (opts: TunOptions): Tun {
+  const c = native.constants
+  const flags = (opts.tap === true ? c.TUN_TAP : 0) |
+    (opts.vnetHdr === true ? c.TUN_VNET_HDR : 0) |
+    (opts.multiQueue === true ? c.TUN_MULTIQUEUE : 0)
+  let dev: { fd: number, name: string }
+  try {
+    dev = native.tunOpen(opts.name, flags)
+  } catch (err) { throw fromNative(err, TUN_HINTS) }
+  try {
+    if (opts.offloads !== undefined && opts.offloads !== 0) native.tunSetOffload(dev.fd, opts.offloads)
+    if (opts.mtu !== undefined) native.linkSetMtu(dev.name, opts.mtu)
+    if (opts.up !== false) native.linkSetUp(dev.name, true)
+  } catch (err) {
+    native.closeFd(dev.fd)
+    throw fromNative(err)
+  }
+  return { name: dev.name, vnetHdr: opts.vnetHdr === true, io: new PacketIo(dev.fd, 'fd', opts.batch ?? 64) }
+}
+
+export function setLinkMtu (name: string, mtu: number): void {
+  try { native.linkSetMtu(name, mtu) } catch (err) { throw fromNative(err) }
+}
+
+export function setLinkUp (name: string, up: boolean): void {
+  try { native.linkSetUp(name, up) } catch (err) { throw fromNative(err) }
+}

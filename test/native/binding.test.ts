@@ -1,0 +1,61 @@
+// The addon's surface: names agree with the TypeScript side, errors carry
+// errno names and say which syscall failed, offloads are reported.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import path from 'node:path'
+import { native, openTun, probeOffloads, COUNTER_NAMES } from '../../src/native'
+import { SystemError } from '../../src/errors'
+
+test('the counter names in TypeScript match the addon, slot for slot', () => {
+  assert.deepEqual([...native.counterNames], [...COUNTER_NAMES])
+})
+
+test('a device name longer than IFNAMSIZ is refused with ENAMETOOLONG, naming the syscall', () => {
+  assert.throws(() => openTun({ name: 'a-name-far-too-long-for-linux' }), (err: unknown) => {
+    assert.ok(err instanceof SystemError)
+    assert.equal(err.code, 'ENAMETOOLONG')
+    assert.equal(err.syscall, 'ioctl(TUNSETIFF)')
+    assert.match(err.message, /ioctl\(TUNSETIFF\)/)
+    return true
+  })
+})
+
+test('probeOffloads reports each offload as a yes/no or the reason it could not be probed', () => {
+  const o = probeOffloads()
+  for (const k of ['udpGso', 'udpGro', 'tun', 'tunVnetHdr', 'tunMultiQueue'] as const) assert.equal(typeof o[k], 'boolean', k)
+  for (const k of ['tunTso', 'tunUso'] as const) assert.ok(typeof o[k] === 'boolean' || /^E[A-Z]+$/.test(String(o[k])), k)
+})
+
+// Without CAP_NET_ADMIN a TUN open must fail with a clear error, not a crash.
+// As root we prove it in a child that runs as `nobody`.
+const asNobody = (): string => {
+  const script = `
+    const { openTun } = require(${JSON.stringify(path.join(__dirname, '../../src/native'))})
+    try { openTun({ name: 'wt-noperm' }); console.log('opened') }
+    catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, name: e.name })) }`
+  if (process.getuid?.() === 0) {
+    return execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], { encoding: 'utf8' })
+  }
+  return execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+}
+
+test('without privileges, opening a TUN gives a clear error naming the cause', () => {
+  const out = JSON.parse(asNobody().trim()) as { code: string, message: string, name: string }
+  assert.equal(out.name, 'SystemError')
+  assert.ok(['EACCES', 'EPERM', 'ENOENT'].includes(out.code), out.code)
+  assert.match(out.message, /\/dev\/net\/tun|CAP_NET_ADMIN/)
+})
+
+test('sockets refuse a busy port with EADDRINUSE and a hint', () => {
+  const { openUdp4 } = require('../../src/native') as typeof import('../../src/native')
+  const a = openUdp4({ addr: 0x7f000001, port: 0 })
+  try {
+    assert.throws(() => openUdp4({ addr: 0x7f000001, port: a.port }), (err: unknown) => {
+      assert.ok(err instanceof SystemError)
+      assert.equal(err.code, 'EADDRINUSE')
+      assert.match(err.message, /taken by another process/)
+      return true
+    })
+  } finally { a.io.close() }
+})
