@@ -1,0 +1,266 @@
+// The lease manager: the control-plane loop under every backend.
+//
+// 1. acquire(): list the store, choose (allocate.ts), create; a lost race
+//    (EEXIST) is retried with a fresh list, not surfaced (flannel gives up:
+//    its retry checks for the wrong error)
+// 2. run(): one watch from the revision the acquire saw
+//    - the node's own key: a put refreshes its expiry; a delete is a
+//      revocation: log it clearly, then re-acquire (default) or stop
+//    - everyone else: LeaseWatcher turns changes into Added/Removed batches
+// 3. renewal: at expiry minus the margin, rewrite the lease with a fresh
+//    TTL; a failure is retried every renewRetryMs; a reservation (no TTL) is
+//    never renewed and stays a reservation
+import { formatCidr, equal } from '../ip/net'
+import type { Ip4Net } from '../ip/net'
+import type { Logger } from '../log'
+import { WeftError } from '../errors'
+import { StoreError, SUBNET_TTL_SECONDS } from '../store/store'
+import type { Store, WatchBatch } from '../store/store'
+import { fitsRange, freeCandidates, taken, totalSubnets } from './allocate'
+import type { SubnetRange } from './allocate'
+import type { Lease, LeaseAttrs } from './lease'
+import { LeaseWatcher } from './watcher'
+import type { PeerEvent } from './watcher'
+import { ip4ToString } from '../packet/ip'
+
+export interface LeaseManagerOptions {
+  store: Store
+  range: SubnetRange
+  publicIP: number
+  attrs: LeaseAttrs
+  log: Logger
+  ttlSeconds?: number
+  /** renew this long before expiry (flannel's --subnet-lease-renew-margin, default 60 min) */
+  renewMarginSeconds?: number
+  renewRetryMs?: number
+  /** FLANNEL_SUBNET from the previous subnet.env */
+  previousSubnet?: Ip4Net
+  /** what a revoked lease leads to; flannel exits, weft re-acquires unless told otherwise */
+  onRevoked?: 'reacquire' | 'exit'
+  random?: () => number
+}
+
+export interface ManagerHandlers {
+  onPeers: (events: PeerEvent[]) => void
+  /** our lease was re-acquired as a different subnet */
+  onLeaseChanged?: (lease: Lease, previous: Lease) => void
+  /** our lease was revoked and onRevoked is 'exit': run() returns after this */
+  onRevoked?: (lease: Lease) => void
+  /** store reachability, for /readyz and metrics */
+  onStoreHealth?: (healthy: boolean, err?: WeftError) => void
+  /** any lease was renewed or re-put (metrics) */
+  onRenewed?: (lease: Lease) => void
+}
+
+const RACE_RETRIES = 32
+
+export class LeaseManager {
+  private current: Lease | undefined
+  private listRevision = 0
+  private initial: Lease[] = []
+  private readonly watcher = new LeaseWatcher(undefined)
+  private readonly warned = new Set<string>()
+  private readonly ttl: number
+  private readonly margin: number
+  private readonly retryMs: number
+  private readonly random: () => number
+  /** where acquire() tries first after "our public IP": subnet.env's, later the revoked one */
+  private preferred: Ip4Net | undefined
+
+  constructor (private readonly o: LeaseManagerOptions) {
+    this.ttl = o.ttlSeconds ?? SUBNET_TTL_SECONDS
+    this.margin = o.renewMarginSeconds ?? 3600
+    this.retryMs = o.renewRetryMs ?? 60_000
+    this.random = o.random ?? Math.random
+    this.preferred = o.previousSubnet
+    if (this.ttl > 0 && this.margin >= this.ttl) {
+      throw new WeftError('ECONFIG', `--subnet-lease-renew-margin (${this.margin} s) must be shorter than the lease TTL (${this.ttl} s)`)
+    }
+  }
+
+  get lease (): Lease {
+    if (this.current === undefined) throw new WeftError('ENOLEASE', 'no lease acquired yet')
+    return this.current
+  }
+
+  async acquire (): Promise<Lease> {
+    const { store, range, publicIP, log } = this.o
+    for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
+      const list = await store.listLeases()
+      this.warnSkipped(list.skipped)
+      const mine = list.leases.find((l) => l.attrs.publicIP === publicIP)
+      let lease: Lease | undefined
+      try {
+        if (mine !== undefined && fitsRange(mine.subnet, range)) {
+          // A restart: take our lease back. A reservation stays one (flannel #1329).
+          lease = await store.renewLease(mine.subnet, this.o.attrs, mine.expiration === null ? 0 : this.ttl)
+          log.info({ subnet: formatCidr(lease.subnet), reservation: lease.expiration === null }, 'found the lease holding our public IP; reusing it')
+        } else {
+          if (mine !== undefined) {
+            log.warn({ subnet: formatCidr(mine.subnet) }, 'our old lease no longer fits the network config; deleting it')
+            await store.deleteLease(mine.subnet)
+          }
+          const used = taken(list.leases.filter((l) => l !== mine), list.skipped)
+          const prev = this.preferred
+          if (prev !== undefined && fitsRange(prev, range) && !used.some((u) => equal(u, prev))) {
+            lease = await store.createLease(prev, this.o.attrs, this.ttl)
+            log.info({ subnet: formatCidr(lease.subnet) }, 'leased the subnet from the previous subnet.env')
+          } else {
+            const cands = freeCandidates(range, used)
+            if (cands.length === 0) {
+              throw new WeftError('EOUTOFSUBNETS', `out of subnets: all ${totalSubnets(range)} /${range.subnetLen} subnets of ${formatCidr(range.network)} are leased`)
+            }
+            const pick = cands[Math.floor(this.random() * cands.length)]
+            lease = await store.createLease(pick, this.o.attrs, this.ttl)
+            log.info({ subnet: formatCidr(lease.subnet), publicIP: ip4ToString(publicIP) }, 'leased a new subnet')
+          }
+        }
+      } catch (err) {
+        if (err instanceof StoreError && (err.code === 'EEXIST' || err.code === 'ENOENT')) {
+          // Lost a race with another node: look again, after a little jitter.
+          await new Promise((resolve) => setTimeout(resolve, Math.floor(this.random() * 20 * (attempt + 1))))
+          continue
+        }
+        throw err
+      }
+      this.current = lease
+      this.listRevision = Math.max(list.revision, lease.revision)
+      this.initial = list.leases.filter((l) => !equal(l.subnet, lease.subnet))
+      this.watcher.setOwn(lease.subnet)
+      return lease
+    }
+    throw new WeftError('ELEASERACE', `could not lease a subnet after ${RACE_RETRIES} attempts: every pick was taken by another node first`)
+  }
+
+  /** Watch and renew until the signal aborts (or the lease is revoked with onRevoked 'exit'). */
+  async run (signal: AbortSignal, h: ManagerHandlers): Promise<void> {
+    const stop = new AbortController()
+    const all = AbortSignal.any([signal, stop.signal])
+    const renewer = new Renewer(this, all, this.retryMs, this.margin, this.o.log, h)
+    const first = this.watcher.reset(this.initial)
+    if (first.length > 0) h.onPeers(first)
+    renewer.schedule()
+    let healthy = true
+    try {
+      for await (const batch of this.o.store.watchLeases(this.listRevision, {
+        signal: all,
+        onError: (err) => {
+          if (healthy) this.o.log.warn({ err: err.message }, 'lost the store; forwarding continues from the cached peers, retrying')
+          healthy = false
+          h.onStoreHealth?.(false, err)
+        },
+        onRecover: () => {
+          healthy = true
+          this.o.log.info('the store is back')
+          h.onStoreHealth?.(true)
+        }
+      })) {
+        const revoked = this.apply(batch, h, renewer)
+        if (revoked === undefined) continue
+        this.o.log.warn({ subnet: formatCidr(revoked.subnet) }, 'lease has been revoked')
+        if (this.o.onRevoked === 'exit') {
+          h.onRevoked?.(revoked)
+          stop.abort()
+          break
+        }
+        const next = await this.acquireAfterRevocation(revoked)
+        if (!equal(next.subnet, revoked.subnet)) {
+          this.o.log.warn({ from: formatCidr(revoked.subnet), to: formatCidr(next.subnet) }, 'our old subnet was taken; now holding a new one')
+          const ev = this.watcher.setOwn(next.subnet)
+          if (ev.length > 0) h.onPeers(ev)
+          h.onLeaseChanged?.(next, revoked)
+        }
+        renewer.schedule()
+      }
+    } finally {
+      renewer.cancel()
+    }
+  }
+
+  /** Renewal, called by the Renewer. */
+  async renew (): Promise<Lease> {
+    const l = this.lease
+    const next = await this.o.store.renewLease(l.subnet, this.o.attrs, l.expiration === null ? 0 : this.ttl)
+    this.current = next
+    return next
+  }
+
+  /** Ask for the revoked subnet back first; take another if it is gone. */
+  private async acquireAfterRevocation (old: Lease): Promise<Lease> {
+    this.preferred = old.subnet
+    return await this.acquire()
+  }
+
+  /** Returns our lease if this batch revoked it. */
+  private apply (b: WatchBatch, h: ManagerHandlers, renewer: Renewer): Lease | undefined {
+    this.warnSkipped(b.skipped)
+    const own = this.current
+    let revoked: Lease | undefined
+    let peers: PeerEvent[]
+    if (b.snapshot !== undefined) {
+      const mine = own === undefined ? undefined : b.snapshot.find((l) => equal(l.subnet, own.subnet))
+      if (own !== undefined && mine === undefined) revoked = own
+      else if (mine !== undefined) { this.current = mine; renewer.schedule() }
+      peers = this.watcher.reset(b.snapshot)
+    } else {
+      for (const e of b.events) {
+        if (own === undefined) break
+        if (e.type === 'put' && equal(e.lease.subnet, own.subnet)) {
+          if (e.lease.attrs.publicIP === this.o.publicIP) { this.current = e.lease; renewer.schedule() } else revoked = own
+        } else if (e.type === 'delete' && equal(e.subnet, own.subnet)) revoked = own
+      }
+      peers = this.watcher.update(b.events)
+    }
+    if (peers.length > 0) h.onPeers(peers)
+    return revoked
+  }
+
+  private warnSkipped (skipped: readonly { key: string, reason: string }[]): void {
+    for (const s of skipped) {
+      const k = `${s.key}\u0000${s.reason}`
+      if (this.warned.has(k)) continue
+      this.warned.add(k)
+      this.o.log.warn({ key: s.key, reason: s.reason }, 'ignoring a store entry that is not a valid lease')
+    }
+  }
+}
+
+/** One timer: renew at expiry minus margin; retry on failure; nothing for reservations. */
+class Renewer {
+  private timer: NodeJS.Timeout | undefined
+  private failing = false
+
+  constructor (private readonly m: LeaseManager, private readonly signal: AbortSignal, private readonly retryMs: number,
+    private readonly marginS: number, private readonly log: Logger, private readonly h: ManagerHandlers) {}
+
+  schedule (delayMs?: number): void {
+    this.cancel()
+    if (this.signal.aborted) return
+    const l = this.m.lease
+    if (l.expiration === null && delayMs === undefined) return
+    const due = delayMs ?? Math.max(0, (l.expiration ?? 0) - this.marginS * 1000 - Date.now())
+    this.timer = setTimeout(() => { void this.fire() }, Math.min(due, 2 ** 31 - 1))
+  }
+
+  cancel (): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private async fire (): Promise<void> {
+    try {
+      const l = await this.m.renew()
+      if (this.failing) this.log.info('lease renewal works again')
+      this.failing = false
+      this.log.debug({ subnet: formatCidr(l.subnet), expiration: l.expiration }, 'renewed the lease')
+      this.h.onRenewed?.(l)
+      this.schedule()
+    } catch (err) {
+      if (this.signal.aborted) return
+      if (err instanceof StoreError && err.code === 'ENOENT') return // the watch reports the revocation
+      if (!this.failing) this.log.warn({ err: (err as Error).message }, `lease renewal failed; retrying every ${Math.round(this.retryMs / 1000)} s`)
+      this.failing = true
+      this.schedule(this.retryMs)
+    }
+  }
+}

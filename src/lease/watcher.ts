@@ -1,0 +1,77 @@
+// Turns the store's changes into what a backend needs: batches of peers
+// Added and Removed, like flannel's lease.LeaseWatcher.
+//
+// - the node's own subnet is filtered out
+// - a snapshot (start-up, or after a compaction) is diffed against what was
+//   known, so a backend sees only real changes
+// - a put for a known subnet replaces it and is reported as Added again (a new
+//   VTEP MAC or public IP arrives this way)
+// - a delete carries the *cached* lease, attributes included: the backend
+//   needs the old MAC and public IP to tear down its FDB/ARP entries
+// Pure: no I/O, no timers, so it is tested on its own.
+import { equal, subnetKey } from '../ip/net'
+import type { Ip4Net } from '../ip/net'
+import type { Lease } from './lease'
+import type { StoreEvent } from '../store/store'
+
+export type PeerEvent =
+  | { readonly type: 'added', readonly lease: Lease }
+  | { readonly type: 'removed', readonly lease: Lease }
+
+export class LeaseWatcher {
+  private readonly known = new Map<string, Lease>()
+
+  constructor (private own: Ip4Net | undefined) {}
+
+  /** The node's own subnet changed (re-acquired after a revocation). */
+  setOwn (own: Ip4Net): PeerEvent[] {
+    this.own = own
+    const old = this.known.get(subnetKey(own))
+    if (old === undefined) return []
+    this.known.delete(subnetKey(own))
+    return [{ type: 'removed', lease: old }]
+  }
+
+  peers (): Lease[] {
+    return [...this.known.values()]
+  }
+
+  /** Replace everything known with `leases`; returns the difference. */
+  reset (leases: readonly Lease[]): PeerEvent[] {
+    const out: PeerEvent[] = []
+    const next = new Map<string, Lease>()
+    for (const l of leases) if (!this.isOwn(l.subnet)) next.set(subnetKey(l.subnet), l)
+    for (const [k, old] of this.known) if (!next.has(k)) out.push({ type: 'removed', lease: old })
+    for (const [k, l] of next) {
+      const old = this.known.get(k)
+      if (old === undefined || old.revision !== l.revision) out.push({ type: 'added', lease: l })
+    }
+    this.known.clear()
+    for (const [k, l] of next) this.known.set(k, l)
+    return out
+  }
+
+  /** Apply incremental store events; returns the peer events they amount to. */
+  update (events: readonly StoreEvent[]): PeerEvent[] {
+    const out: PeerEvent[] = []
+    for (const e of events) {
+      if (e.type === 'put') {
+        if (this.isOwn(e.lease.subnet)) continue
+        this.known.set(subnetKey(e.lease.subnet), e.lease)
+        out.push({ type: 'added', lease: e.lease })
+      } else {
+        if (this.isOwn(e.subnet)) continue
+        const k = subnetKey(e.subnet)
+        const old = this.known.get(k)
+        if (old === undefined) continue // never heard of it: nothing to tear down
+        this.known.delete(k)
+        out.push({ type: 'removed', lease: old })
+      }
+    }
+    return out
+  }
+
+  private isOwn (s: Ip4Net): boolean {
+    return this.own !== undefined && equal(this.own, s)
+  }
+}

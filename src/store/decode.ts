@@ -1,0 +1,36 @@
+// Turning a stored (key, value) into a Lease, shared by every store so they
+// agree on what is valid. Bad entries become Skipped, never exceptions: one
+// broken lease must not hide the others.
+import { parseSubnetKey } from '../ip/net'
+import type { Ip4Net } from '../ip/net'
+import { decodeLeaseAttrs } from '../lease/json'
+import type { Lease, Skipped } from '../lease/lease'
+import { WeftError } from '../errors'
+
+export function leaseFromEntry (key: string, value: string, expiration: number | null, revision: number): Lease | Skipped {
+  const subnet = parseSubnetKey(key)
+  if (subnet === undefined) return { key, reason: 'key does not parse as a subnet (want e.g. 10.244.1.0-24)' }
+  try {
+    return { subnet, attrs: decodeLeaseAttrs(value), expiration, revision }
+  } catch (err) {
+    return { key, reason: err instanceof WeftError ? err.message : String(err) }
+  }
+}
+
+export function isSkipped (x: Lease | Skipped): x is Skipped {
+  return (x as Skipped).reason !== undefined
+}
+
+export function subnetFromKey (key: string): Ip4Net | undefined {
+  return parseSubnetKey(key)
+}
+
+/** Abortable sleep that resolves (never rejects) when the signal fires. */
+export function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) { resolve(); return }
+    const done = (): void => { clearTimeout(t); signal.removeEventListener('abort', done); resolve() }
+    const t = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,75 @@
+// The narrow interface every shared store implements (memory, SQLite, etcd).
+// It knows keys, values, TTLs and revisions; which subnet to pick, when to
+// renew and what a revocation means belong to src/lease.
+//
+// Revisions: every write gets a store-wide, increasing revision. A list
+// returns the revision it saw; a watch from revision R delivers every change
+// after R, in order. If R has been compacted away, the watch delivers a fresh
+// snapshot instead, and carries on from there.
+import { WeftError } from '../errors'
+import type { Ip4Net } from '../ip/net'
+import type { Lease, LeaseAttrs, Skipped } from '../lease/lease'
+
+export type StoreEvent =
+  | { readonly type: 'put', readonly lease: Lease }
+  /** flannel's store-level delete carries only the subnet; the watcher adds the cached attrs */
+  | { readonly type: 'delete', readonly subnet: Ip4Net, readonly revision: number }
+
+export interface WatchBatch {
+  readonly events: readonly StoreEvent[]
+  /** present after a compaction: the whole current set, to replace what the caller knew */
+  readonly snapshot?: readonly Lease[]
+  /** the revision this batch brings the caller up to */
+  readonly revision: number
+  /** values or keys met in this batch that are not valid leases */
+  readonly skipped: readonly Skipped[]
+}
+
+export interface LeaseList {
+  readonly leases: readonly Lease[]
+  readonly revision: number
+  readonly skipped: readonly Skipped[]
+}
+
+export interface WatchOptions {
+  readonly signal: AbortSignal
+  /** called for each failure while the store is unreachable; the watch keeps retrying with backoff */
+  readonly onError?: (err: WeftError) => void
+  /** called once the store answers again after errors */
+  readonly onRecover?: () => void
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'sqlite' | 'etcd'
+  /** The network config JSON text, or undefined if none has been set. */
+  getConfig (): Promise<string | undefined>
+  putConfig (text: string): Promise<void>
+  listLeases (): Promise<LeaseList>
+  /** Create if absent. ttlSeconds 0 = a reservation (no expiry). Throws StoreError EEXIST if the subnet is taken. */
+  createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease>
+  /** Rewrite an existing lease with new attrs and a fresh TTL (0 = reservation). Throws StoreError ENOENT if it is gone. */
+  renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease>
+  /** Idempotent. */
+  deleteLease (subnet: Ip4Net): Promise<void>
+  /** Batches of changes after fromRevision, until the signal aborts. Retries on store errors by itself. */
+  watchLeases (fromRevision: number, opts: WatchOptions): AsyncIterable<WatchBatch>
+  /** Idempotent. */
+  close (): Promise<void>
+}
+
+export type StoreErrorCode = 'EEXIST' | 'ENOENT' | 'EUNAVAILABLE' | 'ECOMPACTED' | 'ESTORE'
+
+export class StoreError extends WeftError {
+  constructor (code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'StoreError'
+  }
+}
+
+/** The lease TTL flannel uses for etcd (24 h). */
+export const SUBNET_TTL_SECONDS = 24 * 60 * 60
+
+/** Reconnect backoff for watches, as flannel: 100 ms doubling to 5 s. */
+export function backoffMs (attempt: number): number {
+  return Math.min(5000, 100 * 2 ** Math.min(attempt, 6))
+}
