@@ -1,14 +1,17 @@
 // weft's command-line entry, and the only module that decides to exit.
 //
 // Commands are listed in one explicit table; each lives in src/cli/.
+import { config } from './cli/config'
+import { leases } from './cli/leases'
 import { probe } from './cli/probe'
+import { run } from './cli/run'
 import type { Command, Io } from './cli/command'
 import { WeftError } from './errors'
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = (require('../../package.json') as { version: string }).version
 
-const COMMANDS: readonly Command[] = [probe]
+const COMMANDS: readonly Command[] = [run, config, leases, probe]
 
 function help (io: Io): void {
   io.out(`weft ${VERSION}: a userspace overlay network for Kubernetes-style clusters,`)

@@ -1,0 +1,52 @@
+// `weft leases`: every lease in the store, as a table for people.
+import { parseArgs } from 'node:util'
+import { formatCidr } from '../ip/net'
+import { ip4ToString } from '../packet/ip'
+import { openStore } from '../store/open'
+import type { Command } from './command'
+import { parseStoreArgs, STORE_OPTIONS, STORE_USAGE } from './store-flags'
+
+function expiry (ms: number | null, now: number): string {
+  if (ms === null) return 'reservation'
+  const s = Math.max(0, Math.round((ms - now) / 1000))
+  const h = Math.floor(s / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  return h > 0 ? `in ${h}h${String(m).padStart(2, '0')}m` : `in ${m}m${String(s % 60).padStart(2, '0')}s`
+}
+
+function vtepMac (data: unknown): string {
+  if (data !== null && typeof data === 'object') {
+    const mac = (data as Record<string, unknown>).VtepMAC
+    if (typeof mac === 'string') return mac
+  }
+  return '-'
+}
+
+export const leases: Command = {
+  name: 'leases',
+  summary: 'list the subnet leases in the store (subnet, public IP, backend, VTEP MAC, expiry)',
+  usage: `weft leases [--json] ${STORE_USAGE}`,
+  async run (argv, io) {
+    const { values } = parseArgs({ args: argv, options: { ...STORE_OPTIONS, json: { type: 'boolean' } }, allowPositionals: true })
+    const { flags } = parseStoreArgs(argv.filter((a) => a !== '--json'))
+    const store = openStore(flags)
+    try {
+      const list = await store.listLeases()
+      const now = Date.now()
+      const rows = [...list.leases].sort((a, b) => a.subnet.ip - b.subnet.ip)
+      if (values.json === true) {
+        io.out(JSON.stringify(rows.map((l) => ({ subnet: formatCidr(l.subnet), publicIP: ip4ToString(l.attrs.publicIP), backendType: l.attrs.backendType, backendData: l.attrs.backendData ?? null, expiration: l.expiration === null ? null : new Date(l.expiration).toISOString() }))))
+      } else {
+        const table = [['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'EXPIRES']]
+        for (const l of rows) table.push([formatCidr(l.subnet), ip4ToString(l.attrs.publicIP), l.attrs.backendType === '' ? 'udp' : l.attrs.backendType, vtepMac(l.attrs.backendData), expiry(l.expiration, now)])
+        const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)))
+        for (const r of table) io.out(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())
+        io.out(`${rows.length} lease${rows.length === 1 ? '' : 's'}`)
+      }
+      for (const s of list.skipped) io.err(`skipped ${s.key}: ${s.reason}`)
+      return 0
+    } finally {
+      await store.close()
+    }
+  }
+}
