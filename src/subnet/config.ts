@@ -1,0 +1,420 @@
+// flannel's network config (net-conf.json, or etcd <prefix>/config), read the
+// way flanneld reads it: Go's encoding/json into subnet.Config (keys matched
+// case-insensitively at every level, unknown keys ignored), then the IPv4 half
+// of CheckNetworkConfig (defaults and bounds), then the backend's own option
+// struct. A config flannel rejects, weft rejects too, with a WeftError ECONFIG
+// that names the field and says why. Where weft is stricter or picks another
+// default, the comment at that spot says so.
+import { WeftError } from '../errors'
+import { contains, formatCidr, networkOf, size } from '../ip/net'
+import type { Ip4Net } from '../ip/net'
+import { ip4ToString, parseIp4 } from '../packet/ip'
+
+/**
+ * The backend weft uses when the config has no Backend at all. flannel's code
+ * (subnet.parseBackendType) picks 'udp' there, while its documentation says
+ * vxlan (flannel issue #1221: arm64 nodes fail because udp is amd64-only).
+ * weft follows the documentation; the result carries backendDefaulted so the
+ * daemon can log that once. `weft config set` writes Backend.Type explicitly,
+ * so flannel nodes sharing the store agree with weft.
+ */
+export const DEFAULT_BACKEND_TYPE = 'vxlan'
+/** What flanneld itself picks when Backend is absent (kept for the log line). */
+export const FLANNEL_CODE_DEFAULT_BACKEND_TYPE = 'udp'
+
+export const VXLAN_DEFAULT_VNI = 1
+export const VXLAN_MAX_VNI = 0xffffff
+/** The Linux kernel's VXLAN port, which flannel gets by passing Port 0. */
+export const VXLAN_DEFAULT_PORT = 8472
+/** Outer IPv4 + UDP + VXLAN + inner Ethernet, as flannel's encapOverhead. */
+export const VXLAN_OVERHEAD = 50
+export const UDP_DEFAULT_PORT = 8285
+
+export const BACKEND_TYPES = ['vxlan', 'udp', 'ipip', 'host-gw'] as const
+export type BackendType = typeof BACKEND_TYPES[number]
+
+// Registered in flanneld but not implemented by weft: these get a clearer
+// message than "unknown backend type".
+const FLANNEL_ONLY_TYPES = ['ipsec', 'wireguard', 'alloc', 'extension', 'tencent-vpc']
+
+export interface VxlanBackendConfig {
+  readonly type: 'vxlan'
+  readonly vni: number
+  /** UDP port; the config's 0 (flannel's "kernel default") is resolved to 8472 */
+  readonly port: number
+  /** underlay MTU to derive the device MTU from; 0 = the external interface's */
+  readonly mtu: number
+  readonly gbp: boolean
+  readonly learning: boolean
+  readonly directRouting: boolean
+}
+export interface UdpBackendConfig { readonly type: 'udp', readonly port: number }
+export interface IpipBackendConfig { readonly type: 'ipip', readonly directRouting: boolean }
+export interface HostGwBackendConfig { readonly type: 'host-gw' }
+export type BackendConfig = VxlanBackendConfig | UdpBackendConfig | IpipBackendConfig | HostGwBackendConfig
+
+export interface NetworkConfig {
+  /** network address with host bits cleared, as net.ParseCIDR gives it */
+  readonly network: Ip4Net
+  readonly subnetLen: number
+  /** first and last subnet addresses that may be leased (uint32, host order) */
+  readonly subnetMin: number
+  readonly subnetMax: number
+  readonly enableIPv4: true
+  readonly enableNFTables: boolean
+  readonly backend: BackendConfig
+  /** true when the config had no Backend and weft chose DEFAULT_BACKEND_TYPE (flannel would run udp) */
+  readonly backendDefaulted: boolean
+  /** the parsed JSON document, as given */
+  readonly raw: unknown
+}
+
+type Obj = Record<string, unknown>
+
+function fail (message: string): never {
+  throw new WeftError('ECONFIG', `net-conf: ${message}`)
+}
+
+/** A value for an error message: JSON, cut short so a huge input cannot flood the log. */
+function show (v: unknown): string {
+  let s: string | undefined
+  try {
+    s = JSON.stringify(v)
+  } catch {}
+  if (s === undefined) s = typeof v
+  return s.length > 64 ? `${s.slice(0, 61)}...` : s
+}
+
+function isObj (v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+// Go's encoding/json matches keys with Unicode simple case folding. For the
+// ASCII field names here that is ASCII case-insensitivity plus two oddities:
+// KELVIN SIGN folds to k (toLowerCase already does that) and LONG S to s.
+function fold (s: string): string {
+  return s.toLowerCase().replace(/\u017f/g, 's')
+}
+
+/** The value for a Go struct field: the last key that folds to its name wins, as Go assigns in key order. */
+function field (obj: Obj, name: string): unknown {
+  const want = fold(name)
+  let found: unknown
+  for (const k of Object.keys(obj)) {
+    if (fold(k) === want) found = obj[k]
+  }
+  return found
+}
+
+// Go's decoder leaves a bool or integer field alone for JSON null, so null
+// means "default" there; any other type is an UnmarshalTypeError.
+function boolField (obj: Obj, name: string, label: string, dflt: boolean): boolean {
+  const v = field(obj, name)
+  if (v === undefined || v === null) return dflt
+  if (typeof v !== 'boolean') fail(`${label} ${show(v)}: must be true or false`)
+  return v
+}
+
+// JSON.parse cannot tell 24 from 24.0 or 2.4e1, which Go's integer decoding
+// rejects; weft accepts any integer-valued number.
+function intField (obj: Obj, name: string, label: string, dflt: number): number {
+  const v = field(obj, name)
+  if (v === undefined || v === null) return dflt
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(`${label} ${show(v)}: must be an integer`)
+  return v
+}
+
+function inRange (v: number, lo: number, hi: number, label: string, why: string): number {
+  if (v < lo || v > hi) fail(`${label} ${show(v)}: ${why}`)
+  return v
+}
+
+// net.ParseCIDR: dotted quad (no leading zeros), "/", decimal prefix (Go's
+// dtoi allows leading zeros there), host bits dropped.
+function parseNetwork (v: unknown): Ip4Net {
+  if (typeof v !== 'string') fail(`Network ${show(v)}: must be a string such as "10.244.0.0/16"`)
+  const slash = v.indexOf('/')
+  if (v.includes(':')) fail(`Network ${show(v)}: invalid IPv4 CIDR format (IPv6 is not supported by weft yet)`)
+  const len = v.slice(slash + 1)
+  if (slash < 0 || !/^[0-9]+$/.test(len) || Number(len) > 32) fail(`Network ${show(v)}: invalid CIDR (want a.b.c.d/len with len 0..32)`)
+  let ip: number
+  try {
+    ip = parseIp4(v.slice(0, slash))
+  } catch {
+    fail(`Network ${show(v)}: invalid CIDR (${show(v.slice(0, slash))} is not an IPv4 address)`)
+  }
+  return networkOf({ ip, prefixLen: Number(len) })
+}
+
+// flannel's ip.IP4 unmarshals with net.ParseIP; "0.0.0.0" (zero) means unset.
+function parseAddr (v: unknown, label: string): number {
+  if (typeof v !== 'string') fail(`${label} ${show(v)}: must be a string such as "10.244.1.0"`)
+  try {
+    return parseIp4(v)
+  } catch {
+    return fail(`${label} ${show(v)}: invalid IPv4 address`)
+  }
+}
+
+/** Parse net-conf JSON text. Throws WeftError ECONFIG naming the field at fault. */
+export function parseNetworkConfig (text: string): NetworkConfig {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new WeftError('ECONFIG', `net-conf: not valid JSON: ${jsonErrorWhere(String(text), err)}`)
+  }
+  return networkConfigFromJson(raw)
+}
+
+// V8 gives an offset for some syntax errors only ("Unexpected token '}', ...
+// is not valid JSON" has none), so find it again with a plain JSON scanner
+// and report line and column, which a person editing a ConfigMap needs.
+function jsonErrorWhere (text: string, err: unknown): string {
+  // V8 quotes the input, which may hold newlines and control characters: escape them for the log.
+  const msg = (err instanceof Error ? err.message : String(err)).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  const pos = badJsonOffset(text)
+  if (pos < 0) return msg
+  const line = text.slice(0, pos).split('\n').length
+  const column = pos - text.lastIndexOf('\n', pos - 1)
+  return `${msg} (line ${line}, column ${column}, offset ${pos})`
+}
+
+class JsonSyntaxAt {
+  constructor (readonly offset: number) {}
+}
+
+const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y
+
+/** Offset of the first character that makes `s` invalid JSON (RFC 8259), or -1. */
+function badJsonOffset (s: string): number {
+  let i = 0
+  const bad = (): never => { throw new JsonSyntaxAt(i) }
+  const ws = (): void => { while (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r') i++ }
+  const expect = (c: string): void => { ws(); if (s[i] !== c) bad(); i++ }
+  const str = (): void => {
+    expect('"')
+    for (;;) {
+      if (i >= s.length || s.charCodeAt(i) < 0x20) bad()
+      const c = s[i++]
+      if (c === '"') return
+      if (c !== '\\') continue
+      if (s[i] === 'u') {
+        for (let k = 0; k < 4; k++) if (!/[0-9a-fA-F]/.test(s[++i] ?? '')) bad()
+      } else if (s[i] === undefined || !'"\\/bfnrt'.includes(s[i])) {
+        bad()
+      }
+      i++
+    }
+  }
+  const value = (): void => {
+    ws()
+    const c = s[i]
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']'
+      i++
+      ws()
+      if (s[i] === close) { i++; return }
+      for (;;) {
+        if (c === '{') { str(); expect(':') }
+        value()
+        ws()
+        if (s[i] === ',') { i++; continue }
+        expect(close)
+        return
+      }
+    }
+    if (c === '"') return str()
+    for (const word of ['true', 'false', 'null']) {
+      if (c === word[0]) {
+        for (const w of word) { if (s[i] !== w) bad(); i++ }
+        return
+      }
+    }
+    NUMBER_RE.lastIndex = i
+    if (NUMBER_RE.exec(s) === null) bad()
+    i = NUMBER_RE.lastIndex
+  }
+  try {
+    value()
+    ws()
+    return i < s.length ? i : -1
+  } catch (err) {
+    // anything else (a stack overflow on absurd nesting) means "unknown"
+    return err instanceof JsonSyntaxAt ? err.offset : -1
+  }
+}
+
+/** The same checks for a document already parsed from JSON (a kube ConfigMap value, a CLI flag). */
+export function networkConfigFromJson (raw: unknown): NetworkConfig {
+  // Go: null decodes to nothing (then "Network" is missing); anything but an object is a type error.
+  if (raw !== null && !isObj(raw)) fail(`the config must be a JSON object, got ${show(raw)}`)
+  const obj: Obj = raw ?? {}
+
+  // weft is IPv4-only: IPv6Network, IPv6SubnetLen/Min/Max and Networks are
+  // not read at all (flannel's decoder would still reject a malformed one).
+  if (boolField(obj, 'EnableIPv6', 'EnableIPv6', false)) {
+    fail('EnableIPv6 true: IPv6 is not supported by weft yet (remove EnableIPv6 or set it to false)')
+  }
+  if (!boolField(obj, 'EnableIPv4', 'EnableIPv4', true)) {
+    fail('EnableIPv4 false: weft is IPv4-only, so EnableIPv4 must be true (or absent)')
+  }
+  const enableNFTables = boolField(obj, 'EnableNFTables', 'EnableNFTables', false)
+
+  const { backend, backendDefaulted } = parseBackend(field(obj, 'Backend'))
+  const { network, subnetLen, subnetMin, subnetMax } = checkIp4(obj)
+  return { network, subnetLen, subnetMin, subnetMax, enableIPv4: true, enableNFTables, backend, backendDefaulted, raw }
+}
+
+// CheckNetworkConfig, IPv4 half, in flannel's order.
+function checkIp4 (obj: Obj): { network: Ip4Net, subnetLen: number, subnetMin: number, subnetMax: number } {
+  const netValue = field(obj, 'Network')
+  if (netValue === undefined) fail('Network is missing: please define a correct Network, e.g. "10.244.0.0/16"')
+  const network = parseNetwork(netValue)
+  const cidr = formatCidr(network)
+  if (network.ip === 0 && network.prefixLen === 0) {
+    fail(`Network ${show(netValue)}: please define a correct Network (0.0.0.0/0 counts as empty)`)
+  }
+
+  // Go's uint: negative numbers are a decode error; 0 means "compute it".
+  let subnetLen = intField(obj, 'SubnetLen', 'SubnetLen', 0)
+  if (subnetLen < 0) fail(`SubnetLen ${subnetLen}: must not be negative`)
+  if (subnetLen > 0) {
+    // Each subnet needs room for a tunnel and a bridge address.
+    if (subnetLen > 30) fail(`SubnetLen ${subnetLen}: must be less than /31`)
+    // The first subnet is never leased, so fewer than four would leave one node at most.
+    if (subnetLen < network.prefixLen + 2) {
+      fail(`SubnetLen ${subnetLen}: network must be able to accommodate at least four subnets (Network ${cidr} needs SubnetLen ${network.prefixLen + 2} or more)`)
+    }
+  } else if (network.prefixLen > 28) {
+    fail(`Network "${cidr}": network is too small. Minimum useful network prefix is /28`)
+  } else {
+    subnetLen = network.prefixLen <= 22 ? 24 : network.prefixLen + 2
+  }
+  const step = size(subnetLen)
+
+  // Min and max: absent (or "0.0.0.0", which flannel cannot tell from absent)
+  // means the first subnet after the network address, and the last one.
+  let subnetMin = addrField(obj, 'SubnetMin')
+  if (subnetMin === 0) subnetMin = network.ip + step
+  else if (!contains(network, subnetMin)) fail(`SubnetMin ${ip4ToString(subnetMin)}: is not in the range of the Network ${cidr}`)
+  let subnetMax = addrField(obj, 'SubnetMax')
+  if (subnetMax === 0) subnetMax = network.ip + size(network.prefixLen) - step
+  else if (!contains(network, subnetMax)) fail(`SubnetMax ${ip4ToString(subnetMax)}: is not in the range of the Network ${cidr}`)
+
+  if (subnetMin % step !== 0) fail(`SubnetMin ${ip4ToString(subnetMin)}: is not on a SubnetLen boundary (/${subnetLen})`)
+  if (subnetMax % step !== 0) fail(`SubnetMax ${ip4ToString(subnetMax)}: is not on a SubnetLen boundary (/${subnetLen})`)
+  // flannel does not check this; it then fails at lease time with "out of subnets".
+  if (subnetMin > subnetMax) fail(`SubnetMin ${ip4ToString(subnetMin)} is above SubnetMax ${ip4ToString(subnetMax)}: no subnet could ever be leased`)
+  return { network, subnetLen, subnetMin, subnetMax }
+}
+
+// ip.IP4 has its own UnmarshalJSON, which Go calls even for null, so null is
+// an error there (unlike the plain bool/int fields).
+function addrField (obj: Obj, name: string): number {
+  const v = field(obj, name)
+  return v === undefined ? 0 : parseAddr(v, name)
+}
+
+function parseBackend (v: unknown): { backend: BackendConfig, backendDefaulted: boolean } {
+  if (v === undefined) return { backend: backendOptions(DEFAULT_BACKEND_TYPE, {}), backendDefaulted: true }
+  // Go keeps Backend as json.RawMessage and decodes {Type string} from it: so
+  // null gives Type "" and any non-object is a decode error.
+  if (!isObj(v)) fail(`Backend ${show(v)}: must be an object such as {"Type": "vxlan"}`)
+  const t = field(v, 'Type')
+  if (t === undefined || t === null) {
+    fail(`Backend.Type is missing: unknown backend type "" (name one of ${BACKEND_TYPES.join(', ')})`)
+  }
+  if (typeof t !== 'string') fail(`Backend.Type ${show(t)}: must be a string such as "vxlan"`)
+  // flanneld looks backends up by the lowercased name.
+  const type = t.toLowerCase()
+  if (!(BACKEND_TYPES as readonly string[]).includes(type)) {
+    if (FLANNEL_ONLY_TYPES.includes(type)) fail(`Backend.Type ${show(t)}: backend not supported by weft (weft has ${BACKEND_TYPES.join(', ')})`)
+    fail(`Backend.Type ${show(t)}: unknown backend type (weft has ${BACKEND_TYPES.join(', ')})`)
+  }
+  return { backend: backendOptions(type as BackendType, v), backendDefaulted: false }
+}
+
+// Each backend decodes only its own option struct from the Backend object,
+// so a stray option of another backend is ignored, as in flannel.
+function backendOptions (type: BackendType, o: Obj): BackendConfig {
+  switch (type) {
+    case 'vxlan': {
+      // weft range-checks what flannel leaves to the kernel, to fail at config time.
+      const vni = inRange(intField(o, 'VNI', 'Backend.VNI', VXLAN_DEFAULT_VNI), 1, VXLAN_MAX_VNI, 'Backend.VNI', `must be from 1 to ${VXLAN_MAX_VNI}`)
+      const port = intField(o, 'Port', 'Backend.Port', 0)
+      if (port !== 0) inRange(port, 1, 65535, 'Backend.Port', `must be from 1 to 65535 (or 0 for ${VXLAN_DEFAULT_PORT})`)
+      const mtu = intField(o, 'MTU', 'Backend.MTU', 0)
+      // The device gets MTU - 50, and an IPv4 link needs at least 68.
+      if (mtu !== 0) inRange(mtu, 68 + VXLAN_OVERHEAD, 65535, 'Backend.MTU', `must be 0 (use the external interface's) or from ${68 + VXLAN_OVERHEAD} to 65535`)
+      return {
+        type,
+        vni,
+        port: port === 0 ? VXLAN_DEFAULT_PORT : port,
+        mtu,
+        gbp: boolField(o, 'GBP', 'Backend.GBP', false),
+        learning: boolField(o, 'Learning', 'Backend.Learning', false),
+        directRouting: boolField(o, 'DirectRouting', 'Backend.DirectRouting', false)
+      }
+    }
+    case 'udp':
+      // flannel would bind port 0 (a random port no peer knows): weft refuses it.
+      return { type, port: inRange(intField(o, 'Port', 'Backend.Port', UDP_DEFAULT_PORT), 1, 65535, 'Backend.Port', 'must be from 1 to 65535') }
+    case 'ipip':
+      return { type, directRouting: boolField(o, 'DirectRouting', 'Backend.DirectRouting', false) }
+    case 'host-gw':
+      return { type }
+  }
+}
+
+/** How many subnets lie from SubnetMin to SubnetMax, both included. */
+export function subnetCount (cfg: Pick<NetworkConfig, 'subnetLen' | 'subnetMin' | 'subnetMax'>): number {
+  if (cfg.subnetMax < cfg.subnetMin) return 0
+  return Math.floor((cfg.subnetMax - cfg.subnetMin) / size(cfg.subnetLen)) + 1
+}
+
+/** Every leasable subnet, SubnetMin first, SubnetMax last. Lazy: a /8 of /30s is 4 million. */
+export function * candidateSubnets (cfg: Pick<NetworkConfig, 'subnetLen' | 'subnetMin' | 'subnetMax'>): Generator<Ip4Net> {
+  const step = size(cfg.subnetLen)
+  for (let ip = cfg.subnetMin; ip <= cfg.subnetMax; ip += step) yield { ip, prefixLen: cfg.subnetLen }
+}
+
+// Canonical option names per backend, as flannel's docs spell them.
+const OPTION_NAMES: Record<BackendType, readonly string[]> = {
+  vxlan: ['VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting'],
+  udp: ['Port'],
+  ipip: ['DirectRouting'],
+  'host-gw': []
+}
+
+/**
+ * Compact canonical JSON for `weft config set`: validates `obj` (a parsed
+ * config document, keys in any case) and writes back only what it set, under
+ * flannel's field names, with values normalised (host bits dropped from
+ * Network) and unknown keys dropped. Backend.Type is always written, so a
+ * flannel node reading the same store runs the backend weft runs instead of
+ * falling back to udp. Throws ECONFIG like parseNetworkConfig.
+ */
+export function formatNetworkConfig (obj: unknown): string {
+  const cfg = networkConfigFromJson(obj)
+  const src: Obj = isObj(obj) ? obj : {}
+  const out: Obj = { Network: formatCidr(cfg.network) }
+  const len = field(src, 'SubnetLen')
+  if (typeof len === 'number' && len !== 0) out.SubnetLen = cfg.subnetLen
+  for (const name of ['SubnetMin', 'SubnetMax'] as const) {
+    const v = field(src, name)
+    if (v !== undefined && parseAddr(v, name) !== 0) out[name] = ip4ToString(name === 'SubnetMin' ? cfg.subnetMin : cfg.subnetMax)
+  }
+  for (const name of ['EnableIPv4', 'EnableIPv6', 'EnableNFTables']) {
+    const v = field(src, name)
+    if (typeof v === 'boolean') out[name] = v
+  }
+  const backend: Obj = { Type: cfg.backend.type }
+  const given = field(src, 'Backend')
+  for (const name of OPTION_NAMES[cfg.backend.type]) {
+    const v = isObj(given) ? field(given, name) : undefined
+    if (v !== undefined && v !== null) backend[name] = v
+  }
+  out.Backend = backend
+  return JSON.stringify(out)
+}
