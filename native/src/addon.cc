@@ -22,6 +22,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "weft.h"
@@ -492,6 +493,20 @@ Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// socketPair() -> [fd, fd]: a non-blocking SOCK_SEQPACKET pair. It keeps
+// packet boundaries like a TUN device does, so tests (and benchmarks) can run
+// the real pipeline over an in-memory "TUN" without privileges.
+Napi::Value SocketPair(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0)
+    THROW_ERRNO(env, errno, "socketpair", "");
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, fds[0]);
+  a.Set(1u, fds[1]);
+  return a;
+}
+
 Napi::Value ProbeOffloads(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   weft_offloads_t p;
@@ -525,6 +540,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sockSetGro", Napi::Function::New<SockSetGro>(env, "sockSetGro"));
   exports.Set("sockBuffers", Napi::Function::New<SockBuffers>(env, "sockBuffers"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
+  exports.Set("socketPair", Napi::Function::New<SocketPair>(env, "socketPair"));
   exports.Set("probeOffloads", Napi::Function::New<ProbeOffloads>(env, "probeOffloads"));
 
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);

@@ -17,6 +17,8 @@ export interface BatchOptions {
   slotSize: number
   /** bytes kept free in front of each received packet */
   headroom?: number
+  /** share another batch's slab (a send batch over the packets a receive batch read) */
+  slab?: Buffer
 }
 
 export class PacketBatch {
@@ -44,7 +46,8 @@ export class PacketBatch {
     this.slotSize = opts.slotSize
     this.headroom = headroom
     this.capacity = opts.slotSize - headroom
-    this.slab = Buffer.allocUnsafeSlow(opts.size * opts.slotSize)
+    if (opts.slab !== undefined && opts.slab.length < opts.size * opts.slotSize) throw new RangeError('shared slab is smaller than size * slotSize')
+    this.slab = opts.slab ?? Buffer.allocUnsafeSlow(opts.size * opts.slotSize)
     this.offsets = new Uint32Array(opts.size)
     this.lengths = new Uint32Array(opts.size)
     this.addrs = new Uint32Array(opts.size)

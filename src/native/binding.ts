@@ -54,6 +54,7 @@ export interface Binding {
   sockSetGro (fd: number, on: boolean): void
   sockBuffers (fd: number): { rcvbuf: number, sndbuf: number }
   closeFd (fd: number): void
+  socketPair (): [number, number]
   probeOffloads (): Offloads
   counterNames: readonly string[]
   constants: {

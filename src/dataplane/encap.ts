@@ -1,0 +1,21 @@
+// What differs between VXLAN, IP-in-IP and flannel's UDP encapsulation: the
+// header work on one packet. The batch loops (inside.ts, outside.ts) are the
+// same for all of them and call these once per packet, so implementations
+// must not allocate, throw, log or build strings.
+
+export interface Encapsulation {
+  /** bytes written in front of the inner IP packet on the way out */
+  readonly headroom: number
+  /**
+   * Write the headers for peer `peer` in front of the inner packet at
+   * slab[off] (len bytes). Returns the offset where the datagram to send
+   * starts (off - headroom).
+   */
+  encap: (slab: Buffer, off: number, len: number, peer: number) => number
+  /**
+   * Check and strip the outer headers of a datagram received from peer
+   * `peer` (already known to hold a lease). Returns how many bytes precede
+   * the inner IP packet (>= 0), or a negative drop reason (-Drop.X / -Reason.X).
+   */
+  decap: (slab: Buffer, off: number, len: number, peer: number) => number
+}

@@ -1,0 +1,139 @@
+// The userspace FDB/ARP/route table, fed by lease events:
+//   remote subnet -> peer index -> (VTEP MAC, public IP)
+// and, for the outside path, public IP -> peer index ("does the sender hold
+// a lease?").
+//
+// Lookups are on the hot path, so they are array reads over int32 numbers:
+// every subnet of the network has a slot (index = the subnet's number inside
+// the network), which holds a peer index or -1. Addresses are handled as
+// signed int32 (`| 0`) so that 172.x, 192.168.x and 198.18.x stay small
+// integers and never become heap numbers.
+// Updates (set/delete) happen between batches on the same thread, so a
+// batch never sees a half-made entry.
+import { WeftError } from '../errors'
+import { mask } from '../ip/net'
+import type { Ip4Net } from '../ip/net'
+import { PeerTable } from '../native/batch'
+
+export interface FdbOptions {
+  network: Ip4Net
+  subnetLen: number
+  /** UDP port peers listen on (0 for raw-socket backends) */
+  port: number
+  capacity?: number
+}
+
+export interface FdbEntry {
+  readonly index: number
+  readonly subnet: Ip4Net
+  readonly publicIP: number
+  /** lower-case colon form, or undefined for backends without MACs */
+  readonly mac: string | undefined
+}
+
+/** Per-peer counter slots, PER_PEER apart. */
+export const PeerCount = { INSIDE_PACKETS: 0, INSIDE_BYTES: 1, OUTSIDE_PACKETS: 2, OUTSIDE_BYTES: 3 } as const
+export const PER_PEER = 4
+
+const MAX_ROUTE_SLOTS = 1 << 22
+
+export class Fdb {
+  readonly capacity: number
+  /** 6 bytes per peer index: the peer's VTEP MAC */
+  readonly macs: Buffer
+  readonly publicIPs: Uint32Array
+  /** what the native send path reads: (addr, port) per peer index */
+  readonly addrs: PeerTable
+  readonly perPeer: Float64Array
+  private readonly routes: Int32Array
+  private readonly base: number
+  private readonly netMask: number
+  private readonly shift: number
+  private readonly subnetMask: number
+  private readonly port: number
+  private readonly bySource = new Map<number, number>()
+  private readonly entriesByIndex: Array<FdbEntry | undefined>
+  private readonly free: number[] = []
+  private next = 0
+
+  constructor (o: FdbOptions) {
+    const slots = 2 ** (o.subnetLen - o.network.prefixLen)
+    if (slots > MAX_ROUTE_SLOTS) throw new WeftError('ECONFIG', `a /${o.network.prefixLen} network cut into /${o.subnetLen} subnets has ${slots} subnets; weft supports up to ${MAX_ROUTE_SLOTS}`)
+    this.capacity = o.capacity ?? 4096
+    this.macs = Buffer.alloc(this.capacity * 6)
+    this.publicIPs = new Uint32Array(this.capacity)
+    this.addrs = new PeerTable(this.capacity)
+    this.perPeer = new Float64Array(this.capacity * PER_PEER)
+    this.routes = new Int32Array(slots).fill(-1)
+    this.netMask = mask(o.network.prefixLen) | 0
+    this.subnetMask = mask(o.subnetLen) | 0
+    this.base = (o.network.ip & this.netMask) | 0
+    this.shift = 32 - o.subnetLen
+    this.port = o.port
+    this.entriesByIndex = new Array<FdbEntry | undefined>(this.capacity)
+  }
+
+  /** Hot path: the peer index for an inner destination (int32), or -1. */
+  lookup (dst: number): number {
+    if (((dst ^ this.base) & this.netMask) !== 0) return -1
+    return this.routes[(dst & ~this.netMask) >>> this.shift]
+  }
+
+  /** Hot path: the peer index whose public IP is `addr` (int32), or -1. */
+  source (addr: number): number {
+    const i = this.bySource.get(addr | 0)
+    return i === undefined ? -1 : i
+  }
+
+  /** Add or update the entry for a subnet. Returns its peer index. `port` overrides the table's (tests on loopback). */
+  set (subnet: Ip4Net, publicIP: number, mac: Buffer | undefined, port = this.port): number {
+    const slot = this.slotOf(subnet)
+    let i = this.routes[slot]
+    if (i < 0) {
+      i = this.free.length > 0 ? (this.free.pop() as number) : this.next++
+      if (i >= this.capacity) {
+        this.next--
+        throw new WeftError('EFDBFULL', `the peer table is full (${this.capacity} peers)`)
+      }
+    } else {
+      const old = this.entriesByIndex[i]
+      if (old !== undefined && old.publicIP !== publicIP && this.bySource.get(old.publicIP | 0) === i) this.bySource.delete(old.publicIP | 0)
+    }
+    if (mac !== undefined) mac.copy(this.macs, i * 6, 0, 6)
+    else this.macs.fill(0, i * 6, i * 6 + 6)
+    this.publicIPs[i] = publicIP
+    this.addrs.set(i, publicIP, port)
+    this.perPeer.fill(0, i * PER_PEER, (i + 1) * PER_PEER)
+    this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: mac === undefined ? undefined : [...mac.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':') }
+    this.bySource.set(publicIP | 0, i)
+    this.routes[slot] = i
+    return i
+  }
+
+  /** Remove a subnet's entry; true if there was one. */
+  delete (subnet: Ip4Net): boolean {
+    const slot = this.slotOf(subnet)
+    const i = this.routes[slot]
+    if (i < 0) return false
+    this.routes[slot] = -1
+    const e = this.entriesByIndex[i]
+    if (e !== undefined && this.bySource.get(e.publicIP | 0) === i) this.bySource.delete(e.publicIP | 0)
+    this.entriesByIndex[i] = undefined
+    this.addrs.set(i, 0, 0)
+    this.free.unshift(i) // reuse the longest-freed index last
+    return true
+  }
+
+  entries (): FdbEntry[] {
+    return this.entriesByIndex.filter((e): e is FdbEntry => e !== undefined)
+  }
+
+  get size (): number { return this.entries().length }
+
+  private slotOf (subnet: Ip4Net): number {
+    if (subnet.prefixLen !== 32 - this.shift || (((subnet.ip | 0) ^ this.base) & this.netMask) !== 0 || ((subnet.ip | 0) & ~this.subnetMask) !== 0) {
+      throw new WeftError('EFDB', `subnet ${subnet.ip >>> 24}.${(subnet.ip >>> 16) & 255}.${(subnet.ip >>> 8) & 255}.${subnet.ip & 255}/${subnet.prefixLen} is not a /${32 - this.shift} of the network`)
+    }
+    return ((subnet.ip | 0) & ~this.netMask) >>> this.shift
+  }
+}

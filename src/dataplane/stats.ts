@@ -1,0 +1,69 @@
+// Dataplane counters: one Float64Array, indexed by small constants, so the
+// hot path only does `c[i]++`. Every dropped packet increments exactly one
+// drop counter, named by its reason. Packet-format reasons come from
+// src/packet/reason.ts; the dataplane adds its own after them.
+import { REASON_COUNT, REASON_NAMES } from '../packet/reason'
+
+export const Drop = {
+  /** no lease covers the destination */
+  NO_ROUTE: REASON_COUNT,
+  /** the outer source address holds no lease */
+  UNKNOWN_SOURCE: REASON_COUNT + 1,
+  /** the inner Ethernet destination is not our VTEP MAC */
+  NOT_OUR_MAC: REASON_COUNT + 2,
+  /** the inner packet is not IPv4 (IPv6, ARP, ...) */
+  NOT_IPV4: REASON_COUNT + 3,
+  /** the inner destination is not in our subnet */
+  NOT_FOR_US: REASON_COUNT + 4,
+  /** larger than the device MTU allows */
+  TOO_BIG: REASON_COUNT + 5,
+  /** the kernel refused the write to the TUN device */
+  TUN_WRITE: REASON_COUNT + 6,
+  /** the peer's lease is not usable by this backend (wrong type, no VTEP MAC) */
+  PEER_UNUSABLE: REASON_COUNT + 7,
+  /** from our own address (a loop) */
+  LOOP: REASON_COUNT + 8
+} as const
+
+export const DROP_COUNT = REASON_COUNT + 9
+
+export const DROP_NAMES: readonly string[] = [
+  ...REASON_NAMES,
+  'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop'
+]
+
+/** Non-drop counters, after the drop slots. */
+export const Count = {
+  INSIDE_PACKETS: DROP_COUNT,
+  INSIDE_BYTES: DROP_COUNT + 1,
+  INSIDE_BATCHES: DROP_COUNT + 2,
+  OUTSIDE_PACKETS: DROP_COUNT + 3,
+  OUTSIDE_BYTES: DROP_COUNT + 4,
+  OUTSIDE_BATCHES: DROP_COUNT + 5,
+  /** batches the socket took only in part (EAGAIN): the rest waited for writable */
+  INSIDE_BACKPRESSURE: DROP_COUNT + 6
+} as const
+
+export const COUNT_NAMES: readonly string[] = [
+  'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure'
+]
+
+export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length
+
+export function newStats (): Float64Array {
+  return new Float64Array(STAT_SLOTS)
+}
+
+export interface StatsSnapshot {
+  drops: Record<string, number>
+  counters: Record<string, number>
+}
+
+/** Off the hot path: names and values, zero drops left out. */
+export function snapshotStats (s: Float64Array): StatsSnapshot {
+  const drops: Record<string, number> = {}
+  for (let i = 1; i < DROP_COUNT; i++) if (s[i] !== 0) drops[DROP_NAMES[i]] = s[i]
+  const counters: Record<string, number> = {}
+  for (let i = 0; i < COUNT_NAMES.length; i++) counters[COUNT_NAMES[i]] = s[DROP_COUNT + i]
+  return { drops, counters }
+}

@@ -1,0 +1,55 @@
+// VXLAN as the kernel's flannel.1 speaks it (RFC 7348, VNI 1, UDP 8472):
+//   [VXLAN 8][inner Ethernet 14][inner IPv4 ...]
+// The UDP and outer IPv4 headers are the kernel's, via our UDP socket.
+// Out: inner Ethernet from our VTEP MAC to the peer's, then the VXLAN header,
+// written in place in the headroom. In: flags and VNI checked, the inner
+// frame must be addressed to our VTEP MAC and carry IPv4.
+import { Reason } from '../packet/reason'
+import { validateVxlan, VXLAN_FLAG_I } from '../packet/vxlan'
+import type { Encapsulation } from './encap'
+import type { Fdb } from './fdb'
+import { Drop } from './stats'
+
+export const VXLAN_HEADROOM = 8 + 14
+
+export class VxlanEncap implements Encapsulation {
+  readonly headroom = VXLAN_HEADROOM
+  private readonly v0: number
+  private readonly v1: number
+  private readonly v2: number
+
+  /** ourMac: 6 bytes */
+  constructor (private readonly vni: number, private readonly ourMac: Buffer, private readonly fdb: Fdb) {
+    this.v0 = (vni >>> 16) & 255
+    this.v1 = (vni >>> 8) & 255
+    this.v2 = vni & 255
+  }
+
+  encap (slab: Buffer, off: number, _len: number, peer: number): number {
+    const h = off - VXLAN_HEADROOM
+    slab[h] = VXLAN_FLAG_I
+    slab[h + 1] = 0
+    slab[h + 2] = 0
+    slab[h + 3] = 0
+    slab[h + 4] = this.v0
+    slab[h + 5] = this.v1
+    slab[h + 6] = this.v2
+    slab[h + 7] = 0
+    this.fdb.macs.copy(slab, h + 8, peer * 6, peer * 6 + 6)
+    this.ourMac.copy(slab, h + 14, 0, 6)
+    slab[h + 20] = 0x08 // EtherType IPv4
+    slab[h + 21] = 0x00
+    return h
+  }
+
+  decap (slab: Buffer, off: number, len: number, _peer: number): number {
+    if (len < VXLAN_HEADROOM + 20) return -Reason.TRUNCATED
+    const r = validateVxlan(slab, off, len, this.vni)
+    if (r !== Reason.OK) return -r
+    const m = this.ourMac
+    const e = off + 8
+    if (slab[e] !== m[0] || slab[e + 1] !== m[1] || slab[e + 2] !== m[2] || slab[e + 3] !== m[3] || slab[e + 4] !== m[4] || slab[e + 5] !== m[5]) return -Drop.NOT_OUR_MAC
+    if (slab[e + 12] !== 0x08 || slab[e + 13] !== 0x00) return -Drop.NOT_IPV4
+    return VXLAN_HEADROOM
+  }
+}

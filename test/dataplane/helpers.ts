@@ -1,0 +1,84 @@
+// Building blocks for dataplane tests that need no privileges: two "nodes"
+// on loopback, each a real Pipeline over an in-memory TUN (a SOCK_SEQPACKET
+// pair) and a real UDP socket.
+import { parseCidr } from '../../src/ip/net'
+import { Fdb } from '../../src/dataplane/fdb'
+import { Pipeline } from '../../src/dataplane/pipeline'
+import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
+import { openUdp4, packetPair, PacketBatch } from '../../src/native'
+import type { PacketIo } from '../../src/native'
+import { writeIpv4Header, IPPROTO_UDP } from '../../src/packet/ipv4'
+import { parseIp4 } from '../../src/packet/ip'
+import { parseMac } from '../../src/packet/mac'
+import { writeUdpHeader, setUdp4Checksum } from '../../src/packet/udp'
+
+export const LOOPBACK = parseIp4('127.0.0.1')
+
+export interface TestNode {
+  pipeline: Pipeline
+  fdb: Fdb
+  /** the test's end of the in-memory TUN */
+  wire: PacketIo
+  wireRx: PacketBatch
+  wireTx: PacketBatch
+  port: number
+  mac: Buffer
+  subnet: string
+  close: () => void
+}
+
+export function node (subnet: string, mac: string, mtu = 1450): TestNode {
+  const [tun, wire] = packetPair(64)
+  const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64 })
+  const net = parseCidr('10.244.0.0/16')
+  const fdb = new Fdb({ network: net, subnetLen: 24, port: 0 })
+  const macBuf = parseMac(mac)
+  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu, batch: 64, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  const own = parseCidr(subnet)
+  pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
+  const wireRx = new PacketBatch({ size: 64, slotSize: 2048 })
+  const wireTx = new PacketBatch({ size: 64, slotSize: 2048 })
+  wire.receiveInto(wireRx)
+  wire.sendFrom(wireTx)
+  pipeline.start()
+  return { pipeline, fdb, wire, wireRx, wireTx, port: udp.port, mac: macBuf, subnet, close: () => { pipeline.close(); wire.close() } }
+}
+
+/** Point a's FDB at b (both on loopback) and back. */
+export function link (a: TestNode, b: TestNode): void {
+  a.fdb.set(parseCidr(b.subnet), LOOPBACK, b.mac, b.port)
+  b.fdb.set(parseCidr(a.subnet), LOOPBACK, a.mac, a.port)
+}
+
+/** A UDP-in-IPv4 packet from src to dst with `payloadLen` bytes of pattern `tag`. */
+export function udpPacket (src: string, dst: string, payloadLen: number, tag = 1): Buffer {
+  const total = 20 + 8 + payloadLen
+  const b = Buffer.alloc(total)
+  writeIpv4Header(b, 0, 0, total, tag & 0xffff, 0x4000, 64, IPPROTO_UDP, parseIp4(src), parseIp4(dst))
+  writeUdpHeader(b, 20, 40000, 7000, 8 + payloadLen)
+  for (let i = 0; i < payloadLen; i++) b[28 + i] = (tag * 31 + i) & 255
+  setUdp4Checksum(b, 20, 8 + payloadLen, 0)
+  return b
+}
+
+/** Write packets into a node's TUN from the pods' side. */
+export function inject (n: TestNode, packets: Buffer[]): void {
+  packets.forEach((p, i) => {
+    p.copy(n.wireTx.slab, n.wireTx.offsets[i])
+    n.wireTx.lengths[i] = p.length
+  })
+  const sent = n.wire.send(packets.length)
+  if (sent !== packets.length) throw new Error(`inject: ${sent} of ${packets.length}`)
+}
+
+/** Packets that came out of a node's TUN towards its pods, waiting up to timeoutMs for `want` of them. */
+export async function collect (n: TestNode, want: number, timeoutMs = 2000): Promise<Buffer[]> {
+  const out: Buffer[] = []
+  const deadline = Date.now() + timeoutMs
+  while (out.length < want && Date.now() < deadline) {
+    const k = n.wire.read()
+    for (let i = 0; i < k; i++) out.push(Buffer.from(n.wireRx.slab.subarray(n.wireRx.offsets[i], n.wireRx.offsets[i] + n.wireRx.lengths[i])))
+    if (k === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  return out
+}

@@ -1,0 +1,130 @@
+// The VXLAN pipeline end to end without privileges: two nodes on loopback,
+// each a real Pipeline over an in-memory TUN and a real UDP socket.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import dgram from 'node:dgram'
+import { parseCidr } from '../../src/ip/net'
+import { Drop, Count } from '../../src/dataplane/stats'
+import { Reason } from '../../src/packet/reason'
+import { parseMac } from '../../src/packet/mac'
+import { parseIp4 } from '../../src/packet/ip'
+import { collect, inject, link, node, udpPacket, LOOPBACK } from './helpers'
+
+const MAC_A = '02:00:00:00:00:0a'
+const MAC_B = '02:00:00:00:00:0b'
+
+test('a packet from a pod on A reaches B\'s TUN byte for byte, and back', async (t) => {
+  const a = node('10.244.1.0/24', MAC_A)
+  const b = node('10.244.2.0/24', MAC_B)
+  t.after(() => { a.close(); b.close() })
+  link(a, b)
+  const there = [udpPacket('10.244.1.2', '10.244.2.3', 100, 1), udpPacket('10.244.1.2', '10.244.2.4', 1422, 2)]
+  inject(a, there)
+  const got = await collect(b, 2)
+  assert.equal(got.length, 2)
+  assert.ok(got[0].equals(there[0]))
+  assert.ok(got[1].equals(there[1]))
+  const back = udpPacket('10.244.2.3', '10.244.1.2', 64, 3)
+  inject(b, [back])
+  const gotBack = await collect(a, 1)
+  assert.ok(gotBack[0].equals(back))
+  assert.equal(a.pipeline.stats[Count.INSIDE_PACKETS], 2)
+  assert.equal(b.pipeline.stats[Count.OUTSIDE_PACKETS], 2)
+  assert.equal(a.fdb.perPeer[0], 2, 'per-peer inside packets')
+})
+
+test('on the wire: VXLAN flags 0x08, VNI 1, inner Ethernet from our VTEP MAC to the peer\'s, then the IP packet', async (t) => {
+  const a = node('10.244.1.0/24', MAC_A)
+  t.after(() => a.close())
+  const sniff = dgram.createSocket('udp4')
+  await new Promise<void>((resolve) => sniff.bind(0, '127.0.0.1', resolve))
+  t.after(() => sniff.close())
+  a.fdb.set(parseCidr('10.244.2.0/24'), LOOPBACK, parseMac(MAC_B), sniff.address().port)
+  const got = new Promise<Buffer>((resolve) => sniff.once('message', resolve))
+  const p = udpPacket('10.244.1.2', '10.244.2.3', 32, 9)
+  inject(a, [p])
+  const d = await got
+  assert.deepEqual([...d.subarray(0, 8)], [0x08, 0, 0, 0, 0, 0, 1, 0])
+  assert.ok(d.subarray(8, 14).equals(parseMac(MAC_B)))
+  assert.ok(d.subarray(14, 20).equals(parseMac(MAC_A)))
+  assert.deepEqual([...d.subarray(20, 22)], [0x08, 0x00])
+  assert.ok(d.subarray(22).equals(p))
+})
+
+test('inside drops, each counted by reason: no route, not IPv4, truncated; good traffic passes alongside', async (t) => {
+  const a = node('10.244.1.0/24', MAC_A)
+  const b = node('10.244.2.0/24', MAC_B)
+  t.after(() => { a.close(); b.close() })
+  link(a, b)
+  const v6 = Buffer.alloc(60)
+  v6[0] = 0x60
+  inject(a, [udpPacket('10.244.1.2', '10.244.9.9', 10), v6, Buffer.from([0x45, 0, 0]), udpPacket('10.244.1.2', '10.244.2.3', 10, 4)])
+  const got = await collect(b, 1)
+  assert.equal(got.length, 1)
+  const s = a.pipeline.stats
+  assert.equal(s[Drop.NO_ROUTE], 1)
+  assert.equal(s[Drop.NOT_IPV4], 1)
+  assert.equal(s[Reason.TRUNCATED], 1)
+})
+
+test('outside drops, each counted by reason, while good frames still pass', async (t) => {
+  const b = node('10.244.2.0/24', MAC_B)
+  t.after(() => b.close())
+  const good = dgram.createSocket('udp4')
+  const stranger = dgram.createSocket('udp4')
+  await new Promise<void>((resolve) => good.bind(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => stranger.bind(0, '127.0.0.2', resolve))
+  t.after(() => { good.close(); stranger.close() })
+  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac(MAC_A), good.address().port)
+
+  const frame = (opts: { flags?: number, vni?: number, dstMac?: string, etherType?: number, inner?: Buffer } = {}): Buffer => {
+    const inner = opts.inner ?? udpPacket('10.244.1.2', '10.244.2.3', 20, 5)
+    const f = Buffer.alloc(22 + inner.length)
+    f[0] = opts.flags ?? 0x08
+    const vni = opts.vni ?? 1
+    f[4] = vni >> 16; f[5] = (vni >> 8) & 255; f[6] = vni & 255
+    parseMac(opts.dstMac ?? MAC_B).copy(f, 8)
+    parseMac(MAC_A).copy(f, 14)
+    f.writeUInt16BE(opts.etherType ?? 0x0800, 20)
+    inner.copy(f, 22)
+    return f
+  }
+  const send = (s: dgram.Socket, buf: Buffer): Promise<void> => new Promise((resolve, reject) => s.send(buf, b.port, '127.0.0.1', (err) => err ? reject(err) : resolve()))
+
+  await send(stranger, frame())
+  await send(good, frame().subarray(0, 30))
+  await send(good, frame({ vni: 2 }))
+  await send(good, frame({ flags: 0 }))
+  await send(good, frame({ dstMac: '02:00:00:00:00:99' }))
+  await send(good, frame({ etherType: 0x86dd }))
+  await send(good, frame({ inner: udpPacket('10.244.1.2', '10.244.3.3', 20) }))
+  await send(good, frame({ inner: udpPacket('10.244.1.2', '10.244.2.3', 1500) }))
+  await send(good, frame())
+  const got = await collect(b, 1)
+  assert.equal(got.length, 1, 'the good frame got through')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const s = b.pipeline.stats
+  assert.equal(s[Drop.UNKNOWN_SOURCE], 1)
+  assert.equal(s[Reason.TRUNCATED], 1)
+  assert.equal(s[Reason.WRONG_VNI], 1)
+  assert.equal(s[Reason.BAD_VXLAN_FLAGS], 1)
+  assert.equal(s[Drop.NOT_OUR_MAC], 1)
+  assert.equal(s[Drop.NOT_IPV4], 1)
+  assert.equal(s[Drop.NOT_FOR_US], 1)
+  assert.equal(s[Drop.TOO_BIG], 1)
+  assert.equal(b.pipeline.outside.unknownSources[0], parseIp4('127.0.0.2'), 'the stranger is remembered for the log')
+})
+
+test('a removed peer is unreachable at once, and its entry can come back with a new MAC', async (t) => {
+  const a = node('10.244.1.0/24', MAC_A)
+  const b = node('10.244.2.0/24', MAC_B)
+  t.after(() => { a.close(); b.close() })
+  link(a, b)
+  a.fdb.delete(parseCidr('10.244.2.0/24'))
+  inject(a, [udpPacket('10.244.1.2', '10.244.2.3', 10)])
+  assert.equal((await collect(b, 1, 200)).length, 0)
+  assert.equal(a.pipeline.stats[Drop.NO_ROUTE], 1)
+  a.fdb.set(parseCidr('10.244.2.0/24'), LOOPBACK, parseMac(MAC_B), b.port)
+  inject(a, [udpPacket('10.244.1.2', '10.244.2.3', 10)])
+  assert.equal((await collect(b, 1)).length, 1)
+})
