@@ -5,13 +5,14 @@ import { config } from './cli/config'
 import { leases } from './cli/leases'
 import { probe } from './cli/probe'
 import { run } from './cli/run'
+import { status } from './cli/status'
 import type { Command, Io } from './cli/command'
 import { WeftError } from './errors'
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = (require('../../package.json') as { version: string }).version
 
-const COMMANDS: readonly Command[] = [run, config, leases, probe]
+const COMMANDS: readonly Command[] = [run, status, config, leases, probe]
 
 function help (io: Io): void {
   io.out(`weft ${VERSION}: a userspace overlay network for Kubernetes-style clusters,`)

@@ -13,7 +13,9 @@ import type { Lease } from '../lease/lease'
 import { LeaseManager } from '../lease/manager'
 import type { Logger } from '../log'
 import { ip4ToString } from '../packet/ip'
-import { leaseAttrsFor, podMtu } from '../backend/lease-attrs'
+import { createBackend } from '../backend/table'
+import type { Network } from '../backend/backend'
+import { ControlServer } from './control'
 import { parseNetworkConfig, FLANNEL_CODE_DEFAULT_BACKEND_TYPE } from '../subnet/config'
 import type { NetworkConfig } from '../subnet/config'
 import { readSubnetEnv, writeSubnetEnv } from '../subnet/env'
@@ -63,6 +65,8 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
   log.info({ iface: underlay.name, ip: ip4ToString(underlay.ip), publicIP: ip4ToString(underlay.publicIP), mtu: underlay.mtu }, 'using the underlay interface')
   const store = openStore(flags)
   const health = new Health()
+  let network: Network | undefined
+  let control: ControlServer | undefined
   try {
     if (flags.healthzPort > 0) {
       const port = await health.listen(flags.healthzIp, flags.healthzPort)
@@ -82,13 +86,14 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     if (cfg.backendDefaulted) {
       log.warn(`the network config has no Backend: using ${cfg.backend.type} (flanneld would silently use ${FLANNEL_CODE_DEFAULT_BACKEND_TYPE})`)
     }
-    const mtu = podMtu(cfg.backend, underlay.mtu)
+    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, log })
+    const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)
     const manager = new LeaseManager({
       store,
       range: cfg,
       publicIP: underlay.publicIP,
-      attrs: leaseAttrsFor(cfg.backend, underlay.publicIP, flags.stateDir),
+      attrs: backend.leaseAttrs(),
       log,
       renewMarginSeconds: flags.subnetLeaseRenewMargin * 60,
       onRevoked: flags.exitOnRevoke ? 'exit' : 'reacquire',
@@ -100,24 +105,34 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       writeSubnetEnv(flags.subnetFile, { network: cfg.network, subnet: l.subnet, mtu, ipMasq: flags.ipMasq })
       log.info({ file: flags.subnetFile, subnet: formatCidr(l.subnet), mtu }, 'wrote subnet.env')
     }
+    network = await backend.start(lease)
     writeEnv(lease)
+    control = new ControlServer(flags.stateDir, () => ({
+      lease: { subnet: formatCidr(manager.lease.subnet), publicIP: ip4ToString(manager.lease.attrs.publicIP), expiration: manager.lease.expiration },
+      ready: health.isReady,
+      store: describeStore(flags),
+      ...(network?.status() ?? {})
+    }), log)
+    await control.listen()
     health.setReady(true)
     log.info({ subnet: formatCidr(lease.subnet), backend: cfg.backend.type }, 'running')
 
-    let code = 0
+    const net = network
     await manager.run(signal, {
       onPeers: (events) => {
         for (const e of events) {
-          log.info({ subnet: formatCidr(e.lease.subnet), publicIP: ip4ToString(e.lease.attrs.publicIP), backend: e.lease.attrs.backendType, data: e.lease.attrs.backendData }, e.type === 'added' ? 'peer added' : 'peer removed')
+          log.debug({ subnet: formatCidr(e.lease.subnet), publicIP: ip4ToString(e.lease.attrs.publicIP), backend: e.lease.attrs.backendType }, e.type === 'added' ? 'peer added' : 'peer removed')
         }
+        net.handlePeers(events)
       },
-      onLeaseChanged: (l) => writeEnv(l),
-      onRevoked: () => { code = 0 }, // flanneld exits 0 on revocation
+      onLeaseChanged: (l) => { void net.setLease(l).then(() => writeEnv(l), (err: Error) => log.error({ err: err.message }, 'could not move the device to the new subnet')) },
       onStoreHealth: (ok) => health.setStoreHealthy(ok)
     })
     log.info('stopped; the lease is kept for the next start')
-    return code
+    return 0
   } finally {
+    await control?.close()
+    await network?.close()
     await health.close()
     await store.close()
   }

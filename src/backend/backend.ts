@@ -1,0 +1,47 @@
+// The two narrow interfaces every backend implements, in flannel's shape:
+// a Backend knows its config and what it publishes in its lease; started on
+// a lease it becomes a Network, the running thing that follows peer changes.
+// Backends are listed in one explicit table (table.ts), not registered by
+// import side effects.
+import type { Lease, LeaseAttrs } from '../lease/lease'
+import type { PeerEvent } from '../lease/watcher'
+import type { Logger } from '../log'
+import type { NetworkConfig } from '../subnet/config'
+import type { Underlay } from '../daemon/iface'
+
+export interface BackendContext {
+  readonly config: NetworkConfig
+  readonly underlay: Underlay
+  readonly stateDir: string
+  readonly ipMasq: boolean
+  readonly log: Logger
+}
+
+export interface NetworkStatus {
+  readonly backend: string
+  readonly device: string
+  readonly mtu: number
+  readonly peers: ReadonlyArray<Record<string, unknown>>
+  readonly counters: Record<string, unknown>
+}
+
+export interface Network {
+  /** the pods' MTU (FLANNEL_MTU) */
+  readonly mtu: number
+  /** apply peer changes; called between batches, never concurrently */
+  handlePeers (events: readonly PeerEvent[]): void
+  /** our lease moved to another subnet (re-acquired after a revocation) */
+  setLease (lease: Lease): Promise<void>
+  status (): NetworkStatus
+  /** remove the device, routes and rules; the lease is kept. Idempotent. */
+  close (): Promise<void>
+}
+
+export interface Backend {
+  readonly type: string
+  /** what goes in our lease (before it is acquired) */
+  leaseAttrs (): LeaseAttrs
+  /** the pods' MTU for this config and underlay */
+  mtu (): number
+  start (lease: Lease): Promise<Network>
+}

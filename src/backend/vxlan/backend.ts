@@ -1,0 +1,67 @@
+// The VXLAN backend, flannel's default and weft's reason to exist: VXLAN on
+// the wire exactly as the kernel's flannel.1 speaks it, with the
+// encapsulation done in userspace by the batched pipeline.
+// Config and construction live here; the run loop over lease events in
+// network.ts; the kernel state in device.ts.
+import type { Lease, LeaseAttrs } from '../../lease/lease'
+import { openUdp4 } from '../../native'
+import { parseMac } from '../../packet/mac'
+import type { VxlanBackendConfig } from '../../subnet/config'
+import { Fdb } from '../../dataplane/fdb'
+import { Pipeline } from '../../dataplane/pipeline'
+import { VxlanEncap } from '../../dataplane/vxlan-encap'
+import type { Backend, BackendContext, Network } from '../backend'
+import { podMtu } from '../mtu'
+import { VxlanDevice } from './device'
+import { VxlanNetwork } from './network'
+import { loadOrCreateVtepMac } from './vtep-mac'
+
+/** Packets per batch: one JS call moves this many (tuned in bench/). */
+export const VXLAN_BATCH = 64
+/** Socket buffers sized for bursts of a few milliseconds at multi-Gbit/s. */
+const SOCKET_BUFFER = 4 << 20
+
+export class VxlanBackend implements Backend {
+  readonly type = 'vxlan'
+  readonly vtepMac: string
+
+  constructor (private readonly ctx: BackendContext, private readonly cfg: VxlanBackendConfig) {
+    this.vtepMac = loadOrCreateVtepMac(ctx.stateDir, cfg.vni)
+  }
+
+  leaseAttrs (): LeaseAttrs {
+    return { publicIP: this.ctx.underlay.publicIP, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: this.cfg.vni, VtepMAC: this.vtepMac } }
+  }
+
+  mtu (): number {
+    return podMtu(this.cfg, this.ctx.underlay.mtu)
+  }
+
+  async start (lease: Lease): Promise<Network> {
+    const { config, log } = this.ctx
+    const mtu = this.mtu()
+    const device = await VxlanDevice.create({ name: `weft.${this.cfg.vni}`, mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: VXLAN_BATCH, log })
+    let sock
+    try {
+      sock = openUdp4({ addr: 0, port: this.cfg.port, batch: VXLAN_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER })
+    } catch (err) {
+      device.tun.io.close()
+      await device.close()
+      throw err
+    }
+    const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port })
+    const pipeline = new Pipeline({
+      tun: device.tun.io,
+      sock: sock.io,
+      fdb,
+      encap: new VxlanEncap(this.cfg.vni, parseMac(this.vtepMac), fdb),
+      mtu,
+      batch: VXLAN_BATCH,
+      onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
+    })
+    const network = new VxlanNetwork({ device, pipeline, fdb, lease, mtu, ownPublicIP: this.ctx.underlay.publicIP, log })
+    pipeline.start()
+    log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac }, 'VXLAN dataplane running')
+    return network
+  }
+}

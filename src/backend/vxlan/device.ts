@@ -1,0 +1,74 @@
+// The kernel side of the VXLAN backend: the VTEP and what the kernel needs
+// to send pod traffic into it.
+// 1. a TUN device `weft.<VNI>` (flannel's is `flannel.<VNI>`), MTU = underlay
+//    less 50, our subnet's network address on it (/32, as flannel does)
+// 2. one route: the whole cluster network into the device (our own subnet
+//    is more specific, on the pods' bridge, so it stays local)
+// 3. forwarding on, and flannel's FORWARD accept rules (and --ip-masq rules)
+// The TUN fd itself belongs to the pipeline; when it closes, the device and
+// its route disappear with it. close() removes the rules.
+import { formatCidr } from '../../ip/net'
+import type { Ip4Net } from '../../ip/net'
+import { addAddress, addRoute, delAddress, enableForwarding } from '../../kernel/link'
+import { TrafficRules } from '../../kernel/iptables'
+import type { Logger } from '../../log'
+import { openTun } from '../../native'
+import type { Tun } from '../../native'
+import { ip4ToString } from '../../packet/ip'
+
+export interface VtepOptions {
+  name: string
+  mtu: number
+  subnet: Ip4Net
+  network: Ip4Net
+  ipMasq: boolean
+  batch: number
+  log: Logger
+}
+
+export class VxlanDevice {
+  private rules: TrafficRules
+  private subnet: Ip4Net
+
+  private constructor (readonly tun: Tun, private readonly o: VtepOptions) {
+    this.subnet = o.subnet
+    this.rules = new TrafficRules({ network: formatCidr(o.network), podSubnet: formatCidr(o.subnet), ipMasq: o.ipMasq, forwardRules: true, log: o.log })
+  }
+
+  static async create (o: VtepOptions): Promise<VxlanDevice> {
+    const tun = openTun({ name: o.name, mtu: o.mtu, up: true, batch: o.batch })
+    const dev = new VxlanDevice(tun, o)
+    try {
+      await addAddress(tun.name, `${ip4ToString(o.subnet.ip)}/32`)
+      await addRoute({ dst: formatCidr(o.network), dev: tun.name })
+      await enableForwarding()
+      await dev.rules.apply()
+    } catch (err) {
+      tun.io.close()
+      throw err
+    }
+    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network) }, 'VTEP up')
+    return dev
+  }
+
+  get name (): string { return this.tun.name }
+
+  /** Our lease moved: readdress the device and redo the rules for the new subnet. */
+  async setSubnet (subnet: Ip4Net): Promise<void> {
+    await delAddress(this.tun.name, `${ip4ToString(this.subnet.ip)}/32`)
+    await addAddress(this.tun.name, `${ip4ToString(subnet.ip)}/32`)
+    await this.rules.remove()
+    this.subnet = subnet
+    this.rules = new TrafficRules({ network: formatCidr(this.o.network), podSubnet: formatCidr(subnet), ipMasq: this.o.ipMasq, forwardRules: true, log: this.o.log })
+    await this.rules.apply()
+  }
+
+  /** Re-apply rules someone removed (flannel's resync loop). */
+  async resync (): Promise<void> {
+    await this.rules.resync()
+  }
+
+  async close (): Promise<void> {
+    await this.rules.remove()
+  }
+}
