@@ -47,7 +47,7 @@ test('three daemons lease distinct subnets, write subnet.env, and each sees the 
       assert.equal(e?.ipMasq, false)
       assert.deepEqual(e?.network, parseCidr('10.244.0.0/16'))
     }
-    for (const d of ds) await waitFor(() => lines(d).filter((l) => l.msg === 'peer added').length === 2, { what: 'two peers', timeoutMs: 5000 })
+    for (const d of ds) await waitFor(() => lines(d).filter((l) => l.msg === 'peer added to the FDB').length === 2, { what: 'two peers', timeoutMs: 5000 })
     const table = weft(dir, 'leases')
     for (const h of topo.hosts) assert.match(table, new RegExp(`${h.underlayIp.replace(/\./g, '\\.')}\\s+vxlan\\s+([0-9a-f]{2}:){5}[0-9a-f]{2}\\s+in 2[34]h`))
     assert.match(table, /3 leases/)
@@ -103,7 +103,7 @@ test('bad input in the store is reported once and hurts nothing: a value that is
   await withTopology(t, { hosts: 2, label: 'run-bad-store' }, async (topo) => {
     const ds = topo.hosts.map((h) => daemon(topo, h, dir))
     for (const d of ds) await d.waitForLine(/"msg":"running"/, 15_000)
-    for (const d of ds) await waitFor(() => lines(d).some((l) => l.msg === 'peer added'), { what: 'peer', timeoutMs: 5000 })
+    for (const d of ds) await waitFor(() => lines(d).some((l) => l.msg === 'peer added to the FDB'), { what: 'peer', timeoutMs: 5000 })
     for (const d of ds) {
       const warned = lines(d).filter((l) => l.msg === 'ignoring a store entry that is not a valid lease')
       assert.deepEqual(warned.map((l) => l.key).sort(), ['10.244.200.0-24', 'garbage-key'])

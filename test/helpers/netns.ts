@@ -81,6 +81,12 @@ export interface Topology {
   spawn(target: Target, argv: readonly string[], opts?: SpawnOptions): ChildHandle;
   /** A host joining later: next index, same underlay. */
   addHost(): Promise<Host>;
+  /**
+   * An extra namespace `wt-<runid>-<suffix>` (lo up, IPv6 as the hosts'),
+   * e.g. a pod: a valid exec/spawn target, deleted by destroy() like the
+   * rest. Nothing is linked to it. Resolves with the namespace name.
+   */
+  createNamespace(suffix: string): Promise<string>;
   /** Kill every process group started here and delete every namespace. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -166,6 +172,18 @@ class TopologyImpl implements Topology {
     const host: Host = { index, name, ns, underlayIp, ifname: 'eth0' };
     this.hosts.push(host);
     return host;
+  }
+
+  async createNamespace(suffix: string): Promise<string> {
+    if (this.destroying) throw new Error(`${this.tag()} createNamespace() after destroy()`);
+    // 'u' and 'h<N>' belong to the underlay and to (future) hosts.
+    if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(suffix) || suffix === 'u' || /^h\d+$/.test(suffix)) {
+      throw new Error(`${this.tag()} createNamespace: bad or reserved suffix ${JSON.stringify(suffix)}`);
+    }
+    const ns = this.nsName(suffix);
+    if (this.namespaces.includes(ns)) throw new Error(`${this.tag()} createNamespace: ${ns} already exists`);
+    await this.addNamespace(ns);
+    return ns;
   }
 
   /** Only namespaces of this topology are valid targets: nothing runs in the root namespace. */

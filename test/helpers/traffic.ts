@@ -1,0 +1,157 @@
+// Traffic between pods/hosts of a topology: ping, an all-pairs ping matrix
+// and iperf3 throughput. Backend tests and benchmarks use these to prove
+// reachability and measure a dataplane. Everything is bounded: ping by count
+// and deadline, iperf3 by duration or byte count plus a hard exec timeout,
+// and the iperf3 server is always stopped.
+
+import type { Host, Topology } from './netns'
+import { waitFor } from './netns'
+import type { Pod } from './pods'
+
+/** Anything with a namespace of the topology. */
+export type Endpoint = Pod | Host
+
+export interface PingOptions {
+  count: number
+  /** Seconds between echo requests; default 0.2. */
+  intervalS?: number
+  /** Seconds to wait for the last reply; default 1. */
+  waitS?: number
+}
+
+export interface PingResult {
+  sent: number
+  received: number
+  output: string
+}
+
+/** `ping -c count -i intervalS -W waitS toIp` from `from`; never throws on loss. */
+export async function ping (topo: Topology, from: Endpoint, toIp: string, opts: PingOptions): Promise<PingResult> {
+  const { count } = opts
+  const intervalS = opts.intervalS ?? 0.2
+  const waitS = opts.waitS ?? 1
+  if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new RangeError(`ping: count must be 1..10000, got ${count}`)
+  const timeoutMs = Math.ceil((count * intervalS + waitS) * 1000) + 5000
+  const argv = ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', String(waitS), toIp]
+  const r = await topo.exec(from.ns, argv, { allowFail: true, timeoutMs })
+  const output = r.stdout + r.stderr
+  const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(output)
+  return { sent: m ? Number(m[1]) : 0, received: m ? Number(m[2]) : 0, output }
+}
+
+export interface PingMatrixOptions {
+  /** Replies wanted from each pair; default 2. */
+  count?: number
+  /** Seconds a pair may take beyond count * 0.2 s; default 2. */
+  timeoutS?: number
+  /** Pairs pinging at once; default 4. */
+  concurrency?: number
+}
+
+export interface PingMatrixResult {
+  /** [from pod name, to pod name] */
+  ok: Array<[string, string]>
+  /** [from, to, ping's output] */
+  failed: Array<[string, string, string]>
+}
+
+/**
+ * Every pod pings every other pod (ordered pairs). A pair is ok when
+ * `count` replies arrive within its deadline; lost requests are re-sent
+ * until then (`ping -c count -w deadline`), so one dropped first packet,
+ * e.g. while a neighbour resolves, does not fail the pair.
+ */
+export async function pingMatrix (topo: Topology, pods: readonly Pod[], opts: PingMatrixOptions = {}): Promise<PingMatrixResult> {
+  const count = opts.count ?? 2
+  const timeoutS = opts.timeoutS ?? 2
+  const concurrency = Math.max(1, opts.concurrency ?? 4)
+  const deadlineS = Math.ceil(count * 0.2 + timeoutS)
+  const pairs: Array<[Pod, Pod]> = []
+  for (const a of pods) for (const b of pods) if (a !== b) pairs.push([a, b])
+  const results: Array<{ from: string, to: string, ok: boolean, output: string }> = new Array(pairs.length)
+
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < pairs.length) {
+      const i = next++
+      const [a, b] = pairs[i]!
+      const argv = ['ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', String(timeoutS), '-w', String(deadlineS), b.ip]
+      const r = await topo.exec(a.ns, argv, { allowFail: true, timeoutMs: deadlineS * 1000 + 5000 })
+      results[i] = { from: a.name, to: b.name, ok: r.code === 0, output: (r.stdout + r.stderr).trim() }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, pairs.length) }, worker))
+
+  const out: PingMatrixResult = { ok: [], failed: [] }
+  for (const r of results) {
+    if (r.ok) out.ok.push([r.from, r.to])
+    else out.failed.push([r.from, r.to, r.output])
+  }
+  return out
+}
+
+export interface IperfOptions {
+  /** Address the client connects to (the server's pod or host address). */
+  serverIp: string
+  /** Test length in seconds (`-t`); default 2 unless `bytes` is given. */
+  seconds?: number
+  /** Amount to send instead of a duration (`-n`, e.g. '100M'). */
+  bytes?: string
+  /** default 5201 */
+  port?: number
+  /** Parallel streams (`-P`); default 1. */
+  parallel?: number
+  /** Hard limit on the client run; default seconds + 20 s, or 60 s with `bytes`. */
+  timeoutMs?: number
+}
+
+export interface IperfResult {
+  /** Receiver-side throughput (end.sum_received.bits_per_second) in Gbit/s. */
+  gbps: number
+  /** TCP retransmissions seen by the sender (end.sum_sent.retransmits). */
+  retransmits: number
+}
+
+/** One iperf3 TCP run from `client` to a one-off server in `server`'s namespace. */
+export async function iperf (topo: Topology, server: Endpoint, client: Endpoint, opts: IperfOptions): Promise<IperfResult> {
+  const port = opts.port ?? 5201
+  const parallel = opts.parallel ?? 1
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 128) throw new RangeError(`iperf: parallel must be 1..128, got ${parallel}`)
+  if (opts.seconds !== undefined && opts.bytes !== undefined) throw new Error('iperf: give seconds or bytes, not both')
+  const seconds = opts.bytes === undefined ? (opts.seconds ?? 2) : undefined
+  if (seconds !== undefined && !(seconds > 0 && seconds <= 600)) throw new RangeError(`iperf: seconds must be in (0, 600], got ${seconds}`)
+  const timeoutMs = opts.timeoutMs ?? (seconds !== undefined ? seconds * 1000 + 20_000 : 60_000)
+
+  const srv = topo.spawn(server.ns, ['iperf3', '-s', '-1', '-p', String(port)])
+  try {
+    await waitFor(async () => {
+      if (!srv.running) throw new Error(`iperf3 server exited: ${srv.stdout}${srv.stderr}`)
+      const ss = await topo.exec(server.ns, ['ss', '-Hltn', `sport = :${port}`], { timeoutMs: 5000 })
+      return ss.stdout.trim() !== ''
+    }, { timeoutMs: 5000, intervalMs: 50, what: `iperf3 server in ${server.ns} to listen on port ${port}` })
+
+    const len = seconds !== undefined ? ['-t', String(seconds)] : ['-n', opts.bytes!]
+    const argv = ['iperf3', '-c', opts.serverIp, '-p', String(port), '-J', '-P', String(parallel), '--connect-timeout', '3000', ...len]
+    const r = await topo.exec(client.ns, argv, { allowFail: true, timeoutMs })
+    let j: IperfJson
+    try {
+      j = JSON.parse(r.stdout) as IperfJson
+    } catch {
+      throw new Error(`iperf3 client (exit ${r.code}) printed no JSON: ${r.stdout.slice(0, 500)}${r.stderr.slice(0, 500)}`)
+    }
+    if (j.error || r.code !== 0) throw new Error(`iperf3 client failed (exit code ${r.code}): ${j.error ?? r.stderr.trim()}`)
+    const bps = j.end?.sum_received?.bits_per_second
+    if (typeof bps !== 'number') throw new Error('iperf3 JSON has no end.sum_received.bits_per_second')
+    return { gbps: bps / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 }
+  } finally {
+    await srv.stop(500)
+  }
+}
+
+interface IperfJson {
+  error?: string
+  end?: {
+    sum_received?: { bits_per_second?: number }
+    sum_sent?: { retransmits?: number }
+  }
+}
