@@ -124,7 +124,10 @@ export class LeaseManager {
         throw err
       }
       this.current = lease
-      this.listRevision = Math.max(list.revision, lease.revision)
+      // Watch from what the list saw, not from our own write: another node may
+      // have leased between our list and our create, and only the watch can
+      // tell us (our own put comes back too, and is recognised as ours).
+      this.listRevision = list.revision
       this.initial = list.leases.filter((l) => !equal(l.subnet, lease.subnet))
       this.watcher.setOwn(lease.subnet)
       return lease

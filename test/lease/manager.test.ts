@@ -146,3 +146,23 @@ test('renews before expiry by the margin, keeping the lease alive past its TTL',
 test('a renew margin as long as the TTL is refused with a clear message', () => {
   assert.throws(() => manager(new MemoryStore(), '198.18.0.1', { ttlSeconds: 60, renewMarginSeconds: 60 }), /renew-margin/)
 })
+
+test('a node that leases between our list and our create still reaches us as a peer', async () => {
+  const store = new MemoryStore()
+  const b = manager(store, '198.18.0.2').m
+  // A's create runs only after B has leased: the race the watch must cover.
+  const racing = Object.create(store) as MemoryStore
+  let raced = false
+  racing.createLease = async (...args) => {
+    if (!raced) { raced = true; await b.acquire() }
+    return await store.createLease(...args)
+  }
+  const a = manager(racing, '198.18.0.1').m
+  await a.acquire()
+  const seen: PeerEvent[] = []
+  const ac = new AbortController()
+  const running = a.run(ac.signal, { onPeers: (ev) => seen.push(...ev) })
+  await waitFor(() => seen.some((e) => e.type === 'added' && e.lease.attrs.publicIP === parseIp4('198.18.0.2')), { what: 'B as a peer', timeoutMs: 3000 })
+  ac.abort()
+  await running
+})
