@@ -4,12 +4,14 @@
 // 2. per datagram: the sender must hold a lease (Fdb.source), the outer
 //    headers must check out (encap.decap: flags, VNI, our MAC, IPv4)
 // 3. the inner IPv4 packet must be sane, within the MTU and addressed to our
-//    subnet; it is queued in `tx` where it lies (no copy)
+//    subnet; a TCP/UDP checksum a kernel sender left partial is finished
+//    (partial-checksum.ts); it is queued in `tx` where it lies (no copy)
 // 4. one write of the batch to the TUN
 // Senders without a lease are remembered in a small ring (no allocation) so
 // that the control plane can log each one once.
 import type { PacketBatch } from '../native/batch'
 import type { PacketIo } from '../native/io'
+import { finishPartialChecksum } from '../packet/partial-checksum'
 import { Reason } from '../packet/reason'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
@@ -91,6 +93,7 @@ export class Outside {
       if (total > mtu) { stats[Drop.TOO_BIG]++; continue }
       const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
       if ((dst & ownMask) !== ownBase) { stats[Drop.NOT_FOR_US]++; continue }
+      if (finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
       txOff[k] = ip
       txLen[k] = total // drops any link-layer padding after the packet
       k++

@@ -41,11 +41,13 @@ export const Count = {
   OUTSIDE_BYTES: DROP_COUNT + 4,
   OUTSIDE_BATCHES: DROP_COUNT + 5,
   /** batches the socket took only in part (EAGAIN): the rest waited for writable */
-  INSIDE_BACKPRESSURE: DROP_COUNT + 6
+  INSIDE_BACKPRESSURE: DROP_COUNT + 6,
+  /** inner TCP/UDP checksums a kernel sender left partial, finished by us */
+  CHECKSUMS_FINISHED: DROP_COUNT + 7
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
-  'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure'
+  'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

@@ -57,8 +57,8 @@ export class VxlanDevice {
   async setSubnet (subnet: Ip4Net): Promise<void> {
     await delAddress(this.tun.name, `${ip4ToString(this.subnet.ip)}/32`)
     await addAddress(this.tun.name, `${ip4ToString(subnet.ip)}/32`)
-    await this.rules.remove()
     this.subnet = subnet
+    // apply() rewrites our chains in one transaction: no window without rules
     this.rules = new TrafficRules({ network: formatCidr(this.o.network), podSubnet: formatCidr(subnet), ipMasq: this.o.ipMasq, forwardRules: true, log: this.o.log })
     await this.rules.apply()
   }

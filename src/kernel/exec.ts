@@ -1,0 +1,99 @@
+// Runs the kernel-configuration tools (ip, iptables, sysctl) as child
+// processes without a shell, so no argument is ever re-parsed, and with a
+// timeout, so a wedged tool cannot hang the daemon. With `netns` set, the
+// command runs under `ip netns exec <ns>`: that lets tests drive a namespace
+// they created from the root namespace; the daemon itself never sets it.
+import { execFile } from 'node:child_process'
+import { WeftError } from '../errors'
+
+export interface KernelOptions {
+  /** run inside this named network namespace (tests only) */
+  netns?: string
+}
+
+export interface RunOptions extends KernelOptions {
+  /** kill the command and fail after this long; default 10 s */
+  timeoutMs?: number
+  /** written to the command's stdin, which is then closed */
+  input?: string
+}
+
+export interface ProbeResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000
+// `iptables -S` on a busy Kubernetes node can print a lot; never truncate it.
+const MAX_BUFFER = 64 * 1024 * 1024
+
+/**
+ * A failed kernel tool. `code` is always EKERNEL; the fields let callers tell
+ * "the tool is not installed" from "the tool said no" without parsing text.
+ */
+export class KernelCommandError extends WeftError {
+  readonly argv: readonly string[]
+  /** exit status, or null when the command never ran or was killed */
+  readonly exitCode: number | null
+  readonly stderr: string
+  /** the executable itself was not found */
+  readonly notFound: boolean
+
+  constructor (argv: readonly string[], exitCode: number | null, stderr: string, notFound: boolean, detail?: string) {
+    super('EKERNEL', `${commandLine(argv)}: ${detail ?? (stderr.trim() || `exit status ${String(exitCode)}`)}`)
+    this.name = 'KernelCommandError'
+    this.argv = argv
+    this.exitCode = exitCode
+    this.stderr = stderr
+    this.notFound = notFound
+  }
+}
+
+/** argv as a person would type it (quoting only what needs it), for messages. */
+export function commandLine (argv: readonly string[]): string {
+  return argv.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+}
+
+/** The argv actually executed: prefixed with `ip netns exec` when a namespace is given. */
+export function inNetns (argv: readonly string[], netns?: string): string[] {
+  return netns === undefined ? [...argv] : ['ip', 'netns', 'exec', netns, ...argv]
+}
+
+/**
+ * Runs argv and resolves with its exit code and output, whatever the exit
+ * code: for "does this exist" probes. Still rejects when the command cannot
+ * run at all (not installed) or times out, since that answers nothing.
+ */
+export function probe (argv: readonly string[], opts: RunOptions = {}): Promise<ProbeResult> {
+  const full = inNetns(argv, opts.netns)
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  return new Promise((resolve, reject) => {
+    const child = execFile(full[0]!, full.slice(1), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_BUFFER, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err === null) return resolve({ code: 0, stdout, stderr })
+      const e = err as NodeJS.ErrnoException & { code?: unknown, killed?: boolean, signal?: string | null }
+      if (e.code === 'ENOENT') return reject(new KernelCommandError(full, null, '', true, 'command not found'))
+      if (typeof e.code !== 'number') {
+        const why = e.killed === true ? `timed out after ${timeoutMs} ms` : e.signal != null ? `killed by ${e.signal}` : e.message
+        return reject(new KernelCommandError(full, null, stderr, false, why))
+      }
+      // `ip netns exec` reports a missing program itself (status 1 or 255,
+      // depending on the iproute2 version), so recognise its exact words.
+      if (opts.netns !== undefined && stderr.trim() === `exec of "${argv[0]!}" failed: No such file or directory`) {
+        return reject(new KernelCommandError(full, e.code, stderr, true, 'command not found'))
+      }
+      resolve({ code: e.code, stdout, stderr })
+    })
+    // A command that exits before reading its stdin makes the write fail with
+    // EPIPE; the exit status already tells that story.
+    child.stdin?.on('error', () => {})
+    child.stdin?.end(opts.input ?? '')
+  })
+}
+
+/** Runs argv and resolves with its stdout; any non-zero exit is a KernelCommandError. */
+export async function run (argv: readonly string[], opts: RunOptions = {}): Promise<string> {
+  const r = await probe(argv, opts)
+  if (r.code !== 0) throw new KernelCommandError(inNetns(argv, opts.netns), r.code, r.stderr, false)
+  return r.stdout
+}

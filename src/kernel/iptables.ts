@@ -1,0 +1,272 @@
+// Installs and keeps flanneld's iptables rules (see iptables-rules.ts for
+// the rules themselves), the way flanneld's iptables traffic manager does:
+// chains are created or flushed and the rules written in one
+// `iptables-restore --noflush` transaction, so a rule is never half-present
+// and nothing foreign lands between ours; resync() re-applies everything if
+// anything is missing, for flannel's every-5-seconds loop.
+//
+// Where weft differs from flanneld, on purpose:
+// - apply() deletes *every* jump to our chain before appending one, so the
+//   jump exists exactly once; flanneld deletes a single copy per bootstrap.
+// - check() also notices a foreign rule added to our chains and a duplicated
+//   jump (flanneld only checks that each of its rules exists).
+// - remove() exists: flanneld leaves its rules behind when it stops (only its
+//   nftables mode cleans iptables up, and then looks for FLANNEL-FWD in `nat`).
+// - IPv4 only; flanneld's ip6tables set (same rules, ff00::/8) is not built.
+import { WeftError } from '../errors'
+import type { Logger } from '../log'
+import { KernelCommandError, probe, type ProbeResult } from './exec'
+import { forwardChain, isJumpTo, masqChain, ruleLine, type ChainSet, type Cidr, type Table } from './iptables-rules'
+
+export interface TrafficRulesOptions {
+  /** the flannel Network, e.g. "10.244.0.0/16" */
+  network: Cidr
+  /** this node's lease subnet, e.g. "10.244.1.0/24" */
+  podSubnet: Cidr
+  /** flanneld --ip-masq: install the FLANNEL-POSTRTG masquerade rules */
+  ipMasq: boolean
+  /** flanneld --iptables-forward-rules (default on there): install FLANNEL-FWD */
+  forwardRules: boolean
+  /** false = flanneld --ip-masq-fully-random-disable; default: --random-fully if iptables has it */
+  randomFully?: boolean
+  /** run the commands in this network namespace (tests only) */
+  netns?: string
+  log?: Logger
+  /** binaries to use (e.g. iptables-legacy); default iptables and iptables-restore */
+  iptables?: string
+  iptablesRestore?: string
+}
+
+// Seconds iptables waits for the xtables lock. Daemons in sibling namespaces
+// share that lock (it is a file, not per-namespace), so they must wait, not fail.
+const LOCK_WAIT_S = '5'
+const CMD_TIMEOUT_MS = 20_000
+
+/** Per iptables binary: does it know MASQUERADE --random-fully? */
+const randomFullyCache = new Map<string, Promise<boolean>>()
+
+/** flannel (go-iptables HasRandomFully) decides by version: iptables >= 1.6.2. */
+export function versionHasRandomFully (versionOutput: string): boolean {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(versionOutput)
+  if (m === null) return false
+  const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  return a > 1 || (a === 1 && (b > 6 || (b === 6 && c >= 2)))
+}
+
+export class TrafficRules {
+  private readonly opts: TrafficRulesOptions
+  private readonly bin: string
+  private readonly restoreBin: string
+  /** serialises apply/check/resync/remove so a resync tick never interleaves with remove() */
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor (opts: TrafficRulesOptions) {
+    this.opts = { ...opts }
+    this.bin = opts.iptables ?? 'iptables'
+    this.restoreBin = opts.iptablesRestore ?? 'iptables-restore'
+    // Fail on a bad CIDR now, not at the first apply().
+    forwardChain(opts.network)
+    masqChain(opts.network, opts.podSubnet, false)
+  }
+
+  /** The chains this configuration installs, in the order they are applied. */
+  async chainSets (): Promise<ChainSet[]> {
+    const sets: ChainSet[] = []
+    if (this.opts.forwardRules) sets.push(forwardChain(this.opts.network))
+    if (this.opts.ipMasq) {
+      const rf = this.opts.randomFully !== false && await this.supportsRandomFully()
+      sets.push(masqChain(this.opts.network, this.opts.podSubnet, rf))
+    }
+    return sets
+  }
+
+  /** Creates or flushes our chains, writes our rules, and leaves exactly one jump to each. */
+  apply (): Promise<void> {
+    return this.serial(() => this.doApply())
+  }
+
+  /** Are all our chains, rules and jumps present (and nothing foreign in our chains)? */
+  check (): Promise<boolean> {
+    return this.serial(() => this.doCheck())
+  }
+
+  /** Re-applies everything if anything is missing; resolves true if it had to. */
+  resync (): Promise<boolean> {
+    return this.serial(async () => {
+      if (await this.doCheck()) return false
+      this.opts.log?.info('some iptables rules are missing; deleting and recreating them')
+      await this.doApply()
+      return true
+    })
+  }
+
+  /** Deletes the jumps to, and then, FLANNEL-FWD and FLANNEL-POSTRTG, whatever the options; idempotent. */
+  remove (): Promise<void> {
+    return this.serial(async () => {
+      for (const set of [forwardChain(this.opts.network), masqChain(this.opts.network, this.opts.podSubnet, false)]) {
+        await this.removeSet(set)
+      }
+    })
+  }
+
+  /**
+   * Calls resync() every intervalMs (flannel's --iptables-resync, 5 s) until
+   * the returned stop() is called; failures are logged, not thrown, and the
+   * next tick tries again. The timer does not keep the process alive.
+   */
+  startResync (intervalMs = 5000): () => Promise<void> {
+    let stopped = false
+    let timer: NodeJS.Timeout | undefined
+    let inFlight: Promise<unknown> = Promise.resolve()
+    const schedule = (): void => {
+      if (stopped) return
+      timer = setTimeout(() => {
+        inFlight = this.resync().catch((err: unknown) => {
+          this.opts.log?.error({ err }, 'failed to ensure iptables rules')
+        }).finally(schedule)
+      }, intervalMs)
+      timer.unref()
+    }
+    schedule()
+    return async () => {
+      stopped = true
+      clearTimeout(timer)
+      await inFlight
+    }
+  }
+
+  private serial<T> (f: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(f, f)
+    this.queue = p.catch(() => {})
+    return p
+  }
+
+  private async doApply (): Promise<void> {
+    for (const set of await this.chainSets()) {
+      // A jump listed by `-S` may vanish before the restore runs (someone else
+      // cleaning up), failing the whole transaction: one more try re-reads.
+      try {
+        await this.applySet(set)
+      } catch (err) {
+        if (!(err instanceof KernelCommandError)) throw err // e.g. iptables not installed: no point
+        this.opts.log?.warn({ err }, `applying ${set.chain} failed; retrying once`)
+        await this.applySet(set)
+      }
+    }
+    this.opts.log?.debug('iptables rules applied')
+  }
+
+  private async applySet (set: ChainSet): Promise<void> {
+    const stale = (await this.listChain(set.table, set.from)).filter((l) => isJumpTo(l, set.from, set.chain))
+    await this.restore([
+      `*${set.table}`,
+      // Declaring a chain creates it, or flushes it even under --noflush.
+      `:${set.chain} - [0:0]`,
+      // iptables -S prints lines iptables-restore reads back: delete them verbatim.
+      ...stale.map((l) => '-D' + l.slice(2)),
+      ruleLine(set.from, set.jump),
+      ...set.rules.map((r) => ruleLine(set.chain, r)),
+      'COMMIT'
+    ])
+  }
+
+  private async doCheck (): Promise<boolean> {
+    for (const set of await this.chainSets()) {
+      if (!await this.checkSet(set)) return false
+    }
+    return true
+  }
+
+  private async checkSet (set: ChainSet): Promise<boolean> {
+    const mine = await this.tryListChain(set.table, set.chain)
+    if (mine === undefined) return false
+    const rules = mine.filter((l) => l.startsWith(`-A ${set.chain} `))
+    const jumps = (await this.listChain(set.table, set.from)).filter((l) => isJumpTo(l, set.from, set.chain))
+    // Fast path, the steady state: iptables prints exactly what we wrote.
+    const want = set.rules.map((r) => ruleLine(set.chain, r))
+    if (jumps.length === 1 && jumps[0] === ruleLine(set.from, set.jump) && rules.length === want.length && rules.every((l, i) => l === want[i])) {
+      return true
+    }
+    // Otherwise ask iptables rule by rule (-C), which does not depend on how
+    // this iptables version prints rules; order is not checked (as flanneld).
+    // Jumps are counted by target alone, so a duplicate is caught (and
+    // resync's apply() collapses it) however this iptables prints it.
+    if (rules.length !== set.rules.length || jumps.length !== 1) return false
+    for (const [chain, spec] of [[set.from, set.jump] as const, ...set.rules.map((r) => [set.chain, r] as const)]) {
+      const r = await this.ipt(set.table, ['-C', chain, ...spec])
+      if (r.code === 1) return false
+      if (r.code !== 0) throw this.failed(set.table, ['-C', chain, ...spec], r)
+    }
+    return true
+  }
+
+  private async removeSet (set: ChainSet): Promise<void> {
+    const jumps = (await this.listChain(set.table, set.from)).filter((l) => isJumpTo(l, set.from, set.chain))
+    const exists = (await this.tryListChain(set.table, set.chain)) !== undefined
+    if (jumps.length === 0 && !exists) return
+    await this.restore([
+      `*${set.table}`,
+      ...jumps.map((l) => '-D' + l.slice(2)),
+      ...(exists ? [`-F ${set.chain}`, `-X ${set.chain}`] : []),
+      'COMMIT'
+    ])
+    this.opts.log?.info(`removed iptables chain ${set.chain} (${set.table})`)
+  }
+
+  /** `iptables -S <chain>` lines, or undefined if the chain does not exist (exit status 1). */
+  private async tryListChain (table: Table, chain: string): Promise<string[] | undefined> {
+    const r = await this.ipt(table, ['-S', chain])
+    if (r.code === 1) return undefined
+    if (r.code !== 0) throw this.failed(table, ['-S', chain], r)
+    return r.stdout.split('\n').filter((l) => l !== '')
+  }
+
+  /** `iptables -S <chain>` lines of a chain that must exist (a built-in one). */
+  private async listChain (table: Table, chain: string): Promise<string[]> {
+    const r = await this.ipt(table, ['-S', chain])
+    if (r.code !== 0) throw this.failed(table, ['-S', chain], r)
+    return r.stdout.split('\n').filter((l) => l !== '')
+  }
+
+  private async ipt (table: Table, args: string[]): Promise<ProbeResult> {
+    return await this.tool(this.bin, ['-w', LOCK_WAIT_S, '-t', table, ...args])
+  }
+
+  private async restore (lines: string[]): Promise<void> {
+    const argv = [this.restoreBin, '-w', LOCK_WAIT_S, '--noflush']
+    const r = await this.tool(this.restoreBin, argv.slice(1), lines.join('\n') + '\n')
+    if (r.code !== 0) {
+      throw new KernelCommandError(argv, r.code, r.stderr, false, `${r.stderr.trim() || `exit status ${r.code}`} (input: ${JSON.stringify(lines.join('\n'))})`)
+    }
+  }
+
+  private async tool (bin: string, args: string[], input?: string): Promise<ProbeResult> {
+    try {
+      return await probe([bin, ...args], { netns: this.opts.netns, timeoutMs: CMD_TIMEOUT_MS, input })
+    } catch (err) {
+      throw notFound(err, bin)
+    }
+  }
+
+  private failed (table: Table, args: string[], r: ProbeResult): KernelCommandError {
+    return new KernelCommandError([this.bin, '-w', LOCK_WAIT_S, '-t', table, ...args], r.code, r.stderr, false)
+  }
+
+  private supportsRandomFully (): Promise<boolean> {
+    let p = randomFullyCache.get(this.bin)
+    if (p === undefined) {
+      p = this.tool(this.bin, ['--version']).then((r) => versionHasRandomFully(r.stdout))
+      randomFullyCache.set(this.bin, p)
+      // A failed probe (iptables missing) must not stick: it may be installed later.
+      p.catch(() => randomFullyCache.delete(this.bin))
+    }
+    return p
+  }
+}
+
+function notFound (err: unknown, bin: string): unknown {
+  if (!(err instanceof KernelCommandError) || !err.notFound) return err
+  return new WeftError('EKERNEL',
+    `${bin} not found: install the iptables package, or run without --ip-masq and with --iptables-forward-rules=false`,
+    { cause: err })
+}

@@ -1,0 +1,47 @@
+// Finishing checksums that were left to an offload that never happened.
+//
+// A sender that offloads its TCP/UDP checksum (CHECKSUM_PARTIAL) writes only
+// the pseudo-header sum into the field and expects the NIC to finish it.
+// Between veths there is no NIC: the kernel's own VXLAN (flannel.1) sending
+// over a veth hands the frame on with the inner checksum still partial, and a
+// UDP socket receiving it copies it out as it is. Written to a TUN like that,
+// the packet fails the receiving kernel's check and TCP stalls (ICMP, which
+// is never offloaded, works, which makes this confusing to debug).
+//
+// Detection is cheap: a partial field equals the folded pseudo-header sum,
+// which a finished checksum matches by chance once in 65536; those rare
+// packets are told apart by verifying them before anything is rewritten.
+import { onesSum, pseudoHeaderSum4At, fold } from './checksum'
+
+const TCP = 6
+const UDP = 17
+
+/**
+ * If the TCP/UDP checksum of the IPv4 packet at buf[ipOff] (total bytes long)
+ * was left partial, finish it in place. Returns true if it wrote the field.
+ * Never throws; anything it does not understand is left alone.
+ */
+export function finishPartialChecksum (buf: Buffer, ipOff: number, total: number): boolean {
+  const proto = buf[ipOff + 9]
+  if (proto !== TCP && proto !== UDP) return false
+  if (((buf[ipOff + 6] & 0x3f) | buf[ipOff + 7]) !== 0) return false // MF or a fragment offset
+  const ihl = (buf[ipOff] & 15) * 4
+  const l4 = ipOff + ihl
+  const l4len = total - ihl
+  const field = proto === TCP ? 16 : 6
+  if (l4len < field + 2) return false
+  const at = l4 + field
+  const value = (buf[at] << 8) | buf[at + 1]
+  if (proto === UDP && value === 0) return false // no checksum at all
+  const pseudo = fold(pseudoHeaderSum4At(buf, ipOff, proto, l4len))
+  if (value !== pseudo) return false
+  // One in 65536 finished checksums equals the pseudo sum: keep those.
+  if (fold(onesSum(buf, l4, l4len, pseudo)) === 0xffff) return false
+  // The field holds the pseudo sum, so the sum over the segment as it stands
+  // is exactly the sum the checksum must cancel.
+  let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
+  if (proto === UDP && c === 0) c = 0xffff
+  buf[at] = c >>> 8
+  buf[at + 1] = c & 0xff
+  return true
+}

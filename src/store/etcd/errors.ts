@@ -1,0 +1,57 @@
+// etcd3's errors, turned into StoreErrors whose message says which etcd,
+// what went wrong and, where it is usually the same mistake, what to check.
+import {
+  castGrpcError, ClientClosedError, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError, GRPCUnauthenticatedError, GRPCUnavailableError
+} from 'etcd3'
+import { StoreError } from '../store'
+
+/** grpc's message on one line, without its empty "Resolution note:" tail. */
+function messageOf (err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err)
+  return m.replace(/\s+/g, ' ').replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '').replace(/\.?\s*Resolution note:\s*$/, '').trim()
+}
+
+/** A hint for the TLS mistakes people actually make with etcd. */
+function tlsHint (msg: string, tls: boolean): string {
+  if (/alert bad certificate|certificate required/i.test(msg)) {
+    return tls
+      ? ' (etcd rejected our client certificate: check --etcd-certfile, --etcd-keyfile and the CA etcd trusts)'
+      : ' (etcd asks for a client certificate: give --etcd-certfile and --etcd-keyfile)'
+  }
+  if (/self.signed|unable to verify|local issuer|unknown ca|certificate/i.test(msg)) return ' (cannot verify etcd\'s certificate: check --etcd-cafile)'
+  if (/ssl|tls|handshake/i.test(msg)) return ' (a TLS problem: check the https:// endpoints and --etcd-cafile, --etcd-certfile, --etcd-keyfile)'
+  return ''
+}
+
+export interface ErrorContext {
+  /** the endpoints, comma-separated, for messages */
+  readonly where: string
+  readonly tls: boolean
+}
+
+export function toStoreError (raw: unknown, ctx: ErrorContext): StoreError {
+  if (raw instanceof StoreError) return raw
+  // etcd3 types the errors of unary calls, but a watch stream emits grpc's
+  // plain Error with a numeric code: type those the same way
+  const err = raw instanceof Error && raw.constructor === Error ? castGrpcError(raw) : raw
+  const msg = messageOf(err)
+  if (err instanceof EtcdAuthenticationFailedError) {
+    return new StoreError('ESTORE', `etcd at ${ctx.where} rejected the username or password: ${msg}`, { cause: err })
+  }
+  if (err instanceof EtcdInvalidAuthTokenError || /invalid auth token/.test(msg)) {
+    return new StoreError('ESTORE', `etcd at ${ctx.where} no longer accepts our auth token (it restarted, or the token expired); signing in again: ${msg}`, { cause: err })
+  }
+  if (err instanceof EtcdPermissionDeniedError || err instanceof GRPCUnauthenticatedError) {
+    return new StoreError('ESTORE', `etcd at ${ctx.where} denied access: ${msg} (does it need --etcd-username and --etcd-password?)`, { cause: err })
+  }
+  if (/user name is empty/.test(msg)) {
+    return new StoreError('ESTORE', `etcd at ${ctx.where} requires authentication: ${msg} (give --etcd-username and --etcd-password)`, { cause: err })
+  }
+  if (/required revision has been compacted/.test(msg)) return new StoreError('ECOMPACTED', `etcd at ${ctx.where}: ${msg}`, { cause: err })
+  if (err instanceof ClientClosedError) return new StoreError('ESTORE', 'the etcd store is closed', { cause: err })
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/.test(msg)) {
+    return new StoreError('EUNAVAILABLE', `etcd at ${ctx.where} is unreachable: ${msg}${tlsHint(msg, ctx.tls)}`, { cause: err })
+  }
+  return new StoreError('ESTORE', `etcd at ${ctx.where}: ${msg}${tlsHint(msg, ctx.tls)}`, { cause: err })
+}
