@@ -1,6 +1,7 @@
 // weft's command-line entry, and the only module that decides to exit.
 //
 // Commands are listed in one explicit table; each lives in src/cli/.
+import { cni } from './cli/cni'
 import { config } from './cli/config'
 import { leases } from './cli/leases'
 import { probe } from './cli/probe'
@@ -8,11 +9,13 @@ import { run } from './cli/run'
 import { status } from './cli/status'
 import type { Command, Io } from './cli/command'
 import { WeftError } from './errors'
+import { runCni } from './cni/plugin'
+import fs from 'node:fs'
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = (require('../../package.json') as { version: string }).version
 
-const COMMANDS: readonly Command[] = [run, status, config, leases, probe]
+const COMMANDS: readonly Command[] = [run, status, config, leases, cni, probe]
 
 function help (io: Io): void {
   io.out(`weft ${VERSION}: a userspace overlay network for Kubernetes-style clusters,`)
@@ -53,8 +56,18 @@ export async function main (argv: string[], io: Io): Promise<number> {
   return await cmd.run(rest, io)
 }
 
+function readStdin (): string {
+  try { return fs.readFileSync(0, 'utf8') } catch { return '' }
+}
+
 /** Run as a program: parse process.argv, print, set the exit code. */
 export function runCli (): void {
+  // A container runtime runs us as a CNI plugin: CNI_COMMAND in the environment.
+  if (process.env.CNI_COMMAND !== undefined && process.env.CNI_COMMAND !== '') {
+    const stdin = process.env.CNI_COMMAND === 'VERSION' ? '' : readStdin()
+    process.exitCode = runCni({ env: process.env, stdin, out: (t) => process.stdout.write(t + '\n') })
+    return
+  }
   const io: Io = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') }
   main(process.argv.slice(2), io).then((code) => {
     process.exitCode = code
