@@ -3,6 +3,7 @@
 // Commands are listed in one explicit table; each lives in src/cli/.
 import { cni } from './cli/cni'
 import { config } from './cli/config'
+import { demo } from './cli/demo'
 import { leases } from './cli/leases'
 import { probe } from './cli/probe'
 import { run } from './cli/run'
@@ -15,7 +16,7 @@ import fs from 'node:fs'
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = (require('../../package.json') as { version: string }).version
 
-const COMMANDS: readonly Command[] = [run, status, config, leases, cni, probe]
+const COMMANDS: readonly Command[] = [demo, run, status, config, leases, cni, probe]
 
 function help (io: Io): void {
   io.out(`weft ${VERSION}: a userspace overlay network for Kubernetes-style clusters,`)

@@ -1,0 +1,43 @@
+// `weft demo`, as a newcomer runs it: it builds, shows, and leaves nothing
+// behind, also when interrupted.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+
+const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'weft')
+const skip = netnsSkipReason() ?? toolSkipReason('iperf3') ?? (fs.existsSync('/usr/lib/cni/bridge') ? undefined : '/usr/lib/cni/bridge missing (containernetworking-plugins)')
+
+const demoNamespaces = (pid: number): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`weft-demo-${pid.toString(36)}-`))
+
+function run (args: string[], onLine?: (l: string, kill: () => void) => void): Promise<{ code: number | null, out: string, pid: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(BIN, ['demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      for (const l of d.toString().split('\n')) onLine?.(l, () => child.kill('SIGINT'))
+    })
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out, pid: child.pid ?? 0 }) })
+  })
+}
+
+test('the demo attaches pods through the CNI plugin, every pod reaches every pod, iperf3 runs, and it cleans up', { skip, timeout: 150_000 }, async () => {
+  const r = await run(['--nodes', '3', '--pods', '2', '--seconds', '2'])
+  assert.equal(r.code, 0, r.out)
+  assert.match(r.out, /\[4\/6\] attaching 2 pods per node through weft's CNI plugin/)
+  assert.match(r.out, /n3p2\s+n3 \(198\.18\.0\.3\)\s+10\.244\.\d+\.3/)
+  assert.match(r.out, /every pod reaches every pod/)
+  assert.match(r.out, /n2p1 -> n1p1: [\d.]+ Gbit\/s over 2 s/)
+  assert.deepEqual(demoNamespaces(r.pid), [])
+})
+
+test('Ctrl-C in the middle of the demo tears everything down', { skip, timeout: 150_000 }, async () => {
+  const r = await run(['--nodes', '2', '--pods', '1', '--seconds', '20'], (l, kill) => { if (/^\s+1 s /.test(l)) kill() })
+  assert.match(r.out, /interrupted: tearing down/)
+  assert.deepEqual(demoNamespaces(r.pid), [])
+})
