@@ -16,6 +16,7 @@ import { ip4ToString } from '../packet/ip'
 import { createBackend } from '../backend/table'
 import type { Network } from '../backend/backend'
 import { ControlServer } from './control'
+import { Metrics } from './metrics'
 import { parseNetworkConfig, FLANNEL_CODE_DEFAULT_BACKEND_TYPE } from '../subnet/config'
 import type { NetworkConfig } from '../subnet/config'
 import { readSubnetEnv, writeSubnetEnv } from '../subnet/env'
@@ -67,10 +68,12 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
   const health = new Health()
   let network: Network | undefined
   let control: ControlServer | undefined
+  const metrics = new Metrics(() => network?.status() as never)
+  health.setMetrics(() => metrics.text())
   try {
     if (flags.healthzPort > 0) {
       const port = await health.listen(flags.healthzIp, flags.healthzPort)
-      log.info({ port }, 'serving /healthz and /readyz')
+      log.info({ port }, 'serving /healthz, /readyz and /metrics')
     }
     let cfg: NetworkConfig | undefined
     for (let attempt = 0; cfg === undefined && !signal.aborted; attempt++) {
@@ -123,10 +126,18 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
         for (const e of events) {
           log.debug({ subnet: formatCidr(e.lease.subnet), publicIP: ip4ToString(e.lease.attrs.publicIP), backend: e.lease.attrs.backendType }, e.type === 'added' ? 'peer added' : 'peer removed')
         }
+        for (const e of events) metrics.peerEvents.inc({ type: e.type })
+        metrics.watchBatches.inc()
+        metrics.lastWatchEvent.setToCurrentTime()
         net.handlePeers(events)
       },
+      onRenewed: () => metrics.renewals.inc(),
       onLeaseChanged: (l) => { void net.setLease(l).then(() => writeEnv(l), (err: Error) => log.error({ err: err.message }, 'could not move the device to the new subnet')) },
-      onStoreHealth: (ok) => health.setStoreHealthy(ok)
+      onStoreHealth: (ok) => {
+        health.setStoreHealthy(ok)
+        metrics.storeUp.set(ok ? 1 : 0)
+        if (!ok) metrics.storeErrors.inc()
+      }
     })
     log.info('stopped; the lease is kept for the next start')
     return 0

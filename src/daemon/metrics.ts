@@ -1,0 +1,92 @@
+// /metrics in Prometheus text format (prom-client). Dataplane numbers are read
+// from the counters the pipeline already keeps (Float64Arrays) when scraped,
+// so the hot path does nothing extra for metrics. Control-plane events
+// (renewals, store errors, watch batches) are counted as they happen.
+// Batch sizes come as packets_total / batches_total per direction, the form
+// Prometheus divides best (rate(packets) / rate(batches)).
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { NetworkStatus } from '../backend/backend'
+
+type Status = NetworkStatus & { counters: { drops?: Record<string, number>, counters?: Record<string, number>, tun?: Record<string, number>, sock?: Record<string, number> } }
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly renewals: Counter
+  readonly storeErrors: Counter
+  readonly storeUp: Gauge
+  readonly watchBatches: Counter
+  readonly lastWatchEvent: Gauge
+  readonly peerEvents: Counter<'type'>
+
+  constructor (status: () => Status | undefined) {
+    const r = [this.registry]
+    this.renewals = new Counter({ name: 'weft_lease_renewals_total', help: 'Lease renewals that succeeded', registers: r })
+    this.storeErrors = new Counter({ name: 'weft_store_errors_total', help: 'Failed store operations while watching or renewing', registers: r })
+    this.storeUp = new Gauge({ name: 'weft_store_up', help: '1 while the store answers, 0 while it is unreachable', registers: r })
+    this.storeUp.set(1)
+    this.watchBatches = new Counter({ name: 'weft_store_watch_batches_total', help: 'Batches of lease changes received from the store', registers: r })
+    this.lastWatchEvent = new Gauge({ name: 'weft_store_last_watch_batch_timestamp_seconds', help: 'When the last batch of lease changes arrived (watch lag: time() minus this, while peers change)', registers: r })
+    this.peerEvents = new Counter({ name: 'weft_peer_events_total', help: 'Peers added to or removed from the forwarding table', labelNames: ['type'], registers: r })
+
+    const counter = (name: string, help: string, labelNames: string[], fill: (s: Status, set: (labels: Record<string, string>, v: number) => void) => void): void => {
+      // eslint-disable-next-line no-new
+      new Counter({
+        name, help, labelNames, registers: r,
+        collect () {
+          this.reset()
+          const s = status()
+          if (s !== undefined) fill(s, (labels, v) => this.inc(labels, v))
+        }
+      })
+    }
+    const num = (o: Record<string, number> | undefined, k: string): number => o?.[k] ?? 0
+    counter('weft_packets_total', 'Packets carried, inside = pods to the network, outside = network to pods', ['direction'], (s, set) => {
+      set({ direction: 'inside' }, num(s.counters.counters, 'inside_packets'))
+      set({ direction: 'outside' }, num(s.counters.counters, 'outside_packets'))
+    })
+    counter('weft_bytes_total', 'Inner bytes carried, by direction', ['direction'], (s, set) => {
+      set({ direction: 'inside' }, num(s.counters.counters, 'inside_bytes'))
+      set({ direction: 'outside' }, num(s.counters.counters, 'outside_bytes'))
+    })
+    counter('weft_batches_total', 'Batches handled (one JS call each), by direction', ['direction'], (s, set) => {
+      set({ direction: 'inside' }, num(s.counters.counters, 'inside_batches'))
+      set({ direction: 'outside' }, num(s.counters.counters, 'outside_batches'))
+    })
+    counter('weft_drops_total', 'Packets dropped, by reason', ['reason'], (s, set) => {
+      for (const [k, v] of Object.entries(s.counters.drops ?? {})) set({ reason: k }, v)
+      set({ reason: 'tun_read_truncated' }, num(s.counters.tun, 'rxDropTruncated'))
+      set({ reason: 'socket_read_truncated' }, num(s.counters.sock, 'rxDropTruncated'))
+      set({ reason: 'socket_send_error' }, num(s.counters.sock, 'txDropError') + num(s.counters.sock, 'txDropTooBig') + num(s.counters.sock, 'txDropUnreachable'))
+    })
+    counter('weft_syscalls_total', 'Packet I/O system calls, by device and direction', ['device', 'direction'], (s, set) => {
+      for (const d of ['tun', 'sock'] as const) {
+        set({ device: d, direction: 'rx' }, num(s.counters[d], 'rxSyscalls'))
+        set({ device: d, direction: 'tx' }, num(s.counters[d], 'txSyscalls'))
+      }
+    })
+    counter('weft_eagain_total', 'I/O calls the kernel answered with EAGAIN (rx: nothing queued; tx: queue full, backpressure)', ['device', 'direction'], (s, set) => {
+      for (const d of ['tun', 'sock'] as const) {
+        set({ device: d, direction: 'rx' }, num(s.counters[d], 'rxEagain'))
+        set({ device: d, direction: 'tx' }, num(s.counters[d], 'txEagain'))
+      }
+    })
+    counter('weft_peer_packets_total', 'Packets per peer and direction', ['peer', 'direction'], (s, set) => {
+      for (const p of s.peers) {
+        set({ peer: String(p.subnet), direction: 'inside' }, Number(p.insidePackets ?? 0))
+        set({ peer: String(p.subnet), direction: 'outside' }, Number(p.outsidePackets ?? 0))
+      }
+    })
+    counter('weft_peer_bytes_total', 'Inner bytes per peer and direction', ['peer', 'direction'], (s, set) => {
+      for (const p of s.peers) {
+        set({ peer: String(p.subnet), direction: 'inside' }, Number(p.insideBytes ?? 0))
+        set({ peer: String(p.subnet), direction: 'outside' }, Number(p.outsideBytes ?? 0))
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'weft_peers', help: 'Peers in the forwarding table', registers: r, collect () { this.set(status()?.peers.length ?? 0) } })
+  }
+
+  async text (): Promise<string> {
+    return await this.registry.metrics()
+  }
+}
