@@ -6,13 +6,8 @@
 // usage: udp-flood --to IP:PORT --size BYTES --batch N --seconds S [--max-packets M]
 import { openUdp4, PacketBatch, PeerTable } from '../src/native'
 import { parseIp4 } from '../src/packet/ip'
+import { arg } from '../test/fixtures/args'
 
-function arg (name: string, def?: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1]
-  if (def !== undefined) return def
-  throw new Error(`missing --${name}`)
-}
 
 const [ip, port] = arg('to').split(':')
 const size = Number(arg('size', '64'))

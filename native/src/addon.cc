@@ -27,12 +27,6 @@
 
 #include "weft.h"
 
-#ifndef TUN_F_USO4
-#define TUN_F_USO4 0x20
-#endif
-#ifndef TUN_F_USO6
-#define TUN_F_USO6 0x40
-#endif
 
 namespace {
 

@@ -26,12 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
 
 /* UDP_GRO reports an int, UDP_SEGMENT takes a uint16: one slot fits both. */
 #define CTL_SPACE CMSG_SPACE(sizeof(int))

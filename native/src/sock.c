@@ -17,9 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
 
 static int set_buffers(int fd, const weft_sock_opts_t *o) {
   if (o->rcvbuf > 0 &&

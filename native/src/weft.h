@@ -18,6 +18,20 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+/* Debian 12's kernel headers predate some of these; the values are ABI. */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -3,16 +3,9 @@
 // the default. Plus weft's own: --store, --state-dir, --exit-on-revoke.
 import { parseArgs } from 'node:util'
 import { WeftError } from '../errors'
+import type { StoreFlags } from '../store/open'
 
-export interface RunFlags {
-  etcdEndpoints: string[] | undefined
-  etcdPrefix: string
-  etcdKeyfile: string
-  etcdCertfile: string
-  etcdCafile: string
-  etcdUsername: string
-  etcdPassword: string
-  store: string
+export interface RunFlags extends StoreFlags {
   iface: string[]
   publicIp: string
   subnetFile: string
