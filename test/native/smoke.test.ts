@@ -71,10 +71,11 @@ test('random batches of 1..64 datagrams of random sizes cross the relay byte-exa
       '--batches', '150', '--max-batch', '64', '--max-size', String(MTU - 28)], { timeoutMs: 60_000 })
     const total = (JSON.parse(sent.stdout.trim().split('\n').pop() ?? '{}') as { sent: number }).sent
     const line = await recv.waitForLine(/"result"/, 65_000)
-    const result = (JSON.parse(line) as { result: { received: number, corrupt: number, reordered: number, lastSeq: number } }).result
+    const result = (JSON.parse(line) as { result: { received: number, corrupt: number, reordered: number, gaps: number, lastSeq: number } }).result
 
     assert.equal(result.corrupt, 0, `seed ${seed}`)
     assert.equal(result.reordered, 0, `seed ${seed}`)
+    assert.equal(result.gaps, 0, `seed ${seed}: none lost`)
     assert.equal(result.received, total, `seed ${seed}: every datagram arrived`)
     assert.equal(result.lastSeq, total - 1)
 
