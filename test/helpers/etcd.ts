@@ -4,7 +4,7 @@
 // hook is the safety net for a test run that dies without its after hooks.
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import http from 'node:http'
 import net from 'node:net'
@@ -41,7 +41,7 @@ export interface EtcdHandle {
   restart (): Promise<void>
 }
 
-const ETCD = '/usr/bin/etcd'
+const ETCD = 'etcd' // Debian's etcd-server: /usr/bin/etcd, found on PATH as toolSkipReason checks
 const START_TIMEOUT_MS = 20_000
 const STOP_GRACE_MS = 3000
 
@@ -118,8 +118,10 @@ export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
     args.push('--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile, '--trusted-ca-file', opts.tls.caFile)
     if (opts.tls.clientCertAuth) args.push('--client-cert-auth')
   }
-  // Debian's etcd refuses to start on arches upstream does not support unless told to.
-  const env = { ...process.env, ...(process.arch === 'x64' ? {} : { ETCD_UNSUPPORTED_ARCH: process.arch === 'arm64' ? 'arm64' : process.arch }) }
+  // etcd refuses to start on arches upstream does not support (anything but
+  // amd64 and, since 3.5, arm64) unless ETCD_UNSUPPORTED_ARCH names the arch, in Go's words
+  const goarch: Partial<Record<string, string>> = { ia32: '386', ppc64: 'ppc64le' }
+  const env = { ...process.env, ...(process.arch === 'x64' ? {} : { ETCD_UNSUPPORTED_ARCH: goarch[process.arch] ?? process.arch }) }
   const logFile = join(dataDir, 'etcd.log')
 
   let child: ChildProcess | undefined
@@ -183,13 +185,40 @@ export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
       cleanup()
       live.delete(cleanup)
     },
-    pause () { if (child?.pid !== undefined) process.kill(child.pid, 'SIGSTOP') },
+    pause () {
+      if (child?.pid === undefined) return
+      process.kill(child.pid, 'SIGSTOP')
+      waitStopped(child.pid)
+    },
     resume () { if (child?.pid !== undefined) process.kill(child.pid, 'SIGCONT') },
     async restart () {
       await halt()
       await launch()
     }
   }
+}
+
+/**
+ * kill() returns before every thread has stopped; a request sent at once
+ * could still be answered. Waits (synchronously, at most 2 s) until each of
+ * the process's threads shows state T.
+ */
+function waitStopped (pid: number): void {
+  const nap = new Int32Array(new SharedArrayBuffer(4))
+  const deadline = Date.now() + 2000
+  while (Date.now() < deadline) {
+    let all = true
+    try {
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        // state is the first field after "(comm)"
+        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')
+        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'T') all = false
+      }
+    } catch { return } // gone
+    if (all) return
+    Atomics.wait(nap, 0, 0, 5)
+  }
+  throw new Error(`etcd (pid ${pid}) did not stop within 2 s of SIGSTOP`)
 }
 
 function tail (file: string): string {

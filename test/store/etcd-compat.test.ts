@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import net from 'node:net'
-import { parseCidr } from '../../src/ip/net'
+import { formatCidr, parseCidr } from '../../src/ip/net'
 import type { Ip4Net } from '../../src/ip/net'
 import type { LeaseAttrs } from '../../src/lease/lease'
 import { parseIp4 } from '../../src/packet/ip'
@@ -64,7 +64,8 @@ function leaseOf (endpoint: string, key: string, extra: string[] = []): bigint {
 
 function grantedTtl (endpoint: string, lease: bigint): { granted: number, remaining: number } {
   const out = etcdctl(endpoint, ['lease', 'timetolive', lease.toString(16)])
-  const m = /granted with TTL\((\d+)s\), remaining TTL\((-?\d+)s\)/.exec(out) ?? /TTL\((\d+)s\).*remaining\((-?\d+)s\)/.exec(out)
+  // "lease 694d8a5c2f4a7b0e granted with TTL(86400s), remaining(86399s)"
+  const m = /granted with TTL\((\d+)s\), remaining\((-?\d+)s\)/.exec(out)
   assert.ok(m !== null, `etcdctl lease timetolive said: ${out}`)
   return { granted: Number(m[1]), remaining: Number(m[2]) }
 }
@@ -98,6 +99,16 @@ function watchInBackground (store: Store, from: number): Watching {
 const putSubnets = (w: Watching): Ip4Net[] =>
   w.batches.flatMap((b) => b.events).flatMap((e) => (e.type === 'put' ? [e.lease.subnet] : []))
 
+/** Waits for the watch to have seen `n` puts; a timeout says what it did see. */
+async function puts (w: Watching, n: number, what: string, timeoutMs: number): Promise<void> {
+  try {
+    await waitFor(() => putSubnets(w).length >= n, { what, timeoutMs, intervalMs: 50 })
+  } catch (err) {
+    const seen = w.batches.flatMap((b) => b.events).map((e) => (e.type === 'put' ? `put ${formatCidr(e.lease.subnet)}@${e.lease.revision}` : `delete ${formatCidr(e.subnet)}@${e.revision}`))
+    throw new Error(`${(err as Error).message}; saw [${seen.join(', ')}], errors [${w.errors.map((e) => `${e.code}: ${e.message}`).join('; ')}], recovered ${w.recovered}`)
+  }
+}
+
 describe('etcd store, flannel compatibility', { skip }, () => {
   let etcd: EtcdHandle
   let store: EtcdStore
@@ -117,7 +128,9 @@ describe('etcd store, flannel compatibility', { skip }, () => {
   test('writes flannel\'s key and lease JSON byte for byte, on a 24 h etcd lease', async () => {
     clean()
     assert.equal(store.prefix, PREFIX, 'the default prefix is flannel\'s')
-    assert.deepEqual(new EtcdStore().endpoints, ['http://127.0.0.1:4001', 'http://127.0.0.1:2379'], 'and so are the default endpoints')
+    const defaults = new EtcdStore()
+    assert.deepEqual(defaults.endpoints, ['http://127.0.0.1:4001', 'http://127.0.0.1:2379'], 'and so are the default endpoints')
+    await defaults.close()
     await store.createLease(S1, vxlan('198.18.0.1', 'c6:d2:32:6f:8f:44'), SUBNET_TTL_SECONDS)
     const out = ctl('get', '--prefix', `${PREFIX}/subnets/`)
     assert.equal(out, `${PREFIX}/subnets/10.244.1.0-24\n${flannelJson('198.18.0.1', 'c6:d2:32:6f:8f:44')}\n`)
@@ -229,7 +242,7 @@ describe('etcd store, flannel compatibility', { skip }, () => {
     try {
       // an event proves the watch is established before the freeze
       await writer.createLease(S2, vxlan('198.18.0.2', 'aa:bb:cc:dd:ee:02'), 600)
-      await waitFor(() => putSubnets(w).length === 1, { what: 'the event before the freeze', timeoutMs: 5000 })
+      await puts(w, 1, 'the event before the freeze', 5000)
       etcd.pause()
       try {
         // HTTP/2 keepalive: a ping every 10 s, 5 s to answer
@@ -237,7 +250,7 @@ describe('etcd store, flannel compatibility', { skip }, () => {
       } finally { etcd.resume() }
       assert.equal(w.errors[0].code, 'EUNAVAILABLE')
       await writer.createLease(S1, vxlan('198.18.0.1', 'aa:bb:cc:dd:ee:01'), 600)
-      await waitFor(() => putSubnets(w).length === 2, { what: 'the event after the thaw', timeoutMs: 15_000 })
+      await puts(w, 2, 'the event after the thaw', 15_000)
       assert.deepEqual(putSubnets(w), [S2, S1])
       assert.ok(w.recovered >= 1, 'onRecover was called')
     } finally {
@@ -253,17 +266,18 @@ describe('etcd store, flannel compatibility', { skip }, () => {
     const writer = new EtcdStore({ endpoints: [etcd.endpoint] })
     try {
       await writer.createLease(S1, vxlan('198.18.0.1', 'aa:bb:cc:dd:ee:01'), 600)
-      await waitFor(() => putSubnets(w).length === 1, { what: 'the first event', timeoutMs: 5000 })
+      await puts(w, 1, 'the first event', 5000)
       await etcd.restart()
       // written as soon as etcd is back, most likely while the watch is still backing off
       await within(10_000, writer.createLease(S2, vxlan('198.18.0.2', 'aa:bb:cc:dd:ee:02'), 600), 'create after restart')
-      await waitFor(() => putSubnets(w).length >= 2, { what: 'the event written during the reconnect', timeoutMs: 15_000 })
+      await puts(w, 2, 'the event written during the reconnect', 15_000)
       await writer.deleteLease(S1)
       await writer.createLease(S3, vxlan('198.18.0.3', 'aa:bb:cc:dd:ee:03'), 600)
-      await waitFor(() => putSubnets(w).length >= 3, { what: 'events after the reconnect', timeoutMs: 10_000 })
+      await puts(w, 3, 'events after the reconnect', 10_000)
       const events = w.batches.flatMap((b) => b.events)
+      const said = `events ${JSON.stringify(events)}; errors ${w.errors.map((e) => `${e.code}: ${e.message}`).join('; ')}`
       assert.deepEqual(events.map((e) => (e.type === 'put' ? `put ${e.lease.subnet.ip}` : `delete ${e.subnet.ip}`)),
-        [`put ${S1.ip}`, `put ${S2.ip}`, `delete ${S1.ip}`, `put ${S3.ip}`])
+        [`put ${S1.ip}`, `put ${S2.ip}`, `delete ${S1.ip}`, `put ${S3.ip}`], said)
       const revs = events.map((e) => (e.type === 'put' ? e.lease.revision : e.revision))
       assert.deepEqual(revs, [...revs].sort((a, b) => a - b))
       assert.equal(new Set(revs).size, revs.length, 'no event twice')
@@ -348,7 +362,7 @@ describe('etcd store with username and password', { skip }, () => {
       const w = watchInBackground(s, start.revision)
       try {
         await s.createLease(S1, vxlan('198.18.0.1', 'aa:bb:cc:dd:ee:01'), 600)
-        await waitFor(() => putSubnets(w).length === 1, { what: 'the watch event', timeoutMs: 5000 })
+        await puts(w, 1, 'the watch event', 5000)
         assert.deepEqual(w.errors, [])
       } finally { await w.stop() }
     } finally { await s.close() }
@@ -364,10 +378,10 @@ describe('etcd store with username and password', { skip }, () => {
       const w = watchInBackground(s, start.revision)
       try {
         await writer.createLease(S1, vxlan('198.18.0.1', 'aa:bb:cc:dd:ee:01'), 600)
-        await waitFor(() => putSubnets(w).length === 1, { what: 'the event before the restart', timeoutMs: 5000 })
+        await puts(w, 1, 'the event before the restart', 5000)
         await e.restart()
         await within(10_000, writer.createLease(S2, vxlan('198.18.0.2', 'aa:bb:cc:dd:ee:02'), 600), 'create after restart')
-        await waitFor(() => putSubnets(w).length === 2, { what: 'the event after the restart', timeoutMs: 15_000 })
+        await puts(w, 2, 'the event after the restart', 15_000)
         assert.deepEqual(putSubnets(w), [S1, S2])
         assert.ok(w.recovered >= 1)
       } finally { await w.stop() }

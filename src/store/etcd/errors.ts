@@ -1,7 +1,7 @@
 // etcd3's errors, turned into StoreErrors whose message says which etcd,
 // what went wrong and, where it is usually the same mistake, what to check.
 import {
-  castGrpcError, ClientClosedError, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError,
+  castGrpcError, ClientClosedError, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdPermissionDeniedError, EtcdWatchStreamEnded,
   GRPCDeadlineExceededError, GRPCUnauthenticatedError, GRPCUnavailableError
 } from 'etcd3'
 import { StoreError } from '../store'
@@ -23,6 +23,16 @@ function tlsHint (msg: string, tls: boolean): string {
   if (/ssl|tls|handshake/i.test(msg)) return ' (a TLS problem: check the https:// endpoints and --etcd-cafile, --etcd-certfile, --etcd-keyfile)'
   return ''
 }
+
+/**
+ * Other ways a connection ends: an etcd shutting down resets its HTTP/2
+ * streams (grpc reports INTERNAL, "RST_STREAM ... without gRPC status"), and
+ * etcd itself refuses work while it has no leader or is stopping.
+ */
+const GONE = new RegExp([
+  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'RST_STREAM', 'without gRPC status', 'GOAWAY',
+  'etcdserver: (server stopped|no leader|leader changed|request timed out|too many requests)'
+].join('|'))
 
 export interface ErrorContext {
   /** the endpoints, comma-separated, for messages */
@@ -50,7 +60,7 @@ export function toStoreError (raw: unknown, ctx: ErrorContext): StoreError {
   }
   if (/required revision has been compacted/.test(msg)) return new StoreError('ECOMPACTED', `etcd at ${ctx.where}: ${msg}`, { cause: err })
   if (err instanceof ClientClosedError) return new StoreError('ESTORE', 'the etcd store is closed', { cause: err })
-  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/.test(msg)) {
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || err instanceof EtcdWatchStreamEnded || GONE.test(msg)) {
     return new StoreError('EUNAVAILABLE', `etcd at ${ctx.where} is unreachable: ${msg}${tlsHint(msg, ctx.tls)}`, { cause: err })
   }
   return new StoreError('ESTORE', `etcd at ${ctx.where}: ${msg}${tlsHint(msg, ctx.tls)}`, { cause: err })

@@ -14,7 +14,7 @@ import { StoreError } from '../store'
 import type { LeaseList, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'
 import { toStoreError } from './errors'
 import type { ErrorContext } from './errors'
-import { clientOptions, DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_ETCD_PREFIX, normalizeEndpoints, normalizePrefix } from './options'
+import { clientOptions, DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_ETCD_PREFIX, normalizeEndpoints, normalizePrefix, under } from './options'
 import type { EtcdStoreOptions } from './options'
 import { Expirations } from './ttl'
 import { watchLeases } from './watch'
@@ -53,11 +53,11 @@ export class EtcdStore implements Store {
   constructor (opts: EtcdStoreOptions = {}) {
     this.endpoints = normalizeEndpoints(opts.endpoints)
     this.prefix = normalizePrefix(opts.prefix ?? DEFAULT_ETCD_PREFIX)
-    this.subnets = Buffer.from(`${this.prefix}/subnets/`)
+    this.subnets = Buffer.from(under(this.prefix, 'subnets/'))
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS
     this.errors = { where: this.endpoints.join(','), tls: (opts.keyFile ?? '') !== '' }
     try {
-      this.client = new Etcd3(clientOptions(opts, this.endpoints, opts.requestTimeoutMs ?? this.dialTimeoutMs * 2))
+      this.client = new Etcd3(clientOptions(opts, this.endpoints, this.dialTimeoutMs, opts.requestTimeoutMs ?? this.dialTimeoutMs * 2))
     } catch (err) {
       throw this.fail(err)
     }
@@ -65,12 +65,12 @@ export class EtcdStore implements Store {
 
   /** Undefined if there is none; callers can show CONFIG_NOT_FOUND_HINT, as flanneld does. */
   async getConfig (): Promise<string | undefined> {
-    const text = await this.call(() => this.client.get(`${this.prefix}/config`).string())
+    const text = await this.call(() => this.client.get(under(this.prefix, 'config')).string())
     return text ?? undefined
   }
 
   async putConfig (text: string): Promise<void> {
-    await this.call(() => this.client.put(`${this.prefix}/config`).value(text).exec())
+    await this.call(() => this.client.put(under(this.prefix, 'config')).value(text).exec())
   }
 
   async listLeases (): Promise<LeaseList> {
@@ -132,7 +132,7 @@ export class EtcdStore implements Store {
   }
 
   private key (subnet: Ip4Net): Buffer {
-    return Buffer.from(`${this.prefix}/subnets/${subnetKey(subnet)}`)
+    return Buffer.from(under(this.prefix, `subnets/${subnetKey(subnet)}`))
   }
 
   /** Grant (unless a reservation), then put if Version(key) compares to 0 as `cmp` says. */

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import type { IOptions } from 'etcd3'
 import { StoreError } from '../store'
-import { passThrough, retryUnavailable } from './policies'
+import { passThrough, retryUntilConnected } from './policies'
 
 export interface EtcdStoreOptions {
   /** default flanneld's: http://127.0.0.1:4001 and http://127.0.0.1:2379 */
@@ -18,7 +18,7 @@ export interface EtcdStoreOptions {
   readonly caFile?: string
   readonly username?: string
   readonly password?: string
-  /** how long a watch waits for etcd to accept it before counting the attempt as failed; default 5000 */
+  /** how long to keep trying to reach etcd before EUNAVAILABLE (requests retry, a watch waits to be accepted); default 5000 */
   readonly dialTimeoutMs?: number
   /** deadline of each request, connecting included; default twice dialTimeoutMs */
   readonly requestTimeoutMs?: number
@@ -34,10 +34,19 @@ export const DEFAULT_DIAL_TIMEOUT_MS = 5000
  */
 export const CONFIG_NOT_FOUND_HINT = 'flannel config not found in etcd store. Did you create your config using etcdv3 API?'
 
-/** "/coreos.com/network/" and "/coreos.com/network" are the same prefix (flannel path.Joins it). */
+/**
+ * "/coreos.com/network/" and "/coreos.com/network" are the same prefix, as
+ * with flannel's path.Join; a prefix without a leading "/" stays relative,
+ * as it does in flannel, so both name the same keys.
+ */
 export function normalizePrefix (prefix: string): string {
   const p = prefix.replace(/\/+$/, '')
-  return p === '' ? '' : p.startsWith('/') ? p : `/${p}`
+  return p === '' && prefix !== '' ? '/' : p
+}
+
+/** `<prefix>/<rest>`, or just `<rest>` under an empty prefix (path.Join again). */
+export function under (prefix: string, rest: string): string {
+  return prefix === '' || prefix.endsWith('/') ? `${prefix}${rest}` : `${prefix}/${rest}`
 }
 
 function readPem (what: string, file: string): Buffer {
@@ -83,7 +92,7 @@ export function normalizeEndpoints (endpoints: readonly string[] | undefined): r
   return list.length > 0 ? list : DEFAULT_ETCD_ENDPOINTS
 }
 
-export function clientOptions (o: EtcdStoreOptions, endpoints: readonly string[], requestTimeoutMs: number): IOptions {
+export function clientOptions (o: EtcdStoreOptions, endpoints: readonly string[], dialTimeoutMs: number, requestTimeoutMs: number): IOptions {
   const creds = credentials(o, endpoints)
   const username = o.username ?? ''
   return {
@@ -105,10 +114,9 @@ export function clientOptions (o: EtcdStoreOptions, endpoints: readonly string[]
       'grpc.keepalive_timeout_ms': 5000
     },
     faultHandling: {
-      // No circuit breaker: it turns a restarted etcd into 5 s of refusals.
-      // Retry once per endpoint so another endpoint gets its turn.
+      // no circuit breaker: it turns a restarted etcd into 5 s of refusals
       host: () => passThrough,
-      global: retryUnavailable(endpoints.length)
+      global: retryUntilConnected(dialTimeoutMs)
     }
   }
 }

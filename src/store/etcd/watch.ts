@@ -73,6 +73,7 @@ export async function * watchLeases (ctx: WatchContext, fromRevision: number, op
             stream.close()
             const list = await ctx.list()
             rev = list.revision
+            if (signal.aborted) return
             yield { events: [], snapshot: list.leases, revision: rev, skipped: list.skipped }
             break
           }
@@ -87,6 +88,7 @@ export async function * watchLeases (ctx: WatchContext, fromRevision: number, op
           const last = Number(res.events[res.events.length - 1].kv.mod_revision)
           const revision = Math.max(rev, last, ...events.map(eventRevision))
           rev = revision
+          if (signal.aborted) return
           yield { events, revision, skipped }
         }
       } catch (err) {
