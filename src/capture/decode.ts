@@ -1,0 +1,424 @@
+// Decode one captured frame into a plain summary object for `weft capture`:
+// the link header, the (outer) IPv4 packet, the flannel encapsulation it
+// uses (VXLAN, IP-in-IP, the UDP backend) and the packet it carries. Pure:
+// bytes and a link type in, an object out, no I/O. It never throws: a
+// malformed packet yields a summary saying at which layer decoding stopped
+// and why, in the validate* reason names of src/packet/reason.ts, because a
+// capture tool is most needed exactly when packets are wrong.
+import {
+  ARPOP_REQUEST, ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN,
+  ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMP_TIME_EXCEEDED,
+  IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_MF, IPV4_MIN_HLEN,
+  REASON_NAMES, Reason, UDP_HLEN, VXLAN_HLEN, VXLAN_PORT_FLANNEL,
+  ip4ToString, isIpv4Fragment, macToString, readArpOp, readArpSpa, readArpTpa, readEthType,
+  readIcmpCode, readIcmpEchoId, readIcmpEchoSeq, readIcmpType, readIpv4Dst, readIpv4FragField,
+  readIpv4FragmentOffset, readIpv4HeaderLength, readIpv4Id, readIpv4Protocol, readIpv4Src,
+  readIpv4TotalLength, readIpv4Ttl, readTcpAck, readTcpDstPort, readTcpFlags, readTcpHeaderLength,
+  readTcpSeq, readTcpSrcPort, readTcpWindow, readUdpDstPort, readUdpLength, readUdpSrcPort,
+  readVni, readVxlanFlags, validateArp, validateIcmp, validateIpv4, validateTcp4, validateUdp4,
+  validateVxlan
+} from '../packet'
+
+// Link types as pcap files number them (LINKTYPE_*, tcpdump.org/linktypes):
+// they also go into the header of a `--write` file.
+export const LINKTYPE_ETHERNET = 1
+export const LINKTYPE_RAW = 101
+export const LINKTYPE_LINUX_SLL = 113
+export const LINKTYPE_IPV4 = 228
+
+/** Link types decodePacket understands, by the names tcpdump prints. */
+export const LINKTYPE_NAMES: Readonly<Record<number, string>> = {
+  [LINKTYPE_ETHERNET]: 'EN10MB',
+  [LINKTYPE_RAW]: 'RAW',
+  [LINKTYPE_LINUX_SLL]: 'LINUX_SLL',
+  [LINKTYPE_IPV4]: 'IPV4'
+}
+
+/** flannel's UDP backend port (the payload is a bare IP packet). */
+export const FLANNEL_UDP_PORT = 8285
+
+const LINUX_SLL_HLEN = 16
+const IPV6_HLEN = 40
+
+/** Which UDP ports and IP protocols count as encapsulation. */
+export interface DecodeOptions {
+  /** UDP ports carrying VXLAN (flannel's default is 8472). */
+  readonly vxlanPorts: readonly number[]
+  /** UDP ports carrying flannel's UDP backend (8285). */
+  readonly udpPorts: readonly number[]
+  /** Decode IPv4 protocol 4 as IP-in-IP. */
+  readonly ipip: boolean
+}
+
+export const DEFAULT_DECODE: DecodeOptions = { vxlanPorts: [VXLAN_PORT_FLANNEL], udpPorts: [FLANNEL_UDP_PORT], ipip: true }
+
+/** Look for no encapsulation: what a VTEP (weft.1, flannel.1) carries is the inner traffic itself. */
+export const PLAIN_DECODE: DecodeOptions = { vxlanPorts: [], udpPorts: [], ipip: false }
+
+export interface EthInfo {
+  src: string
+  dst: string
+  type: number
+}
+
+export interface ArpInfo {
+  op: 'request' | 'reply'
+  senderMac: string
+  senderIp: string
+  targetMac: string
+  targetIp: string
+}
+
+export interface TcpInfo {
+  type: 'tcp'
+  srcPort: number
+  dstPort: number
+  /** tcpdump's notation: S, F, R, P, '.' for ACK, U, E, W; 'none' for no flags. */
+  flags: string
+  seq: number
+  ack: number
+  win: number
+  /** payload bytes after the TCP header */
+  len: number
+}
+
+export interface UdpInfo {
+  type: 'udp'
+  srcPort: number
+  dstPort: number
+  /** payload bytes after the UDP header */
+  len: number
+}
+
+export interface IcmpInfo {
+  type: 'icmp'
+  icmpType: number
+  code: number
+  /** echo id and sequence number */
+  id?: number
+  seq?: number
+  /** next-hop MTU of a "fragmentation needed" */
+  mtu?: number
+  /** what an ICMP error quotes of the datagram it is about */
+  quoted?: { src: string, dst: string, proto: number, dstPort?: number }
+}
+
+export type L4Info = TcpInfo | UdpInfo | IcmpInfo
+
+export type EncapInfo =
+  /** flags and vni are missing when the VXLAN header is cut short */
+  | { type: 'vxlan', srcPort: number, dstPort: number, flags?: number, vni?: number }
+  | { type: 'ipip' }
+  | { type: 'udp', srcPort: number, dstPort: number }
+
+export interface IpInfo {
+  src: string
+  dst: string
+  proto: number
+  ttl: number
+  id: number
+  /** total length (header + payload) */
+  len: number
+  /** set for any fragment: byte offset, and whether more follow (MF) */
+  frag?: { offset: number, more: boolean }
+  l4?: L4Info
+  encap?: EncapInfo
+  /** the packet the encapsulation carries */
+  inner?: Layers
+  /** checksum problems that did not stop decoding (reason names) */
+  warnings?: string[]
+}
+
+export interface Problem {
+  /** where decoding stopped: ethernet, sll, ip, ipv4, ipv6, udp, tcp, icmp, vxlan, arp */
+  layer: string
+  /** a REASON_NAMES entry, e.g. 'truncated' */
+  reason: string
+  /** bytes there were from this layer on */
+  bytes: number
+}
+
+/** One level of a packet: at most one of arp / ip / other, and where it went wrong. */
+export interface Layers {
+  eth?: EthInfo
+  arp?: ArpInfo
+  ip?: IpInfo
+  /** a protocol named but not decoded, e.g. 'IPv6' */
+  other?: string
+  malformed?: Problem
+}
+
+export interface Decoded extends Layers {
+  linkType: number
+  /** bytes captured */
+  caplen: number
+  /** Linux cooked capture: which way the packet went */
+  direction?: string
+}
+
+function problem (layer: string, reason: number, bytes: number): Problem {
+  return { layer, reason: REASON_NAMES[reason] ?? String(reason), bytes: Math.max(0, bytes) }
+}
+
+/**
+ * Decode the frame `buf` (exactly the captured bytes) of link type
+ * `linkType` (a LINKTYPE_* number).
+ */
+export function decodePacket (buf: Buffer, linkType: number, opts: DecodeOptions = DEFAULT_DECODE): Decoded {
+  const d: Decoded = { linkType, caplen: buf.length }
+  try {
+    switch (linkType) {
+      case LINKTYPE_ETHERNET:
+        decodeEthernet(buf, 0, buf.length, d, opts, 0)
+        break
+      case LINKTYPE_LINUX_SLL:
+        decodeSll(buf, d, opts)
+        break
+      case LINKTYPE_RAW:
+        decodeRawIp(buf, 0, buf.length, d, opts, 0)
+        break
+      case LINKTYPE_IPV4:
+        decodeIpv4(buf, 0, buf.length, d, opts, 0)
+        break
+      default:
+        d.other = `link type ${linkType}`
+    }
+  } catch (err) {
+    // Unreachable by design (every read is bounds-checked first); kept so one
+    // bad packet can never end a capture. The fuzz test asserts it never shows.
+    d.malformed = { layer: 'decoder', reason: `decoder_error: ${(err as Error).message}`, bytes: buf.length }
+  }
+  return d
+}
+
+function decodeEthernet (buf: Buffer, off: number, end: number, out: Layers, opts: DecodeOptions, depth: number): void {
+  if (end - off < ETH_HLEN) { out.malformed = problem('ethernet', Reason.TRUNCATED, end - off); return }
+  const type = readEthType(buf, off)
+  out.eth = { src: macToString(buf, off + 6), dst: macToString(buf, off), type }
+  decodeEthertype(buf, type, off + ETH_HLEN, end, out, opts, depth)
+}
+
+// Linux cooked capture (the 'any' device): packet type, ARPHRD type, address
+// length, 8 address bytes, then the EtherType of the payload.
+const SLL_DIRECTIONS = ['to us', 'broadcast', 'multicast', 'to another host', 'outgoing']
+
+function decodeSll (buf: Buffer, d: Decoded, opts: DecodeOptions): void {
+  if (buf.length < LINUX_SLL_HLEN) { d.malformed = problem('sll', Reason.TRUNCATED, buf.length); return }
+  const pkttype = (buf[0] << 8) | buf[1]
+  d.direction = SLL_DIRECTIONS[pkttype] ?? `type ${pkttype}`
+  decodeEthertype(buf, (buf[14] << 8) | buf[15], LINUX_SLL_HLEN, buf.length, d, opts, 0)
+}
+
+function decodeEthertype (buf: Buffer, type: number, off: number, end: number, out: Layers, opts: DecodeOptions, depth: number): void {
+  if (type === ETHERTYPE_IPV4) decodeIpv4(buf, off, end, out, opts, depth)
+  else if (type === ETHERTYPE_ARP) decodeArp(buf, off, end, out)
+  else if (type === ETHERTYPE_IPV6) out.other = `IPv6, not decoded (${end - off} bytes)`
+  else if (type === ETHERTYPE_VLAN) out.other = `802.1Q VLAN, not decoded (${end - off} bytes)`
+  else out.other = `ethertype 0x${type.toString(16).padStart(4, '0')}, not decoded (${end - off} bytes)`
+}
+
+/** A bare IP packet (RAW link type, the UDP backend's payload): the version nibble says which IP. */
+function decodeRawIp (buf: Buffer, off: number, end: number, out: Layers, opts: DecodeOptions, depth: number): void {
+  if (end - off < 1) { out.malformed = problem('ip', Reason.TRUNCATED, end - off); return }
+  const version = buf[off] >>> 4
+  if (version === 4) decodeIpv4(buf, off, end, out, opts, depth)
+  else if (version === 6 && end - off >= IPV6_HLEN) out.other = `IPv6, not decoded (${end - off} bytes)`
+  else if (version === 6) out.malformed = problem('ipv6', Reason.TRUNCATED, end - off)
+  else out.malformed = problem('ip', Reason.BAD_VERSION, end - off)
+}
+
+function decodeArp (buf: Buffer, off: number, end: number, out: Layers): void {
+  const r = validateArp(buf, off, end - off)
+  if (r !== Reason.OK) { out.malformed = problem('arp', r, end - off); return }
+  out.arp = {
+    op: readArpOp(buf, off) === ARPOP_REQUEST ? 'request' : 'reply',
+    senderMac: macToString(buf, off + 8),
+    senderIp: ip4ToString(readArpSpa(buf, off)),
+    targetMac: macToString(buf, off + 18),
+    targetIp: ip4ToString(readArpTpa(buf, off))
+  }
+}
+
+function ipHeader (buf: Buffer, off: number): IpInfo {
+  const ip: IpInfo = {
+    src: ip4ToString(readIpv4Src(buf, off)),
+    dst: ip4ToString(readIpv4Dst(buf, off)),
+    proto: readIpv4Protocol(buf, off),
+    ttl: readIpv4Ttl(buf, off),
+    id: readIpv4Id(buf, off),
+    len: readIpv4TotalLength(buf, off)
+  }
+  if (isIpv4Fragment(buf, off)) {
+    ip.frag = { offset: readIpv4FragmentOffset(buf, off), more: (readIpv4FragField(buf, off) & IPV4_FLAG_MF) !== 0 }
+  }
+  return ip
+}
+
+function warn (ip: IpInfo, reason: number): void {
+  (ip.warnings ??= []).push(REASON_NAMES[reason] ?? String(reason))
+}
+
+/**
+ * The IPv4 packet at buf[off, end) and what it carries. depth 0 is the
+ * outermost packet; encapsulation is only looked for there, which bounds the
+ * work per packet (a tunnel in a tunnel is shown as its outer layer).
+ */
+function decodeIpv4 (buf: Buffer, off: number, end: number, out: Layers, opts: DecodeOptions, depth: number): void {
+  const avail = end - off
+  const r = validateIpv4(buf, off, avail)
+  if (r !== Reason.OK && r !== Reason.BAD_IPV4_CHECKSUM) {
+    // Show the addresses when there is a whole IPv4 header to read them from.
+    if (avail >= IPV4_MIN_HLEN && buf[off] >>> 4 === 4) out.ip = ipHeader(buf, off)
+    out.malformed = problem('ipv4', r, avail)
+    return
+  }
+  const ip = ipHeader(buf, off)
+  out.ip = ip
+  // The IPv4 header checksum is always computed in software, so a bad one is
+  // real; still decode on, since what the packet says helps find who sent it.
+  if (r === Reason.BAD_IPV4_CHECKSUM) warn(ip, r)
+  const hlen = readIpv4HeaderLength(buf, off)
+  const l4 = off + hlen
+  const l4Len = ip.len - hlen
+  if (ip.frag !== undefined) {
+    // No L4 header past the first fragment; in the first, only the header
+    // fields: lengths and checksums cover the whole datagram.
+    if (ip.frag.offset === 0) decodeFirstFragment(buf, l4, l4Len, ip)
+    return
+  }
+  switch (ip.proto) {
+    case IPPROTO_UDP: decodeUdp(buf, l4, l4Len, off, ip, out, opts, depth); break
+    case IPPROTO_TCP: decodeTcp(buf, l4, l4Len, off, ip, out); break
+    case IPPROTO_ICMP: decodeIcmp(buf, l4, l4Len, ip, out); break
+    case IPPROTO_IPIP:
+      if (depth === 0 && opts.ipip) {
+        ip.encap = { type: 'ipip' }
+        ip.inner = {}
+        decodeIpv4(buf, l4, l4 + l4Len, ip.inner, opts, depth + 1)
+      }
+      break
+  }
+}
+
+function decodeUdp (buf: Buffer, l4: number, l4Len: number, ipOff: number, ip: IpInfo, out: Layers, opts: DecodeOptions, depth: number): void {
+  const r = validateUdp4(buf, l4, l4Len, ipOff)
+  // A bad UDP checksum is not reported: at a tap on the sending host, with
+  // TX checksum offload, the field holds only the pseudo-header seed
+  // (CHECKSUM_PARTIAL, see test/packet/kernel-vxlan.test.ts). validateUdp4
+  // checks the length first, so the length is sound here.
+  if (r !== Reason.OK && r !== Reason.BAD_UDP_CHECKSUM) { out.malformed = problem('udp', r, l4Len); return }
+  const srcPort = readUdpSrcPort(buf, l4)
+  const dstPort = readUdpDstPort(buf, l4)
+  const udpLen = readUdpLength(buf, l4)
+  const payload = l4 + UDP_HLEN
+  const payloadEnd = l4 + udpLen
+  if (depth === 0) {
+    // The tunnel port is the destination; the source is a flow hash (VXLAN)
+    // or the same port (UDP backend), so either one names the tunnel.
+    if (isPort(opts.vxlanPorts, srcPort, dstPort)) {
+      const vxr = validateVxlan(buf, payload, payloadEnd - payload)
+      if (vxr === Reason.TRUNCATED) {
+        ip.encap = { type: 'vxlan', srcPort, dstPort }
+        out.malformed = problem('vxlan', vxr, payloadEnd - payload)
+        return
+      }
+      ip.encap = { type: 'vxlan', srcPort, dstPort, flags: readVxlanFlags(buf, payload), vni: readVni(buf, payload) }
+      // Linux drops VXLAN with bad flags or reserved bits; so does weft: say so, decode no further.
+      if (vxr !== Reason.OK) { out.malformed = problem('vxlan', vxr, payloadEnd - payload); return }
+      ip.inner = {}
+      decodeEthernet(buf, payload + VXLAN_HLEN, payloadEnd, ip.inner, opts, depth + 1)
+      return
+    }
+    if (isPort(opts.udpPorts, srcPort, dstPort)) {
+      ip.encap = { type: 'udp', srcPort, dstPort }
+      ip.inner = {}
+      decodeRawIp(buf, payload, payloadEnd, ip.inner, opts, depth + 1)
+      return
+    }
+  }
+  ip.l4 = { type: 'udp', srcPort, dstPort, len: udpLen - UDP_HLEN }
+}
+
+function isPort (ports: readonly number[], src: number, dst: number): boolean {
+  return ports.includes(dst) || ports.includes(src)
+}
+
+const TCP_FLAG_CHARS: ReadonlyArray<[number, string]> = [
+  [0x01, 'F'], [0x02, 'S'], [0x04, 'R'], [0x08, 'P'], [0x10, '.'], [0x20, 'U'], [0x40, 'E'], [0x80, 'W']
+]
+
+/** tcpdump's flag notation: [S], [S.], [P.], [F.], [R]; 'none' when no flag is set. */
+export function tcpFlagString (flags: number): string {
+  let s = ''
+  for (const [bit, c] of TCP_FLAG_CHARS) if ((flags & bit) !== 0) s += c
+  return s === '' ? 'none' : s
+}
+
+function tcpInfo (buf: Buffer, l4: number, len: number): TcpInfo {
+  return {
+    type: 'tcp',
+    srcPort: readTcpSrcPort(buf, l4),
+    dstPort: readTcpDstPort(buf, l4),
+    flags: tcpFlagString(readTcpFlags(buf, l4)),
+    seq: readTcpSeq(buf, l4),
+    ack: readTcpAck(buf, l4),
+    win: readTcpWindow(buf, l4),
+    len
+  }
+}
+
+function decodeTcp (buf: Buffer, l4: number, l4Len: number, ipOff: number, ip: IpInfo, out: Layers): void {
+  const r = validateTcp4(buf, l4, l4Len, ipOff)
+  // As for UDP, a TCP checksum seen at a tap may be a CHECKSUM_PARTIAL seed.
+  if (r !== Reason.OK && r !== Reason.BAD_TCP_CHECKSUM) { out.malformed = problem('tcp', r, l4Len); return }
+  ip.l4 = tcpInfo(buf, l4, l4Len - readTcpHeaderLength(buf, l4))
+}
+
+function icmpInfo (buf: Buffer, l4: number, l4Len: number): IcmpInfo {
+  const icmpType = readIcmpType(buf, l4)
+  const info: IcmpInfo = { type: 'icmp', icmpType, code: readIcmpCode(buf, l4) }
+  if (icmpType === ICMP_ECHO_REQUEST || icmpType === ICMP_ECHO_REPLY) {
+    info.id = readIcmpEchoId(buf, l4)
+    info.seq = readIcmpEchoSeq(buf, l4)
+  } else if (icmpType === ICMP_DEST_UNREACH || icmpType === ICMP_TIME_EXCEEDED) {
+    if (icmpType === ICMP_DEST_UNREACH && info.code === 4) info.mtu = (buf[l4 + 6] << 8) | buf[l4 + 7]
+    // The quoted datagram: its IPv4 header and at least 8 bytes after it.
+    const q = l4 + ICMP_HLEN
+    const qLen = l4Len - ICMP_HLEN
+    if (qLen >= IPV4_MIN_HLEN && buf[q] >>> 4 === 4) {
+      const qh = readIpv4HeaderLength(buf, q)
+      const quoted: IcmpInfo['quoted'] = { src: ip4ToString(readIpv4Src(buf, q)), dst: ip4ToString(readIpv4Dst(buf, q)), proto: readIpv4Protocol(buf, q) }
+      if (qh >= IPV4_MIN_HLEN && qLen >= qh + 4 && (quoted.proto === IPPROTO_UDP || quoted.proto === IPPROTO_TCP)) {
+        quoted.dstPort = (buf[q + qh + 2] << 8) | buf[q + qh + 3]
+      }
+      info.quoted = quoted
+    }
+  }
+  return info
+}
+
+function decodeIcmp (buf: Buffer, l4: number, l4Len: number, ip: IpInfo, out: Layers): void {
+  const r = validateIcmp(buf, l4, l4Len)
+  if (r === Reason.TRUNCATED) { out.malformed = problem('icmp', r, l4Len); return }
+  // ICMP checksums are computed in software even with offloads: a bad one is real.
+  if (r === Reason.BAD_ICMP_CHECKSUM) warn(ip, r)
+  ip.l4 = icmpInfo(buf, l4, l4Len)
+}
+
+function decodeFirstFragment (buf: Buffer, l4: number, l4Len: number, ip: IpInfo): void {
+  if (ip.proto === IPPROTO_ICMP && l4Len >= ICMP_HLEN) ip.l4 = icmpInfo(buf, l4, l4Len)
+  else if (ip.proto === IPPROTO_UDP && l4Len >= UDP_HLEN) {
+    ip.l4 = { type: 'udp', srcPort: readUdpSrcPort(buf, l4), dstPort: readUdpDstPort(buf, l4), len: readUdpLength(buf, l4) - UDP_HLEN }
+  } else if (ip.proto === IPPROTO_TCP && l4Len >= 20) {
+    ip.l4 = tcpInfo(buf, l4, Math.max(0, l4Len - readTcpHeaderLength(buf, l4)))
+  }
+}
+
+/**
+ * The addresses of the packet a pod sent: the inner packet of an
+ * encapsulated one, else the packet itself (as on a VTEP).
+ */
+export function podAddresses (d: Decoded): { src: string, dst: string } | undefined {
+  const ip = d.ip?.inner?.ip ?? d.ip
+  return ip === undefined ? undefined : { src: ip.src, dst: ip.dst }
+}
