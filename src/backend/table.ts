@@ -4,11 +4,17 @@ import { WeftError } from '../errors'
 import type { BackendConfig } from '../subnet/config'
 import type { Backend, BackendContext } from './backend'
 import { VxlanBackend } from './vxlan/backend'
+import { UdpBackend } from './udp/backend'
+import { IpipBackend } from './ipip/backend'
+import { HostGwBackend } from './host-gw/backend'
 
 type Factory<T extends BackendConfig['type']> = (ctx: BackendContext, cfg: Extract<BackendConfig, { type: T }>) => Backend
 
 const BACKENDS: { [T in BackendConfig['type']]?: Factory<T> } = {
-  vxlan: (ctx, cfg) => new VxlanBackend(ctx, cfg)
+  vxlan: (ctx, cfg) => new VxlanBackend(ctx, cfg),
+  udp: (ctx, cfg) => new UdpBackend(ctx, cfg),
+  ipip: (ctx, cfg) => new IpipBackend(ctx, cfg),
+  'host-gw': (ctx, cfg) => new HostGwBackend(ctx, cfg)
 }
 
 export function createBackend (ctx: BackendContext): Backend {

@@ -37,7 +37,7 @@ export const status: Command = {
     io.out(`peers     ${peers.length}`)
     if (peers.length > 0) {
       const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'OUT PKTS', 'IN PKTS']]
-      for (const p of peers) rows.push([String(p.subnet), String(p.publicIP), String(p.vtepMAC ?? '-'), String(p.insidePackets), String(p.outsidePackets)])
+      for (const p of peers) rows.push([String(p.subnet), String(p.publicIP), String(p.vtepMAC ?? '-'), String(p.insidePackets ?? '-'), String(p.outsidePackets ?? '-')])
       const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
       for (const r of rows) io.out('  ' + r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())
     }

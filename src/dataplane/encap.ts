@@ -9,7 +9,8 @@ export interface Encapsulation {
   /**
    * Write the headers for peer `peer` in front of the inner packet at
    * slab[off] (len bytes). Returns the offset where the datagram to send
-   * starts (off - headroom).
+   * starts (off - headroom), or a negative drop reason if the packet must not
+   * go (the UDP backend's TTL running out).
    */
   encap: (slab: Buffer, off: number, len: number, peer: number) => number
   /**

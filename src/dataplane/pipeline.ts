@@ -44,7 +44,9 @@ export class Pipeline {
     const outSlot = roundUp(o.encap.headroom + 64 + o.mtu + 1, 64)
     const outRx = new PacketBatch({ size: o.batch, slotSize: outSlot })
     const outTx = new PacketBatch({ size: o.batch, slotSize: outSlot, slab: outRx.slab })
-    this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, onFatal: (e) => o.onFatal('inside', e) })
+    // The inside loop may answer into the TUN (ICMP net-unreachable for the UDP
+    // backend) through the batch registered for TUN writes: the outside loop's.
+    this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, onFatal: (e) => o.onFatal('inside', e), tunTx: outTx })
     this.outside = new Outside({ sock: o.sock, tun: o.tun, rx: outRx, tx: outTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, onFatal: (e) => o.onFatal('outside', e) })
   }
 

@@ -22,14 +22,16 @@ export const Drop = {
   /** the peer's lease is not usable by this backend (wrong type, no VTEP MAC) */
   PEER_UNUSABLE: REASON_COUNT + 7,
   /** from our own address (a loop) */
-  LOOP: REASON_COUNT + 8
+  LOOP: REASON_COUNT + 8,
+  /** the outer IPv4 protocol is not the one this backend carries (IP-in-IP: 4) */
+  WRONG_PROTOCOL: REASON_COUNT + 9
 } as const
 
-export const DROP_COUNT = REASON_COUNT + 9
+export const DROP_COUNT = REASON_COUNT + 10
 
 export const DROP_NAMES: readonly string[] = [
   ...REASON_NAMES,
-  'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop'
+  'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop', 'wrong_protocol'
 ]
 
 /** Non-drop counters, after the drop slots. */
@@ -43,11 +45,14 @@ export const Count = {
   /** batches the socket took only in part (EAGAIN): the rest waited for writable */
   INSIDE_BACKPRESSURE: DROP_COUNT + 6,
   /** inner TCP/UDP checksums a kernel sender left partial, finished by us */
-  CHECKSUMS_FINISHED: DROP_COUNT + 7
+  CHECKSUMS_FINISHED: DROP_COUNT + 7,
+  /** ICMP net-unreachable messages the inside loop wrote back into the TUN (flannel's UDP backend does this) */
+  UNREACHABLE_SENT: DROP_COUNT + 8
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
-  'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished'
+  'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished',
+  'unreachable_sent'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

@@ -12,7 +12,7 @@ import { Pipeline } from '../../dataplane/pipeline'
 import { VxlanEncap } from '../../dataplane/vxlan-encap'
 import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
-import { VxlanDevice } from './device'
+import { TunDevice } from '../tun-device'
 import { VxlanNetwork } from './network'
 import { loadOrCreateVtepMac } from './vtep-mac'
 
@@ -40,7 +40,7 @@ export class VxlanBackend implements Backend {
   async start (lease: Lease): Promise<Network> {
     const { config, log } = this.ctx
     const mtu = this.mtu()
-    const device = await VxlanDevice.create({ name: `weft.${this.cfg.vni}`, mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: VXLAN_BATCH, log })
+    const device = await TunDevice.create({ name: `weft.${this.cfg.vni}`, mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: VXLAN_BATCH, log })
     let sock
     try {
       sock = openUdp4({ addr: 0, port: this.cfg.port, batch: VXLAN_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER })

@@ -14,7 +14,7 @@ import type { Pipeline } from '../../dataplane/pipeline'
 import { UNKNOWN_RING } from '../../dataplane/outside'
 import { Drop } from '../../dataplane/stats'
 import type { Network, NetworkStatus } from '../backend'
-import type { VxlanDevice } from './device'
+import type { TunDevice } from '../tun-device'
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
 
@@ -28,7 +28,7 @@ export function peerMac (lease: Lease): string | { reason: string } {
 }
 
 export interface VxlanNetworkOptions {
-  device: VxlanDevice
+  device: TunDevice
   pipeline: Pipeline
   fdb: Fdb
   lease: Lease

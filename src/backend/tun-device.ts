@@ -1,20 +1,21 @@
-// The kernel side of the VXLAN backend: the VTEP and what the kernel needs
-// to send pod traffic into it.
-// 1. a TUN device `weft.<VNI>` (flannel's is `flannel.<VNI>`), MTU = underlay
-//    less 50, our subnet's network address on it (/32, as flannel does)
+// The kernel side of the TUN backends (vxlan, ipip, udp): the device and what
+// the kernel needs to send pod traffic into it.
+// 1. a TUN device (`weft.<VNI>`, `weft.ipip`, `weft0`; flannel's are
+//    `flannel.<VNI>`, `flannel.ipip`, `flannel0`), MTU = underlay less the
+//    encapsulation, our subnet's network address on it (/32, as flannel does)
 // 2. one route: the whole cluster network into the device (our own subnet
 //    is more specific, on the pods' bridge, so it stays local)
 // 3. forwarding on, and flannel's FORWARD accept rules (and --ip-masq rules)
 // The TUN fd itself belongs to the pipeline; when it closes, the device and
 // its route disappear with it. close() removes the rules.
-import { formatCidr } from '../../ip/net'
-import type { Ip4Net } from '../../ip/net'
-import { addAddress, addRoute, delAddress, enableForwarding } from '../../kernel/link'
-import { TrafficRules } from '../../kernel/iptables'
-import type { Logger } from '../../log'
-import { openTun } from '../../native'
-import type { Tun } from '../../native'
-import { ip4ToString } from '../../packet/ip'
+import { formatCidr } from '../ip/net'
+import type { Ip4Net } from '../ip/net'
+import { addAddress, addRoute, delAddress, enableForwarding } from '../kernel/link'
+import { TrafficRules } from '../kernel/iptables'
+import type { Logger } from '../log'
+import { openTun } from '../native'
+import type { Tun } from '../native'
+import { ip4ToString } from '../packet/ip'
 
 export interface VtepOptions {
   name: string
@@ -26,7 +27,7 @@ export interface VtepOptions {
   log: Logger
 }
 
-export class VxlanDevice {
+export class TunDevice {
   private rules: TrafficRules
   private subnet: Ip4Net
 
@@ -35,9 +36,9 @@ export class VxlanDevice {
     this.rules = new TrafficRules({ network: formatCidr(o.network), podSubnet: formatCidr(o.subnet), ipMasq: o.ipMasq, forwardRules: true, log: o.log })
   }
 
-  static async create (o: VtepOptions): Promise<VxlanDevice> {
+  static async create (o: VtepOptions): Promise<TunDevice> {
     const tun = openTun({ name: o.name, mtu: o.mtu, up: true, batch: o.batch })
-    const dev = new VxlanDevice(tun, o)
+    const dev = new TunDevice(tun, o)
     try {
       await addAddress(tun.name, `${ip4ToString(o.subnet.ip)}/32`)
       await addRoute({ dst: formatCidr(o.network), dev: tun.name })
@@ -47,7 +48,7 @@ export class VxlanDevice {
       tun.io.close()
       throw err
     }
-    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network) }, 'VTEP up')
+    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network) }, 'tunnel device up')
     return dev
   }
 

@@ -1,0 +1,429 @@
+// Single-stream TCP throughput between two pods on different nodes, through
+// three dataplanes in one run, so the numbers share a machine, a kernel and a
+// moment and can be divided by each other.
+//
+// 1. plain veth (the ceiling): two hosts on the bridge underlay, a pod on
+//    each (cni0 bridge, 10.244.1.0/24 and 10.244.2.0/24), routed by the
+//    hosts' kernels with static routes `10.244.x.0/24 via 198.18.0.y`
+// 2. kernel VXLAN: the same pod layout behind flannel-style flannel.1
+//    devices (what flanneld programs), one on each host
+// 3. weft VXLAN: two real `weft run` daemons on one SQLite store; pods on the
+//    subnets they leased (from subnet.env), with the MTU they chose
+// 4. every path gets a fresh two-host topology (nothing left over from the
+//    one before), a ping to prove reachability, then `--repeat` iperf3 runs
+//    of `--seconds` each, pod on h1 -> pod on h2; median, min, max
+// 5. for every path: retransmits, and the machine's busy cores (user, sys,
+//    softirq) during the runs, plus the load before the path started with
+//    nothing of ours running (other work on the box skews everything)
+// 6. for weft also: each daemon's CPU time (utime + stime of its node
+//    process), average batch size (packets per TUN read / per recvmmsg, from
+//    its status counters), the TUN devices' tx drops (what the kernel queued
+//    that the daemon did not read in time: lost packets, so retransmits),
+//    and one extra run the other way (h2 -> h1) to check symmetry
+// 7. a table, the ratios, then one JSON line for machines
+//
+// All pods use the same MTU (1450, flannel's VXLAN MTU on a 1500 underlay)
+// so the three paths differ only in what carries the packets.
+//
+// usage: sudo node dist/bench/vxlan-iperf.js [--seconds 5] [--repeat 3]
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import { formatCidr } from '../src/ip/net'
+import { withTopology, waitFor } from '../test/helpers/netns'
+import type { Topology } from '../test/helpers/netns'
+import { addPods } from '../test/helpers/pods'
+import type { Pod } from '../test/helpers/pods'
+import { iperf, ping } from '../test/helpers/traffic'
+import { kernelVxlanNode } from '../test/helpers/kernel-vxlan'
+import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
+import { cluster } from '../test/backend/daemons'
+import type { Daemon } from '../test/backend/daemons'
+
+const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+const POD_MTU = 1450
+
+function arg (name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
+}
+
+const seconds = Number(arg('seconds', '5'))
+const repeat = Number(arg('repeat', '3'))
+if (!(seconds > 0 && seconds <= 600)) throw new RangeError(`--seconds must be in (0, 600], got ${arg('seconds', '5')}`)
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new RangeError(`--repeat must be 1..100, got ${arg('repeat', '3')}`)
+
+// utime/stime in /proc are in clock ticks; almost always 100, but ask.
+const CLK_TCK = (() => {
+  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 }
+})()
+
+const progress = (msg: string): void => { process.stderr.write(`vxlan-iperf: ${msg}\n`) }
+
+// --- CPU accounting --------------------------------------------------------
+
+interface CpuTimes { user: number, sys: number, main: number }
+
+/** utime and stime (fields 14 and 15) of /proc/<pid>[/task/<tid>]/stat, in seconds. */
+function readStat (file: string): { user: number, sys: number } {
+  const text = fs.readFileSync(file, 'utf8')
+  // comm (field 2) may hold spaces and parentheses: split after the last ')'
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK }
+}
+
+/** The process' whole thread group, and its main thread alone (the JS event loop, where the dataplane runs). */
+function cpuOf (pid: number): CpuTimes {
+  const all = readStat(`/proc/${pid}/stat`)
+  const main = readStat(`/proc/${pid}/task/${pid}/stat`)
+  return { user: all.user, sys: all.sys, main: main.user + main.sys }
+}
+
+/**
+ * The daemon's node process. topo.spawn runs `ip netns exec NS node ...`;
+ * `ip` execs into node, so the pid is usually node's already, but if some
+ * `ip` forks instead, the node process is its child.
+ */
+function nodePid (pid: number): number {
+  const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  if (comm !== 'ip') return pid
+  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  const node = kids.find((k) => fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() !== 'ip')
+  if (node === undefined) throw new Error(`no node process under pid ${pid} (${comm})`)
+  return node
+}
+
+interface Ticks { user: number, sys: number, softirq: number, busy: number, total: number }
+
+/** Ticks of the whole machine (first line of /proc/stat), to show how full the cores were and with what. */
+function machineTicks (): Ticks {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal (guest is already in user)
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
+  return { user: f[0] + f[1], sys: f[2], softirq: f[5] + f[6], busy: total - f[3] - f[4], total }
+}
+
+interface Cores { busy: number, user: number, sys: number, softirq: number }
+
+/** Cores busy between two samples (share of all ticks times the core count). */
+function coresBetween (a: Ticks, b: Ticks): Cores {
+  const k = os.cpus().length / Math.max(1, b.total - a.total)
+  return { busy: (b.busy - a.busy) * k, user: (b.user - a.user) * k, sys: (b.sys - a.sys) * k, softirq: (b.softirq - a.softirq) * k }
+}
+
+/**
+ * Cores something else keeps busy while nothing of ours runs. The paths
+ * share two cores with whatever else the machine does, so a busy machine
+ * shows up here instead of silently lowering the numbers.
+ */
+async function backgroundLoad (): Promise<number> {
+  const a = machineTicks()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  return coresBetween(a, machineTicks()).busy
+}
+
+// --- one path's runs -------------------------------------------------------
+
+interface DaemonSample {
+  node: string
+  /** CPU seconds over the run */
+  user: number
+  sys: number
+  /** of which on the main thread */
+  main: number
+  insidePackets: number
+  insideBatches: number
+  outsidePackets: number
+  outsideBatches: number
+  /** packets the kernel queued on the TUN device that weft did not read in time */
+  tunTxDropped: number
+}
+
+interface Run {
+  gbps: number
+  retransmits: number
+  /** seconds the iperf3 run took, server start-up included: the window CPU is measured over */
+  wall: number
+  /** machine-wide, averaged over that window */
+  cores: Cores
+  daemons?: DaemonSample[]
+}
+
+interface PathResult {
+  key: string
+  label: string
+  from: string
+  to: string
+  /** cores busy before setup, with nothing of ours running */
+  background: number
+  runs: Run[]
+}
+
+interface Weft { daemons: Daemon[], pids: number[], devices: string[] }
+
+interface WeftCounters { counters: Array<Record<string, number>>, tunTxDropped: number[] }
+
+/** Each daemon's dataplane counters and its TUN device's tx_dropped. */
+async function weftCounters (topo: Topology, w: Weft): Promise<WeftCounters> {
+  return {
+    counters: await Promise.all(w.daemons.map(async (d) => (await d.status()).counters.counters)),
+    tunTxDropped: await Promise.all(w.daemons.map(async (d, j) =>
+      Number((await topo.exec(d.host, ['cat', `/sys/class/net/${w.devices[j]}/statistics/tx_dropped`])).stdout)))
+  }
+}
+
+function weftSamples (w: Weft, c0: WeftCounters, c1: WeftCounters, cpu0: CpuTimes[], cpu1: CpuTimes[]): DaemonSample[] {
+  return w.daemons.map((d, j) => {
+    const delta = (k: string): number => (c1.counters[j][k] ?? 0) - (c0.counters[j][k] ?? 0)
+    return {
+      node: d.host.name,
+      user: cpu1[j].user - cpu0[j].user,
+      sys: cpu1[j].sys - cpu0[j].sys,
+      main: cpu1[j].main - cpu0[j].main,
+      insidePackets: delta('inside_packets'),
+      insideBatches: delta('inside_batches'),
+      outsidePackets: delta('outside_packets'),
+      outsideBatches: delta('outside_batches'),
+      tunTxDropped: c1.tunTxDropped[j] - c0.tunTxDropped[j]
+    }
+  })
+}
+
+async function measure (topo: Topology, label: string, client: Pod, server: Pod, n: number, weft?: Weft): Promise<Run[]> {
+  // Pod-to-pod first: resolves neighbours and proves the path before timing it.
+  const p = await ping(topo, client, server.ip, { count: 3, intervalS: 0.2, waitS: 2 })
+  if (p.received === 0) throw new Error(`${label}: ${client.name} cannot reach ${server.ip}:\n${p.output}`)
+  const runs: Run[] = []
+  for (let i = 0; i < n; i++) {
+    progress(`${label} ${client.host.name} -> ${server.host.name}: run ${i + 1}/${n}, ${seconds} s ...`)
+    // Status queries cost the daemons CPU too: counters outside the CPU window, CPU times tight around iperf3.
+    const c0 = weft !== undefined ? await weftCounters(topo, weft) : undefined
+    const cpu0 = weft?.pids.map(cpuOf)
+    const m0 = machineTicks()
+    const w0 = performance.now()
+    const r = await iperf(topo, server, client, { serverIp: server.ip, seconds })
+    const wall = (performance.now() - w0) / 1000
+    const m1 = machineTicks()
+    const cpu1 = weft?.pids.map(cpuOf)
+    const c1 = weft !== undefined ? await weftCounters(topo, weft) : undefined
+    // The iperf3 server's start-up is idle time inside the window: it dilutes
+    // the CPU figures a little (a few percent at 5 s), the same for all paths.
+    const run: Run = { gbps: r.gbps, retransmits: r.retransmits, wall, cores: coresBetween(m0, m1) }
+    if (weft !== undefined && c0 !== undefined && c1 !== undefined && cpu0 !== undefined && cpu1 !== undefined) run.daemons = weftSamples(weft, c0, c1, cpu0, cpu1)
+    progress(`  ${r.gbps.toFixed(2)} Gbit/s, ${r.retransmits} retransmits`)
+    runs.push(run)
+  }
+  return runs
+}
+
+// --- the three paths -------------------------------------------------------
+
+const TOPO_TIMEOUT_MS = (repeat + 1) * (seconds + 25) * 1000 + 90_000
+
+async function vethPath (): Promise<PathResult> {
+  const background = await backgroundLoad()
+  progress(`plain veth: setting up (background load ${background.toFixed(2)} cores)`)
+  return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-veth', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
+    const [h1, h2] = topo.hosts
+    const [p1] = await addPods(topo, h1, { subnet: '10.244.1.0/24', count: 1, mtu: POD_MTU })
+    const [p2] = await addPods(topo, h2, { subnet: '10.244.2.0/24', count: 1, mtu: POD_MTU })
+    // addPods turned forwarding on; the underlay is one L2 segment, so the peer host is the next hop
+    await topo.exec(h1, ['ip', 'route', 'add', '10.244.2.0/24', 'via', h2.underlayIp, 'dev', 'eth0'])
+    await topo.exec(h2, ['ip', 'route', 'add', '10.244.1.0/24', 'via', h1.underlayIp, 'dev', 'eth0'])
+    return { key: 'veth', label: 'plain veth', from: 'h1', to: 'h2', background, runs: await measure(topo, 'plain veth', p1, p2, repeat) }
+  })
+}
+
+async function kernelPath (): Promise<PathResult> {
+  const background = await backgroundLoad()
+  progress(`kernel VXLAN: setting up (background load ${background.toFixed(2)} cores)`)
+  return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-kvx', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
+    const [h1, h2] = topo.hosts
+    const k1 = await kernelVxlanNode(topo, h1, { subnet: '10.244.1.0/24' })
+    const k2 = await kernelVxlanNode(topo, h2, { subnet: '10.244.2.0/24' })
+    await k1.addPeer(k2.peer)
+    await k2.addPeer(k1.peer)
+    const [p1] = await addPods(topo, h1, { subnet: k1.subnet, count: 1, mtu: POD_MTU })
+    const [p2] = await addPods(topo, h2, { subnet: k2.subnet, count: 1, mtu: POD_MTU })
+    return { key: 'kernelVxlan', label: 'kernel VXLAN', from: 'h1', to: 'h2', background, runs: await measure(topo, 'kernel VXLAN', p1, p2, repeat) }
+  })
+}
+
+async function weftPaths (): Promise<PathResult[]> {
+  const background = await backgroundLoad()
+  progress(`weft VXLAN: setting up (background load ${background.toFixed(2)} cores)`)
+  // cluster() wants a test context only for t.after(); collect and run those ourselves
+  const cleanups: Array<() => void> = []
+  try {
+    return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-weft', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
+      const [h1, h2] = topo.hosts
+      const c = cluster({ after: (fn) => { cleanups.push(fn) } }, topo, CONFIG)
+      const d1 = await c.start(h1)
+      const d2 = await c.start(h2)
+      await waitFor(async () => (await d1.status()).peers.length === 1 && (await d2.status()).peers.length === 1, { what: 'both daemons know each other', timeoutMs: 10_000 })
+      const mtu = d1.env().mtu
+      if (mtu !== POD_MTU || d2.env().mtu !== POD_MTU) progress(`note: weft chose pod MTU ${mtu}/${d2.env().mtu}, the other paths use ${POD_MTU}`)
+      const [p1] = await addPods(topo, h1, { subnet: formatCidr(d1.env().subnet), count: 1, mtu })
+      const [p2] = await addPods(topo, h2, { subnet: formatCidr(d2.env().subnet), count: 1, mtu: d2.env().mtu })
+      const devices = await Promise.all([d1, d2].map(async (d) => String((await d.status()).device)))
+      const weft: Weft = { daemons: [d1, d2], pids: [nodePid(d1.child.pid), nodePid(d2.child.pid)], devices }
+      const forward = await measure(topo, 'weft VXLAN', p1, p2, repeat, weft)
+      const reverse = await measure(topo, 'weft VXLAN', p2, p1, 1, weft)
+      for (const d of weft.daemons) {
+        const drops = (await d.status()).counters.drops
+        if (Object.keys(drops).length > 0) progress(`note: ${d.host.name} dropped ${JSON.stringify(drops)}`)
+      }
+      return [
+        { key: 'weft', label: 'weft VXLAN', from: 'h1', to: 'h2', background, runs: forward },
+        { key: 'weftReverse', label: 'weft VXLAN', from: 'h2', to: 'h1', background, runs: reverse }
+      ]
+    })
+  } finally {
+    for (const fn of cleanups.reverse()) {
+      try { fn() } catch (err) { progress(`cleanup: ${String(err)}`) }
+    }
+  }
+}
+
+// --- report ----------------------------------------------------------------
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+interface DaemonSummary {
+  node: string
+  role: 'sender' | 'receiver'
+  /** cores (user + sys) over the runs' windows */
+  cores: number
+  user: number
+  sys: number
+  /** share of the CPU time spent on the main (event loop) thread, where the dataplane runs */
+  mainShare: number
+  /** packets per TUN read batch (inside) and per recvmmsg (outside) */
+  insideBatch: number
+  outsideBatch: number
+  insidePackets: number
+  outsidePackets: number
+  tunTxDroppedPerRun: number
+}
+
+interface PathSummary {
+  from: string
+  to: string
+  background: number
+  median: number
+  min: number
+  max: number
+  retransmitsMedian: number
+  /** machine-wide, over all the runs' windows */
+  cores: Cores
+  runs: Run[]
+  daemons?: DaemonSummary[]
+}
+
+function summarize (p: PathResult): PathSummary {
+  const g = p.runs.map((r) => r.gbps)
+  const wall = p.runs.reduce((a, r) => a + r.wall, 0)
+  // weighted by window length, like one long sample
+  const cores = (k: keyof Cores): number => p.runs.reduce((a, r) => a + r.cores[k] * r.wall, 0) / wall
+  const out: PathSummary = {
+    from: p.from,
+    to: p.to,
+    background: p.background,
+    median: median(g),
+    min: Math.min(...g),
+    max: Math.max(...g),
+    retransmitsMedian: median(p.runs.map((r) => r.retransmits)),
+    cores: { busy: cores('busy'), user: cores('user'), sys: cores('sys'), softirq: cores('softirq') },
+    runs: p.runs
+  }
+  const first = p.runs[0].daemons
+  if (first !== undefined) {
+    out.daemons = first.map((d0, j) => {
+      const all = p.runs.map((r) => r.daemons![j])
+      const sum = (k: Exclude<keyof DaemonSample, 'node'>): number => all.reduce((a, s) => a + s[k], 0)
+      const cpu = sum('user') + sum('sys')
+      return {
+        node: d0.node,
+        role: d0.node === p.from ? 'sender' : 'receiver',
+        cores: cpu / wall,
+        user: sum('user') / wall,
+        sys: sum('sys') / wall,
+        mainShare: cpu > 0 ? sum('main') / cpu : 0,
+        insideBatch: sum('insidePackets') / Math.max(1, sum('insideBatches')),
+        outsideBatch: sum('outsidePackets') / Math.max(1, sum('outsideBatches')),
+        insidePackets: sum('insidePackets'),
+        outsidePackets: sum('outsidePackets'),
+        tunTxDroppedPerRun: sum('tunTxDropped') / all.length
+      }
+    })
+  }
+  return out
+}
+
+function report (results: PathResult[]): void {
+  const sums = new Map(results.map((p) => [p.key, summarize(p)]))
+  const f2 = (x: number): string => x.toFixed(2)
+  const dir = (p: PathResult): string => `${p.from}->${p.to}`
+  const cpus = os.cpus().length
+
+  console.log(`\nsingle-stream TCP, pod on one node -> pod on the other, ${seconds} s per run, pod MTU ${POD_MTU}, ${cpus} CPUs, kernel ${os.release()}`)
+  console.log('                                 Gbit/s                 retransmits   machine cores busy during runs     background')
+  console.log('path          dir     runs   median    min    max        per run     all   user    sys  softirq     (idle: 0)')
+  for (const p of results) {
+    const s = sums.get(p.key)!
+    console.log(`${p.label.padEnd(13)} ${dir(p).padEnd(6)} ${String(p.runs.length).padStart(5)}  ${f2(s.median).padStart(7)} ${f2(s.min).padStart(6)} ${f2(s.max).padStart(6)}  ${String(s.retransmitsMedian).padStart(13)}  ${f2(s.cores.busy).padStart(6)} ${f2(s.cores.user).padStart(6)} ${f2(s.cores.sys).padStart(6)} ${f2(s.cores.softirq).padStart(8)}  ${f2(s.background).padStart(12)}`)
+  }
+
+  console.log('\nweft daemons during those runs (CPU in cores; the rest is the iperf3s, the kernel and any background)')
+  console.log('dir     node  role       CPU   user    sys   main thread   pkts/TUN read   pkts/recvmmsg   TUN tx drops/run   rest of machine')
+  for (const p of results) {
+    const s = sums.get(p.key)!
+    for (const d of s.daemons ?? []) {
+      const rest = s.cores.busy - (s.daemons ?? []).reduce((a, x) => a + x.cores, 0)
+      console.log(`${dir(p).padEnd(6)}  ${d.node.padEnd(4)}  ${d.role.padEnd(8)} ${f2(d.cores).padStart(5)} ${f2(d.user).padStart(6)} ${f2(d.sys).padStart(6)}   ${`${(d.mainShare * 100).toFixed(0)}%`.padStart(11)}   ${d.insideBatch.toFixed(1).padStart(13)}   ${d.outsideBatch.toFixed(1).padStart(13)}   ${d.tunTxDroppedPerRun.toFixed(0).padStart(16)}   ${d.role === 'sender' ? f2(rest).padStart(15) : ''}`)
+    }
+  }
+
+  const m = (k: string): number => sums.get(k)?.median ?? NaN
+  const ratios = {
+    weftOverKernelVxlan: m('weft') / m('kernelVxlan'),
+    weftOverVeth: m('weft') / m('veth'),
+    kernelVxlanOverVeth: m('kernelVxlan') / m('veth'),
+    weftReverseOverForward: m('weftReverse') / m('weft')
+  }
+  console.log('\nratios of medians')
+  console.log(`weft / kernel VXLAN      ${f2(ratios.weftOverKernelVxlan)}`)
+  console.log(`weft / plain veth        ${f2(ratios.weftOverVeth)}`)
+  console.log(`kernel VXLAN / veth      ${f2(ratios.kernelVxlanOverVeth)}`)
+  console.log(`weft h2->h1 / h1->h2     ${f2(ratios.weftReverseOverForward)}  (one reverse run against the forward median)`)
+  const busiest = Math.max(...results.map((p) => p.background))
+  if (busiest > 0.25) console.log(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${cpus} cores busy before a path started): every path shares the cores with that load`)
+
+  console.log(JSON.stringify({
+    bench: 'vxlan-iperf',
+    seconds,
+    repeat,
+    cpus,
+    kernel: os.release(),
+    podMtu: POD_MTU,
+    paths: Object.fromEntries(sums),
+    ratios
+  }))
+}
+
+async function main (): Promise<void> {
+  const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
+  if (skip !== undefined) { console.log(`vxlan-iperf: skipped: ${skip}`); return }
+  const results: PathResult[] = []
+  // One path at a time, each in its own topology torn down before the next starts.
+  results.push(await vethPath())
+  results.push(await kernelPath())
+  results.push(...await weftPaths())
+  report(results)
+}
+
+main().catch((err) => { console.error(err); process.exitCode = 1 })

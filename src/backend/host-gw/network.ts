@@ -1,0 +1,114 @@
+// The host-gw backend's run loop over lease events: a host-gw peer on our
+// link becomes a kernel route (routes.ts); one that is not directly
+// connected cannot be reached without a tunnel, so it is skipped and named
+// in the log once. Nothing else to do per packet: the kernel forwards.
+import { formatCidr } from '../../ip/net'
+import type { Lease } from '../../lease/lease'
+import type { PeerEvent } from '../../lease/watcher'
+import type { TrafficRules } from '../../kernel/iptables'
+import type { Logger } from '../../log'
+import { ip4ToString } from '../../packet/ip'
+import type { Underlay } from '../../daemon/iface'
+import type { Network, NetworkStatus } from '../backend'
+import { directlyConnected } from './routes'
+import type { PeerRoutes } from './routes'
+
+const RULES_RESYNC_MS = 5000
+
+export interface HostGwNetworkOptions {
+  routes: PeerRoutes
+  rules: TrafficRules
+  makeRules: (subnet: Lease['subnet']) => TrafficRules
+  lease: Lease
+  mtu: number
+  underlay: Underlay
+  log: Logger
+}
+
+interface Peer { lease: Lease, state: 'pending' | 'routed' | 'refused' | 'not directly connected' | 'unusable' }
+
+export class HostGwNetwork implements Network {
+  readonly mtu: number
+  private lease: Lease
+  private rules: TrafficRules
+  private readonly peers = new Map<string, Peer>()
+  /** subnets already named in the log as unreachable or unusable */
+  private readonly reported = new Set<string>()
+  private readonly timer: NodeJS.Timeout
+  private closed = false
+
+  constructor (private readonly o: HostGwNetworkOptions) {
+    this.mtu = o.mtu
+    this.lease = o.lease
+    this.rules = o.rules
+    this.timer = setInterval(() => { void this.rules.resync().catch((err: Error) => o.log.warn({ err: err.message }, 'could not re-apply the iptables rules')) }, RULES_RESYNC_MS)
+    this.timer.unref()
+  }
+
+  handlePeers (events: readonly PeerEvent[]): void {
+    const { routes, log, underlay } = this.o
+    for (const e of events) {
+      const l = e.lease
+      const key = formatCidr(l.subnet)
+      const publicIP = ip4ToString(l.attrs.publicIP)
+      if (e.type === 'removed') {
+        this.peers.delete(key)
+        this.reported.delete(key)
+        void routes.remove(l.subnet)
+        continue
+      }
+      if (l.attrs.backendType !== 'host-gw') {
+        this.skip(key, l, 'unusable', { reason: `its backend is ${l.attrs.backendType === '' ? 'udp' : l.attrs.backendType}, not host-gw` }, 'ignoring a peer this backend cannot reach')
+        continue
+      }
+      if (l.attrs.publicIP === underlay.publicIP) {
+        log.warn({ subnet: key }, 'ignoring a lease that holds our own public IP (stale?)')
+        continue
+      }
+      if (!directlyConnected(underlay.name, l.attrs.publicIP)) {
+        this.skip(key, l, 'not directly connected', { publicIP, iface: underlay.name }, 'skipping a peer that is not on our link: host-gw cannot reach it (use vxlan, ipip or udp)')
+        continue
+      }
+      const peer: Peer = { lease: l, state: 'pending' }
+      this.peers.set(key, peer)
+      this.reported.delete(key)
+      void routes.add(l.subnet, l.attrs.publicIP).then((ok) => { peer.state = ok ? 'routed' : 'refused' })
+    }
+  }
+
+  async setLease (lease: Lease): Promise<void> {
+    this.lease = lease
+    // apply() rewrites our chains in one transaction: no window without rules
+    this.rules = this.o.makeRules(lease.subnet)
+    await this.rules.apply()
+  }
+
+  status (): NetworkStatus {
+    const { routes } = this.o
+    return {
+      backend: 'host-gw',
+      device: this.o.underlay.name,
+      mtu: this.mtu,
+      peers: [...this.peers.values()].map((p) => ({ subnet: formatCidr(p.lease.subnet), publicIP: ip4ToString(p.lease.attrs.publicIP), route: p.state })),
+      counters: { subnet: formatCidr(this.lease.subnet), drops: {}, counters: { routes: routes.size, routes_readded: routes.readded } }
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.timer)
+    await this.o.routes.close()
+    await this.rules.remove()
+  }
+
+  private skip (key: string, l: Lease, state: Peer['state'], fields: Record<string, unknown>, msg: string): void {
+    // a peer that moved off our link (or changed backend) loses its old route
+    // (queued after any add, so this holds whatever order the events came in)
+    void this.o.routes.remove(l.subnet)
+    this.peers.set(key, { lease: l, state })
+    if (this.reported.has(key)) return
+    this.reported.add(key)
+    this.o.log.warn({ subnet: key, ...fields }, msg)
+  }
+}

@@ -1,0 +1,170 @@
+// The run loop over lease events for the tunnel backends without MACs
+// (ipip here, and udp, which shares it): each usable peer's lease becomes an
+// entry in the userspace route table (Fdb: subnet -> peer -> public IP) and
+// goes again with the lease. Applied between batches, so traffic never
+// pauses for it.
+// DirectRouting (ipip, as flannel does it): a peer on our underlay's own
+// subnet also gets a kernel route `<subnet> via <public IP> dev <underlay>`,
+// more specific than the network's route into the TUN, so its traffic never
+// reaches the dataplane. It stays in the Fdb all the same: a peer that does
+// not route directly to us still sends through the tunnel, and must be let in.
+import { LRUCache } from 'lru-cache'
+import { formatCidr } from '../../ip/net'
+import type { Lease } from '../../lease/lease'
+import type { PeerEvent } from '../../lease/watcher'
+import type { Logger } from '../../log'
+import { ip4ToString } from '../../packet/ip'
+import type { Fdb } from '../../dataplane/fdb'
+import { PER_PEER, PeerCount } from '../../dataplane/fdb'
+import type { Outside } from '../../dataplane/outside'
+import { UNKNOWN_RING } from '../../dataplane/outside'
+import { Drop } from '../../dataplane/stats'
+import type { Network, NetworkStatus } from '../backend'
+import type { TunDevice } from '../tun-device'
+import { directlyConnected } from '../host-gw/routes'
+import type { PeerRoutes } from '../host-gw/routes'
+
+/** What the network needs of a running dataplane (Pipeline, or the UDP backend's). */
+export interface Dataplane {
+  readonly stats: Float64Array
+  readonly outside: Outside
+  snapshot (): object
+  close (): void
+}
+
+export interface TunNetworkOptions {
+  backend: 'ipip' | 'udp'
+  /** the TUN, its address, route and rules (the VXLAN backend's device, reused) */
+  device: TunDevice
+  dataplane: Dataplane
+  fdb: Fdb
+  lease: Lease
+  mtu: number
+  /** our public IP and underlay interface */
+  ownPublicIP: number
+  underlayName: string
+  /** why this backend cannot use a peer's lease, or undefined if it can */
+  unusable: (lease: Lease) => string | undefined
+  /** DirectRouting: kernel routes to directly connected peers */
+  direct?: PeerRoutes
+  /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
+  onSubnet?: (lease: Lease) => void
+  log: Logger
+}
+
+const RESYNC_MS = 5000
+
+export class TunNetwork implements Network {
+  readonly mtu: number
+  private lease: Lease
+  private readonly reported = new LRUCache<number, true>({ max: 1024 })
+  private readonly unusable = new Set<string>()
+  /** subnets routed directly (DirectRouting) */
+  private readonly direct = new Set<string>()
+  private readonly timer: NodeJS.Timeout
+  private closed = false
+
+  constructor (private readonly o: TunNetworkOptions) {
+    this.mtu = o.mtu
+    this.lease = o.lease
+    o.dataplane.outside.setOwnSubnet(o.lease.subnet.ip, o.lease.subnet.prefixLen)
+    // Off the hot path: name each sender without a lease once, and resync the
+    // rules as flannel does every few seconds.
+    this.timer = setInterval(() => { this.report(); void o.device.resync().catch((err: Error) => o.log.warn({ err: err.message }, 'could not re-apply the iptables rules')) }, RESYNC_MS)
+    this.timer.unref()
+  }
+
+  handlePeers (events: readonly PeerEvent[]): void {
+    const { fdb, log } = this.o
+    for (const e of events) {
+      const l = e.lease
+      const key = formatCidr(l.subnet)
+      const publicIP = ip4ToString(l.attrs.publicIP)
+      if (e.type === 'removed') {
+        if (fdb.delete(l.subnet)) log.info({ subnet: key, publicIP }, 'peer removed from the route table')
+        this.undirect(l)
+        this.unusable.delete(key)
+        continue
+      }
+      const why = this.o.unusable(l)
+      if (why !== undefined) {
+        fdb.delete(l.subnet)
+        this.undirect(l)
+        this.o.dataplane.stats[Drop.PEER_UNUSABLE]++
+        if (!this.unusable.has(key)) log.warn({ subnet: key, publicIP, reason: why }, 'ignoring a peer this backend cannot reach')
+        this.unusable.add(key)
+        continue
+      }
+      if (l.attrs.publicIP === this.o.ownPublicIP) {
+        log.warn({ subnet: key }, 'ignoring a lease that holds our own public IP (stale?)')
+        continue
+      }
+      fdb.set(l.subnet, l.attrs.publicIP, undefined)
+      this.unusable.delete(key)
+      const direct = this.o.direct !== undefined && directlyConnected(this.o.underlayName, l.attrs.publicIP)
+      if (direct) {
+        this.direct.add(key)
+        void this.o.direct?.add(l.subnet, l.attrs.publicIP).then((ok) => { if (!ok) this.direct.delete(key) })
+      } else {
+        this.undirect(l)
+      }
+      log.info({ subnet: key, publicIP, path: direct ? 'direct' : 'tunnel' }, 'peer added to the route table')
+    }
+  }
+
+  async setLease (lease: Lease): Promise<void> {
+    this.lease = lease
+    this.o.dataplane.outside.setOwnSubnet(lease.subnet.ip, lease.subnet.prefixLen)
+    this.o.onSubnet?.(lease)
+    await this.o.device.setSubnet(lease.subnet)
+  }
+
+  status (): NetworkStatus {
+    const { fdb, dataplane } = this.o
+    return {
+      backend: this.o.backend,
+      device: this.o.device.name,
+      mtu: this.mtu,
+      peers: fdb.entries().map((e) => {
+        const subnet = formatCidr(e.subnet)
+        return {
+          subnet,
+          publicIP: ip4ToString(e.publicIP),
+          path: this.direct.has(subnet) ? 'direct' : 'tunnel',
+          insidePackets: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_PACKETS],
+          insideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_BYTES],
+          outsidePackets: fdb.perPeer[e.index * PER_PEER + PeerCount.OUTSIDE_PACKETS],
+          outsideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.OUTSIDE_BYTES]
+        }
+      }),
+      counters: { subnet: formatCidr(this.lease.subnet), ...dataplane.snapshot() }
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.timer)
+    await this.o.direct?.close()
+    this.o.dataplane.close() // the TUN fd closes: the device and its route go with it
+    await this.o.device.close()
+  }
+
+  /** A peer no longer routed directly: its kernel route goes (queued after any add). */
+  private undirect (l: Lease): void {
+    if (this.o.direct === undefined) return
+    this.direct.delete(formatCidr(l.subnet))
+    void this.o.direct.remove(l.subnet)
+  }
+
+  private report (): void {
+    const ring = this.o.dataplane.outside.unknownSources
+    const what = this.o.backend === 'ipip' ? 'IP-in-IP' : 'UDP-encapsulated packets'
+    for (let i = 0; i < UNKNOWN_RING; i++) {
+      const a = ring[i]
+      if (a === 0 || this.reported.has(a)) continue
+      this.reported.set(a, true)
+      this.o.log.warn({ source: ip4ToString(a), dropped: this.o.dataplane.stats[Drop.UNKNOWN_SOURCE] }, `dropping ${what} from an address that holds no lease`)
+    }
+  }
+}
