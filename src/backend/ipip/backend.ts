@@ -20,7 +20,7 @@ import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { TunDevice } from '../tun-device'
 import { PeerRoutes } from '../host-gw/routes'
-import { TunNetwork } from './network'
+import { TunNetwork } from '../tun-network'
 
 /** Packets per batch, as the VXLAN backend's. */
 export const IPIP_BATCH = 64

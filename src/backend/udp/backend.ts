@@ -20,7 +20,7 @@ import { UdpEncap } from '../../dataplane/udp-encap'
 import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { TunDevice } from '../tun-device'
-import { TunNetwork } from '../ipip/network'
+import { TunNetwork } from '../tun-network'
 
 export const UDP_DEVICE = 'weft0'
 /** Packets per batch, as the VXLAN backend's. */

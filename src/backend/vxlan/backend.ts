@@ -1,8 +1,8 @@
 // The VXLAN backend, flannel's default and weft's reason to exist: VXLAN on
 // the wire exactly as the kernel's flannel.1 speaks it, with the
 // encapsulation done in userspace by the batched pipeline.
-// Config and construction live here; the run loop over lease events in
-// network.ts; the kernel state in device.ts.
+// Config and construction live here; the run loop over lease events is the
+// TUN backends' (../tun-network.ts), the kernel state ../tun-device.ts.
 import type { Lease, LeaseAttrs } from '../../lease/lease'
 import { openUdp4 } from '../../native'
 import { parseMac } from '../../packet/mac'
@@ -13,7 +13,8 @@ import { VxlanEncap } from '../../dataplane/vxlan-encap'
 import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { TunDevice } from '../tun-device'
-import { VxlanNetwork } from './network'
+import { TunNetwork } from '../tun-network'
+import { peerMac } from './peer-mac'
 import { loadOrCreateVtepMac } from './vtep-mac'
 
 /** Packets per batch: one JS call moves this many (tuned in bench/). */
@@ -59,7 +60,19 @@ export class VxlanBackend implements Backend {
       batch: VXLAN_BATCH,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
-    const network = new VxlanNetwork({ device, pipeline, fdb, lease, mtu, ownPublicIP: this.ctx.underlay.publicIP, log })
+    const network = new TunNetwork({
+      backend: 'vxlan',
+      device,
+      dataplane: pipeline,
+      fdb,
+      lease,
+      mtu,
+      ownPublicIP: this.ctx.underlay.publicIP,
+      underlayName: this.ctx.underlay.name,
+      unusable: (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
+      macOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined },
+      log
+    })
     pipeline.start()
     log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac }, 'VXLAN dataplane running')
     return network

@@ -1,28 +1,28 @@
-// The run loop over lease events for the tunnel backends without MACs
-// (ipip here, and udp, which shares it): each usable peer's lease becomes an
-// entry in the userspace route table (Fdb: subnet -> peer -> public IP) and
-// goes again with the lease. Applied between batches, so traffic never
-// pauses for it.
+// The run loop over lease events for the TUN backends (vxlan, ipip, udp):
+// each usable peer's lease becomes an entry in the userspace table (Fdb:
+// subnet -> peer -> public IP, and for vxlan the peer's VTEP MAC) and goes
+// again with the lease. Applied between batches, so traffic never pauses for
+// it.
 // DirectRouting (ipip, as flannel does it): a peer on our underlay's own
 // subnet also gets a kernel route `<subnet> via <public IP> dev <underlay>`,
 // more specific than the network's route into the TUN, so its traffic never
 // reaches the dataplane. It stays in the Fdb all the same: a peer that does
 // not route directly to us still sends through the tunnel, and must be let in.
 import { LRUCache } from 'lru-cache'
-import { formatCidr } from '../../ip/net'
-import type { Lease } from '../../lease/lease'
-import type { PeerEvent } from '../../lease/watcher'
-import type { Logger } from '../../log'
-import { ip4ToString } from '../../packet/ip'
-import type { Fdb } from '../../dataplane/fdb'
-import { PER_PEER, PeerCount } from '../../dataplane/fdb'
-import type { Outside } from '../../dataplane/outside'
-import { UNKNOWN_RING } from '../../dataplane/outside'
-import { Drop } from '../../dataplane/stats'
-import type { Network, NetworkStatus } from '../backend'
-import type { TunDevice } from '../tun-device'
-import { directlyConnected } from '../host-gw/routes'
-import type { PeerRoutes } from '../host-gw/routes'
+import { formatCidr } from '../ip/net'
+import type { Lease } from '../lease/lease'
+import type { PeerEvent } from '../lease/watcher'
+import type { Logger } from '../log'
+import { ip4ToString } from '../packet/ip'
+import type { Fdb } from '../dataplane/fdb'
+import { PER_PEER, PeerCount } from '../dataplane/fdb'
+import type { Outside } from '../dataplane/outside'
+import { UNKNOWN_RING } from '../dataplane/outside'
+import { Drop } from '../dataplane/stats'
+import type { Network, NetworkStatus } from './backend'
+import type { TunDevice } from './tun-device'
+import { directlyConnected } from './host-gw/routes'
+import type { PeerRoutes } from './host-gw/routes'
 
 /** What the network needs of a running dataplane (Pipeline, or the UDP backend's). */
 export interface Dataplane {
@@ -33,7 +33,7 @@ export interface Dataplane {
 }
 
 export interface TunNetworkOptions {
-  backend: 'ipip' | 'udp'
+  backend: 'vxlan' | 'ipip' | 'udp'
   /** the TUN, its address, route and rules (the VXLAN backend's device, reused) */
   device: TunDevice
   dataplane: Dataplane
@@ -45,6 +45,8 @@ export interface TunNetworkOptions {
   underlayName: string
   /** why this backend cannot use a peer's lease, or undefined if it can */
   unusable: (lease: Lease) => string | undefined
+  /** the peer's MAC for the Fdb (vxlan: its VTEP MAC); only asked of usable leases */
+  macOf?: (lease: Lease) => Buffer | undefined
   /** DirectRouting: kernel routes to directly connected peers */
   direct?: PeerRoutes
   /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
@@ -53,6 +55,13 @@ export interface TunNetworkOptions {
 }
 
 const RESYNC_MS = 5000
+
+/** What the logs call the table and the packets, per backend. */
+const WORDS = {
+  vxlan: { table: 'FDB', packets: 'VXLAN' },
+  ipip: { table: 'route table', packets: 'IP-in-IP' },
+  udp: { table: 'route table', packets: 'UDP-encapsulated packets' }
+} as const
 
 export class TunNetwork implements Network {
   readonly mtu: number
@@ -81,7 +90,7 @@ export class TunNetwork implements Network {
       const key = formatCidr(l.subnet)
       const publicIP = ip4ToString(l.attrs.publicIP)
       if (e.type === 'removed') {
-        if (fdb.delete(l.subnet)) log.info({ subnet: key, publicIP }, 'peer removed from the route table')
+        if (fdb.delete(l.subnet)) log.info({ subnet: key, publicIP }, `peer removed from the ${WORDS[this.o.backend].table}`)
         this.undirect(l)
         this.unusable.delete(key)
         continue
@@ -99,7 +108,7 @@ export class TunNetwork implements Network {
         log.warn({ subnet: key }, 'ignoring a lease that holds our own public IP (stale?)')
         continue
       }
-      fdb.set(l.subnet, l.attrs.publicIP, undefined)
+      fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l))
       this.unusable.delete(key)
       const direct = this.o.direct !== undefined && directlyConnected(this.o.underlayName, l.attrs.publicIP)
       if (direct) {
@@ -108,7 +117,8 @@ export class TunNetwork implements Network {
       } else {
         this.undirect(l)
       }
-      log.info({ subnet: key, publicIP, path: direct ? 'direct' : 'tunnel' }, 'peer added to the route table')
+      const mac = fdb.entries().find((x) => x.subnet.ip === l.subnet.ip)?.mac
+      log.info({ subnet: key, publicIP, ...(mac !== undefined ? { vtepMAC: mac } : {}), path: direct ? 'direct' : 'tunnel' }, `peer added to the ${WORDS[this.o.backend].table}`)
     }
   }
 
@@ -130,6 +140,7 @@ export class TunNetwork implements Network {
         return {
           subnet,
           publicIP: ip4ToString(e.publicIP),
+          ...(e.mac !== undefined ? { vtepMAC: e.mac } : {}),
           path: this.direct.has(subnet) ? 'direct' : 'tunnel',
           insidePackets: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_PACKETS],
           insideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_BYTES],
@@ -159,7 +170,7 @@ export class TunNetwork implements Network {
 
   private report (): void {
     const ring = this.o.dataplane.outside.unknownSources
-    const what = this.o.backend === 'ipip' ? 'IP-in-IP' : 'UDP-encapsulated packets'
+    const what = WORDS[this.o.backend].packets
     for (let i = 0; i < UNKNOWN_RING; i++) {
       const a = ring[i]
       if (a === 0 || this.reported.has(a)) continue

@@ -1,0 +1,14 @@
+// What the VXLAN backend needs of a peer's lease: BackendType vxlan and a
+// VtepMAC in its BackendData ({"VNI":1,"VtepMAC":"..."}), as flannel writes it.
+import type { Lease } from '../../lease/lease'
+
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
+
+/** The VTEP MAC from a vxlan lease's BackendData, or why it is unusable. */
+export function peerMac (lease: Lease): string | { reason: string } {
+  if (lease.attrs.backendType !== 'vxlan') return { reason: `its backend is ${lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType}, not vxlan` }
+  const d = lease.attrs.backendData
+  const mac = d !== null && typeof d === 'object' ? (d as Record<string, unknown>).VtepMAC : undefined
+  if (typeof mac !== 'string' || !MAC_RE.test(mac)) return { reason: 'its BackendData has no valid VtepMAC' }
+  return mac.toLowerCase()
+}
