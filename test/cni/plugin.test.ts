@@ -110,3 +110,49 @@ test('`weft cni install` writes the plugin wrapper and a conflist naming it', as
   const v = execFileSync(`${dir}/bin/flannel`, [], { env: { ...process.env, CNI_COMMAND: 'VERSION' }, encoding: 'utf8' })
   assert.ok((JSON.parse(v) as { supportedVersions: string[] }).supportedVersions.includes('1.0.0'))
 })
+
+test('several containers, as a runtime drives them: ADD, CHECK and DEL for each, distinct addresses, nothing left after', { skip }, async (t) => {
+  const { dir, conf } = setup(t)
+  await withTopology(t, { hosts: 1, label: 'cni-many' }, async (topo) => {
+    const h = topo.hosts[0]
+    const pods = await Promise.all([1, 2, 3].map(async (i) => ({ id: `c${i}`, ns: await topo.createNamespace(`p${i}`) })))
+    const results: Array<Record<string, unknown>> = []
+    for (const p of pods) {
+      const add = await cni(topo, h, 'ADD', conf(), { CNI_CONTAINERID: p.id, CNI_NETNS: `/var/run/netns/${p.ns}` })
+      assert.equal(add.code, 0, JSON.stringify(add.out))
+      results.push(add.out)
+    }
+    const addrs = results.map((r) => (r.ips as Array<{ address: string }>)[0].address)
+    assert.equal(new Set(addrs).size, 3)
+    for (const [i, p] of pods.entries()) {
+      const check = await cni(topo, h, 'CHECK', conf({ prevResult: results[i] }), { CNI_CONTAINERID: p.id, CNI_NETNS: `/var/run/netns/${p.ns}` })
+      assert.equal(check.code, 0, JSON.stringify(check.out))
+      const other = addrs[(i + 1) % 3].split('/')[0]
+      assert.equal((await topo.exec(p.ns, ['ping', '-c', '1', '-W', '2', other], { allowFail: true })).code, 0, `${p.id} reaches ${other}`)
+    }
+    for (const p of pods) assert.equal((await cni(topo, h, 'DEL', conf(), { CNI_CONTAINERID: p.id, CNI_NETNS: `/var/run/netns/${p.ns}` })).code, 0)
+    assert.deepEqual(fs.readdirSync(`${dir}/data`), [])
+    const left = fs.readdirSync(`${dir}/ipam`, { recursive: true }).map(String).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(path.basename(f)))
+    assert.deepEqual(left, [])
+    const links = (await topo.exec(h, ['ip', '-o', 'link', 'show', 'type', 'veth'])).stdout.trim()
+    assert.doesNotMatch(links, /master cni0/, 'no veth left on the bridge')
+  })
+})
+
+test('bad input gets the spec\'s error shape: stdin that is not JSON, an unknown CNI_COMMAND, no CNI_NETNS on ADD', { skip }, async (t) => {
+  const { conf } = setup(t)
+  await withTopology(t, { hosts: 1, label: 'cni-bad' }, async (topo) => {
+    const h = topo.hosts[0]
+    const junk = await cni(topo, h, 'ADD', '{"cniVersion": "1.0.0", nope', { CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/x' })
+    assert.equal(junk.code, 1)
+    assert.equal(junk.out.code, 6)
+    assert.equal(typeof junk.out.msg, 'string')
+    const unknown = await cni(topo, h, 'FROB', conf(), { CNI_CONTAINERID: 'c1' })
+    assert.equal(unknown.out.code, 4)
+    assert.match(String(unknown.out.msg), /unknown CNI_COMMAND "FROB"/)
+    const nons = await cni(topo, h, 'ADD', conf(), { CNI_CONTAINERID: 'c1' })
+    assert.equal(nons.out.code, 4)
+    assert.match(String(nons.out.msg), /CNI_NETNS is not set/)
+    assert.equal(nons.out.cniVersion, '1.0.0')
+  })
+})

@@ -12,6 +12,9 @@ const skip = netnsSkipReason() ?? toolSkipReason('iperf3') ?? (fs.existsSync('/u
 
 const demoNamespaces = (pid: number): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`weft-demo-${pid.toString(36)}-`))
 
+/** Daemons a demo started (their arguments name its state dir) still alive. */
+const demoProcesses = (): string[] => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => /weft-demo-/.test(l) && !/\bps\b/.test(l))
+
 function run (args: string[], onLine?: (l: string, kill: () => void) => void): Promise<{ code: number | null, out: string, pid: number }> {
   return new Promise((resolve) => {
     const child = spawn(BIN, ['demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -34,10 +37,12 @@ test('the demo attaches pods through the CNI plugin, every pod reaches every pod
   assert.match(r.out, /every pod reaches every pod/)
   assert.match(r.out, /n2p1 -> n1p1: [\d.]+ Gbit\/s over 2 s/)
   assert.deepEqual(demoNamespaces(r.pid), [])
+  assert.deepEqual(demoProcesses(), [], 'no daemon left running')
 })
 
 test('Ctrl-C in the middle of the demo tears everything down', { skip, timeout: 150_000 }, async () => {
   const r = await run(['--nodes', '2', '--pods', '1', '--seconds', '20'], (l, kill) => { if (/^\s+1 s /.test(l)) kill() })
   assert.match(r.out, /interrupted: tearing down/)
   assert.deepEqual(demoNamespaces(r.pid), [])
+  assert.deepEqual(demoProcesses(), [])
 })
