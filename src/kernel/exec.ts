@@ -72,7 +72,9 @@ export function probe (argv: readonly string[], opts: RunOptions = {}): Promise<
     const child = execFile(full[0]!, full.slice(1), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_BUFFER, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err === null) return resolve({ code: 0, stdout, stderr })
       const e = err as NodeJS.ErrnoException & { code?: unknown, killed?: boolean, signal?: string | null }
-      if (e.code === 'ENOENT') return reject(new KernelCommandError(full, null, '', true, 'command not found'))
+      // EACCES: the search along PATH met a directory we may not read and
+      // found no program we may run (seen as an unprivileged user): not found.
+      if (e.code === 'ENOENT' || e.code === 'EACCES') return reject(new KernelCommandError(full, null, '', true, 'command not found'))
       if (typeof e.code !== 'number') {
         const why = e.killed === true ? `timed out after ${timeoutMs} ms` : e.signal != null ? `killed by ${e.signal}` : e.message
         return reject(new KernelCommandError(full, null, stderr, false, why))
