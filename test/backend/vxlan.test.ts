@@ -8,65 +8,28 @@ import { formatCidr } from '../../src/ip/net'
 import { ip4ToString } from '../../src/packet/ip'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
 import { withTopology, waitFor } from '../helpers/netns'
-import type { Topology } from '../helpers/netns'
 import { addPods } from '../helpers/pods'
-import type { Pod } from '../helpers/pods'
-import { iperf, ping, pingMatrix } from '../helpers/traffic'
+import { iperf, ping } from '../helpers/traffic'
 import { kernelVxlanNode, vxlanLeaseValue } from '../helpers/kernel-vxlan'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
 import { cluster } from './daemons'
-import type { Daemon } from './daemons'
+import { logs, mesh, podsFor } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const JUNK = path.join(__dirname, '..', 'fixtures', 'vxlan-junk.js')
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'tcpdump')
 
-interface LogLine { msg: string, time: number, [k: string]: unknown }
-const logs = (d: Daemon): LogLine[] => d.child.stderrLines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine)
 
-async function podsFor (topo: Topology, d: Daemon, count = 2): Promise<Pod[]> {
-  return await addPods(topo, d.host, { subnet: formatCidr(d.env().subnet), count, mtu: d.env().mtu })
-}
-
-test('three weft nodes with two pods each: every pod pings every pod, TCP between every pair; a fourth node is reachable within a second of its lease; a removed node leaves every table', { skip, timeout: 240_000 }, async (t) => {
+test('three weft nodes with two pods each: every pod pings every pod, TCP between every pair; a fourth node is reachable within a second of its lease; SIGTERM leaves only the lease; a removed lease leaves every table', { skip, timeout: 240_000 }, async (t) => {
   await withTopology(t, { hosts: 4, label: 'vxlan-mesh', timeoutMs: 220_000 }, async (topo) => {
-    const c = cluster(t, topo, CONFIG)
-    const nodes = [await c.start(topo.hosts[0]), await c.start(topo.hosts[1]), await c.start(topo.hosts[2])]
-    const pods = (await Promise.all(nodes.map((d) => podsFor(topo, d)))).flat()
-    await waitFor(async () => (await Promise.all(nodes.map((d) => d.status()))).every((s) => s.peers.length === 2), { what: 'full FDBs', timeoutMs: 5000 })
-
-    const m = await pingMatrix(topo, pods)
-    assert.deepEqual(m.failed, [], 'every pod reaches every pod')
-    assert.equal(m.ok.length, 30)
-
-    for (const from of pods) {
-      for (const to of pods) {
-        if (from === to) continue
-        const r = await iperf(topo, to, from, { serverIp: to.ip, bytes: '256K', port: 5201 })
-        assert.ok(r.gbps > 0, `TCP ${from.name} -> ${to.name}`)
-      }
-    }
-
-    // A fourth node joins: the others learn it from the store within a second of its lease.
-    const d4 = await c.start(topo.hosts[3])
-    const leasedAt = logs(d4).find((l) => l.msg === 'leased a new subnet')?.time
-    assert.ok(leasedAt !== undefined)
-    const subnet4 = formatCidr(d4.env().subnet)
-    for (const d of nodes) {
-      await waitFor(() => logs(d).some((l) => l.msg === 'peer added to the FDB' && l.subnet === subnet4), { what: `${d.host.name} learns ${subnet4}`, timeoutMs: 3000 })
-      const at = logs(d).find((l) => l.msg === 'peer added to the FDB' && l.subnet === subnet4)?.time ?? Infinity
-      assert.ok(at - leasedAt < 1000, `${d.host.name} had the new node in its FDB ${at - leasedAt} ms after its lease`)
-    }
-    const [p4] = await podsFor(topo, d4, 1)
-    for (const p of pods) assert.equal((await ping(topo, p4, p.ip, { count: 1, waitS: 2 })).received, 1, `new pod -> ${p.name}`)
-
-    // Node 3 stops and its lease goes (decommissioned): every other node drops it.
-    await nodes[2].child.stop(3000)
+    const { c, nodes } = await mesh(t, topo, { config: CONFIG, addedMsg: 'peer added to the FDB', device: 'weft.1' })
+    // mesh() stopped node 3 with SIGTERM and its lease stayed; now the lease
+    // goes too (a decommissioned node): every other node drops it
     const gone = nodes[2].env().subnet
     const store = new SqliteStore({ path: `${c.dir}/store.db` })
     await store.deleteLease(gone)
     await store.close()
-    for (const d of [nodes[0], nodes[1], d4]) {
+    for (const d of [nodes[0], nodes[1], nodes[3]]) {
       await waitFor(async () => !(await d.status()).peers.some((p) => p.subnet === formatCidr(gone)), { what: `${d.host.name} drops ${formatCidr(gone)}`, timeoutMs: 2000 })
     }
   })
