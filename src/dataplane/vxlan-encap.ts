@@ -35,8 +35,23 @@ export class VxlanEncap implements Encapsulation {
     slab[h + 5] = this.v1
     slab[h + 6] = this.v2
     slab[h + 7] = 0
-    this.fdb.macs.copy(slab, h + 8, peer * 6, peer * 6 + 6)
-    this.ourMac.copy(slab, h + 14, 0, 6)
+    // Byte by byte, not Buffer#copy: copy() from an offset makes a new
+    // Uint8Array view on every call (Node's _copyActual), i.e. garbage per packet.
+    const macs = this.fdb.macs
+    const p = peer * 6
+    slab[h + 8] = macs[p]
+    slab[h + 9] = macs[p + 1]
+    slab[h + 10] = macs[p + 2]
+    slab[h + 11] = macs[p + 3]
+    slab[h + 12] = macs[p + 4]
+    slab[h + 13] = macs[p + 5]
+    const m = this.ourMac
+    slab[h + 14] = m[0]
+    slab[h + 15] = m[1]
+    slab[h + 16] = m[2]
+    slab[h + 17] = m[3]
+    slab[h + 18] = m[4]
+    slab[h + 19] = m[5]
     slab[h + 20] = 0x08 // EtherType IPv4
     slab[h + 21] = 0x00
     return h
