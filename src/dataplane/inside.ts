@@ -54,6 +54,8 @@ const ANSWER_MAX = 20 + 8 + 60 + 8
 export class Inside {
   private pending = 0
   private first = 0
+  /** whether the TUN is being read (false while the socket pushes back) */
+  private readingTun = true
   /** our TUN address, 4 bytes, the source of answers; empty = no answers */
   private answerFrom: Buffer = Buffer.alloc(0)
 
@@ -141,19 +143,26 @@ export class Inside {
   /** Send what is queued; on a partial send wait for the socket. */
   readonly flush = (): void => {
     const o = this.o
-    if (this.pending === 0) { o.tun.setReading(true); return }
+    if (this.pending === 0) { this.reading(true); return }
     if (this.first > 0) this.shiftDown()
     const sent = o.sock.send(this.pending)
     if (sent >= this.pending) {
       this.pending = 0
-      o.tun.setReading(true)
+      this.reading(true)
       return
     }
     this.first = sent
     this.pending -= sent
     o.stats[Count.INSIDE_BACKPRESSURE]++
-    o.tun.setReading(false)
+    this.reading(false)
     o.sock.wantWritable()
+  }
+
+  /** Start or stop reading the TUN, crossing into the addon only on a change. */
+  private reading (on: boolean): void {
+    if (on === this.readingTun) return
+    this.readingTun = on
+    this.o.tun.setReading(on)
   }
 
   /** Move the unsent tail of tx to the front (the addon always sends from 0). */
