@@ -1,31 +1,40 @@
 // Single-stream TCP throughput between two pods on different nodes, through
-// three dataplanes in one run, so the numbers share a machine, a kernel and a
-// moment and can be divided by each other.
+// every dataplane weft has beside the kernel's own, in one run, so the numbers
+// share a machine, a kernel and a moment and can be divided by each other.
 //
 // 1. plain veth (the ceiling): two hosts on the bridge underlay, a pod on
 //    each (cni0 bridge, 10.244.1.0/24 and 10.244.2.0/24), routed by the
 //    hosts' kernels with static routes `10.244.x.0/24 via 198.18.0.y`
 // 2. kernel VXLAN: the same pod layout behind flannel-style flannel.1
 //    devices (what flanneld programs), one on each host
-// 3. weft VXLAN: two real `weft run` daemons on one SQLite store; pods on the
-//    subnets they leased (from subnet.env), with the MTU they chose
-// 4. every path gets a fresh two-host topology (nothing left over from the
-//    one before), a ping to prove reachability, then `--repeat` iperf3 runs
-//    of `--seconds` each, pod on h1 -> pod on h2; median, min, max
+// 3. weft vxlan, ipip, udp and host-gw: two real `weft run` daemons on one
+//    SQLite store, configured with `{"Network":"10.244.0.0/16","Backend":
+//    {"Type":"<backend>"}}` and nothing else, so they differ only in the
+//    backend; pods on the subnets the daemons leased (from subnet.env)
+// 4. `--paths` picks some of them (default all six); they always run in the
+//    order above, each in a fresh two-host topology (nothing left over from
+//    the one before), a ping to prove reachability, then `--repeat` iperf3
+//    runs of `--seconds` each, pod on h1 -> pod on h2; median, min, max
 // 5. for every path: retransmits, and the machine's busy cores (user, sys,
 //    softirq) during the runs, plus the load before the path started with
 //    nothing of ours running (other work on the box skews everything)
-// 6. for weft also: each daemon's CPU time (utime + stime of its node
-//    process), average batch size (packets per TUN read / per recvmmsg, from
-//    its status counters), the TUN devices' tx drops (what the kernel queued
-//    that the daemon did not read in time: lost packets, so retransmits),
-//    and one extra run the other way (h2 -> h1) to check symmetry
-// 7. a table, the ratios, then one JSON line for machines
+// 6. for each weft backend also: each daemon's CPU time (utime + stime of its
+//    node process), average batch size (packets per TUN read / per outside
+//    read, from its status counters), the TUN devices' tx drops (what the
+//    kernel queued that the daemon did not read in time: lost packets, so
+//    retransmits), and one extra run the other way (h2 -> h1) to check
+//    symmetry; host-gw has no TUN (the kernel forwards, weft only keeps the
+//    routes), so only its CPU is shown
+// 7. a table, one line of daemon figures per weft backend, the ratios (each
+//    weft backend over kernel VXLAN and over veth), then one JSON line
 //
 // All pods use the same MTU (1450, flannel's VXLAN MTU on a 1500 underlay)
-// so the three paths differ only in what carries the packets.
+// so the paths differ only in what carries the packets; the MTU each weft
+// backend chose for its device (ipip 1480, udp 1472, host-gw 1500) is shown
+// under the table, and would allow its pods slightly bigger packets.
 //
-// usage: sudo node dist/bench/vxlan-iperf.js [--seconds 5] [--repeat 3]
+// usage: sudo node dist/bench/vxlan-iperf.js [--seconds 3] [--repeat 2]
+//          [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw]
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -40,18 +49,34 @@ import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
 import { cluster } from '../test/backend/daemons'
 import type { Daemon } from '../test/backend/daemons'
 
-const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const POD_MTU = 1450
+
+/** Every path, in the order they run and are printed; `name` is what --paths takes. */
+const PATHS = [
+  { name: 'veth', key: 'veth', label: 'plain veth' },
+  { name: 'kernel-vxlan', key: 'kernelVxlan', label: 'kernel VXLAN' },
+  { name: 'vxlan', key: 'weftVxlan', label: 'weft vxlan', backend: 'vxlan' },
+  { name: 'ipip', key: 'weftIpip', label: 'weft ipip', backend: 'ipip' },
+  { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
+  { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' }
+] as const
+type PathDef = typeof PATHS[number]
 
 function arg (name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
 }
 
-const seconds = Number(arg('seconds', '5'))
-const repeat = Number(arg('repeat', '3'))
-if (!(seconds > 0 && seconds <= 600)) throw new RangeError(`--seconds must be in (0, 600], got ${arg('seconds', '5')}`)
-if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new RangeError(`--repeat must be 1..100, got ${arg('repeat', '3')}`)
+const seconds = Number(arg('seconds', '3'))
+const repeat = Number(arg('repeat', '2'))
+if (!(seconds > 0 && seconds <= 600)) throw new RangeError(`--seconds must be in (0, 600], got ${arg('seconds', '3')}`)
+if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new RangeError(`--repeat must be 1..100, got ${arg('repeat', '2')}`)
+const selected: readonly PathDef[] = (() => {
+  const names = arg('paths', PATHS.map((p) => p.name).join(',')).split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = names.filter((n) => !PATHS.some((p) => p.name === n))
+  if (unknown.length > 0 || names.length === 0) throw new RangeError(`--paths takes a comma list of ${PATHS.map((p) => p.name).join(', ')}; got ${arg('paths', '')}`)
+  return PATHS.filter((p) => names.includes(p.name))
+})()
 
 // utime/stime in /proc are in clock ticks; almost always 100, but ask.
 const CLK_TCK = (() => {
@@ -156,10 +181,19 @@ interface PathResult {
   to: string
   /** cores busy before setup, with nothing of ours running */
   background: number
+  /** weft: the backend, the MTU it gave its device, and whether packets pass through the daemon (a TUN) */
+  backend?: string
+  deviceMtu?: number
+  tun?: boolean
   runs: Run[]
 }
 
-interface Weft { daemons: Daemon[], pids: number[], devices: string[] }
+interface Weft {
+  daemons: Daemon[]
+  pids: number[]
+  /** each daemon's TUN device; undefined for host-gw, where the kernel forwards */
+  tuns: Array<string | undefined>
+}
 
 interface WeftCounters { counters: Array<Record<string, number>>, tunTxDropped: number[] }
 
@@ -167,8 +201,10 @@ interface WeftCounters { counters: Array<Record<string, number>>, tunTxDropped: 
 async function weftCounters (topo: Topology, w: Weft): Promise<WeftCounters> {
   return {
     counters: await Promise.all(w.daemons.map(async (d) => (await d.status()).counters.counters)),
-    tunTxDropped: await Promise.all(w.daemons.map(async (d, j) =>
-      Number((await topo.exec(d.host, ['cat', `/sys/class/net/${w.devices[j]}/statistics/tx_dropped`])).stdout)))
+    tunTxDropped: await Promise.all(w.daemons.map(async (d, j) => {
+      const tun = w.tuns[j]
+      return tun === undefined ? 0 : Number((await topo.exec(d.host, ['cat', `/sys/class/net/${tun}/statistics/tx_dropped`])).stdout)
+    }))
   }
 }
 
@@ -216,13 +252,13 @@ async function measure (topo: Topology, label: string, client: Pod, server: Pod,
   return runs
 }
 
-// --- the three paths -------------------------------------------------------
+// --- the paths -------------------------------------------------------------
 
 const TOPO_TIMEOUT_MS = (repeat + 1) * (seconds + 25) * 1000 + 90_000
 
-async function vethPath (): Promise<PathResult> {
+async function vethPath (def: PathDef): Promise<PathResult[]> {
   const background = await backgroundLoad()
-  progress(`plain veth: setting up (background load ${background.toFixed(2)} cores)`)
+  progress(`${def.label}: setting up (background load ${background.toFixed(2)} cores)`)
   return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-veth', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
     const [h1, h2] = topo.hosts
     const [p1] = await addPods(topo, h1, { subnet: '10.244.1.0/24', count: 1, mtu: POD_MTU })
@@ -230,13 +266,13 @@ async function vethPath (): Promise<PathResult> {
     // addPods turned forwarding on; the underlay is one L2 segment, so the peer host is the next hop
     await topo.exec(h1, ['ip', 'route', 'add', '10.244.2.0/24', 'via', h2.underlayIp, 'dev', 'eth0'])
     await topo.exec(h2, ['ip', 'route', 'add', '10.244.1.0/24', 'via', h1.underlayIp, 'dev', 'eth0'])
-    return { key: 'veth', label: 'plain veth', from: 'h1', to: 'h2', background, runs: await measure(topo, 'plain veth', p1, p2, repeat) }
+    return [{ key: def.key, label: def.label, from: 'h1', to: 'h2', background, runs: await measure(topo, def.label, p1, p2, repeat) }]
   })
 }
 
-async function kernelPath (): Promise<PathResult> {
+async function kernelPath (def: PathDef): Promise<PathResult[]> {
   const background = await backgroundLoad()
-  progress(`kernel VXLAN: setting up (background load ${background.toFixed(2)} cores)`)
+  progress(`${def.label}: setting up (background load ${background.toFixed(2)} cores)`)
   return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-kvx', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
     const [h1, h2] = topo.hosts
     const k1 = await kernelVxlanNode(topo, h1, { subnet: '10.244.1.0/24' })
@@ -245,37 +281,47 @@ async function kernelPath (): Promise<PathResult> {
     await k2.addPeer(k1.peer)
     const [p1] = await addPods(topo, h1, { subnet: k1.subnet, count: 1, mtu: POD_MTU })
     const [p2] = await addPods(topo, h2, { subnet: k2.subnet, count: 1, mtu: POD_MTU })
-    return { key: 'kernelVxlan', label: 'kernel VXLAN', from: 'h1', to: 'h2', background, runs: await measure(topo, 'kernel VXLAN', p1, p2, repeat) }
+    return [{ key: def.key, label: def.label, from: 'h1', to: 'h2', background, runs: await measure(topo, def.label, p1, p2, repeat) }]
   })
 }
 
-async function weftPaths (): Promise<PathResult[]> {
+async function weftPath (def: PathDef & { backend: string }): Promise<PathResult[]> {
   const background = await backgroundLoad()
-  progress(`weft VXLAN: setting up (background load ${background.toFixed(2)} cores)`)
+  progress(`${def.label}: setting up (background load ${background.toFixed(2)} cores)`)
+  const config = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: def.backend } })
   // cluster() wants a test context only for t.after(); collect and run those ourselves
   const cleanups: Array<() => void> = []
   try {
-    return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-weft', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
+    return await withTopology(undefined, { hosts: 2, label: `bench-iperf-${def.name}`, timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
       const [h1, h2] = topo.hosts
-      const c = cluster({ after: (fn) => { cleanups.push(fn) } }, topo, CONFIG)
+      const c = cluster({ after: (fn) => { cleanups.push(fn) } }, topo, config)
       const d1 = await c.start(h1)
       const d2 = await c.start(h2)
       await waitFor(async () => (await d1.status()).peers.length === 1 && (await d2.status()).peers.length === 1, { what: 'both daemons know each other', timeoutMs: 10_000 })
-      const mtu = d1.env().mtu
-      if (mtu !== POD_MTU || d2.env().mtu !== POD_MTU) progress(`note: weft chose pod MTU ${mtu}/${d2.env().mtu}, the other paths use ${POD_MTU}`)
+      const [s1, s2] = await Promise.all([d1.status(), d2.status()])
+      if (s1.backend !== def.backend || s2.backend !== def.backend) throw new Error(`${def.label}: the daemons run ${String(s1.backend)}/${String(s2.backend)}`)
+      // the same pod MTU on every path; lower only if the backend cannot carry it
+      const mtu = Math.min(POD_MTU, d1.env().mtu, d2.env().mtu)
+      if (mtu !== POD_MTU) progress(`note: ${def.label} allows pod MTU ${d1.env().mtu}/${d2.env().mtu} only, its pods get ${mtu}, the other paths ${POD_MTU}`)
       const [p1] = await addPods(topo, h1, { subnet: formatCidr(d1.env().subnet), count: 1, mtu })
-      const [p2] = await addPods(topo, h2, { subnet: formatCidr(d2.env().subnet), count: 1, mtu: d2.env().mtu })
-      const devices = await Promise.all([d1, d2].map(async (d) => String((await d.status()).device)))
-      const weft: Weft = { daemons: [d1, d2], pids: [nodePid(d1.child.pid), nodePid(d2.child.pid)], devices }
-      const forward = await measure(topo, 'weft VXLAN', p1, p2, repeat, weft)
-      const reverse = await measure(topo, 'weft VXLAN', p2, p1, 1, weft)
+      const [p2] = await addPods(topo, h2, { subnet: formatCidr(d2.env().subnet), count: 1, mtu })
+      // TUN backends count their packets; host-gw only keeps kernel routes on the underlay device
+      const tun = 'inside_packets' in s1.counters.counters
+      const weft: Weft = {
+        daemons: [d1, d2],
+        pids: [nodePid(d1.child.pid), nodePid(d2.child.pid)],
+        tuns: [s1, s2].map((s) => tun ? String(s.device) : undefined)
+      }
+      const forward = await measure(topo, def.label, p1, p2, repeat, weft)
+      const reverse = await measure(topo, def.label, p2, p1, 1, weft)
       for (const d of weft.daemons) {
         const drops = (await d.status()).counters.drops
-        if (Object.keys(drops).length > 0) progress(`note: ${d.host.name} dropped ${JSON.stringify(drops)}`)
+        if (Object.keys(drops).length > 0) progress(`note: ${def.label} ${d.host.name} dropped ${JSON.stringify(drops)}`)
       }
+      const common = { label: def.label, background, backend: def.backend, deviceMtu: Number(s1.mtu), tun }
       return [
-        { key: 'weft', label: 'weft VXLAN', from: 'h1', to: 'h2', background, runs: forward },
-        { key: 'weftReverse', label: 'weft VXLAN', from: 'h2', to: 'h1', background, runs: reverse }
+        { ...common, key: def.key, from: 'h1', to: 'h2', runs: forward },
+        { ...common, key: `${def.key}Reverse`, from: 'h2', to: 'h1', runs: reverse }
       ]
     })
   } finally {
@@ -302,7 +348,7 @@ interface DaemonSummary {
   sys: number
   /** share of the CPU time spent on the main (event loop) thread, where the dataplane runs */
   mainShare: number
-  /** packets per TUN read batch (inside) and per recvmmsg (outside) */
+  /** packets per TUN read batch (inside) and per outside read (recvmmsg, or the raw socket's batch for ipip) */
   insideBatch: number
   outsideBatch: number
   insidePackets: number
@@ -311,8 +357,11 @@ interface DaemonSummary {
 }
 
 interface PathSummary {
+  label: string
   from: string
   to: string
+  backend?: string
+  deviceMtu?: number
   background: number
   median: number
   min: number
@@ -330,8 +379,10 @@ function summarize (p: PathResult): PathSummary {
   // weighted by window length, like one long sample
   const cores = (k: keyof Cores): number => p.runs.reduce((a, r) => a + r.cores[k] * r.wall, 0) / wall
   const out: PathSummary = {
+    label: p.label,
     from: p.from,
     to: p.to,
+    ...(p.backend !== undefined ? { backend: p.backend, deviceMtu: p.deviceMtu } : {}),
     background: p.background,
     median: median(g),
     min: Math.min(...g),
@@ -366,7 +417,7 @@ function summarize (p: PathResult): PathSummary {
 
 function report (results: PathResult[]): void {
   const sums = new Map(results.map((p) => [p.key, summarize(p)]))
-  const f2 = (x: number): string => x.toFixed(2)
+  const f2 = (x: number): string => Number.isFinite(x) ? x.toFixed(2) : '-'
   const dir = (p: PathResult): string => `${p.from}->${p.to}`
   const cpus = os.cpus().length
 
@@ -377,29 +428,42 @@ function report (results: PathResult[]): void {
     const s = sums.get(p.key)!
     console.log(`${p.label.padEnd(13)} ${dir(p).padEnd(6)} ${String(p.runs.length).padStart(5)}  ${f2(s.median).padStart(7)} ${f2(s.min).padStart(6)} ${f2(s.max).padStart(6)}  ${String(s.retransmitsMedian).padStart(13)}  ${f2(s.cores.busy).padStart(6)} ${f2(s.cores.user).padStart(6)} ${f2(s.cores.sys).padStart(6)} ${f2(s.cores.softirq).padStart(8)}  ${f2(s.background).padStart(12)}`)
   }
+  const wefts = results.filter((p) => p.backend !== undefined && p.from === 'h1')
+  if (wefts.length > 0) console.log(`weft device MTUs: ${wefts.map((p) => `${p.backend} ${p.deviceMtu ?? '?'}`).join(', ')} (the pods use ${POD_MTU} on every path)`)
 
-  console.log('\nweft daemons during those runs (CPU in cores; the rest is the iperf3s, the kernel and any background)')
-  console.log('dir     node  role       CPU   user    sys   main thread   pkts/TUN read   pkts/recvmmsg   TUN tx drops/run   rest of machine')
-  for (const p of results) {
-    const s = sums.get(p.key)!
-    for (const d of s.daemons ?? []) {
-      const rest = s.cores.busy - (s.daemons ?? []).reduce((a, x) => a + x.cores, 0)
-      console.log(`${dir(p).padEnd(6)}  ${d.node.padEnd(4)}  ${d.role.padEnd(8)} ${f2(d.cores).padStart(5)} ${f2(d.user).padStart(6)} ${f2(d.sys).padStart(6)}   ${`${(d.mainShare * 100).toFixed(0)}%`.padStart(11)}   ${d.insideBatch.toFixed(1).padStart(13)}   ${d.outsideBatch.toFixed(1).padStart(13)}   ${d.tunTxDroppedPerRun.toFixed(0).padStart(16)}   ${d.role === 'sender' ? f2(rest).padStart(15) : ''}`)
+  if (wefts.length > 0) {
+    console.log('\nweft daemons during the h1->h2 runs (CPU in cores, and its share on the main thread; the rest is the iperf3s, the kernel and any background)')
+    console.log('                  sender        receiver     pkts per TUN read   pkts per outside read   TUN tx drops   rest of')
+    console.log('path           CPU   main     CPU   main          (sender)              (receiver)        per run    machine')
+    for (const p of wefts) {
+      const s = sums.get(p.key)!
+      const ds = s.daemons ?? []
+      const snd = ds.find((d) => d.role === 'sender')
+      const rcv = ds.find((d) => d.role === 'receiver')
+      const pct = (d: DaemonSummary | undefined): string => d !== undefined && d.cores >= 0.05 ? `${(d.mainShare * 100).toFixed(0)}%` : '-'
+      const rest = s.cores.busy - ds.reduce((a, x) => a + x.cores, 0)
+      const drops = ds.reduce((a, d) => a + d.tunTxDroppedPerRun, 0)
+      const tunCol = (x: string | undefined): string => p.tun === true && x !== undefined ? x : '-'
+      console.log(`${p.label.padEnd(13)} ${f2(snd?.cores ?? NaN).padStart(4)} ${pct(snd).padStart(6)}    ${f2(rcv?.cores ?? NaN).padStart(4)} ${pct(rcv).padStart(6)}   ${tunCol(snd?.insideBatch.toFixed(1)).padStart(17)}   ${tunCol(rcv?.outsideBatch.toFixed(1)).padStart(21)}   ${tunCol(drops.toFixed(0)).padStart(12)}   ${f2(rest).padStart(8)}`)
     }
+    if (wefts.some((p) => p.tun === false)) console.log('(host-gw: the kernel forwards between the nodes, the daemon only keeps the routes: no TUN, no batches)')
   }
 
   const m = (k: string): number => sums.get(k)?.median ?? NaN
-  const ratios = {
-    weftOverKernelVxlan: m('weft') / m('kernelVxlan'),
-    weftOverVeth: m('weft') / m('veth'),
-    kernelVxlanOverVeth: m('kernelVxlan') / m('veth'),
-    weftReverseOverForward: m('weftReverse') / m('weft')
+  const ratios: Record<string, number | Record<string, number>> = { kernelVxlanOverVeth: m('kernelVxlan') / m('veth') }
+  for (const p of wefts) {
+    ratios[p.key] = {
+      overKernelVxlan: m(p.key) / m('kernelVxlan'),
+      overVeth: m(p.key) / m('veth'),
+      reverseOverForward: m(`${p.key}Reverse`) / m(p.key)
+    }
   }
-  console.log('\nratios of medians')
-  console.log(`weft / kernel VXLAN      ${f2(ratios.weftOverKernelVxlan)}`)
-  console.log(`weft / plain veth        ${f2(ratios.weftOverVeth)}`)
-  console.log(`kernel VXLAN / veth      ${f2(ratios.kernelVxlanOverVeth)}`)
-  console.log(`weft h2->h1 / h1->h2     ${f2(ratios.weftReverseOverForward)}  (one reverse run against the forward median)`)
+  console.log('\nratios of medians   / kernel VXLAN   / plain veth   h2->h1 / h1->h2 (one reverse run)')
+  if (sums.has('kernelVxlan')) console.log(`${'kernel VXLAN'.padEnd(18)} ${f2(1).padStart(14)} ${f2(m('kernelVxlan') / m('veth')).padStart(14)}`)
+  for (const p of wefts) {
+    const r = ratios[p.key] as Record<string, number>
+    console.log(`${p.label.padEnd(18)} ${f2(r.overKernelVxlan).padStart(14)} ${f2(r.overVeth).padStart(14)} ${f2(r.reverseOverForward).padStart(17)}`)
+  }
   const busiest = Math.max(...results.map((p) => p.background))
   if (busiest > 0.25) console.log(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${cpus} cores busy before a path started): every path shares the cores with that load`)
 
@@ -410,6 +474,7 @@ function report (results: PathResult[]): void {
     cpus,
     kernel: os.release(),
     podMtu: POD_MTU,
+    pathsRun: selected.map((p) => p.name),
     paths: Object.fromEntries(sums),
     ratios
   }))
@@ -419,10 +484,14 @@ async function main (): Promise<void> {
   const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
   if (skip !== undefined) { console.log(`vxlan-iperf: skipped: ${skip}`); return }
   const results: PathResult[] = []
+  const t0 = performance.now()
   // One path at a time, each in its own topology torn down before the next starts.
-  results.push(await vethPath())
-  results.push(await kernelPath())
-  results.push(...await weftPaths())
+  for (const def of selected) {
+    if (def.name === 'veth') results.push(...await vethPath(def))
+    else if (def.name === 'kernel-vxlan') results.push(...await kernelPath(def))
+    else if ('backend' in def) results.push(...await weftPath(def))
+  }
+  progress(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
   report(results)
 }
 

@@ -30,7 +30,7 @@ export const cni: Command = {
       network: values.network as string,
       cniVersion: values['cni-version'] as string,
       subnetFile: values['subnet-file'] as string
-    }, path.join(__dirname, '..', 'main.js'))
+    }, path.join(__dirname, '..', 'cni', 'main.js'))
     io.out(`installed the plugin ${r.plugin}`)
     io.out(`wrote ${r.conf}`)
     return 0

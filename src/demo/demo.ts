@@ -30,6 +30,7 @@ export interface DemoOptions {
 interface Pod { name: string, ns: string, node: number, ip: string }
 
 const MAIN_JS = path.join(__dirname, '..', 'main.js')
+const CNI_JS = path.join(__dirname, '..', 'cni', 'main.js')
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 
 async function which (bin: string): Promise<boolean> {
@@ -62,7 +63,7 @@ async function attachPod (net: DemoNet, dir: string, node: number, j: number, cn
   const ns = await net.addNamespace(`${net.prefix}n${node}p${j}`)
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'weft-demo', type: 'weft', subnetFile: `${dir}/n${node}/subnet.env`, dataDir: `${dir}/n${node}/cni`, ipam: { dataDir: `${dir}/n${node}/ipam` }, delegate: { hairpinMode: true } })
   const env = { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: `n${node}p${j}`, CNI_NETNS: `/var/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: cniPath }
-  const r = await sh(inNs(`${net.prefix}n${node}`, [process.execPath, MAIN_JS]), { input: conf, env, allowFail: true })
+  const r = await sh(inNs(`${net.prefix}n${node}`, [process.execPath, CNI_JS]), { input: conf, env, allowFail: true })
   let result: { ips?: Array<{ address: string }>, msg?: string }
   try { result = JSON.parse(r.stdout) as typeof result } catch { throw new WeftError('EDEMO', `the CNI plugin printed no result: ${r.stderr}`) }
   if (r.code !== 0 || result.ips === undefined) throw new WeftError('EDEMO', `CNI ADD for n${node}p${j} failed: ${result.msg ?? r.stdout}`)

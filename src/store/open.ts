@@ -2,7 +2,7 @@
 // selects etcd (with flannel's layout under --etcd-prefix); otherwise the
 // embedded SQLite store named by --store sqlite:PATH.
 import { WeftError } from '../errors'
-import { EtcdStore } from './etcd/etcd-store'
+import type { EtcdStore as EtcdStoreType } from './etcd/etcd-store'
 import { SqliteStore } from './sqlite/sqlite-store'
 import type { Store } from './store'
 
@@ -19,6 +19,9 @@ export interface StoreFlags {
 
 export function openStore (f: StoreFlags): Store {
   if (f.etcdEndpoints !== undefined) {
+    // Loaded only when asked for: etcd's gRPC client takes a third of a second to load.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { EtcdStore } = require('./etcd/etcd-store') as { EtcdStore: typeof EtcdStoreType }
     return new EtcdStore({
       endpoints: f.etcdEndpoints,
       prefix: f.etcdPrefix,

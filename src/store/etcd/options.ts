@@ -28,11 +28,7 @@ export const DEFAULT_ETCD_ENDPOINTS: readonly string[] = ['http://127.0.0.1:4001
 export const DEFAULT_ETCD_PREFIX = '/coreos.com/network'
 export const DEFAULT_DIAL_TIMEOUT_MS = 5000
 
-/**
- * flannel's own words when <prefix>/config is missing: the usual cause is a
- * config written with the etcd v2 API (etcdctl set), which v3 cannot see.
- */
-export const CONFIG_NOT_FOUND_HINT = 'flannel config not found in etcd store. Did you create your config using etcdv3 API?'
+export { CONFIG_NOT_FOUND_HINT } from './hint'
 
 /**
  * "/coreos.com/network/" and "/coreos.com/network" are the same prefix, as
