@@ -86,6 +86,9 @@ const delegateVersions = new Map<string, string[]>()
 
 /** The cniVersion to give a delegate: ours if it speaks it, else the newest it does (1.1 -> 1.0). */
 function versionFor (type: string, want: string, env: NodeJS.ProcessEnv): string {
+  // Only 1.1.0 may need lowering (Debian's plugins stop at 1.0.0); anything
+  // older every delegate speaks, so skip the extra process start.
+  if (want !== '1.1.0') return want
   let v = delegateVersions.get(type)
   if (v === undefined) {
     const r = execPlugin(type, 'VERSION', { cniVersion: want }, env)
