@@ -255,7 +255,7 @@ class Renewer {
       const l = await this.m.renew()
       if (this.failing) this.log.info('lease renewal works again')
       this.failing = false
-      this.log.debug({ subnet: formatCidr(l.subnet), expiration: l.expiration }, 'renewed the lease')
+      this.log.info({ subnet: formatCidr(l.subnet), expiration: l.expiration }, 'renewed the lease')
       this.h.onRenewed?.(l)
       this.schedule()
     } catch (err) {
