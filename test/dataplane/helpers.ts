@@ -61,8 +61,15 @@ export function udpPacket (src: string, dst: string, payloadLen: number, tag = 1
   return b
 }
 
+/** The test's side of an in-memory TUN: what inject() and collect() need. */
+export interface Wire {
+  wire: PacketIo
+  wireRx: PacketBatch
+  wireTx: PacketBatch
+}
+
 /** Write packets into a node's TUN from the pods' side. */
-export function inject (n: TestNode, packets: Buffer[]): void {
+export function inject (n: Wire, packets: Buffer[]): void {
   packets.forEach((p, i) => {
     p.copy(n.wireTx.slab, n.wireTx.offsets[i])
     n.wireTx.lengths[i] = p.length
@@ -72,7 +79,7 @@ export function inject (n: TestNode, packets: Buffer[]): void {
 }
 
 /** Packets that came out of a node's TUN towards its pods, waiting up to timeoutMs for `want` of them. */
-export async function collect (n: TestNode, want: number, timeoutMs = 2000): Promise<Buffer[]> {
+export async function collect (n: Wire, want: number, timeoutMs = 2000): Promise<Buffer[]> {
   const out: Buffer[] = []
   const deadline = Date.now() + timeoutMs
   while (out.length < want && Date.now() < deadline) {

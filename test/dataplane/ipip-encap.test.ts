@@ -15,7 +15,7 @@ import { parseIp4 } from '../../src/packet/ip'
 import { Reason } from '../../src/packet/reason'
 import { writeIpv4Header, IPPROTO_IPIP, IPPROTO_UDP } from '../../src/packet/ipv4'
 import { tunSkipReason } from '../helpers/skip'
-import { udpPacket } from './helpers'
+import { collect, inject, udpPacket } from './helpers'
 
 const skip = tunSkipReason()
 const A = '127.0.0.1'
@@ -45,21 +45,7 @@ function node (addr: string, subnet: string, mtu = 1480): Node {
   return { pipeline, fdb, wire, wireRx, wireTx, close: () => { pipeline.close(); wire.close() } }
 }
 
-function inject (n: Node, packets: Buffer[]): void {
-  packets.forEach((p, i) => { p.copy(n.wireTx.slab, n.wireTx.offsets[i]); n.wireTx.lengths[i] = p.length })
-  assert.equal(n.wire.send(packets.length), packets.length)
-}
 
-async function collect (n: Node, want: number, timeoutMs = 2000): Promise<Buffer[]> {
-  const out: Buffer[] = []
-  const deadline = Date.now() + timeoutMs
-  while (out.length < want && Date.now() < deadline) {
-    const k = n.wire.read()
-    for (let i = 0; i < k; i++) out.push(Buffer.from(n.wireRx.slab.subarray(n.wireRx.offsets[i], n.wireRx.offsets[i] + n.wireRx.lengths[i])))
-    if (k === 0) await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  return out
-}
 
 /** A raw protocol-4 socket bound to `from`, sending payloads (the kernel adds the outer header) to `to`. */
 function rawSender (from: string): { send: (to: string, payloads: Buffer[]) => void, io: PacketIo, rx: PacketBatch } {

@@ -16,7 +16,7 @@ import { parseIp4 } from '../../src/packet/ip'
 import { Reason } from '../../src/packet/reason'
 import { setIpv4Checksum, verifyIpv4Checksum, IPPROTO_ICMP } from '../../src/packet/ipv4'
 import { verifyIcmpChecksum, ICMP_DEST_UNREACH } from '../../src/packet/icmp'
-import { udpPacket, LOOPBACK } from './helpers'
+import { LOOPBACK, collect, inject, udpPacket } from './helpers'
 
 interface Node {
   dp: Pipeline
@@ -49,21 +49,7 @@ function link (a: Node, aSubnet: string, b: Node, bSubnet: string): void {
   b.fdb.set(parseCidr(aSubnet), LOOPBACK, undefined, a.port)
 }
 
-function inject (n: Node, packets: Buffer[]): void {
-  packets.forEach((p, i) => { p.copy(n.wireTx.slab, n.wireTx.offsets[i]); n.wireTx.lengths[i] = p.length })
-  assert.equal(n.wire.send(packets.length), packets.length)
-}
 
-async function collect (n: Node, want: number, timeoutMs = 2000): Promise<Buffer[]> {
-  const out: Buffer[] = []
-  const deadline = Date.now() + timeoutMs
-  while (out.length < want && Date.now() < deadline) {
-    const k = n.wire.read()
-    for (let i = 0; i < k; i++) out.push(Buffer.from(n.wireRx.slab.subarray(n.wireRx.offsets[i], n.wireRx.offsets[i] + n.wireRx.lengths[i])))
-    if (k === 0) await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  return out
-}
 
 /** The packet as it should look after `hops` TTL decrements. */
 function aged (p: Buffer, hops: number): Buffer {
