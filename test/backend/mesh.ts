@@ -108,3 +108,25 @@ export async function mesh (t: TestContext, topo: Topology, o: MeshOptions): Pro
   assert.ok(leases.some((l) => l.subnet === formatCidr(gone.env().subnet)), 'the lease is kept')
   return { c, nodes, pods, gbps }
 }
+
+export interface Pair {
+  c: Cluster
+  /** daemons on h1 and h2, a pod on each */
+  a: Daemon
+  b: Daemon
+  pa: Pod
+  pb: Pod
+  /** h3: on the underlay, but holding no lease */
+  stranger: Host
+}
+
+/** The hostile-input scenario's set-up: two nodes that know each other, a pod on each, and a stranger. */
+export async function pair (t: TestContext, topo: Topology, config: string): Promise<Pair> {
+  const c = cluster(t, topo, config)
+  const a = await c.start(topo.hosts[0])
+  const b = await c.start(topo.hosts[1])
+  const [pa] = await podsFor(topo, a, 1)
+  const [pb] = await podsFor(topo, b, 1)
+  await waitFor(async () => (await a.status()).peers.length === 1, { what: 'peers', timeoutMs: 5000 })
+  return { c, a, b, pa, pb, stranger: topo.hosts[2] }
+}

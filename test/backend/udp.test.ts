@@ -12,7 +12,7 @@ import { withTopology, waitFor } from '../helpers/netns'
 import { ping } from '../helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
 import { cluster } from './daemons'
-import { logs, mesh, podsFor, rawLeases } from './mesh'
+import { logs, mesh, pair, podsFor, rawLeases } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}'
 const JUNK = path.join(__dirname, '..', 'fixtures', 'tunnel-junk.js')
@@ -96,13 +96,8 @@ test('udp on the wire and at the edges: the pod\'s IP packet is the whole datagr
 
 test('udp: hostile datagrams are dropped and counted by reason while a ping keeps flowing', { skip, timeout: 120_000 }, async (t) => {
   await withTopology(t, { hosts: 3, label: 'udp-junk', timeoutMs: 100_000 }, async (topo) => {
-    const [h1, h2, stranger] = topo.hosts
-    const c = cluster(t, topo, CONFIG)
-    const a = await c.start(h1)
-    const b = await c.start(h2)
-    const [pa] = await podsFor(topo, a, 1)
-    const [pb] = await podsFor(topo, b, 1)
-    await waitFor(async () => (await a.status()).peers.length === 1, { what: 'peers', timeoutMs: 5000 })
+    const [h1, h2] = topo.hosts
+    const { a, pa, pb, stranger } = await pair(t, topo, CONFIG)
 
     const pinging = ping(topo, pb, pa.ip, { count: 15, intervalS: 0.2 })
     const junk = async (from: typeof h1, kind: string, count: number): Promise<void> => {

@@ -13,7 +13,7 @@ import { iperf, ping } from '../helpers/traffic'
 import { kernelVxlanNode, vxlanLeaseValue } from '../helpers/kernel-vxlan'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
 import { cluster } from './daemons'
-import { logs, mesh, podsFor } from './mesh'
+import { logs, mesh, pair, podsFor } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const JUNK = path.join(__dirname, '..', 'fixtures', 'vxlan-junk.js')
@@ -72,13 +72,8 @@ test('interop: a weft node and a kernel flannel.1 node (no weft) reach each othe
 
 test('bad input from the network is dropped and counted by reason while a ping keeps flowing', { skip, timeout: 120_000 }, async (t) => {
   await withTopology(t, { hosts: 3, label: 'vxlan-junk', timeoutMs: 100_000 }, async (topo) => {
-    const [h1, h2, stranger] = topo.hosts
-    const c = cluster(t, topo, CONFIG)
-    const a = await c.start(h1)
-    const b = await c.start(h2)
-    const [pa] = await podsFor(topo, a, 1)
-    const [pb] = await podsFor(topo, b, 1)
-    await waitFor(async () => (await a.status()).peers.length === 1, { what: 'peers', timeoutMs: 5000 })
+    const [h1, h2] = topo.hosts
+    const { c, a, pa, pb, stranger } = await pair(t, topo, CONFIG)
     const aMac = (JSON.parse(c.weft('leases', '--json')) as Array<{ publicIP: string, backendData: { VtepMAC: string } }>).find((l) => l.publicIP === h1.underlayIp)?.backendData.VtepMAC ?? ''
     const innerDst = pa.ip
 
