@@ -121,7 +121,8 @@ class Io : public Napi::ObjectWrap<Io> {
 
  private:
   // setReceive(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity,
-  //            addrs?: Uint32Array, ports?: Uint32Array, segs?: Uint32Array)
+  //            addrs?: Uint32Array, ports?: Uint32Array, segs?: Uint32Array, vnet?: boolean,
+  //            bad?: Uint32Array, inner?: number)
   Napi::Value SetReceive(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsBuffer() || !IsU32Array(info[1]) || !IsU32Array(info[2]) ||
@@ -150,18 +151,27 @@ class Io : public Napi::ObjectWrap<Io> {
     rx.addrs = opt[0];
     rx.ports = opt[1];
     rx.segs = opt[2];
+    rx.vnet = kind_ == WEFT_KIND_FD && info[7].ToBoolean();
+    // sockets: info[8] = bad: Uint32Array(2 * batch), info[9] = inner offset
+    if (kind_ != WEFT_KIND_FD && IsU32Array(info[8])) {
+      if (info[8].As<Napi::Uint32Array>().ElementLength() < 2 * rx.max) THROW_TYPE(env, "bad must be a Uint32Array of 2 * batch");
+      rx.bad = info[8].As<Napi::Uint32Array>().Data();
+      rx.inner = info[9].IsNumber() ? info[9].As<Napi::Number>().Uint32Value() : 0;
+    }
     if (rx.capacity == 0) THROW_TYPE(env, "capacity must be > 0");
     rx_ = rx;
-    rxRef_ = Napi::Persistent(Hold(info, 7));
+    rxRef_ = Napi::Persistent(Hold(info, 10));
     return env.Undefined();
   }
 
   // setSend(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array,
-  //         dests?: Uint32Array, table?: Uint32Array, segs?: Uint32Array)
+  //         dests?: Uint32Array, table?: Uint32Array, segs?: Uint32Array,
+  //         inner?: number, coalesce?: boolean)
+  // segs: sockets, what each message is; fd, pieces per write (weft.h).
   Napi::Value SetSend(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 3 || !info[0].IsBuffer() || !IsU32Array(info[1]) || !IsU32Array(info[2]))
-      THROW_TYPE(env, "setSend(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?)");
+      THROW_TYPE(env, "setSend(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?, inner?, coalesce?)");
     auto slab = info[0].As<Napi::Buffer<uint8_t>>();
     auto offsets = info[1].As<Napi::Uint32Array>();
     auto lengths = info[2].As<Napi::Uint32Array>();
@@ -172,6 +182,11 @@ class Io : public Napi::ObjectWrap<Io> {
     tx.offsets = offsets.Data();
     tx.lengths = lengths.Data();
     tx.max = offsets.ElementLength() < lengths.ElementLength() ? offsets.ElementLength() : lengths.ElementLength();
+    if (kind_ == WEFT_KIND_FD && !info[5].IsUndefined() && !info[5].IsNull()) {
+      if (!IsU32Array(info[5]) || info[5].As<Napi::Uint32Array>().ElementLength() < tx.max)
+        THROW_TYPE(env, "segs (pieces per write) must be a Uint32Array as long as the batch");
+      tx.segs = info[5].As<Napi::Uint32Array>().Data();
+    }
     if (kind_ != WEFT_KIND_FD) {
       if (!IsU32Array(info[3]) || !IsU32Array(info[4]))
         THROW_TYPE(env, "sockets need dests: Uint32Array and table: Uint32Array (addr, port pairs)");
@@ -186,9 +201,11 @@ class Io : public Napi::ObjectWrap<Io> {
           THROW_TYPE(env, "segs must be a Uint32Array as long as the batch");
         tx.segs = info[5].As<Napi::Uint32Array>().Data();
       }
+      if (info[6].IsNumber()) tx.inner = info[6].As<Napi::Number>().Uint32Value();
+      tx.coalesce = info[7].ToBoolean();
     }
     tx_ = tx;
-    txRef_ = Napi::Persistent(Hold(info, 6));
+    txRef_ = Napi::Persistent(Hold(info, 8));
     return env.Undefined();
   }
 

@@ -82,4 +82,5 @@ const char *const weft_counter_names[WEFT_COUNTER_COUNT] = {
   "rxPackets", "rxBytes", "rxSyscalls", "rxBatches", "rxEagain", "rxDropTruncated", "rxDropError",
   "rxGroSegments", "txPackets", "txBytes", "txSyscalls", "txBatches", "txEagain", "txDropTooBig",
   "txDropUnreachable", "txDropBadSlot", "txDropBadDest", "txDropError", "txGsoSegments", "lastErrno",
+  "rxSuperPackets", "rxCsumFinished", "txSegmented", "txDropBadGso", "txGsoRefused", "txCoalesced", "txWritev",
 };

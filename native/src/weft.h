@@ -32,6 +32,21 @@
 #define TUN_F_USO6 0x40
 #endif
 
+/* virtio_net_hdr (the TUN vnet header), host-endian fields. */
+#define WEFT_VNET_HDR_LEN 10
+#define WEFT_VNET_F_NEEDS_CSUM 1
+#define WEFT_VNET_F_DATA_VALID 2
+#define WEFT_GSO_NONE 0
+#define WEFT_GSO_TCPV4 1
+#define WEFT_GSO_UDP_L4 5
+
+/* Largest UDP payload one IPv4 datagram (and so one UDP_SEGMENT send) holds,
+ * and the kernel's cap on segments per UDP_SEGMENT send (UDP_MAX_SEGMENTS). */
+#define WEFT_UDP_MAX_PAYLOAD 65507
+#define WEFT_UDP_MAX_SEGMENTS 64
+/* Room for one segment's headers: encapsulation prefix + IPv4 + TCP, each <= 64. */
+#define WEFT_SEG_HDR_MAX 192
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -59,6 +74,13 @@ enum weft_counter {
   WEFT_TX_DROP_ERROR,     /* any other send error */
   WEFT_TX_GSO_SEGMENTS,   /* segments carried by UDP_SEGMENT sends */
   WEFT_LAST_ERRNO,        /* errno of the most recent drop, for diagnosis */
+  WEFT_RX_SUPER_PACKETS,  /* TUN reads that were TSO/USO super-packets */
+  WEFT_RX_CSUM_FINISHED,  /* partial checksums finished on TUN reads */
+  WEFT_TX_SEGMENTED,      /* segments cut from super-packets */
+  WEFT_TX_DROP_BAD_GSO,   /* a super-packet whose headers do not allow segmenting */
+  WEFT_TX_GSO_REFUSED,    /* the kernel refused UDP_SEGMENT (EIO): sent unsegmented from then on */
+  WEFT_TX_COALESCED,      /* separate datagrams sent as one UDP_SEGMENT message */
+  WEFT_TX_WRITEV,         /* TUN writes gathered from several pieces */
   WEFT_COUNTER_COUNT
 };
 
@@ -82,20 +104,51 @@ typedef struct {
   uint32_t *segs;           /* [max] out: UDP_GRO segment size, 0 = not coalesced (may be NULL) */
   uint32_t capacity;        /* bytes each slot can hold */
   uint32_t max;             /* packets per batch */
+  int vnet;                 /* TUN with IFF_VNET_HDR: finish partial checksums of plain packets */
+  /* sockets: check each (segment's) inner TCP/UDP checksum, the inner IPv4
+   * packet starting `inner` bytes in (raw sockets: after the outer header);
+   * bad[2i], bad[2i+1] get a bitmask of the bad segments of message i */
+  uint32_t *bad;
+  uint32_t inner;
 } weft_rx_t;
 
-/* A send batch. dests[i] indexes the address table (pairs of addr, port). */
+/*
+ * A send batch. dests[i] indexes the address table (pairs of addr, port).
+ *
+ * Sockets: segs[i] says what message i is (segs may be NULL: all plain)
+ *   0                      a plain datagram; with `coalesce`, runs of plain
+ *                          datagrams of one size to one peer go as one
+ *                          UDP_SEGMENT send
+ *   1..0xffff              a contiguous run of datagrams of that size, sent
+ *                          with UDP_SEGMENT
+ *   (type << 16) | mss     a super-packet (type WEFT_GSO_TCPV4/UDP_L4) whose
+ *                          inner IPv4 packet starts `inner` bytes in, after the
+ *                          encapsulation prefix: cut into mss-sized segments,
+ *                          each sent with a copy of the prefix in front
+ * TUN (fd): segs[j], if given, is how many pieces (offsets/lengths entries,
+ *   in order) write j gathers; without segs each entry is one write.
+ */
 typedef struct {
   uint8_t *slab;
   size_t slab_len;
   const uint32_t *offsets;
   const uint32_t *lengths;
   const uint32_t *dests;    /* sockets only */
-  const uint32_t *segs;     /* UDP_SEGMENT size per message, 0 = none (may be NULL) */
+  const uint32_t *segs;     /* see above (may be NULL) */
   const uint32_t *table;    /* [2 * table_len]: addr (host order), port */
   uint32_t table_len;
   uint32_t max;
+  uint32_t inner;           /* sockets: bytes of encapsulation before a super-packet's IP header */
+  int coalesce;             /* sockets: gather same-size plain datagrams into UDP_SEGMENT sends */
 } weft_tx_t;
+
+/* A super-packet's shape, from weft_gso_parse. */
+typedef struct {
+  uint32_t type;            /* WEFT_GSO_TCPV4 or WEFT_GSO_UDP_L4 */
+  uint32_t ihl;             /* IPv4 header bytes */
+  uint32_t hdr;             /* IPv4 + TCP/UDP header bytes */
+  uint32_t payload;         /* bytes after hdr */
+} weft_gso_t;
 
 /* Per-socket scratch for recvmmsg/sendmmsg, sized once for `max` messages. */
 typedef struct weft_mmsg weft_mmsg_t;
@@ -131,6 +184,15 @@ int weft_fd_read_batch(int fd, const weft_rx_t *rx, double *ctr);
 int weft_fd_write_batch(int fd, const weft_tx_t *tx, uint32_t count, double *ctr);
 int weft_sock_recv_batch(int fd, int kind, weft_mmsg_t *m, const weft_rx_t *rx, double *ctr);
 int weft_sock_send_batch(int fd, int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_t count, double *ctr);
+
+/* gso.c */
+uint64_t weft_csum_add(const uint8_t *p, size_t n, uint64_t sum);
+uint16_t weft_csum_fold(uint64_t sum);
+int weft_csum_finish(uint8_t *pkt, size_t len, size_t start, size_t offset);
+int weft_inner_check(uint8_t *ip, size_t len);
+int weft_gso_parse(const uint8_t *ip, size_t len, uint32_t type, weft_gso_t *g);
+void weft_gso_segment(uint8_t *out, const uint8_t *prefix, uint32_t prefix_len, const uint8_t *ip,
+                      const weft_gso_t *g, uint32_t mss, uint32_t j, uint32_t chunk, int last);
 
 /* probe.c */
 typedef struct {

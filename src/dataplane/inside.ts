@@ -1,13 +1,18 @@
 // Inside: packets from our pods (the TUN device) to other nodes.
 // 1. the TUN is readable: the addon has read up to a batch of packets into
-//    `rx`, each at its slot's headroom
-// 2. per packet: an IPv4 packet within the MTU, whose destination subnet has
-//    a peer (Fdb.lookup), else dropped with its reason; with answers on
-//    (answerUnreachable), a packet with no peer is also answered with an ICMP
-//    net-unreachable written into `tunTx` (flannel's UDP proxy does this)
-// 3. the encapsulation is written in front of it, in place (or refuses it
-//    with a drop reason, e.g. the UDP backend's TTL running out), and the
-//    packet queued in `tx` (start, length, peer index)
+//    `rx`, each at its slot's headroom; with a vnet header (TSO on), a packet
+//    may be a TCP/UDP super-packet of up to 64 KB, and plain packets have
+//    had their partial checksums finished by the addon
+// 2. per packet: an IPv4 packet within the MTU (a super-packet: of a kind we
+//    segment), whose destination subnet has a peer (Fdb.lookup), else dropped
+//    with its reason; with answers on (answerUnreachable), a packet with no
+//    peer is also answered with an ICMP net-unreachable (flannel's UDP proxy
+//    does this)
+// 3. the encapsulation is written in front of it, in place, over the vnet
+//    header (or refuses it with a drop reason, e.g. the UDP backend's TTL
+//    running out), and the packet queued in `tx` (start, length, peer
+//    index; for a super-packet, segs = type << 16 | mss: the addon cuts it
+//    into segments, each behind a copy of the encapsulation)
 // 4. the answers, if any, go back into the TUN in one write
 // 5. one send for the whole batch; if the socket takes only part, the TUN is
 //    not read again until the socket drains (backpressure, not loss)
@@ -21,6 +26,8 @@ import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
 import { PER_PEER, PeerCount } from './fdb'
 import { Count, Drop } from './stats'
+import type { TunWrites } from './tun-writes'
+import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_HDR_LEN, vnetGsoSize } from './vnet'
 
 export interface InsideOptions {
   tun: PacketIo
@@ -33,23 +40,33 @@ export interface InsideOptions {
   encap: Encapsulation
   stats: Float64Array
   mtu: number
+  /** the TUN puts a virtio_net_hdr in front of every packet */
+  vnet: boolean
   /** a fatal read error (-errno); reading has stopped */
   onFatal: (errno: number) => void
   /**
-   * The batch registered for writes to the TUN, i.e. the outside loop's send
-   * batch. Needed only to answer packets (answerUnreachable). Sharing it is
-   * safe: both loops run on one thread, and each finishes its TUN write
-   * before it returns, so between batches the slots are free.
+   * The TUN's writes, shared with the outside loop. Needed only to answer
+   * packets (answerUnreachable), whose bytes go at answerBase in the writes'
+   * slab (ANSWER_SLOTS slots of ANSWER_SLOT bytes). Sharing is safe: both
+   * loops run on one thread, and each finishes its TUN write before it
+   * returns.
    */
-  tunTx?: PacketBatch
+  writes?: TunWrites
+  answerSlab?: Buffer
+  answerBase?: number
 }
+
+/**
+ * Answers per batch, and the room each takes in the answer area: the longest
+ * is IPv4 20 + ICMP 8 + the offender's header (<= 60) and 8 bytes of its payload.
+ */
+export const ANSWER_SLOTS = 64
+export const ANSWER_SLOT = 128
 
 /** ICMP net-unreachable (type 3, code 0). */
 const NET_UNREACH = 0
 /** TTL of the answers we write, as flannel's proxy sets it */
 const ANSWER_TTL = 8
-/** The longest answer: IPv4 20 + ICMP 8 + the offender's header (<= 60) and 8 bytes of its payload */
-const ANSWER_MAX = 20 + 8 + 60 + 8
 
 export class Inside {
   private pending = 0
@@ -60,9 +77,9 @@ export class Inside {
   private answerFrom: Buffer = Buffer.alloc(0)
 
   constructor (private readonly o: InsideOptions) {
-    if (o.rx.headroom < o.encap.headroom) throw new RangeError('receive headroom is smaller than the encapsulation')
-    o.tun.receiveInto(o.rx)
-    o.sock.sendFrom(o.tx, o.fdb.addrs)
+    if (o.rx.headroom + (o.vnet ? VNET_HDR_LEN : 0) < o.encap.headroom) throw new RangeError('receive headroom is smaller than the encapsulation')
+    o.tun.receiveInto(o.rx, { vnet: o.vnet })
+    o.sock.sendFrom(o.tx, o.fdb.addrs, { gso: true, inner: o.encap.headroom, coalesce: o.sock.kind === 'udp4' })
   }
 
   /**
@@ -71,8 +88,7 @@ export class Inside {
    * Not for ICMP packets or non-first fragments.
    */
   answerUnreachable (source: number): void {
-    const t = this.o.tunTx
-    if (source !== 0 && (t === undefined || t.slotSize < ANSWER_MAX)) throw new RangeError('answering needs the TUN send batch (tunTx) with slots of at least ' + String(ANSWER_MAX) + ' bytes')
+    if (source !== 0 && (this.o.writes === undefined || this.o.answerSlab === undefined)) throw new RangeError('answering needs the TUN writes and an answer area')
     if (source === 0) { this.answerFrom = Buffer.alloc(0); return }
     // kept as bytes: a uint32 above 2^31 passed around per packet would be a heap number
     const b = Buffer.alloc(4)
@@ -90,30 +106,42 @@ export class Inside {
     const txOff = o.tx.offsets
     const txLen = o.tx.lengths
     const txDest = o.tx.dests
+    const txSegs = o.tx.segs
+    const vnet = o.vnet
     const stats = o.stats
     const perPeer = o.fdb.perPeer
     const fdb = o.fdb
     const encap = o.encap
     const mtu = o.mtu
     const from = this.answerFrom
-    const answers = from.length === 4 ? (o.tunTx as PacketBatch) : undefined
+    const answering = from.length === 4
     let k = 0
     let a = 0
     stats[Count.INSIDE_BATCHES]++
     for (let i = 0; i < n; i++) {
-      const off = offsets[i]
-      const len = lengths[i]
+      let off = offsets[i]
+      let len = lengths[i]
+      let gso = 0
+      if (vnet) {
+        const type = slab[off + 1]
+        if (type !== GSO_NONE) {
+          if (type !== GSO_TCPV4 && type !== GSO_UDP_L4) { stats[Drop.GSO_UNSUPPORTED]++; continue }
+          gso = (type << 16) | vnetGsoSize(slab, off)
+          stats[Count.INSIDE_SUPER_PACKETS]++
+        }
+        off += VNET_HDR_LEN
+        len -= VNET_HDR_LEN
+      }
       if (len < 20) { stats[Reason.TRUNCATED]++; continue }
       if ((slab[off] >> 4) !== 4) { stats[Drop.NOT_IPV4]++; continue }
-      if (len > mtu) { stats[Drop.TOO_BIG]++; continue }
+      if (len > mtu && gso === 0) { stats[Drop.TOO_BIG]++; continue }
       const dst = (slab[off + 16] << 24) | (slab[off + 17] << 16) | (slab[off + 18] << 8) | slab[off + 19]
       const peer = fdb.lookup(dst)
       if (peer < 0) {
         stats[Drop.NO_ROUTE]++
-        if (answers !== undefined && a < answers.size && slab[off + 9] !== IPPROTO_ICMP && (((slab[off + 6] << 8) | slab[off + 7]) & IPV4_FRAG_OFFSET_MASK) === 0) {
-          const at = a * answers.slotSize
-          answers.offsets[a] = at
-          answers.lengths[a] = writeNetUnreachable(answers.slab, at, slab, off, len, from)
+        if (answering && a < ANSWER_SLOTS && slab[off + 9] !== IPPROTO_ICMP && (((slab[off + 6] << 8) | slab[off + 7]) & IPV4_FRAG_OFFSET_MASK) === 0) {
+          const at = (o.answerBase as number) + a * ANSWER_SLOT
+          ;(o.writes as TunWrites).single(at, writeNetUnreachable(o.answerSlab as Buffer, at, slab, off, len, from))
           a++
         }
         continue
@@ -123,18 +151,14 @@ export class Inside {
       txOff[k] = start
       txLen[k] = len + (off - start)
       txDest[k] = peer
+      txSegs[k] = gso
       k++
       perPeer[peer * PER_PEER + PeerCount.INSIDE_PACKETS]++
       perPeer[peer * PER_PEER + PeerCount.INSIDE_BYTES] += len
       stats[Count.INSIDE_PACKETS]++
       stats[Count.INSIDE_BYTES] += len
     }
-    if (a > 0) {
-      const written = o.tun.send(a)
-      stats[Count.UNREACHABLE_SENT] += written
-      // TUN writes do not queue: what the kernel would not take is lost, and counted
-      if (written < a) stats[Drop.TUN_WRITE] += a - written
-    }
+    if (a > 0) stats[Count.UNREACHABLE_SENT] += a - (o.writes as TunWrites).send()
     this.first = 0
     this.pending = k
     this.flush()
@@ -173,6 +197,7 @@ export class Inside {
       t.offsets[i] = t.offsets[f + i]
       t.lengths[i] = t.lengths[f + i]
       t.dests[i] = t.dests[f + i]
+      t.segs[i] = t.segs[f + i]
     }
     this.first = 0
   }

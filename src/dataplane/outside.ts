@@ -1,12 +1,17 @@
 // Outside: datagrams from other nodes to our pods (the socket to the TUN).
 // 1. the socket is readable: the addon has received up to a batch into `rx`,
-//    with each sender's address (length 0 = already dropped and counted)
-// 2. per datagram: the sender must hold a lease (Fdb.source), the outer
-//    headers must check out (encap.decap: flags, VNI, our MAC, IPv4)
-// 3. the inner IPv4 packet must be sane, within the MTU and addressed to our
-//    subnet; a TCP/UDP checksum a kernel sender left partial is finished
-//    (partial-checksum.ts); it is queued in `tx` where it lies (no copy)
-// 4. one write of the batch to the TUN
+//    with each sender's address (length 0 = already dropped and counted);
+//    with UDP_GRO a message holds several datagrams of rx.segs[i] bytes
+//    each, and with inner checks the addon has checked every datagram's
+//    inner TCP/UDP checksum (rx.bad: one bit per datagram)
+// 2. per message: the sender must hold a lease (Fdb.source)
+// 3. per datagram: the outer headers must check out (encap.decap: flags,
+//    VNI, our MAC, IPv4), the inner IPv4 packet must be sane, within the MTU
+//    and addressed to our subnet; without inner checks, a TCP/UDP checksum a
+//    kernel sender left partial is finished here (partial-checksum.ts)
+// 4. it is queued for the TUN where it lies (no copy): TCP segments of one
+//    flow coalesce into super-packets (tun-writes.ts)
+// 5. one call writes the batch to the TUN
 // Senders without a lease are remembered in a small ring (no allocation) so
 // that the control plane can log each one once.
 import type { PacketBatch } from '../native/batch'
@@ -17,16 +22,19 @@ import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
 import { PER_PEER, PeerCount } from './fdb'
 import { Count, Drop } from './stats'
+import type { TunWrites } from './tun-writes'
 
 export interface OutsideOptions {
   sock: PacketIo
-  tun: PacketIo
   rx: PacketBatch
-  tx: PacketBatch
+  /** the TUN's writes (shared with the inside loop's ICMP answers) */
+  writes: TunWrites
   fdb: Fdb
   encap: Encapsulation
   stats: Float64Array
   mtu: number
+  /** the addon checks inner checksums (rx.bad) */
+  checked: boolean
   onFatal: (errno: number) => void
 }
 
@@ -40,8 +48,7 @@ export class Outside {
   private ownMask = -1
 
   constructor (private readonly o: OutsideOptions) {
-    o.sock.receiveInto(o.rx)
-    o.tun.sendFrom(o.tx)
+    o.sock.receiveInto(o.rx, o.checked ? { checkInner: o.encap.headroom } : {})
   }
 
   /** Our subnet (inner destinations must be inside it). */
@@ -53,20 +60,14 @@ export class Outside {
   readonly onBatch = (n: number): void => {
     const o = this.o
     if (n < 0) { o.onFatal(-n); return }
-    const slab = o.rx.slab
     const offsets = o.rx.offsets
     const lengths = o.rx.lengths
     const addrs = o.rx.addrs
-    const txOff = o.tx.offsets
-    const txLen = o.tx.lengths
+    const segs = o.rx.segs
+    const bad = o.rx.bad
+    const checked = o.checked
     const stats = o.stats
-    const perPeer = o.fdb.perPeer
     const fdb = o.fdb
-    const encap = o.encap
-    const mtu = o.mtu
-    const ownBase = this.ownBase
-    const ownMask = this.ownMask
-    let k = 0
     stats[Count.OUTSIDE_BATCHES]++
     for (let i = 0; i < n; i++) {
       const len = lengths[i]
@@ -75,36 +76,56 @@ export class Outside {
       const src = addrs[i] | 0
       const peer = fdb.source(src)
       if (peer < 0) {
-        stats[Drop.UNKNOWN_SOURCE]++
+        // every datagram of a coalesced message counts
+        const seg = segs[i]
+        stats[Drop.UNKNOWN_SOURCE] += seg === 0 ? 1 : Math.ceil(len / seg)
         this.unknownSources[this.unknownCursor] = src
         this.unknownCursor = (this.unknownCursor + 1) % UNKNOWN_RING
         continue
       }
-      const skip = encap.decap(slab, off, len, peer)
-      if (skip < 0) { stats[-skip]++; continue }
-      const ip = off + skip
-      const avail = len - skip
-      if (avail < 20) { stats[Reason.TRUNCATED]++; continue }
-      const vihl = slab[ip]
-      if ((vihl >> 4) !== 4) { stats[Reason.BAD_VERSION]++; continue }
-      if ((vihl & 15) < 5) { stats[Reason.BAD_IHL]++; continue }
-      const total = (slab[ip + 2] << 8) | slab[ip + 3]
-      if (total < (vihl & 15) * 4 || total > avail) { stats[Reason.BAD_TOTAL_LENGTH]++; continue }
-      if (total > mtu) { stats[Drop.TOO_BIG]++; continue }
-      const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
-      if ((dst & ownMask) !== ownBase) { stats[Drop.NOT_FOR_US]++; continue }
-      if (finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
-      txOff[k] = ip
-      txLen[k] = total // drops any link-layer padding after the packet
-      k++
-      perPeer[peer * PER_PEER + PeerCount.OUTSIDE_PACKETS]++
-      perPeer[peer * PER_PEER + PeerCount.OUTSIDE_BYTES] += total
-      stats[Count.OUTSIDE_PACKETS]++
-      stats[Count.OUTSIDE_BYTES] += total
+      let seg = segs[i]
+      if (seg === 0) seg = len
+      const end = off + len
+      let j = 0
+      for (let at = off; at < end; at += seg) {
+        const dlen = end - at < seg ? end - at : seg
+        if (checked && (j < 32 ? (bad[2 * i] >>> j) & 1 : (bad[2 * i + 1] >>> (j - 32)) & 1) !== 0) {
+          stats[Drop.BAD_INNER_CHECKSUM]++
+        } else {
+          this.datagram(at, dlen, peer)
+        }
+        j++
+      }
     }
-    if (k === 0) return
-    const written = o.tun.send(k)
-    // TUN writes do not queue: whatever the kernel would not take is lost, and counted
-    if (written < k) stats[Drop.TUN_WRITE] += k - written
+    o.writes.send()
+  }
+
+  /** One datagram from `peer`: checked, decapsulated and queued for the TUN. */
+  private datagram (off: number, len: number, peer: number): void {
+    const o = this.o
+    const slab = o.rx.slab
+    const stats = o.stats
+    const skip = o.encap.decap(slab, off, len, peer)
+    if (skip < 0) { stats[-skip]++; return }
+    const ip = off + skip
+    const avail = len - skip
+    if (avail < 20) { stats[Reason.TRUNCATED]++; return }
+    const vihl = slab[ip]
+    if ((vihl >> 4) !== 4) { stats[Reason.BAD_VERSION]++; return }
+    if ((vihl & 15) < 5) { stats[Reason.BAD_IHL]++; return }
+    const total = (slab[ip + 2] << 8) | slab[ip + 3]
+    if (total < (vihl & 15) * 4 || total > avail) { stats[Reason.BAD_TOTAL_LENGTH]++; return }
+    if (total > o.mtu) { stats[Drop.TOO_BIG]++; return }
+    const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
+    if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; return }
+    if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
+    // total drops any link-layer padding after the packet
+    if (slab[ip + 9] === 6) o.writes.tcp(ip, total)
+    else o.writes.single(ip, total)
+    const perPeer = o.fdb.perPeer
+    perPeer[peer * PER_PEER + PeerCount.OUTSIDE_PACKETS]++
+    perPeer[peer * PER_PEER + PeerCount.OUTSIDE_BYTES] += total
+    stats[Count.OUTSIDE_PACKETS]++
+    stats[Count.OUTSIDE_BYTES] += total
   }
 }

@@ -5,8 +5,10 @@ import type { PacketIo } from '../native/io'
 import { PacketBatch } from '../native/batch'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
-import { Inside } from './inside'
+import { ANSWER_SLOT, ANSWER_SLOTS, Inside } from './inside'
 import { Outside } from './outside'
+import { TunWrites } from './tun-writes'
+import { VNET_F_DATA_VALID, VNET_HDR_LEN } from './vnet'
 import { newStats, snapshotStats } from './stats'
 import type { StatsSnapshot } from './stats'
 
@@ -19,11 +21,24 @@ export interface PipelineOptions {
   mtu: number
   /** packets per batch */
   batch: number
+  /**
+   * What the kernel gives us (see TunDevice and the sockets):
+   * vnet   the TUN was opened with IFF_VNET_HDR (required for the rest)
+   * tso    TUN TSO/USO is on: reads may be 64 KB super-packets
+   * gro    the socket has UDP_GRO: a read may hold many datagrams
+   * Inner checksums are checked by the addon whenever vnet is on, which is
+   * what lets received TCP segments coalesce into super-packets.
+   */
+  offloads?: { vnet: boolean, tso: boolean, gro: boolean }
   onFatal: (where: 'inside' | 'outside', errno: number) => void
 }
 
 /** Room in front of every packet read from the TUN; more than any encapsulation needs. */
 export const INSIDE_HEADROOM = 64
+/** The largest super-packet the TUN hands us (IPv4 total length), and the largest UDP_GRO read. */
+const SUPER_MAX = 65535
+/** Datagrams one UDP_GRO read may hold (the kernel's UDP_GRO_CNT_MAX). */
+const GRO_SEGMENTS = 64
 
 function roundUp (n: number, to: number): number {
   return Math.ceil(n / to) * to
@@ -36,18 +51,30 @@ export class Pipeline {
   private started = false
 
   constructor (private readonly o: PipelineOptions) {
+    const off = o.offloads ?? { vnet: false, tso: false, gro: false }
+    const vnet = off.vnet
+    const vnetLen = vnet ? VNET_HDR_LEN : 0
     // A slot holds the largest packet plus one byte: a read that fills its
     // slot is treated as truncated.
-    const inSlot = roundUp(INSIDE_HEADROOM + o.mtu + 1, 64)
+    const inLargest = off.tso ? SUPER_MAX : o.mtu
+    const inSlot = roundUp(INSIDE_HEADROOM + vnetLen + inLargest + 1, 64)
     const inRx = new PacketBatch({ size: o.batch, slotSize: inSlot, headroom: INSIDE_HEADROOM })
     const inTx = new PacketBatch({ size: o.batch, slotSize: inSlot, slab: inRx.slab })
-    const outSlot = roundUp(o.encap.headroom + 64 + o.mtu + 1, 64)
-    const outRx = new PacketBatch({ size: o.batch, slotSize: outSlot })
-    const outTx = new PacketBatch({ size: o.batch, slotSize: outSlot, slab: outRx.slab })
-    // The inside loop may answer into the TUN (ICMP net-unreachable for the UDP
-    // backend) through the batch registered for TUN writes: the outside loop's.
-    this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, onFatal: (e) => o.onFatal('inside', e), tunTx: outTx })
-    this.outside = new Outside({ sock: o.sock, tun: o.tun, rx: outRx, tx: outTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, onFatal: (e) => o.onFatal('outside', e) })
+    // Outside: the receive slots, then the TUN writes' header area, then the
+    // inside loop's ICMP answers, all in one slab (writes gather from it).
+    const outSlot = off.gro ? roundUp(SUPER_MAX + 1, 64) : roundUp(o.encap.headroom + 64 + o.mtu + 1, 64)
+    const datagrams = o.batch * (off.gro ? GRO_SEGMENTS : 1)
+    const maxWrites = datagrams + ANSWER_SLOTS
+    const hdrBase = o.batch * outSlot
+    const answerBase = hdrBase + TunWrites.headerArea(maxWrites)
+    const outSlab = Buffer.allocUnsafeSlow(answerBase + ANSWER_SLOTS * ANSWER_SLOT)
+    const outRx = new PacketBatch({ size: o.batch, slotSize: outSlot, slab: outSlab })
+    // pieces: a header and a packet per write at most
+    const pieces = new PacketBatch({ size: Math.min(8192, 2 * maxWrites), slotSize: 1, slab: outSlab })
+    const checked = vnet
+    const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0)
+    this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, vnet, onFatal: (e) => o.onFatal('inside', e), writes, answerSlab: outSlab, answerBase })
+    this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e) })
   }
 
   start (): void {

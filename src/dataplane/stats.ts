@@ -24,14 +24,19 @@ export const Drop = {
   /** from our own address (a loop) */
   LOOP: REASON_COUNT + 8,
   /** the outer IPv4 protocol is not the one this backend carries (IP-in-IP: 4) */
-  WRONG_PROTOCOL: REASON_COUNT + 9
+  WRONG_PROTOCOL: REASON_COUNT + 9,
+  /** the inner TCP/UDP checksum is wrong (checked once, before coalescing) */
+  BAD_INNER_CHECKSUM: REASON_COUNT + 10,
+  /** a super-packet from the TUN of a kind we do not segment (IPv6, ECN, UFO) */
+  GSO_UNSUPPORTED: REASON_COUNT + 11
 } as const
 
-export const DROP_COUNT = REASON_COUNT + 10
+export const DROP_COUNT = REASON_COUNT + 12
 
 export const DROP_NAMES: readonly string[] = [
   ...REASON_NAMES,
-  'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop', 'wrong_protocol'
+  'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop', 'wrong_protocol',
+  'bad_inner_checksum', 'gso_unsupported'
 ]
 
 /** Non-drop counters, after the drop slots. */
@@ -47,12 +52,18 @@ export const Count = {
   /** inner TCP/UDP checksums a kernel sender left partial, finished by us */
   CHECKSUMS_FINISHED: DROP_COUNT + 7,
   /** ICMP net-unreachable messages the inside loop wrote back into the TUN (flannel's UDP backend does this) */
-  UNREACHABLE_SENT: DROP_COUNT + 8
+  UNREACHABLE_SENT: DROP_COUNT + 8,
+  /** TSO/USO super-packets read from the TUN (each is segmented on the way out) */
+  INSIDE_SUPER_PACKETS: DROP_COUNT + 9,
+  /** super-packets written to the TUN, coalesced from received segments */
+  OUTSIDE_SUPER_PACKETS: DROP_COUNT + 10,
+  /** received segments that went into those super-packets */
+  OUTSIDE_COALESCED: DROP_COUNT + 11
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
   'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished',
-  'unreachable_sent'
+  'unreachable_sent', 'inside_super_packets', 'outside_super_packets', 'outside_coalesced'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

@@ -11,7 +11,7 @@
 // of 0 after a receive marks a slot whose packet was dropped (and counted).
 
 export interface BatchOptions {
-  /** packets per batch (1..1024) */
+  /** packets (or, for gathered TUN writes, pieces) per batch (1..8192) */
   size: number
   /** bytes per slot, headroom included */
   slotSize: number
@@ -33,14 +33,20 @@ export class PacketBatch {
   /** source (receive) IPv4 as host-order uint32 */
   readonly addrs: Uint32Array
   readonly ports: Uint32Array
-  /** UDP_GRO segment size on receive, UDP_SEGMENT size on send; 0 = none */
+  /**
+   * receive: UDP_GRO segment size, 0 = not coalesced; send on a socket: what
+   * entry i is (0 plain, 1..0xffff a run of datagrams of that size, type << 16 | mss
+   * a super-packet to segment); send to a TUN: pieces gathered by write i
+   */
   readonly segs: Uint32Array
   /** send: index into the peer table */
   readonly dests: Uint32Array
+  /** receive with inner checks: bad[2i], bad[2i + 1] = bitmask of message i's segments whose inner checksum is wrong */
+  readonly bad: Uint32Array
 
   constructor (opts: BatchOptions) {
     const headroom = opts.headroom ?? 0
-    if (!Number.isInteger(opts.size) || opts.size < 1 || opts.size > 1024) throw new RangeError('batch size must be 1..1024')
+    if (!Number.isInteger(opts.size) || opts.size < 1 || opts.size > 8192) throw new RangeError('batch size must be 1..8192')
     if (opts.slotSize <= headroom) throw new RangeError('slotSize must exceed headroom')
     this.size = opts.size
     this.slotSize = opts.slotSize
@@ -54,6 +60,7 @@ export class PacketBatch {
     this.ports = new Uint32Array(opts.size)
     this.segs = new Uint32Array(opts.size)
     this.dests = new Uint32Array(opts.size)
+    this.bad = new Uint32Array(opts.size * 2)
     this.resetOffsets()
   }
 

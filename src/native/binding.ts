@@ -7,9 +7,11 @@ import { WeftError } from '../errors'
 export interface NativeIo {
   readonly fd: number
   setReceive (slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity: number,
-    addrs?: Uint32Array | null, ports?: Uint32Array | null, segs?: Uint32Array | null): void
+    addrs?: Uint32Array | null, ports?: Uint32Array | null, segs?: Uint32Array | null,
+    vnet?: boolean, bad?: Uint32Array | null, inner?: number): void
   setSend (slab: Buffer, offsets: Uint32Array, lengths: Uint32Array,
-    dests?: Uint32Array | null, table?: Uint32Array | null, segs?: Uint32Array | null): void
+    dests?: Uint32Array | null, table?: Uint32Array | null, segs?: Uint32Array | null,
+    inner?: number, coalesce?: boolean): void
   read (): number
   send (count: number): number
   start (onRead: (n: number) => void, onWritable?: () => void): void

@@ -4,7 +4,8 @@
 export const COUNTER_NAMES = [
   'rxPackets', 'rxBytes', 'rxSyscalls', 'rxBatches', 'rxEagain', 'rxDropTruncated', 'rxDropError',
   'rxGroSegments', 'txPackets', 'txBytes', 'txSyscalls', 'txBatches', 'txEagain', 'txDropTooBig',
-  'txDropUnreachable', 'txDropBadSlot', 'txDropBadDest', 'txDropError', 'txGsoSegments', 'lastErrno'
+  'txDropUnreachable', 'txDropBadSlot', 'txDropBadDest', 'txDropError', 'txGsoSegments', 'lastErrno',
+  'rxSuperPackets', 'rxCsumFinished', 'txSegmented', 'txDropBadGso', 'txGsoRefused', 'txCoalesced', 'txWritev'
 ] as const
 
 export type CounterName = typeof COUNTER_NAMES[number]

@@ -20,6 +20,24 @@ import type { CounterSnapshot } from './counters'
 
 export type IoKind = 'fd' | 'udp4' | 'raw4'
 
+export interface ReceiveOptions {
+  /** TUN with IFF_VNET_HDR: every packet starts with a virtio_net_hdr; partial checksums of plain packets are finished */
+  vnet?: boolean
+  /** sockets: check every (segment's) inner TCP/UDP checksum, the inner IPv4 packet starting this many bytes in (raw: after the outer header); results in batch.bad */
+  checkInner?: number
+}
+
+export interface SendOptions {
+  /** sockets: batch.segs describes each entry (UDP_SEGMENT runs, super-packets to segment) */
+  gso?: boolean
+  /** sockets: bytes of encapsulation in front of a super-packet's inner IPv4 header */
+  inner?: number
+  /** sockets: send runs of same-size plain datagrams to one peer as one UDP_SEGMENT message */
+  coalesce?: boolean
+  /** TUN: batch.segs[j] = how many offsets/lengths entries write j gathers (writev) */
+  pieces?: boolean
+}
+
 const KINDS: Record<IoKind, number> = {
   fd: native.constants.KIND_FD,
   udp4: native.constants.KIND_UDP4,
@@ -43,20 +61,25 @@ export class PacketIo {
 
   get fd (): number { return this.io.fd }
 
-  receiveInto (batch: PacketBatch): void {
+  receiveInto (batch: PacketBatch, opts: ReceiveOptions = {}): void {
     const sock = this.kind !== 'fd'
     this.io.setReceive(batch.slab, batch.offsets, batch.lengths, batch.capacity,
-      sock ? batch.addrs : null, sock ? batch.ports : null, this.kind === 'udp4' ? batch.segs : null)
+      sock ? batch.addrs : null, sock ? batch.ports : null, this.kind === 'udp4' ? batch.segs : null,
+      opts.vnet === true, sock && opts.checkInner !== undefined ? batch.bad : null, opts.checkInner ?? 0)
   }
 
-  /** Sockets need `peers`; `gso` turns on per-message UDP_SEGMENT from batch.segs. */
-  sendFrom (batch: PacketBatch, peers?: PeerTable, gso = false): void {
+  /**
+   * Sockets need `peers`. `true` is short for { gso: true }: batch.segs says
+   * per entry what to send (see PacketBatch.segs).
+   */
+  sendFrom (batch: PacketBatch, peers?: PeerTable, opts: boolean | SendOptions = {}): void {
+    const o: SendOptions = typeof opts === 'boolean' ? { gso: opts } : opts
     if (this.kind === 'fd') {
-      this.io.setSend(batch.slab, batch.offsets, batch.lengths)
+      this.io.setSend(batch.slab, batch.offsets, batch.lengths, null, null, o.pieces === true ? batch.segs : null)
       return
     }
     if (peers === undefined) throw new TypeError('a socket needs a PeerTable to send')
-    this.io.setSend(batch.slab, batch.offsets, batch.lengths, batch.dests, peers.table, gso ? batch.segs : null)
+    this.io.setSend(batch.slab, batch.offsets, batch.lengths, batch.dests, peers.table, o.gso === true ? batch.segs : null, o.inner ?? 0, o.coalesce === true)
   }
 
   start (onBatch: (count: number) => void, onWritable?: () => void): void {

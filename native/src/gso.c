@@ -1,0 +1,208 @@
+/*
+ * The mechanical half of segmentation offload: Internet checksums, and the
+ * headers of one segment cut from a TCP or UDP super-packet.
+ *
+ * TypeScript decides what is segmented, for whom and at which size; this
+ * file only does the per-segment byte work that is too slow in JS (a 64 KB
+ * super-packet is ~45 segments, and each needs its own checksum over ~1.4 KB).
+ *
+ * Checksums are summed over native-endian 64-bit loads with end-around carry.
+ * RFC 1071 §2(B): the one's complement sum is byte-order independent, so the
+ * folded result can be stored back with memcpy, no byte swap.
+ */
+#include "weft.h"
+
+#include <string.h>
+
+uint64_t weft_csum_add(const uint8_t *p, size_t n, uint64_t sum) {
+  uint64_t v;
+  while (n >= 32) {
+    uint64_t a, b, c, d;
+    memcpy(&a, p, 8);
+    memcpy(&b, p + 8, 8);
+    memcpy(&c, p + 16, 8);
+    memcpy(&d, p + 24, 8);
+    sum += a;
+    sum += (sum < a);
+    sum += b;
+    sum += (sum < b);
+    sum += c;
+    sum += (sum < c);
+    sum += d;
+    sum += (sum < d);
+    p += 32;
+    n -= 32;
+  }
+  while (n >= 8) {
+    memcpy(&v, p, 8);
+    sum += v;
+    sum += (sum < v);
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) {
+    /* the tail, zero-padded: the byte at an even position is the low byte of
+     * a native (little-endian) 16-bit word, which the fold treats alike */
+    v = 0;
+    memcpy(&v, p, n);
+    sum += v;
+    sum += (sum < v);
+  }
+  return sum;
+}
+
+uint16_t weft_csum_fold(uint64_t sum) {
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+/* Finish a CHECKSUM_PARTIAL packet: the field at start + offset holds the
+ * pseudo-header sum; the checksum covers [start, len). */
+int weft_csum_finish(uint8_t *pkt, size_t len, size_t start, size_t offset) {
+  uint16_t c;
+  if (start > len || offset + 2 > len - start) return -1;
+  c = (uint16_t)~weft_csum_fold(weft_csum_add(pkt + start, len - start, 0));
+  if (c == 0 && pkt[9] == 17) c = 0xffff; /* UDP sends 0 as all ones */
+  memcpy(pkt + start + offset, &c, 2);
+  return 0;
+}
+
+static inline void put16(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static inline uint32_t get32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+int weft_gso_parse(const uint8_t *ip, size_t len, uint32_t type, weft_gso_t *g) {
+  uint32_t ihl, l4;
+  if (len < 20 || (ip[0] >> 4) != 4) return -1;
+  ihl = (uint32_t)(ip[0] & 15) * 4;
+  if (ihl < 20 || len < ihl + 8) return -1;
+  if (type == WEFT_GSO_TCPV4) {
+    if (ip[9] != 6 || len < ihl + 20) return -1;
+    l4 = (uint32_t)(ip[ihl + 12] >> 4) * 4;
+    if (l4 < 20 || len < ihl + l4) return -1;
+  } else if (type == WEFT_GSO_UDP_L4) {
+    if (ip[9] != 17) return -1;
+    l4 = 8;
+  } else {
+    return -1;
+  }
+  /* fragments are never super-packets */
+  if (((ip[6] & 0x3f) | ip[7]) != 0) return -1;
+  g->type = type;
+  g->ihl = ihl;
+  g->hdr = ihl + l4;
+  g->payload = (uint32_t)len - g->hdr;
+  return 0;
+}
+
+/*
+ * Write at out[0..prefix+g->hdr) the headers of segment j (payload bytes
+ * [j*mss, j*mss + chunk) of the super-packet at ip): the encapsulation
+ * prefix as given, then the super-packet's IP and TCP/UDP headers with the
+ * per-segment fields fixed (IP total length, ID and checksum; TCP sequence,
+ * flags and checksum; UDP length and checksum), as the kernel's own GSO does.
+ */
+void weft_gso_segment(uint8_t *out, const uint8_t *prefix, uint32_t prefix_len, const uint8_t *ip,
+                      const weft_gso_t *g, uint32_t mss, uint32_t j, uint32_t chunk, int last) {
+  uint8_t *h = out + prefix_len;
+  uint8_t *l4 = h + g->ihl;
+  const uint8_t *payload = ip + g->hdr + (size_t)j * mss;
+  uint32_t l4len = g->hdr - g->ihl + chunk;
+  uint64_t sum;
+  uint16_t c;
+  uint8_t pseudo[4];
+
+  if (prefix_len) memcpy(out, prefix, prefix_len);
+  memcpy(h, ip, g->hdr);
+  put16(h + 2, g->hdr + chunk);
+  put16(h + 4, ((uint32_t)ip[4] << 8 | ip[5]) + j); /* IDs count up, as TSO's do */
+  h[10] = 0;
+  h[11] = 0;
+  c = (uint16_t)~weft_csum_fold(weft_csum_add(h, g->ihl, 0));
+  memcpy(h + 10, &c, 2);
+
+  if (g->type == WEFT_GSO_TCPV4) {
+    put32(l4 + 4, get32(ip + g->ihl + 4) + j * mss);
+    /* CWR only on the first segment; FIN and PSH only on the last */
+    if (j > 0) l4[13] &= (uint8_t)~0x80;
+    if (!last) l4[13] &= (uint8_t)~0x09;
+    l4[16] = 0;
+    l4[17] = 0;
+  } else {
+    put16(l4 + 4, l4len);
+    l4[6] = 0;
+    l4[7] = 0;
+  }
+  /* pseudo header: addresses, protocol, L4 length */
+  pseudo[0] = 0;
+  pseudo[1] = h[9];
+  put16(pseudo + 2, l4len);
+  sum = weft_csum_add(h + 12, 8, 0);
+  sum = weft_csum_add(pseudo, 4, sum);
+  sum = weft_csum_add(l4, g->hdr - g->ihl, sum);
+  sum = weft_csum_add(payload, chunk, sum);
+  c = (uint16_t)~weft_csum_fold(sum);
+  if (g->type == WEFT_GSO_TCPV4) {
+    memcpy(l4 + 16, &c, 2);
+  } else {
+    if (c == 0) c = 0xffff;
+    memcpy(l4 + 6, &c, 2);
+  }
+}
+
+/*
+ * Check the TCP/UDP checksum of a received inner IPv4 packet, once, so that
+ * segments coalesced into one super-packet (whose checksum the kernel then
+ * never verifies) are known good. A checksum a kernel sender left partial
+ * (CHECKSUM_PARTIAL across a veth, never finished by a NIC) holds the folded
+ * pseudo-header sum: it is finished here instead of being called bad.
+ * Returns 0 good (or nothing to check: not TCP/UDP, a fragment, malformed,
+ * UDP without checksum), 1 finished a partial checksum, -1 bad.
+ */
+int weft_inner_check(uint8_t *ip, size_t len) {
+  uint32_t ihl, tot, l4len, field;
+  uint8_t pseudo[4];
+  uint64_t ps, sum;
+  uint16_t v, c;
+  if (len < 20 || (ip[0] >> 4) != 4) return 0;
+  ihl = (uint32_t)(ip[0] & 15) * 4;
+  tot = (uint32_t)ip[2] << 8 | ip[3];
+  if (ihl < 20 || tot < ihl || tot > len) return 0;
+  if (((ip[6] & 0x3f) | ip[7]) != 0) return 0;
+  l4len = tot - ihl;
+  if (ip[9] == 6) field = 16;
+  else if (ip[9] == 17) field = 6;
+  else return 0;
+  if (l4len < field + 2) return 0;
+  memcpy(&v, ip + ihl + field, 2);
+  if (ip[9] == 17 && v == 0) return 0;
+  pseudo[0] = 0;
+  pseudo[1] = ip[9];
+  put16(pseudo + 2, l4len);
+  ps = weft_csum_add(pseudo, 4, weft_csum_add(ip + 12, 8, 0));
+  sum = weft_csum_add(ip + ihl, l4len, ps);
+  if (weft_csum_fold(sum) == 0xffff) return 0;
+  if (v != weft_csum_fold(ps)) return -1;
+  /* partial: the field holds the pseudo sum, so the sum as it stands is
+   * exactly what the checksum must cancel */
+  c = (uint16_t)~weft_csum_fold(weft_csum_add(ip + ihl, l4len, 0));
+  if (ip[9] == 17 && c == 0) c = 0xffff;
+  memcpy(ip + ihl + field, &c, 2);
+  return 1;
+}

@@ -1,0 +1,200 @@
+// The writes of one batch into the TUN, with TCP segments coalesced back
+// into super-packets (GRO in userspace), so that ~45 received segments cost
+// the kernel one write and the pod one trip up its stack.
+// 1. every write gathers pieces of the slab (writev): with a vnet header,
+//    [its header][the packet], where the header lives in a small area after
+//    the packet slots (there is no room in front of a packet that followed
+//    another inside one GRO read)
+// 2. a TCP segment that continues the open run (same flow, next sequence
+//    number, same ACK/window/options/IP fields, flags ACK or ACK|PSH, no
+//    more payload than the first) adds only its payload as a piece; anything
+//    else closes the run and opens a new write
+// 3. closing a run of more than one segment rewrites the first segment's
+//    headers for the whole (IP length and checksum, PSH if any had it, the
+//    TCP checksum left partial for the kernel to finish) and its vnet header
+//    asks for TCPV4 segmentation at the first segment's size
+// 4. send(): one call into the addon for every write of the batch
+// Inner checksums were checked once on receive (the socket's checkInner), so
+// single TCP/UDP packets go with DATA_VALID and the kernel does not check
+// them again; coalescing relies on that check, so it needs it.
+// Only the last write can be an open run: interleaved flows simply coalesce
+// less, which keeps every write's pieces contiguous.
+import type { PacketBatch } from '../native/batch'
+import type { PacketIo } from '../native/io'
+import { fold, pseudoHeaderSum4At } from '../packet/checksum'
+import { setIpv4Checksum } from '../packet/ipv4'
+import { Count, Drop } from './stats'
+import { GSO_NONE, GSO_TCPV4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from './vnet'
+
+/** bytes per header slot in the header area */
+const HDR_SLOT = 12
+/** segments per coalesced write: the kernel's own GRO stops at 64 too */
+const MAX_SEGMENTS = 64
+const MAX_IP_LEN = 65535
+const TCP_ACK = 0x10
+const TCP_PSH = 0x08
+
+export class TunWrites {
+  /** writes queued */
+  writes = 0
+  /** pieces queued */
+  private pieces = 0
+  /** the open run (the last write): its first segment's IP offset, or -1 */
+  private head = -1
+  private headThl = 0
+  /** the first segment's payload size: the run's gso_size */
+  private headMss = 0
+  private runSegs = 0
+  private runPayload = 0
+  private runPsh = 0
+  /** [0] the sequence number the next segment must carry (int32 view of a uint32) */
+  private readonly seq = new Int32Array(1)
+
+  /**
+   * batch: registered with the TUN in pieces mode; its slab holds the header
+   * area at hdrBase (HDR_SLOT bytes per write, room for maxWrites).
+   */
+  constructor (
+    private readonly tun: PacketIo,
+    private readonly batch: PacketBatch,
+    private readonly vnet: boolean,
+    private readonly hdrBase: number,
+    private readonly maxWrites: number,
+    private readonly stats: Float64Array,
+    /** VNET_F_DATA_VALID if inner checksums were checked on receive, else 0 */
+    private readonly checked: number
+  ) {
+    if (hdrBase + maxWrites * HDR_SLOT > batch.slab.length) throw new RangeError('the header area does not fit in the slab')
+    tun.sendFrom(batch, undefined, { pieces: true })
+  }
+
+  static headerArea (maxWrites: number): number { return maxWrites * HDR_SLOT }
+
+  /** Room for another write of up to `pieces` pieces? */
+  private room (pieces: number): boolean {
+    return this.writes < this.maxWrites && this.pieces + pieces + 1 <= this.batch.size
+  }
+
+  /** A packet that goes as it is (ICMP, UDP, a TCP segment that starts nothing). */
+  single (ip: number, total: number): void {
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    const proto = this.batch.slab[ip + 9]
+    // DATA_VALID only where the socket checked the checksum: TCP and UDP
+    this.open(ip, total, proto === 6 || proto === 17 ? this.checked : 0)
+  }
+
+  /** A TCP segment (IPv4, header already checked): coalesced when it continues the open run. */
+  tcp (ip: number, total: number): void {
+    const s = this.batch.slab
+    const ihl = (s[ip] & 15) << 2
+    const t = ip + ihl
+    const thl = (s[t + 12] >> 4) << 2
+    const payload = total - ihl - thl
+    const flags = s[t + 13]
+    const plain = this.checked !== 0 && this.vnet && ihl === 20 && (flags === TCP_ACK || flags === (TCP_ACK | TCP_PSH)) && payload > 0 &&
+      ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0
+    if (!plain) { this.single(ip, total); return }
+    const h = this.head
+    if (h >= 0 && this.continues(h, ip, thl, payload) && this.pieces < this.batch.size) {
+      const o = this.batch
+      o.offsets[this.pieces] = t + thl
+      o.lengths[this.pieces] = payload
+      this.pieces++
+      o.segs[this.writes - 1]++
+      this.runSegs++
+      this.runPayload += payload
+      this.seq[0] = this.seq[0] + payload
+      if ((flags & TCP_PSH) !== 0) this.runPsh = 1
+      // a short segment or PSH ends what the sender sent as one
+      if (payload < this.headMss || this.runPsh !== 0 || this.runSegs >= MAX_SEGMENTS) this.close()
+      return
+    }
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    this.open(ip, total, this.checked)
+    if ((flags & TCP_PSH) !== 0) return // already the end of a run
+    this.head = ip
+    this.headThl = thl
+    this.headMss = payload
+    this.runSegs = 1
+    this.runPayload = payload
+    this.runPsh = 0
+    this.seq[0] = ((s[t + 4] << 24) | (s[t + 5] << 16) | (s[t + 6] << 8) | s[t + 7]) + payload
+  }
+
+  /** Does the segment at ip continue the run headed at h? */
+  private continues (h: number, ip: number, thl: number, payload: number): boolean {
+    const s = this.batch.slab
+    if (thl !== this.headThl || payload > this.headMss) return false
+    if (this.runPayload + payload + 20 + thl > MAX_IP_LEN) return false
+    // TOS, DF, TTL, protocol; addresses
+    if (s[ip + 1] !== s[h + 1] || (s[ip + 6] & 0x40) !== (s[h + 6] & 0x40) || s[ip + 8] !== s[h + 8]) return false
+    for (let i = 12; i < 20; i++) if (s[ip + i] !== s[h + i]) return false
+    const t = ip + 20
+    const ht = h + 20
+    // ports, then ACK number, data offset, window; then the options
+    for (let i = 0; i < 4; i++) if (s[t + i] !== s[ht + i]) return false
+    for (let i = 8; i < 13; i++) if (s[t + i] !== s[ht + i]) return false
+    if (s[t + 14] !== s[ht + 14] || s[t + 15] !== s[ht + 15]) return false
+    for (let i = 20; i < thl; i++) if (s[t + i] !== s[ht + i]) return false
+    const seq = (s[t + 4] << 24) | (s[t + 5] << 16) | (s[t + 6] << 8) | s[t + 7]
+    return seq === this.seq[0]
+  }
+
+  /** Queue a new write: [vnet header] + the packet. */
+  private open (ip: number, total: number, flags: number): void {
+    const o = this.batch
+    const w = this.writes
+    let p = this.pieces
+    if (this.vnet) {
+      const at = this.hdrBase + w * HDR_SLOT
+      writeVnetHdr(o.slab, at, flags, GSO_NONE, 0, 0, 0, 0)
+      o.offsets[p] = at
+      o.lengths[p] = VNET_HDR_LEN
+      p++
+    }
+    o.offsets[p] = ip
+    o.lengths[p] = total
+    p++
+    o.segs[w] = p - this.pieces
+    this.pieces = p
+    this.writes = w + 1
+  }
+
+  /** Close the open run: a run of several segments becomes one super-packet. */
+  private close (): void {
+    const h = this.head
+    if (h < 0) return
+    this.head = -1
+    if (this.runSegs < 2) return
+    const s = this.batch.slab
+    const thl = this.headThl
+    const total = 20 + thl + this.runPayload
+    s[h + 2] = total >> 8
+    s[h + 3] = total & 255
+    setIpv4Checksum(s, h)
+    const t = h + 20
+    if (this.runPsh !== 0) s[t + 13] |= TCP_PSH
+    // CHECKSUM_PARTIAL: the field holds the pseudo-header sum, the kernel finishes it
+    const p = fold(pseudoHeaderSum4At(s, h, 6, thl + this.runPayload))
+    s[t + 16] = p >> 8
+    s[t + 17] = p & 255
+    if (this.vnet) writeVnetHdr(s, this.hdrBase + (this.writes - 1) * HDR_SLOT, VNET_F_NEEDS_CSUM, GSO_TCPV4, 20 + thl, this.headMss, 20, 16)
+    this.stats[Count.OUTSIDE_SUPER_PACKETS]++
+    this.stats[Count.OUTSIDE_COALESCED] += this.runSegs
+  }
+
+  /** Write everything queued (one call into the addon); returns writes the kernel refused. */
+  send (): number {
+    this.close()
+    const n = this.writes
+    if (n === 0) return 0
+    this.writes = 0
+    this.pieces = 0
+    const written = this.tun.send(n)
+    // TUN writes do not queue: whatever the kernel would not take is lost, and counted
+    if (written < n) this.stats[Drop.TUN_WRITE] += n - written
+    return n - written
+  }
+}
