@@ -2,7 +2,8 @@
 // the kernel needs to send pod traffic into it.
 // 1. a TUN device (`weft.<VNI>`, `weft.ipip`, `weft0`; flannel's are
 //    `flannel.<VNI>`, `flannel.ipip`, `flannel0`), MTU = underlay less the
-//    encapsulation, our subnet's network address on it (/32, as flannel does)
+//    encapsulation, our subnet's network address on it (/32, as flannel does),
+//    opened with the offloads the kernel gives (offloads.ts)
 // 2. one route: the whole cluster network into the device (our own subnet
 //    is more specific, on the pods' bridge, so it stays local)
 // 3. forwarding on, and flannel's FORWARD accept rules (and --ip-masq rules)
@@ -13,9 +14,10 @@ import type { Ip4Net } from '../ip/net'
 import { addAddress, addRoute, delAddress, enableForwarding } from '../kernel/link'
 import { TrafficRules } from '../kernel/iptables'
 import type { Logger } from '../log'
-import { openTun } from '../native'
 import type { Tun } from '../native'
 import { ip4ToString } from '../packet/ip'
+import { openTunWithOffloads } from './offloads'
+import type { Offloads } from './offloads'
 
 export interface VtepOptions {
   name: string
@@ -31,14 +33,14 @@ export class TunDevice {
   private rules: TrafficRules
   private subnet: Ip4Net
 
-  private constructor (readonly tun: Tun, private readonly o: VtepOptions) {
+  private constructor (readonly tun: Tun, readonly offloads: Offloads, private readonly o: VtepOptions) {
     this.subnet = o.subnet
     this.rules = new TrafficRules({ network: formatCidr(o.network), podSubnet: formatCidr(o.subnet), ipMasq: o.ipMasq, forwardRules: true, log: o.log })
   }
 
   static async create (o: VtepOptions): Promise<TunDevice> {
-    const tun = openTun({ name: o.name, mtu: o.mtu, up: true, batch: o.batch })
-    const dev = new TunDevice(tun, o)
+    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch }, o.log)
+    const dev = new TunDevice(tun, offloads, o)
     try {
       await addAddress(tun.name, `${ip4ToString(o.subnet.ip)}/32`)
       await addRoute({ dst: formatCidr(o.network), dev: tun.name })
@@ -48,7 +50,7 @@ export class TunDevice {
       tun.io.close()
       throw err
     }
-    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network) }, 'tunnel device up')
+    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network), tso: offloads.tso, uso: offloads.uso }, 'tunnel device up')
     return dev
   }
 

@@ -49,3 +49,13 @@ export function openRaw4 (opts: RawOptions): PacketIo {
 export function socketBuffers (io: PacketIo): { rcvbuf: number, sndbuf: number } {
   return native.sockBuffers(io.fd)
 }
+
+/** Turn UDP_GRO on; false (and nothing changed) if the kernel refuses it. */
+export function trySetUdpGro (io: PacketIo): boolean {
+  try {
+    native.sockSetGro(io.fd, true)
+    return true
+  } catch {
+    return false
+  }
+}

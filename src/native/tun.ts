@@ -57,6 +57,11 @@ export function openTun (opts: TunOptions): Tun {
   return { name: dev.name, vnetHdr: opts.vnetHdr === true, io: new PacketIo(dev.fd, 'fd', opts.batch ?? 64) }
 }
 
+/** TUNSETOFFLOAD: which offloads the kernel may hand us (TUN_F_* flags). Throws a WeftError if refused. */
+export function setTunOffload (tun: Tun, flags: number): void {
+  try { native.tunSetOffload(tun.io.fd, flags) } catch (err) { throw fromNative(err) }
+}
+
 export function setLinkMtu (name: string, mtu: number): void {
   try { native.linkSetMtu(name, mtu) } catch (err) { throw fromNative(err) }
 }

@@ -62,6 +62,7 @@ export class IpipBackend implements Backend {
       encap: new IpipEncap(),
       mtu,
       batch: IPIP_BATCH,
+      offloads: device.offloads,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
     const network = new TunNetwork({
@@ -78,7 +79,7 @@ export class IpipBackend implements Backend {
       log
     })
     pipeline.start()
-    log.info({ directRouting: this.cfg.directRouting }, 'IP-in-IP dataplane running')
+    log.info({ directRouting: this.cfg.directRouting, offloads: device.offloads }, 'IP-in-IP dataplane running')
     return network
   }
 }

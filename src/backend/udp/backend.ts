@@ -19,6 +19,7 @@ import { Pipeline } from '../../dataplane/pipeline'
 import { UdpEncap } from '../../dataplane/udp-encap'
 import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
+import { enableGro } from '../offloads'
 import { TunDevice } from '../tun-device'
 import { TunNetwork } from '../tun-network'
 
@@ -57,6 +58,7 @@ export class UdpBackend implements Backend {
       await device.close()
       throw err
     }
+    enableGro(sock.io, device.offloads, log)
     const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port })
     const dataplane = new Pipeline({
       tun: device.tun.io,
@@ -65,6 +67,7 @@ export class UdpBackend implements Backend {
       encap: new UdpEncap(),
       mtu,
       batch: UDP_BATCH,
+      offloads: device.offloads,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
     dataplane.inside.answerUnreachable(lease.subnet.ip)
@@ -82,7 +85,7 @@ export class UdpBackend implements Backend {
       log
     })
     dataplane.start()
-    log.info({ port: sock.port }, 'UDP dataplane running')
+    log.info({ port: sock.port, offloads: device.offloads }, 'UDP dataplane running')
     return network
   }
 }

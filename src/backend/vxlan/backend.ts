@@ -12,6 +12,7 @@ import { Pipeline } from '../../dataplane/pipeline'
 import { VxlanEncap } from '../../dataplane/vxlan-encap'
 import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
+import { enableGro } from '../offloads'
 import { TunDevice } from '../tun-device'
 import { TunNetwork } from '../tun-network'
 import { peerMac } from './peer-mac'
@@ -50,6 +51,7 @@ export class VxlanBackend implements Backend {
       await device.close()
       throw err
     }
+    enableGro(sock.io, device.offloads, log)
     const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port })
     const pipeline = new Pipeline({
       tun: device.tun.io,
@@ -58,6 +60,7 @@ export class VxlanBackend implements Backend {
       encap: new VxlanEncap(this.cfg.vni, parseMac(this.vtepMac), fdb),
       mtu,
       batch: VXLAN_BATCH,
+      offloads: device.offloads,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
     const network = new TunNetwork({
@@ -74,7 +77,7 @@ export class VxlanBackend implements Backend {
       log
     })
     pipeline.start()
-    log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac }, 'VXLAN dataplane running')
+    log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads }, 'VXLAN dataplane running')
     return network
   }
 }
