@@ -35,32 +35,15 @@
 //
 // usage: sudo node dist/bench/vxlan-iperf.js [--seconds 3] [--repeat 2]
 //          [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw]
-import { execFileSync } from 'node:child_process'
-import fs from 'node:fs'
 import os from 'node:os'
-import { formatCidr } from '../src/ip/net'
-import { withTopology, waitFor } from '../test/helpers/netns'
 import type { Topology } from '../test/helpers/netns'
-import { addPods } from '../test/helpers/pods'
 import type { Pod } from '../test/helpers/pods'
-import { iperf, ping } from '../test/helpers/traffic'
-import { kernelVxlanNode } from '../test/helpers/kernel-vxlan'
+import { iperf } from '../test/helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
-import { cluster } from '../test/backend/daemons'
-import type { Daemon } from '../test/backend/daemons'
-
-const POD_MTU = 1450
-
-/** Every path, in the order they run and are printed; `name` is what --paths takes. */
-const PATHS = [
-  { name: 'veth', key: 'veth', label: 'plain veth' },
-  { name: 'kernel-vxlan', key: 'kernelVxlan', label: 'kernel VXLAN' },
-  { name: 'vxlan', key: 'weftVxlan', label: 'weft vxlan', backend: 'vxlan' },
-  { name: 'ipip', key: 'weftIpip', label: 'weft ipip', backend: 'ipip' },
-  { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
-  { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' }
-] as const
-type PathDef = typeof PATHS[number]
+import { backgroundLoad, coresBetween, machineTicks } from './cpu'
+import type { Cores } from './cpu'
+import { PATHS, POD_MTU, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import type { DaemonSample, PathDef, Weft } from './paths'
 
 function arg (name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -71,98 +54,11 @@ const seconds = Number(arg('seconds', '3'))
 const repeat = Number(arg('repeat', '2'))
 if (!(seconds > 0 && seconds <= 600)) throw new RangeError(`--seconds must be in (0, 600], got ${arg('seconds', '3')}`)
 if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new RangeError(`--repeat must be 1..100, got ${arg('repeat', '2')}`)
-const selected: readonly PathDef[] = (() => {
-  const names = arg('paths', PATHS.map((p) => p.name).join(',')).split(',').map((s) => s.trim()).filter(Boolean)
-  const unknown = names.filter((n) => !PATHS.some((p) => p.name === n))
-  if (unknown.length > 0 || names.length === 0) throw new RangeError(`--paths takes a comma list of ${PATHS.map((p) => p.name).join(', ')}; got ${arg('paths', '')}`)
-  return PATHS.filter((p) => names.includes(p.name))
-})()
-
-// utime/stime in /proc are in clock ticks; almost always 100, but ask.
-const CLK_TCK = (() => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 }
-})()
+const selected: readonly PathDef[] = selectPaths(arg('paths', PATHS.map((p) => p.name).join(',')))
 
 const progress = (msg: string): void => { process.stderr.write(`vxlan-iperf: ${msg}\n`) }
 
-// --- CPU accounting --------------------------------------------------------
-
-interface CpuTimes { user: number, sys: number, main: number }
-
-/** utime and stime (fields 14 and 15) of /proc/<pid>[/task/<tid>]/stat, in seconds. */
-function readStat (file: string): { user: number, sys: number } {
-  const text = fs.readFileSync(file, 'utf8')
-  // comm (field 2) may hold spaces and parentheses: split after the last ')'
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK }
-}
-
-/** The process' whole thread group, and its main thread alone (the JS event loop, where the dataplane runs). */
-function cpuOf (pid: number): CpuTimes {
-  const all = readStat(`/proc/${pid}/stat`)
-  const main = readStat(`/proc/${pid}/task/${pid}/stat`)
-  return { user: all.user, sys: all.sys, main: main.user + main.sys }
-}
-
-/**
- * The daemon's node process. topo.spawn runs `ip netns exec NS node ...`;
- * `ip` execs into node, so the pid is usually node's already, but if some
- * `ip` forks instead, the node process is its child.
- */
-function nodePid (pid: number): number {
-  const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
-  if (comm !== 'ip') return pid
-  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-  const node = kids.find((k) => fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() !== 'ip')
-  if (node === undefined) throw new Error(`no node process under pid ${pid} (${comm})`)
-  return node
-}
-
-interface Ticks { user: number, sys: number, softirq: number, busy: number, total: number }
-
-/** Ticks of the whole machine (first line of /proc/stat), to show how full the cores were and with what. */
-function machineTicks (): Ticks {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
-  // user nice system idle iowait irq softirq steal (guest is already in user)
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
-  return { user: f[0] + f[1], sys: f[2], softirq: f[5] + f[6], busy: total - f[3] - f[4], total }
-}
-
-interface Cores { busy: number, user: number, sys: number, softirq: number }
-
-/** Cores busy between two samples (share of all ticks times the core count). */
-function coresBetween (a: Ticks, b: Ticks): Cores {
-  const k = os.cpus().length / Math.max(1, b.total - a.total)
-  return { busy: (b.busy - a.busy) * k, user: (b.user - a.user) * k, sys: (b.sys - a.sys) * k, softirq: (b.softirq - a.softirq) * k }
-}
-
-/**
- * Cores something else keeps busy while nothing of ours runs. The paths
- * share two cores with whatever else the machine does, so a busy machine
- * shows up here instead of silently lowering the numbers.
- */
-async function backgroundLoad (): Promise<number> {
-  const a = machineTicks()
-  await new Promise((resolve) => setTimeout(resolve, 1000))
-  return coresBetween(a, machineTicks()).busy
-}
-
 // --- one path's runs -------------------------------------------------------
-
-interface DaemonSample {
-  node: string
-  /** CPU seconds over the run */
-  user: number
-  sys: number
-  /** of which on the main thread */
-  main: number
-  insidePackets: number
-  insideBatches: number
-  outsidePackets: number
-  outsideBatches: number
-  /** packets the kernel queued on the TUN device that weft did not read in time */
-  tunTxDropped: number
-}
 
 interface Run {
   gbps: number
@@ -188,64 +84,25 @@ interface PathResult {
   runs: Run[]
 }
 
-interface Weft {
-  daemons: Daemon[]
-  pids: number[]
-  /** each daemon's TUN device; undefined for host-gw, where the kernel forwards */
-  tuns: Array<string | undefined>
-}
-
-interface WeftCounters { counters: Array<Record<string, number>>, tunTxDropped: number[] }
-
-/** Each daemon's dataplane counters and its TUN device's tx_dropped. */
-async function weftCounters (topo: Topology, w: Weft): Promise<WeftCounters> {
-  return {
-    counters: await Promise.all(w.daemons.map(async (d) => (await d.status()).counters.counters)),
-    tunTxDropped: await Promise.all(w.daemons.map(async (d, j) => {
-      const tun = w.tuns[j]
-      return tun === undefined ? 0 : Number((await topo.exec(d.host, ['cat', `/sys/class/net/${tun}/statistics/tx_dropped`])).stdout)
-    }))
-  }
-}
-
-function weftSamples (w: Weft, c0: WeftCounters, c1: WeftCounters, cpu0: CpuTimes[], cpu1: CpuTimes[]): DaemonSample[] {
-  return w.daemons.map((d, j) => {
-    const delta = (k: string): number => (c1.counters[j][k] ?? 0) - (c0.counters[j][k] ?? 0)
-    return {
-      node: d.host.name,
-      user: cpu1[j].user - cpu0[j].user,
-      sys: cpu1[j].sys - cpu0[j].sys,
-      main: cpu1[j].main - cpu0[j].main,
-      insidePackets: delta('inside_packets'),
-      insideBatches: delta('inside_batches'),
-      outsidePackets: delta('outside_packets'),
-      outsideBatches: delta('outside_batches'),
-      tunTxDropped: c1.tunTxDropped[j] - c0.tunTxDropped[j]
-    }
-  })
-}
-
 async function measure (topo: Topology, label: string, client: Pod, server: Pod, n: number, weft?: Weft): Promise<Run[]> {
-  // Pod-to-pod first: resolves neighbours and proves the path before timing it.
-  const p = await ping(topo, client, server.ip, { count: 3, intervalS: 0.2, waitS: 2 })
-  if (p.received === 0) throw new Error(`${label}: ${client.name} cannot reach ${server.ip}:\n${p.output}`)
+  await proveReachable(topo, client, server, label)
   const runs: Run[] = []
   for (let i = 0; i < n; i++) {
     progress(`${label} ${client.host.name} -> ${server.host.name}: run ${i + 1}/${n}, ${seconds} s ...`)
     // Status queries cost the daemons CPU too: counters outside the CPU window, CPU times tight around iperf3.
     const c0 = weft !== undefined ? await weftCounters(topo, weft) : undefined
-    const cpu0 = weft?.pids.map(cpuOf)
+    const cpu0 = weftCpu(weft)
     const m0 = machineTicks()
     const w0 = performance.now()
     const r = await iperf(topo, server, client, { serverIp: server.ip, seconds })
     const wall = (performance.now() - w0) / 1000
     const m1 = machineTicks()
-    const cpu1 = weft?.pids.map(cpuOf)
+    const cpu1 = weftCpu(weft)
     const c1 = weft !== undefined ? await weftCounters(topo, weft) : undefined
     // The iperf3 server's start-up is idle time inside the window: it dilutes
     // the CPU figures a little (a few percent at 5 s), the same for all paths.
     const run: Run = { gbps: r.gbps, retransmits: r.retransmits, wall, cores: coresBetween(m0, m1) }
-    if (weft !== undefined && c0 !== undefined && c1 !== undefined && cpu0 !== undefined && cpu1 !== undefined) run.daemons = weftSamples(weft, c0, c1, cpu0, cpu1)
+    if (weft !== undefined && c0 !== undefined && c1 !== undefined) run.daemons = weftSamples(weft, c0, c1, cpu0, cpu1)
     progress(`  ${r.gbps.toFixed(2)} Gbit/s, ${r.retransmits} retransmits`)
     runs.push(run)
   }
@@ -256,79 +113,23 @@ async function measure (topo: Topology, label: string, client: Pod, server: Pod,
 
 const TOPO_TIMEOUT_MS = (repeat + 1) * (seconds + 25) * 1000 + 90_000
 
-async function vethPath (def: PathDef): Promise<PathResult[]> {
+async function runPath (def: PathDef): Promise<PathResult[]> {
   const background = await backgroundLoad()
   progress(`${def.label}: setting up (background load ${background.toFixed(2)} cores)`)
-  return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-veth', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
-    const [h1, h2] = topo.hosts
-    const [p1] = await addPods(topo, h1, { subnet: '10.244.1.0/24', count: 1, mtu: POD_MTU })
-    const [p2] = await addPods(topo, h2, { subnet: '10.244.2.0/24', count: 1, mtu: POD_MTU })
-    // addPods turned forwarding on; the underlay is one L2 segment, so the peer host is the next hop
-    await topo.exec(h1, ['ip', 'route', 'add', '10.244.2.0/24', 'via', h2.underlayIp, 'dev', 'eth0'])
-    await topo.exec(h2, ['ip', 'route', 'add', '10.244.1.0/24', 'via', h1.underlayIp, 'dev', 'eth0'])
-    return [{ key: def.key, label: def.label, from: 'h1', to: 'h2', background, runs: await measure(topo, def.label, p1, p2, repeat) }]
-  })
-}
-
-async function kernelPath (def: PathDef): Promise<PathResult[]> {
-  const background = await backgroundLoad()
-  progress(`${def.label}: setting up (background load ${background.toFixed(2)} cores)`)
-  return await withTopology(undefined, { hosts: 2, label: 'bench-iperf-kvx', timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
-    const [h1, h2] = topo.hosts
-    const k1 = await kernelVxlanNode(topo, h1, { subnet: '10.244.1.0/24' })
-    const k2 = await kernelVxlanNode(topo, h2, { subnet: '10.244.2.0/24' })
-    await k1.addPeer(k2.peer)
-    await k2.addPeer(k1.peer)
-    const [p1] = await addPods(topo, h1, { subnet: k1.subnet, count: 1, mtu: POD_MTU })
-    const [p2] = await addPods(topo, h2, { subnet: k2.subnet, count: 1, mtu: POD_MTU })
-    return [{ key: def.key, label: def.label, from: 'h1', to: 'h2', background, runs: await measure(topo, def.label, p1, p2, repeat) }]
-  })
-}
-
-async function weftPath (def: PathDef & { backend: string }): Promise<PathResult[]> {
-  const background = await backgroundLoad()
-  progress(`${def.label}: setting up (background load ${background.toFixed(2)} cores)`)
-  const config = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: def.backend } })
-  // cluster() wants a test context only for t.after(); collect and run those ourselves
-  const cleanups: Array<() => void> = []
-  try {
-    return await withTopology(undefined, { hosts: 2, label: `bench-iperf-${def.name}`, timeoutMs: TOPO_TIMEOUT_MS }, async (topo) => {
-      const [h1, h2] = topo.hosts
-      const c = cluster({ after: (fn) => { cleanups.push(fn) } }, topo, config)
-      const d1 = await c.start(h1)
-      const d2 = await c.start(h2)
-      await waitFor(async () => (await d1.status()).peers.length === 1 && (await d2.status()).peers.length === 1, { what: 'both daemons know each other', timeoutMs: 10_000 })
-      const [s1, s2] = await Promise.all([d1.status(), d2.status()])
-      if (s1.backend !== def.backend || s2.backend !== def.backend) throw new Error(`${def.label}: the daemons run ${String(s1.backend)}/${String(s2.backend)}`)
-      // the same pod MTU on every path; lower only if the backend cannot carry it
-      const mtu = Math.min(POD_MTU, d1.env().mtu, d2.env().mtu)
-      if (mtu !== POD_MTU) progress(`note: ${def.label} allows pod MTU ${d1.env().mtu}/${d2.env().mtu} only, its pods get ${mtu}, the other paths ${POD_MTU}`)
-      const [p1] = await addPods(topo, h1, { subnet: formatCidr(d1.env().subnet), count: 1, mtu })
-      const [p2] = await addPods(topo, h2, { subnet: formatCidr(d2.env().subnet), count: 1, mtu })
-      // TUN backends count their packets; host-gw only keeps kernel routes on the underlay device
-      const tun = 'inside_packets' in s1.counters.counters
-      const weft: Weft = {
-        daemons: [d1, d2],
-        pids: [nodePid(d1.child.pid), nodePid(d2.child.pid)],
-        tuns: [s1, s2].map((s) => tun ? String(s.device) : undefined)
-      }
-      const forward = await measure(topo, def.label, p1, p2, repeat, weft)
-      const reverse = await measure(topo, def.label, p2, p1, 1, weft)
-      for (const d of weft.daemons) {
-        const drops = (await d.status()).counters.drops
-        if (Object.keys(drops).length > 0) progress(`note: ${def.label} ${d.host.name} dropped ${JSON.stringify(drops)}`)
-      }
-      const common = { label: def.label, background, backend: def.backend, deviceMtu: Number(s1.mtu), tun }
-      return [
-        { ...common, key: def.key, from: 'h1', to: 'h2', runs: forward },
-        { ...common, key: `${def.key}Reverse`, from: 'h2', to: 'h1', runs: reverse }
-      ]
-    })
-  } finally {
-    for (const fn of cleanups.reverse()) {
-      try { fn() } catch (err) { progress(`cleanup: ${String(err)}`) }
+  return await withPath(def, { label: 'bench-iperf', timeoutMs: TOPO_TIMEOUT_MS, progress }, async ({ topo, pods: [p1, p2], weft }) => {
+    const forward = await measure(topo, def.label, p1, p2, repeat, weft)
+    if (weft === undefined) return [{ key: def.key, label: def.label, from: 'h1', to: 'h2', background, runs: forward }]
+    const reverse = await measure(topo, def.label, p2, p1, 1, weft)
+    for (const d of weft.daemons) {
+      const drops = (await d.status()).counters.drops
+      if (Object.keys(drops).length > 0) progress(`note: ${def.label} ${d.host.name} dropped ${JSON.stringify(drops)}`)
     }
-  }
+    const common = { label: def.label, background, backend: weft.backend, deviceMtu: weft.deviceMtu, tun: weft.tun }
+    return [
+      { ...common, key: def.key, from: 'h1', to: 'h2', runs: forward },
+      { ...common, key: `${def.key}Reverse`, from: 'h2', to: 'h1', runs: reverse }
+    ]
+  })
 }
 
 // --- report ----------------------------------------------------------------
@@ -395,7 +196,7 @@ function summarize (p: PathResult): PathSummary {
   if (first !== undefined) {
     out.daemons = first.map((d0, j) => {
       const all = p.runs.map((r) => r.daemons![j])
-      const sum = (k: Exclude<keyof DaemonSample, 'node'>): number => all.reduce((a, s) => a + s[k], 0)
+      const sum = (k: Exclude<keyof DaemonSample, 'node' | 'drops'>): number => all.reduce((a, s) => a + s[k], 0)
       const cpu = sum('user') + sum('sys')
       return {
         node: d0.node,
@@ -487,9 +288,7 @@ async function main (): Promise<void> {
   const t0 = performance.now()
   // One path at a time, each in its own topology torn down before the next starts.
   for (const def of selected) {
-    if (def.name === 'veth') results.push(...await vethPath(def))
-    else if (def.name === 'kernel-vxlan') results.push(...await kernelPath(def))
-    else if ('backend' in def) results.push(...await weftPath(def))
+    results.push(...await runPath(def))
   }
   progress(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
   report(results)

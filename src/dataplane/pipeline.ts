@@ -85,7 +85,10 @@ export class Pipeline {
   }
 
   snapshot (): StatsSnapshot & { tun: Record<string, number>, sock: Record<string, number> } {
-    return { ...snapshotStats(this.stats), tun: this.o.tun.stats(), sock: this.o.sock.stats() }
+    const snap = { ...snapshotStats(this.stats), tun: this.o.tun.stats(), sock: this.o.sock.stats() }
+    // with inner checks on, the addon finishes partial checksums on receive
+    snap.counters.checksums_finished += snap.sock.rxCsumFinished
+    return snap
   }
 
   /** Idempotent: stops both loops and closes both fds. */

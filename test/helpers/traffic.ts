@@ -17,12 +17,16 @@ export interface PingOptions {
   intervalS?: number
   /** Seconds to wait for the last reply; default 1. */
   waitS?: number
+  /** Keep every reply's round-trip time (ping prints one line per reply; default off: summary only). */
+  rtts?: boolean
 }
 
 export interface PingResult {
   sent: number
   received: number
   output: string
+  /** With `rtts`: each reply's round-trip time in ms, in arrival order. */
+  rtts?: number[]
 }
 
 /** `ping -c count -i intervalS -W waitS toIp` from `from`; never throws on loss. */
@@ -32,11 +36,13 @@ export async function ping (topo: Topology, from: Endpoint, toIp: string, opts: 
   const waitS = opts.waitS ?? 1
   if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new RangeError(`ping: count must be 1..10000, got ${count}`)
   const timeoutMs = Math.ceil((count * intervalS + waitS) * 1000) + 5000
-  const argv = ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', String(waitS), toIp]
+  const argv = ['ping', '-n', ...(opts.rtts === true ? [] : ['-q']), '-c', String(count), '-i', String(intervalS), '-W', String(waitS), toIp]
   const r = await topo.exec(from.ns, argv, { allowFail: true, timeoutMs })
   const output = r.stdout + r.stderr
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(output)
-  return { sent: m ? Number(m[1]) : 0, received: m ? Number(m[2]) : 0, output }
+  const result: PingResult = { sent: m ? Number(m[1]) : 0, received: m ? Number(m[2]) : 0, output }
+  if (opts.rtts === true) result.rtts = [...r.stdout.matchAll(/ time=([\d.]+) ms/g)].map((x) => Number(x[1]))
+  return result
 }
 
 export interface PingMatrixOptions {
@@ -103,6 +109,8 @@ export interface IperfOptions {
   parallel?: number
   /** Hard limit on the client run; default seconds + 20 s, or 60 s with `bytes`. */
   timeoutMs?: number
+  /** UDP instead of TCP (`-u`), at this rate (`-b`, e.g. '1G'; '0' = as fast as it can) with datagrams of `length` bytes (`-l`). */
+  udp?: { bitrate: string, length: number }
 }
 
 export interface IperfResult {
@@ -110,6 +118,8 @@ export interface IperfResult {
   gbps: number
   /** TCP retransmissions seen by the sender (end.sum_sent.retransmits). */
   retransmits: number
+  /** With `udp`: what the sender sent and what the receiver lost (end.sum). */
+  udp?: { sentGbps: number, packets: number, lostPackets: number, lostPercent: number }
 }
 
 /** One iperf3 TCP run from `client` to a one-off server in `server`'s namespace. */
@@ -131,7 +141,8 @@ export async function iperf (topo: Topology, server: Endpoint, client: Endpoint,
     }, { timeoutMs: 5000, intervalMs: 50, what: `iperf3 server in ${server.ns} to listen on port ${port}` })
 
     const len = seconds !== undefined ? ['-t', String(seconds)] : ['-n', opts.bytes!]
-    const argv = ['iperf3', '-c', opts.serverIp, '-p', String(port), '-J', '-P', String(parallel), '--connect-timeout', '3000', ...len]
+    const udp = opts.udp !== undefined ? ['-u', '-b', opts.udp.bitrate, '-l', String(opts.udp.length)] : []
+    const argv = ['iperf3', '-c', opts.serverIp, '-p', String(port), '-J', '-P', String(parallel), '--connect-timeout', '3000', ...udp, ...len]
     const r = await topo.exec(client.ns, argv, { allowFail: true, timeoutMs })
     let j: IperfJson
     try {
@@ -142,7 +153,12 @@ export async function iperf (topo: Topology, server: Endpoint, client: Endpoint,
     if (j.error || r.code !== 0) throw new Error(`iperf3 client failed (exit code ${r.code}): ${j.error ?? r.stderr.trim()}`)
     const bps = j.end?.sum_received?.bits_per_second
     if (typeof bps !== 'number') throw new Error('iperf3 JSON has no end.sum_received.bits_per_second')
-    return { gbps: bps / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 }
+    const result: IperfResult = { gbps: bps / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 }
+    const sum = j.end?.sum
+    if (opts.udp !== undefined) {
+      result.udp = { sentGbps: (j.end?.sum_sent?.bits_per_second ?? NaN) / 1e9, packets: sum?.packets ?? 0, lostPackets: sum?.lost_packets ?? 0, lostPercent: sum?.lost_percent ?? 0 }
+    }
+    return result
   } finally {
     await srv.stop(500)
   }
@@ -152,6 +168,8 @@ interface IperfJson {
   error?: string
   end?: {
     sum_received?: { bits_per_second?: number }
-    sum_sent?: { retransmits?: number }
+    sum_sent?: { retransmits?: number, bits_per_second?: number }
+    /** UDP: the receiver's loss as the sender learnt it */
+    sum?: { packets?: number, lost_packets?: number, lost_percent?: number }
   }
 }

@@ -1,0 +1,217 @@
+// The paths the throughput benchmarks compare, each set up in a fresh
+// two-host topology with a pod on each host, so nothing is left over from the
+// path before:
+// 1. plain veth (the ceiling): the hosts route 10.244.1.0/24 and
+//    10.244.2.0/24 to each other over the bridge underlay, no tunnel
+// 2. kernel VXLAN: flannel.1 devices programmed as flanneld programs them
+// 3. weft vxlan, ipip, udp and host-gw: two real `weft run` daemons on one
+//    SQLite store, configured with `{"Network":"10.244.0.0/16","Backend":
+//    {"Type":"<backend>"}}` and nothing else; pods on the leased subnets
+// All pods get the same MTU (1450, flannel's VXLAN MTU on a 1500 underlay),
+// lowered only where a backend cannot carry it, so the paths differ only in
+// what carries the packets. The topology (namespaces, daemons, pods) is torn
+// down when the callback returns or throws, and on Ctrl-C (netns.ts).
+import { formatCidr } from '../src/ip/net'
+import { withTopology, waitFor } from '../test/helpers/netns'
+import type { Host, Topology } from '../test/helpers/netns'
+import { addPods } from '../test/helpers/pods'
+import type { Pod } from '../test/helpers/pods'
+import { ping } from '../test/helpers/traffic'
+import { kernelVxlanNode } from '../test/helpers/kernel-vxlan'
+import { cluster } from '../test/backend/daemons'
+import type { Daemon } from '../test/backend/daemons'
+import { cpuOf, nodePid } from './cpu'
+import type { CpuTimes } from './cpu'
+
+export const POD_MTU = 1450
+
+/** Every path, in the order they run and are printed; `name` is what --paths takes. */
+export const PATHS = [
+  { name: 'veth', key: 'veth', label: 'plain veth' },
+  { name: 'kernel-vxlan', key: 'kernelVxlan', label: 'kernel VXLAN' },
+  { name: 'vxlan', key: 'weftVxlan', label: 'weft vxlan', backend: 'vxlan' },
+  { name: 'ipip', key: 'weftIpip', label: 'weft ipip', backend: 'ipip' },
+  { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
+  { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' }
+] as const
+export type PathDef = typeof PATHS[number]
+
+/** The paths a `--paths a,b,c` list names, in the canonical order; throws on an unknown name. */
+export function selectPaths (list: string): PathDef[] {
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = names.filter((n) => !PATHS.some((p) => p.name === n))
+  if (unknown.length > 0 || names.length === 0) throw new RangeError(`--paths takes a comma list of ${PATHS.map((p) => p.name).join(', ')}; got ${JSON.stringify(list)}`)
+  return PATHS.filter((p) => names.includes(p.name))
+}
+
+export interface Weft {
+  backend: string
+  daemons: Daemon[]
+  /** the daemons' node processes (for CPU and RSS) */
+  pids: number[]
+  /** each daemon's TUN device; undefined for host-gw, where the kernel forwards */
+  tuns: Array<string | undefined>
+  /** packets pass through the daemons (a TUN backend), not host-gw */
+  tun: boolean
+  /** the MTU the backend gave its device */
+  deviceMtu: number
+  /** per daemon: TSO on its TUN, from its 'tunnel device up' log line (undefined: no TUN, or not logged) */
+  tso: Array<boolean | undefined>
+}
+
+export interface PathSetup {
+  def: PathDef
+  topo: Topology
+  hosts: [Host, Host]
+  /** the pod on h1 and the pod on h2 */
+  pods: [Pod, Pod]
+  podMtu: number
+  weft?: Weft
+}
+
+export interface PathOptions {
+  /** topology label prefix, e.g. 'bench-run' */
+  label: string
+  /** the whole callback's limit (setup included) */
+  timeoutMs: number
+  progress: (msg: string) => void
+}
+
+/** Sets up `def` in a fresh topology, runs fn on it, tears it all down (also when fn throws). */
+export async function withPath<T> (def: PathDef, o: PathOptions, fn: (p: PathSetup) => Promise<T>): Promise<T> {
+  // cluster() wants a test context only for t.after(); collect and run those ourselves
+  const cleanups: Array<() => void> = []
+  try {
+    return await withTopology(undefined, { hosts: 2, label: `${o.label}-${def.name}`, timeoutMs: o.timeoutMs }, async (topo) => {
+      const [h1, h2] = topo.hosts as [Host, Host]
+      const setup = await build(def, topo, h1, h2, (fn) => { cleanups.push(fn) }, o.progress)
+      return await fn(setup)
+    })
+  } finally {
+    for (const fn of cleanups.reverse()) {
+      try { fn() } catch (err) { o.progress(`cleanup: ${String(err)}`) }
+    }
+  }
+}
+
+async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (fn: () => void) => void, progress: (msg: string) => void): Promise<PathSetup> {
+  const base = { def, topo, hosts: [h1, h2] as [Host, Host], podMtu: POD_MTU }
+  if (def.name === 'veth') {
+    const [p1] = await addPods(topo, h1, { subnet: '10.244.1.0/24', count: 1, mtu: POD_MTU })
+    const [p2] = await addPods(topo, h2, { subnet: '10.244.2.0/24', count: 1, mtu: POD_MTU })
+    // addPods turned forwarding on; the underlay is one L2 segment, so the peer host is the next hop
+    await topo.exec(h1, ['ip', 'route', 'add', '10.244.2.0/24', 'via', h2.underlayIp, 'dev', 'eth0'])
+    await topo.exec(h2, ['ip', 'route', 'add', '10.244.1.0/24', 'via', h1.underlayIp, 'dev', 'eth0'])
+    return { ...base, pods: [p1, p2] }
+  }
+  if (def.name === 'kernel-vxlan') {
+    const k1 = await kernelVxlanNode(topo, h1, { subnet: '10.244.1.0/24' })
+    const k2 = await kernelVxlanNode(topo, h2, { subnet: '10.244.2.0/24' })
+    await k1.addPeer(k2.peer)
+    await k2.addPeer(k1.peer)
+    const [p1] = await addPods(topo, h1, { subnet: k1.subnet, count: 1, mtu: POD_MTU })
+    const [p2] = await addPods(topo, h2, { subnet: k2.subnet, count: 1, mtu: POD_MTU })
+    return { ...base, pods: [p1, p2] }
+  }
+  const backend = def.backend
+  const config = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: backend } })
+  const c = cluster({ after }, topo, config)
+  const d1 = await c.start(h1)
+  const d2 = await c.start(h2)
+  await waitFor(async () => (await d1.status()).peers.length === 1 && (await d2.status()).peers.length === 1, { what: 'both daemons know each other', timeoutMs: 10_000 })
+  const [s1, s2] = await Promise.all([d1.status(), d2.status()])
+  if (s1.backend !== backend || s2.backend !== backend) throw new Error(`${def.label}: the daemons run ${String(s1.backend)}/${String(s2.backend)}`)
+  // the same pod MTU on every path; lower only if the backend cannot carry it
+  const mtu = Math.min(POD_MTU, d1.env().mtu, d2.env().mtu)
+  if (mtu !== POD_MTU) progress(`note: ${def.label} allows pod MTU ${d1.env().mtu}/${d2.env().mtu} only, its pods get ${mtu}, the other paths ${POD_MTU}`)
+  const [p1] = await addPods(topo, h1, { subnet: formatCidr(d1.env().subnet), count: 1, mtu })
+  const [p2] = await addPods(topo, h2, { subnet: formatCidr(d2.env().subnet), count: 1, mtu })
+  // TUN backends count their packets; host-gw only keeps kernel routes on the underlay device
+  const tun = 'inside_packets' in s1.counters.counters
+  const weft: Weft = {
+    backend,
+    daemons: [d1, d2],
+    pids: [nodePid(d1.child.pid), nodePid(d2.child.pid)],
+    tuns: [s1, s2].map((s) => tun ? String(s.device) : undefined),
+    tun,
+    deviceMtu: Number(s1.mtu),
+    tso: [d1, d2].map(tsoOf)
+  }
+  return { ...base, podMtu: mtu, pods: [p1, p2], weft }
+}
+
+/** TSO as the daemon logged it when its TUN came up. */
+function tsoOf (d: Daemon): boolean | undefined {
+  const line = [...d.child.stdoutLines, ...d.child.stderrLines].find((l) => l.includes('"tunnel device up"'))
+  const m = line === undefined ? null : /"tso":(true|false)/.exec(line)
+  return m === null ? undefined : m[1] === 'true'
+}
+
+/** Pod-to-pod ping: resolves neighbours and proves the path before timing it. */
+export async function proveReachable (topo: Topology, from: Pod, to: Pod, label: string): Promise<void> {
+  const p = await ping(topo, from, to.ip, { count: 3, intervalS: 0.2, waitS: 2 })
+  if (p.received === 0) throw new Error(`${label}: ${from.name} cannot reach ${to.ip}:\n${p.output}`)
+}
+
+// --- the daemons' own figures ----------------------------------------------
+
+export interface WeftCounters { counters: Array<Record<string, number>>, drops: Array<Record<string, number>>, tunTxDropped: number[] }
+
+/** Each daemon's dataplane counters and drops, and its TUN device's tx_dropped. */
+export async function weftCounters (topo: Topology, w: Weft): Promise<WeftCounters> {
+  const statuses = await Promise.all(w.daemons.map(async (d) => await d.status()))
+  return {
+    counters: statuses.map((s) => s.counters.counters),
+    drops: statuses.map((s) => s.counters.drops),
+    tunTxDropped: await Promise.all(w.daemons.map(async (d, j) => {
+      const tun = w.tuns[j]
+      return tun === undefined ? 0 : Number((await topo.exec(d.host, ['cat', `/sys/class/net/${tun}/statistics/tx_dropped`])).stdout)
+    }))
+  }
+}
+
+export interface DaemonSample {
+  node: string
+  /** CPU seconds over the run */
+  user: number
+  sys: number
+  /** of which on the main thread */
+  main: number
+  insidePackets: number
+  insideBatches: number
+  outsidePackets: number
+  outsideBatches: number
+  /** packets the kernel queued on the TUN device that weft did not read in time */
+  tunTxDropped: number
+  /** the daemon's own drop counters that grew, by reason */
+  drops: Record<string, number>
+}
+
+/** What each daemon did between two (counters, CPU) samples. */
+export function weftSamples (w: Weft, c0: WeftCounters, c1: WeftCounters, cpu0: CpuTimes[], cpu1: CpuTimes[]): DaemonSample[] {
+  return w.daemons.map((d, j) => {
+    const delta = (k: string): number => (c1.counters[j][k] ?? 0) - (c0.counters[j][k] ?? 0)
+    const drops: Record<string, number> = {}
+    for (const [k, v] of Object.entries(c1.drops[j])) {
+      const n = v - (c0.drops[j][k] ?? 0)
+      if (n > 0) drops[k] = n
+    }
+    return {
+      node: d.host.name,
+      user: cpu1[j].user - cpu0[j].user,
+      sys: cpu1[j].sys - cpu0[j].sys,
+      main: cpu1[j].main - cpu0[j].main,
+      insidePackets: delta('inside_packets'),
+      insideBatches: delta('inside_batches'),
+      outsidePackets: delta('outside_packets'),
+      outsideBatches: delta('outside_batches'),
+      tunTxDropped: c1.tunTxDropped[j] - c0.tunTxDropped[j],
+      drops
+    }
+  })
+}
+
+/** CPU times of the daemons now (empty without weft). */
+export function weftCpu (w: Weft | undefined): CpuTimes[] {
+  return w?.pids.map(cpuOf) ?? []
+}
