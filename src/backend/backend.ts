@@ -22,6 +22,8 @@ export interface NetworkStatus {
   readonly device: string
   readonly mtu: number
   readonly peers: ReadonlyArray<Record<string, unknown>>
+  /** kernel offloads in use (TUN backends): tso, uso, gro, gso */
+  readonly offloads?: Record<string, boolean>
   readonly counters: Record<string, unknown>
 }
 

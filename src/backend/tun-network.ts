@@ -72,6 +72,7 @@ export class TunNetwork implements Network {
   private readonly direct = new Set<string>()
   private readonly timer: NodeJS.Timeout
   private closed = false
+  private gsoRefusalLogged = false
 
   constructor (private readonly o: TunNetworkOptions) {
     this.mtu = o.mtu
@@ -148,6 +149,7 @@ export class TunNetwork implements Network {
           outsideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.OUTSIDE_BYTES]
         }
       }),
+      offloads: { ...this.o.device.offloads, gso: !this.gsoRefused() },
       counters: { subnet: formatCidr(this.lease.subnet), ...dataplane.snapshot() }
     }
   }
@@ -168,7 +170,17 @@ export class TunNetwork implements Network {
     void this.o.direct.remove(l.subnet)
   }
 
+  /** Did the kernel refuse UDP_SEGMENT (the addon then sends datagram by datagram)? */
+  private gsoRefused (): boolean {
+    const snap = this.o.dataplane.snapshot() as { sock?: Record<string, number> }
+    return (snap.sock?.txGsoRefused ?? 0) > 0
+  }
+
   private report (): void {
+    if (!this.gsoRefusalLogged && this.gsoRefused()) {
+      this.gsoRefusalLogged = true
+      this.o.log.warn('the kernel refused UDP_SEGMENT (EIO: no checksum offload on the way out): sending segments one datagram each from now on')
+    }
     const ring = this.o.dataplane.outside.unknownSources
     const what = WORDS[this.o.backend].packets
     for (let i = 0; i < UNKNOWN_RING; i++) {
