@@ -58,6 +58,13 @@ export function renderChart (c: Chart): string {
     out.push(`<text x="${WIDTH - 10}" y="${y + 18}" class="unit" text-anchor="end">${esc(p.unit)}</text>`)
     let by = y + PANEL_HEAD - 12
     const top = by
+    // the reference line first: bars and values are drawn over it
+    if (p.reference !== undefined && Number.isFinite(p.reference) && p.reference > 0) {
+      const rx = (x0 + p.reference * scale).toFixed(1)
+      const bottom = top + p.bars.length * (BAR_H + GAP) - GAP + 4
+      out.push(`<line x1="${rx}" y1="${top - 6}" x2="${rx}" y2="${bottom}" class="ref"/>`)
+      out.push(`<text x="${rx}" y="${top - 9}" class="reflabel" text-anchor="middle">${esc(p.referenceLabel ?? 'reference')}</text>`)
+    }
     for (const b of p.bars) {
       out.push(`<text x="${LABEL_W}" y="${by + BAR_H - 6}" class="label" text-anchor="end">${esc(b.label)}</text>`)
       if (b.value === undefined || !Number.isFinite(b.value)) {
@@ -69,11 +76,6 @@ export function renderChart (c: Chart): string {
         out.push(`<text x="${(x0 + w + 6).toFixed(1)}" y="${by + BAR_H - 6}" class="value">${fmt(b.value)}${ratio}</text>`)
       }
       by += BAR_H + GAP
-    }
-    if (p.reference !== undefined && Number.isFinite(p.reference) && p.reference > 0) {
-      const rx = (x0 + p.reference * scale).toFixed(1)
-      out.push(`<line x1="${rx}" y1="${top - 6}" x2="${rx}" y2="${by - GAP + 4}" class="ref"/>`)
-      out.push(`<text x="${rx}" y="${top - 9}" class="reflabel" text-anchor="middle">${esc(p.referenceLabel ?? 'reference')}</text>`)
     }
     out.push(`<line x1="${x0}" y1="${top - 2}" x2="${x0}" y2="${by - GAP + 2}" class="axis"/>`)
     y = by + PANEL_GAP
@@ -87,7 +89,7 @@ export function renderChart (c: Chart): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
     '<style>.title{font-size:16px;font-weight:bold}.sub{font-size:11px;fill:#555}.panel{font-size:13px;font-weight:bold}.unit{font-size:11px;fill:#555}' +
-      '.label{font-size:12px}.value{font-size:11px;fill:#222}.ref{stroke:#1f5fa8;stroke-width:1.5;stroke-dasharray:5,3}.reflabel{font-size:10px;fill:#1f5fa8}.axis{stroke:#444;stroke-width:1}</style>',
+      '.label{font-size:12px}.value{font-size:11px;fill:#222;paint-order:stroke;stroke:#fff;stroke-width:3px}.ref{stroke:#1f5fa8;stroke-width:1.5;stroke-dasharray:5,3}.reflabel{font-size:10px;fill:#1f5fa8}.axis{stroke:#444;stroke-width:1}</style>',
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="22" class="title">${esc(c.title)}</text>`,
     `<text x="10" y="40" class="sub">${esc(c.subtitle)}</text>`,

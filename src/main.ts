@@ -1,6 +1,7 @@
 // weft's command-line entry, and the only module that decides to exit.
 //
 // Commands are listed in one explicit table; each lives in src/cli/.
+import { bench } from './cli/bench'
 import { capture } from './cli/capture'
 import { cni } from './cli/cni'
 import { config } from './cli/config'
@@ -16,7 +17,7 @@ import { runCniProcess } from './cni/main'
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = (require('../../package.json') as { version: string }).version
 
-const COMMANDS: readonly Command[] = [demo, run, status, config, leases, cni, capture, probe]
+const COMMANDS: readonly Command[] = [demo, run, status, config, leases, cni, capture, probe, bench]
 
 function help (io: Io): void {
   io.out(`weft ${VERSION}: a userspace overlay network for Kubernetes-style clusters,`)

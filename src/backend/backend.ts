@@ -24,6 +24,8 @@ export interface NetworkStatus {
   readonly peers: ReadonlyArray<Record<string, unknown>>
   /** kernel offloads in use (TUN backends): tso, uso, gro, gso */
   readonly offloads?: Record<string, boolean>
+  /** packets the kernel dropped because the TUN queue was full (TUN backends) */
+  readonly tunQueueDrops?: number
   readonly counters: Record<string, unknown>
 }
 

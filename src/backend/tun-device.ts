@@ -12,6 +12,7 @@
 import { formatCidr } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
 import { addAddress, addRoute, delAddress, enableForwarding } from '../kernel/link'
+import { run } from '../kernel/exec'
 import { TrafficRules } from '../kernel/iptables'
 import type { Logger } from '../log'
 import type { Tun } from '../native'
@@ -29,6 +30,14 @@ export interface VtepOptions {
   log: Logger
 }
 
+/**
+ * Packets the kernel may queue on the TUN for us to read before it drops
+ * them (the device's tx_dropped). The default 500 overflows while the loop is
+ * busy with a batch of super-packets or not scheduled: a burst of small
+ * packets at line rate then turns into loss.
+ */
+const TUN_QUEUE = 4096
+
 export class TunDevice {
   private rules: TrafficRules
   private subnet: Ip4Net
@@ -42,6 +51,7 @@ export class TunDevice {
     const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch }, o.log)
     const dev = new TunDevice(tun, offloads, o)
     try {
+      await run(['ip', 'link', 'set', 'dev', tun.name, 'txqueuelen', String(TUN_QUEUE)])
       await addAddress(tun.name, `${ip4ToString(o.subnet.ip)}/32`)
       await addRoute({ dst: formatCidr(o.network), dev: tun.name })
       await enableForwarding()

@@ -8,6 +8,7 @@
 // more specific than the network's route into the TUN, so its traffic never
 // reaches the dataplane. It stays in the Fdb all the same: a peer that does
 // not route directly to us still sends through the tunnel, and must be let in.
+import { readFileSync } from 'node:fs'
 import { LRUCache } from 'lru-cache'
 import { formatCidr } from '../ip/net'
 import type { Lease } from '../lease/lease'
@@ -55,6 +56,15 @@ export interface TunNetworkOptions {
 }
 
 const RESYNC_MS = 5000
+
+/** The device's tx_dropped: packets for us the kernel could not queue. */
+function tunTxDropped (dev: string): number {
+  try {
+    return Number(readFileSync(`/sys/class/net/${dev}/statistics/tx_dropped`, 'utf8'))
+  } catch {
+    return 0
+  }
+}
 
 /** What the logs call the table and the packets, per backend. */
 const WORDS = {
@@ -150,6 +160,8 @@ export class TunNetwork implements Network {
         }
       }),
       offloads: { ...this.o.device.offloads, gso: !this.gsoRefused() },
+      // what the kernel dropped before we could read it: the TUN queue was full
+      tunQueueDrops: tunTxDropped(this.o.device.name),
       counters: { subnet: formatCidr(this.lease.subnet), ...dataplane.snapshot() }
     }
   }

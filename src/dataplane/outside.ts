@@ -9,8 +9,9 @@
 //    VNI, our MAC, IPv4), the inner IPv4 packet must be sane, within the MTU
 //    and addressed to our subnet; without inner checks, a TCP/UDP checksum a
 //    kernel sender left partial is finished here (partial-checksum.ts)
-// 4. it is queued for the TUN where it lies (no copy): TCP segments of one
-//    flow coalesce into super-packets (tun-writes.ts)
+// 4. it is queued for the TUN where it lies (no copy): TCP segments (and,
+//    with TUN USO, UDP datagrams) of one flow coalesce into super-packets
+//    (tun-writes.ts)
 // 5. one call writes the batch to the TUN
 // Senders without a lease are remembered in a small ring (no allocation) so
 // that the control plane can log each one once.
@@ -120,7 +121,9 @@ export class Outside {
     if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; return }
     if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
     // total drops any link-layer padding after the packet
-    if (slab[ip + 9] === 6) o.writes.tcp(ip, total)
+    const proto = slab[ip + 9]
+    if (proto === 6) o.writes.tcp(ip, total)
+    else if (proto === 17) o.writes.udp(ip, total)
     else o.writes.single(ip, total)
     const perPeer = o.fdb.perPeer
     perPeer[peer * PER_PEER + PeerCount.OUTSIDE_PACKETS]++

@@ -26,10 +26,11 @@ export interface PipelineOptions {
    * vnet   the TUN was opened with IFF_VNET_HDR (required for the rest)
    * tso    TUN TSO/USO is on: reads may be 64 KB super-packets
    * gro    the socket has UDP_GRO: a read may hold many datagrams
+   * uso    TUN USO is on: the TUN takes UDP super-packets too
    * Inner checksums are checked by the addon whenever vnet is on, which is
    * what lets received TCP segments coalesce into super-packets.
    */
-  offloads?: { vnet: boolean, tso: boolean, gro: boolean }
+  offloads?: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean }
   onFatal: (where: 'inside' | 'outside', errno: number) => void
 }
 
@@ -72,7 +73,7 @@ export class Pipeline {
     // pieces: a header and a packet per write at most
     const pieces = new PacketBatch({ size: Math.min(8192, 2 * maxWrites), slotSize: 1, slab: outSlab })
     const checked = vnet
-    const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0)
+    const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0, off.uso === true)
     this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, vnet, onFatal: (e) => o.onFatal('inside', e), writes, answerSlab: outSlab, answerBase })
     this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e) })
   }

@@ -9,11 +9,13 @@
 //    number, same ACK/window/options/IP fields, flags ACK or ACK|PSH, no
 //    more payload than the first) adds only its payload as a piece; anything
 //    else closes the run and opens a new write
-// 3. closing a run of more than one segment rewrites the first segment's
+// 3. with TUN USO (kernel >= 6.2), UDP datagrams of one flow and one size
+//    (the last may be shorter) coalesce the same way
+// 4. closing a run of more than one segment rewrites the first segment's
 //    headers for the whole (IP length and checksum, PSH if any had it, the
-//    TCP checksum left partial for the kernel to finish) and its vnet header
-//    asks for TCPV4 segmentation at the first segment's size
-// 4. send(): one call into the addon for every write of the batch
+//    TCP/UDP checksum left partial for the kernel to finish) and its vnet
+//    header asks for TCPV4/UDP_L4 segmentation at the first segment's size
+// 5. send(): one call into the addon for every write of the batch
 // Inner checksums were checked once on receive (the socket's checkInner), so
 // single TCP/UDP packets go with DATA_VALID and the kernel does not check
 // them again; coalescing relies on that check, so it needs it.
@@ -24,7 +26,7 @@ import type { PacketIo } from '../native/io'
 import { fold, pseudoHeaderSum4At } from '../packet/checksum'
 import { setIpv4Checksum } from '../packet/ipv4'
 import { Count, Drop } from './stats'
-import { GSO_NONE, GSO_TCPV4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from './vnet'
+import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from './vnet'
 
 /** bytes per header slot in the header area */
 const HDR_SLOT = 12
@@ -47,6 +49,8 @@ export class TunWrites {
   private runSegs = 0
   private runPayload = 0
   private runPsh = 0
+  /** the run's protocol: 6 TCP, 17 UDP */
+  private runProto = 0
   /** [0] the sequence number the next segment must carry (int32 view of a uint32) */
   private readonly seq = new Int32Array(1)
 
@@ -62,7 +66,9 @@ export class TunWrites {
     private readonly maxWrites: number,
     private readonly stats: Float64Array,
     /** VNET_F_DATA_VALID if inner checksums were checked on receive, else 0 */
-    private readonly checked: number
+    private readonly checked: number,
+    /** the TUN takes UDP_L4 super-packets (USO): coalesce UDP too */
+    private readonly uso = false
   ) {
     if (hdrBase + maxWrites * HDR_SLOT > batch.slab.length) throw new RangeError('the header area does not fit in the slab')
     tun.sendFrom(batch, undefined, { pieces: true })
@@ -96,7 +102,7 @@ export class TunWrites {
       ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0
     if (!plain) { this.single(ip, total); return }
     const h = this.head
-    if (h >= 0 && this.continues(h, ip, thl, payload) && this.pieces < this.batch.size) {
+    if (h >= 0 && this.runProto === 6 && this.continues(h, ip, thl, payload) && this.pieces < this.batch.size) {
       const o = this.batch
       o.offsets[this.pieces] = t + thl
       o.lengths[this.pieces] = payload
@@ -115,12 +121,54 @@ export class TunWrites {
     this.open(ip, total, this.checked)
     if ((flags & TCP_PSH) !== 0) return // already the end of a run
     this.head = ip
+    this.runProto = 6
     this.headThl = thl
     this.headMss = payload
     this.runSegs = 1
     this.runPayload = payload
     this.runPsh = 0
     this.seq[0] = ((s[t + 4] << 24) | (s[t + 5] << 16) | (s[t + 6] << 8) | s[t + 7]) + payload
+  }
+
+  /** A UDP datagram (IPv4, header already checked): coalesced when it continues the open run (USO only). */
+  udp (ip: number, total: number): void {
+    const s = this.batch.slab
+    const payload = total - 28
+    const plain = this.uso && this.checked !== 0 && this.vnet && s[ip] === 0x45 && payload > 0 &&
+      ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0 && ((s[ip + 24] << 8) | s[ip + 25]) === total - 20 &&
+      (s[ip + 26] | s[ip + 27]) !== 0 // no checksum: left as it is, not computed by a segmenting kernel
+    if (!plain) { this.single(ip, total); return }
+    const h = this.head
+    if (h >= 0 && this.runProto === 17 && payload <= this.headMss && this.runPayload + payload + 28 <= MAX_IP_LEN &&
+        this.sameFlow(h, ip) && this.pieces < this.batch.size) {
+      const o = this.batch
+      o.offsets[this.pieces] = ip + 28
+      o.lengths[this.pieces] = payload
+      this.pieces++
+      o.segs[this.writes - 1]++
+      this.runSegs++
+      this.runPayload += payload
+      if (payload < this.headMss || this.runSegs >= MAX_SEGMENTS) this.close()
+      return
+    }
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    this.open(ip, total, this.checked)
+    this.head = ip
+    this.runProto = 17
+    this.headThl = 8
+    this.headMss = payload
+    this.runSegs = 1
+    this.runPayload = payload
+    this.runPsh = 0
+  }
+
+  /** TOS, DF, TTL, addresses and ports equal (IPv4 without options). */
+  private sameFlow (h: number, ip: number): boolean {
+    const s = this.batch.slab
+    if (s[ip + 1] !== s[h + 1] || (s[ip + 6] & 0x40) !== (s[h + 6] & 0x40) || s[ip + 8] !== s[h + 8]) return false
+    for (let i = 12; i < 24; i++) if (s[ip + i] !== s[h + i]) return false
+    return true
   }
 
   /** Does the segment at ip continue the run headed at h? */
@@ -169,18 +217,24 @@ export class TunWrites {
     this.head = -1
     if (this.runSegs < 2) return
     const s = this.batch.slab
-    const thl = this.headThl
-    const total = 20 + thl + this.runPayload
+    const l4len = this.headThl + this.runPayload
+    const total = 20 + l4len
     s[h + 2] = total >> 8
     s[h + 3] = total & 255
     setIpv4Checksum(s, h)
     const t = h + 20
-    if (this.runPsh !== 0) s[t + 13] |= TCP_PSH
+    const tcp = this.runProto === 6
+    if (tcp && this.runPsh !== 0) s[t + 13] |= TCP_PSH
+    if (!tcp) {
+      s[t + 4] = l4len >> 8
+      s[t + 5] = l4len & 255
+    }
     // CHECKSUM_PARTIAL: the field holds the pseudo-header sum, the kernel finishes it
-    const p = fold(pseudoHeaderSum4At(s, h, 6, thl + this.runPayload))
-    s[t + 16] = p >> 8
-    s[t + 17] = p & 255
-    if (this.vnet) writeVnetHdr(s, this.hdrBase + (this.writes - 1) * HDR_SLOT, VNET_F_NEEDS_CSUM, GSO_TCPV4, 20 + thl, this.headMss, 20, 16)
+    const p = fold(pseudoHeaderSum4At(s, h, this.runProto, l4len))
+    const at = t + (tcp ? 16 : 6)
+    s[at] = p >> 8
+    s[at + 1] = p & 255
+    if (this.vnet) writeVnetHdr(s, this.hdrBase + (this.writes - 1) * HDR_SLOT, VNET_F_NEEDS_CSUM, tcp ? GSO_TCPV4 : GSO_UDP_L4, 20 + this.headThl, this.headMss, 20, tcp ? 16 : 6)
     this.stats[Count.OUTSIDE_SUPER_PACKETS]++
     this.stats[Count.OUTSIDE_COALESCED] += this.runSegs
   }

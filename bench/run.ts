@@ -1,0 +1,396 @@
+// `npm run bench` / `weft bench`: every path in one run, so the figures share
+// a machine, a kernel and a moment and can be divided by each other.
+// 1. micro-benchmarks of the dataplane's stages (micro.ts), a few seconds
+// 2. for each path (paths.ts: plain veth, kernel VXLAN as flanneld sets it
+//    up, weft vxlan, ipip, udp, host-gw), in a fresh two-host topology with a
+//    pod on each host, pod on h1 -> pod on h2:
+//    a. the background load (cores busy with nothing of ours running)
+//    b. ping RTT: --pings echo requests at 10 ms, median and p99
+//    c. iperf3 TCP, 1 stream and 4 streams, --seconds each
+//    d. iperf3 UDP at --udp-rate (1 Gbit/s) in full-size datagrams: the rate
+//       that arrived and the loss
+//    e. small packets: 64-byte UDP payloads from udp-flood.js (batched
+//       sendmmsg, bounded by time) to a port nobody listens on; delivered =
+//       packets the receiving pod's eth0 counted, per second of flood
+//    for weft: each daemon's CPU (utime + stime, in cores) during each of
+//    b..e, its VmRSS after each and its peak (VmHWM), its drop counters and
+//    its TUN's tx drops
+// 3. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
+//    next to it
+// --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
+// UDP_GRO, no UDP_SEGMENT): the same table, non-offload figures.
+//
+// usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw]
+//          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--no-micro]
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Topology } from '../test/helpers/netns'
+import type { Pod } from '../test/helpers/pods'
+import { iperf, ping } from '../test/helpers/traffic'
+import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
+import { backgroundLoad, coresBetween, machineTicks, memoryOf } from './cpu'
+import type { Cores } from './cpu'
+import { PATHS, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
+import { fmtRate, printMicro, runMicro } from './micro'
+import type { MicroResult } from './micro'
+import { renderChart } from './chart'
+import type { Bar } from './chart'
+
+const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--no-micro]'
+const FLOOD = path.join(__dirname, 'udp-flood.js')
+const ROOT = path.join(__dirname, '..', '..')
+/** a UDP port nothing listens on: the receiving kernel counts the packet, then drops it */
+const SINK_PORT = 9
+
+const progress = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`) }
+
+interface Options {
+  seconds: number
+  paths: PathDef[]
+  offloads: boolean
+  out: string | undefined
+  udpRate: string
+  pings: number
+  micro: boolean
+}
+
+function options (argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seconds: { type: 'string', default: '3' },
+      paths: { type: 'string', default: PATHS.map((p) => p.name).join(',') },
+      'no-offloads': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'udp-rate': { type: 'string', default: '1G' },
+      pings: { type: 'string', default: '200' },
+      'no-micro': { type: 'boolean', default: false }
+    }
+  })
+  const seconds = Number(values.seconds)
+  if (!(seconds >= 1 && seconds <= 60)) throw new RangeError(`--seconds must be 1..60, got ${values.seconds}`)
+  const pings = Number(values.pings)
+  if (!Number.isInteger(pings) || pings < 10 || pings > 2000) throw new RangeError(`--pings must be 10..2000, got ${values.pings}`)
+  if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
+  return {
+    seconds,
+    paths: selectPaths(values.paths),
+    offloads: !values['no-offloads'],
+    out: values.out,
+    udpRate: values['udp-rate'],
+    pings,
+    micro: !values['no-micro']
+  }
+}
+
+// --- measuring windows ---------------------------------------------------------
+
+interface DaemonWindow extends DaemonSample {
+  /** CPU cores (user + sys over the window) */
+  cores: number
+  rssMiB: number
+}
+
+interface Window {
+  /** seconds */
+  wall: number
+  /** the whole machine, averaged over the window */
+  cores: Cores
+  /** weft only: each daemon over the window */
+  daemons?: DaemonWindow[]
+}
+
+/** Runs fn with the machine's and the daemons' CPU sampled tightly around it (status queries outside). */
+async function measured<T> (topo: Topology, weft: Weft | undefined, fn: () => Promise<T>): Promise<{ value: T, window: Window }> {
+  const c0 = weft !== undefined ? await weftCounters(topo, weft) : undefined
+  const cpu0 = weftCpu(weft)
+  const m0 = machineTicks()
+  const t0 = performance.now()
+  const value = await fn()
+  const wall = (performance.now() - t0) / 1000
+  const m1 = machineTicks()
+  const cpu1 = weftCpu(weft)
+  const mem = weft?.pids.map(memoryOf)
+  const c1 = weft !== undefined ? await weftCounters(topo, weft) : undefined
+  const window: Window = { wall, cores: coresBetween(m0, m1) }
+  if (weft !== undefined && c0 !== undefined && c1 !== undefined && mem !== undefined) {
+    window.daemons = weftSamples(weft, c0, c1, cpu0, cpu1).map((s, j) => ({ ...s, cores: (s.user + s.sys) / wall, rssMiB: mem[j].rssMiB }))
+  }
+  return { value, window }
+}
+
+interface PingFigures { sent: number, received: number, medianMs: number, p99Ms: number, window: Window }
+interface TcpFigures { gbps: number, retransmits: number, window: Window }
+interface UdpFigures { offeredGbps: number, receivedGbps: number, sentGbps: number, lostPercent: number, packets: number, lostPackets: number, window: Window }
+interface PpsFigures { offered: number, delivered: number, seconds: number, window: Window }
+
+interface PathFigures {
+  name: string
+  label: string
+  kind: Bar['kind']
+  background: number
+  podMtu: number
+  backend?: string
+  deviceMtu?: number
+  tso?: Array<boolean | undefined>
+  ping?: PingFigures
+  tcp1?: TcpFigures
+  tcp4?: TcpFigures
+  udp?: UdpFigures
+  pps?: PpsFigures
+  /** weft: each daemon's peak RSS (VmHWM) at the end, MiB */
+  peakMiB?: number[]
+  /** weft: what each daemon dropped over all the measurements, by reason, and its TUN's tx drops */
+  drops?: Array<{ node: string, reasons: Record<string, number>, tunTxDropped: number }>
+  error?: string
+}
+
+function quantile (xs: number[], q: number): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]
+}
+
+function rateToGbps (rate: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]?)$/.exec(rate)
+  const mult = { '': 1e-9, K: 1e-6, M: 1e-3, G: 1 }[m?.[2] ?? '']
+  return Number(m?.[1] ?? NaN) * (mult ?? NaN)
+}
+
+async function rxPackets (topo: Topology, pod: Pod): Promise<number> {
+  return Number((await topo.exec(pod.ns, ['cat', '/sys/class/net/eth0/statistics/rx_packets'])).stdout)
+}
+
+/** 64-byte UDP payloads from `from` to `to` for `seconds`, as fast as udp-flood.js can send them. */
+async function flood (topo: Topology, from: Pod, to: Pod, seconds: number): Promise<Omit<PpsFigures, 'window'>> {
+  const rx0 = await rxPackets(topo, to)
+  const r = await topo.exec(from.ns, [process.execPath, FLOOD, '--to', `${to.ip}:${SINK_PORT}`, '--size', '64', '--batch', '64', '--seconds', String(seconds)], { timeoutMs: (seconds + 20) * 1000 })
+  // what is still in queues arrives within moments
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const rx1 = await rxPackets(topo, to)
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{"flood"'))
+  if (line === undefined) throw new Error(`udp-flood printed no result: ${r.stdout.slice(-300)}${r.stderr.slice(-300)}`)
+  const f = (JSON.parse(line) as { flood: { sent: number, seconds: number } }).flood
+  return { offered: f.sent / f.seconds, delivered: (rx1 - rx0) / f.seconds, seconds: f.seconds }
+}
+
+function kindOf (def: PathDef): Bar['kind'] {
+  return def.name === 'veth' ? 'ceiling' : def.name === 'kernel-vxlan' ? 'reference' : 'weft'
+}
+
+async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
+  const background = await backgroundLoad()
+  const kind = kindOf(def)
+  progress(`${def.label}: setting up (background load ${background.toFixed(2)} cores)`)
+  const timeoutMs = 4 * (o.seconds + 25) * 1000 + o.pings * 20 + 120_000
+  return await withPath(def, { label: 'bench-run', timeoutMs, progress }, async (s: PathSetup) => {
+    const { topo, weft } = s
+    const [client, server] = s.pods
+    const fig: PathFigures = { name: def.name, label: def.label, kind, background, podMtu: s.podMtu }
+    if (weft !== undefined) Object.assign(fig, { backend: weft.backend, deviceMtu: weft.deviceMtu, tso: weft.tso })
+    await proveReachable(topo, client, server, def.label)
+    const first = weft !== undefined ? await weftCounters(topo, weft) : undefined
+
+    progress(`${def.label}: ping, ${o.pings} at 10 ms ...`)
+    const p = await measured(topo, weft, async () => await ping(topo, client, server.ip, { count: o.pings, intervalS: 0.01, waitS: 1, rtts: true }))
+    const rtts = p.value.rtts ?? []
+    fig.ping = { sent: p.value.sent, received: p.value.received, medianMs: quantile(rtts, 0.5), p99Ms: quantile(rtts, 0.99), window: p.window }
+    progress(`  median ${fig.ping.medianMs.toFixed(3)} ms, p99 ${fig.ping.p99Ms.toFixed(3)} ms, ${fig.ping.received}/${fig.ping.sent} replies`)
+
+    for (const streams of [1, 4]) {
+      progress(`${def.label}: TCP, ${streams} stream${streams > 1 ? 's' : ''}, ${o.seconds} s ...`)
+      const t = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: streams }))
+      const f: TcpFigures = { gbps: t.value.gbps, retransmits: t.value.retransmits, window: t.window }
+      if (streams === 1) fig.tcp1 = f
+      else fig.tcp4 = f
+      progress(`  ${f.gbps.toFixed(2)} Gbit/s, ${f.retransmits} retransmits`)
+    }
+
+    progress(`${def.label}: UDP at ${o.udpRate}bit/s, ${o.seconds} s ...`)
+    const u = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, udp: { bitrate: o.udpRate, length: s.podMtu - 28 } }))
+    fig.udp = {
+      offeredGbps: rateToGbps(o.udpRate),
+      receivedGbps: u.value.gbps,
+      sentGbps: u.value.udp?.sentGbps ?? NaN,
+      lostPercent: u.value.udp?.lostPercent ?? NaN,
+      packets: u.value.udp?.packets ?? 0,
+      lostPackets: u.value.udp?.lostPackets ?? 0,
+      window: u.window
+    }
+    progress(`  ${(fig.udp.receivedGbps * 1000).toFixed(0)} Mbit/s arrived, ${fig.udp.lostPercent.toFixed(2)} % lost`)
+
+    progress(`${def.label}: 64-byte UDP flood, ${o.seconds} s ...`)
+    const f = await measured(topo, weft, async () => await flood(topo, client, server, o.seconds))
+    fig.pps = { ...f.value, window: f.window }
+    progress(`  ${fmtRate(fig.pps.delivered)}packets/s delivered of ${fmtRate(fig.pps.offered)}packets/s sent`)
+
+    if (weft !== undefined && first !== undefined) {
+      const last = await weftCounters(topo, weft)
+      fig.peakMiB = weft.pids.map((pid) => memoryOf(pid).peakMiB)
+      fig.drops = weftSamples(weft, first, last, weftCpu(weft), weftCpu(weft)).map((d) => ({ node: d.node, reasons: d.drops, tunTxDropped: d.tunTxDropped }))
+      for (const d of fig.drops) {
+        if (Object.keys(d.reasons).length > 0 || d.tunTxDropped > 0) progress(`note: ${def.label} ${d.node} dropped ${JSON.stringify(d.reasons)}, its TUN ${d.tunTxDropped} (tx_dropped)`)
+      }
+    }
+    return fig
+  })
+}
+
+// --- report ----------------------------------------------------------------------
+
+const f2 = (x: number | undefined): string => x !== undefined && Number.isFinite(x) ? x.toFixed(2) : '-'
+const f3 = (x: number | undefined): string => x !== undefined && Number.isFinite(x) ? x.toFixed(3) : '-'
+const f0 = (x: number | undefined): string => x !== undefined && Number.isFinite(x) ? x.toFixed(0) : '-'
+const kpps = (x: number | undefined): string => x !== undefined && Number.isFinite(x) ? (x / 1000).toFixed(0) : '-'
+
+/** Both daemons' cores summed over a window. */
+function daemonCores (w: Window | undefined): number | undefined {
+  return w?.daemons?.reduce((a, d) => a + d.cores, 0)
+}
+
+type Metric = 'tcp1' | 'tcp4' | 'udp' | 'pps' | 'rtt'
+const METRICS: Record<Metric, { label: string, get: (p: PathFigures) => number | undefined }> = {
+  tcp1: { label: 'TCP 1', get: (p) => p.tcp1?.gbps },
+  tcp4: { label: 'TCP 4', get: (p) => p.tcp4?.gbps },
+  udp: { label: 'UDP', get: (p) => p.udp?.receivedGbps },
+  pps: { label: '64B pps', get: (p) => p.pps?.delivered },
+  rtt: { label: 'RTT med', get: (p) => p.ping?.medianMs }
+}
+
+function ratios (results: PathFigures[]): Record<string, Record<Metric, number>> {
+  const ref = results.find((p) => p.name === 'kernel-vxlan')
+  const out: Record<string, Record<Metric, number>> = {}
+  if (ref === undefined) return out
+  for (const p of results) {
+    if (p === ref) continue
+    out[p.name] = Object.fromEntries((Object.keys(METRICS) as Metric[]).map((m) => [m, (METRICS[m].get(p) ?? NaN) / (METRICS[m].get(ref) ?? NaN)])) as Record<Metric, number>
+  }
+  return out
+}
+
+function table (results: PathFigures[], o: Options, print: (l: string) => void): void {
+  print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
+  print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
+  print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
+  for (const p of results) {
+    if (p.error !== undefined) { print(`${p.label.padEnd(14)}  failed: ${p.error.split('\n')[0]}`); continue }
+    print(`${p.label.padEnd(14)} ${f2(p.tcp1?.gbps).padStart(6)} ${f2(p.tcp4?.gbps).padStart(6)}  ${f0((p.udp?.receivedGbps ?? NaN) * 1000).padStart(7)} ${f2(p.udp?.lostPercent).padStart(7)}   ${kpps(p.pps?.delivered).padStart(9)} ${`(${kpps(p.pps?.offered)})`.padStart(7)}  ${f3(p.ping?.medianMs).padStart(7)} ${f3(p.ping?.p99Ms).padStart(7)}  ${f2(p.background).padStart(8)}`)
+  }
+  const wefts = results.filter((p) => p.backend !== undefined && p.error === undefined)
+  if (wefts.length > 0) {
+    print('\nweft daemons: CPU of both (h1 sender + h2 receiver) in cores during each measurement; RSS in MiB (largest seen / peak)')
+    print('path            ping   TCP 1  TCP 4    UDP  flood    RSS h1     RSS h2    TSO   dev MTU')
+    for (const p of wefts) {
+      const rss = (j: number): string => {
+        const seen = Math.max(...[p.ping, p.tcp1, p.tcp4, p.udp, p.pps].map((m) => m?.window.daemons?.[j]?.rssMiB ?? 0))
+        return `${f0(seen)}/${f0(p.peakMiB?.[j])}`
+      }
+      const tso = p.tso === undefined || p.tso.every((t) => t === undefined) ? '-' : p.tso.map((t) => t === true ? 'on' : t === false ? 'off' : '?').join('/')
+      print(`${p.label.padEnd(14)} ${f2(daemonCores(p.ping?.window)).padStart(5)}  ${f2(daemonCores(p.tcp1?.window)).padStart(5)}  ${f2(daemonCores(p.tcp4?.window)).padStart(5)}  ${f2(daemonCores(p.udp?.window)).padStart(5)}  ${f2(daemonCores(p.pps?.window)).padStart(5)}  ${rss(0).padStart(8)}   ${rss(1).padStart(8)}  ${tso.padStart(7)}  ${String(p.deviceMtu ?? '-').padStart(7)}`)
+    }
+    if (wefts.some((p) => p.backend === 'host-gw')) print('(host-gw: the kernel forwards, the daemon only keeps routes: its CPU is idle upkeep)')
+  }
+  const r = ratios(results)
+  if (Object.keys(r).length > 0) {
+    print('\nratios to kernel VXLAN   TCP 1   TCP 4     UDP  64B pps   RTT median (lower is better)')
+    for (const p of results) {
+      const x = r[p.name]
+      if (x === undefined) continue
+      print(`${p.label.padEnd(22)} ${f2(x.tcp1).padStart(6)}  ${f2(x.tcp4).padStart(6)}  ${f2(x.udp).padStart(6)}  ${f2(x.pps).padStart(7)}  ${f2(x.rtt).padStart(7)}`)
+    }
+  }
+  const busiest = Math.max(...results.map((p) => p.background))
+  if (busiest > 0.25) print(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${os.cpus().length} cores busy before a path started): every path shared the cores with that load`)
+  for (const p of wefts) {
+    for (const d of p.drops ?? []) {
+      const reasons = Object.entries(d.reasons).map(([k, v]) => `${k} ${v}`).join(', ')
+      if (reasons !== '' || d.tunTxDropped > 0) print(`note: ${p.label} ${d.node} dropped ${reasons !== '' ? reasons : 'nothing itself'}; its TUN tx_dropped ${d.tunTxDropped} (packets the kernel queued that the daemon did not read in time)`)
+    }
+  }
+}
+
+function chart (results: PathFigures[], o: Options, stamp: string): string {
+  const ok = results.filter((p) => p.error === undefined)
+  const ref = ok.find((p) => p.name === 'kernel-vxlan')
+  const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined) => ({
+    title,
+    unit,
+    bars: ok.map((p) => ({ label: p.label, value: get(p), kind: p.kind })),
+    ...(ref !== undefined ? { reference: get(ref), referenceLabel: 'kernel VXLAN' } : {})
+  })
+  const bg = Math.max(...results.map((p) => p.background))
+  return renderChart({
+    title: `weft bench ${stamp}: pod to pod across two nodes`,
+    subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${o.seconds} s per run, background load up to ${bg.toFixed(2)} cores; ratios are to kernel VXLAN`,
+    panels: [
+      panel('TCP, 1 stream', 'Gbit/s', (p) => p.tcp1?.gbps),
+      panel('TCP, 4 streams', 'Gbit/s', (p) => p.tcp4?.gbps),
+      panel('64-byte UDP packets delivered', 'thousand packets/s', (p) => p.pps === undefined ? undefined : p.pps.delivered / 1000)
+    ]
+  })
+}
+
+/** 2024-05-01T14-24-11Z: sortable, and no colons in file names. */
+function timestamp (d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
+}
+
+export async function main (argv: string[]): Promise<number> {
+  let o: Options
+  try { o = options(argv) } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`)
+    return 2
+  }
+  const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'ping')
+  if (skip !== undefined) { console.log(`bench: skipped: ${skip}`); return 0 }
+  // the daemons inherit our environment (cluster() spawns them with it)
+  if (!o.offloads) process.env.WEFT_OFFLOADS = 'off'
+  const started = new Date()
+  const stamp = timestamp(started)
+  const t0 = performance.now()
+
+  let micro: MicroResult | undefined
+  if (o.micro) {
+    micro = await runMicro({ progress })
+    printMicro(micro, (l) => console.log(l))
+  }
+
+  const results: PathFigures[] = []
+  // One path at a time, each in its own topology torn down before the next starts.
+  for (const def of o.paths) {
+    try {
+      results.push(await measurePath(def, o))
+    } catch (err) {
+      // one broken path must not lose the others' figures
+      progress(`${def.label} failed: ${(err as Error).stack ?? String(err)}`)
+      results.push({ name: def.name, label: def.label, kind: kindOf(def), background: NaN, podMtu: NaN, error: (err as Error).message })
+    }
+  }
+  const took = (performance.now() - t0) / 1000
+  progress(`done in ${took.toFixed(0)} s`)
+  table(results, o, (l) => console.log(l))
+
+  const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
+  const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
+  fs.mkdirSync(path.dirname(jsonPath), { recursive: true })
+  fs.writeFileSync(jsonPath, JSON.stringify({
+    bench: 'run',
+    started: started.toISOString(),
+    seconds: took,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, loadavg: os.loadavg() },
+    options: { seconds: o.seconds, paths: o.paths.map((p) => p.name), offloads: o.offloads, udpRate: o.udpRate, pings: o.pings },
+    micro,
+    paths: results,
+    ratiosToKernelVxlan: ratios(results)
+  }, null, 2) + '\n')
+  fs.writeFileSync(svgPath, chart(results, o, stamp))
+  console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
+  return results.some((p) => p.error !== undefined) ? 1 : 0
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err) => { console.error(err); process.exitCode = 1 })
+}
