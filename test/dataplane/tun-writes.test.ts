@@ -197,17 +197,16 @@ test('PSH ends the run and is set on the super-packet; a segment with PSH that s
   const h = harness(true)
   try {
     const segs = [...run(100, 2, 1000), segment({ seq: 2100, payload: 1000, flags: TCP_ACK | TCP_PSH })]
-    const after = segment({ seq: 3100, payload: 1000 })
-    const pshFirst = segment({ seq: 4100, payload: 1000, flags: TCP_ACK | TCP_PSH })
-    const afterPsh = segment({ seq: 5100, payload: 1000 })
-    ;[...segs, after, pshFirst, afterPsh].forEach(h.tcp)
+    const pshFirst = segment({ seq: 3100, payload: 1000, flags: TCP_ACK | TCP_PSH })
+    const later = run(4100, 2, 1000)
+    ;[...segs, pshFirst, ...later].forEach(h.tcp)
     const w = h.flush()
-    assert.equal(w.length, 4)
+    assert.equal(w.length, 3)
     assertSuperPacket(w[0], segs)
     assert.equal(w[0].ip[33], TCP_ACK | TCP_PSH)
-    assertSingle(w[1], after)
-    assertSingle(w[2], pshFirst)
-    assertSingle(w[3], afterPsh)
+    assertSingle(w[1], pshFirst)
+    assertSuperPacket(w[2], later)
+    assert.equal(w[2].ip[33], TCP_ACK, 'no PSH where none of its segments had it')
   } finally { h.close() }
 })
 
@@ -231,8 +230,7 @@ const BREAKERS: Array<[string, Partial<Seg>]> = [
   ['no options (header length)', { tsval: null }],
   ['a larger payload than the first', { payload: 1001 }],
   ['another TTL', { ttl: 63 }],
-  ['another TOS', { tos: 0x10 }],
-  ['an IP fragment', { fragField: IPV4_FLAG_MF }]
+  ['another TOS', { tos: 0x10 }]
 ]
 
 for (const [what, change] of BREAKERS) {
@@ -249,6 +247,42 @@ for (const [what, change] of BREAKERS) {
     } finally { h.close() }
   })
 }
+
+test('a TCP segment that is an IP fragment starts a new write', () => {
+  const h = harness(true)
+  try {
+    const segs = run(0, 2, 1000)
+    const frag = segment({ seq: 2000, payload: 1000, fragField: IPV4_FLAG_MF })
+    ;[...segs, frag].forEach(h.tcp)
+    const w = h.flush()
+    assert.equal(w.length, 2)
+    assertSuperPacket(w[0], segs)
+    assert.ok(w[1].ip.equals(frag))
+    assert.equal(w[1].vnet?.gsoType, GSO_NONE)
+  } finally { h.close() }
+})
+
+// The addon's inner check skips fragments (a fragment's checksum covers the
+// whole datagram, which no single fragment holds), so nothing vouches for
+// them: DATA_VALID on all fragments of a datagram would carry through the
+// kernel's reassembly (inet_frag_reasm_finish keeps CHECKSUM_UNNECESSARY when
+// every fragment has it) and the TCP/UDP checksum would never be verified.
+// (Linux 6.18's TUN ignores DATA_VALID on writes, so today this costs nothing.)
+test('TCP and UDP fragments are written without DATA_VALID: the socket could not check their checksums', { todo: 'TunWrites.single() marks every TCP/UDP packet DATA_VALID, fragments included (flags 2, want 0)' }, () => {
+  const h = harness(true)
+  try {
+    const tcpFirst = segment({ seq: 1, payload: 1000, fragField: IPV4_FLAG_MF })
+    const tcpLater = segment({ seq: 1, payload: 1000, fragField: 185 })
+    const udpFrag = udpPacket('10.244.1.2', '10.244.2.3', 300, 4)
+    udpFrag[6] = 0x20 // MF (the IP checksum is not what is tested here)
+    h.tcp(tcpFirst)
+    h.tcp(tcpLater)
+    h.single(udpFrag)
+    const w = h.flush()
+    assert.equal(w.length, 3)
+    assert.deepEqual(w.map((x) => x.vnet?.flags), [0, 0, 0])
+  } finally { h.close() }
+})
 
 test('a segment that continues nothing starts a run of its own: A, A, B, B, B is two super-packets', () => {
   const h = harness(true)
