@@ -55,8 +55,8 @@ export interface Weft {
   tun: boolean
   /** the MTU the backend gave its device */
   deviceMtu: number
-  /** per daemon: TSO on its TUN, from its 'tunnel device up' log line (undefined: no TUN, or not logged) */
-  tso: Array<boolean | undefined>
+  /** per daemon: the kernel offloads in use as its status reports them (tso, uso, gro, gso); undefined without a TUN */
+  offloads: Array<Record<string, boolean> | undefined>
 }
 
 export interface PathSetup {
@@ -135,16 +135,9 @@ async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (
     tuns: [s1, s2].map((s) => tun ? String(s.device) : undefined),
     tun,
     deviceMtu: Number(s1.mtu),
-    tso: [d1, d2].map(tsoOf)
+    offloads: [s1, s2].map((s) => s.offloads as Record<string, boolean> | undefined)
   }
   return { ...base, podMtu: mtu, pods: [p1, p2], weft }
-}
-
-/** TSO as the daemon logged it when its TUN came up. */
-function tsoOf (d: Daemon): boolean | undefined {
-  const line = [...d.child.stdoutLines, ...d.child.stderrLines].find((l) => l.includes('"tunnel device up"'))
-  const m = line === undefined ? null : /"tso":(true|false)/.exec(line)
-  return m === null ? undefined : m[1] === 'true'
 }
 
 /** Pod-to-pod ping: resolves neighbours and proves the path before timing it. */

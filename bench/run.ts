@@ -11,7 +11,7 @@
 //       that arrived and the loss
 //    e. small packets: 64-byte UDP payloads from udp-flood.js (batched
 //       sendmmsg, bounded by time) to a port nobody listens on; delivered =
-//       packets the receiving pod's eth0 counted, per second of flood
+//       IP packets the receiving pod's kernel counted, per second of flood
 //    for weft: each daemon's CPU (utime + stime, in cores) during each of
 //    b..e, its VmRSS after each and its peak (VmHWM), its drop counters and
 //    its TUN's tx drops
@@ -135,7 +135,8 @@ interface PathFigures {
   podMtu: number
   backend?: string
   deviceMtu?: number
-  tso?: Array<boolean | undefined>
+  /** weft: each daemon's offloads in use (its status) */
+  offloads?: Array<Record<string, boolean> | undefined>
   ping?: PingFigures
   tcp1?: TcpFigures
   tcp4?: TcpFigures
@@ -160,17 +161,27 @@ function rateToGbps (rate: string): number {
   return Number(m?.[1] ?? NaN) * (mult ?? NaN)
 }
 
-async function rxPackets (topo: Topology, pod: Pod): Promise<number> {
-  return Number((await topo.exec(pod.ns, ['cat', '/sys/class/net/eth0/statistics/rx_packets'])).stdout)
+/**
+ * IP packets the pod's namespace received, GSO segments counted one by one
+ * (IpExt InNoECTPkts and its ECN siblings: ip_rcv adds gso_segs). A weft
+ * receiver writes runs of datagrams into its TUN as UDP super-packets, which
+ * reach the pod as one skb each: eth0's rx_packets would count those once.
+ */
+async function ipPacketsIn (topo: Topology, pod: Pod): Promise<number> {
+  const lines = (await topo.exec(pod.ns, ['cat', '/proc/net/netstat'])).stdout.split('\n').filter((l) => l.startsWith('IpExt:'))
+  if (lines.length < 2) throw new Error(`no IpExt counters in ${pod.ns}'s /proc/net/netstat`)
+  const keys = lines[0].trim().split(/\s+/)
+  const values = lines[1].trim().split(/\s+/).map(Number)
+  return ['InNoECTPkts', 'InECT1Pkts', 'InECT0Pkts', 'InCEPkts'].reduce((a, k) => a + (values[keys.indexOf(k)] ?? 0), 0)
 }
 
 /** 64-byte UDP payloads from `from` to `to` for `seconds`, as fast as udp-flood.js can send them. */
 async function flood (topo: Topology, from: Pod, to: Pod, seconds: number): Promise<Omit<PpsFigures, 'window'>> {
-  const rx0 = await rxPackets(topo, to)
+  const rx0 = await ipPacketsIn(topo, to)
   const r = await topo.exec(from.ns, [process.execPath, FLOOD, '--to', `${to.ip}:${SINK_PORT}`, '--size', '64', '--batch', '64', '--seconds', String(seconds)], { timeoutMs: (seconds + 20) * 1000 })
   // what is still in queues arrives within moments
   await new Promise((resolve) => setTimeout(resolve, 300))
-  const rx1 = await rxPackets(topo, to)
+  const rx1 = await ipPacketsIn(topo, to)
   const line = r.stdout.split('\n').find((l) => l.startsWith('{"flood"'))
   if (line === undefined) throw new Error(`udp-flood printed no result: ${r.stdout.slice(-300)}${r.stderr.slice(-300)}`)
   const f = (JSON.parse(line) as { flood: { sent: number, seconds: number } }).flood
@@ -190,7 +201,7 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
     const { topo, weft } = s
     const [client, server] = s.pods
     const fig: PathFigures = { name: def.name, label: def.label, kind, background, podMtu: s.podMtu }
-    if (weft !== undefined) Object.assign(fig, { backend: weft.backend, deviceMtu: weft.deviceMtu, tso: weft.tso })
+    if (weft !== undefined) Object.assign(fig, { backend: weft.backend, deviceMtu: weft.deviceMtu, offloads: weft.offloads })
     await proveReachable(topo, client, server, def.label)
     const first = weft !== undefined ? await weftCounters(topo, weft) : undefined
 
@@ -282,14 +293,15 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void):
   const wefts = results.filter((p) => p.backend !== undefined && p.error === undefined)
   if (wefts.length > 0) {
     print('\nweft daemons: CPU of both (h1 sender + h2 receiver) in cores during each measurement; RSS in MiB (largest seen / peak)')
-    print('path            ping   TCP 1  TCP 4    UDP  flood    RSS h1     RSS h2    TSO   dev MTU')
+    print('path            ping   TCP 1  TCP 4    UDP  flood    RSS h1     RSS h2   dev MTU  offloads in use')
     for (const p of wefts) {
       const rss = (j: number): string => {
         const seen = Math.max(...[p.ping, p.tcp1, p.tcp4, p.udp, p.pps].map((m) => m?.window.daemons?.[j]?.rssMiB ?? 0))
         return `${f0(seen)}/${f0(p.peakMiB?.[j])}`
       }
-      const tso = p.tso === undefined || p.tso.every((t) => t === undefined) ? '-' : p.tso.map((t) => t === true ? 'on' : t === false ? 'off' : '?').join('/')
-      print(`${p.label.padEnd(14)} ${f2(daemonCores(p.ping?.window)).padStart(5)}  ${f2(daemonCores(p.tcp1?.window)).padStart(5)}  ${f2(daemonCores(p.tcp4?.window)).padStart(5)}  ${f2(daemonCores(p.udp?.window)).padStart(5)}  ${f2(daemonCores(p.pps?.window)).padStart(5)}  ${rss(0).padStart(8)}   ${rss(1).padStart(8)}  ${tso.padStart(7)}  ${String(p.deviceMtu ?? '-').padStart(7)}`)
+      const on = (x: Record<string, boolean> | undefined): string => x === undefined ? '-' : Object.keys(x).filter((k) => x[k]).join(',') || 'none'
+      const offl = [...new Set((p.offloads ?? []).map(on))].join(' / ')
+      print(`${p.label.padEnd(14)} ${f2(daemonCores(p.ping?.window)).padStart(5)}  ${f2(daemonCores(p.tcp1?.window)).padStart(5)}  ${f2(daemonCores(p.tcp4?.window)).padStart(5)}  ${f2(daemonCores(p.udp?.window)).padStart(5)}  ${f2(daemonCores(p.pps?.window)).padStart(5)}  ${rss(0).padStart(8)}   ${rss(1).padStart(8)}  ${String(p.deviceMtu ?? '-').padStart(7)}  ${offl}`)
     }
     if (wefts.some((p) => p.backend === 'host-gw')) print('(host-gw: the kernel forwards, the daemon only keeps routes: its CPU is idle upkeep)')
   }
