@@ -85,9 +85,12 @@ export class TunWrites {
   single (ip: number, total: number): void {
     this.close()
     if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
-    const proto = this.batch.slab[ip + 9]
-    // DATA_VALID only where the socket checked the checksum: TCP and UDP
-    this.open(ip, total, proto === 6 || proto === 17 ? this.checked : 0)
+    const s = this.batch.slab
+    const proto = s[ip + 9]
+    // DATA_VALID only where the socket checked the checksum: TCP and UDP,
+    // whole (a fragment's checksum is the reassembled datagram's)
+    const whole = ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0
+    this.open(ip, total, (proto === 6 || proto === 17) && whole ? this.checked : 0)
   }
 
   /** A TCP segment (IPv4, header already checked): coalesced when it continues the open run. */

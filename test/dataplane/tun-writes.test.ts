@@ -268,7 +268,7 @@ test('a TCP segment that is an IP fragment starts a new write', () => {
 // kernel's reassembly (inet_frag_reasm_finish keeps CHECKSUM_UNNECESSARY when
 // every fragment has it) and the TCP/UDP checksum would never be verified.
 // (Linux 6.18's TUN ignores DATA_VALID on writes, so today this costs nothing.)
-test('TCP and UDP fragments are written without DATA_VALID: the socket could not check their checksums', { todo: 'TunWrites.single() marks every TCP/UDP packet DATA_VALID, fragments included (flags 2, want 0)' }, () => {
+test('TCP and UDP fragments are written without DATA_VALID: the socket could not check their checksums', () => {
   const h = harness(true)
   try {
     const tcpFirst = segment({ seq: 1, payload: 1000, fragField: IPV4_FLAG_MF })
