@@ -313,8 +313,11 @@ int weft_sock_recv_batch(int fd, int kind, weft_mmsg_t *m, const weft_rx_t *rx, 
     struct msghdr *h = &m->msgs[i].msg_hdr;
     uint32_t len = m->msgs[i].msg_len;
     if (h->msg_flags & MSG_TRUNC) {
+      /* length 0 and source 0.0.0.0: dropped here, skip it (a real empty
+       * datagram keeps its sender and is judged like any other) */
       ctr[WEFT_RX_DROP_TRUNCATED]++;
       rx->lengths[i] = 0;
+      if (rx->addrs) rx->addrs[i] = 0;
       continue;
     }
     rx->lengths[i] = len;

@@ -28,7 +28,8 @@ export class IpipEncap implements Encapsulation {
     if (hlen > len) return -Reason.TRUNCATED
     if (slab[off + 9] !== IPPROTO_IPIP) return -Drop.WRONG_PROTOCOL
     const total = (slab[off + 2] << 8) | slab[off + 3]
-    if (total < hlen || total > len) return -Reason.BAD_TOTAL_LENGTH
+    // a raw socket trims what it hands us to the total length: anything else is forged
+    if (total < hlen || total !== len) return -Reason.BAD_TOTAL_LENGTH
     // the inner packet: at least a version nibble, and it must be 4 (RFC 2003 carries IPv4 only)
     if (total === hlen) return -Reason.TRUNCATED
     if ((slab[off + hlen] >> 4) !== 4) return -Drop.NOT_IPV4

@@ -1,6 +1,7 @@
 // Outside: datagrams from other nodes to our pods (the socket to the TUN).
 // 1. the socket is readable: the addon has received up to a batch into `rx`,
-//    with each sender's address (length 0 = already dropped and counted);
+//    with each sender's address (length 0 from 0.0.0.0 = already dropped and
+//    counted);
 //    with UDP_GRO a message holds several datagrams of rx.segs[i] bytes
 //    each, and with inner checks the addon has checked every datagram's
 //    inner TCP/UDP checksum (rx.bad: one bit per datagram)
@@ -72,9 +73,9 @@ export class Outside {
     stats[Count.OUTSIDE_BATCHES]++
     for (let i = 0; i < n; i++) {
       const len = lengths[i]
-      if (len === 0) continue
-      const off = offsets[i]
       const src = addrs[i] | 0
+      if (len === 0 && src === 0) continue // the addon dropped it (truncated) and counted it
+      const off = offsets[i]
       const peer = fdb.source(src)
       if (peer < 0) {
         // every datagram of a coalesced message counts
@@ -86,6 +87,7 @@ export class Outside {
       }
       let seg = segs[i]
       if (seg === 0) seg = len
+      if (len === 0) { this.datagram(off, 0, peer); continue } // empty: judged (and dropped) like any other
       const end = off + len
       let j = 0
       for (let at = off; at < end; at += seg) {
