@@ -12,16 +12,17 @@ import { Pipeline } from '../../src/dataplane/pipeline'
 import { Count, Drop, newStats } from '../../src/dataplane/stats'
 import { TunWrites } from '../../src/dataplane/tun-writes'
 import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
-import { GSO_NONE, GSO_TCPV4, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/dataplane/vnet'
+import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/dataplane/vnet'
 import { openUdp4, packetPair, PacketBatch, PeerTable, probeOffloads } from '../../src/native'
 import type { PacketIo } from '../../src/native'
 import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
-import { IPPROTO_ICMP, IPPROTO_TCP, IPV4_FLAG_DF, IPV4_FLAG_MF, verifyIpv4Checksum, writeIpv4Header } from '../../src/packet/ipv4'
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, setIpv4Checksum, verifyIpv4Checksum, writeIpv4Header } from '../../src/packet/ipv4'
 import { parseIp4 } from '../../src/packet/ip'
 import { parseMac } from '../../src/packet/mac'
 import { finishPartialChecksum } from '../../src/packet/partial-checksum'
 import { readTcpSeq, setTcp4Checksum, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, verifyTcp4Checksum, writeTcpHeader } from '../../src/packet/tcp'
 import { setIcmpChecksum } from '../../src/packet/icmp'
+import { setUdp4Checksum, verifyUdp4Checksum, writeUdpHeader } from '../../src/packet/udp'
 import { collect, inject, udpPacket, LOOPBACK } from './helpers'
 import type { Wire } from './helpers'
 
@@ -78,8 +79,8 @@ interface Written {
 }
 
 /** TunWrites over an in-memory TUN; packets are placed in its slab and handed over one by one. */
-function harness (vnet: boolean, checked = VNET_F_DATA_VALID): {
-  writes: TunWrites, stats: Float64Array, tun: PacketIo, tcp: (p: Buffer) => void, single: (p: Buffer) => void, flush: () => Written[], close: () => void
+function harness (vnet: boolean, checked = VNET_F_DATA_VALID, uso = false): {
+  writes: TunWrites, stats: Float64Array, tun: PacketIo, tcp: (p: Buffer) => void, udp: (p: Buffer) => void, single: (p: Buffer) => void, flush: () => Written[], close: () => void
 } {
   const [tun, wire] = packetPair(64)
   const maxWrites = 128
@@ -87,7 +88,7 @@ function harness (vnet: boolean, checked = VNET_F_DATA_VALID): {
   const slab = Buffer.allocUnsafeSlow(area + TunWrites.headerArea(maxWrites))
   const pieces = new PacketBatch({ size: 512, slotSize: 1, slab })
   const stats = newStats()
-  const writes = new TunWrites(tun, pieces, vnet, area, maxWrites, stats, checked)
+  const writes = new TunWrites(tun, pieces, vnet, area, maxWrites, stats, checked, uso)
   const rx = new PacketBatch({ size: 64, slotSize: 65600 })
   wire.receiveInto(rx)
   let at = 0
@@ -102,6 +103,7 @@ function harness (vnet: boolean, checked = VNET_F_DATA_VALID): {
     stats,
     tun,
     tcp: (p) => writes.tcp(place(p), p.length),
+    udp: (p) => writes.udp(place(p), p.length),
     single: (p) => writes.single(place(p), p.length),
     flush: () => {
       assert.equal(writes.send(), 0, 'the TUN took every write')
@@ -395,6 +397,170 @@ test('a batch\'s runs are closed by send(): the next batch starts afresh even if
   } finally { h.close() }
 })
 
+// With TUN USO (Linux >= 6.2), UDP datagrams of one flow and one size are
+// coalesced the same way into a UDP_L4 super-packet, which the kernel cuts
+// back into the same datagrams (at gso_size) before any socket sees them.
+
+interface Dgram {
+  payload: number
+  sport?: number
+  dport?: number
+  dst?: string
+  ttl?: number
+  tos?: number
+  id?: number
+  fragField?: number
+  /** false: checksum 0 (none) */
+  checksum?: boolean
+  tag?: number
+}
+
+/** An IPv4 + UDP datagram 10.244.1.2 -> 10.244.2.3, checksums valid. */
+function datagram (d: Dgram): Buffer {
+  const total = 28 + d.payload
+  const b = Buffer.alloc(total)
+  writeIpv4Header(b, 0, d.tos ?? 0, total, d.id ?? 7, d.fragField ?? IPV4_FLAG_DF, d.ttl ?? 64, IPPROTO_UDP, parseIp4('10.244.1.2'), parseIp4(d.dst ?? '10.244.2.3'))
+  writeUdpHeader(b, 20, d.sport ?? 40000, d.dport ?? 7000, 8 + d.payload)
+  fillPayload(b, 28, d.payload, d.tag ?? 0)
+  if (d.checksum !== false) setUdp4Checksum(b, 20, 8 + d.payload, 0)
+  return b
+}
+
+/** n datagrams of `size`, one flow, each with its own ID and content */
+function flow (n: number, size: number, extra: Partial<Dgram> = {}): Buffer[] {
+  return Array.from({ length: n }, (_, i) => datagram({ payload: size, id: 100 + i, tag: i * 3, ...extra }))
+}
+
+/** `w` is the UDP_L4 super-packet for `dgrams`: the first's headers, lengths for the whole, the UDP checksum partial, payloads in order. */
+function assertUdpSuperPacket (w: Written, dgrams: Buffer[]): void {
+  const first = dgrams[0]
+  const payload = Buffer.concat(dgrams.map((d) => d.subarray(28)))
+  assert.deepEqual(w.vnet, { flags: VNET_F_NEEDS_CSUM, gsoType: GSO_UDP_L4, hdrLen: 28, gsoSize: first.length - 28, csumStart: 20, csumOffset: 6 })
+  const ip = w.ip
+  assert.equal(ip.length, 28 + payload.length)
+  assert.equal((ip[2] << 8) | ip[3], 28 + payload.length, 'IP total length = the sum')
+  assert.ok(verifyIpv4Checksum(ip, 0), 'IP header checksum')
+  assert.ok(ip.subarray(0, 2).equals(first.subarray(0, 2)) && ip.subarray(4, 10).equals(first.subarray(4, 10)) && ip.subarray(12, 24).equals(first.subarray(12, 24)), 'the first datagram\'s IP fields and ports')
+  assert.equal((ip[24] << 8) | ip[25], 8 + payload.length, 'UDP length = the sum')
+  assert.equal((ip[26] << 8) | ip[27], fold(pseudoHeaderSum4At(ip, 0, IPPROTO_UDP, 8 + payload.length)), 'UDP checksum field = the folded pseudo-header sum (partial)')
+  assert.ok(ip.subarray(28).equals(payload), 'payload = the datagrams\' payloads in order')
+  const finished = Buffer.from(ip)
+  assert.ok(finishPartialChecksum(finished, 0, finished.length))
+  assert.ok(verifyUdp4Checksum(finished, 20, 8 + payload.length, 0), 'finished, the checksum covers the whole')
+}
+
+test('with USO, UDP datagrams of one flow and one size are written as one UDP_L4 super-packet; a shorter one ends it', () => {
+  const h = harness(true, VNET_F_DATA_VALID, true)
+  try {
+    const dgrams = [...flow(5, 1200), datagram({ payload: 333, id: 200, tag: 9 })]
+    const next = datagram({ payload: 1200, id: 201 })
+    ;[...dgrams, next].forEach(h.udp)
+    const w = h.flush()
+    assert.equal(w.length, 2)
+    assertUdpSuperPacket(w[0], dgrams)
+    assertSingle(w[1], next)
+    assert.equal(h.stats[Count.OUTSIDE_SUPER_PACKETS], 1)
+    assert.equal(h.stats[Count.OUTSIDE_COALESCED], 6)
+  } finally { h.close() }
+})
+
+const UDP_BREAKERS: Array<[string, Partial<Dgram>]> = [
+  ['another source port', { sport: 40001 }],
+  ['another destination port', { dport: 7001 }],
+  ['another destination', { dst: '10.244.2.4' }],
+  ['another TTL', { ttl: 63 }],
+  ['another TOS', { tos: 0x10 }],
+  ['no DF', { fragField: 0 }],
+  ['a larger payload than the first', { payload: 1201 }]
+]
+
+for (const [what, change] of UDP_BREAKERS) {
+  test(`with USO, a UDP datagram with ${what} starts a new write`, () => {
+    const h = harness(true, VNET_F_DATA_VALID, true)
+    try {
+      const dgrams = flow(2, 1200)
+      const odd = datagram({ payload: 1200, id: 300, ...change })
+      ;[...dgrams, odd].forEach(h.udp)
+      const w = h.flush()
+      assert.equal(w.length, 2)
+      assertUdpSuperPacket(w[0], dgrams)
+      assertSingle(w[1], odd)
+    } finally { h.close() }
+  })
+}
+
+test('with USO, datagrams without a UDP checksum, with IP options or fragmented are written one by one', () => {
+  const h = harness(true, VNET_F_DATA_VALID, true)
+  try {
+    const noSum = flow(3, 1000, { checksum: false })
+    const withOptions = flow(2, 1000).map((d) => {
+      const b = Buffer.alloc(d.length + 4)
+      d.copy(b, 0, 0, 20)
+      b[0] = 0x46
+      b[3] += 4
+      b.set([1, 1, 1, 0], 20) // NOP NOP NOP EOL
+      d.copy(b, 24, 20)
+      setIpv4Checksum(b, 0)
+      return b
+    })
+    const frags = flow(2, 1000, { fragField: IPV4_FLAG_MF })
+    const all = [...noSum, ...withOptions, ...frags]
+    all.forEach(h.udp)
+    const w = h.flush()
+    assert.equal(w.length, all.length)
+    w.forEach((x, i) => assertSingle(x, all[i], i >= 5 ? 0 : VNET_F_DATA_VALID))
+    assert.equal(h.stats[Count.OUTSIDE_SUPER_PACKETS], 0)
+  } finally { h.close() }
+})
+
+test('with USO, at most 64 datagrams or 65535 bytes go into one super-packet', () => {
+  const h = harness(true, VNET_F_DATA_VALID, true)
+  try {
+    const small = flow(70, 100)
+    small.forEach(h.udp)
+    const w1 = h.flush()
+    assert.equal(w1.length, 2)
+    assertUdpSuperPacket(w1[0], small.slice(0, 64))
+    assertUdpSuperPacket(w1[1], small.slice(64))
+    const big = flow(50, 1400)
+    big.forEach(h.udp)
+    const w2 = h.flush()
+    const first = Math.floor((65535 - 28) / 1400)
+    assert.equal(w2.length, 2)
+    assertUdpSuperPacket(w2[0], big.slice(0, first))
+    assert.ok(w2[0].ip.length <= 65535)
+    assertUdpSuperPacket(w2[1], big.slice(first))
+  } finally { h.close() }
+})
+
+test('with USO, a TCP run and a UDP run of the same hosts stay apart: TCP, TCP, UDP, UDP, TCP is three writes', () => {
+  const h = harness(true, VNET_F_DATA_VALID, true)
+  try {
+    const tcp = run(0, 3, 1000)
+    const udp = flow(2, 1000)
+    h.tcp(tcp[0])
+    h.tcp(tcp[1])
+    udp.forEach(h.udp)
+    h.tcp(tcp[2])
+    const w = h.flush()
+    assert.equal(w.length, 3)
+    assertSuperPacket(w[0], tcp.slice(0, 2))
+    assertUdpSuperPacket(w[1], udp)
+    assertSingle(w[2], tcp[2])
+  } finally { h.close() }
+})
+
+test('without USO, UDP datagrams of one flow are written one by one, DATA_VALID', () => {
+  const h = harness(true, VNET_F_DATA_VALID, false)
+  try {
+    const dgrams = flow(4, 1200)
+    dgrams.forEach(h.udp)
+    const w = h.flush()
+    assert.equal(w.length, 4)
+    w.forEach((x, i) => assertSingle(x, dgrams[i]))
+  } finally { h.close() }
+})
+
 // End to end: two Pipelines over loopback UDP, each with an in-memory TUN
 // that carries vnet headers.
 
@@ -405,7 +571,7 @@ const MSS = MTU - 52
 
 interface OffloadNode extends Wire { pipeline: Pipeline, fdb: Fdb, port: number, mac: Buffer, subnet: string, close: () => void }
 
-function offloadNode (subnet: string, mac: string, off: { vnet: boolean, tso: boolean, gro: boolean }): OffloadNode {
+function offloadNode (subnet: string, mac: string, off: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean }): OffloadNode {
   const [tun, wire] = packetPair(64)
   const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: off.gro, rcvbuf: 8 << 20 })
   const fdb = new Fdb({ network: parseCidr('10.244.0.0/16'), subnetLen: 24, port: 0 })
@@ -470,6 +636,34 @@ test('a 64 KB TSO super-packet written into A\'s TUN comes out of B\'s TUN as on
   assert.equal(b.pipeline.stats[Count.OUTSIDE_COALESCED], 46)
   assert.equal(b.pipeline.stats[Count.OUTSIDE_SUPER_PACKETS], 1)
   assert.equal(b.pipeline.stats[Drop.BAD_INNER_CHECKSUM], 0)
+})
+
+test('a USO super-packet written into A\'s TUN comes out of B\'s TUN as one UDP_L4 super-packet with the same bytes', { skip: offloadSkip }, async (t) => {
+  const off = { vnet: true, tso: true, gro: true, uso: true }
+  const a = offloadNode('10.244.1.0/24', '02:00:00:00:00:0a', off)
+  const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off)
+  t.after(() => { a.close(); b.close() })
+  link(a, b)
+  const size = MTU - 28
+  const sup = datagram({ payload: 30 * size + 17, id: 5 })
+  const h = Buffer.alloc(VNET_HDR_LEN)
+  writeVnetHdr(h, 0, VNET_F_NEEDS_CSUM, GSO_UDP_L4, 28, size, 20, 6)
+  const partial = Buffer.from(sup)
+  const p = fold(pseudoHeaderSum4At(partial, 0, IPPROTO_UDP, partial.length - 20))
+  partial[26] = p >> 8
+  partial[27] = p & 255
+  inject(a, [Buffer.concat([h, partial])])
+  const got = await collect(b, 1)
+  assert.equal(got.length, 1)
+  const w = parseWritten(got[0])
+  assert.deepEqual(w.vnet, { flags: VNET_F_NEEDS_CSUM, gsoType: GSO_UDP_L4, hdrLen: 28, gsoSize: size, csumStart: 20, csumOffset: 6 })
+  assert.ok(w.ip.subarray(28).equals(sup.subarray(28)), 'the same payload')
+  assert.equal((w.ip[2] << 8) | w.ip[3], sup.length)
+  assert.equal((w.ip[24] << 8) | w.ip[25], sup.length - 20)
+  assert.equal((w.ip[26] << 8) | w.ip[27], p, 'UDP checksum partial again')
+  assert.ok(verifyIpv4Checksum(w.ip, 0))
+  assert.equal(a.pipeline.snapshot().sock.txSegmented, 31)
+  assert.equal(b.pipeline.stats[Count.OUTSIDE_COALESCED], 31)
 })
 
 test('a segment corrupted on the wire is dropped as a bad inner checksum and the run is written around the gap', { skip: offloadSkip }, async (t) => {
