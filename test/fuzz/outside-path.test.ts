@@ -1,0 +1,136 @@
+// Hostile input at the outside path (underlay -> pods) of VXLAN, IP-in-IP and
+// flannel-UDP nodes: random bytes, and well-formed datagrams mutated (bit
+// flips, cuts, extensions, wrong VNI/flags/MAC/EtherType, inner lengths that
+// disagree with the buffer, IP options, fragments, TTL 0, inner destinations
+// elsewhere, senders holding no lease). For every datagram, exactly one of:
+// its inner packet reaches the TUN byte for byte, or one drop counter with a
+// reason the datagram really has goes up by one. Nothing throws, and nothing
+// from an address without a lease ever reaches the TUN.
+import { test } from 'node:test'
+import type { TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import { verifyIpv4Checksum } from '../../src/packet/ipv4'
+import { tunSkipReason } from '../helpers/skip'
+import { budget } from './budget'
+import { directRig, PEER, socketRig } from './drive'
+import type { EncapKind, OutsideRig } from './drive'
+import { asRawSocketDelivers, buildInner, buildIpip, expected, randomCase, randomInnerCase, structuredCase, validOuter } from './frames'
+import type { Case } from './frames'
+
+const KINDS: EncapKind[] = ['vxlan', 'udp', 'ipip']
+const hex = (b: Buffer): string => b.toString('hex')
+
+interface Tally { runs: number, passed: number, dropped: Record<string, number> }
+
+/** The delivered packet is the expected inner packet; flannel's UDP proxy also takes one off the TTL. */
+function assertSamePacket (kind: EncapKind, got: Buffer, want: Buffer, finished: number): void {
+  assert.equal(got.length, want.length, `length ${got.length}, want ${want.length}`)
+  const w = Buffer.from(want)
+  const g = Buffer.from(got)
+  if (kind === 'udp') {
+    assert.equal(g[8], w[8] - 1, 'TTL decremented once')
+    assert.equal(verifyIpv4Checksum(g, 0), verifyIpv4Checksum(w, 0), 'the header checksum is as valid as it was')
+    w[8]--
+    g[10] = w[10]; g[11] = w[11]
+  }
+  if (finished === 1) {
+    // a partial TCP/UDP checksum was finished: only that field may differ
+    const l4 = (w[0] & 15) * 4 + (w[9] === 6 ? 16 : 6)
+    g[l4] = w[l4]; g[l4 + 1] = w[l4 + 1]
+  } else {
+    assert.equal(finished, 0)
+  }
+  assert.ok(g.equals(w), `delivered ${hex(got)}\n     want ${hex(want)}`)
+}
+
+async function check (rig: OutsideRig, c: Case, tally: Tally): Promise<void> {
+  const out = await rig.inject(c.datagram, c.from)
+  tally.runs++
+  assert.equal(out.threw, undefined, `the outside loop threw: ${String(out.threw)}`)
+  const want = expected(rig.kind, out.received, c.from, rig.mtu)
+  const drops = Object.entries(out.drops)
+  const dropped = drops.reduce((n, [, v]) => n + v, 0)
+  const what = `${c.from} sent ${out.received.length} bytes ${hex(out.received)}; delivered ${out.delivered.length}, drops ${JSON.stringify(out.drops)}, model: ${want.pass !== undefined ? 'pass' : 'drop'} ${JSON.stringify([...want.reasons])}`
+  assert.equal(out.delivered.length + dropped, 1, `accounted for exactly once: ${what}`)
+  assert.equal(out.passed, out.delivered.length, `counted as passed iff it reached the TUN: ${what}`)
+  if (out.delivered.length === 1) {
+    assert.notEqual(c.from, 'stranger', `a datagram from an address without a lease reached the TUN: ${what}`)
+    assert.ok(want.pass !== undefined, `passed a datagram it must drop: ${what}`)
+    assertSamePacket(rig.kind, out.delivered[0], want.pass, out.finished)
+    tally.passed++
+    return
+  }
+  const [reason] = drops[0]
+  assert.ok(want.reasons.has(reason), `dropped as ${reason}, which this datagram is not: ${what}`)
+  tally.dropped[reason] = (tally.dropped[reason] ?? 0) + 1
+}
+
+function report (t: TestContext, tally: Tally): void {
+  t.diagnostic(`${tally.runs} datagrams: ${tally.passed} passed, dropped ${JSON.stringify(tally.dropped)}`)
+}
+
+async function fuzz (t: TestContext, rig: OutsideRig, cases: fc.Arbitrary<Case>, runs: number, seconds: number): Promise<Tally> {
+  const tally: Tally = { runs: 0, passed: 0, dropped: {} }
+  t.after(() => rig.close())
+  await fc.assert(fc.asyncProperty(cases, async (c) => { await check(rig, c, tally) }), budget(runs, seconds))
+  report(t, tally)
+  return tally
+}
+
+/** Datagrams of `kind` as its socket hands them over. */
+const delivered = (kind: EncapKind, cases: fc.Arbitrary<Case>): fc.Arbitrary<Case> => kind === 'ipip' ? cases.map(asRawSocketDelivers) : cases
+
+for (const kind of KINDS) {
+  test(`${kind}: random bytes at the outside path are each dropped once, for a reason they have`, async (t) => {
+    const tally = await fuzz(t, directRig(kind), delivered(kind, randomCase), 2000, 2)
+    assert.equal(tally.passed, 0, 'random bytes are never a packet for us')
+  })
+
+  test(`${kind}: random bytes behind a valid encapsulation header are each passed exactly or dropped once, for a reason they have`, async (t) => {
+    await fuzz(t, directRig(kind), delivered(kind, randomInnerCase(kind)), 2000, 2)
+  })
+
+  test(`${kind}: well-formed and mutated datagrams are each passed byte for byte or dropped once with a true reason; a stranger's never pass`, async (t) => {
+    const tally = await fuzz(t, directRig(kind), delivered(kind, structuredCase(kind)), 4000, 4)
+    // not vacuous: the generators make packets the node must take, and ones it must refuse
+    assert.ok(tally.passed > tally.runs / 20, `only ${tally.passed} of ${tally.runs} passed`)
+    assert.ok((tally.dropped.unknown_source ?? 0) > 0)
+  })
+
+  test(`${kind} over real loopback sockets: the same, end to end through the kernel and the addon`, { skip: kind === 'ipip' ? tunSkipReason() : undefined }, async (t) => {
+    // a raw socket only ever sees outer headers the kernel let through: random bytes go inside one
+    const cases = kind === 'ipip'
+      ? fc.oneof({ weight: 4, arbitrary: structuredCase(kind, validOuter, true) }, { weight: 1, arbitrary: randomInnerCase(kind, validOuter) })
+      : fc.oneof({ weight: 4, arbitrary: structuredCase(kind) }, { weight: 1, arbitrary: randomCase }, { weight: 1, arbitrary: randomInnerCase(kind) })
+    const tally = await fuzz(t, socketRig(kind), cases, 300, 3)
+    assert.ok(tally.passed > 0)
+  })
+}
+
+// Found by the properties above; kept as tests until the dataplane is fixed.
+
+test('an empty datagram at the outside path is dropped and counted, like any other', {
+  todo: 'src/dataplane/outside.ts skips a datagram of length 0 (`if (len === 0) continue`) as "already dropped and counted by the addon", but the addon marks only MSG_TRUNC datagrams that way: a real 0-byte UDP datagram is counted in rxPackets and in no drop counter, and a stranger sending them is not remembered for the log'
+}, async (t) => {
+  const rigs = [socketRig('vxlan'), socketRig('udp')]
+  t.after(() => { for (const r of rigs) r.close() })
+  const outs = await Promise.all(rigs.map(async (r) => await r.inject(Buffer.alloc(0), 'stranger')))
+  for (const [i, out] of outs.entries()) {
+    assert.equal(out.delivered.length, 0)
+    assert.deepEqual(out.drops, { unknown_source: 1 }, `${rigs[i].kind}: drops ${JSON.stringify(out.drops)}`)
+  }
+})
+
+test('IP-in-IP: an outer header whose total length ends before the datagram does bounds the inner packet', {
+  todo: 'src/dataplane/ipip-encap.ts checks only total <= len ("a total length that matches what came" says its comment), and outside.ts then measures the inner packet against the whole datagram (avail = len - skip): bytes past the outer packet\'s end are passed to the TUN as if inside it. Not reachable through a kernel raw socket (it trims to the total length), so low severity'
+}, async (t) => {
+  const rig = directRig('ipip')
+  t.after(() => rig.close())
+  // outer: 20 bytes of header, total length 21 (one byte of inner); then a whole 92-byte inner packet for 10.244.2.0
+  const inner = buildInner({ src: 0x0af40100, dst: 0x0af40200, ttl: 64, tos: 0, id: 0, fragField: 0, l4: 'udp', proto: 17, payload: Buffer.alloc(64), options: Buffer.alloc(0) })
+  const d = buildIpip({ version: 4, options: Buffer.alloc(0), proto: 4, ttl: 0, tos: 0, id: 0, total: 21, src: PEER }, inner)
+  const out = await rig.inject(d, 'peer')
+  assert.equal(out.delivered.length, 0, `passed ${out.delivered[0]?.length} bytes from past the outer packet's 21: ${hex(d)}`)
+  assert.ok(out.drops.truncated === 1 || out.drops.bad_total_length === 1, JSON.stringify(out.drops))
+})
