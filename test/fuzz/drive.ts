@@ -1,7 +1,8 @@
 // The one place the fuzz tests touch the dataplane's API: a node's outside
-// path (underlay -> TUN) for each encapsulation, fed one datagram at a time,
-// with what came out of its TUN and which counters moved. When the dataplane
-// API changes, this file changes; the properties do not.
+// path (underlay -> TUN) for each encapsulation, fed datagrams from a peer
+// holding a lease or a stranger, with what came out of its TUN and which
+// counters moved. When the dataplane API changes, this file changes; the
+// properties do not.
 //
 // Two rigs, both a real Pipeline writing into an in-memory TUN (packetPair):
 // - socketRig: real sockets on loopback, as test/dataplane does it. The node
@@ -50,10 +51,13 @@ const IPPROTO_RAW = 255
 /** How long a datagram sent on loopback may take to be accounted for. */
 const SETTLE_MS = 1000
 
+/** A datagram and who sends it. */
+export interface Datagram { datagram: Buffer, from: From }
+
 export interface Outcome {
-  /** the datagram as the outside loop saw it (for IP-in-IP over a socket: with the kernel's outer header fixes) */
-  received: Buffer
-  /** what came out of the TUN for this datagram */
+  /** the datagrams as the outside loop saw them (for IP-in-IP over a socket: with the kernel's outer header fixes) */
+  received: Buffer[]
+  /** what came out of the TUN, in order */
   delivered: Buffer[]
   /** drop counters that moved, by reason name, including the addon's rxDropTruncated/rxDropError */
   drops: Record<string, number>
@@ -68,8 +72,10 @@ export interface Outcome {
 export interface OutsideRig {
   readonly kind: EncapKind
   readonly mtu: number
-  /** Feed one datagram from `from` and report what became of it. */
-  inject: (datagram: Buffer, from: From) => Promise<Outcome>
+  /** the most datagrams one inject() takes */
+  readonly maxBatch: number
+  /** Feed datagrams (in one receive batch for directRig, as fast as they go for socketRig) and report what became of them. */
+  inject: (datagrams: readonly Datagram[]) => Promise<Outcome>
   close: () => void
 }
 
@@ -119,16 +125,20 @@ function accounted (r: Float64Array): number {
   return sum
 }
 
-function outcome (n: Node, before: Float64Array, received: Buffer, threw?: unknown): Outcome {
+/** Read what the TUN holds into `into`. */
+function drain (n: Node, into: Buffer[]): void {
+  for (let k = n.wire.read(); k > 0; k = n.wire.read()) {
+    for (let i = 0; i < k; i++) into.push(Buffer.from(n.wireRx.slab.subarray(n.wireRx.offsets[i], n.wireRx.offsets[i] + n.wireRx.lengths[i])))
+  }
+}
+
+function outcome (n: Node, before: Float64Array, received: Buffer[], delivered: Buffer[], threw?: unknown): Outcome {
+  drain(n, delivered)
   const after = reading(n)
   const drops: Record<string, number> = {}
   for (let i = 1; i < DROP_COUNT; i++) if (after[i] !== before[i]) drops[DROP_NAMES[i]] = after[i] - before[i]
   if (after[DROP_COUNT] !== before[DROP_COUNT]) drops.rx_truncated = after[DROP_COUNT] - before[DROP_COUNT]
   if (after[DROP_COUNT + 1] !== before[DROP_COUNT + 1]) drops.rx_error = after[DROP_COUNT + 1] - before[DROP_COUNT + 1]
-  const delivered: Buffer[] = []
-  for (let k = n.wire.read(); k > 0; k = n.wire.read()) {
-    for (let i = 0; i < k; i++) delivered.push(Buffer.from(n.wireRx.slab.subarray(n.wireRx.offsets[i], n.wireRx.offsets[i] + n.wireRx.lengths[i])))
-  }
   return {
     received,
     delivered,
@@ -140,8 +150,8 @@ function outcome (n: Node, before: Float64Array, received: Buffer, threw?: unkno
 }
 
 /**
- * A stand-in for the underlay socket that hands the outside loop one
- * datagram per call, laid out as the addon's recvmmsg lays it out. It
+ * A stand-in for the underlay socket that hands the outside loop a batch of
+ * datagrams per call, laid out as the addon's recvmmsg lays them out. It
  * implements what Pipeline uses of a PacketIo and nothing more.
  */
 class DirectSocket {
@@ -159,21 +169,26 @@ class DirectSocket {
   stats (): Record<string, number> { return { ...this.counters } }
   close (): void {}
 
-  deliver (d: Buffer, src: number): void {
+  /** One receive batch of these datagrams, as recvmmsg fills it. */
+  deliver (ds: readonly Datagram[]): void {
     const rx = this.rx as PacketBatch
     const cb = this.onBatch as (n: number) => void
-    if (d.length > rx.capacity) {
-      // recvmmsg: MSG_TRUNC; the addon counts it and hands over length 0
-      this.counters.rxDropTruncated++
-      rx.lengths[0] = 0
-    } else {
-      d.copy(rx.slab, rx.offsets[0])
-      rx.lengths[0] = d.length
-    }
-    rx.addrs[0] = src >>> 0
-    cb(1)
+    ds.forEach(({ datagram: d, from }, i) => {
+      if (d.length > rx.capacity) {
+        // recvmmsg: MSG_TRUNC; the addon counts it and hands over length 0
+        this.counters.rxDropTruncated++
+        rx.lengths[i] = 0
+      } else {
+        d.copy(rx.slab, rx.offsets[i])
+        rx.lengths[i] = d.length
+      }
+      rx.addrs[i] = (from === 'peer' ? PEER : STRANGER) >>> 0
+    })
+    cb(ds.length)
   }
 }
+
+const BATCH = 64
 
 export function directRig (kind: EncapKind): OutsideRig {
   const sock = new DirectSocket()
@@ -181,13 +196,15 @@ export function directRig (kind: EncapKind): OutsideRig {
   return {
     kind,
     mtu: MTU[kind],
-    inject: async (d, from) => {
+    maxBatch: BATCH,
+    inject: async (ds) => {
+      if (ds.length > BATCH) throw new RangeError(`at most ${BATCH} datagrams at once`)
       const before = reading(node)
       let threw: unknown
       try {
-        sock.deliver(d, from === 'peer' ? PEER : STRANGER)
+        sock.deliver(ds)
       } catch (err) { threw = err }
-      return outcome(node, before, d, threw)
+      return outcome(node, before, ds.map((d) => d.datagram), [], threw)
     },
     close: () => { node.pipeline.close(); node.wire.close() }
   }
@@ -233,19 +250,28 @@ export function socketRig (kind: EncapKind): OutsideRig {
   return {
     kind,
     mtu: MTU[kind],
-    inject: async (d, from) => {
+    maxBatch: BATCH,
+    inject: async (ds) => {
       const before = reading(node)
-      const want = accounted(before) + 1
-      const s = senders[from]
-      // IP_HDRINCL sends the source address we write: each sender writes its own
-      const received = ipip ? asKernelDelivers(d, from === 'peer' ? PEER : STRANGER) : d
-      received.copy(s.tx.slab, s.tx.offsets[0])
-      s.tx.lengths[0] = d.length
-      const sent = s.io.stats().txPackets
-      if (s.io.send(1) !== 1 || s.io.stats().txPackets !== sent + 1) throw new Error(`could not send a ${d.length}-byte datagram: ${JSON.stringify(s.io.stats())}`)
+      const want = accounted(before) + ds.length
+      const received: Buffer[] = []
+      for (const { datagram: d, from } of ds) {
+        const s = senders[from]
+        // IP_HDRINCL sends the source address we write: each sender writes its own
+        const r = ipip ? asKernelDelivers(d, from === 'peer' ? PEER : STRANGER) : d
+        r.copy(s.tx.slab, s.tx.offsets[0])
+        s.tx.lengths[0] = r.length
+        const sent = s.io.stats().txPackets
+        if (s.io.send(1) !== 1 || s.io.stats().txPackets !== sent + 1) throw new Error(`could not send a ${r.length}-byte datagram: ${JSON.stringify(s.io.stats())}`)
+        received.push(r)
+      }
+      const delivered: Buffer[] = []
       const deadline = Date.now() + SETTLE_MS
-      while (accounted(reading(node)) < want && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve))
-      return outcome(node, before, received)
+      while (accounted(reading(node)) < want && Date.now() < deadline) {
+        drain(node, delivered)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      return outcome(node, before, received, delivered)
     },
     close: () => {
       node.pipeline.close()

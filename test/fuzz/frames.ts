@@ -10,7 +10,7 @@ import type { Ip4Net } from '../../src/ip/net'
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, setIpv4Checksum, writeIpv4Header } from '../../src/packet/ipv4'
 import { writeVxlan } from '../../src/packet/vxlan'
 import { bytes, icmpMessage, ipv4Packet, tcpPacket, udpPacket, u8, u16, u32, L4 } from '../packet/builders'
-import type { EncapKind, From } from './drive'
+import type { Datagram, EncapKind, From } from './drive'
 import { NODE, OUR_MAC, OWN_SUBNET, PEER, PEER_MAC, PEER_SUBNET, VNI } from './drive'
 
 const OWN = parseCidr(OWN_SUBNET)
@@ -171,7 +171,7 @@ export function mutate (d: Buffer, ms: readonly Mutation[], protect: number, inn
 }
 
 /** A datagram and who sends it. */
-export interface Case { datagram: Buffer, from: From }
+export type Case = Datagram
 
 const from: fc.Arbitrary<From> = mostly(fc.constant<From>('peer'), fc.constant<From>('stranger'), 5)
 const mutations = mostly(fc.constant<Mutation[]>([]), fc.array(mutation, { minLength: 1, maxLength: 4 }), 1)
