@@ -72,7 +72,7 @@ test('the right keys in any case holding any values: a config that runs, or ECON
     } catch (err) {
       assert.ok(err instanceof WeftError && err.code === 'ECONFIG', `the Fdb refused it with ${String(err)}`)
     }
-  }), budget(3000, 4))
+  }), budget(3000, 3))
   t.diagnostic(`${runs} documents, ${accepted} accepted`)
   assert.ok(accepted > 0, `none of ${runs} accepted`)
 })
@@ -118,12 +118,12 @@ test('a valid config with one field of the wrong type is refused with ECONFIG, n
     const r = parse(() => parseNetworkConfig(JSON.stringify(doc)))
     assert.ok(r instanceof WeftError, `accepted ${JSON.stringify(doc)}`)
     assert.ok(r.message.includes(f.path.join('.')), `"${r.message}" does not name ${f.path.join('.')}`)
-  }), budget(2000, 3))
+  }), budget(2000, 2))
 })
 
 test('any JSON value at all, as text or already parsed: a config that runs, or ECONFIG', () => {
   fc.assert(fc.property(fc.jsonValue(), (v) => {
     parse(() => parseNetworkConfig(JSON.stringify(v)))
     parse(() => networkConfigFromJson(v))
-  }), budget(2000, 3))
+  }), budget(2000, 2))
 })

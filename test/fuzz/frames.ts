@@ -189,10 +189,12 @@ export const randomCase: fc.Arbitrary<Case> = fc.record({ datagram: randomBytes,
  */
 export function randomInnerCase (kind: EncapKind, outer: fc.Arbitrary<OuterHeader> = anyOuter): fc.Arbitrary<Case> {
   const good: VxlanHeader = { flags: 0x08, reserved: 0, vni: VNI, dstMac: OUR_MAC, etherType: 0x0800 }
-  // an inner IPv4 header start (version 4, IHL 5) a third of the time
-  const body = fc.tuple(randomBytes, fc.boolean(), fc.boolean()).map(([b, v4, own]) => {
+  // half the time the random inner packet starts as IPv4 (version 4, IHL 5),
+  // half the time its length field fits, half the time it is addressed to us
+  const body = fc.tuple(randomBytes, fc.boolean(), fc.boolean(), fc.boolean()).map(([b, v4, fits, own]) => {
     const r = Buffer.from(b)
     if (v4) r[0] = 0x45
+    if (fits && r.length >= 20) r.writeUInt16BE(r.length, 2)
     if (own && r.length >= 20) r.writeUInt32BE((OWN.ip | r[19]) >>> 0, 16)
     return r
   })

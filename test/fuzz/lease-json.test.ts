@@ -61,13 +61,13 @@ test('lease values with the right keys in any case holding any values: attribute
     // the VXLAN backend's reading of it: a MAC or a reason, nothing thrown
     const m = peerMac({ subnet: { ip: 0x0af40100, prefixLen: 24 }, attrs: a, expiration: null, revision: 1 })
     assert.ok(typeof m === 'string' ? /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m) : m.reason.length > 0)
-  }), budget(3000, 3))
+  }), budget(3000, 2))
 })
 
 test('any text as a lease value: attributes, or ELEASEVALUE', () => {
   fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v))), (text) => {
     decode(text)
-  }), budget(3000, 3))
+  }), budget(3000, 2))
 })
 
 test('flannel\'s lease values decode to what was written, and re-encode byte for byte', () => {
@@ -77,7 +77,7 @@ test('flannel\'s lease values decode to what was written, and re-encode byte for
     const a = decode(text)
     assert.ok(!(a instanceof WeftError))
     assert.deepEqual(a, JSON.parse(JSON.stringify(l))) // (fast-check's records may have no prototype)
-  }), budget(1000, 2))
+  }), budget(1000, 1))
 })
 
 /** Go's json.Marshal of lease.LeaseAttrs, written out by hand. */
@@ -110,6 +110,6 @@ test('any store entry: a lease for a real subnet, or skipped with a reason; neve
     const { ip, prefixLen } = (l as Lease).subnet
     assert.ok(Number.isInteger(prefixLen) && prefixLen >= 0 && prefixLen <= 32)
     assert.equal((ip & ~mask(prefixLen)) >>> 0, 0, `${k}: host bits set in a lease's subnet`)
-  }), budget(3000, 3))
+  }), budget(3000, 2))
   assert.ok(leases > 0)
 })
