@@ -1,7 +1,7 @@
 // Turning a stored (key, value) into a Lease, shared by every store so they
 // agree on what is valid. Bad entries become Skipped, never exceptions: one
 // broken lease must not hide the others.
-import { parseSubnetKey } from '../ip/net'
+import { mask, parseSubnetKey } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
 import { decodeLeaseAttrs } from '../lease/json'
 import type { Lease, Skipped } from '../lease/lease'
@@ -10,6 +10,8 @@ import { WeftError } from '../errors'
 export function leaseFromEntry (key: string, value: string, expiration: number | null, revision: number): Lease | Skipped {
   const subnet = parseSubnetKey(key)
   if (subnet === undefined) return { key, reason: 'key does not parse as a subnet (want e.g. 10.244.1.0-24)' }
+  // flannel's regex lets "10.244.1.5-24" through; no route or table entry can be made for it
+  if ((subnet.ip & ~mask(subnet.prefixLen)) !== 0) return { key, reason: 'key is not a subnet address: it has host bits set (want e.g. 10.244.1.0-24)' }
   try {
     return { subnet, attrs: decodeLeaseAttrs(value), expiration, revision }
   } catch (err) {
