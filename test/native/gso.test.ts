@@ -105,19 +105,20 @@ function put (tx: PacketBatch, i: number, prefix: Buffer, packet: Buffer, segs: 
 interface Message { len: number, seg: number, bad: [number, number], from: number }
 interface Received { messages: Message[], datagrams: Buffer[] }
 
-/** Read until `want` datagrams (GRO messages split at their segment size) have arrived, or 2 s pass. */
-async function receive (io: PacketIo, rx: PacketBatch, want: number): Promise<Received> {
+/** Read until `want` datagrams (GRO messages split at their segment size) have arrived, or timeoutMs pass. */
+async function receive (io: PacketIo, rx: PacketBatch, want: number, timeoutMs = 2000): Promise<Received> {
   const out: Received = { messages: [], datagrams: [] }
-  const deadline = Date.now() + 2000
+  const deadline = Date.now() + timeoutMs
   while (out.datagrams.length < want && Date.now() < deadline) {
     const n = io.read()
     for (let i = 0; i < n; i++) {
       const len = rx.lengths[i]
-      if (len === 0) continue
+      if (len === 0 && rx.addrs[i] === 0) continue // dropped by the addon (an empty datagram keeps its sender)
       const seg = rx.segs[i]
       out.messages.push({ len, seg, bad: [rx.bad[2 * i], rx.bad[2 * i + 1]], from: rx.ports[i] })
       const off = rx.offsets[i]
       const step = seg === 0 ? len : seg
+      if (len === 0) out.datagrams.push(Buffer.alloc(0))
       for (let at = 0; at < len; at += step) out.datagrams.push(Buffer.from(rx.slab.subarray(off + at, off + Math.min(len, at + step))))
     }
     if (n === 0) await new Promise((resolve) => setTimeout(resolve, 2))
@@ -460,4 +461,40 @@ test('checkInner on a UDP_GRO read sets one bad bit per segment, above the 32nd 
     assert.equal(e.b.io.stats().rxCsumFinished, 1)
     assert.ok(r.datagrams[10].subarray(PREFIX).equals(want10), 'segment 10 finished in place')
   } finally { e.close() }
+})
+
+test('a super-packet of 2,500 tiny segments (more than one call builds) crosses several sendmmsg calls whole and in order', { skip: groSkip }, async () => {
+  const e = ends(true)
+  try {
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
+    const prefix = prefixBytes(40)
+    const sup = tcpPacket({ payload: pattern(20000, 40), flags: TCP_ACK | TCP_PSH })
+    put(e.tx, 0, prefix, sup, (GSO_TCPV4 << 16) | 8)
+    sendAll(e, 1)
+    const r = await receive(e.b.io, e.rx, 2500)
+    assertTcpSegments(r.datagrams, prefix, sup, 8)
+    const s = e.a.io.stats()
+    assert.equal(s.txSegmented, 2500)
+    assert.ok(s.txSyscalls > 1, `${s.txSyscalls} sendmmsg calls`)
+    assert.ok(r.messages.every((m) => m.len <= 64 * m.seg), 'at most 64 segments per message')
+  } finally { e.close() }
+})
+
+// An empty datagram is a datagram (UDP allows it, and it arrives when sent on
+// its own), but inside a UDP_SEGMENT message it adds no bytes, so the kernel
+// has nothing to cut it from: gathered into a run it vanishes, counted as sent.
+test('empty datagrams arrive with coalesce as without: after a same-size run, and two in a row', { skip: gsoSkip, todo: 'batch.c coalesces a 0-byte datagram into the UDP_SEGMENT run before it: [1000, 1000, 0] arrives as [1000, 1000] and [0, 0] as [0], txPackets 3 and 2, no drop counted' }, async () => {
+  for (const sizes of [[1000, 1000, 0], [0, 0]]) {
+    for (const coalesce of [false, true]) {
+      const e = ends(false, 4, 2048)
+      try {
+        e.a.io.sendFrom(e.tx, e.peers, { gso: true, coalesce })
+        sizes.forEach((n, i) => { pattern(n, i).copy(e.tx.slab, e.tx.offsets[i]); e.tx.lengths[i] = n; e.tx.segs[i] = 0; e.tx.dests[i] = 0 })
+        sendAll(e, sizes.length)
+        const r = await receive(e.b.io, e.rx, sizes.length, 300)
+        assert.deepEqual(r.messages.map((m) => m.len), sizes, `${JSON.stringify(sizes)}, coalesce ${coalesce}: every datagram arrives`)
+        assert.equal(e.a.io.stats().txPackets, sizes.length)
+      } finally { e.close() }
+    }
+  }
 })
