@@ -9,6 +9,8 @@ export interface Bar {
   /** NaN or undefined: not measured (drawn as "n/a") */
   value: number | undefined
   kind: 'ceiling' | 'reference' | 'weft'
+  /** a few words after the value, e.g. why it is only a lower bound */
+  note?: string
 }
 
 export interface Panel {
@@ -31,7 +33,7 @@ const LABEL_W = 130
 const VALUE_W = 150
 const BAR_H = 20
 const GAP = 6
-const PANEL_HEAD = 44
+const PANEL_HEAD = 56
 const PANEL_GAP = 18
 const COLOURS: Record<Bar['kind'], string> = { ceiling: '#9e9e9e', reference: '#1f5fa8', weft: '#e07b00' }
 
@@ -73,7 +75,7 @@ export function renderChart (c: Chart): string {
         const w = Math.max(1, b.value * scale)
         const ratio = p.reference !== undefined && p.reference > 0 && b.kind !== 'reference' ? `  (${(b.value / p.reference).toFixed(2)}x)` : ''
         out.push(`<rect x="${x0}" y="${by}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLOURS[b.kind]}"/>`)
-        out.push(`<text x="${(x0 + w + 6).toFixed(1)}" y="${by + BAR_H - 6}" class="value">${fmt(b.value)}${ratio}</text>`)
+        out.push(`<text x="${(x0 + w + 6).toFixed(1)}" y="${by + BAR_H - 6}" class="value">${fmt(b.value)}${ratio}${b.note !== undefined ? `  ${esc(b.note)}` : ''}</text>`)
       }
       by += BAR_H + GAP
     }

@@ -77,10 +77,19 @@ export interface PathOptions {
   progress: (msg: string) => void
 }
 
+/** Cleanups of paths being measured now (the daemons' store dirs), for an interrupt. */
+const pending = new Set<() => void>()
+
 /** Sets up `def` in a fresh topology, runs fn on it, tears it all down (also when fn throws). */
 export async function withPath<T> (def: PathDef, o: PathOptions, fn: (p: PathSetup) => Promise<T>): Promise<T> {
   // cluster() wants a test context only for t.after(); collect and run those ourselves
   const cleanups: Array<() => void> = []
+  const cleanup = (): void => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try { fn() } catch (err) { o.progress(`cleanup: ${String(err)}`) }
+    }
+  }
+  pending.add(cleanup)
   try {
     return await withTopology(undefined, { hosts: 2, label: `${o.label}-${def.name}`, timeoutMs: o.timeoutMs }, async (topo) => {
       const [h1, h2] = topo.hosts as [Host, Host]
@@ -88,9 +97,25 @@ export async function withPath<T> (def: PathDef, o: PathOptions, fn: (p: PathSet
       return await fn(setup)
     })
   } finally {
-    for (const fn of cleanups.reverse()) {
-      try { fn() } catch (err) { o.progress(`cleanup: ${String(err)}`) }
+    pending.delete(cleanup)
+    cleanup()
+  }
+}
+
+/**
+ * On Ctrl-C or TERM: remove what the paths being measured left in /tmp.
+ * The topologies' own signal hook (netns.ts) kills their processes, deletes
+ * their namespaces and then re-raises the signal; if no topology exists yet,
+ * this re-raises it itself. Install before anything else, so it runs first.
+ */
+export function cleanUpOnInterrupt (): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    const hook = (): void => {
+      process.removeListener(sig, hook)
+      for (const fn of pending) fn()
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
     }
+    process.on(sig, hook)
   }
 }
 

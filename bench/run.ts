@@ -22,6 +22,7 @@
 //
 // usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw]
 //          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--no-micro]
+//        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -32,14 +33,14 @@ import { iperf, ping } from '../test/helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
 import { backgroundLoad, coresBetween, machineTicks, memoryOf } from './cpu'
 import type { Cores } from './cpu'
-import { PATHS, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import { cleanUpOnInterrupt, PATHS, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
 import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
 import { renderChart } from './chart'
 import type { Bar } from './chart'
 
-const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--no-micro]'
+const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--no-micro] | --report FILE.json'
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
 /** a UDP port nothing listens on: the receiving kernel counts the packet, then drops it */
@@ -55,6 +56,8 @@ interface Options {
   udpRate: string
   pings: number
   micro: boolean
+  /** print the table and redraw the chart of an earlier run's JSON, run nothing */
+  report: string | undefined
 }
 
 function options (argv: string[]): Options {
@@ -67,7 +70,8 @@ function options (argv: string[]): Options {
       out: { type: 'string' },
       'udp-rate': { type: 'string', default: '1G' },
       pings: { type: 'string', default: '200' },
-      'no-micro': { type: 'boolean', default: false }
+      'no-micro': { type: 'boolean', default: false },
+      report: { type: 'string' }
     }
   })
   const seconds = Number(values.seconds)
@@ -82,7 +86,8 @@ function options (argv: string[]): Options {
     out: values.out,
     udpRate: values['udp-rate'],
     pings,
-    micro: !values['no-micro']
+    micro: !values['no-micro'],
+    report: values.report
   }
 }
 
@@ -257,6 +262,11 @@ const f3 = (x: number | undefined): string => x !== undefined && Number.isFinite
 const f0 = (x: number | undefined): string => x !== undefined && Number.isFinite(x) ? x.toFixed(0) : '-'
 const kpps = (x: number | undefined): string => x !== undefined && Number.isFinite(x) ? (x / 1000).toFixed(0) : '-'
 
+/** Everything the flood sent arrived: the generator, not the path, set the rate (a lower bound for the path). */
+function senderBound (p: PathFigures): boolean {
+  return p.pps !== undefined && p.pps.delivered >= 0.98 * p.pps.offered
+}
+
 /** Both daemons' cores summed over a window. */
 function daemonCores (w: Window | undefined): number | undefined {
   return w?.daemons?.reduce((a, d) => a + d.cores, 0)
@@ -288,8 +298,9 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void):
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
   for (const p of results) {
     if (p.error !== undefined) { print(`${p.label.padEnd(14)}  failed: ${p.error.split('\n')[0]}`); continue }
-    print(`${p.label.padEnd(14)} ${f2(p.tcp1?.gbps).padStart(6)} ${f2(p.tcp4?.gbps).padStart(6)}  ${f0((p.udp?.receivedGbps ?? NaN) * 1000).padStart(7)} ${f2(p.udp?.lostPercent).padStart(7)}   ${kpps(p.pps?.delivered).padStart(9)} ${`(${kpps(p.pps?.offered)})`.padStart(7)}  ${f3(p.ping?.medianMs).padStart(7)} ${f3(p.ping?.p99Ms).padStart(7)}  ${f2(p.background).padStart(8)}`)
+    print(`${p.label.padEnd(14)} ${f2(p.tcp1?.gbps).padStart(6)} ${f2(p.tcp4?.gbps).padStart(6)}  ${f0((p.udp?.receivedGbps ?? NaN) * 1000).padStart(7)} ${f2(p.udp?.lostPercent).padStart(7)}   ${`${kpps(p.pps?.delivered)}${senderBound(p) ? '*' : ' '}`.padStart(9)} ${`(${kpps(p.pps?.offered)})`.padStart(7)}  ${f3(p.ping?.medianMs).padStart(7)} ${f3(p.ping?.p99Ms).padStart(7)}  ${f2(p.background).padStart(8)}`)
   }
+  if (results.some(senderBound)) print('* all that was sent arrived: the flood generator, not the path, set this rate (the path can do at least this)')
   const wefts = results.filter((p) => p.backend !== undefined && p.error === undefined)
   if (wefts.length > 0) {
     print('\nweft daemons: CPU of both (h1 sender + h2 receiver) in cores during each measurement; RSS in MiB (largest seen / peak)')
@@ -299,7 +310,7 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void):
         const seen = Math.max(...[p.ping, p.tcp1, p.tcp4, p.udp, p.pps].map((m) => m?.window.daemons?.[j]?.rssMiB ?? 0))
         return `${f0(seen)}/${f0(p.peakMiB?.[j])}`
       }
-      const on = (x: Record<string, boolean> | undefined): string => x === undefined ? '-' : Object.keys(x).filter((k) => x[k]).join(',') || 'none'
+      const on = (x: Record<string, boolean> | undefined | null): string => x === undefined || x === null ? '-' : Object.keys(x).filter((k) => x[k]).join(',') || 'none'
       const offl = [...new Set((p.offloads ?? []).map(on))].join(' / ')
       print(`${p.label.padEnd(14)} ${f2(daemonCores(p.ping?.window)).padStart(5)}  ${f2(daemonCores(p.tcp1?.window)).padStart(5)}  ${f2(daemonCores(p.tcp4?.window)).padStart(5)}  ${f2(daemonCores(p.udp?.window)).padStart(5)}  ${f2(daemonCores(p.pps?.window)).padStart(5)}  ${rss(0).padStart(8)}   ${rss(1).padStart(8)}  ${String(p.deviceMtu ?? '-').padStart(7)}  ${offl}`)
     }
@@ -327,10 +338,10 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void):
 function chart (results: PathFigures[], o: Options, stamp: string): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
-  const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined) => ({
+  const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
     title,
     unit,
-    bars: ok.map((p) => ({ label: p.label, value: get(p), kind: p.kind })),
+    bars: ok.map((p) => ({ label: p.label, value: get(p), kind: p.kind, ...(note?.(p) !== undefined ? { note: note(p) } : {}) })),
     ...(ref !== undefined ? { reference: get(ref), referenceLabel: 'kernel VXLAN' } : {})
   })
   const bg = Math.max(...results.map((p) => p.background))
@@ -340,7 +351,8 @@ function chart (results: PathFigures[], o: Options, stamp: string): string {
     panels: [
       panel('TCP, 1 stream', 'Gbit/s', (p) => p.tcp1?.gbps),
       panel('TCP, 4 streams', 'Gbit/s', (p) => p.tcp4?.gbps),
-      panel('64-byte UDP packets delivered', 'thousand packets/s', (p) => p.pps === undefined ? undefined : p.pps.delivered / 1000)
+      panel(`64-byte UDP packets delivered${ok.some(senderBound) ? ' ("= sent": all arrived, the sender was the limit)' : ''}`, 'kpackets/s', (p) => p.pps === undefined ? undefined : p.pps.delivered / 1000,
+        (p) => senderBound(p) ? '= sent' : undefined)
     ]
   })
 }
@@ -356,9 +368,11 @@ export async function main (argv: string[]): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`)
     return 2
   }
+  if (o.report !== undefined) return report(o.report)
   const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'ping')
   if (skip !== undefined) { console.log(`bench: skipped: ${skip}`); return 0 }
   // the daemons inherit our environment (cluster() spawns them with it)
+  cleanUpOnInterrupt()
   if (!o.offloads) process.env.WEFT_OFFLOADS = 'off'
   const started = new Date()
   const stamp = timestamp(started)
@@ -401,6 +415,18 @@ export async function main (argv: string[]): Promise<number> {
   fs.writeFileSync(svgPath, chart(results, o, stamp))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
   return results.some((p) => p.error !== undefined) ? 1 : 0
+}
+
+/** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
+function report (file: string): number {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number }, micro?: MicroResult, paths: PathFigures[] }
+  const o: Options = { ...j.options, paths: [], out: file, micro: j.micro !== undefined, report: file }
+  if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
+  table(j.paths, o, (l) => console.log(l))
+  const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started))))
+  console.log(`\nSVG:  ${svgPath}`)
+  return 0
 }
 
 if (require.main === module) {

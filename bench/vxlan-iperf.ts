@@ -42,7 +42,7 @@ import { iperf } from '../test/helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
 import { backgroundLoad, coresBetween, machineTicks } from './cpu'
 import type { Cores } from './cpu'
-import { PATHS, POD_MTU, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import { cleanUpOnInterrupt, PATHS, POD_MTU, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, Weft } from './paths'
 
 function arg (name: string, def: string): string {
@@ -284,6 +284,7 @@ function report (results: PathResult[]): void {
 async function main (): Promise<void> {
   const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
   if (skip !== undefined) { console.log(`vxlan-iperf: skipped: ${skip}`); return }
+  cleanUpOnInterrupt()
   const results: PathResult[] = []
   const t0 = performance.now()
   // One path at a time, each in its own topology torn down before the next starts.
