@@ -463,7 +463,7 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
     /* a plain datagram: joins the open run of same-size datagrams to the
      * same peer (UDP_SEGMENT sends one skb for them all), or opens one */
     if (iv + 1 > IOV_CAP) break;
-    if (gso && tx->coalesce && cur && cur->tag == MSG_PLAIN && !cur->closed && cur->dest == d && len <= cur->size &&
+    if (gso && tx->coalesce && cur && cur->tag == MSG_PLAIN && !cur->closed && cur->dest == d && len > 0 && len <= cur->size &&
         cur->nseg < WEFT_UDP_MAX_SEGMENTS && cur->bytes + len <= WEFT_UDP_MAX_PAYLOAD) {
       add_iov(m, k - 1, &iv, tx->slab + off, len);
       cur->nseg++;
@@ -477,6 +477,7 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
     add_iov(m, k - 1, &iv, tx->slab + off, len);
     cur->nseg = 1;
     cur->bytes = len;
+    if (len == 0) cur->closed = 1; /* an empty datagram is a message of its own */
     i++;
   }
 full:

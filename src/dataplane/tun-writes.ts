@@ -16,9 +16,11 @@
 //    TCP/UDP checksum left partial for the kernel to finish) and its vnet
 //    header asks for TCPV4/UDP_L4 segmentation at the first segment's size
 // 5. send(): one call into the addon for every write of the batch
-// Inner checksums were checked once on receive (the socket's checkInner), so
-// single TCP/UDP packets go with DATA_VALID and the kernel does not check
-// them again; coalescing relies on that check, so it needs it.
+// Inner checksums were checked once on receive (the socket's checkInner):
+// coalescing relies on that check (the kernel never checks a super-packet's
+// segments), so it needs it. Single TCP/UDP packets go with DATA_VALID,
+// which says as much, though Linux 6.18's TUN ignores it on writes and checks
+// them again.
 // Only the last write can be an open run: interleaved flows simply coalesce
 // less, which keeps every write's pieces contiguous.
 import type { PacketBatch } from '../native/batch'

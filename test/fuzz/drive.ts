@@ -175,14 +175,15 @@ class DirectSocket {
     const cb = this.onBatch as (n: number) => void
     ds.forEach(({ datagram: d, from }, i) => {
       if (d.length > rx.capacity) {
-        // recvmmsg: MSG_TRUNC; the addon counts it and hands over length 0
+        // recvmmsg: MSG_TRUNC; the addon counts it and hands over length 0 from 0.0.0.0
         this.counters.rxDropTruncated++
         rx.lengths[i] = 0
+        rx.addrs[i] = 0
       } else {
         d.copy(rx.slab, rx.offsets[i])
         rx.lengths[i] = d.length
+        rx.addrs[i] = (from === 'peer' ? PEER : STRANGER) >>> 0
       }
-      rx.addrs[i] = (from === 'peer' ? PEER : STRANGER) >>> 0
     })
     cb(ds.length)
   }
