@@ -19,9 +19,11 @@ export interface Offloads {
   uso: boolean
   /** UDP_GRO on the underlay socket */
   gro: boolean
+  /** UDP_SEGMENT on the underlay socket (UDP backends; the addon turns it off if the kernel refuses) */
+  gso: boolean
 }
 
-export const NO_OFFLOADS: Offloads = { vnet: false, tso: false, uso: false, gro: false }
+export const NO_OFFLOADS: Offloads = { vnet: false, tso: false, uso: false, gro: false, gso: false }
 
 export function offloadsWanted (): boolean {
   return process.env.WEFT_OFFLOADS !== 'off'
@@ -45,16 +47,17 @@ export function openTunWithOffloads (o: TunOptions, log: Logger): { tun: Tun, of
   for (const [flags, uso] of tries) {
     try {
       setTunOffload(tun, flags)
-      return { tun, offloads: { vnet: true, tso: true, uso, gro: false } }
+      return { tun, offloads: { vnet: true, tso: true, uso, gro: false, gso: false } }
     } catch {}
   }
   log.warn('the TUN refused TSO: reading plain packets (one per read), which caps throughput')
-  return { tun, offloads: { vnet: true, tso: false, uso: false, gro: false } }
+  return { tun, offloads: { vnet: true, tso: false, uso: false, gro: false, gso: false } }
 }
 
-/** UDP_GRO on the backend's socket, if wanted and the kernel has it. */
+/** UDP_GRO (if the kernel has it) and UDP_SEGMENT on a UDP backend's socket, if wanted. */
 export function enableGro (io: PacketIo, offloads: Offloads, log: Logger): void {
   if (!offloadsWanted()) return
+  offloads.gso = true
   offloads.gro = trySetUdpGro(io)
   if (!offloads.gro) log.warn('the kernel refused UDP_GRO: every datagram is read on its own')
 }

@@ -159,7 +159,7 @@ export class TunNetwork implements Network {
           outsideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.OUTSIDE_BYTES]
         }
       }),
-      offloads: { ...this.o.device.offloads, gso: !this.gsoRefused() },
+      offloads: { ...this.o.device.offloads, gso: this.o.device.offloads.gso && !this.gsoRefused() },
       // what the kernel dropped before we could read it: the TUN queue was full
       tunQueueDrops: tunTxDropped(this.o.device.name),
       counters: { subnet: formatCidr(this.lease.subnet), ...dataplane.snapshot() }

@@ -42,6 +42,8 @@ export interface InsideOptions {
   mtu: number
   /** the TUN puts a virtio_net_hdr in front of every packet */
   vnet: boolean
+  /** gather same-size datagrams to one peer into UDP_SEGMENT sends (UDP sockets) */
+  coalesce: boolean
   /** a fatal read error (-errno); reading has stopped */
   onFatal: (errno: number) => void
   /**
@@ -79,7 +81,7 @@ export class Inside {
   constructor (private readonly o: InsideOptions) {
     if (o.rx.headroom + (o.vnet ? VNET_HDR_LEN : 0) < o.encap.headroom) throw new RangeError('receive headroom is smaller than the encapsulation')
     o.tun.receiveInto(o.rx, { vnet: o.vnet })
-    o.sock.sendFrom(o.tx, o.fdb.addrs, { gso: true, inner: o.encap.headroom, coalesce: o.sock.kind === 'udp4' })
+    o.sock.sendFrom(o.tx, o.fdb.addrs, { gso: true, inner: o.encap.headroom, coalesce: o.coalesce && o.sock.kind === 'udp4' })
   }
 
   /**

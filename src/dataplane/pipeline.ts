@@ -27,10 +27,12 @@ export interface PipelineOptions {
    * tso    TUN TSO/USO is on: reads may be 64 KB super-packets
    * gro    the socket has UDP_GRO: a read may hold many datagrams
    * uso    TUN USO is on: the TUN takes UDP super-packets too
+   * gso    UDP_SEGMENT may gather same-size datagrams (super-packets are
+   *        only ever read with tso, so they need nothing more)
    * Inner checksums are checked by the addon whenever vnet is on, which is
    * what lets received TCP segments coalesce into super-packets.
    */
-  offloads?: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean }
+  offloads?: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean, gso?: boolean }
   onFatal: (where: 'inside' | 'outside', errno: number) => void
 }
 
@@ -74,7 +76,7 @@ export class Pipeline {
     const pieces = new PacketBatch({ size: Math.min(8192, 2 * maxWrites), slotSize: 1, slab: outSlab })
     const checked = vnet
     const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0, off.uso === true)
-    this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, vnet, onFatal: (e) => o.onFatal('inside', e), writes, answerSlab: outSlab, answerBase })
+    this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, vnet, coalesce: off.gso === true, onFatal: (e) => o.onFatal('inside', e), writes, answerSlab: outSlab, answerBase })
     this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e) })
   }
 

@@ -52,7 +52,7 @@ function offloadNode (subnet: string, mac: string): OffloadNode {
   const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20, sndbuf: 4 << 20 })
   const fdb = new Fdb({ network: parseCidr('10.244.0.0/16'), subnetLen: 24, port: 0 })
   const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu: MTU, batch: 64, offloads: { vnet: true, tso: true, gro: true, uso: true }, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu: MTU, batch: 64, offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(subnet)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
   const wireRx = new PacketBatch({ size: 64, slotSize: 65600 })

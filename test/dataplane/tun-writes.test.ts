@@ -608,7 +608,7 @@ function parseWritten (m: Buffer): Written {
 }
 
 test('a 64 KB TSO super-packet written into A\'s TUN comes out of B\'s TUN as one super-packet with the same bytes', { skip: offloadSkip }, async (t) => {
-  const off = { vnet: true, tso: true, gro: true }
+  const off = { vnet: true, tso: true, gro: true, gso: true }
   const a = offloadNode('10.244.1.0/24', '02:00:00:00:00:0a', off)
   const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off)
   t.after(() => { a.close(); b.close() })
@@ -639,7 +639,7 @@ test('a 64 KB TSO super-packet written into A\'s TUN comes out of B\'s TUN as on
 })
 
 test('a USO super-packet written into A\'s TUN comes out of B\'s TUN as one UDP_L4 super-packet with the same bytes', { skip: offloadSkip }, async (t) => {
-  const off = { vnet: true, tso: true, gro: true, uso: true }
+  const off = { vnet: true, tso: true, gro: true, uso: true, gso: true }
   const a = offloadNode('10.244.1.0/24', '02:00:00:00:00:0a', off)
   const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off)
   t.after(() => { a.close(); b.close() })
