@@ -89,13 +89,15 @@ test('20 nodes join and leave at random for a minute while traffic runs: peers\'
       runs.set(poller.run, d)
       live.set(d.host.name, { d, poller })
     }
+    let joining = 0
     const join = async (h: Host): Promise<void> => {
       busy.add(h.name)
+      joining++
       try {
         joined(await c.start(h))
         joins++
         departed.delete(h)
-      } finally { busy.delete(h.name) }
+      } finally { busy.delete(h.name); joining-- }
     }
     const leave = async (h: Host): Promise<void> => {
       busy.add(h.name)
@@ -130,7 +132,8 @@ test('20 nodes join and leave at random for a minute while traffic runs: peers\'
       await sleep(200 + random() * 2300)
       const up = churners.filter((h) => live.has(h.name) && !busy.has(h.name))
       const down = churners.filter((h) => !live.has(h.name) && !busy.has(h.name))
-      const wantJoin = live.size - 2 < MIN_LIVE || (live.size - 2 < MAX_LIVE && random() < 0.5)
+      const churning = live.size - 2 + joining
+      const wantJoin = churning < MIN_LIVE || (churning < MAX_LIVE && random() < 0.5)
       const pool = wantJoin ? down : up
       if (pool.length === 0) continue
       const h = pool[Math.floor(random() * pool.length)]
@@ -174,7 +177,7 @@ test('20 nodes join and leave at random for a minute while traffic runs: peers\'
     // 2. at the end: every table is exactly the store, and the store is the live nodes plus the reservation
     const leases = (await store.listLeases()).leases
     const leased = new Map(leases.map((l) => [formatCidr(l.subnet), l]))
-    t.diagnostic(`at the end: ${leases.length} leases in the store for ${live.size} live nodes and 1 reservation; ${departed.size} hosts departed`)
+    t.diagnostic(`at the end: ${leases.length} leases in the store for ${live.size} live nodes and 1 reservation; ${departed.size} departed hosts`)
     assert.equal(leases.length, live.size + 1, `${leases.length} leases for ${live.size} live nodes and 1 reservation`)
     for (const [name, { d }] of live) {
       const mine = leased.get(subnetOf.get(name)!)
