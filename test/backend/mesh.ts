@@ -44,6 +44,21 @@ export async function assertCleanedUp (topo: Topology, h: Host, device: string |
   }
 }
 
+/** Resolves once every node lists `peers` peers in `status`. */
+export async function tablesComplete (nodes: readonly Daemon[], peers: number, timeoutMs = 5000): Promise<void> {
+  await waitFor(async () => (await Promise.all(nodes.map((d) => d.status()))).every((s) => s.peers.length === peers), { what: `${peers} peers in every node's table`, timeoutMs })
+}
+
+/** A daemon on each of the first `n` hosts, `podsEach` pods behind each, every table complete (`peers` entries: the other nodes unless told). */
+export async function nodesWithPods (topo: Topology, c: Cluster, n: number, podsEach: number, peers = n - 1): Promise<{ nodes: Daemon[], pods: Pod[] }> {
+  const nodes: Daemon[] = []
+  for (const h of topo.hosts.slice(0, n)) nodes.push(await c.start(h))
+  const pods: Pod[] = []
+  for (const d of nodes) pods.push(...await podsFor(topo, d, podsEach))
+  await tablesComplete(nodes, peers)
+  return { nodes, pods }
+}
+
 export interface MeshOptions {
   config: string
   /** the log line a node writes when it can reach a new peer (with a `subnet` field) */
