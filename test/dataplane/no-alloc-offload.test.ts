@@ -16,7 +16,6 @@
 // would add GCs; one small object per segment added 6 when tried.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { PerformanceObserver } from 'node:perf_hooks'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { parseCidr } from '../../src/ip/net'
@@ -34,6 +33,7 @@ import { parseMac } from '../../src/packet/mac'
 import { TCP_ACK, TCP_PSH, writeTcpHeader } from '../../src/packet/tcp'
 import { writeUdpHeader } from '../../src/packet/udp'
 import { udpPacket, LOOPBACK } from './helpers'
+import { gcCounter, tick } from './gc'
 
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc') as () => void
@@ -126,7 +126,6 @@ test('300,000 segments through two pipelines with TSO, USO, UDP GSO/GRO and TUN 
   const small = plain(udpPacket('10.244.1.2', '10.244.2.6', 100, 1))
   small.copy(one.slab, one.offsets[0])
   one.lengths[0] = small.length
-  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
   let short = 0
   const round = async (turns: number, count: number): Promise<void> => {
     for (let k = 0; k < turns; k++) {
@@ -136,18 +135,15 @@ test('300,000 segments through two pipelines with TSO, USO, UDP GSO/GRO and TUN 
       while (b.wire.read() > 0);
     }
   }
-  let gcs = 0
-  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length })
-  obs.observe({ entryTypes: ['gc'] })
-  t.after(() => obs.disconnect())
+  const gcs = gcCounter(t)
   const counted = async (turns: number, tx: PacketBatch, count: number): Promise<{ gcs: number, heap: number }> => {
     a.wire.sendFrom(tx)
     gc()
     await tick()
     const heap = process.memoryUsage().heapUsed
-    gcs = 0
+    gcs.reset()
     await round(turns, count)
-    const n = gcs
+    const n = gcs.count
     gc()
     return { gcs: n, heap: process.memoryUsage().heapUsed - heap }
   }

@@ -10,11 +10,11 @@
 // This test found Buffer#copy from an offset allocating a view per call.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { PerformanceObserver } from 'node:perf_hooks'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { Count } from '../../src/dataplane/stats'
 import { link, node, udpPacket } from './helpers'
+import { gcCounter, tick } from './gc'
 
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc') as () => void
@@ -30,7 +30,6 @@ test('600,000 packets through the VXLAN pipeline cause no more garbage collectio
     p.copy(a.wireTx.slab, a.wireTx.offsets[i])
     a.wireTx.lengths[i] = p.length
   }
-  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
   const round = async (batches: number, packets: number): Promise<void> => {
     for (let k = 0; k < batches; k++) {
       if (packets > 0) a.wire.send(packets)
@@ -39,16 +38,13 @@ test('600,000 packets through the VXLAN pipeline cause no more garbage collectio
       while (b.wire.read() > 0);
     }
   }
-  let gcs = 0
-  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length })
-  obs.observe({ entryTypes: ['gc'] })
-  t.after(() => obs.disconnect())
+  const gcs = gcCounter(t)
   const counted = async (batches: number, packets: number): Promise<number> => {
     gc()
     await tick()
-    gcs = 0
+    gcs.reset()
     await round(batches, packets)
-    return gcs
+    return gcs.count
   }
 
   await round(500, 64) // warm up: JIT, inline caches, maps all settled
