@@ -287,6 +287,10 @@ export class LeaseManager {
         if (mine.attrs.publicIP === this.o.publicIP) { this.current = mine; renewer.schedule() } else lost = own
       }
       peers = recreated ? this.watcher.merge(b.snapshot) : this.watcher.reset(b.snapshot)
+      if (b.reason === 'compacted') {
+        this.o.log.info({ leases: b.snapshot.length, added: peers.filter((e) => e.type === 'added').length, removed: peers.filter((e) => e.type === 'removed').length },
+          'the store compacted the history our watch needed; listed it again and applied the difference')
+      }
     } else {
       for (const e of b.events) {
         if (own === undefined) break
