@@ -135,8 +135,9 @@ test('the SQLite file deleted under running nodes, then its directory moved away
       try { assert.equal(check.pragma('integrity_check', { simple: true }), 'ok') } finally { check.close() }
       for (const d of [a, b]) {
         const n = d.host.name
-        assert.equal(count(d, (l) => /lost the store/.test(l.msg) && /was removed while in use|was replaced by another file/.test(String(l.err))), round, `${n}: warned once per loss`)
-        assert.equal(count(d, (l) => l.msg === 'the store is back'), round)
+        const storeLines = JSON.stringify(logsOf(d.child).filter((l) => /store/.test(l.msg)), null, 1)
+        assert.equal(count(d, (l) => /lost the store/.test(l.msg) && /was removed while in use|was replaced by another file/.test(String(l.err))), round, `${n}: warned once per loss, naming it: ${storeLines}`)
+        assert.equal(count(d, (l) => l.msg === 'the store is back'), round, `${n}: ${storeLines}`)
         assert.equal(count(d, (l) => l.msg === 'peer removed from the FDB'), 0, `${n}: no peer was dropped meanwhile`)
         const m = await healthOf(topo, d.host, PORT).metrics()
         assert.equal(metric(m, 'weft_store_outages_total'), round)

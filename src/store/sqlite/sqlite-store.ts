@@ -143,31 +143,32 @@ export class SqliteStore implements Store {
     let wake = new Waker(this.path, signal)
     let rev = fromRevision
     let gen = this.generation
-    let reported = this.generation
     let failures = 0
     let probeDue = Date.now() + this.probeMs
     try {
       while (!signal.aborted) {
         let batch: WatchBatch | undefined
         try {
-          await this.attempt(() => undefined) // checks the file, reopening it if it was removed
-          if (this.generation !== gen) {
-            if (reported !== this.generation) {
-              // the store we knew is gone: an outage, if a short one
-              reported = this.generation
-              failures++
-              opts.onError?.(new StoreError('EUNAVAILABLE', this.reopenNote))
-            }
-            batch = await this.attempt(() => { this.expireDue(); return this.snapshot('recreated') })
-            gen = this.generation
+          if (Date.now() >= probeDue) {
+            await this.attempt(() => this.db.transaction(() => undefined).immediate())
+            probeDue = Date.now() + this.probeMs
+          }
+          // one synchronous step after the file check, so that a reopen
+          // cannot slip between deciding what to read and reading it
+          let readGen = gen
+          batch = await this.attempt(() => {
+            readGen = this.generation
+            if (readGen === gen) return this.readChanges(rev)
+            this.expireDue()
+            return this.snapshot('recreated')
+          })
+          if (readGen !== gen) {
+            // the store we knew is gone: an outage, if a short one
+            gen = readGen
+            failures++
+            opts.onError?.(new StoreError('EUNAVAILABLE', this.reopenNote))
             wake.close()
             wake = new Waker(this.path, signal)
-          } else {
-            if (Date.now() >= probeDue) {
-              await this.attempt(() => this.db.transaction(() => undefined).immediate())
-              probeDue = Date.now() + this.probeMs
-            }
-            batch = await this.attempt(() => this.readChanges(rev))
           }
           if (failures > 0) { failures = 0; opts.onRecover?.() }
         } catch (err) {
@@ -355,6 +356,9 @@ export class SqliteStore implements Store {
           return fn()
         })
       } catch (err) {
+        // the file went away in the instant between the check and the call
+        // (SQLite then says SQLITE_IOERR_FSTAT): check again, which reopens
+        if (!isBusy(err) && i < 2 && fileIdentity(this.path) !== this.identity) continue
         if (!isBusy(err)) throw err
         const left = deadline - Date.now()
         if (left <= 0 || this.closed) {
