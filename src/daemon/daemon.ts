@@ -5,12 +5,15 @@
 //    subnet.env
 // 4. start the backend, then hand it peer changes from the lease manager
 //    until told to stop
-// It never exits the process: it returns an exit code to src/main.
+// Whether the store answers is tracked in one place (StoreOutage) that the
+// start-up loops and the lease manager report to; /readyz and /metrics show
+// it. It never exits the process: it returns an exit code to src/main.
 import fs from 'node:fs'
 import { WeftError } from '../errors'
 import { equal, formatCidr } from '../ip/net'
 import type { Lease } from '../lease/lease'
 import { LeaseManager } from '../lease/manager'
+import { LEASE_TTL_ENV, leaseTiming } from '../lease/timing'
 import type { Logger } from '../log'
 import { ip4ToString } from '../packet/ip'
 import { createBackend } from '../backend/table'
@@ -24,37 +27,42 @@ import { CONFIG_NOT_FOUND_HINT } from '../store/etcd/hint'
 import { describeStore, openStore } from '../store/open'
 import { StoreError, backoffMs } from '../store/store'
 import type { Store } from '../store/store'
+import { StoreOutage } from '../store/outage'
+import type { StoreOp } from '../store/outage'
 import { sleep } from '../store/decode'
 import type { RunFlags } from './flags'
 import { Health } from './health'
 import { findUnderlay } from './iface'
 
-async function readConfig (flags: RunFlags, store: Store): Promise<NetworkConfig> {
-  let text: string | undefined
+/** The network config, parsed, and its text if it came from the store (to put back should the store lose it). */
+async function readConfig (flags: RunFlags, store: Store): Promise<{ cfg: NetworkConfig, stored: string | undefined }> {
   if (flags.netConfigPath !== '') {
+    let text: string
     try {
       text = fs.readFileSync(flags.netConfigPath, 'utf8')
     } catch (err) {
       throw new WeftError('ECONFIG', `cannot read the network config ${flags.netConfigPath}: ${(err as Error).message}`)
     }
-  } else {
-    text = await store.getConfig()
-    if (text === undefined) {
-      const hint = store.kind === 'etcd' ? ` (${CONFIG_NOT_FOUND_HINT})` : ''
-      throw new WeftError('ENOCONFIG', `no network config in ${describeStore(flags)}: set one with \`weft config set\`${hint}`)
-    }
+    return { cfg: parseNetworkConfig(text), stored: undefined }
   }
-  return parseNetworkConfig(text)
+  const text = await store.getConfig()
+  if (text === undefined) {
+    const hint = store.kind === 'etcd' ? ` (${CONFIG_NOT_FOUND_HINT})` : ''
+    throw new WeftError('ENOCONFIG', `no network config in ${describeStore(flags)}: set one with \`weft config set\`${hint}`)
+  }
+  return { cfg: parseNetworkConfig(text), stored: text }
 }
 
-/** Lease a subnet, waiting out an unreachable store (logged once per outage). */
-async function acquire (m: LeaseManager, log: Logger, signal: AbortSignal): Promise<Lease | undefined> {
+/** fn, again and again while the store is unreachable (with backoff; logged once per outage); undefined if stopped first. */
+async function untilStoreAnswers<T> (outage: StoreOutage, op: StoreOp, msg: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T | undefined> {
   for (let attempt = 0; !signal.aborted; attempt++) {
     try {
-      return await m.acquire()
+      const v = await fn()
+      outage.answered()
+      return v
     } catch (err) {
       if (!(err instanceof StoreError && err.code === 'EUNAVAILABLE')) throw err
-      if (attempt === 0) log.warn({ err: err.message }, 'cannot reach the store to lease a subnet; retrying')
+      outage.failed(err, op, msg)
       await sleep(backoffMs(attempt), signal)
     }
   }
@@ -64,28 +72,32 @@ async function acquire (m: LeaseManager, log: Logger, signal: AbortSignal): Prom
 export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSignal): Promise<number> {
   const underlay = findUnderlay(flags.iface, flags.publicIp)
   log.info({ iface: underlay.name, ip: ip4ToString(underlay.ip), publicIP: ip4ToString(underlay.publicIP), mtu: underlay.mtu }, 'using the underlay interface')
+  const timing = leaseTiming(flags.subnetLeaseRenewMargin)
+  if (timing.overridden) {
+    log.warn({ ttlSeconds: timing.ttlSeconds, renewMarginSeconds: timing.renewMarginSeconds }, `${LEASE_TTL_ENV} is set: leases last ${timing.ttlSeconds} s instead of flannel's 24 h (a setting for tests)`)
+  }
   const store = openStore(flags)
   const health = new Health()
   let network: Network | undefined
   let control: ControlServer | undefined
-  const metrics = new Metrics(() => network?.status() as never)
+  const outage = new StoreOutage(log, {
+    onError: (_err, op) => metrics.storeErrors.inc({ op }),
+    onChange: (up) => {
+      metrics.storeUp.set(up ? 1 : 0)
+      if (!up) metrics.storeOutages.inc()
+    }
+  })
+  const metrics = new Metrics(() => network?.status() as never, () => outage.downForMs)
   health.setMetrics(() => metrics.text())
+  health.setStore(() => outage.up ? undefined : { reason: outage.reason ?? 'unknown', forMs: outage.downForMs })
   try {
     if (flags.healthzPort > 0) {
       const port = await health.listen(flags.healthzIp, flags.healthzPort)
       log.info({ port }, 'serving /healthz, /readyz and /metrics')
     }
-    let cfg: NetworkConfig | undefined
-    for (let attempt = 0; cfg === undefined && !signal.aborted; attempt++) {
-      try {
-        cfg = await readConfig(flags, store)
-      } catch (err) {
-        if (!(err instanceof StoreError && err.code === 'EUNAVAILABLE')) throw err
-        if (attempt === 0) log.warn({ err: err.message }, 'cannot reach the store to read the network config; retrying')
-        await sleep(backoffMs(attempt), signal)
-      }
-    }
-    if (cfg === undefined) return 0
+    const read = await untilStoreAnswers(outage, 'config', 'cannot reach the store to read the network config; retrying', signal, async () => await readConfig(flags, store))
+    if (read === undefined) return 0
+    const { cfg, stored } = read
     if (cfg.backendDefaulted) {
       log.warn(`the network config has no Backend: using ${cfg.backend.type} (flanneld would silently use ${FLANNEL_CODE_DEFAULT_BACKEND_TYPE})`)
     }
@@ -98,11 +110,14 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       publicIP: underlay.publicIP,
       attrs: backend.leaseAttrs(),
       log,
-      renewMarginSeconds: flags.subnetLeaseRenewMargin * 60,
+      ttlSeconds: timing.ttlSeconds,
+      renewMarginSeconds: timing.renewMarginSeconds,
+      renewRetryMs: timing.renewRetryMs,
       onRevoked: flags.exitOnRevoke ? 'exit' : 'reacquire',
+      outage,
       ...(prev !== undefined ? { previousSubnet: prev } : {})
     })
-    const lease = await acquire(manager, log, signal)
+    const lease = await untilStoreAnswers(outage, 'acquire', 'cannot reach the store to lease a subnet; retrying', signal, async () => await manager.acquire())
     if (lease === undefined) return 0
     const writeEnv = (l: Lease): void => {
       writeSubnetEnv(flags.subnetFile, { network: cfg.network, subnet: l.subnet, mtu, ipMasq: flags.ipMasq })
@@ -114,6 +129,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       lease: { subnet: formatCidr(manager.lease.subnet), publicIP: ip4ToString(manager.lease.attrs.publicIP), expiration: manager.lease.expiration },
       ready: health.isReady,
       store: describeStore(flags),
+      storeUp: outage.up,
       ...(network?.status() ?? {})
     }), log)
     await control.listen()
@@ -133,10 +149,12 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       },
       onRenewed: () => metrics.renewals.inc(),
       onLeaseChanged: (l) => { void net.setLease(l).then(() => writeEnv(l), (err: Error) => log.error({ err: err.message }, 'could not move the device to the new subnet')) },
-      onStoreHealth: (ok) => {
-        health.setStoreHealthy(ok)
-        metrics.storeUp.set(ok ? 1 : 0)
-        if (!ok) metrics.storeErrors.inc()
+      onStoreRecreated: async () => {
+        // the config lived in the lost store too; every node holds it, and
+        // nodes that start later need it
+        if (stored === undefined || await store.getConfig() !== undefined) return
+        await store.putConfig(stored)
+        log.warn('the recreated store had no network config; put back the one this node runs with')
       }
     })
     log.info('stopped; the lease is kept for the next start')

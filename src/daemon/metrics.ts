@@ -12,18 +12,23 @@ type Status = NetworkStatus & { counters: { drops?: Record<string, number>, coun
 export class Metrics {
   readonly registry = new Registry()
   readonly renewals: Counter
-  readonly storeErrors: Counter
+  readonly storeErrors: Counter<'op'>
+  readonly storeOutages: Counter
   readonly storeUp: Gauge
   readonly watchBatches: Counter
   readonly lastWatchEvent: Gauge
   readonly peerEvents: Counter<'type'>
 
-  constructor (status: () => Status | undefined) {
+  /** storeDownForMs: how long the current store outage has lasted (0 while it answers) */
+  constructor (status: () => Status | undefined, storeDownForMs: () => number = () => 0) {
     const r = [this.registry]
     this.renewals = new Counter({ name: 'weft_lease_renewals_total', help: 'Lease renewals that succeeded', registers: r })
-    this.storeErrors = new Counter({ name: 'weft_store_errors_total', help: 'Failed store operations while watching or renewing', registers: r })
-    this.storeUp = new Gauge({ name: 'weft_store_up', help: '1 while the store answers, 0 while it is unreachable', registers: r })
+    this.storeErrors = new Counter({ name: 'weft_store_errors_total', help: 'Failed store calls, each retried with backoff, by what was being done (config, acquire, watch, renew, restore)', labelNames: ['op'], registers: r })
+    this.storeOutages = new Counter({ name: 'weft_store_outages_total', help: 'Times the store became unreachable (each outage counted once, however many retries)', registers: r })
+    this.storeUp = new Gauge({ name: 'weft_store_up', help: '1 while the store answers, 0 while it is unreachable (forwarding goes on from the cached peers)', registers: r })
     this.storeUp.set(1)
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'weft_store_outage_seconds', help: 'How long the current store outage has lasted, 0 while the store answers', registers: r, collect () { this.set(storeDownForMs() / 1000) } })
     this.watchBatches = new Counter({ name: 'weft_store_watch_batches_total', help: 'Batches of lease changes received from the store', registers: r })
     this.lastWatchEvent = new Gauge({ name: 'weft_store_last_watch_batch_timestamp_seconds', help: 'When the last batch of lease changes arrived (watch lag: time() minus this, while peers change)', registers: r })
     this.peerEvents = new Counter({ name: 'weft_peer_events_total', help: 'Peers added to or removed from the forwarding table', labelNames: ['type'], registers: r })

@@ -10,12 +10,19 @@
 // 3. renewal: at expiry minus the margin, rewrite the lease with a fresh
 //    TTL; a failure is retried every renewRetryMs; a reservation (no TTL) is
 //    never renewed and stays a reservation
+// 4. the store failing: forwarding goes on from the cached peers; the watch
+//    retries with backoff and resumes (a compaction meanwhile brings a
+//    snapshot, diffed against the cache); a store recreated empty gets our
+//    lease back from memory, and peers get a grace period to do the same
 import { formatCidr, equal } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
 import type { Logger } from '../log'
 import { WeftError } from '../errors'
-import { StoreError, SUBNET_TTL_SECONDS } from '../store/store'
+import { backoffMs, StoreError, SUBNET_TTL_SECONDS } from '../store/store'
 import type { Store, WatchBatch } from '../store/store'
+import { StoreOutage } from '../store/outage'
+import type { StoreOp } from '../store/outage'
+import { sleep } from '../store/decode'
 import { fitsRange, freeCandidates, taken, totalSubnets } from './allocate'
 import type { SubnetRange } from './allocate'
 import type { Lease, LeaseAttrs } from './lease'
@@ -38,6 +45,10 @@ export interface LeaseManagerOptions {
   /** what a revoked lease leads to; flannel exits, weft re-acquires unless told otherwise */
   onRevoked?: 'reacquire' | 'exit'
   random?: () => number
+  /** store reachability, shared with whoever else talks to the store (the daemon's /readyz and metrics) */
+  outage?: StoreOutage
+  /** how long peers missing from a recreated store are kept, waiting for their holders to put them back */
+  recreatedGraceMs?: number
 }
 
 export interface ManagerHandlers {
@@ -46,13 +57,17 @@ export interface ManagerHandlers {
   onLeaseChanged?: (lease: Lease, previous: Lease) => void
   /** our lease was revoked and onRevoked is 'exit': run() returns after this */
   onRevoked?: (lease: Lease) => void
-  /** store reachability, for /readyz and metrics */
-  onStoreHealth?: (healthy: boolean, err?: WeftError) => void
   /** any lease was renewed or re-put (metrics) */
   onRenewed?: (lease: Lease) => void
+  /** the store was recreated empty: put back anything else it should hold (the network config) */
+  onStoreRecreated?: () => Promise<void>
 }
 
 const RACE_RETRIES = 32
+/** Other nodes notice a recreated SQLite file within their poll (100 ms); this is generous. */
+const RECREATED_GRACE_MS = 10_000
+
+type PreferredSource = 'subnet.env' | 'revoked'
 
 export class LeaseManager {
   private current: Lease | undefined
@@ -66,6 +81,8 @@ export class LeaseManager {
   private readonly random: () => number
   /** where acquire() tries first after "our public IP": subnet.env's, later the revoked one */
   private preferred: Ip4Net | undefined
+  private preferredSource: PreferredSource = 'subnet.env'
+  readonly outage: StoreOutage
 
   constructor (private readonly o: LeaseManagerOptions) {
     this.ttl = o.ttlSeconds ?? SUBNET_TTL_SECONDS
@@ -73,6 +90,7 @@ export class LeaseManager {
     this.retryMs = o.renewRetryMs ?? 60_000
     this.random = o.random ?? Math.random
     this.preferred = o.previousSubnet
+    this.outage = o.outage ?? new StoreOutage(o.log)
     if (this.ttl > 0 && this.margin >= this.ttl) {
       throw new WeftError('ECONFIG', `--subnet-lease-renew-margin (${this.margin} s) must be shorter than the lease TTL (${this.ttl} s)`)
     }
@@ -101,10 +119,10 @@ export class LeaseManager {
             await store.deleteLease(mine.subnet)
           }
           const used = taken(list.leases.filter((l) => l !== mine), list.skipped)
-          const prev = this.preferred
-          if (prev !== undefined && fitsRange(prev, range) && !used.some((u) => equal(u, prev))) {
+          const prev = this.preferred !== undefined && fitsRange(this.preferred, range) ? this.preferred : undefined
+          if (prev !== undefined && !used.some((u) => equal(u, prev))) {
             lease = await store.createLease(prev, this.o.attrs, this.ttl)
-            log.info({ subnet: formatCidr(lease.subnet) }, 'leased the subnet from the previous subnet.env')
+            log.info({ subnet: formatCidr(lease.subnet) }, this.preferredSource === 'subnet.env' ? 'leased the subnet from the previous subnet.env' : 'leased our previous subnet again')
           } else {
             const cands = freeCandidates(range, used)
             if (cands.length === 0) {
@@ -112,7 +130,19 @@ export class LeaseManager {
             }
             const pick = cands[Math.floor(this.random() * cands.length)]
             lease = await store.createLease(pick, this.o.attrs, this.ttl)
-            log.info({ subnet: formatCidr(lease.subnet), publicIP: ip4ToString(publicIP) }, 'leased a new subnet')
+            if (prev === undefined) {
+              log.info({ subnet: formatCidr(lease.subnet), publicIP: ip4ToString(publicIP) }, 'leased a new subnet')
+            } else {
+              // the node comes back to find its subnet given away (its lease
+              // expired while it was down): say so, with both subnets
+              const holder = list.leases.find((l) => equal(l.subnet, prev))
+              log.warn({
+                previous: formatCidr(prev),
+                subnet: formatCidr(lease.subnet),
+                ...(holder !== undefined ? { heldBy: ip4ToString(holder.attrs.publicIP) } : {}),
+                from: this.preferredSource
+              }, `our previous subnet ${formatCidr(prev)} is held by another node; leased ${formatCidr(lease.subnet)} instead`)
+            }
           }
         }
       } catch (err) {
@@ -143,39 +173,38 @@ export class LeaseManager {
     const first = this.watcher.reset(this.initial)
     if (first.length > 0) h.onPeers(first)
     renewer.schedule()
-    let healthy = true
+    let grace: NodeJS.Timeout | undefined
     try {
       for await (const batch of this.o.store.watchLeases(this.listRevision, {
         signal: all,
-        onError: (err) => {
-          if (healthy) this.o.log.warn({ err: err.message }, 'lost the store; forwarding continues from the cached peers, retrying')
-          healthy = false
-          h.onStoreHealth?.(false, err)
-        },
-        onRecover: () => {
-          healthy = true
-          this.o.log.info('the store is back')
-          h.onStoreHealth?.(true)
-        }
+        onError: (err) => this.outage.failed(err, 'watch', 'lost the store; forwarding continues from the cached peers, retrying'),
+        onRecover: () => this.outage.answered()
       })) {
-        const revoked = this.apply(batch, h, renewer)
-        if (revoked === undefined) continue
-        this.o.log.warn({ subnet: formatCidr(revoked.subnet) }, 'lease has been revoked')
+        const { lost, recreated } = this.apply(batch, h, renewer)
+        if (recreated) {
+          clearTimeout(grace)
+          grace = setTimeout(() => this.dropUnconfirmed(h), this.o.recreatedGraceMs ?? RECREATED_GRACE_MS)
+          await h.onStoreRecreated?.().catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not restore the store after it was recreated'))
+          if (lost !== undefined && await this.restore(lost, all, h, renewer)) continue
+        }
+        if (lost === undefined) continue
+        this.o.log.warn({ subnet: formatCidr(lost.subnet) }, 'lease has been revoked')
         if (this.o.onRevoked === 'exit') {
-          h.onRevoked?.(revoked)
+          h.onRevoked?.(lost)
           stop.abort()
           break
         }
-        const next = await this.acquireAfterRevocation(revoked)
-        if (!equal(next.subnet, revoked.subnet)) {
-          this.o.log.warn({ from: formatCidr(revoked.subnet), to: formatCidr(next.subnet) }, 'our old subnet was taken; now holding a new one')
+        const next = await this.retrying('acquire', 'cannot reach the store to lease a subnet again; retrying', all, async () => await this.acquireAfterRevocation(lost))
+        if (next === undefined) break
+        if (!equal(next.subnet, lost.subnet)) {
           const ev = this.watcher.setOwn(next.subnet)
           if (ev.length > 0) h.onPeers(ev)
-          h.onLeaseChanged?.(next, revoked)
+          h.onLeaseChanged?.(next, lost)
         }
         renewer.schedule()
       }
     } finally {
+      clearTimeout(grace)
       renewer.cancel()
     }
   }
@@ -188,34 +217,91 @@ export class LeaseManager {
     return next
   }
 
+  /** Counts a failed store call that is retried by its own loop (renewal) without changing the outage state. */
+  countError (err: StoreError, op: StoreOp): void {
+    this.outage.counted(err, op)
+  }
+
   /** Ask for the revoked subnet back first; take another if it is gone. */
   private async acquireAfterRevocation (old: Lease): Promise<Lease> {
     this.preferred = old.subnet
+    this.preferredSource = 'revoked'
     return await this.acquire()
   }
 
-  /** Returns our lease if this batch revoked it. */
-  private apply (b: WatchBatch, h: ManagerHandlers, renewer: Renewer): Lease | undefined {
+  /**
+   * The store came back empty (a SQLite file deleted under us): put our lease
+   * back as we hold it, with a fresh TTL. Returns false if another node
+   * holds our subnet in the new store (then it is a revocation).
+   */
+  private async restore (own: Lease, signal: AbortSignal, h: ManagerHandlers, renewer: Renewer): Promise<boolean> {
+    this.o.log.warn({ subnet: formatCidr(own.subnet) }, 'the store was recreated without our lease; putting it back from memory')
+    try {
+      const l = await this.retrying('restore', 'cannot reach the store to put our lease back; retrying', signal,
+        async () => await this.o.store.createLease(own.subnet, this.o.attrs, own.expiration === null ? 0 : this.ttl))
+      if (l === undefined) return true // stopping
+      this.current = l
+      h.onRenewed?.(l)
+      renewer.schedule()
+      return true
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'EEXIST') return false
+      throw err
+    }
+  }
+
+  /** Runs fn until it succeeds, waiting out an unreachable store with backoff. Undefined if the signal aborts first. */
+  private async retrying<T> (op: StoreOp, msg: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        const v = await fn()
+        this.outage.answered()
+        return v
+      } catch (err) {
+        if (!(err instanceof StoreError && err.code === 'EUNAVAILABLE')) throw err
+        this.outage.failed(err, op, msg)
+        await sleep(backoffMs(attempt, this.random), signal)
+      }
+    }
+    return undefined
+  }
+
+  private dropUnconfirmed (h: ManagerHandlers): void {
+    const gone = this.watcher.dropUnconfirmed()
+    if (gone.length === 0) return
+    this.o.log.info({ subnets: gone.map((e) => formatCidr(e.lease.subnet)) }, 'peers whose leases did not come back after the store was recreated are removed')
+    h.onPeers(gone)
+  }
+
+  /** Applies a batch; `lost` is our lease if the batch took it away. */
+  private apply (b: WatchBatch, h: ManagerHandlers, renewer: Renewer): { lost: Lease | undefined, recreated: boolean } {
     this.warnSkipped(b.skipped)
     const own = this.current
-    let revoked: Lease | undefined
+    let lost: Lease | undefined
     let peers: PeerEvent[]
+    const recreated = b.snapshot !== undefined && b.reason === 'recreated'
     if (b.snapshot !== undefined) {
       const mine = own === undefined ? undefined : b.snapshot.find((l) => equal(l.subnet, own.subnet))
-      if (own !== undefined && mine === undefined) revoked = own
-      else if (mine !== undefined) { this.current = mine; renewer.schedule() }
-      peers = this.watcher.reset(b.snapshot)
+      if (own !== undefined && mine === undefined) lost = own
+      else if (mine !== undefined) {
+        if (mine.attrs.publicIP === this.o.publicIP) { this.current = mine; renewer.schedule() } else lost = own
+      }
+      peers = recreated ? this.watcher.merge(b.snapshot) : this.watcher.reset(b.snapshot)
+      if (b.reason === 'compacted') {
+        this.o.log.info({ leases: b.snapshot.length, added: peers.filter((e) => e.type === 'added').length, removed: peers.filter((e) => e.type === 'removed').length },
+          'the store compacted the history our watch needed; listed it again and applied the difference')
+      }
     } else {
       for (const e of b.events) {
         if (own === undefined) break
         if (e.type === 'put' && equal(e.lease.subnet, own.subnet)) {
-          if (e.lease.attrs.publicIP === this.o.publicIP) { this.current = e.lease; renewer.schedule() } else revoked = own
-        } else if (e.type === 'delete' && equal(e.subnet, own.subnet)) revoked = own
+          if (e.lease.attrs.publicIP === this.o.publicIP) { this.current = e.lease; renewer.schedule() } else lost = own
+        } else if (e.type === 'delete' && equal(e.subnet, own.subnet)) lost = own
       }
       peers = this.watcher.update(b.events)
     }
     if (peers.length > 0) h.onPeers(peers)
-    return revoked
+    return { lost, recreated }
   }
 
   private warnSkipped (skipped: readonly { key: string, reason: string }[]): void {
@@ -261,6 +347,7 @@ class Renewer {
     } catch (err) {
       if (this.signal.aborted) return
       if (err instanceof StoreError && err.code === 'ENOENT') return // the watch reports the revocation
+      if (err instanceof StoreError) this.m.countError(err, 'renew')
       if (!this.failing) this.log.warn({ err: (err as Error).message }, `lease renewal failed; retrying every ${Math.round(this.retryMs / 1000)} s`)
       this.failing = true
       this.schedule(this.retryMs)

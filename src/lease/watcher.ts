@@ -8,6 +8,10 @@
 //   VTEP MAC or public IP arrives this way)
 // - a delete carries the *cached* lease, attributes included: the backend
 //   needs the old MAC and public IP to tear down its FDB/ARP entries
+// - a snapshot of a store that was recreated empty is merged instead: peers
+//   it lacks are kept (their holders are putting them back as we speak, and
+//   forwarding to them must not stop meanwhile) until dropUnconfirmed()
+//   removes those that did not come back
 // Pure: no I/O, no timers, so it is tested on its own.
 import { equal, subnetKey } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
@@ -20,6 +24,8 @@ export type PeerEvent =
 
 export class LeaseWatcher {
   private readonly known = new Map<string, Lease>()
+  /** peers a recreated store lacked, as we knew them then */
+  private readonly unconfirmed = new Map<string, Lease>()
 
   constructor (private own: Ip4Net | undefined) {}
 
@@ -47,7 +53,35 @@ export class LeaseWatcher {
       if (old === undefined || old.revision !== l.revision) out.push({ type: 'added', lease: l })
     }
     this.known.clear()
+    this.unconfirmed.clear()
     for (const [k, l] of next) this.known.set(k, l)
+    return out
+  }
+
+  /** Take in `leases` but keep known peers they lack, as unconfirmed; returns the additions and changes. */
+  merge (leases: readonly Lease[]): PeerEvent[] {
+    const out: PeerEvent[] = []
+    const next = new Map<string, Lease>()
+    for (const l of leases) if (!this.isOwn(l.subnet)) next.set(subnetKey(l.subnet), l)
+    this.unconfirmed.clear()
+    for (const [k, old] of this.known) if (!next.has(k)) this.unconfirmed.set(k, old)
+    for (const [k, l] of next) {
+      const old = this.known.get(k)
+      if (old === undefined || old.revision !== l.revision) out.push({ type: 'added', lease: l })
+      this.known.set(k, l)
+    }
+    return out
+  }
+
+  /** Remove the unconfirmed peers that no put has replaced since merge(). */
+  dropUnconfirmed (): PeerEvent[] {
+    const out: PeerEvent[] = []
+    for (const [k, l] of this.unconfirmed) {
+      if (this.known.get(k) !== l) continue
+      this.known.delete(k)
+      out.push({ type: 'removed', lease: l })
+    }
+    this.unconfirmed.clear()
     return out
   }
 

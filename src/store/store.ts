@@ -15,10 +15,22 @@ export type StoreEvent =
   /** flannel's store-level delete carries only the subnet; the watcher adds the cached attrs */
   | { readonly type: 'delete', readonly subnet: Ip4Net, readonly revision: number }
 
+/**
+ * Why a watch handed over a snapshot instead of changes:
+ * - compacted: the history from the watcher's revision is gone, the data is
+ *   not; the snapshot is the whole truth, diff against it
+ * - recreated: the store itself was lost and started again empty (a SQLite
+ *   file deleted under us); leases missing from it may be about to be put
+ *   back by their holders
+ */
+export type SnapshotReason = 'compacted' | 'recreated'
+
 export interface WatchBatch {
   readonly events: readonly StoreEvent[]
-  /** present after a compaction: the whole current set, to replace what the caller knew */
+  /** present after a compaction or a recreation: the whole current set, to replace what the caller knew */
   readonly snapshot?: readonly Lease[]
+  /** present with snapshot */
+  readonly reason?: SnapshotReason
   /** the revision this batch brings the caller up to */
   readonly revision: number
   /** values or keys met in this batch that are not valid leases */
@@ -69,7 +81,16 @@ export class StoreError extends WeftError {
 /** The lease TTL flannel uses for etcd (24 h). */
 export const SUBNET_TTL_SECONDS = 24 * 60 * 60
 
-/** Reconnect backoff for watches, as flannel: 100 ms doubling to 5 s. */
-export function backoffMs (attempt: number): number {
-  return Math.min(5000, 100 * 2 ** Math.min(attempt, 6))
+export const BACKOFF_BASE_MS = 100
+export const BACKOFF_MAX_MS = 5000
+
+/**
+ * The pause before retry number `attempt` (0-based) against a store that
+ * failed: flannel's 100 ms doubling to 5 s, with "equal jitter" (a random
+ * point in the upper half), so the nodes of a cluster that lost etcd at the
+ * same moment do not all come back knocking at the same instants.
+ */
+export function backoffMs (attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(Math.max(0, attempt), 16))
+  return Math.round(ceiling / 2 + random() * (ceiling / 2))
 }

@@ -33,21 +33,36 @@ export function cluster (t: { after: (fn: () => void) => void }, topo: Topology,
   return {
     dir,
     weft,
-    start: async (h, ...extra) => {
-      const stateDir = `${dir}/${h.name}`
-      const child = topo.spawn(h, [process.execPath, BIN, 'run', '--store', `sqlite:${dir}/store.db`, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...extra])
-      await child.waitForLine(/"msg":"running"/, 20_000)
-      return {
-        host: h,
-        child,
-        stateDir,
-        env: () => {
-          const e = readSubnetEnv(`${stateDir}/subnet.env`)
-          if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
-          return e
-        },
-        status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>
-      }
-    }
+    start: async (h, ...extra) => await startDaemon(topo, h, { dir, store: ['--store', `sqlite:${dir}/store.db`], extra })
+  }
+}
+
+export interface StartOptions {
+  /** the node's state dir and subnet.env go in <dir>/<host name> */
+  dir: string
+  /** store flags, e.g. ['--store', 'sqlite:PATH'] or ['--etcd-endpoints', URL] */
+  store: string[]
+  extra?: string[]
+  /** the daemon's whole environment (default this process's) */
+  env?: NodeJS.ProcessEnv
+  /** how long it may take to log "running" (default 20 s) */
+  timeoutMs?: number
+}
+
+/** `weft run` on host h, resolved once it logs "running". */
+export async function startDaemon (topo: Topology, h: Host, o: StartOptions): Promise<Daemon> {
+  const stateDir = `${o.dir}/${h.name}`
+  const child = topo.spawn(h, [process.execPath, BIN, 'run', ...o.store, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...(o.extra ?? [])], o.env !== undefined ? { env: o.env } : {})
+  await child.waitForLine(/"msg":"running"/, o.timeoutMs ?? 20_000)
+  return {
+    host: h,
+    child,
+    stateDir,
+    env: () => {
+      const e = readSubnetEnv(`${stateDir}/subnet.env`)
+      if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
+      return e
+    },
+    status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>
   }
 }

@@ -1,8 +1,8 @@
 // flannel's WatchLeases loop over one etcd watch stream at a time: watch the
 // subnets prefix from the last revision delivered + 1; on compaction list
 // again and hand over a snapshot; on any failure report it, back off (100 ms
-// doubling to 5 s) and resume from the same revision, so nothing is lost or
-// delivered twice.
+// doubling to 5 s, jittered) and resume from the same revision, so nothing
+// is lost or delivered twice.
 import type { IEvent, IWatchResponse, WatchClient } from 'etcd3'
 import type { Skipped } from '../../lease/lease'
 import { backoffMs } from '../store'
@@ -74,7 +74,7 @@ export async function * watchLeases (ctx: WatchContext, fromRevision: number, op
             const list = await ctx.list()
             rev = list.revision
             if (signal.aborted) return
-            yield { events: [], snapshot: list.leases, revision: rev, skipped: list.skipped }
+            yield { events: [], snapshot: list.leases, reason: 'compacted', revision: rev, skipped: list.skipped }
             break
           }
           if (res.canceled) {

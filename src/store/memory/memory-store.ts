@@ -89,7 +89,7 @@ export class MemoryStore implements Store {
       if (rev < this.compactedTo) {
         const list = await this.listLeases()
         rev = list.revision
-        yield { events: [], snapshot: list.leases, revision: rev, skipped: list.skipped }
+        yield { events: [], snapshot: list.leases, reason: 'compacted', revision: rev, skipped: list.skipped }
         continue
       }
       const events: StoreEvent[] = []

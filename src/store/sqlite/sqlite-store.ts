@@ -9,11 +9,18 @@
 //    on the database directory (another process committed) or after a short
 //    poll, so a change reaches them well under a second later
 //
-// better-sqlite3 is synchronous. Reads never wait under WAL; a write waits at
-// most `busyTimeoutMs` for another process's write to finish, which is short
-// because every transaction here is a handful of statements.
-import fs from 'node:fs'
-import path from 'node:path'
+// Faults, which a daemon must live through while it keeps forwarding:
+// - locked: better-sqlite3 is synchronous, and SQLite's busy handler would
+//   block the event loop (and so the dataplane) while another process holds
+//   the write lock. So SQLite waits only a few ms; the rest of the busy
+//   timeout is waited here, asynchronously, and then the call fails
+//   EUNAVAILABLE. Under WAL a lock does not stop reads, so a watch would not
+//   notice one: it checks every probeMs that the store takes writes.
+// - removed: a file deleted (or its directory moved) under us would go on
+//   working for us alone, on an orphan inode. Every call first checks that
+//   the path still names the file we opened; if not, it opens the file at
+//   the path, creating it empty if there is none (file.ts), and watches hand
+//   over a snapshot marked "recreated" so that holders put their leases back.
 import Database from 'better-sqlite3'
 import { formatCidr, subnetKey } from '../../ip/net'
 import type { Ip4Net } from '../../ip/net'
@@ -21,14 +28,19 @@ import { encodeLeaseAttrs } from '../../lease/json'
 import type { Lease, LeaseAttrs, Skipped } from '../../lease/lease'
 import { isSkipped, leaseFromEntry, sleep, subnetFromKey } from '../decode'
 import { StoreError, backoffMs } from '../store'
-import type { LeaseList, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'
+import type { LeaseList, SnapshotReason, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'
+import { ensureDbFile, fileIdentity } from './file'
 import { LOG_KEEP, SCHEMA, SCHEMA_VERSION } from './schema'
+import { Waker } from './waker'
 
 export interface SqliteStoreOptions {
   path: string
+  /** how long a call waits for another process's lock before failing EUNAVAILABLE (default 2000) */
   busyTimeoutMs?: number
   /** fallback poll interval for watches (inotify usually wakes them first) */
   pollMs?: number
+  /** how often a watch checks that the store takes writes (default 2000) */
+  probeMs?: number
   now?: () => number
 }
 
@@ -36,13 +48,22 @@ interface KvRow { key: string, value: string, expires_at: number | null, mod_rev
 interface LogRow { rev: number, key: string, value: string | null, expires_at: number | null }
 
 export const DEFAULT_SQLITE_PATH = '/var/lib/weft/store.db'
+/** what SQLite itself may block the event loop for, per attempt */
+const SYNC_BUSY_MS = 20
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const
   readonly path: string
-  private readonly db: Database.Database
+  private db!: Database.Database
+  /** dev:ino of the file `db` has open */
+  private identity: string | undefined
+  /** bumped each time the file is reopened because it was removed or replaced */
+  private generation = 0
+  private reopenNote = ''
   private readonly now: () => number
   private readonly pollMs: number
+  private readonly probeMs: number
+  private readonly busyMs: number
   private closed = false
   private readonly closeCtl = new AbortController()
 
@@ -50,52 +71,35 @@ export class SqliteStore implements Store {
     this.path = opts.path
     this.now = opts.now ?? Date.now
     this.pollMs = opts.pollMs ?? 100
+    this.probeMs = opts.probeMs ?? 2000
+    this.busyMs = opts.busyTimeoutMs ?? 2000
     try {
-      fs.mkdirSync(path.dirname(opts.path), { recursive: true, mode: 0o755 })
-      // Create the file ourselves so it is not world-readable; SQLite gives
-      // the -wal and -shm files the same mode.
-      fs.closeSync(fs.openSync(opts.path, 'a', 0o600))
-      this.db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 2000 })
-      this.db.pragma('journal_mode = WAL')
-      this.db.pragma('synchronous = NORMAL')
-      this.db.exec(SCHEMA)
-      this.db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION))
+      // at start-up blocking is harmless: let SQLite wait the whole timeout
+      this.open(this.busyMs)
     } catch (err) {
       throw wrap(err, `cannot open the SQLite store ${opts.path}`)
     }
   }
 
   async getConfig (): Promise<string | undefined> {
-    const row = this.run(() => this.db.prepare('SELECT value FROM meta WHERE name = ?').get('config') as { value: string } | undefined)
+    const row = await this.attempt(() => this.db.prepare('SELECT value FROM meta WHERE name = ?').get('config') as { value: string } | undefined)
     return row?.value
   }
 
   async putConfig (text: string): Promise<void> {
-    this.run(() => this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run('config', text))
+    await this.attempt(() => this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run('config', text))
   }
 
   async listLeases (): Promise<LeaseList> {
-    return this.run(() => {
+    return await this.attempt(() => {
       this.expireDue()
-      const read = this.db.transaction(() => {
-        const rows = this.db.prepare('SELECT key, value, expires_at, mod_rev FROM kv ORDER BY key').all() as KvRow[]
-        return { rows, revision: this.revision() }
-      })
-      const { rows, revision } = read.deferred()
-      const leases: Lease[] = []
-      const skipped: Skipped[] = []
-      for (const r of rows) {
-        const l = leaseFromEntry(r.key, r.value, r.expires_at, r.mod_rev)
-        if (isSkipped(l)) skipped.push(l)
-        else leases.push(l)
-      }
-      return { leases, revision, skipped }
+      return this.readAll()
     })
   }
 
   async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
     const key = subnetKey(subnet)
-    return this.write(() => {
+    return await this.write(() => {
       if (this.db.prepare('SELECT 1 FROM kv WHERE key = ?').get(key) !== undefined) {
         throw new StoreError('EEXIST', `subnet ${formatCidr(subnet)} is already leased`)
       }
@@ -105,7 +109,7 @@ export class SqliteStore implements Store {
 
   async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
     const key = subnetKey(subnet)
-    return this.write(() => {
+    return await this.write(() => {
       if (this.db.prepare('SELECT 1 FROM kv WHERE key = ?').get(key) === undefined) {
         throw new StoreError('ENOENT', `lease for ${formatCidr(subnet)} is gone`)
       }
@@ -115,14 +119,14 @@ export class SqliteStore implements Store {
 
   async deleteLease (subnet: Ip4Net): Promise<void> {
     const key = subnetKey(subnet)
-    this.write(() => {
+    await this.write(() => {
       if (this.db.prepare('DELETE FROM kv WHERE key = ?').run(key).changes > 0) this.log(key, null, null)
     })
   }
 
   /** Operator/test hook: any key and value, as `etcdctl put` could write them. */
   putRaw (key: string, value: string, ttlSeconds = 0): void {
-    this.write(() => {
+    this.writeSync(() => {
       const exp = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : null
       const rev = this.log(key, value, exp)
       this.db.prepare('INSERT INTO kv (key, value, expires_at, mod_rev) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, mod_rev = excluded.mod_rev').run(key, value, exp, rev)
@@ -131,21 +135,44 @@ export class SqliteStore implements Store {
 
   /** Trim history up to `revision` (default: all of it), as etcd's compaction does. */
   compact (revision?: number): void {
-    this.write(() => this.trim(revision ?? this.revision()))
+    this.writeSync(() => this.trim(revision ?? this.revision()))
   }
 
   async * watchLeases (fromRevision: number, opts: WatchOptions): AsyncIterable<WatchBatch> {
     const signal = AbortSignal.any([opts.signal, this.closeCtl.signal])
-    const wake = new Waker(path.dirname(this.path), signal)
+    let wake = new Waker(this.path, signal)
     let rev = fromRevision
+    let gen = this.generation
     let failures = 0
+    let probeDue = Date.now() + this.probeMs
     try {
       while (!signal.aborted) {
         let batch: WatchBatch | undefined
         try {
-          batch = this.readChanges(rev)
+          if (Date.now() >= probeDue) {
+            await this.attempt(() => this.db.transaction(() => undefined).immediate())
+            probeDue = Date.now() + this.probeMs
+          }
+          // one synchronous step after the file check, so that a reopen
+          // cannot slip between deciding what to read and reading it
+          let readGen = gen
+          batch = await this.attempt(() => {
+            readGen = this.generation
+            if (readGen === gen) return this.readChanges(rev)
+            this.expireDue()
+            return this.snapshot('recreated')
+          })
+          if (readGen !== gen) {
+            // the store we knew is gone: an outage, if a short one
+            gen = readGen
+            failures++
+            opts.onError?.(new StoreError('EUNAVAILABLE', this.reopenNote))
+            wake.close()
+            wake = new Waker(this.path, signal)
+          }
           if (failures > 0) { failures = 0; opts.onRecover?.() }
         } catch (err) {
+          if (signal.aborted) return
           opts.onError?.(wrap(err, 'watching the SQLite store'))
           await sleep(backoffMs(failures++), signal)
           continue
@@ -171,23 +198,70 @@ export class SqliteStore implements Store {
 
   // -- internals -------------------------------------------------------------
 
+  /**
+   * Opens the file at the path (creating it if missing) and makes it the one
+   * we use; the previous connection, if any, is closed. Returns whether this
+   * call created the file.
+   */
+  private open (busyMs: number): boolean {
+    const created = ensureDbFile(this.path)
+    const db = new Database(this.path, { timeout: busyMs })
+    try {
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = NORMAL')
+      // only write when something is missing: an existing store may be
+      // locked by another process right now, and reading it still works
+      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() === undefined) db.exec(SCHEMA)
+      if (db.prepare("SELECT 1 FROM meta WHERE name = 'schema'").get() === undefined) {
+        db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)').run('schema', String(SCHEMA_VERSION))
+      }
+      db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    const old = this.db as Database.Database | undefined
+    this.db = db
+    this.identity = fileIdentity(this.path)
+    try { old?.close() } catch { /* its file is gone; nothing to flush */ }
+    return created
+  }
+
+  /** Reopens if the path no longer names the file we have open. */
+  private ensureFile (): void {
+    const now = fileIdentity(this.path)
+    if (now === this.identity) return
+    const created = this.open(SYNC_BUSY_MS)
+    this.generation++
+    this.reopenNote = now === undefined
+      ? `the SQLite store ${this.path} was removed while in use; ${created ? 'created a new, empty one' : 'opened the one another process recreated'}`
+      : `the SQLite store ${this.path} was replaced by another file while in use (recreated by another process?); opened the new one`
+  }
+
+  private readAll (): { rows: KvRow[], revision: number } & LeaseList {
+    const { rows, revision } = this.db.transaction(() => ({
+      rows: this.db.prepare('SELECT key, value, expires_at, mod_rev FROM kv ORDER BY key').all() as KvRow[],
+      revision: this.revision()
+    })).deferred()
+    const leases: Lease[] = []
+    const skipped: Skipped[] = []
+    for (const r of rows) {
+      const l = leaseFromEntry(r.key, r.value, r.expires_at, r.mod_rev)
+      if (isSkipped(l)) skipped.push(l)
+      else leases.push(l)
+    }
+    return { rows, leases, revision, skipped }
+  }
+
+  private snapshot (reason: SnapshotReason): WatchBatch {
+    const { leases, revision, skipped } = this.readAll()
+    return { events: [], snapshot: leases, reason, revision, skipped }
+  }
+
   private readChanges (from: number): WatchBatch | undefined {
     this.expireDue()
     const compacted = Number((this.db.prepare('SELECT value FROM meta WHERE name = ?').get('compacted') as { value: string } | undefined)?.value ?? 0)
-    if (from < compacted) {
-      const { rows, revision } = this.db.transaction(() => ({
-        rows: this.db.prepare('SELECT key, value, expires_at, mod_rev FROM kv ORDER BY key').all() as KvRow[],
-        revision: this.revision()
-      })).deferred()
-      const snapshot: Lease[] = []
-      const skipped: Skipped[] = []
-      for (const r of rows) {
-        const l = leaseFromEntry(r.key, r.value, r.expires_at, r.mod_rev)
-        if (isSkipped(l)) skipped.push(l)
-        else snapshot.push(l)
-      }
-      return { events: [], snapshot, revision, skipped }
-    }
+    if (from < compacted) return this.snapshot('compacted')
     const rows = this.db.prepare('SELECT rev, key, value, expires_at FROM log WHERE rev > ? ORDER BY rev LIMIT 1000').all(from) as LogRow[]
     if (rows.length === 0) return undefined
     const events: StoreEvent[] = []
@@ -235,20 +309,7 @@ export class SqliteStore implements Store {
   private expireDue (): void {
     const now = this.now()
     if (this.db.prepare('SELECT 1 FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1').get(now) === undefined) return
-    this.db.transaction(() => {
-      const due = this.db.prepare('SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?').all(now) as Array<{ key: string }>
-      for (const { key } of due) {
-        this.db.prepare('DELETE FROM kv WHERE key = ?').run(key)
-        this.log(key, null, null)
-      }
-    }).immediate()
-  }
-
-  private write<T> (fn: () => T): T {
-    return this.run(() => this.db.transaction(() => {
-      this.expireDueInTx()
-      return fn()
-    }).immediate())
+    this.db.transaction(() => this.expireDueInTx()).immediate()
   }
 
   private expireDueInTx (): void {
@@ -256,6 +317,55 @@ export class SqliteStore implements Store {
     for (const { key } of due) {
       this.db.prepare('DELETE FROM kv WHERE key = ?').run(key)
       this.log(key, null, null)
+    }
+  }
+
+  private async write<T> (fn: () => T): Promise<T> {
+    return await this.attempt(() => this.db.transaction(() => {
+      this.expireDueInTx()
+      return fn()
+    }).immediate())
+  }
+
+  /** The test hooks' writes: synchronous, so SQLite itself waits out a lock. */
+  private writeSync<T> (fn: () => T): T {
+    return this.run(() => {
+      this.ensureFile()
+      this.db.pragma(`busy_timeout = ${this.busyMs}`)
+      try {
+        return this.db.transaction(() => {
+          this.expireDueInTx()
+          return fn()
+        }).immediate()
+      } finally {
+        this.db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`)
+      }
+    })
+  }
+
+  /**
+   * Runs fn on the file the path names now; while another process holds a
+   * lock, tries again (pausing, not blocking) until the busy timeout.
+   */
+  private async attempt<T> (fn: () => T): Promise<T> {
+    const deadline = Date.now() + this.busyMs
+    for (let i = 0; ; i++) {
+      try {
+        return this.run(() => {
+          this.ensureFile()
+          return fn()
+        })
+      } catch (err) {
+        // the file went away in the instant between the check and the call
+        // (SQLite then says SQLITE_IOERR_FSTAT): check again, which reopens
+        if (!isBusy(err) && i < 2 && fileIdentity(this.path) !== this.identity) continue
+        if (!isBusy(err)) throw err
+        const left = deadline - Date.now()
+        if (left <= 0 || this.closed) {
+          throw new StoreError('EUNAVAILABLE', `the SQLite store ${this.path} is locked: another process has held it for more than ${this.busyMs} ms`, { cause: err })
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(left, Math.round((2 + Math.random() * 3) * 2 ** Math.min(i, 5)))))
+      }
     }
   }
 
@@ -270,49 +380,15 @@ export class SqliteStore implements Store {
   }
 }
 
+/** SQLite's "someone else holds the lock" (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED...). */
+function isBusy (err: unknown): boolean {
+  const cause = err instanceof StoreError ? err.cause : err
+  return /^SQLITE_(BUSY|LOCKED)/.test(String((cause as { code?: unknown } | undefined)?.code ?? ''))
+}
+
 function wrap (err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err
   const code = (err as { code?: string }).code ?? ''
   const msg = `${what}: ${(err as Error).message ?? String(err)}${code !== '' ? ` (${code})` : ''}`
   return new StoreError(/BUSY|LOCKED|CANTOPEN|IOERR|READONLY|ENOENT|EACCES|NOTADB|CORRUPT/.test(code) ? 'EUNAVAILABLE' : 'ESTORE', msg, { cause: err })
-}
-
-/**
- * Wakes a watcher when anything in the database's directory changes (another
- * process committed to the WAL) or after `pollMs`, whichever is first.
- * inotify is only a hint: the poll alone is correct, just slower.
- */
-class Waker {
-  private watcher: fs.FSWatcher | undefined
-  private pending: (() => void) | undefined
-  private dirty = false
-
-  constructor (dir: string, private readonly signal: AbortSignal) {
-    try {
-      this.watcher = fs.watch(dir, { persistent: false }, () => this.fire())
-      this.watcher.on('error', () => { this.watcher?.close(); this.watcher = undefined })
-    } catch { this.watcher = undefined }
-    signal.addEventListener('abort', this.fire, { once: true })
-  }
-
-  private readonly fire = (): void => {
-    this.dirty = true
-    const p = this.pending
-    this.pending = undefined
-    p?.()
-  }
-
-  next (pollMs: number): Promise<void> {
-    if (this.dirty || this.signal.aborted) { this.dirty = false; return Promise.resolve() }
-    return new Promise((resolve) => {
-      const t = setTimeout(() => { this.pending = undefined; resolve() }, pollMs)
-      this.pending = () => { clearTimeout(t); this.dirty = false; resolve() }
-    })
-  }
-
-  close (): void {
-    this.watcher?.close()
-    this.signal.removeEventListener('abort', this.fire)
-    this.pending?.()
-  }
 }
