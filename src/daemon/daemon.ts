@@ -12,7 +12,9 @@ import fs from 'node:fs'
 import { WeftError } from '../errors'
 import { equal, formatCidr } from '../ip/net'
 import type { Lease } from '../lease/lease'
+import { fitsRange } from '../lease/allocate'
 import { LeaseManager } from '../lease/manager'
+import type { PeerEvent } from '../lease/watcher'
 import { LEASE_TTL_ENV, leaseTiming } from '../lease/timing'
 import type { Logger } from '../log'
 import { ip4ToString } from '../packet/ip'
@@ -137,8 +139,21 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     log.info({ subnet: formatCidr(lease.subnet), backend: cfg.backend.type }, 'running')
 
     const net = network
+    // A lease for a subnet this network cannot hold (left from an older
+    // Network, or written by hand) costs that entry only: skipped, named once.
+    const foreign = new Set<string>()
+    const fits = (e: PeerEvent): boolean => {
+      if (fitsRange(e.lease.subnet, cfg)) return true
+      const key = formatCidr(e.lease.subnet)
+      if (e.type === 'added' && !foreign.has(key)) log.warn({ subnet: key, network: formatCidr(cfg.network), subnetLen: cfg.subnetLen }, 'ignoring a lease that is not a subnet of this network')
+      if (e.type === 'added') foreign.add(key)
+      else foreign.delete(key)
+      return false
+    }
     await manager.run(signal, {
-      onPeers: (events) => {
+      onPeers: (all) => {
+        const events = all.filter(fits)
+        if (events.length === 0) return
         for (const e of events) {
           log.debug({ subnet: formatCidr(e.lease.subnet), publicIP: ip4ToString(e.lease.attrs.publicIP), backend: e.lease.attrs.backendType }, e.type === 'added' ? 'peer added' : 'peer removed')
         }

@@ -16,8 +16,7 @@ const VALUE = '{"PublicIP":"198.18.0.3","PublicIPv6":null,"BackendType":"vxlan",
 
 test('a lease in the store for a subnet outside the network, or of the wrong size, is ignored: both nodes keep running with their peers', {
   skip: netnsSkipReason(),
-  timeout: 60_000,
-  todo: 'both daemons exit with "weft stopped on an error" EFDB "subnet 10.99.1.0/24 is not a /24 of the network": the lease watcher hands every decoded lease to TunNetwork.handlePeers, whose Fdb.set throws for a subnet outside the network or of another size, and the error ends LeaseManager.run. The lease path needs to skip (and warn once about) leases that do not fit the config, e.g. where LeaseManager already has fitsRange()'
+  timeout: 60_000
 }, async (t) => {
   await withTopology(t, { hosts: 3, label: 'foreign-lease', timeoutMs: 50_000 }, async (topo) => {
     const { c, a, b } = await pair(t, topo, CONFIG)
