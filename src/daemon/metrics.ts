@@ -62,6 +62,17 @@ export class Metrics {
       set({ reason: 'tun_read_truncated' }, num(s.counters.tun, 'rxDropTruncated'))
       set({ reason: 'socket_read_truncated' }, num(s.counters.sock, 'rxDropTruncated'))
       set({ reason: 'socket_send_error' }, num(s.counters.sock, 'txDropError') + num(s.counters.sock, 'txDropTooBig') + num(s.counters.sock, 'txDropUnreachable'))
+      set({ reason: 'bad_super_packet' }, num(s.counters.sock, 'txDropBadGso'))
+      // dropped by the kernel before we could read them: the TUN queue was full
+      set({ reason: 'tun_queue_full' }, s.tunQueueDrops ?? 0)
+    })
+    counter('weft_offload_packets_total', 'Work the kernel offloads saved: super-packets read from the TUN, segments cut from them, datagrams sent and received in UDP_SEGMENT/UDP_GRO batches, segments coalesced into super-packets written to the TUN', ['stage'], (s, set) => {
+      set({ stage: 'tun_super_packets_read' }, num(s.counters.counters, 'inside_super_packets'))
+      set({ stage: 'segments_cut' }, num(s.counters.sock, 'txSegmented'))
+      set({ stage: 'gso_datagrams_sent' }, num(s.counters.sock, 'txGsoSegments'))
+      set({ stage: 'gro_datagrams_received' }, num(s.counters.sock, 'rxGroSegments'))
+      set({ stage: 'segments_coalesced' }, num(s.counters.counters, 'outside_coalesced'))
+      set({ stage: 'tun_super_packets_written' }, num(s.counters.counters, 'outside_super_packets'))
     })
     counter('weft_syscalls_total', 'Packet I/O system calls, by device and direction', ['device', 'direction'], (s, set) => {
       for (const d of ['tun', 'sock'] as const) {
@@ -85,6 +96,18 @@ export class Metrics {
       for (const p of s.peers) {
         set({ peer: String(p.subnet), direction: 'inside' }, Number(p.insideBytes ?? 0))
         set({ peer: String(p.subnet), direction: 'outside' }, Number(p.outsideBytes ?? 0))
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'weft_offload_enabled',
+      help: 'Kernel offloads in use (1) or refused or off (0): tso, uso (TUN), gro, gso (UDP socket); WEFT_OFFLOADS=off turns all off',
+      labelNames: ['offload'],
+      registers: r,
+      collect () {
+        this.reset()
+        const o = status()?.offloads
+        if (o !== undefined) for (const k of ['tso', 'uso', 'gro', 'gso']) this.set({ offload: k }, o[k] === true ? 1 : 0)
       }
     })
     // eslint-disable-next-line no-new
