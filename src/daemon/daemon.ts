@@ -28,6 +28,8 @@ import { sleep } from '../store/decode'
 import type { RunFlags } from './flags'
 import { Health } from './health'
 import { findUnderlay } from './iface'
+import { checkPrivileges } from '../kernel/privileges'
+import { backendNeeds } from './privileges'
 
 async function readConfig (flags: RunFlags, store: Store): Promise<NetworkConfig> {
   let text: string | undefined
@@ -89,6 +91,8 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     if (cfg.backendDefaulted) {
       log.warn(`the network config has no Backend: using ${cfg.backend.type} (flanneld would silently use ${FLANNEL_CODE_DEFAULT_BACKEND_TYPE})`)
     }
+    // Before the lease: a daemon that cannot build its device takes nothing.
+    checkPrivileges(backendNeeds(cfg.backend))
     const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, log })
     const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)
