@@ -15,12 +15,18 @@
 //      leaving and joining again (its lease kept, like a reboot), h5 leaving
 //      with its lease deleted (decommissioned, so every peer removes it) and
 //      joining again (a new lease)
-//    - each daemon's RSS (VmRSS of /proc/PID/status)
+//    - each daemon's RSS (VmRSS of /proc/PID/status), and the kernel's
+//      queue drops on the way: each node's TUN tx_dropped (packets the
+//      kernel queued for weft that weft did not read in time), UDP
+//      RcvbufErrors of each node and of the UDP receiver pod, weft's own
+//      drop counters
 // 3. every ping and UDP sample is classed by what overlapped it: "churn"
 //    (a node of its path was restarting, joining or leaving), else "loaded"
 //    (a TCP burst ran), else "quiet"; only quiet loss is unexplained
 // 4. error-level log lines (pino level >= 50) and stderr lines that are not
-//    JSON, from every daemon incarnation
+//    JSON, from every daemon incarnation; the daemons run with node
+//    --trace-gc, so the V8 heap in use after each full (mark-compact) GC is
+//    known too: the live heap, which grows with a leak whatever RSS does
 // 5. one progress line per tick on stderr; at the end a summary (RSS start,
 //    end, max and slope per core daemon, loss per class, TCP figures, churn
 //    timings, error logs, machine load) on stdout and as JSON in --out
@@ -28,7 +34,11 @@
 // RSS verdict: the slope is fitted after the first minute (Node's heap and
 // JIT settle), over the daemon's longest incarnation (h3 restarts); "flat"
 // means under 0.25 MB/min, i.e. under 2.5 MB over 10 minutes; a run with
-// less than two minutes after the warm-up is too short to judge (null). Exits 1 when a
+// less than two minutes after the warm-up is too short to judge (null).
+// The heap after full GCs gets the same fit, for telling a leak (both grow)
+// from the allocator keeping pages (only RSS grows). Lost packets are set
+// beside the queue drops counted at the same time: the load explains loss
+// that the kernel counted at a queue weft did not empty in time. Exits 1 when a
 // core daemon's RSS is not flat, quiet traffic lost packets, or a daemon
 // logged an error; 0 without root or a tool (with the reason).
 //
@@ -43,7 +53,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { formatCidr } from '../src/ip/net'
 import { SqliteStore } from '../src/store/sqlite/sqlite-store'
-import { cluster } from '../test/backend/daemons'
+import { fetchStatus } from '../src/daemon/control'
+import { readSubnetEnv } from '../src/subnet/env'
+import { BIN, cluster } from '../test/backend/daemons'
 import type { Cluster, Daemon } from '../test/backend/daemons'
 import { waitFor, withTopology } from '../test/helpers/netns'
 import type { Host, Topology } from '../test/helpers/netns'
@@ -84,7 +96,10 @@ interface PingChunk { from: string, to: string, t0: number, t1: number, sent: nu
 interface UdpChunk { t0: number, t1: number, packets: number, lost: number, cls: Class }
 interface Burst { t0: number, t1: number, from: string, to: string, gbps: number, retransmits: number }
 interface RssSample { t: number, mb: number }
-interface Incarnation { node: string, pid: number, started: number, stopped?: number, exit?: number | null, rss: RssSample[], errors: string[], warnings: number, otherStderr: string[] }
+interface Incarnation { node: string, pid: number, started: number, stopped?: number, exit?: number | null, rss: RssSample[], heap: RssSample[], errors: string[], warnings: number, otherStderr: string[] }
+/** Drop counters of one namespace at one moment (cumulative; a restart resets weft's and the TUN's). */
+interface Drops { tunTxDropped: number, udpRcvbufErrors: number, udpInErrors: number, weft: number }
+interface DropSnapshot { t: number, at: Record<string, Drops> }
 interface ChurnOp { t: number, node: string, kind: 'restart' | 'leave' | 'join' | 'decommission' | 'rejoin', ms: number, ok: boolean, note?: string }
 
 const rec = {
@@ -95,6 +110,7 @@ const rec = {
   incarnations: [] as Incarnation[],
   churn: [] as ChurnOp[],
   load: [] as Array<{ t: number, loadavg1: number }>,
+  drops: [] as DropSnapshot[],
   failures: [] as string[]
 }
 
@@ -130,18 +146,43 @@ function rssMb (pid: number): number | undefined {
   } catch { return undefined }
 }
 
-async function start (c: Cluster, n: Node): Promise<void> {
-  const d = await c.start(n.host)
+/** cluster().start, with node's --trace-gc: each GC is a line on the daemon's stdout. */
+async function startDaemon (topo: Topology, c: Cluster, h: Host): Promise<Daemon> {
+  const stateDir = `${c.dir}/${h.name}`
+  const child = topo.spawn(h, [process.execPath, '--trace-gc', BIN, 'run', '--store', `sqlite:${c.dir}/store.db`, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0'])
+  await child.waitForLine(/"msg":"running"/, 20_000, 'stderr')
+  return {
+    host: h,
+    child,
+    stateDir,
+    env: () => {
+      const e = readSubnetEnv(`${stateDir}/subnet.env`)
+      if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
+      return e
+    },
+    status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>
+  }
+}
+
+async function start (w: { topo: Topology, c: Cluster }, n: Node): Promise<void> {
+  const d = await startDaemon(w.topo, w.c, n.host)
   n.daemon = d
-  n.inc = { node: n.host.name, pid: nodePid(d.child.pid), started: now(), rss: [], errors: [], warnings: 0, otherStderr: [] }
+  n.inc = { node: n.host.name, pid: nodePid(d.child.pid), started: now(), rss: [], heap: [], errors: [], warnings: 0, otherStderr: [] }
   rec.incarnations.push(n.inc)
 }
+
+/** "[pid:0x..]   60123 ms: Mark-Compact 12.3 (15.1) -> 10.2 (15.6) MB, ...": the heap in use after a full GC. */
+const MARK_COMPACT = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: Mark-Compact(?: \(reduce\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/
 
 /** What a daemon's stderr says, once it has ended (or at the end of the run). */
 function harvest (n: Node): void {
   const d = n.daemon
   const inc = n.inc
   if (d === undefined || inc === undefined) return
+  for (const line of d.child.stdoutLines) {
+    const m = MARK_COMPACT.exec(line)
+    if (m !== null) inc.heap.push({ t: inc.started + Number(m[1]), mb: Number(m[2]) })
+  }
   for (const line of d.child.stderrLines) {
     if (line.trim() === '') continue
     let j: { level?: number, msg?: string, err?: unknown } | undefined
@@ -246,7 +287,7 @@ async function restart (w: World, n: Node): Promise<void> {
   await timed(n.host.name, 'restart', async () => {
     const code = await stop(n)
     if (code !== 0) throw new Error(`exit ${String(code)} on SIGTERM`)
-    await start(w.c, n)
+    await start(w, n)
     return undefined
   })
 }
@@ -254,7 +295,7 @@ async function restart (w: World, n: Node): Promise<void> {
 /** A joining node: daemon up, its pod (made once, kept across leaves), then reachable from a core pod. */
 async function join (w: World, n: Node, kind: 'join' | 'rejoin'): Promise<void> {
   await timed(n.host.name, kind, async () => {
-    await start(w.c, n)
+    await start(w, n)
     const d = n.daemon as Daemon
     const subnet = formatCidr(d.env().subnet)
     if (n.pods.length === 0) {
@@ -298,6 +339,55 @@ function churnFor (w: World, tick: number): Promise<void> | undefined {
 
 // --- the run ---------------------------------------------------------------
 
+const DROPS_SCRIPT = 'cat "/sys/class/net/$1/statistics/tx_dropped" 2>/dev/null || echo 0; grep "^Udp:" /proc/net/snmp'
+
+/** One namespace's drop counters; `dev` is the TUN device (none in a pod). */
+async function dropsIn (topo: Topology, ns: string, dev: string): Promise<Drops> {
+  const r = await topo.exec(ns, ['sh', '-c', DROPS_SCRIPT, 'drops', dev], { timeoutMs: 5000 })
+  const lines = r.stdout.trim().split('\n')
+  const udp = lines.filter((l) => l.startsWith('Udp:')).map((l) => l.trim().split(/\s+/))
+  const col = (name: string): number => {
+    const i = udp[0]?.indexOf(name) ?? -1
+    return i > 0 ? Number(udp[1]?.[i] ?? 0) : 0
+  }
+  return { tunTxDropped: Number(lines[0]) || 0, udpRcvbufErrors: col('RcvbufErrors'), udpInErrors: col('InErrors'), weft: 0 }
+}
+
+async function sampleDrops (w: World): Promise<void> {
+  const at: Record<string, Drops> = {}
+  const udpServer = w.nodes[1]!.pods[1]!
+  await Promise.all([
+    ...w.nodes.filter((n) => n.daemon !== undefined).map(async (n) => {
+      const st = await n.daemon!.status().catch(() => undefined)
+      const dev = String((st as { device?: unknown } | undefined)?.device ?? 'weft.1')
+      const drops = await dropsIn(w.topo, n.host.ns, dev)
+      drops.weft = Object.values(st?.counters.drops ?? {}).reduce((a, v) => a + Number(v), 0)
+      at[n.host.name] = drops
+    }),
+    (async () => { at[udpServer.name] = await dropsIn(w.topo, udpServer.ns, 'none') })()
+  ])
+  rec.drops.push({ t: now(), at })
+}
+
+/** Counter growth between two snapshots; a counter that went down was reset (a restart): count from zero. */
+function dropDelta (a: Drops | undefined, b: Drops | undefined): Drops {
+  const z: Drops = { tunTxDropped: 0, udpRcvbufErrors: 0, udpInErrors: 0, weft: 0 }
+  if (b === undefined) return z
+  const d = (k: keyof Drops): number => { const x = b[k] - (a?.[k] ?? 0); return x >= 0 ? x : b[k] }
+  return { tunTxDropped: d('tunTxDropped'), udpRcvbufErrors: d('udpRcvbufErrors'), udpInErrors: d('udpInErrors'), weft: d('weft') }
+}
+
+/** Queue drops on the UDP flow's way (h1's TUN, h2's socket, the receiver pod's socket, weft on both) between the snapshots around [a, b]. */
+function udpPathDrops (a: number, b: number): Record<string, number> {
+  const before = [...rec.drops].reverse().find((x) => x.t <= a)
+  const after = rec.drops.find((x) => x.t >= b)
+  if (before === undefined || after === undefined) return {}
+  const h1 = dropDelta(before.at.h1, after.at.h1)
+  const h2 = dropDelta(before.at.h2, after.at.h2)
+  const pod = dropDelta(before.at.h2p2, after.at.h2p2)
+  return { h1TunTxDropped: h1.tunTxDropped, h2SocketRcvbufErrors: h2.udpRcvbufErrors, receiverPodRcvbufErrors: pod.udpRcvbufErrors, weftDrops: h1.weft + h2.weft }
+}
+
 function sampleRss (nodes: readonly Node[]): void {
   for (const n of nodes) {
     if (n.inc === undefined || n.daemon === undefined) continue
@@ -310,6 +400,7 @@ function sampleRss (nodes: readonly Node[]): void {
 async function tick (w: World, i: number): Promise<string | undefined> {
   const [h1, h2, h3, h4, h5] = w.nodes as [Node, Node, Node, Node, Node]
   sampleRss(w.nodes)
+  await sampleDrops(w)
   const jobs: Array<Promise<void>> = []
   const churn = churnFor(w, i)
   const churning = churn !== undefined ? [h3, h4, h5][[2, 3, 5].indexOf(i % 6)]?.host.name : undefined
@@ -371,7 +462,35 @@ function progressLine (i: number, nodes: readonly Node[], churning: string | und
 }
 
 /** `flat` is null when no incarnation ran MIN_FIT_MS past its first minute: too short to tell. */
-interface DaemonSummary { node: string, incarnations: number, rssStartMB: number, rssEndMB: number, rssMaxMB: number, slopeMBPerMin: number, slopeOver: string, flat: boolean | null }
+interface Fit { slopeMBPerMin: number, over: string, flat: boolean | null }
+interface DaemonSummary {
+  node: string
+  incarnations: number
+  rssStartMB: number
+  rssEndMB: number
+  rssMaxMB: number
+  rss: Fit
+  /** V8 heap in use after each full GC: first and last, and the fit */
+  fullGcs: number
+  heapAfterGcFirstMB: number | null
+  heapAfterGcLastMB: number | null
+  heap: Fit
+}
+
+/** The slope over the longest incarnation's samples after its first minute. */
+function fitLongest (incs: readonly Incarnation[], pick: (x: Incarnation) => readonly RssSample[]): Fit {
+  const span = (x: Incarnation): number => { const xs = pick(x); return xs.length < 2 ? 0 : xs[xs.length - 1]!.t - xs[0]!.t }
+  const longest = [...incs].sort((a, b) => span(b) - span(a))[0]
+  const steady = longest === undefined ? [] : pick(longest).filter((s) => s.t - longest.started >= WARMUP_MS)
+  const long = steady.length >= 3 && steady[steady.length - 1]!.t - steady[0]!.t >= MIN_FIT_MS
+  const fit = long ? steady : (longest === undefined ? [] : pick(longest))
+  const k = slope(fit)
+  return {
+    slopeMBPerMin: round(k, 3),
+    over: fit.length > 0 ? `${clock(fit[0]!.t)}-${clock(fit[fit.length - 1]!.t)} (${fit.length} samples)` : 'none',
+    flat: long ? k < FLAT_MB_PER_MIN : null
+  }
+}
 
 function summarize (minutesRun: number, interrupted: boolean): Record<string, unknown> {
   reclassify()
@@ -379,21 +498,18 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
   const daemons: DaemonSummary[] = core.map((name) => {
     const incs = rec.incarnations.filter((x) => x.node === name && x.rss.length > 0)
     const all = incs.flatMap((x) => x.rss)
-    // the longest incarnation, after its first minute
-    const longest = [...incs].sort((a, b) => (b.rss[b.rss.length - 1]!.t - b.rss[0]!.t) - (a.rss[a.rss.length - 1]!.t - a.rss[0]!.t))[0]
-    const steady = longest?.rss.filter((s) => s.t - longest.started >= WARMUP_MS) ?? []
-    const long = steady.length >= 3 && steady[steady.length - 1]!.t - steady[0]!.t >= MIN_FIT_MS
-    const fit = long ? steady : (longest?.rss ?? [])
-    const s = slope(fit)
+    const heap = incs.flatMap((x) => x.heap)
     return {
       node: name,
       incarnations: incs.length,
       rssStartMB: round(all[0]?.mb ?? 0),
       rssEndMB: round(all[all.length - 1]?.mb ?? 0),
       rssMaxMB: round(Math.max(0, ...all.map((x) => x.mb))),
-      slopeMBPerMin: round(s, 3),
-      slopeOver: fit.length > 0 ? `${clock(fit[0]!.t)}-${clock(fit[fit.length - 1]!.t)} (${fit.length} samples)` : 'none',
-      flat: long ? s < FLAT_MB_PER_MIN : null
+      rss: fitLongest(incs, (x) => x.rss),
+      fullGcs: heap.length,
+      heapAfterGcFirstMB: heap[0]?.mb ?? null,
+      heapAfterGcLastMB: heap[heap.length - 1]?.mb ?? null,
+      heap: fitLongest(incs, (x) => x.heap)
     }
   })
   const churnNodes = ['h4', 'h5'].map((name) => ({ node: name, rssMaxMB: round(Math.max(0, ...rec.incarnations.filter((x) => x.node === name).flatMap((x) => x.rss.map((r) => r.mb)))) }))
@@ -405,7 +521,11 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
     const xs = rec.udp.filter((u) => u.cls === c)
     const packets = xs.reduce((a, u) => a + u.packets, 0)
     const lost = xs.reduce((a, u) => a + u.lost, 0)
-    return [c, { samples: xs.length, packets, lost, lossPct: round(packets === 0 ? 0 : (100 * lost) / packets, 3) }]
+    // the queue drops counted meanwhile on the flow's way: loss the load explains
+    const queues: Record<string, number> = {}
+    for (const u of xs) for (const [k, v] of Object.entries(udpPathDrops(u.t0, u.t1))) queues[k] = (queues[k] ?? 0) + v
+    const counted = Object.values(queues).reduce((a, v) => a + v, 0)
+    return [c, { samples: xs.length, packets, lost, lossPct: round(packets === 0 ? 0 : (100 * lost) / packets, 3), queueDrops: queues, queueDropsCoverPct: lost === 0 ? null : round(Math.min(100, (100 * counted) / lost), 1) }]
   }))
   const gbps = rec.bursts.filter((b) => b.gbps > 0).map((b) => b.gbps).sort((a, b) => a - b)
   const byKind = (k: ChurnOp['kind']): Record<string, unknown> => {
@@ -418,7 +538,8 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
   const loads = rec.load.map((l) => l.loadavg1)
   const verdict = {
     // null: the run was too short to fit a slope after the warm-up
-    rssFlat: daemons.some((d) => d.flat === null) ? null : daemons.every((d) => d.flat === true),
+    rssFlat: daemons.some((d) => d.rss.flat === null) ? null : daemons.every((d) => d.rss.flat === true),
+    heapFlat: daemons.some((d) => d.heap.flat === null) ? null : daemons.every((d) => d.heap.flat === true),
     quietPingLoss: (ping.quiet as { lost: number }).lost === 0,
     quietUdpLoss: (udp.quiet as { lost: number }).lost === 0,
     noErrorLogs: errors.length === 0,
@@ -451,8 +572,13 @@ function report (s: Record<string, unknown>): void {
   const out = (l: string): void => { process.stdout.write(l + '\n') }
   const d = s.daemons as DaemonSummary[]
   out(`weft soak, ${BACKEND}, ${String(s.minutes)} min${s.interrupted === true ? ' (interrupted)' : ''}; machine load (1-min avg) ${JSON.stringify(s.machine)}`)
-  out('daemon  incarnations  RSS start  end     max     slope (MB/min, over)')
-  for (const x of d) out(`${x.node.padEnd(8)}${String(x.incarnations).padEnd(14)}${x.rssStartMB.toFixed(1).padEnd(11)}${x.rssEndMB.toFixed(1).padEnd(8)}${x.rssMaxMB.toFixed(1).padEnd(8)}${x.slopeMBPerMin.toFixed(3)} ${x.slopeOver}${x.flat === null ? '  (too short to judge)' : x.flat ? '  flat' : '  NOT FLAT'}`)
+  const judged = (f: Fit): string => `${f.slopeMBPerMin.toFixed(3)} MB/min over ${f.over}${f.flat === null ? ', too short to judge' : f.flat ? ', flat' : ', NOT FLAT'}`
+  out('daemon  incarnations  RSS MB start  end     max')
+  for (const x of d) {
+    out(`${x.node.padEnd(8)}${String(x.incarnations).padEnd(14)}${x.rssStartMB.toFixed(1).padEnd(14)}${x.rssEndMB.toFixed(1).padEnd(8)}${x.rssMaxMB.toFixed(1)}`)
+    out(`        RSS slope ${judged(x.rss)}`)
+    out(`        heap after full GC ${String(x.heapAfterGcFirstMB)} -> ${String(x.heapAfterGcLastMB)} MB (${x.fullGcs} full GCs), slope ${judged(x.heap)}`)
+  }
   out(`churn nodes max RSS: ${JSON.stringify(s.churnNodes)}`)
   out(`ping loss by class: ${JSON.stringify(s.ping)}`)
   out(`UDP ${UDP.mbps} Mbit/s loss by class: ${JSON.stringify(s.udp)}`)
@@ -500,7 +626,7 @@ async function main (): Promise<number> {
       const nodes: Node[] = topo.hosts.map((host) => ({ host, daemon: undefined, inc: undefined, pods: [] }))
       world = { topo, c, nodes, store }
       for (const n of nodes.slice(0, 3)) {
-        await start(c, n)
+        await start(world, n)
         n.pods = await addPods(topo, n.host, { subnet: formatCidr(n.daemon!.env().subnet), count: 2, mtu: n.daemon!.env().mtu })
       }
       await waitFor(async () => (await Promise.all(nodes.slice(0, 3).map((n) => n.daemon!.status()))).every((s) => s.peers.length === 2), { what: 'the three core nodes know each other', timeoutMs: 10_000 })
@@ -510,6 +636,7 @@ async function main (): Promise<number> {
         progress(progressLine(i, nodes, churning))
       }
       sampleRss(nodes)
+      await sampleDrops(world)
       for (const n of nodes) await stop(n)
     })
   } catch (err) {

@@ -13,8 +13,8 @@
 //   which no capability overrides
 // - net.ipv4.ip_forward: 1 already, or writable
 //
-// A daemon that is not root must hold its capabilities as *ambient* ones:
-// weft runs ip and iptables as child processes, and only ambient
+// A daemon that is not root must hold CAP_NET_ADMIN as an *ambient*
+// capability: weft runs ip and iptables as child processes, and only ambient
 // capabilities survive an unprivileged user's execve.
 import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs'
 import { WeftError } from '../errors'
@@ -119,7 +119,8 @@ export function privilegeProblems (needs: PrivilegeNeeds, facts: PrivilegeFacts)
       : WHY[c]
     if (!has(creds.effective, c)) {
       out.push({ capability: c, message: `${c} is missing (${why})` })
-    } else if (creds.uid !== 0 && !has(creds.ambient, c)) {
+    } else if (c === 'CAP_NET_ADMIN' && creds.uid !== 0 && !has(creds.ambient, c)) {
+      // (the raw socket and the port are weft's own: for those, effective is enough)
       out.push({ capability: c, message: `${c} is effective but not ambient, so the ip and iptables commands weft runs would not have it` })
     }
   }

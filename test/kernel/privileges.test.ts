@@ -43,6 +43,8 @@ test('a capability a user holds but not as an ambient one is a problem: the ip a
   const p = privilegeProblems(vxlan, facts({ eff: ADMIN_RAW, amb: 0n }))
   assert.deepEqual(p.map((x) => x.capability), ['CAP_NET_ADMIN'])
   assert.match(p[0]!.message, /effective but not ambient/)
+  // the raw socket is opened by weft itself: effective is enough for CAP_NET_RAW
+  assert.deepEqual(privilegeProblems({ tun: true, rawSocket: true }, facts({ eff: ADMIN_RAW, amb: 0x1000n })), [])
   // root's children get the bounding set back: ambient does not matter there
   assert.deepEqual(privilegeProblems(vxlan, facts({ uid: 0, eff: ADMIN_RAW, amb: 0n })), [])
 })
