@@ -21,26 +21,31 @@
 //      RcvbufErrors of each node and of the UDP receiver pod, weft's own
 //      drop counters
 // 3. every ping and UDP sample is classed by what overlapped it: "churn"
-//    (a node of its path was restarting, joining or leaving), else "loaded"
-//    (a TCP burst ran), else "quiet"; only quiet loss is unexplained
+//    (a node of its path was restarting, joining, leaving or being
+//    heap-probed), else "loaded" (a TCP burst ran), else "quiet"
 // 4. error-level log lines (pino level >= 50) and stderr lines that are not
-//    JSON, from every daemon incarnation; the daemons run with node
-//    --trace-gc, so the V8 heap in use after each full (mark-compact) GC is
-//    known too: the live heap, which grows with a leak whatever RSS does
-// 5. one progress line per tick on stderr; at the end a summary (RSS start,
+//    JSON, from every daemon incarnation
+// 5. heap probes, after the first minute and at the end: SIGUSR1 opens each
+//    daemon's inspector (on 127.0.0.1:9229 of its own namespace), and a
+//    node script run there forces a full GC (HeapProfiler.collectGarbage)
+//    and reads process.memoryUsage() before and after it. V8 may run no
+//    full GC of its own for many minutes, so RSS alone also counts garbage
+//    not yet collected; after a forced full GC, what is left is live
+// 6. one progress line per tick on stderr; at the end a summary (RSS start,
 //    end, max and slope per core daemon, loss per class, TCP figures, churn
 //    timings, error logs, machine load) on stdout and as JSON in --out
 //
-// RSS verdict: the slope is fitted after the first minute (Node's heap and
-// JIT settle), over the daemon's longest incarnation (h3 restarts); "flat"
-// means under 0.25 MB/min, i.e. under 2.5 MB over 10 minutes; a run with
-// less than two minutes after the warm-up is too short to judge (null).
-// The heap after full GCs gets the same fit, for telling a leak (both grow)
-// from the allocator keeping pages (only RSS grows). Lost packets are set
-// beside the queue drops counted at the same time: the load explains loss
-// that the kernel counted at a queue weft did not empty in time. Exits 1 when a
-// core daemon's RSS is not flat, quiet traffic lost packets, or a daemon
-// logged an error; 0 without root or a tool (with the reason).
+// Leak verdict, for the daemons that ran through (h1, h2; h3 restarts): from
+// the first probe to the last, RSS after the forced GC grew less than
+// 2.5 MB ("rssFlat") and the heap in use after it less than 1 MB
+// ("heapFlat"); null when the run was too short for two probes. The RSS
+// slope over the run is printed beside them. Lost packets are set beside the
+// queue drops counted at the same time on their way: loss the kernel
+// counted at a queue that was not emptied in time (weft's TUN, a socket) is
+// loss the load causes; "unexplained" is what is left. Exits 1 when a
+// verdict fails (RSS or heap grew, a quiet ping was lost, UDP loss outside
+// churn that no queue counted, an error logged, a churn step or a traffic
+// run failed); 0 without root or a tool (with the reason).
 //
 // Everything is bounded (ping counts, iperf3 durations, exec timeouts, the
 // whole run) and torn down at the end, on failure and on Ctrl-C (which also
@@ -53,9 +58,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { formatCidr } from '../src/ip/net'
 import { SqliteStore } from '../src/store/sqlite/sqlite-store'
-import { fetchStatus } from '../src/daemon/control'
-import { readSubnetEnv } from '../src/subnet/env'
-import { BIN, cluster } from '../test/backend/daemons'
+import { cluster } from '../test/backend/daemons'
 import type { Cluster, Daemon } from '../test/backend/daemons'
 import { waitFor, withTopology } from '../test/helpers/netns'
 import type { Host, Topology } from '../test/helpers/netns'
@@ -80,8 +83,8 @@ const PINGS = { count: 40, intervalS: 0.25, waitS: 1 }
 const UDP = { seconds: 8, mbps: 20, port: 5202, len: 1200 }
 const TCP_SECONDS = 4
 const WARMUP_MS = 60_000
-const FLAT_MB_PER_MIN = 0.25
-const MIN_FIT_MS = 2 * 60_000
+const RSS_GROWTH_MB = 2.5
+const HEAP_GROWTH_MB = 1
 
 const progress = (msg: string): void => { process.stderr.write(`soak: ${msg}\n`) }
 const t0 = Date.now()
@@ -96,7 +99,9 @@ interface PingChunk { from: string, to: string, t0: number, t1: number, sent: nu
 interface UdpChunk { t0: number, t1: number, packets: number, lost: number, cls: Class }
 interface Burst { t0: number, t1: number, from: string, to: string, gbps: number, retransmits: number }
 interface RssSample { t: number, mb: number }
-interface Incarnation { node: string, pid: number, started: number, stopped?: number, exit?: number | null, rss: RssSample[], heap: RssSample[], errors: string[], warnings: number, otherStderr: string[] }
+interface Incarnation { node: string, pid: number, started: number, stopped?: number, exit?: number | null, rss: RssSample[], errors: string[], warnings: number, otherStderr: string[] }
+/** process.memoryUsage() of a daemon just before and just after a forced full GC, in MB. */
+interface Probe { t: number, node: string, pid: number, before: { rss: number, heapUsed: number }, after: { rss: number, heapUsed: number, heapTotal: number, external: number } }
 /** Drop counters of one namespace at one moment (cumulative; a restart resets weft's and the TUN's). */
 interface Drops { tunTxDropped: number, udpRcvbufErrors: number, udpInErrors: number, weft: number }
 interface DropSnapshot { t: number, at: Record<string, Drops> }
@@ -111,6 +116,7 @@ const rec = {
   churn: [] as ChurnOp[],
   load: [] as Array<{ t: number, loadavg1: number }>,
   drops: [] as DropSnapshot[],
+  probes: [] as Probe[],
   failures: [] as string[]
 }
 
@@ -146,45 +152,23 @@ function rssMb (pid: number): number | undefined {
   } catch { return undefined }
 }
 
-/** cluster().start, with node's --trace-gc: each GC is a line on the daemon's stdout. */
-async function startDaemon (topo: Topology, c: Cluster, h: Host): Promise<Daemon> {
-  const stateDir = `${c.dir}/${h.name}`
-  const child = topo.spawn(h, [process.execPath, '--trace-gc', BIN, 'run', '--store', `sqlite:${c.dir}/store.db`, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0'])
-  await child.waitForLine(/"msg":"running"/, 20_000, 'stderr')
-  return {
-    host: h,
-    child,
-    stateDir,
-    env: () => {
-      const e = readSubnetEnv(`${stateDir}/subnet.env`)
-      if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
-      return e
-    },
-    status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>
-  }
-}
-
-async function start (w: { topo: Topology, c: Cluster }, n: Node): Promise<void> {
-  const d = await startDaemon(w.topo, w.c, n.host)
+async function start (w: { c: Cluster }, n: Node): Promise<void> {
+  const d = await w.c.start(n.host)
   n.daemon = d
-  n.inc = { node: n.host.name, pid: nodePid(d.child.pid), started: now(), rss: [], heap: [], errors: [], warnings: 0, otherStderr: [] }
+  n.inc = { node: n.host.name, pid: nodePid(d.child.pid), started: now(), rss: [], errors: [], warnings: 0, otherStderr: [] }
   rec.incarnations.push(n.inc)
 }
 
-/** "[pid:0x..]   60123 ms: Mark-Compact 12.3 (15.1) -> 10.2 (15.6) MB, ...": the heap in use after a full GC. */
-const MARK_COMPACT = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: Mark-Compact(?: \(reduce\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/
+/** What node prints when its inspector opens (our heap probes): not the daemon's output. */
+const INSPECTOR_LINE = /^(Debugger listening on |Debugger attached\.|Debugger ending on |For help, see: https:\/\/nodejs\.org)/
 
 /** What a daemon's stderr says, once it has ended (or at the end of the run). */
 function harvest (n: Node): void {
   const d = n.daemon
   const inc = n.inc
   if (d === undefined || inc === undefined) return
-  for (const line of d.child.stdoutLines) {
-    const m = MARK_COMPACT.exec(line)
-    if (m !== null) inc.heap.push({ t: inc.started + Number(m[1]), mb: Number(m[2]) })
-  }
   for (const line of d.child.stderrLines) {
-    if (line.trim() === '') continue
+    if (line.trim() === '' || INSPECTOR_LINE.test(line)) continue
     let j: { level?: number, msg?: string, err?: unknown } | undefined
     try { j = JSON.parse(line) as typeof j } catch { j = undefined }
     if (j === undefined || typeof j.level !== 'number') {
@@ -262,7 +246,7 @@ async function burst (topo: Topology, server: Pod, client: Pod): Promise<void> {
 
 // --- churn -----------------------------------------------------------------
 
-interface World { topo: Topology, c: Cluster, nodes: Node[], store: SqliteStore }
+interface World { topo: Topology, c: Cluster, nodes: Node[], store: SqliteStore, probed: boolean }
 
 async function timed (node: string, kind: ChurnOp['kind'], fn: () => Promise<string | undefined>): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1000))
@@ -388,6 +372,66 @@ function udpPathDrops (a: number, b: number): Record<string, number> {
   return { h1TunTxDropped: h1.tunTxDropped, h2SocketRcvbufErrors: h2.udpRcvbufErrors, receiverPodRcvbufErrors: pod.udpRcvbufErrors, weftDrops: h1.weft + h2.weft }
 }
 
+// Run with node --experimental-websocket inside the daemon's namespace: ask
+// the daemon's inspector for process.memoryUsage(), force a full GC, ask again.
+const PROBE_SCRIPT = `
+const port = Number(process.argv[1])
+;(async () => {
+  const list = await (await fetch('http://127.0.0.1:' + port + '/json/list')).json()
+  const ws = new WebSocket(list[0].webSocketDebuggerUrl)
+  const pending = new Map()
+  let id = 0
+  const call = (method, params = {}) => new Promise((resolve, reject) => {
+    const i = ++id
+    pending.set(i, { resolve, reject })
+    ws.send(JSON.stringify({ id: i, method, params }))
+  })
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data)
+    const p = pending.get(m.id)
+    if (p === undefined) return
+    pending.delete(m.id)
+    if (m.error) p.reject(new Error(m.error.message)); else p.resolve(m.result)
+  }
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('cannot open ' + list[0].webSocketDebuggerUrl)) })
+  const usage = async () => JSON.parse((await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })).result.value)
+  const before = await usage()
+  await call('HeapProfiler.collectGarbage')
+  const after = await usage()
+  console.log(JSON.stringify({ before, after }))
+  ws.close()
+})().catch((e) => { console.error(String(e)); process.exitCode = 1 })
+`
+const INSPECTOR_PORT = 9229
+const MB = 1024 * 1024
+
+/** A forced full GC in one daemon, with memoryUsage() around it (marked as a disturbance of its node). */
+async function heapProbe (w: World, n: Node): Promise<void> {
+  const inc = n.inc
+  if (n.daemon === undefined || inc === undefined) return
+  const a = now()
+  const win: Window = { node: n.host.name, kind: 'heap-probe', from: a, to: Infinity }
+  rec.windows.push(win)
+  try {
+    process.kill(inc.pid, 'SIGUSR1') // opens the inspector; a no-op once it is open
+    const r = await waitFor(async () => {
+      const x = await w.topo.exec(n.host.ns, [process.execPath, '--experimental-websocket', '--no-warnings', '-e', PROBE_SCRIPT, String(INSPECTOR_PORT)], { allowFail: true, timeoutMs: 15_000 })
+      return x.code === 0 ? x.stdout : undefined
+    }, { what: `${n.host.name}'s inspector`, timeoutMs: 20_000, intervalMs: 200 })
+    const m = JSON.parse(r) as { before: Record<string, number>, after: Record<string, number> }
+    rec.probes.push({
+      t: a,
+      node: n.host.name,
+      pid: inc.pid,
+      before: { rss: round(m.before.rss! / MB, 2), heapUsed: round(m.before.heapUsed! / MB, 2) },
+      after: { rss: round(m.after.rss! / MB, 2), heapUsed: round(m.after.heapUsed! / MB, 2), heapTotal: round(m.after.heapTotal! / MB, 2), external: round(m.after.external! / MB, 2) }
+    })
+  } catch (err) {
+    rec.failures.push(`${clock(a)} heap probe ${n.host.name}: ${(err as Error).message}`)
+  }
+  win.to = now() + 1000
+}
+
 function sampleRss (nodes: readonly Node[]): void {
   for (const n of nodes) {
     if (n.inc === undefined || n.daemon === undefined) continue
@@ -401,6 +445,11 @@ async function tick (w: World, i: number): Promise<string | undefined> {
   const [h1, h2, h3, h4, h5] = w.nodes as [Node, Node, Node, Node, Node]
   sampleRss(w.nodes)
   await sampleDrops(w)
+  // the first heap probe, once the first minute is over (before this tick's traffic)
+  if (!w.probed && now() >= WARMUP_MS) {
+    w.probed = true
+    await Promise.all([h1, h2, h3].map(async (n) => await heapProbe(w, n)))
+  }
   const jobs: Array<Promise<void>> = []
   const churn = churnFor(w, i)
   const churning = churn !== undefined ? [h3, h4, h5][[2, 3, 5].indexOf(i % 6)]?.host.name : undefined
@@ -461,35 +510,36 @@ function progressLine (i: number, nodes: readonly Node[], churning: string | und
     ` | errors ${errors} | load ${os.loadavg()[0]!.toFixed(2)}`
 }
 
-/** `flat` is null when no incarnation ran MIN_FIT_MS past its first minute: too short to tell. */
-interface Fit { slopeMBPerMin: number, over: string, flat: boolean | null }
 interface DaemonSummary {
   node: string
   incarnations: number
   rssStartMB: number
   rssEndMB: number
   rssMaxMB: number
-  rss: Fit
-  /** V8 heap in use after each full GC: first and last, and the fit */
-  fullGcs: number
-  heapAfterGcFirstMB: number | null
-  heapAfterGcLastMB: number | null
-  heap: Fit
+  /** fitted to the longest incarnation's samples after its first minute; it counts garbage not yet collected too */
+  rssSlopeMBPerMin: number
+  rssSlopeOver: string
+  /** the first and last heap probes of one process: memoryUsage() after a forced full GC */
+  probes: { from: string, to: string, rssAfterGcMB: [number, number], heapUsedAfterGcMB: [number, number], garbageCollectedAtLastMB: number } | null
+  /** RSS after GC grew less than RSS_GROWTH_MB between them (null: no two probes of one process) */
+  rssFlat: boolean | null
+  /** the heap in use after GC grew less than HEAP_GROWTH_MB */
+  heapFlat: boolean | null
 }
 
 /** The slope over the longest incarnation's samples after its first minute. */
-function fitLongest (incs: readonly Incarnation[], pick: (x: Incarnation) => readonly RssSample[]): Fit {
-  const span = (x: Incarnation): number => { const xs = pick(x); return xs.length < 2 ? 0 : xs[xs.length - 1]!.t - xs[0]!.t }
+function rssFit (incs: readonly Incarnation[]): { slope: number, over: string } {
+  const span = (x: Incarnation): number => x.rss.length < 2 ? 0 : x.rss[x.rss.length - 1]!.t - x.rss[0]!.t
   const longest = [...incs].sort((a, b) => span(b) - span(a))[0]
-  const steady = longest === undefined ? [] : pick(longest).filter((s) => s.t - longest.started >= WARMUP_MS)
-  const long = steady.length >= 3 && steady[steady.length - 1]!.t - steady[0]!.t >= MIN_FIT_MS
-  const fit = long ? steady : (longest === undefined ? [] : pick(longest))
-  const k = slope(fit)
-  return {
-    slopeMBPerMin: round(k, 3),
-    over: fit.length > 0 ? `${clock(fit[0]!.t)}-${clock(fit[fit.length - 1]!.t)} (${fit.length} samples)` : 'none',
-    flat: long ? k < FLAT_MB_PER_MIN : null
-  }
+  const steady = longest === undefined ? [] : longest.rss.filter((s) => s.t - longest.started >= WARMUP_MS)
+  const fit = steady.length >= 3 ? steady : (longest?.rss ?? [])
+  return { slope: round(slope(fit), 3), over: fit.length > 0 ? `${clock(fit[0]!.t)}-${clock(fit[fit.length - 1]!.t)} (${fit.length} samples)` : 'none' }
+}
+
+/** All true where known; null when nothing is known. */
+function allKnown (xs: ReadonlyArray<boolean | null>): boolean | null {
+  const known = xs.filter((x): x is boolean => x !== null)
+  return known.length === 0 ? null : known.every(Boolean)
 }
 
 function summarize (minutesRun: number, interrupted: boolean): Record<string, unknown> {
@@ -498,18 +548,25 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
   const daemons: DaemonSummary[] = core.map((name) => {
     const incs = rec.incarnations.filter((x) => x.node === name && x.rss.length > 0)
     const all = incs.flatMap((x) => x.rss)
-    const heap = incs.flatMap((x) => x.heap)
+    const fit = rssFit(incs)
+    // two probes of the same process, the first and the last
+    const mine = rec.probes.filter((p) => p.node === name)
+    const last = mine[mine.length - 1]
+    const first = mine.find((p) => p.pid === last?.pid)
+    const two = first !== undefined && last !== undefined && first !== last
     return {
       node: name,
       incarnations: incs.length,
       rssStartMB: round(all[0]?.mb ?? 0),
       rssEndMB: round(all[all.length - 1]?.mb ?? 0),
       rssMaxMB: round(Math.max(0, ...all.map((x) => x.mb))),
-      rss: fitLongest(incs, (x) => x.rss),
-      fullGcs: heap.length,
-      heapAfterGcFirstMB: heap[0]?.mb ?? null,
-      heapAfterGcLastMB: heap[heap.length - 1]?.mb ?? null,
-      heap: fitLongest(incs, (x) => x.heap)
+      rssSlopeMBPerMin: fit.slope,
+      rssSlopeOver: fit.over,
+      probes: two
+        ? { from: clock(first.t), to: clock(last.t), rssAfterGcMB: [first.after.rss, last.after.rss], heapUsedAfterGcMB: [first.after.heapUsed, last.after.heapUsed], garbageCollectedAtLastMB: round(last.before.heapUsed - last.after.heapUsed, 2) }
+        : null,
+      rssFlat: two ? last.after.rss - first.after.rss < RSS_GROWTH_MB : null,
+      heapFlat: two ? last.after.heapUsed - first.after.heapUsed < HEAP_GROWTH_MB : null
     }
   })
   const churnNodes = ['h4', 'h5'].map((name) => ({ node: name, rssMaxMB: round(Math.max(0, ...rec.incarnations.filter((x) => x.node === name).flatMap((x) => x.rss.map((r) => r.mb)))) }))
@@ -523,9 +580,13 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
     const lost = xs.reduce((a, u) => a + u.lost, 0)
     // the queue drops counted meanwhile on the flow's way: loss the load explains
     const queues: Record<string, number> = {}
-    for (const u of xs) for (const [k, v] of Object.entries(udpPathDrops(u.t0, u.t1))) queues[k] = (queues[k] ?? 0) + v
-    const counted = Object.values(queues).reduce((a, v) => a + v, 0)
-    return [c, { samples: xs.length, packets, lost, lossPct: round(packets === 0 ? 0 : (100 * lost) / packets, 3), queueDrops: queues, queueDropsCoverPct: lost === 0 ? null : round(Math.min(100, (100 * counted) / lost), 1) }]
+    let unexplained = 0
+    for (const u of xs) {
+      const d = udpPathDrops(u.t0, u.t1)
+      for (const [k, v] of Object.entries(d)) queues[k] = (queues[k] ?? 0) + v
+      unexplained += Math.max(0, u.lost - Object.values(d).reduce((a, v) => a + v, 0))
+    }
+    return [c, { samples: xs.length, packets, lost, lossPct: round(packets === 0 ? 0 : (100 * lost) / packets, 3), queueDrops: queues, unexplained }]
   }))
   const gbps = rec.bursts.filter((b) => b.gbps > 0).map((b) => b.gbps).sort((a, b) => a - b)
   const byKind = (k: ChurnOp['kind']): Record<string, unknown> => {
@@ -537,11 +598,12 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
   const other = rec.incarnations.flatMap((x) => x.otherStderr.map((e) => `${x.node}: ${e}`))
   const loads = rec.load.map((l) => l.loadavg1)
   const verdict = {
-    // null: the run was too short to fit a slope after the warm-up
-    rssFlat: daemons.some((d) => d.rss.flat === null) ? null : daemons.every((d) => d.rss.flat === true),
-    heapFlat: daemons.some((d) => d.heap.flat === null) ? null : daemons.every((d) => d.heap.flat === true),
+    // over the daemons probed twice in one life (null: none was, the run was too short)
+    rssFlat: allKnown(daemons.map((d) => d.rssFlat)),
+    heapFlat: allKnown(daemons.map((d) => d.heapFlat)),
     quietPingLoss: (ping.quiet as { lost: number }).lost === 0,
-    quietUdpLoss: (udp.quiet as { lost: number }).lost === 0,
+    // UDP lost outside churn that no queue counted
+    noUnexplainedUdpLoss: (['quiet', 'loaded'] as const).every((c) => (udp[c] as { unexplained: number }).unexplained === 0),
     noErrorLogs: errors.length === 0,
     churnOk: rec.churn.every((c) => c.ok),
     noTrafficFailures: rec.failures.length === 0
@@ -562,6 +624,7 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
     logs: { errors: errors.length, firstErrors: errors.slice(0, 10), warnings: rec.incarnations.reduce((a, x) => a + x.warnings, 0), nonJsonStderrLines: other.length, firstNonJson: [...new Set(other.map((l) => l.replace(/^(h\d): \(node:\d+\)/, '$1: (node)')))].slice(0, 5) },
     failures: rec.failures,
     verdict,
+    probes: rec.probes,
     rss: Object.fromEntries(rec.incarnations.map((x, i) => [`${x.node}#${i}`, x.rss.map((s) => [Math.round(s.t / 1000), round(s.mb, 1)])]))
   }
 }
@@ -572,12 +635,16 @@ function report (s: Record<string, unknown>): void {
   const out = (l: string): void => { process.stdout.write(l + '\n') }
   const d = s.daemons as DaemonSummary[]
   out(`weft soak, ${BACKEND}, ${String(s.minutes)} min${s.interrupted === true ? ' (interrupted)' : ''}; machine load (1-min avg) ${JSON.stringify(s.machine)}`)
-  const judged = (f: Fit): string => `${f.slopeMBPerMin.toFixed(3)} MB/min over ${f.over}${f.flat === null ? ', too short to judge' : f.flat ? ', flat' : ', NOT FLAT'}`
-  out('daemon  incarnations  RSS MB start  end     max')
+  const verdict = (v: boolean | null): string => v === null ? 'n/a' : v ? 'flat' : 'GROWS'
+  out('daemon  incarnations  RSS MB start  end     max     slope MB/min (over)')
   for (const x of d) {
-    out(`${x.node.padEnd(8)}${String(x.incarnations).padEnd(14)}${x.rssStartMB.toFixed(1).padEnd(14)}${x.rssEndMB.toFixed(1).padEnd(8)}${x.rssMaxMB.toFixed(1)}`)
-    out(`        RSS slope ${judged(x.rss)}`)
-    out(`        heap after full GC ${String(x.heapAfterGcFirstMB)} -> ${String(x.heapAfterGcLastMB)} MB (${x.fullGcs} full GCs), slope ${judged(x.heap)}`)
+    out(`${x.node.padEnd(8)}${String(x.incarnations).padEnd(14)}${x.rssStartMB.toFixed(1).padEnd(14)}${x.rssEndMB.toFixed(1).padEnd(8)}${x.rssMaxMB.toFixed(1).padEnd(8)}${x.rssSlopeMBPerMin.toFixed(3)} (${x.rssSlopeOver})`)
+    const p = x.probes
+    if (p !== null) {
+      out(`        after a forced full GC, ${p.from} -> ${p.to}: RSS ${p.rssAfterGcMB[0]} -> ${p.rssAfterGcMB[1]} MB (${verdict(x.rssFlat)}), heap in use ${p.heapUsedAfterGcMB[0]} -> ${p.heapUsedAfterGcMB[1]} MB (${verdict(x.heapFlat)}); the last GC freed ${p.garbageCollectedAtLastMB} MB`)
+    } else {
+      out('        not probed twice in one life (restarted, or too short a run)')
+    }
   }
   out(`churn nodes max RSS: ${JSON.stringify(s.churnNodes)}`)
   out(`ping loss by class: ${JSON.stringify(s.ping)}`)
@@ -624,7 +691,7 @@ async function main (): Promise<number> {
       const store = new SqliteStore({ path: `${c.dir}/store.db` })
       cleanups.push(() => { void store.close() })
       const nodes: Node[] = topo.hosts.map((host) => ({ host, daemon: undefined, inc: undefined, pods: [] }))
-      world = { topo, c, nodes, store }
+      world = { topo, c, nodes, store, probed: false }
       for (const n of nodes.slice(0, 3)) {
         await start(world, n)
         n.pods = await addPods(topo, n.host, { subnet: formatCidr(n.daemon!.env().subnet), count: 2, mtu: n.daemon!.env().mtu })
@@ -637,6 +704,8 @@ async function main (): Promise<number> {
       }
       sampleRss(nodes)
       await sampleDrops(world)
+      // the last heap probe, with no traffic running
+      await Promise.all(nodes.map(async (n) => await heapProbe(world as World, n)))
       for (const n of nodes) await stop(n)
     })
   } catch (err) {
