@@ -25,7 +25,8 @@
 //    heap-probed), else "loaded" (a TCP burst ran), else "quiet"
 // 4. error-level log lines (pino level >= 50) and stderr lines that are not
 //    JSON, from every daemon incarnation
-// 5. heap probes, after the first minute and at the end: SIGUSR1 opens each
+// 5. heap probes, after the first minute, every 3 minutes after that and at
+//    the end: SIGUSR1 opens each
 //    daemon's inspector (on 127.0.0.1:9229 of its own namespace), and a
 //    node script run there forces a full GC (HeapProfiler.collectGarbage)
 //    and reads process.memoryUsage() before and after it. V8 may run no
@@ -83,6 +84,7 @@ const PINGS = { count: 40, intervalS: 0.25, waitS: 1 }
 const UDP = { seconds: 8, mbps: 20, port: 5202, len: 1200 }
 const TCP_SECONDS = 4
 const WARMUP_MS = 60_000
+const PROBE_EVERY_MS = 3 * 60_000
 const RSS_GROWTH_MB = 2.5
 const HEAP_GROWTH_MB = 1
 
@@ -246,7 +248,7 @@ async function burst (topo: Topology, server: Pod, client: Pod): Promise<void> {
 
 // --- churn -----------------------------------------------------------------
 
-interface World { topo: Topology, c: Cluster, nodes: Node[], store: SqliteStore, probed: boolean }
+interface World { topo: Topology, c: Cluster, nodes: Node[], store: SqliteStore, nextProbe: number }
 
 async function timed (node: string, kind: ChurnOp['kind'], fn: () => Promise<string | undefined>): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1000))
@@ -445,9 +447,9 @@ async function tick (w: World, i: number): Promise<string | undefined> {
   const [h1, h2, h3, h4, h5] = w.nodes as [Node, Node, Node, Node, Node]
   sampleRss(w.nodes)
   await sampleDrops(w)
-  // the first heap probe, once the first minute is over (before this tick's traffic)
-  if (!w.probed && now() >= WARMUP_MS) {
-    w.probed = true
+  // heap probes once the first minute is over, then every PROBE_EVERY_MS (before this tick's traffic)
+  if (now() >= w.nextProbe) {
+    w.nextProbe = now() + PROBE_EVERY_MS
     await Promise.all([h1, h2, h3].map(async (n) => await heapProbe(w, n)))
   }
   const jobs: Array<Promise<void>> = []
@@ -478,7 +480,7 @@ function lossOf (xs: ReadonlyArray<{ sent: number, received: number }>): { sent:
 
 /** Least-squares slope in MB per minute. */
 function slope (xs: readonly RssSample[]): number {
-  if (xs.length < 3) return 0
+  if (xs.length < 2) return 0
   const n = xs.length
   const mx = xs.reduce((a, s) => a + s.t, 0) / n
   const my = xs.reduce((a, s) => a + s.mb, 0) / n
@@ -520,7 +522,7 @@ interface DaemonSummary {
   rssSlopeMBPerMin: number
   rssSlopeOver: string
   /** the first and last heap probes of one process: memoryUsage() after a forced full GC */
-  probes: { from: string, to: string, rssAfterGcMB: [number, number], heapUsedAfterGcMB: [number, number], garbageCollectedAtLastMB: number } | null
+  probes: { from: string, to: string, rssAfterGcMB: [number, number], heapUsedAfterGcMB: [number, number], garbageCollectedAtLastMB: number, heapUsedAfterGcSeries: Array<[string, number]>, heapSlopeMBPerMin: number } | null
   /** RSS after GC grew less than RSS_GROWTH_MB between them (null: no two probes of one process) */
   rssFlat: boolean | null
   /** the heap in use after GC grew less than HEAP_GROWTH_MB */
@@ -563,7 +565,15 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
       rssSlopeMBPerMin: fit.slope,
       rssSlopeOver: fit.over,
       probes: two
-        ? { from: clock(first.t), to: clock(last.t), rssAfterGcMB: [first.after.rss, last.after.rss], heapUsedAfterGcMB: [first.after.heapUsed, last.after.heapUsed], garbageCollectedAtLastMB: round(last.before.heapUsed - last.after.heapUsed, 2) }
+        ? {
+            from: clock(first.t),
+            to: clock(last.t),
+            rssAfterGcMB: [first.after.rss, last.after.rss],
+            heapUsedAfterGcMB: [first.after.heapUsed, last.after.heapUsed],
+            garbageCollectedAtLastMB: round(last.before.heapUsed - last.after.heapUsed, 2),
+            heapUsedAfterGcSeries: mine.filter((p) => p.pid === last.pid).map((p) => [clock(p.t), p.after.heapUsed]),
+            heapSlopeMBPerMin: round(slope(mine.filter((p) => p.pid === last.pid).map((p) => ({ t: p.t, mb: p.after.heapUsed }))), 3)
+          }
         : null,
       rssFlat: two ? last.after.rss - first.after.rss < RSS_GROWTH_MB : null,
       heapFlat: two ? last.after.heapUsed - first.after.heapUsed < HEAP_GROWTH_MB : null
@@ -642,6 +652,7 @@ function report (s: Record<string, unknown>): void {
     const p = x.probes
     if (p !== null) {
       out(`        after a forced full GC, ${p.from} -> ${p.to}: RSS ${p.rssAfterGcMB[0]} -> ${p.rssAfterGcMB[1]} MB (${verdict(x.rssFlat)}), heap in use ${p.heapUsedAfterGcMB[0]} -> ${p.heapUsedAfterGcMB[1]} MB (${verdict(x.heapFlat)}); the last GC freed ${p.garbageCollectedAtLastMB} MB`)
+      out(`        heap in use after GC at each probe: ${p.heapUsedAfterGcSeries.map(([t, mb]) => `${t} ${mb}`).join(', ')} (${p.heapSlopeMBPerMin} MB/min)`)
     } else {
       out('        not probed twice in one life (restarted, or too short a run)')
     }
@@ -691,7 +702,7 @@ async function main (): Promise<number> {
       const store = new SqliteStore({ path: `${c.dir}/store.db` })
       cleanups.push(() => { void store.close() })
       const nodes: Node[] = topo.hosts.map((host) => ({ host, daemon: undefined, inc: undefined, pods: [] }))
-      world = { topo, c, nodes, store, probed: false }
+      world = { topo, c, nodes, store, nextProbe: WARMUP_MS }
       for (const n of nodes.slice(0, 3)) {
         await start(world, n)
         n.pods = await addPods(topo, n.host, { subnet: formatCidr(n.daemon!.env().subnet), count: 2, mtu: n.daemon!.env().mtu })
