@@ -101,7 +101,7 @@ interface PingChunk { from: string, to: string, t0: number, t1: number, sent: nu
 interface UdpChunk { t0: number, t1: number, packets: number, lost: number, cls: Class }
 interface Burst { t0: number, t1: number, from: string, to: string, gbps: number, retransmits: number }
 interface RssSample { t: number, mb: number }
-interface Incarnation { node: string, pid: number, started: number, stopped?: number, exit?: number | null, rss: RssSample[], errors: string[], warnings: number, otherStderr: string[] }
+interface Incarnation { node: string, pid: number, started: number, stopped?: number, exit?: number | null, rss: RssSample[], errors: string[], warnings: string[], otherStderr: string[], drops?: Record<string, number> }
 /** process.memoryUsage() of a daemon just before and just after a forced full GC, in MB. */
 interface Probe { t: number, node: string, pid: number, before: { rss: number, heapUsed: number }, after: { rss: number, heapUsed: number, heapTotal: number, external: number } }
 /** Drop counters of one namespace at one moment (cumulative; a restart resets weft's and the TUN's). */
@@ -157,7 +157,7 @@ function rssMb (pid: number): number | undefined {
 async function start (w: { c: Cluster }, n: Node): Promise<void> {
   const d = await w.c.start(n.host)
   n.daemon = d
-  n.inc = { node: n.host.name, pid: nodePid(d.child.pid), started: now(), rss: [], errors: [], warnings: 0, otherStderr: [] }
+  n.inc = { node: n.host.name, pid: nodePid(d.child.pid), started: now(), rss: [], errors: [], warnings: [], otherStderr: [] }
   rec.incarnations.push(n.inc)
 }
 
@@ -178,7 +178,7 @@ function harvest (n: Node): void {
     } else if (j.level >= 50) {
       inc.errors.push(`${j.msg ?? ''}${j.err !== undefined ? `: ${JSON.stringify(j.err)}` : ''}`.slice(0, 300))
     } else if (j.level >= 40) {
-      inc.warnings++
+      inc.warnings.push(`${j.msg ?? ''}${j.err !== undefined ? `: ${JSON.stringify(j.err)}` : ''}`.slice(0, 300))
     }
   }
 }
@@ -186,6 +186,9 @@ function harvest (n: Node): void {
 async function stop (n: Node): Promise<number | null> {
   const d = n.daemon
   if (d === undefined) return null
+  // what weft itself dropped in this life, by reason
+  const st = await d.status().catch(() => undefined)
+  if (n.inc !== undefined && st !== undefined) n.inc.drops = st.counters.drops
   const exit = await d.child.stop(5000)
   if (n.inc !== undefined) { n.inc.stopped = now(); n.inc.exit = exit.code }
   harvest(n)
@@ -631,10 +634,11 @@ function summarize (minutesRun: number, interrupted: boolean): Record<string, un
     udp: { rateMbps: UDP.mbps, ...udp },
     tcpBursts: { count: rec.bursts.length, medianGbps: round(gbps[gbps.length >> 1] ?? 0, 3), minGbps: round(gbps[0] ?? 0, 3), maxGbps: round(gbps[gbps.length - 1] ?? 0, 3), retransmits: rec.bursts.reduce((a, b) => a + b.retransmits, 0) },
     churn: { restart: byKind('restart'), leave: byKind('leave'), join: byKind('join'), rejoin: byKind('rejoin'), decommission: byKind('decommission'), ops: rec.churn },
-    logs: { errors: errors.length, firstErrors: errors.slice(0, 10), warnings: rec.incarnations.reduce((a, x) => a + x.warnings, 0), nonJsonStderrLines: other.length, firstNonJson: [...new Set(other.map((l) => l.replace(/^(h\d): \(node:\d+\)/, '$1: (node)')))].slice(0, 5) },
+    logs: { errors: errors.length, firstErrors: errors.slice(0, 10), warnings: rec.incarnations.reduce((a, x) => a + x.warnings.length, 0), firstWarnings: rec.incarnations.flatMap((x) => x.warnings.map((e) => `${x.node}: ${e}`)).slice(0, 10), nonJsonStderrLines: other.length, firstNonJson: [...new Set(other.map((l) => l.replace(/^(h\d): \(node:\d+\)/, '$1: (node)')))].slice(0, 5) },
     failures: rec.failures,
     verdict,
     probes: rec.probes,
+    weftDropsByIncarnation: rec.incarnations.filter((x) => x.drops !== undefined && Object.keys(x.drops).length > 0).map((x) => ({ node: x.node, started: clock(x.started), drops: x.drops })),
     rss: Object.fromEntries(rec.incarnations.map((x, i) => [`${x.node}#${i}`, x.rss.map((s) => [Math.round(s.t / 1000), round(s.mb, 1)])]))
   }
 }
