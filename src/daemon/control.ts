@@ -1,12 +1,21 @@
 // The local control socket: `weft status` (and tests) read the running
 // daemon's state from it. HTTP over a unix socket in the state dir, mode
-// 0600: only root (or the daemon's user) may ask.
+// 0660: the daemon's user and group may ask, nobody else.
+//
+// Connecting to a unix socket needs write permission on it, so its mode is
+// the access control. A socket takes its first mode from the umask, and a
+// chmod after listen() would leave a window in which anyone may connect; so
+// the socket is bound inside a fresh 0700 directory, given its mode there,
+// and only then renamed into place (rename also replaces, atomically, a
+// socket left by a killed daemon).
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import type { Logger } from '../log'
 
 export const CONTROL_SOCKET = 'weft.sock'
+/** rw for the daemon's user and group */
+export const CONTROL_SOCKET_MODE = 0o660
 
 export class ControlServer {
   readonly path: string
@@ -17,8 +26,13 @@ export class ControlServer {
   }
 
   async listen (): Promise<void> {
-    fs.mkdirSync(path.dirname(this.path), { recursive: true, mode: 0o755 })
-    fs.rmSync(this.path, { force: true }) // a socket left by a killed daemon
+    const dir = path.dirname(this.path)
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
+    const st = fs.statSync(dir)
+    if ((st.mode & 0o002) !== 0) {
+      // Anyone could put their own socket in its place (or, without the sticky bit, delete ours).
+      this.log.warn({ dir, mode: '0' + (st.mode & 0o7777).toString(8) }, 'the state dir is world-writable: give weft a directory only its user can write (--state-dir)')
+    }
     const server = http.createServer((req, res) => {
       if (req.method === 'GET' && req.url === '/status') {
         let body: string
@@ -29,12 +43,23 @@ export class ControlServer {
         res.writeHead(200, { 'content-type': 'application/json' }).end(body)
       } else res.writeHead(404).end()
     })
+    // mkdtemp makes the directory 0700 whatever the umask
+    const staging = fs.mkdtempSync(path.join(dir, `.${CONTROL_SOCKET}-`))
+    const tmp = path.join(staging, CONTROL_SOCKET)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(tmp, () => resolve())
+      })
+      fs.chmodSync(tmp, CONTROL_SOCKET_MODE)
+      fs.renameSync(tmp, this.path)
+    } catch (err) {
+      server.close()
+      throw err
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true })
+    }
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.path, () => resolve())
-    })
-    fs.chmodSync(this.path, 0o600)
     this.log.debug({ socket: this.path }, 'control socket listening')
   }
 

@@ -35,6 +35,8 @@ import { sleep } from '../store/decode'
 import type { RunFlags } from './flags'
 import { Health } from './health'
 import { findUnderlay } from './iface'
+import { checkPrivileges } from '../kernel/privileges'
+import { backendNeeds } from './privileges'
 
 /** The network config, parsed, and its text if it came from the store (to put back should the store lose it). */
 async function readConfig (flags: RunFlags, store: Store): Promise<{ cfg: NetworkConfig, stored: string | undefined }> {
@@ -103,6 +105,8 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     if (cfg.backendDefaulted) {
       log.warn(`the network config has no Backend: using ${cfg.backend.type} (flanneld would silently use ${FLANNEL_CODE_DEFAULT_BACKEND_TYPE})`)
     }
+    // Before the lease: a daemon that cannot build its device takes nothing.
+    checkPrivileges(backendNeeds(cfg.backend))
     const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, log })
     const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)

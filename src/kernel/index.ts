@@ -6,3 +6,4 @@ export { addAddress, addRoute, delAddress, delRoute, linkExists, listAddresses, 
 export { enableForwarding, getSysctl, setSysctl, sysctlPath } from './sysctl'
 export { TrafficRules, versionHasRandomFully, type TrafficRulesOptions } from './iptables'
 export { FORWARD_CHAIN, FORWARD_COMMENT, KUBE_PROXY_MARK, MASQ_CHAIN, MASQ_COMMENT, canonicalCidr, forwardChain, masqChain, ruleLine, type ChainSet, type Cidr, type Table } from './iptables-rules'
+export { PrivilegeError, checkPrivileges, type Capability, type PrivilegeNeeds } from './privileges'

@@ -19,6 +19,13 @@ export function sysctlPath (name: string): string {
   return '/proc/sys/' + (name.includes('/') ? name : name.replace(/\./g, '/'))
 }
 
+/**
+ * Sets a sysctl, but only writes when the value differs: the value is often
+ * right already (ip_forward on any router), and then a process that may not
+ * write /proc/sys (no CAP_NET_ADMIN, or /proc/sys mounted read-only in a
+ * container) still gets on. When it must write and cannot, the error says
+ * exactly what to set.
+ */
 export async function setSysctl (name: string, value: string | number, opts: KernelOptions = {}): Promise<void> {
   const path = sysctlPath(name)
   const v = String(value)
@@ -27,11 +34,27 @@ export async function setSysctl (name: string, value: string | number, opts: Ker
     await run(['sysctl', '-q', '-w', `${name}=${v}`], opts)
     return
   }
+  let current: string | undefined
+  try { current = await readFile(path, 'utf8') } catch { /* the write below reports the problem */ }
+  if (current !== undefined && sameValue(current, v)) return
   try {
     await writeFile(path, v)
   } catch (err) {
-    throw new WeftError('EKERNEL', `cannot set sysctl ${name}=${v} (write ${path}): ${(err as Error).message}`, { cause: err })
+    const code = (err as NodeJS.ErrnoException).code
+    const now = current !== undefined ? ` it is ${current.trim()};` : ''
+    const hint = code === 'EROFS'
+      ? `:${now} /proc/sys is read-only here, so set it before starting weft: sysctl -w ${name}=${v} on the host, or in the container's sysctls`
+      : code === 'EACCES' || code === 'EPERM'
+        ? `:${now} set it before starting weft, as root: sysctl -w ${name}=${v} (or in /etc/sysctl.d/), or give weft CAP_NET_ADMIN`
+        : ''
+    throw new WeftError('EKERNEL', `cannot set sysctl ${name}=${v} (write ${path}): ${(err as Error).message}${hint}`, { cause: err })
   }
+}
+
+/** "1\n" and "1" are the same; so are "4096\t131072" and "4096 131072". */
+function sameValue (current: string, wanted: string): boolean {
+  const norm = (s: string): string => s.trim().split(/\s+/).join(' ')
+  return norm(current) === norm(wanted)
 }
 
 /** The value as the kernel prints it, trimmed (multi-value sysctls keep their tabs). */

@@ -1,8 +1,10 @@
 // A throwaway single-member etcd for tests: Debian's /usr/bin/etcd on free
-// loopback ports with a temporary data dir. Everything is bounded (start,
+// loopback ports with a temporary data dir (or, with `netns`, on the etcd
+// ports of an address inside a test namespace, for daemons running in the
+// topology's hosts). Everything is bounded (start,
 // stop) and the process is killed by PID, never by name; a process 'exit'
 // hook is the safety net for a test run that dies without its after hooks.
-import { execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
@@ -26,6 +28,13 @@ export interface EtcdTls {
 export interface EtcdOptions {
   /** serve clients over https with these files */
   tls?: EtcdTls
+  /**
+   * run etcd inside this network namespace (e.g. a topology's underlay), on
+   * `host`'s ports 2379 and 2380; the namespace is fresh, so they are free
+   */
+  netns?: string
+  /** the address to listen on; default 127.0.0.1 (with netns: an address the test put there) */
+  host?: string
 }
 
 export interface EtcdHandle {
@@ -58,7 +67,8 @@ function freePort (): Promise<number> {
 }
 
 /** etcd's /health over http(s), true when it says so; bounded by a 1 s timeout. */
-function healthy (endpoint: string, tls: EtcdTls | undefined): Promise<boolean> {
+function healthy (endpoint: string, tls: EtcdTls | undefined, netns: string | undefined): Promise<boolean> {
+  if (netns !== undefined) return healthyIn(netns, endpoint, tls)
   return new Promise((resolve) => {
     const url = `${endpoint}/health`
     const opts = tls === undefined
@@ -72,6 +82,15 @@ function healthy (endpoint: string, tls: EtcdTls | undefined): Promise<boolean> 
     })
     req.on('timeout', () => req.destroy())
     req.on('error', () => resolve(false))
+  })
+}
+
+/** The same from inside a namespace, where our own sockets cannot go: `etcdctl endpoint health`, bounded by 3 s. */
+function healthyIn (netns: string, endpoint: string, tls: EtcdTls | undefined): Promise<boolean> {
+  const creds = tls === undefined ? [] : ['--cacert', tls.caFile, '--cert', tls.clientCertFile, '--key', tls.clientKeyFile]
+  const argv = ['netns', 'exec', netns, 'etcdctl', `--endpoints=${endpoint}`, '--dial-timeout=1s', '--command-timeout=1s', ...creds, 'endpoint', 'health']
+  return new Promise((resolve) => {
+    execFile('ip', argv, { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 3000, killSignal: 'SIGKILL' }, (err) => resolve(err === null))
   })
 }
 
@@ -97,11 +116,12 @@ function hookExit (): void {
 
 export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
   const dataDir = mkdtempSync(join(tmpdir(), 'weft-etcd-'))
-  const clientPort = await freePort()
-  const peerPort = await freePort()
+  const host = opts.host ?? '127.0.0.1'
+  const clientPort = opts.netns !== undefined ? 2379 : await freePort()
+  const peerPort = opts.netns !== undefined ? 2380 : await freePort()
   const scheme = opts.tls === undefined ? 'http' : 'https'
-  const endpoint = `${scheme}://127.0.0.1:${clientPort}`
-  const peer = `http://127.0.0.1:${peerPort}`
+  const endpoint = `${scheme}://${host}:${clientPort}`
+  const peer = `http://${host}:${peerPort}`
   const args = [
     '--name', 'weft-test',
     '--data-dir', join(dataDir, 'data'),
@@ -137,14 +157,17 @@ export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
   const launch = async (): Promise<void> => {
     const fd = openSync(logFile, 'a')
     try {
-      child = spawn(ETCD, args, { stdio: ['ignore', fd, fd], env })
+      // `ip netns exec` execs etcd in place: the pid stays etcd's, for kill()
+      child = opts.netns === undefined
+        ? spawn(ETCD, args, { stdio: ['ignore', fd, fd], env })
+        : spawn('ip', ['netns', 'exec', opts.netns, ETCD, ...args], { stdio: ['ignore', fd, fd], env })
     } finally { closeSync(fd) }
     const c = child
     c.on('error', () => { /* reported through the readiness wait below */ })
     try {
       await waitFor(async () => {
         if (c.exitCode !== null || c.signalCode !== null) throw new Error(`etcd exited (${c.exitCode ?? c.signalCode})`)
-        return healthy(endpoint, opts.tls)
+        return healthy(endpoint, opts.tls, opts.netns)
       }, { what: `etcd at ${endpoint} to answer /health`, timeoutMs: START_TIMEOUT_MS, intervalMs: 100 })
     } catch (err) {
       kill()
@@ -250,10 +273,12 @@ export interface TlsFiles {
 }
 
 /**
- * A CA plus a server certificate (for 127.0.0.1) and a client certificate,
- * made with openssl in a temp dir. The caller removes `dir`.
+ * A CA plus a server certificate (for 127.0.0.1, or the addresses given) and
+ * a client certificate, made with openssl in a temp dir. Each call makes a
+ * new CA, so two calls give certificates that do not trust each other. The
+ * caller removes `dir`.
  */
-export function makeTlsFiles (): TlsFiles {
+export function makeTlsFiles (opts: { ips?: readonly string[] } = {}): TlsFiles {
   const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-tls-'))
   const f = (n: string): string => join(dir, n)
   const ssl = (...args: string[]): void => { execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 }) }
@@ -265,7 +290,8 @@ export function makeTlsFiles (): TlsFiles {
     ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
       '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`))
   }
-  leaf('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n')
+  const ips = opts.ips ?? ['127.0.0.1']
+  leaf('server', ips[0]!, `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`)
   leaf('client', 'weft-client', 'extendedKeyUsage=clientAuth\n')
   return {
     dir,
