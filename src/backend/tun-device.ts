@@ -66,6 +66,17 @@ export class TunDevice {
 
   get name (): string { return this.tun.name }
 
+  /** Open what goes with the device (its underlay socket); if that fails, the device goes too. */
+  async adopt<T> (open: () => T | Promise<T>): Promise<T> {
+    try {
+      return await open()
+    } catch (err) {
+      this.tun.io.close()
+      await this.close()
+      throw err
+    }
+  }
+
   /** Our lease moved: readdress the device and redo the rules for the new subnet. */
   async setSubnet (subnet: Ip4Net): Promise<void> {
     await delAddress(this.tun.name, `${ip4ToString(this.subnet.ip)}/32`)

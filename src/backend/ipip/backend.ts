@@ -11,7 +11,6 @@
 // The lease says BackendType "ipip" and carries no BackendData, as flannel's.
 import type { Lease, LeaseAttrs } from '../../lease/lease'
 import { constants, openRaw4 } from '../../native'
-import type { PacketIo } from '../../native'
 import type { IpipBackendConfig } from '../../subnet/config'
 import { Fdb } from '../../dataplane/fdb'
 import { IpipEncap } from '../../dataplane/ipip-encap'
@@ -44,16 +43,9 @@ export class IpipBackend implements Backend {
     const { config, log, underlay } = this.ctx
     const mtu = this.mtu()
     const device = await TunDevice.create({ name: 'weft.ipip', mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: IPIP_BATCH, log })
-    let sock: PacketIo
-    try {
-      // bound to the interface address (flannel's tunnel `local`): only
-      // protocol-4 packets for this node reach the socket
-      sock = openRaw4({ protocol: constants.IPPROTO_IPIP, addr: underlay.ip, batch: IPIP_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER })
-    } catch (err) {
-      device.tun.io.close()
-      await device.close()
-      throw err
-    }
+    // bound to the interface address (flannel's tunnel `local`): only
+    // protocol-4 packets for this node reach the socket
+    const sock = await device.adopt(() => openRaw4({ protocol: constants.IPPROTO_IPIP, addr: underlay.ip, batch: IPIP_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }))
     const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: 0 })
     const pipeline = new Pipeline({
       tun: device.tun.io,

@@ -12,7 +12,6 @@
 import type { Lease, LeaseAttrs } from '../../lease/lease'
 import { setSysctl } from '../../kernel/sysctl'
 import { openUdp4 } from '../../native'
-import type { Udp4 } from '../../native'
 import type { UdpBackendConfig } from '../../subnet/config'
 import { Fdb } from '../../dataplane/fdb'
 import { Pipeline } from '../../dataplane/pipeline'
@@ -46,18 +45,13 @@ export class UdpBackend implements Backend {
     const { config, log, underlay } = this.ctx
     const mtu = this.mtu()
     const device = await TunDevice.create({ name: UDP_DEVICE, mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: UDP_BATCH, log })
-    let sock: Udp4
-    try {
+    const sock = await device.adopt(async () => {
       // Our ICMP answers come out of the TUN from the TUN's own address; the
       // kernel drops a packet arriving with a local source unless told not to.
       await setSysctl(`net.ipv4.conf.${UDP_DEVICE}.accept_local`, 1)
       // bound to the interface address and port, as flannel's proxy binds
-      sock = openUdp4({ addr: underlay.ip, port: this.cfg.port, batch: UDP_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER })
-    } catch (err) {
-      device.tun.io.close()
-      await device.close()
-      throw err
-    }
+      return openUdp4({ addr: underlay.ip, port: this.cfg.port, batch: UDP_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER })
+    })
     enableGro(sock.io, device.offloads, log)
     const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port })
     const dataplane = new Pipeline({

@@ -43,14 +43,7 @@ export class VxlanBackend implements Backend {
     const { config, log } = this.ctx
     const mtu = this.mtu()
     const device = await TunDevice.create({ name: `weft.${this.cfg.vni}`, mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: VXLAN_BATCH, log })
-    let sock
-    try {
-      sock = openUdp4({ addr: 0, port: this.cfg.port, batch: VXLAN_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER })
-    } catch (err) {
-      device.tun.io.close()
-      await device.close()
-      throw err
-    }
+    const sock = await device.adopt(() => openUdp4({ addr: 0, port: this.cfg.port, batch: VXLAN_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }))
     enableGro(sock.io, device.offloads, log)
     const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port })
     const pipeline = new Pipeline({
