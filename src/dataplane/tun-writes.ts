@@ -181,13 +181,10 @@ export class TunWrites {
     const s = this.batch.slab
     if (thl !== this.headThl || payload > this.headMss) return false
     if (this.runPayload + payload + 20 + thl > MAX_IP_LEN) return false
-    // TOS, DF, TTL, protocol; addresses
-    if (s[ip + 1] !== s[h + 1] || (s[ip + 6] & 0x40) !== (s[h + 6] & 0x40) || s[ip + 8] !== s[h + 8]) return false
-    for (let i = 12; i < 20; i++) if (s[ip + i] !== s[h + i]) return false
+    if (!this.sameFlow(h, ip)) return false
     const t = ip + 20
     const ht = h + 20
-    // ports, then ACK number, data offset, window; then the options
-    for (let i = 0; i < 4; i++) if (s[t + i] !== s[ht + i]) return false
+    // ACK number, data offset, window; then the options
     for (let i = 8; i < 13; i++) if (s[t + i] !== s[ht + i]) return false
     if (s[t + 14] !== s[ht + 14] || s[t + 15] !== s[ht + 15]) return false
     for (let i = 20; i < thl; i++) if (s[t + i] !== s[ht + i]) return false
