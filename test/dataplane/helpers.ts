@@ -4,6 +4,7 @@
 import { parseCidr } from '../../src/ip/net'
 import { Fdb } from '../../src/dataplane/fdb'
 import { Pipeline } from '../../src/dataplane/pipeline'
+import type { PipelineOptions } from '../../src/dataplane/pipeline'
 import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
 import { openUdp4, packetPair, PacketBatch } from '../../src/native'
 import type { PacketIo } from '../../src/native'
@@ -27,17 +28,30 @@ export interface TestNode {
   close: () => void
 }
 
-export function node (subnet: string, mac: string, mtu = 1450): TestNode {
+export interface NodeOptions {
+  mtu?: number
+  /** the pipeline's offloads; with gro, the socket reads with UDP_GRO */
+  offloads?: PipelineOptions['offloads']
+  rcvbuf?: number
+  sndbuf?: number
+  /** slot size of the test's wire batches (super-packets need 64 KB) */
+  wireSlot?: number
+  /** slots in the test's send batch */
+  wireTxSize?: number
+}
+
+/** A VXLAN pipeline between an in-memory TUN and a loopback UDP socket. */
+export function node (subnet: string, mac: string, o: NodeOptions = {}): TestNode {
   const [tun, wire] = packetPair(64)
-  const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64 })
+  const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: o.offloads?.gro === true, rcvbuf: o.rcvbuf ?? 0, sndbuf: o.sndbuf ?? 0 })
   const net = parseCidr('10.244.0.0/16')
   const fdb = new Fdb({ network: net, subnetLen: 24, port: 0 })
   const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu, batch: 64, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(subnet)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
-  const wireRx = new PacketBatch({ size: 64, slotSize: 2048 })
-  const wireTx = new PacketBatch({ size: 64, slotSize: 2048 })
+  const wireRx = new PacketBatch({ size: 64, slotSize: o.wireSlot ?? 2048 })
+  const wireTx = new PacketBatch({ size: o.wireTxSize ?? 64, slotSize: o.wireSlot ?? 2048 })
   wire.receiveInto(wireRx)
   wire.sendFrom(wireTx)
   pipeline.start()

@@ -19,20 +19,16 @@ import assert from 'node:assert/strict'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { parseCidr } from '../../src/ip/net'
-import { Fdb } from '../../src/dataplane/fdb'
-import { Pipeline } from '../../src/dataplane/pipeline'
 import { Count, Drop } from '../../src/dataplane/stats'
-import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
 import { GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/dataplane/vnet'
-import { openUdp4, packetPair, PacketBatch, probeOffloads } from '../../src/native'
-import type { PacketIo } from '../../src/native'
+import { PacketBatch, probeOffloads } from '../../src/native'
 import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
 import { IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, writeIpv4Header } from '../../src/packet/ipv4'
 import { parseIp4 } from '../../src/packet/ip'
-import { parseMac } from '../../src/packet/mac'
 import { TCP_ACK, TCP_PSH, writeTcpHeader } from '../../src/packet/tcp'
 import { writeUdpHeader } from '../../src/packet/udp'
-import { udpPacket, LOOPBACK } from './helpers'
+import { node, udpPacket, LOOPBACK } from './helpers'
+import type { TestNode } from './helpers'
 import { gcCounter, tick } from './gc'
 
 v8.setFlagsFromString('--expose-gc')
@@ -45,22 +41,8 @@ const MTU = 1450
 /** inner MSS with TCP timestamps */
 const MSS = MTU - 52
 
-interface OffloadNode { pipeline: Pipeline, fdb: Fdb, wire: PacketIo, wireTx: PacketBatch, port: number, mac: Buffer, subnet: string, close: () => void }
-
-function offloadNode (subnet: string, mac: string): OffloadNode {
-  const [tun, wire] = packetPair(64)
-  const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20, sndbuf: 4 << 20 })
-  const fdb = new Fdb({ network: parseCidr('10.244.0.0/16'), subnetLen: 24, port: 0 })
-  const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu: MTU, batch: 64, offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
-  const own = parseCidr(subnet)
-  pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
-  const wireRx = new PacketBatch({ size: 64, slotSize: 65600 })
-  const wireTx = new PacketBatch({ size: 32, slotSize: 65600 })
-  wire.receiveInto(wireRx)
-  wire.sendFrom(wireTx)
-  pipeline.start()
-  return { pipeline, fdb, wire, wireTx, port: udp.port, mac: macBuf, subnet, close: () => { pipeline.close(); wire.close() } }
+function offloadNode (subnet: string, mac: string): TestNode {
+  return node(subnet, mac, { mtu: MTU, offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, rcvbuf: 8 << 20, sndbuf: 4 << 20, wireSlot: 65600, wireTxSize: 32 })
 }
 
 /** [vnet header asking for TSO at MSS][IPv4 + TCP with timestamps + payload], the TCP checksum partial, as a TUN with TSO hands it over. */

@@ -7,11 +7,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseCidr } from '../../src/ip/net'
-import { Fdb } from '../../src/dataplane/fdb'
-import { Pipeline } from '../../src/dataplane/pipeline'
 import { Count, Drop, newStats } from '../../src/dataplane/stats'
 import { TunWrites } from '../../src/dataplane/tun-writes'
-import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
 import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/dataplane/vnet'
 import { openUdp4, packetPair, PacketBatch, PeerTable, probeOffloads } from '../../src/native'
 import type { PacketIo } from '../../src/native'
@@ -23,8 +20,8 @@ import { finishPartialChecksum } from '../../src/packet/partial-checksum'
 import { readTcpSeq, setTcp4Checksum, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, verifyTcp4Checksum, writeTcpHeader } from '../../src/packet/tcp'
 import { setIcmpChecksum } from '../../src/packet/icmp'
 import { setUdp4Checksum, verifyUdp4Checksum, writeUdpHeader } from '../../src/packet/udp'
-import { collect, inject, udpPacket, LOOPBACK } from './helpers'
-import type { Wire } from './helpers'
+import { collect, inject, link, node, udpPacket, LOOPBACK } from './helpers'
+import type { NodeOptions, TestNode } from './helpers'
 
 interface Seg {
   seq: number
@@ -569,27 +566,8 @@ const offloadSkip = offloads.udpGso && offloads.udpGro ? undefined : 'the kernel
 const MTU = 1450
 const MSS = MTU - 52
 
-interface OffloadNode extends Wire { pipeline: Pipeline, fdb: Fdb, port: number, mac: Buffer, subnet: string, close: () => void }
-
-function offloadNode (subnet: string, mac: string, off: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean }): OffloadNode {
-  const [tun, wire] = packetPair(64)
-  const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: off.gro, rcvbuf: 8 << 20 })
-  const fdb = new Fdb({ network: parseCidr('10.244.0.0/16'), subnetLen: 24, port: 0 })
-  const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu: MTU, batch: 64, offloads: off, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
-  const own = parseCidr(subnet)
-  pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
-  const wireRx = new PacketBatch({ size: 64, slotSize: 65600 })
-  const wireTx = new PacketBatch({ size: 8, slotSize: 65600 })
-  wire.receiveInto(wireRx)
-  wire.sendFrom(wireTx)
-  pipeline.start()
-  return { pipeline, fdb, wire, wireRx, wireTx, port: udp.port, mac: macBuf, subnet, close: () => { pipeline.close(); wire.close() } }
-}
-
-function link (a: OffloadNode, b: OffloadNode): void {
-  a.fdb.set(parseCidr(b.subnet), LOOPBACK, b.mac, b.port)
-  b.fdb.set(parseCidr(a.subnet), LOOPBACK, a.mac, a.port)
+function offloadNode (subnet: string, mac: string, off: NonNullable<NodeOptions['offloads']>): TestNode {
+  return node(subnet, mac, { mtu: MTU, offloads: off, rcvbuf: 8 << 20, wireSlot: 65600, wireTxSize: 8 })
 }
 
 /** [vnet header][packet], as a TUN with TSO hands a super-packet to its reader. */
