@@ -45,7 +45,9 @@ const BOUND_MS = 1000
 const MIN_LIVE = 4
 const MAX_LIVE = 16
 const RESERVED = { subnet: '10.244.250.0/24', publicIP: '198.18.0.250', mac: '02:00:00:00:fa:01' }
-const LEASE_MSGS = new Set(['leased a new subnet', 'leased the subnet from the previous subnet.env', 'found the lease holding our public IP; reusing it'])
+const LEASE_MSGS = new Set(['leased a new subnet', 'leased the subnet from the previous subnet.env', 'leased our previous subnet again', 'found the lease holding our public IP; reusing it'])
+/** A node coming back to find its old subnet taken names both: "our previous subnet X is held by another node; leased Y instead". */
+const isLeaseLine = (msg: string): boolean => LEASE_MSGS.has(msg) || /^our previous subnet \S+ is held by another node; leased \S+ instead$/.test(msg)
 
 /** A small seeded generator (mulberry32), so a failing run can be replayed with WEFT_CHURN_SEED. */
 function rng (seed: number): () => number {
@@ -61,6 +63,7 @@ function rng (seed: number): () => number {
 test('20 nodes join and leave at random for a minute while traffic runs: peers\' tables converge within a second of each change, no stale entry remains, and the store holds one lease per live node plus the reservation', { skip: netnsSkipReason(), timeout: 200_000 }, async (t) => {
   const seed = Number(process.env.WEFT_CHURN_SEED ?? Date.now() % 2 ** 31)
   const random = rng(seed)
+  t.diagnostic(`replay with WEFT_CHURN_SEED=${seed}`) // reported even if the test fails
   await withTopology(t, { hosts: HOSTS, label: 'churn', timeoutMs: 180_000 }, async (topo) => {
     const c = cluster(t, topo, CONFIG)
     const store = new SqliteStore({ path: `${c.dir}/store.db` })
@@ -80,7 +83,7 @@ test('20 nodes join and leave at random for a minute while traffic runs: peers\'
     let leaves = 0
 
     const joined = (d: Daemon): void => {
-      const leased = logs(d).find((l) => LEASE_MSGS.has(l.msg))
+      const leased = logs(d).find((l) => isLeaseLine(String(l.msg)))
       assert.ok(leased !== undefined, `${d.host.name} logged its lease`)
       const subnet = formatCidr(d.env().subnet)
       subnetOf.set(d.host.name, subnet)
