@@ -17,7 +17,9 @@
  *      segments here: each gets a copy of the encapsulation prefix and its
  *      own IP/TCP headers and checksums (gso.c) in a header slot, and its
  *      payload is an iovec into the slab (scatter-gather, no payload copy);
- *      up to 64 segments go as one UDP_SEGMENT message
+ *      up to 64 segments (65507 bytes) go as one UDP_SEGMENT message, which
+ *      the next super-packet to the same peer keeps filling while every
+ *      segment so far was full-size
  *   3. plain datagrams of one size to one peer are gathered likewise into
  *      UDP_SEGMENT messages (coalesce)
  *   4. EIO on a UDP_SEGMENT send (no checksum offload below us) turns GSO
@@ -35,7 +37,6 @@
 
 #include <errno.h>
 #include <netinet/udp.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -433,7 +434,13 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
         uint32_t chunk = s + 1 == nseg ? g.payload - s * mss : mss;
         uint8_t *hdr;
         if (h >= SEG_CAP || iv + 2 > IOV_CAP) goto full;
-        if (!cur || cur->tag != MSG_SUPER || cur->entry != i || cur->nseg >= per) {
+        /* A segment joins the open message while it has room: the message
+         * may have begun in an earlier super-packet to the same peer, as
+         * long as every segment so far was full-size (the kernel's rule for
+         * UDP_SEGMENT). A TCP stream's super-packets are whole multiples of
+         * the MSS, 46 segments of 1472 bytes where a message holds 44: this
+         * packs them 44 to a message instead of 44 + 2. */
+        if (!cur || cur->tag != MSG_SUPER || cur->closed || cur->dest != d || cur->size != segsize || cur->nseg >= per) {
           if (k >= m->max) goto full;
           cur = open_msg(m, tx, kind, k++, iv, d, i, s, segsize, MSG_SUPER);
         }
@@ -443,8 +450,10 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
         add_iov(m, k - 1, &iv, tx->slab + off + inner + g.hdr + (size_t)s * mss, chunk);
         cur->nseg++;
         cur->bytes += inner + g.hdr + chunk;
+        if (chunk < mss) cur->closed = 1; /* a short segment ends its message */
       }
-      cur = NULL; /* the next entry never joins a super-packet's message */
+      /* without UDP_SEGMENT every segment is a message of its own */
+      if (!gso && cur) cur->closed = 1;
       i++;
       s = 0;
       continue;

@@ -258,6 +258,48 @@ test('a super-packet whose segments exceed 65507 bytes goes as two UDP_SEGMENT m
   } finally { e.close() }
 })
 
+test('super-packets of whole MSS segments to one peer share messages, 44 segments to each, and a short last segment or another peer ends one', { skip: groSkip }, async () => {
+  // A TCP stream's super-packets are 46 segments of the MSS, and a message
+  // holds 44: packed, three of them take 4 messages, not 6.
+  const a = openUdp4({ addr: LOOPBACK, port: 0, batch: 64 })
+  const b = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20 })
+  const c = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20 })
+  try {
+    const tx = new PacketBatch({ size: 6, slotSize: 65600 })
+    const rxB = new PacketBatch({ size: 64, slotSize: 65600 })
+    const rxC = new PacketBatch({ size: 64, slotSize: 65600 })
+    const peers = new PeerTable(2)
+    peers.set(0, LOOPBACK, b.port)
+    peers.set(1, LOOPBACK, c.port)
+    a.io.sendFrom(tx, peers, { gso: true, inner: PREFIX })
+    b.io.receiveInto(rxB)
+    c.io.receiveInto(rxC)
+    const seg = PREFIX + 52 + MSS
+    const whole = 46 * MSS
+    // [payload bytes, peer]: three whole, one whose last segment is short, one whole, one to the other peer
+    const plan: Array<[number, number]> = [[whole, 0], [whole, 0], [whole, 0], [whole - 100, 0], [whole, 0], [whole, 1]]
+    const prefixes = plan.map((_, i) => prefixBytes(20 + i))
+    const sups = plan.map(([len], i) => tcpPacket({ payload: pattern(len, 20 + i), seq: 1000 + i * whole }))
+    plan.forEach(([, peer], i) => put(tx, i, prefixes[i], sups[i], (GSO_TCPV4 << 16) | MSS, peer))
+    assert.equal(a.io.send(plan.length), plan.length)
+    const toB = await receive(b.io, rxB, 5 * 46)
+    const toC = await receive(c.io, rxC, 46)
+    // 138 whole segments of the first three and 45 of the fourth: four full
+    // messages, then 7 whole and the short one end the fifth; the fifth
+    // super-packet starts afresh
+    const short = seg - 100
+    assert.deepEqual(toB.messages.map((m) => [m.len, m.seg]), [
+      [44 * seg, seg], [44 * seg, seg], [44 * seg, seg], [44 * seg, seg], [7 * seg + short, seg], [44 * seg, seg], [2 * seg, seg]
+    ])
+    assert.deepEqual(toC.messages.map((m) => [m.len, m.seg]), [[44 * seg, seg], [2 * seg, seg]], 'another peer: messages of its own')
+    for (let i = 0; i < 5; i++) assertTcpSegments(toB.datagrams.slice(46 * i, 46 * (i + 1)), prefixes[i], sups[i], MSS)
+    assertTcpSegments(toC.datagrams, prefixes[5], sups[5], MSS)
+    const st = a.io.stats()
+    assert.equal(st.txSegmented, 6 * 46)
+    assert.equal(st.txGsoSegments, 6 * 46)
+  } finally { a.io.close(); b.io.close(); c.io.close() }
+})
+
 test('a UDP super-packet (USO, type 5) arrives as datagrams each with its own UDP length and checksum and the ID counting up', { skip: gsoSkip }, async () => {
   const e = ends(false)
   try {
