@@ -17,6 +17,7 @@ import type { Host, Topology } from '../test/helpers/netns'
 import { addPods } from '../test/helpers/pods'
 import type { Pod } from '../test/helpers/pods'
 import { ping } from '../test/helpers/traffic'
+import { podGsoMaxSize } from '../src/cni/gso'
 import { kernelVxlanNode } from '../test/helpers/kernel-vxlan'
 import { cluster } from '../test/backend/daemons'
 import type { Daemon } from '../test/backend/daemons'
@@ -149,8 +150,10 @@ async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (
   // the same pod MTU on every path; lower only if the backend cannot carry it
   const mtu = Math.min(POD_MTU, d1.env().mtu, d2.env().mtu)
   if (mtu !== POD_MTU) progress(`note: ${def.label} allows pod MTU ${d1.env().mtu}/${d2.env().mtu} only, its pods get ${mtu}, the other paths ${POD_MTU}`)
-  const [p1] = await addPods(topo, h1, { subnet: formatCidr(d1.env().subnet), count: 1, mtu })
-  const [p2] = await addPods(topo, h2, { subnet: formatCidr(d2.env().subnet), count: 1, mtu })
+  // pods as weft's CNI plugin attaches them: the MTU and a GSO size whose TCP super-packets fit one weft message
+  const gsoMaxSize = podGsoMaxSize(mtu)
+  const [p1] = await addPods(topo, h1, { subnet: formatCidr(d1.env().subnet), count: 1, mtu, gsoMaxSize })
+  const [p2] = await addPods(topo, h2, { subnet: formatCidr(d2.env().subnet), count: 1, mtu, gsoMaxSize })
   // TUN backends count their packets; host-gw only keeps kernel routes on the underlay device
   const tun = 'inside_packets' in s1.counters.counters
   const weft: Weft = {

@@ -10,7 +10,7 @@ export function runCniProcess (): void {
   if (process.env.CNI_COMMAND !== 'VERSION') {
     try { stdin = fs.readFileSync(0, 'utf8') } catch { stdin = '' }
   }
-  process.exitCode = runCni({ env: process.env, stdin, out: (t) => process.stdout.write(t + '\n') })
+  process.exitCode = runCni({ env: process.env, stdin, out: (t) => process.stdout.write(t + '\n'), warn: (t) => process.stderr.write(t + '\n') })
 }
 
 if (require.main === module) runCniProcess()

@@ -4,7 +4,9 @@
 // 2. ADD: build the delegate config (delegate.ts), save it under dataDir for
 //    DEL, run the delegate (bridge + host-local) from CNI_PATH, print its result;
 //    if the delegate fails, undo (delegate DEL, forget the saved config) so no
-//    half-attached container is left behind
+//    half-attached container is left behind; then lower the pod interface's
+//    gso_max_size so its TCP super-packets fit one weft message (gso.ts; a
+//    failure there is a warning, the pod works without it)
 // 3. DEL: run the delegate's DEL with the saved config; an unknown container
 //    is a success (the spec asks DEL to be idempotent)
 // 4. CHECK (our own state), VERSION, STATUS and GC as the spec defines them
@@ -15,6 +17,7 @@ import { formatCidr } from '../ip/net'
 import { readSubnetEnv } from '../subnet/env'
 import type { SubnetEnv } from '../subnet/env'
 import { CniCode, CniError } from './errors'
+import { podGsoMaxSize } from './gso'
 import { DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE, delegateConf, parseConf } from './delegate'
 import type { WeftCniConf } from './delegate'
 
@@ -24,6 +27,8 @@ export interface CniIo {
   env: NodeJS.ProcessEnv
   stdin: string
   out: (text: string) => void
+  /** a warning for the runtime's log (stderr); the result is still a success */
+  warn?: (text: string) => void
 }
 
 function need (env: NodeJS.ProcessEnv, name: string): string {
@@ -152,7 +157,18 @@ function cmdAdd (conf: WeftCniConf, io: CniIo): void {
     throw new CniError(CniCode.DECODE_FAILURE, `${type} ADD printed a result that is not JSON`, (err as Error).message)
   }
   result.cniVersion = conf.cniVersion
+  tunePodGso(io, env.mtu)
   io.out(JSON.stringify(result))
+}
+
+/** Set the pod interface's gso_max_size (gso.ts), inside the pod's namespace. */
+function tunePodGso (io: CniIo, mtu: number): void {
+  const size = podGsoMaxSize(mtu)
+  if (size === undefined) return
+  const netns = need(io.env, 'CNI_NETNS')
+  const ifname = need(io.env, 'CNI_IFNAME')
+  const r = spawnSync('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'dev', ifname, 'gso_max_size', String(size)], { encoding: 'utf8', timeout: 5000 })
+  if (r.status !== 0) io.warn?.(`weft: could not set gso_max_size ${size} on ${ifname} in ${netns} (${(r.error?.message ?? r.stderr).trim()}): the pod works, its TCP just costs weft more messages`)
 }
 
 function cmdDel (conf: WeftCniConf, io: CniIo): void {

@@ -8,6 +8,7 @@ import path from 'node:path'
 import { withTopology } from '../helpers/netns'
 import type { Host, Topology } from '../helpers/netns'
 import { netnsSkipReason } from '../helpers/skip'
+import { podGsoMaxSize } from '../../src/cni/gso'
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'weft')
 const CNI_PATH = '/usr/lib/cni'
@@ -31,7 +32,7 @@ async function cni (topo: Topology, h: Host, command: string, conf: string, env:
   return { code: r.code, out: r.stdout.trim() === '' ? {} : JSON.parse(r.stdout) as Record<string, unknown> }
 }
 
-test('ADD attaches a pod to cni0 with an address from our subnet, a route to the cluster network and the MTU; CHECK passes; DEL detaches it and frees the address', { skip }, async (t) => {
+test('ADD attaches a pod to cni0 with an address from our subnet, a route to the cluster network, the MTU and a GSO size of one weft message; CHECK passes; DEL detaches it and frees the address', { skip }, async (t) => {
   const { dir, conf } = setup(t)
   await withTopology(t, { hosts: 1, label: 'cni-add' }, async (topo) => {
     const h = topo.hosts[0]
@@ -44,6 +45,10 @@ test('ADD attaches a pod to cni0 with an address from our subnet, a route to the
     assert.equal(ips[0].gateway, '10.244.7.1')
     const link = JSON.parse((await topo.exec(pod, ['ip', '-j', 'addr', 'show', 'eth0'])).stdout) as Array<{ mtu: number, addr_info: Array<{ local: string }> }>
     assert.equal(link[0].mtu, 1450)
+    // 44 segments of MSS 1398 plus slack: TCP's super-packets fit one UDP_SEGMENT message
+    const gso = JSON.parse((await topo.exec(pod, ['ip', '-j', '-d', 'link', 'show', 'eth0'])).stdout) as Array<{ gso_max_size: number }>
+    assert.equal(gso[0].gso_max_size, podGsoMaxSize(1450))
+    assert.equal(podGsoMaxSize(1450), 44 * 1398 + 699 + 300)
     assert.ok(link[0].addr_info.some((a) => a.local === '10.244.7.2'))
     assert.match((await topo.exec(pod, ['ip', 'route'])).stdout, /10\.244\.0\.0\/16 via 10\.244\.7\.1/)
     assert.match((await topo.exec(h, ['ip', 'addr', 'show', 'cni0'])).stdout, /10\.244\.7\.1\/24/)

@@ -29,6 +29,8 @@ export interface AddPodsOptions {
   /** MTU of both veth ends and the bridge; default 1450 (flannel VXLAN). */
   mtu?: number
   bridge?: string
+  /** the pod interface's gso_max_size, as weft's CNI plugin sets it (src/cni/gso.ts); default: the kernel's */
+  gsoMaxSize?: number
 }
 
 const IP_MS = 10_000
@@ -92,6 +94,7 @@ export async function addPods (topo: Topology, host: Host, opts: AddPodsOptions)
     await ipx(['link', 'set', hostIf, 'master', br, 'up'])
     const pip = (argv: string[]) => topo.exec(ns, ['ip', ...argv], { timeoutMs: IP_MS })
     await pip(['addr', 'add', `${ip}/${len}`, 'dev', 'eth0'])
+    if (opts.gsoMaxSize !== undefined) await pip(['link', 'set', 'eth0', 'gso_max_size', String(opts.gsoMaxSize)])
     await pip(['link', 'set', 'eth0', 'up'])
     await pip(['route', 'add', 'default', 'via', gw, 'dev', 'eth0'])
     pods.push({ name, ns, ip, host })

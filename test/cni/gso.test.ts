@@ -1,0 +1,36 @@
+// The pod GSO size: TCP's super-packets, as the kernel sizes them, fit one
+// UDP_SEGMENT message of weft's encapsulated segments.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { podGsoMaxSize } from '../../src/cni/gso'
+
+/** TCP's size goal in segments (tcp_xmit_size_goal) for a MAX_TCP_HEADER of `mth` */
+const segmentsTcpSends = (gso: number, mss: number, mth: number): number => Math.floor((gso - 1 - mth) / mss)
+
+test('at every MTU from 576 to 1500, the super-packets TCP sends fit one message of VXLAN segments, with or without timestamps, whichever MAX_TCP_HEADER the kernel has', () => {
+  for (let mtu = 576; mtu <= 1500; mtu++) {
+    const gso = podGsoMaxSize(mtu)
+    assert.ok(gso !== undefined && gso < 65536, `mtu ${mtu}`)
+    for (const options of [12, 0]) {
+      const mss = mtu - 40 - options
+      const segment = 22 + 40 + options + mss // VXLAN + Ethernet, IP, TCP, payload: mtu + 22
+      for (const mth of [256, 320]) {
+        const n = segmentsTcpSends(gso, mss, mth)
+        assert.ok(n * segment <= 65507 && n <= 64, `mtu ${mtu}, options ${options}, MAX_TCP_HEADER ${mth}: ${n} segments of ${segment} fit 65507`)
+        // and no smaller than it needs to be: the message is full or one more segment would not fit
+        assert.ok(n === 64 || (n + 1) * segment > 65507 - segment || options === 0, `mtu ${mtu}: ${n} segments use the message`)
+      }
+    }
+  }
+})
+
+test('VXLAN\'s 1450: 44 segments of 1398 (46 by default, which take two messages)', () => {
+  assert.equal(segmentsTcpSends(podGsoMaxSize(1450) as number, 1398, 320), 44)
+  assert.equal(segmentsTcpSends(65536, 1398, 320), 46)
+})
+
+test('jumbo MTUs and nonsense leave the default alone', () => {
+  assert.equal(podGsoMaxSize(8950), undefined)
+  assert.equal(podGsoMaxSize(100), undefined)
+  assert.equal(podGsoMaxSize(1450.5), undefined)
+})
