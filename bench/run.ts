@@ -216,7 +216,7 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
     await proveReachable(topo, client, server, def.label)
     const first = weft !== undefined ? await weftCounters(topo, weft) : undefined
 
-    progress(`${def.label}: warm-up, 300 pings at 2 ms; ping, ${o.pings} at 10 ms ...`)
+    progress(`${def.label}: warm-up, ${WARM_UP_PINGS} pings at 2 ms; ping, ${o.pings} at 10 ms ...`)
     await ping(topo, client, server.ip, { count: WARM_UP_PINGS, intervalS: 0.002, waitS: 1 })
     const p = await measured(topo, weft, async () => await ping(topo, client, server.ip, { count: o.pings, intervalS: 0.01, waitS: 1, rtts: true }))
     const rtts = p.value.rtts ?? []

@@ -453,8 +453,6 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
         cur->bytes += inner + g.hdr + chunk;
         if (chunk < mss) cur->closed = 1; /* a short segment ends its message */
       }
-      /* without UDP_SEGMENT every segment is a message of its own */
-      if (!gso && cur) cur->closed = 1;
       i++;
       s = 0;
       continue;

@@ -71,8 +71,8 @@ test('a flood of spoofed VXLAN from an address without a lease: nothing reaches 
     assert.ok(dropped > 0 && dropped <= f.sent, `unknown_source moved by ${dropped} for ${f.sent} sent`)
     // The flood's sender takes one of this machine's two cores for itself, and
     // TCP through weft used most of both before it started: so about half is
-    // the most TCP can keep here, and what it keeps is a figure for the bench
-    // and the note, not a pass mark. What this checks is that the flood does
+    // the most TCP can keep here, and what it keeps is a figure for the note
+    // (the diagnostic above), not a pass mark. What this checks is that the flood does
     // not starve the flow: weft drops spoofed frames at the cost of a lookup.
     assert.ok(kept >= 0.2, `TCP kept ${(100 * kept).toFixed(0)}% of its throughput (${flooded.gbps.toFixed(3)} of ${quietGbps.toFixed(3)} Gbit/s)`)
     assert.equal(a.child.running, true, 'the node is still running')
