@@ -18,13 +18,16 @@
 //    for weft: each daemon's CPU (utime + stime, in cores) during each of
 //    b..e, its VmRSS after each and its peak (VmHWM), its drop counters and
 //    its TUN's tx drops
-// 3. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
+// 3. head to head (rounds.ts): kernel VXLAN and each weft path set up at
+//    once, one TCP stream through each in turn, --rounds times; the median
+//    of the rounds' ratios is the figure least moved by the machine's drift
+// 4. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
 //    next to it
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
 // UDP_GRO, no UDP_SEGMENT): the same table, non-offload figures.
 //
 // usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw]
-//          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--no-micro]
+//          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--no-micro]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -41,9 +44,11 @@ import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
 import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
 import { renderChart } from './chart'
+import { headToHead } from './rounds'
+import type { HeadToHead } from './rounds'
 import type { Bar } from './chart'
 
-const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--no-micro] | --report FILE.json'
+const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--no-micro] | --report FILE.json'
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
 /** a UDP port nothing listens on: the receiving kernel counts the packet, then drops it */
@@ -58,6 +63,8 @@ interface Options {
   out: string | undefined
   udpRate: string
   pings: number
+  /** head-to-head rounds of TCP 1 stream, kernel VXLAN against each weft path; 0: none */
+  rounds: number
   micro: boolean
   /** print the table and redraw the chart of an earlier run's JSON, run nothing */
   report: string | undefined
@@ -73,6 +80,7 @@ function options (argv: string[]): Options {
       out: { type: 'string' },
       'udp-rate': { type: 'string', default: '1G' },
       pings: { type: 'string', default: '200' },
+      rounds: { type: 'string', default: '3' },
       'no-micro': { type: 'boolean', default: false },
       report: { type: 'string' }
     }
@@ -81,6 +89,8 @@ function options (argv: string[]): Options {
   if (!(seconds >= 1 && seconds <= 60)) throw new RangeError(`--seconds must be 1..60, got ${values.seconds}`)
   const pings = Number(values.pings)
   if (!Number.isInteger(pings) || pings < 10 || pings > 2000) throw new RangeError(`--pings must be 10..2000, got ${values.pings}`)
+  const rounds = Number(values.rounds)
+  if (!Number.isInteger(rounds) || rounds < 0 || rounds > 9) throw new RangeError(`--rounds must be 0..9, got ${values.rounds}`)
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
   return {
     seconds,
@@ -89,6 +99,7 @@ function options (argv: string[]): Options {
     out: values.out,
     udpRate: values['udp-rate'],
     pings,
+    rounds,
     micro: !values['no-micro'],
     report: values.report
   }
@@ -299,7 +310,7 @@ function ratios (results: PathFigures[]): Record<string, Record<Metric, number>>
   return out
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void): void {
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[]): void {
   print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
   print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
@@ -332,6 +343,16 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void):
       print(`${p.label.padEnd(22)} ${f2(x.tcp1).padStart(6)}  ${f2(x.tcp4).padStart(6)}  ${f2(x.udp).padStart(6)}  ${f2(x.pps).padStart(7)}  ${f2(x.rtt).padStart(7)}`)
     }
   }
+  if (h2h.length > 0) {
+    const n = Math.max(...h2h.map((h) => h.rounds.length))
+    print(`\nhead to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`)
+    print(`path            ${Array.from({ length: n }, (_, i) => `round ${i + 1}: kernel/weft Gbit/s`.padEnd(31)).join('')}median ratio`)
+    for (const h of h2h) {
+      const cells = h.rounds.map((r) => `${f2(r.kernelGbps)}/${f2(r.weftGbps)} = ${f2(r.ratio)}x`.padEnd(31)).join('')
+      const range = h.rounds.length > 1 ? ` (${f2(Math.min(...h.rounds.map((r) => r.ratio)))} to ${f2(Math.max(...h.rounds.map((r) => r.ratio)))})` : ''
+      print(`${h.label.padEnd(15)} ${cells.padEnd(31 * n)}${f2(h.medianRatio)}x${range}${h.error !== undefined ? `  failed: ${h.error.split('\n')[0]}` : ''}`)
+    }
+  }
   const busiest = Math.max(...results.map((p) => p.background))
   if (busiest > 0.25) print(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${os.cpus().length} cores busy before a path started): every path shared the cores with that load`)
   for (const p of wefts) {
@@ -342,7 +363,7 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void):
   }
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string): string {
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[]): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -359,7 +380,17 @@ function chart (results: PathFigures[], o: Options, stamp: string): string {
       panel('TCP, 1 stream', 'Gbit/s', (p) => p.tcp1?.gbps),
       panel('TCP, 4 streams', 'Gbit/s', (p) => p.tcp4?.gbps),
       panel(`64-byte UDP packets delivered${ok.some(senderBound) ? ' ("= sent": all arrived, the sender was the limit)' : ''}`, 'kpackets/s', (p) => p.pps === undefined ? undefined : p.pps.delivered / 1000,
-        (p) => senderBound(p) ? '= sent' : undefined)
+        (p) => senderBound(p) ? '= sent' : undefined),
+      ...(h2h.length > 0
+        ? [{
+            title: `TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`,
+            unit: 'x kernel VXLAN',
+            bars: [
+              { label: 'kernel VXLAN', value: 1, kind: 'reference' as const },
+              ...h2h.map((h) => ({ label: h.label, value: h.medianRatio, kind: 'weft' as const, ...(h.rounds.length > 1 ? { note: `rounds ${f2(Math.min(...h.rounds.map((r) => r.ratio)))} to ${f2(Math.max(...h.rounds.map((r) => r.ratio)))}` } : {}) }))
+            ]
+          }]
+        : [])
     ]
   })
 }
@@ -367,6 +398,20 @@ function chart (results: PathFigures[], o: Options, stamp: string): string {
 /** 2024-05-01T14-24-11Z: sortable, and no colons in file names. */
 function timestamp (d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
+}
+
+/** Head to head, when kernel VXLAN and a weft path were both measured and --rounds > 0. */
+async function rounds (o: Options, results: PathFigures[]): Promise<HeadToHead[]> {
+  const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
+  const ok = (d: PathDef): boolean => results.some((p) => p.name === d.name && p.error === undefined)
+  const wefts = o.paths.filter((d) => kindOf(d) === 'weft' && ok(d))
+  if (o.rounds === 0 || kernel === undefined || !ok(kernel) || wefts.length === 0) return []
+  try {
+    return await headToHead(kernel, wefts, { rounds: o.rounds, seconds: o.seconds, progress })
+  } catch (err) {
+    progress(`head to head failed: ${(err as Error).stack ?? String(err)}`)
+    return wefts.map((d) => ({ name: d.name, label: d.label, rounds: [], medianRatio: NaN, error: (err as Error).message }))
+  }
 }
 
 export async function main (argv: string[]): Promise<number> {
@@ -402,9 +447,10 @@ export async function main (argv: string[]): Promise<number> {
       results.push({ name: def.name, label: def.label, kind: kindOf(def), background: NaN, podMtu: NaN, error: (err as Error).message })
     }
   }
+  const h2h = await rounds(o, results)
   const took = (performance.now() - t0) / 1000
   progress(`done in ${took.toFixed(0)} s`)
-  table(results, o, (l) => console.log(l))
+  table(results, o, (l) => console.log(l), h2h)
 
   const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
   const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
@@ -414,24 +460,26 @@ export async function main (argv: string[]): Promise<number> {
     started: started.toISOString(),
     seconds: took,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, loadavg: os.loadavg() },
-    options: { seconds: o.seconds, paths: o.paths.map((p) => p.name), offloads: o.offloads, udpRate: o.udpRate, pings: o.pings },
+    options: { seconds: o.seconds, paths: o.paths.map((p) => p.name), offloads: o.offloads, udpRate: o.udpRate, pings: o.pings, rounds: o.rounds },
     micro,
     paths: results,
-    ratiosToKernelVxlan: ratios(results)
+    ratiosToKernelVxlan: ratios(results),
+    headToHead: h2h
   }, null, 2) + '\n')
-  fs.writeFileSync(svgPath, chart(results, o, stamp))
+  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
   return results.some((p) => p.error !== undefined) ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number }, micro?: MicroResult, paths: PathFigures[] }
-  const o: Options = { ...j.options, paths: [], out: file, micro: j.micro !== undefined, report: file }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[] }
+  const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, paths: [], out: file, micro: j.micro !== undefined, report: file }
+  const h2h = j.headToHead ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
-  table(j.paths, o, (l) => console.log(l))
+  table(j.paths, o, (l) => console.log(l), h2h)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started))))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }

@@ -1,0 +1,95 @@
+// Head-to-head rounds: one TCP stream through kernel VXLAN and through a weft
+// path, alternating, with both topologies up at once. On a shared machine
+// the rate of either path moves by a third between minutes; a ratio of two
+// runs taken a minute apart carries that drift. Alternating short runs and
+// taking the median of the per-round ratios leaves mostly the difference
+// between the paths.
+// 1. set up kernel VXLAN, once, and keep it up
+// 2. for each weft path: set it up beside it, warm it (pings at 2 ms), then
+//    --rounds rounds of "kernel, weft" in ABBA order (round 2 runs weft
+//    first), --seconds each; the round's ratio is weft / kernel
+// 3. per path: every round's pair, and the median of the ratios
+import type { Pod } from '../test/helpers/pods'
+import type { Topology } from '../test/helpers/netns'
+import { iperf, ping } from '../test/helpers/traffic'
+import { proveReachable, withPath } from './paths'
+import type { PathDef, PathSetup } from './paths'
+
+export interface Round {
+  kernelGbps: number
+  weftGbps: number
+  /** weftGbps / kernelGbps */
+  ratio: number
+}
+
+export interface HeadToHead {
+  name: string
+  label: string
+  rounds: Round[]
+  /** the median of the rounds' ratios (for an even count, the mean of the middle two) */
+  medianRatio: number
+  error?: string
+}
+
+export interface RoundsOptions {
+  rounds: number
+  seconds: number
+  progress: (msg: string) => void
+}
+
+/** pings that wake a fresh daemon's per-batch code before it is measured (as run.ts does) */
+const WARM_UP_PINGS = 300
+
+export function median (xs: number[]): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+async function tcp1 (s: PathSetup, seconds: number): Promise<number> {
+  const [client, server] = s.pods
+  return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds, parallel: 1 })).gbps
+}
+
+async function warm (topo: Topology, client: Pod, server: Pod): Promise<void> {
+  await ping(topo, client, server.ip, { count: WARM_UP_PINGS, intervalS: 0.002, waitS: 1 })
+}
+
+export async function headToHead (kernel: PathDef, wefts: PathDef[], o: RoundsOptions): Promise<HeadToHead[]> {
+  const timeoutMs = (wefts.length * (2 * o.rounds * (o.seconds + 5) + 60) + 60) * 1000
+  return await withPath(kernel, { label: 'bench-h2h', timeoutMs, progress: o.progress }, async (k) => {
+    await proveReachable(k.topo, k.pods[0], k.pods[1], kernel.label)
+    await warm(k.topo, k.pods[0], k.pods[1])
+    const out: HeadToHead[] = []
+    for (const def of wefts) {
+      const rounds: Round[] = []
+      try {
+        await withPath(def, { label: 'bench-h2h', timeoutMs, progress: o.progress }, async (w) => {
+          await proveReachable(w.topo, w.pods[0], w.pods[1], def.label)
+          await warm(w.topo, w.pods[0], w.pods[1])
+          for (let r = 0; r < o.rounds; r++) {
+            o.progress(`head to head, ${def.label} against ${kernel.label}: round ${r + 1} of ${o.rounds}, TCP 1 stream, ${o.seconds} s each ...`)
+            let kernelGbps: number
+            let weftGbps: number
+            if (r % 2 === 0) {
+              kernelGbps = await tcp1(k, o.seconds)
+              weftGbps = await tcp1(w, o.seconds)
+            } else {
+              weftGbps = await tcp1(w, o.seconds)
+              kernelGbps = await tcp1(k, o.seconds)
+            }
+            rounds.push({ kernelGbps, weftGbps, ratio: weftGbps / kernelGbps })
+            o.progress(`  ${kernel.label} ${kernelGbps.toFixed(2)}, ${def.label} ${weftGbps.toFixed(2)} Gbit/s: ${(weftGbps / kernelGbps).toFixed(2)}x`)
+          }
+        })
+        out.push({ name: def.name, label: def.label, rounds, medianRatio: median(rounds.map((x) => x.ratio)) })
+      } catch (err) {
+        // one broken path must not lose the others' rounds
+        o.progress(`head to head, ${def.label} failed: ${(err as Error).stack ?? String(err)}`)
+        out.push({ name: def.name, label: def.label, rounds, medianRatio: median(rounds.map((x) => x.ratio)), error: (err as Error).message })
+      }
+    }
+    return out
+  })
+}
