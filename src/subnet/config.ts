@@ -6,6 +6,7 @@
 // that names the field and says why. Where weft is stricter or picks another
 // default, the comment at that spot says so.
 import { WeftError } from '../errors'
+import { field } from '../go-json'
 import { contains, formatCidr, networkOf, size } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
 import { ip4ToString, parseIp4 } from '../packet/ip'
@@ -87,23 +88,6 @@ function show (v: unknown): string {
 
 function isObj (v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-// Go's encoding/json matches keys with Unicode simple case folding. For the
-// ASCII field names here that is ASCII case-insensitivity plus two oddities:
-// KELVIN SIGN folds to k (toLowerCase already does that) and LONG S to s.
-function fold (s: string): string {
-  return s.toLowerCase().replace(/\u017f/g, 's')
-}
-
-/** The value for a Go struct field: the last key that folds to its name wins, as Go assigns in key order. */
-function field (obj: Obj, name: string): unknown {
-  const want = fold(name)
-  let found: unknown
-  for (const k of Object.keys(obj)) {
-    if (fold(k) === want) found = obj[k]
-  }
-  return found
 }
 
 // Go's decoder leaves a bool or integer field alone for JSON null, so null
