@@ -27,6 +27,7 @@ export function decodeLeaseAttrs (text: string): LeaseAttrs {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WeftError('ELEASEVALUE', 'lease value is not a JSON object')
   const o = v as Record<string, unknown>
   const pub = field(o, 'PublicIP')
+  // absent or null is 0.0.0.0, as in flannel; no backend routes to it (lease.ts unusablePublicIP)
   let publicIP = 0
   if (pub !== undefined && pub !== null) {
     if (typeof pub !== 'string') throw new WeftError('ELEASEVALUE', 'lease PublicIP is not a string')
