@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { LRUCache } from 'lru-cache'
 import { formatCidr } from '../ip/net'
+import { unusablePublicIP } from '../lease/lease'
 import type { Lease } from '../lease/lease'
 import type { PeerEvent } from '../lease/watcher'
 import type { Logger } from '../log'
@@ -44,7 +45,7 @@ export interface TunNetworkOptions {
   /** our public IP and underlay interface */
   ownPublicIP: number
   underlayName: string
-  /** why this backend cannot use a peer's lease, or undefined if it can */
+  /** why this backend cannot use a peer's lease, or undefined if it can (a lease without a usable PublicIP is refused before this is asked) */
   unusable: (lease: Lease) => string | undefined
   /** the peer's MAC for the Fdb (vxlan: its VTEP MAC); only asked of usable leases */
   macOf?: (lease: Lease) => Buffer | undefined
@@ -106,7 +107,7 @@ export class TunNetwork implements Network {
         this.unusable.delete(key)
         continue
       }
-      const why = this.o.unusable(l)
+      const why = unusablePublicIP(l.attrs.publicIP) ?? this.o.unusable(l)
       if (why !== undefined) {
         fdb.delete(l.subnet)
         this.undirect(l)

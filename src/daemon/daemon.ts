@@ -57,7 +57,12 @@ async function readConfig (flags: RunFlags, store: Store): Promise<{ cfg: Networ
   return { cfg: parseNetworkConfig(text), stored: text }
 }
 
-/** fn, again and again while the store is unreachable (with backoff; logged once per outage); undefined if stopped first. */
+/**
+ * fn, again and again while the store is unreachable (with backoff; logged
+ * once per outage); undefined if stopped first. Any other error ends the
+ * start-up, ETLS included: a certificate etcd refuses (or we cannot verify)
+ * is refused the same way on every retry.
+ */
 async function untilStoreAnswers<T> (outage: StoreOutage, op: StoreOp, msg: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T | undefined> {
   for (let attempt = 0; !signal.aborted; attempt++) {
     try {

@@ -14,6 +14,7 @@ import { WeftError } from '../errors'
 import { mask } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
 import { PeerTable } from '../native/batch'
+import { MAX_TABLE_SUBNETS } from '../subnet/config'
 
 export interface FdbOptions {
   network: Ip4Net
@@ -35,7 +36,8 @@ export interface FdbEntry {
 export const PeerCount = { INSIDE_PACKETS: 0, INSIDE_BYTES: 1, OUTSIDE_PACKETS: 2, OUTSIDE_BYTES: 3 } as const
 export const PER_PEER = 4
 
-const MAX_ROUTE_SLOTS = 1 << 22
+// the config refuses a network with more subnets than this (MAX_TABLE_SUBNETS), so a node never leases and then fails here
+const MAX_ROUTE_SLOTS = MAX_TABLE_SUBNETS
 
 export class Fdb {
   readonly capacity: number

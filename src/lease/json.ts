@@ -2,8 +2,9 @@
 // lease.LeaseAttrs: field order PublicIP, PublicIPv6, BackendType,
 // BackendData, BackendV6Data; PublicIPv6 always present (null without v6);
 // BackendType and the data fields omitted when empty. Reading matches keys
-// case-insensitively, as Go's decoder does.
+// as Go's decoder does (../go-json.ts): in any case, the last match winning.
 import { WeftError } from '../errors'
+import { field } from '../go-json'
 import { ip4ToString, parseIp4 } from '../packet/ip'
 import type { LeaseAttrs } from './lease'
 
@@ -13,17 +14,6 @@ export function encodeLeaseAttrs (a: LeaseAttrs): string {
   if (a.backendData !== undefined && a.backendData !== null) s += `,"BackendData":${JSON.stringify(a.backendData)}`
   if (a.backendV6Data !== undefined && a.backendV6Data !== null) s += `,"BackendV6Data":${JSON.stringify(a.backendV6Data)}`
   return s + '}'
-}
-
-function field (obj: Record<string, unknown>, name: string): unknown {
-  const lower = name.toLowerCase()
-  let found: unknown
-  // Go's decoder: an exact match wins, else the last case-insensitive match.
-  for (const k of Object.keys(obj)) {
-    if (k === name) return obj[k]
-    if (k.toLowerCase() === lower) found = obj[k]
-  }
-  return found
 }
 
 /** Throws WeftError ELEASEVALUE naming what is wrong. */
@@ -37,6 +27,7 @@ export function decodeLeaseAttrs (text: string): LeaseAttrs {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WeftError('ELEASEVALUE', 'lease value is not a JSON object')
   const o = v as Record<string, unknown>
   const pub = field(o, 'PublicIP')
+  // absent or null is 0.0.0.0, as in flannel; no backend routes to it (lease.ts unusablePublicIP)
   let publicIP = 0
   if (pub !== undefined && pub !== null) {
     if (typeof pub !== 'string') throw new WeftError('ELEASEVALUE', 'lease PublicIP is not a string')

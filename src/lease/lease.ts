@@ -28,3 +28,22 @@ export interface Skipped {
   readonly key: string
   readonly reason: string
 }
+
+/**
+ * Why a peer cannot be reached at the PublicIP its lease gives, or
+ * undefined if it can. flannel's decoder turns a value with no PublicIP
+ * ({}, or null) into 0.0.0.0, the same as the "0.0.0.0" it writes for an
+ * unset one, and its backends would then route the peer's subnet to
+ * 0.0.0.0, which Linux delivers to the local host: the peer's traffic would
+ * loop back to us. weft decodes such a value as flannel does (it is still a
+ * lease: its subnet is taken, and it is never rewritten or deleted) but no
+ * backend routes to it. Multicast and the broadcast address are no single
+ * peer's either.
+ */
+export function unusablePublicIP (ip: number): string | undefined {
+  if (ip === 0) return 'its PublicIP is missing or 0.0.0.0'
+  if (ip >>> 24 === 0) return 'its PublicIP is in 0.0.0.0/8, which is no host\'s address'
+  if (ip >>> 28 === 0xe) return 'its PublicIP is a multicast address'
+  if (ip >>> 0 === 0xffffffff) return 'its PublicIP is the broadcast address'
+  return undefined
+}

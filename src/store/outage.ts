@@ -2,8 +2,9 @@
 // the store (reading the config, acquiring, watching, renewing) reports its
 // failures and successes here, so an outage is logged once at warn when it
 // starts, however many retries it takes and whichever loop notices first,
-// and once at info when it ends, with how long it lasted. /readyz and
-// /metrics read the same state.
+// and once at info when it ends, with how long it lasted; a TLS refusal
+// (ETLS) once at error, as what it is. /readyz and /metrics read the same
+// state.
 import type { Logger } from '../log'
 import type { StoreError } from './store'
 
@@ -17,10 +18,20 @@ export interface OutageHooks {
   onChange?: (up: boolean, err?: StoreError) => void
 }
 
+/**
+ * Said once when etcd refuses our TLS connection while we run. The daemon
+ * keeps forwarding and the watch keeps trying, since a fix on etcd's side
+ * (its certificate, the CA it trusts) needs no restart of ours; but nobody
+ * should wait for it to pass. Exiting instead would take the pods' network
+ * down with us, on every node at once when a shared certificate expires.
+ */
+export const TLS_REFUSED_MSG = 'etcd and weft disagree over a certificate, which waiting will not fix: forwarding continues from the cached peers, but no lease can be renewed until the certificates are fixed (weft reads its own only when it starts)'
+
 export class StoreOutage {
   private downSince: number | undefined
   private errorsInOutage = 0
   private lastError: StoreError | undefined
+  private tlsReported = false
 
   constructor (private readonly log: Logger, private readonly hooks: OutageHooks = {}, private readonly now: () => number = Date.now) {}
 
@@ -40,9 +51,15 @@ export class StoreOutage {
     this.lastError = err
     this.errorsInOutage++
     this.hooks.onError?.(err, op)
+    // an ETLS is named even in an outage that began otherwise (etcd came back with another certificate)
+    const tls = err.code === 'ETLS' && !this.tlsReported
+    if (tls) {
+      this.tlsReported = true
+      this.log.error({ err: err.message, code: err.code, op }, TLS_REFUSED_MSG)
+    }
     if (this.downSince !== undefined) return
     this.downSince = this.now()
-    this.log.warn({ err: err.message, code: err.code, op }, msg)
+    if (!tls) this.log.warn({ err: err.message, code: err.code, op }, msg)
     this.hooks.onChange?.(false, err)
   }
 
@@ -63,6 +80,7 @@ export class StoreOutage {
     this.downSince = undefined
     this.errorsInOutage = 0
     this.lastError = undefined
+    this.tlsReported = false
     this.log.info({ outageMs, failedCalls: errors }, 'the store is back')
     this.hooks.onChange?.(true)
   }

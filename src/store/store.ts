@@ -69,7 +69,12 @@ export interface Store {
   close (): Promise<void>
 }
 
-export type StoreErrorCode = 'EEXIST' | 'ENOENT' | 'EUNAVAILABLE' | 'ECOMPACTED' | 'ESTORE'
+/**
+ * EUNAVAILABLE: the store did not answer, and may later (callers retry it).
+ * ETLS: etcd and we disagree over a certificate; retrying cannot help until
+ * someone changes one, so callers that wait out an outage do not wait on it.
+ */
+export type StoreErrorCode = 'EEXIST' | 'ENOENT' | 'EUNAVAILABLE' | 'ETLS' | 'ECOMPACTED' | 'ESTORE'
 
 export class StoreError extends WeftError {
   constructor (code: StoreErrorCode, message: string, options?: { cause?: unknown }) {

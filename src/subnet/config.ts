@@ -6,6 +6,7 @@
 // that names the field and says why. Where weft is stricter or picks another
 // default, the comment at that spot says so.
 import { WeftError } from '../errors'
+import { field } from '../go-json'
 import { contains, formatCidr, networkOf, size } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
 import { ip4ToString, parseIp4 } from '../packet/ip'
@@ -29,6 +30,15 @@ export const VXLAN_DEFAULT_PORT = 8472
 /** Outer IPv4 + UDP + VXLAN + inner Ethernet, as flannel's encapOverhead. */
 export const VXLAN_OVERHEAD = 50
 export const UDP_DEFAULT_PORT = 8285
+
+/**
+ * The most subnets a Network may be cut into for the backends with a
+ * userspace peer table (vxlan, udp, ipip): src/dataplane/fdb.ts keeps a slot
+ * per subnet, so that a packet's route is one array read. host-gw keeps no
+ * table. flannel has no such limit; weft refuses such a config when it is
+ * read, not after a node has leased a subnet and then failed to start.
+ */
+export const MAX_TABLE_SUBNETS = 1 << 22
 
 export const BACKEND_TYPES = ['vxlan', 'udp', 'ipip', 'host-gw'] as const
 export type BackendType = typeof BACKEND_TYPES[number]
@@ -87,23 +97,6 @@ function show (v: unknown): string {
 
 function isObj (v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-// Go's encoding/json matches keys with Unicode simple case folding. For the
-// ASCII field names here that is ASCII case-insensitivity plus two oddities:
-// KELVIN SIGN folds to k (toLowerCase already does that) and LONG S to s.
-function fold (s: string): string {
-  return s.toLowerCase().replace(/\u017f/g, 's')
-}
-
-/** The value for a Go struct field: the last key that folds to its name wins, as Go assigns in key order. */
-function field (obj: Obj, name: string): unknown {
-  const want = fold(name)
-  let found: unknown
-  for (const k of Object.keys(obj)) {
-    if (fold(k) === want) found = obj[k]
-  }
-  return found
 }
 
 // Go's decoder leaves a bool or integer field alone for JSON null, so null
@@ -263,6 +256,7 @@ export function networkConfigFromJson (raw: unknown): NetworkConfig {
 
   const { backend, backendDefaulted } = parseBackend(field(obj, 'Backend'))
   const { network, subnetLen, subnetMin, subnetMax } = checkIp4(obj)
+  checkTable(backend, network, subnetLen)
   return { network, subnetLen, subnetMin, subnetMax, enableIPv4: true, enableNFTables, backend, backendDefaulted, raw }
 }
 
@@ -307,6 +301,16 @@ function checkIp4 (obj: Obj): { network: Ip4Net, subnetLen: number, subnetMin: n
   // flannel does not check this; it then fails at lease time with "out of subnets".
   if (subnetMin > subnetMax) fail(`SubnetMin ${ip4ToString(subnetMin)} is above SubnetMax ${ip4ToString(subnetMax)}: no subnet could ever be leased`)
   return { network, subnetLen, subnetMin, subnetMax }
+}
+
+// weft's own limit (MAX_TABLE_SUBNETS), checked here so that `weft config
+// set` and a starting node refuse what the dataplane would.
+function checkTable (backend: BackendConfig, network: Ip4Net, subnetLen: number): void {
+  if (backend.type === 'host-gw') return
+  const subnets = 2 ** (subnetLen - network.prefixLen)
+  if (subnets <= MAX_TABLE_SUBNETS) return
+  fail(`Network "${formatCidr(network)}" with SubnetLen ${subnetLen} has ${subnets} subnets; the ${backend.type} backend's peer table holds at most ${MAX_TABLE_SUBNETS} ` +
+    `(use SubnetLen ${network.prefixLen + Math.log2(MAX_TABLE_SUBNETS)} or less, or a smaller Network)`)
 }
 
 // ip.IP4 has its own UnmarshalJSON, which Go calls even for null, so null is

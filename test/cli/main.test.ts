@@ -3,7 +3,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
+import { WeftError } from '../../src/errors'
 import { main } from '../../src/main'
 
 function capture (): { io: { out: (l: string) => void, err: (l: string) => void }, out: string[], err: string[] } {
@@ -47,4 +50,19 @@ test('weft probe --json reports the offloads as JSON (run in a private network n
   const o = JSON.parse(execFileSync(argv[0], argv.slice(1), { encoding: 'utf8' })) as Record<string, unknown>
   assert.equal(typeof o.udpGso, 'boolean')
   assert.equal(typeof o.tun, 'boolean')
+})
+
+test('weft config set refuses a net-conf the backend would refuse at start, and stores nothing', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cli-config-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const store = ['--store', `sqlite:${dir}/store.db`]
+  // flannel takes it; weft's VXLAN peer table cannot hold 2^23 subnets
+  await assert.rejects(main(['config', 'set', '{"Network":"10.0.0.0/7","SubnetLen":30,"Backend":{"Type":"vxlan"}}', ...store], capture().io),
+    (e: unknown) => e instanceof WeftError && e.code === 'ECONFIG' && /peer table holds at most 4194304/.test(e.message))
+  const get = capture()
+  assert.equal(await main(['config', 'get', ...store], get.io), 1, 'nothing was stored')
+  // the same network with host-gw, which keeps no table, is fine
+  const ok = capture()
+  assert.equal(await main(['config', 'set', '{"Network":"10.0.0.0/7","SubnetLen":30,"Backend":{"Type":"host-gw"}}', ...store], ok.io), 0)
+  assert.match(ok.out.join('\n'), /backend host-gw/)
 })

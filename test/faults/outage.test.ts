@@ -47,6 +47,24 @@ test('an outage is logged once at warn however many calls fail, and once at info
   assert.equal(o.downForMs, 0)
 })
 
+test('a TLS refusal (ETLS) is named once at error as a certificate problem, also when the outage began as an unreachable store', () => {
+  const logs = captureLogger()
+  const o = new StoreOutage(logs.log)
+  const tls = new StoreError('ETLS', 'etcd at https://x failed the TLS handshake: ... (etcd rejected our client certificate: ...)')
+  for (let i = 0; i < 3; i++) o.failed(tls, 'watch', 'lost the store; retrying')
+  assert.equal(o.up, false)
+  assert.deepEqual(logs.lines.map((l) => [l.level, l.code]), [[50, 'ETLS']])
+  assert.match(String(logs.lines[0].msg), /certificate, which waiting will not fix/)
+  assert.equal(logs.find(/lost the store/).length, 0, 'not called an outage')
+  o.answered()
+  // etcd down first, then back with a certificate we refuse
+  o.failed(new StoreError('EUNAVAILABLE', 'etcd at https://x is unreachable'), 'watch', 'lost the store; retrying')
+  o.failed(tls, 'watch', 'lost the store; retrying')
+  o.failed(tls, 'watch', 'lost the store; retrying')
+  assert.equal(logs.find(/lost the store/).length, 1)
+  assert.equal(logs.find(/which waiting will not fix/).length, 2, 'once per outage')
+})
+
 test('a failed renewal is counted but neither starts nor ends an outage (the watch decides, so the state cannot flap)', () => {
   const logs = captureLogger()
   const changes: boolean[] = []

@@ -65,13 +65,10 @@ test('the right keys in any case holding any values: a config that runs, or ECON
     const c = parse(() => parseNetworkConfig(JSON.stringify(doc)))
     if (c instanceof WeftError) return
     accepted++
-    // what a node does next with it: format it for the store, cut the network for the Fdb
+    // what a node does next with it: format it for the store, cut the network
+    // for the Fdb of every backend but host-gw, which must take what the config took
     assert.equal(parseNetworkConfig(formatNetworkConfig(doc)).network.ip, c.network.ip)
-    try {
-      void new Fdb({ network: c.network, subnetLen: c.subnetLen, port: 0 })
-    } catch (err) {
-      assert.ok(err instanceof WeftError && err.code === 'ECONFIG', `the Fdb refused it with ${String(err)}`)
-    }
+    if (c.backend.type !== 'host-gw') void new Fdb({ network: c.network, subnetLen: c.subnetLen, port: 0 })
   }), budget(3000, 3))
   t.diagnostic(`${runs} documents, ${accepted} accepted`)
   assert.ok(accepted > 0, `none of ${runs} accepted`)

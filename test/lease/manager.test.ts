@@ -2,7 +2,7 @@
 // renewing, revocation and peers.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatCidr, parseCidr } from '../../src/ip/net'
+import { formatCidr, parseCidr, subnetKey } from '../../src/ip/net'
 import type { SubnetRange } from '../../src/lease/allocate'
 import type { LeaseAttrs } from '../../src/lease/lease'
 import { LeaseManager } from '../../src/lease/manager'
@@ -114,6 +114,24 @@ test('a lease deleted under a running manager is noticed, logged, and taken back
   assert.equal(formatCidr(m.lease.subnet), formatCidr(l.subnet), 'the same subnet, since it was free')
   ac.abort()
   await running
+})
+
+test('a value with no PublicIP put over our own lease is not ours: the manager leases another subnet and leaves that value alone', async () => {
+  const store = new MemoryStore()
+  const { m, logs } = manager(store, '198.18.0.1')
+  const l = await m.acquire()
+  const ac = new AbortController()
+  const running = m.run(ac.signal, { onPeers: () => {} })
+  store.putRaw(subnetKey(l.subnet), '{}')
+  await waitFor(() => formatCidr(m.lease.subnet) !== formatCidr(l.subnet), { what: 'another subnet', timeoutMs: 3000 })
+  assert.equal(logs.find(/lease has been revoked/).length, 1)
+  ac.abort()
+  await running
+  // a restart finds no lease with its public IP and does not take that one either
+  const again = await manager(store, '198.18.0.1', { previousSubnet: l.subnet }).m.acquire()
+  assert.equal(formatCidr(again.subnet), formatCidr(m.lease.subnet))
+  const left = (await store.listLeases()).leases.find((x) => formatCidr(x.subnet) === formatCidr(l.subnet))
+  assert.deepEqual(left?.attrs, { publicIP: 0, publicIPv6: null, backendType: '' }, 'neither rewritten nor deleted')
 })
 
 test('with onRevoked "exit", a revocation ends run() after telling the caller', async () => {

@@ -5,7 +5,7 @@
 // underlay as nodes reach a cluster's etcd. --etcd-cafile, --etcd-certfile
 // and --etcd-keyfile go from the flags to the client's TLS credentials: the
 // daemon with the client certificate leases; without one, or with one from
-// another CA, it is told why and takes nothing.
+// another CA, it stops with ETLS, saying why, and takes nothing.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -21,7 +21,7 @@ const HOST = '198.18.0.254'
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('etcd', 'etcdctl', 'openssl')
 
-test('on etcd with client-certificate auth, a daemon with the client certificate leases; one without, or with a certificate from another CA, is told why and takes nothing', { skip, timeout: 60_000 }, async (t) => {
+test('on etcd with client-certificate auth, a daemon with the client certificate leases; one without, or with a certificate from another CA, stops with ETLS saying why, and takes nothing', { skip, timeout: 60_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-tls-'))
   const tls = makeTlsFiles({ ips: [HOST] })
   const foreign = makeTlsFiles({ ips: [HOST] }) // its own CA, which etcd does not trust
@@ -59,12 +59,19 @@ test('on etcd with client-certificate auth, a daemon with the client certificate
       assert.equal(keys.length, 1, 'the daemon with the certificate holds a lease in etcd')
       assert.match(await ctl('get', '--print-value-only', keys[0]!), /"PublicIP":"198\.18\.0\.1"/)
 
-      // Whether the daemon waits for etcd (as flanneld does) or stops, it says why, once the dial gives up.
+      // A certificate refused is no outage to wait out: once the dial gives
+      // up, the daemon stops with ETLS and says why, instead of retrying.
       const bareLine = await bare.waitForLine(/client certificate/, 20_000)
       assert.match(bareLine, new RegExp(`etcd at https://${HOST.replace(/\./g, '\\.')}:2379 .*bad certificate.*\\(etcd asks for a client certificate: give --etcd-certfile and --etcd-keyfile\\)`))
       const alienLine = await alien.waitForLine(/client certificate/, 20_000)
       assert.match(alienLine, /\(etcd rejected our client certificate: check --etcd-certfile, --etcd-keyfile and the CA etcd trusts\)/)
-      for (const d of [bare, alien]) assert.doesNotMatch(d.stderr, /leased a new subnet|"msg":"running"/)
+      for (const d of [bare, alien]) {
+        const exit = await d.exited
+        assert.equal(exit.code, 1, `${d.stderr.slice(-400)}`)
+        assert.doesNotMatch(d.stderr, /leased a new subnet|"msg":"running"|lost the store|retrying/)
+        const lines = d.stderr.split('\n').filter((l) => l !== '')
+        assert.match(lines[lines.length - 1] ?? '', /^weft: etcd at https:\/\/198\.18\.0\.254:2379 failed the TLS handshake: .*client certificate.*\) \[ETLS\]$/)
+      }
       assert.equal((await ctl('get', '--prefix', '--keys-only', '/coreos.com/network/subnets/')).split('\n').filter((l) => l !== '').length, 1, 'still one lease')
 
       // A one-shot command fails with a typed error and the same reason.
@@ -72,7 +79,7 @@ test('on etcd with client-certificate auth, a daemon with the client certificate
       assert.equal(r.code, 1)
       // (Node warns first that the TLS server name is an IP address: grpc always sends one)
       const said = r.stderr.split('\n').find((l) => l.startsWith('weft: ')) ?? r.stderr
-      assert.match(said, /^weft: etcd at https:\/\/198\.18\.0\.254:2379 .*\(etcd asks for a client certificate: give --etcd-certfile and --etcd-keyfile\) \[E[A-Z]+\]$/)
+      assert.match(said, /^weft: etcd at https:\/\/198\.18\.0\.254:2379 .*\(etcd asks for a client certificate: give --etcd-certfile and --etcd-keyfile\) \[ETLS\]$/)
       t.diagnostic(said)
 
       // and the good one still answers through its certificate

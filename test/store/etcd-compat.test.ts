@@ -328,16 +328,53 @@ describe('etcd store over TLS with client certificates', { skip: skip ?? toolSki
     } finally { await s.close() }
   })
 
-  test('fails clearly, and quickly, without a client certificate', async () => {
-    const s = open({ caFile: tls.caFile })
+  /** The store's first call fails with ETLS (not EUNAVAILABLE: waiting for etcd would not help) and `hint`. */
+  async function refusedTls (o: Partial<EtcdStoreOptions>, hint: RegExp): Promise<void> {
+    const s = open(o)
     try {
       await assert.rejects(within(8000, s.listLeases(), 'listLeases'), (e: unknown) => {
         assert.ok(e instanceof StoreError, String(e))
+        assert.equal(e.code, 'ETLS', e.message)
         assert.match(e.message, new RegExp(`^etcd at ${etcd?.endpoint ?? ''}`))
-        assert.match(e.message, /client certificate: give --etcd-certfile and --etcd-keyfile/)
+        assert.match(e.message, hint)
         return true
       })
     } finally { await s.close() }
+  }
+
+  test('fails clearly, and quickly, without a client certificate: ETLS', async () => {
+    await refusedTls({ caFile: tls.caFile }, /client certificate: give --etcd-certfile and --etcd-keyfile/)
+  })
+
+  test('a client certificate from a CA etcd does not trust is ETLS', async () => {
+    const other = makeTlsFiles()
+    try {
+      await refusedTls({ caFile: tls.caFile, certFile: other.clientCert, keyFile: other.clientKey }, /etcd rejected our client certificate/)
+    } finally { rmSync(other.dir, { recursive: true, force: true }) }
+  })
+
+  test('a server certificate we cannot verify (another CA, or no --etcd-cafile) is ETLS', async () => {
+    const other = makeTlsFiles()
+    try {
+      await refusedTls({ caFile: other.caFile, certFile: tls.clientCert, keyFile: tls.clientKey }, /cannot verify etcd's certificate: check --etcd-cafile/)
+      await refusedTls({ certFile: tls.clientCert, keyFile: tls.clientKey }, /cannot verify etcd's certificate: check --etcd-cafile/)
+    } finally { rmSync(other.dir, { recursive: true, force: true }) }
+  })
+
+  test('a watch refused at the TLS handshake reports ETLS, not an unreachable etcd', async () => {
+    const s = open({ caFile: tls.caFile })
+    const ac = new AbortController()
+    const errors: StoreError[] = []
+    try {
+      const watching = (async () => { for await (const _ of s.watchLeases(0, { signal: ac.signal, onError: (e) => { errors.push(e as StoreError) } })) { /* nothing arrives */ } })()
+      await waitFor(() => errors.length >= 2, { what: 'two watch errors', timeoutMs: 15_000 })
+      ac.abort()
+      await watching
+      assert.deepEqual([...new Set(errors.map((e) => e.code))], ['ETLS'], errors.map((e) => e.message).join('; '))
+    } finally {
+      ac.abort()
+      await s.close()
+    }
   })
 
   test('refuses half a TLS setup instead of silently going plain', () => {

@@ -175,6 +175,17 @@ test('out-of-range or mistyped backend options name the option', () => {
   bad({ Type: 'ipip', DirectRouting: 1 }, /Backend\.DirectRouting 1: must be true or false/)
 })
 
+test('weft differs: a Network cut into more subnets than the vxlan, udp and ipip peer table holds is refused up front; host-gw keeps no table and runs it', () => {
+  // 2^22 subnets is the most the Fdb holds: a /8 of /30s fits, a /7 of /30s or a /1 of /24s does not
+  for (const type of ['vxlan', 'udp', 'ipip']) {
+    assert.equal(parse({ Network: '10.0.0.0/8', SubnetLen: 30, Backend: { Type: type } }).subnetLen, 30)
+    rejects({ Network: '10.0.0.0/7', SubnetLen: 30, Backend: { Type: type } },
+      new RegExp(`^net-conf: Network "10\\.0\\.0\\.0/7" with SubnetLen 30 has 8388608 subnets; the ${type} backend's peer table holds at most 4194304 \\(use SubnetLen 29 or less, or a smaller Network\\)$`))
+  }
+  rejects({ Network: '0.0.0.0/1' }, /has 8388608 subnets; the vxlan backend's peer table holds at most 4194304 \(use SubnetLen 23 or less/)
+  assert.equal(parse({ Network: '10.0.0.0/7', SubnetLen: 30, Backend: { Type: 'host-gw' } }).subnetLen, 30)
+})
+
 test('malformed JSON is ECONFIG with the parser\'s position', () => {
   rejects('{"Network": "10.0.0.0/8",\n  "SubnetLen": }', /^net-conf: not valid JSON: Unexpected token '}'.* \(line 2, column 16, offset 41\)$/)
   rejects('{"Network": "10.0.0.0/8"', /not valid JSON: Expected ',' or '}' after property value .*\(line 1, column 25, offset 24\)$/)

@@ -3,6 +3,7 @@
 // connected cannot be reached without a tunnel, so it is skipped and named
 // in the log once. Nothing else to do per packet: the kernel forwards.
 import { formatCidr } from '../../ip/net'
+import { unusablePublicIP } from '../../lease/lease'
 import type { Lease } from '../../lease/lease'
 import type { PeerEvent } from '../../lease/watcher'
 import type { TrafficRules } from '../../kernel/iptables'
@@ -55,6 +56,11 @@ export class HostGwNetwork implements Network {
         this.peers.delete(key)
         this.reported.delete(key)
         void routes.remove(l.subnet)
+        continue
+      }
+      const noAddress = unusablePublicIP(l.attrs.publicIP)
+      if (noAddress !== undefined) {
+        this.skip(key, l, 'unusable', { publicIP, reason: noAddress }, 'ignoring a peer this backend cannot reach')
         continue
       }
       if (l.attrs.backendType !== 'host-gw') {

@@ -1,5 +1,9 @@
 // What the VXLAN backend needs of a peer's lease: BackendType vxlan and a
 // VtepMAC in its BackendData ({"VNI":1,"VtepMAC":"..."}), as flannel writes it.
+// flannel reads BackendData with Go's encoding/json, so "vtepMAC" or
+// "VTEPMAC" (a lease written by hand) is the same key. The peer's VNI is
+// not read: every node uses the one in the net-conf.
+import { field } from '../../go-json'
 import type { Lease } from '../../lease/lease'
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
@@ -8,7 +12,7 @@ const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
 export function peerMac (lease: Lease): string | { reason: string } {
   if (lease.attrs.backendType !== 'vxlan') return { reason: `its backend is ${lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType}, not vxlan` }
   const d = lease.attrs.backendData
-  const mac = d !== null && typeof d === 'object' ? (d as Record<string, unknown>).VtepMAC : undefined
+  const mac = d !== null && typeof d === 'object' && !Array.isArray(d) ? field(d as Record<string, unknown>, 'VtepMAC') : undefined
   if (typeof mac !== 'string' || !MAC_RE.test(mac)) return { reason: 'its BackendData has no valid VtepMAC' }
   return mac.toLowerCase()
 }

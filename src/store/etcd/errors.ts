@@ -12,14 +12,34 @@ function messageOf (err: unknown): string {
   return m.replace(/\s+/g, ' ').replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '').replace(/\.?\s*Resolution note:\s*$/, '').trim()
 }
 
-/** A hint for the TLS mistakes people actually make with etcd. */
-function tlsHint (msg: string, tls: boolean): string {
-  if (/alert bad certificate|certificate required/i.test(msg)) {
+// A handshake that failed over a certificate fails the same way on every
+// retry, until someone changes a certificate: that is ETLS, not an etcd
+// that is down. grpc reports both as UNAVAILABLE ("No connection
+// established"), so they are told apart by the words in the message.
+/** etcd refused our certificate, or asked for one: the TLS alert it sent. */
+const CLIENT_CERT_REFUSED = /alert (bad certificate|certificate required|unknown ca|certificate (expired|revoked|unknown)|unsupported certificate|access denied)/i
+/** We could not verify etcd's certificate: Node's words, and its error codes. */
+const SERVER_CERT_UNVERIFIED = new RegExp([
+  'self[- ]signed certificate', 'unable to verify', 'unable to get (local )?issuer certificate', 'certificate verify failed',
+  'certificate has expired', 'certificate is not yet valid', 'does not match certificate\'s altnames',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT'
+].join('|'), 'i')
+
+/** What to check when a certificate failed the handshake, or undefined if none did. */
+function certificateHint (msg: string, tls: boolean): string | undefined {
+  if (CLIENT_CERT_REFUSED.test(msg)) {
     return tls
-      ? ' (etcd rejected our client certificate: check --etcd-certfile, --etcd-keyfile and the CA etcd trusts)'
-      : ' (etcd asks for a client certificate: give --etcd-certfile and --etcd-keyfile)'
+      ? 'etcd rejected our client certificate: check --etcd-certfile, --etcd-keyfile and the CA etcd trusts'
+      : 'etcd asks for a client certificate: give --etcd-certfile and --etcd-keyfile'
   }
-  if (/self.signed|unable to verify|local issuer|unknown ca|certificate/i.test(msg)) return ' (cannot verify etcd\'s certificate: check --etcd-cafile)'
+  if (SERVER_CERT_UNVERIFIED.test(msg)) return 'cannot verify etcd\'s certificate: check --etcd-cafile'
+  return undefined
+}
+
+/** A hint for other TLS trouble (a connection dropped mid-handshake, a scheme mismatch), which may pass. */
+function tlsHint (msg: string): string {
+  if (/certificate/i.test(msg)) return ' (a certificate problem: check --etcd-cafile, --etcd-certfile, --etcd-keyfile)'
   if (/ssl|tls|handshake/i.test(msg)) return ' (a TLS problem: check the https:// endpoints and --etcd-cafile, --etcd-certfile, --etcd-keyfile)'
   return ''
 }
@@ -60,8 +80,10 @@ export function toStoreError (raw: unknown, ctx: ErrorContext): StoreError {
   }
   if (/required revision has been compacted/.test(msg)) return new StoreError('ECOMPACTED', `etcd at ${ctx.where}: ${msg}`, { cause: err })
   if (err instanceof ClientClosedError) return new StoreError('ESTORE', 'the etcd store is closed', { cause: err })
+  const cert = certificateHint(msg, ctx.tls)
+  if (cert !== undefined) return new StoreError('ETLS', `etcd at ${ctx.where} failed the TLS handshake: ${msg} (${cert})`, { cause: err })
   if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || err instanceof EtcdWatchStreamEnded || GONE.test(msg)) {
-    return new StoreError('EUNAVAILABLE', `etcd at ${ctx.where} is unreachable: ${msg}${tlsHint(msg, ctx.tls)}`, { cause: err })
+    return new StoreError('EUNAVAILABLE', `etcd at ${ctx.where} is unreachable: ${msg}${tlsHint(msg)}`, { cause: err })
   }
-  return new StoreError('ESTORE', `etcd at ${ctx.where}: ${msg}${tlsHint(msg, ctx.tls)}`, { cause: err })
+  return new StoreError('ESTORE', `etcd at ${ctx.where}: ${msg}${tlsHint(msg)}`, { cause: err })
 }
