@@ -120,7 +120,18 @@ export class TunNetwork implements Network {
         log.warn({ subnet: key }, 'ignoring a lease that holds our own public IP (stale?)')
         continue
       }
-      fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l))
+      try {
+        fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l))
+      } catch (err) {
+        // A full peer table must not stop the node: anyone who can write a
+        // lease could otherwise take every node down with one too many.
+        // The peers already in the table keep working.
+        if ((err as { code?: string }).code !== 'EFDBFULL') throw err
+        this.o.dataplane.stats[Drop.PEER_UNUSABLE]++
+        if (!this.unusable.has(key)) log.error({ subnet: key, publicIP, reason: (err as Error).message }, 'ignoring a peer: the peer table is full')
+        this.unusable.add(key)
+        continue
+      }
       this.unusable.delete(key)
       const direct = this.o.direct !== undefined && directlyConnected(this.o.underlayName, l.attrs.publicIP)
       if (direct) {
