@@ -44,7 +44,7 @@ import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
 import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
 import { renderChart } from './chart'
-import { headToHead } from './rounds'
+import { headToHead, WARM_UP_PINGS } from './rounds'
 import type { HeadToHead } from './rounds'
 import type { Bar } from './chart'
 
@@ -211,8 +211,6 @@ function kindOf (def: PathDef): Bar['kind'] {
   return def.name === 'veth' ? 'ceiling' : def.name === 'kernel-vxlan' ? 'reference' : 'weft'
 }
 
-/** unmeasured pings before the measured ones, on every path */
-const WARM_UP_PINGS = 300
 
 async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
   const background = await backgroundLoad()
