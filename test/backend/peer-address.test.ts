@@ -8,14 +8,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { HostGwNetwork } from '../../src/backend/host-gw/network'
 import type { PeerRoutes } from '../../src/backend/host-gw/routes'
-import { TunNetwork } from '../../src/backend/tun-network'
-import type { Dataplane } from '../../src/backend/tun-network'
-import type { TunDevice } from '../../src/backend/tun-device'
 import { peerMac } from '../../src/backend/vxlan/peer-mac'
 import { Fdb } from '../../src/dataplane/fdb'
-import { UNKNOWN_RING } from '../../src/dataplane/outside'
-import type { Outside } from '../../src/dataplane/outside'
-import { Drop, DROP_COUNT } from '../../src/dataplane/stats'
+import { Drop } from '../../src/dataplane/stats'
 import { formatCidr, parseCidr } from '../../src/ip/net'
 import type { TrafficRules } from '../../src/kernel/iptables'
 import { decodeLeaseAttrs } from '../../src/lease/json'
@@ -25,6 +20,8 @@ import type { PeerEvent } from '../../src/lease/watcher'
 import { parseMac } from '../../src/packet/mac'
 import { parseIp4 } from '../../src/packet/ip'
 import { captureLogger } from '../helpers/log'
+import { fakeTunNetwork } from './fake-tun-network'
+import type { FakeTunNetwork } from './fake-tun-network'
 
 const NETWORK = parseCidr('10.244.0.0/16')
 const OWN = parseCidr('10.244.1.0/24')
@@ -35,27 +32,19 @@ let revision = 1
 const lease = (subnet: typeof PEER, value: string): Lease => ({ subnet, attrs: decodeLeaseAttrs(value), expiration: null, revision: revision++ })
 const added = (value: string): PeerEvent[] => [{ type: 'added', lease: lease(PEER, value) }]
 
-function tunNetwork (backend: 'vxlan' | 'udp'): { net: TunNetwork, fdb: Fdb, stats: Float64Array, logs: ReturnType<typeof captureLogger> } {
-  const logs = captureLogger()
+function tunNetwork (backend: 'vxlan' | 'udp'): FakeTunNetwork & { fdb: Fdb } {
   const fdb = new Fdb({ network: NETWORK, subnetLen: 24, port: 8472 })
-  const stats = new Float64Array(DROP_COUNT)
-  const outside = { setOwnSubnet: () => {}, unknownSources: new Uint32Array(UNKNOWN_RING) } as unknown as Outside
-  const dataplane: Dataplane = { stats, outside, snapshot: () => ({}), close: () => {} }
-  const device = { name: 'weft.test', offloads: {}, resync: async () => {}, setSubnet: async () => {}, close: async () => {} } as unknown as TunDevice
-  const net = new TunNetwork({
-    backend,
-    device,
-    dataplane,
+  return {
     fdb,
-    lease: lease(OWN, '{"PublicIP":"198.18.0.1"}'),
-    mtu: 1450,
-    ownPublicIP: parseIp4('198.18.0.1'),
-    underlayName: 'lo',
-    unusable: backend === 'udp' ? () => undefined : (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
-    ...(backend === 'vxlan' ? { macOf: (l: Lease) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined } } : {}),
-    log: logs.log
-  })
-  return { net, fdb, stats, logs }
+    ...fakeTunNetwork({
+      backend,
+      fdb,
+      own: lease(OWN, '{"PublicIP":"198.18.0.1"}'),
+      mtu: 1450,
+      unusable: backend === 'udp' ? () => undefined : (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
+      ...(backend === 'vxlan' ? { macOf: (l: Lease) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined } } : {})
+    })
+  }
 }
 
 for (const [backend, good, bad] of [
