@@ -122,7 +122,7 @@ class Io : public Napi::ObjectWrap<Io> {
  private:
   // setReceive(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity,
   //            addrs?: Uint32Array, ports?: Uint32Array, segs?: Uint32Array, vnet?: boolean,
-  //            bad?: Uint32Array, inner?: number)
+  //            bad?: Uint32Array, inner?: number, rco?: boolean)
   Napi::Value SetReceive(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsBuffer() || !IsU32Array(info[1]) || !IsU32Array(info[2]) ||
@@ -157,10 +157,11 @@ class Io : public Napi::ObjectWrap<Io> {
       if (info[8].As<Napi::Uint32Array>().ElementLength() < 2 * rx.max) THROW_TYPE(env, "bad must be a Uint32Array of 2 * batch");
       rx.bad = info[8].As<Napi::Uint32Array>().Data();
       rx.inner = info[9].IsNumber() ? info[9].As<Napi::Number>().Uint32Value() : 0;
+      rx.rco = kind_ == WEFT_KIND_UDP4 && info[10].ToBoolean();
     }
     if (rx.capacity == 0) THROW_TYPE(env, "capacity must be > 0");
     rx_ = rx;
-    rxRef_ = Napi::Persistent(Hold(info, 10));
+    rxRef_ = Napi::Persistent(Hold(info, 11));
     return env.Undefined();
   }
 

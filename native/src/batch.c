@@ -63,7 +63,7 @@ typedef struct {
   uint32_t size;        /* UDP_SEGMENT size (the first datagram's) */
   uint32_t bytes;
   uint32_t dest;
-  uint8_t tag, closed;
+  uint8_t tag, closed, partial;
 } msg_meta_t;
 
 struct weft_mmsg {
@@ -259,6 +259,11 @@ static void check_inner(const weft_rx_t *rx, int kind, int i, uint32_t len, uint
     uint32_t inner = kind == WEFT_KIND_RAW4 ? (n > 0 ? (uint32_t)(p[at] & 15) * 4 : 0) : rx->inner;
     int r;
     if (inner >= n) continue;
+    if (rx->rco && n >= 8 && (p[at + 1] & WEFT_VXLAN_RCO_BYTE1)) {
+      /* JS checks that the RCO fields match the packet before trusting it */
+      ctr[WEFT_RX_CSUM_REMOTE]++;
+      continue;
+    }
     r = weft_inner_check(p + at + inner, n - inner);
     if (r > 0) ctr[WEFT_RX_CSUM_FINISHED]++;
     if (r < 0) {
@@ -368,6 +373,7 @@ static msg_meta_t *open_msg(weft_mmsg_t *m, const weft_tx_t *tx, int kind, uint3
   mm->dest = d;
   mm->tag = tag;
   mm->closed = 0;
+  mm->partial = 0;
   return mm;
 }
 
@@ -418,8 +424,9 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
     if (sg >= 0x10000) {
       /* a super-packet: cut it into segments behind copies of the prefix */
       uint32_t mss = sg & 0xffff, inner = tx->inner, nseg, segsize, per;
+      int partial = (sg & WEFT_SEGS_PARTIAL) != 0;
       weft_gso_t g;
-      if (inner >= len || mss == 0 || weft_gso_parse(tx->slab + off + inner, len - inner, sg >> 16, &g) < 0 ||
+      if (inner >= len || mss == 0 || weft_gso_parse(tx->slab + off + inner, len - inner, (sg >> 16) & 0xff, &g) < 0 ||
           g.payload == 0 || inner + g.hdr > WEFT_SEG_HDR_MAX || inner + g.hdr + mss > WEFT_UDP_MAX_PAYLOAD) {
         if (k > 0) break;
         ctr[WEFT_TX_DROP_BAD_GSO]++;
@@ -441,12 +448,14 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
          * UDP_SEGMENT). A TCP stream's super-packets are whole multiples of
          * the MSS, 46 segments of 1472 bytes where a message holds 44: this
          * packs them 44 to a message instead of 44 + 2. */
-        if (!cur || cur->tag != MSG_SUPER || cur->closed || cur->dest != d || cur->size != segsize || cur->nseg >= per) {
+        if (!cur || cur->tag != MSG_SUPER || cur->closed || cur->dest != d || cur->size != segsize || cur->nseg >= per ||
+            cur->partial != partial) {
           if (k >= m->max) goto full;
           cur = open_msg(m, tx, kind, k++, iv, d, i, s, segsize, MSG_SUPER);
+          cur->partial = (uint8_t)partial;
         }
         hdr = m->hdrs + (size_t)h++ * WEFT_SEG_HDR_MAX;
-        weft_gso_segment(hdr, tx->slab + off, inner, tx->slab + off + inner, &g, mss, s, chunk, s + 1 == nseg);
+        weft_gso_segment(hdr, tx->slab + off, inner, tx->slab + off + inner, &g, mss, s, chunk, s + 1 == nseg, partial);
         add_iov(m, k - 1, &iv, hdr, inner + g.hdr);
         add_iov(m, k - 1, &iv, tx->slab + off + inner + g.hdr + (size_t)s * mss, chunk);
         cur->nseg++;
@@ -503,6 +512,7 @@ static void account_sent(const msg_meta_t *mm, double *ctr, int gso_msg) {
   ctr[WEFT_TX_BYTES] += (double)mm->bytes;
   if (gso_msg) ctr[WEFT_TX_GSO_SEGMENTS] += mm->nseg;
   if (mm->tag == MSG_SUPER) ctr[WEFT_TX_SEGMENTED] += mm->nseg;
+  if (mm->partial) ctr[WEFT_TX_CSUM_PARTIAL] += mm->nseg;
   else if (mm->tag == MSG_PLAIN && mm->nseg > 1) ctr[WEFT_TX_COALESCED] += mm->nseg;
 }
 

@@ -118,9 +118,12 @@ int weft_gso_parse(const uint8_t *ip, size_t len, uint32_t type, weft_gso_t *g) 
  * prefix as given, then the super-packet's IP and TCP/UDP headers with the
  * per-segment fields fixed (IP total length, ID and checksum; TCP sequence,
  * flags and checksum; UDP length and checksum), as the kernel's own GSO does.
+ * With `partial`, the TCP/UDP checksum field gets only the pseudo-header sum
+ * (what CHECKSUM_PARTIAL leaves there) and the payload is never read: the
+ * receiver finishes it, or trusts the outer UDP checksum that covers it.
  */
 void weft_gso_segment(uint8_t *out, const uint8_t *prefix, uint32_t prefix_len, const uint8_t *ip,
-                      const weft_gso_t *g, uint32_t mss, uint32_t j, uint32_t chunk, int last) {
+                      const weft_gso_t *g, uint32_t mss, uint32_t j, uint32_t chunk, int last, int partial) {
   uint8_t *h = out + prefix_len;
   uint8_t *l4 = h + g->ihl;
   const uint8_t *payload = ip + g->hdr + (size_t)j * mss;
@@ -156,6 +159,12 @@ void weft_gso_segment(uint8_t *out, const uint8_t *prefix, uint32_t prefix_len, 
   put16(pseudo + 2, l4len);
   sum = weft_csum_add(h + 12, 8, 0);
   sum = weft_csum_add(pseudo, 4, sum);
+  if (partial) {
+    /* folded, not inverted; never 0 for a non-zero sum, so UDP needs no fix */
+    c = weft_csum_fold(sum);
+    memcpy(l4 + (g->type == WEFT_GSO_TCPV4 ? 16 : 6), &c, 2);
+    return;
+  }
   sum = weft_csum_add(l4, g->hdr - g->ihl, sum);
   sum = weft_csum_add(payload, chunk, sum);
   c = (uint16_t)~weft_csum_fold(sum);

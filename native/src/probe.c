@@ -83,4 +83,5 @@ const char *const weft_counter_names[WEFT_COUNTER_COUNT] = {
   "rxGroSegments", "txPackets", "txBytes", "txSyscalls", "txBatches", "txEagain", "txDropTooBig",
   "txDropUnreachable", "txDropBadSlot", "txDropBadDest", "txDropError", "txGsoSegments", "lastErrno",
   "rxSuperPackets", "rxCsumFinished", "txSegmented", "txDropBadGso", "txGsoRefused", "txCoalesced", "txWritev",
+  "txCsumPartial", "rxCsumRemote",
 };

@@ -39,6 +39,14 @@
 #define WEFT_GSO_NONE 0
 #define WEFT_GSO_TCPV4 1
 #define WEFT_GSO_UDP_L4 5
+/* Set in a send entry's segs beside (type << 16 | mss): cut the super-packet
+ * with the inner TCP/UDP checksums left partial (pseudo-header sum only), for
+ * a peer that finishes them or trusts the outer UDP checksum (VXLAN remote
+ * checksum offload, marked in the prefix by the caller). */
+#define WEFT_SEGS_PARTIAL 0x1000000u
+/* VXLAN remote checksum offload (RCO): the R flag is bit 21 of the flags word,
+ * i.e. 0x20 in the header's second byte (Linux's VXLAN_HF_RCO). */
+#define WEFT_VXLAN_RCO_BYTE1 0x20
 
 /* Largest UDP payload one IPv4 datagram (and so one UDP_SEGMENT send) holds,
  * and the kernel's cap on segments per UDP_SEGMENT send (UDP_MAX_SEGMENTS). */
@@ -81,6 +89,8 @@ enum weft_counter {
   WEFT_TX_GSO_REFUSED,    /* the kernel refused UDP_SEGMENT (EIO): sent unsegmented from then on */
   WEFT_TX_COALESCED,      /* separate datagrams sent as one UDP_SEGMENT message */
   WEFT_TX_WRITEV,         /* TUN writes gathered from several pieces */
+  WEFT_TX_CSUM_PARTIAL,   /* segments sent with the inner checksum left partial (VXLAN RCO) */
+  WEFT_RX_CSUM_REMOTE,    /* received datagrams not checked: RCO, covered by the outer UDP checksum */
   WEFT_COUNTER_COUNT
 };
 
@@ -110,6 +120,10 @@ typedef struct {
    * bad[2i], bad[2i+1] get a bitmask of the bad segments of message i */
   uint32_t *bad;
   uint32_t inner;
+  /* the datagrams are VXLAN and remote checksum offload is on: a datagram
+   * with the RCO flag is not checked (its inner checksum is partial by
+   * design, and the outer UDP checksum, which the kernel verified, covers it) */
+  int rco;
 } weft_rx_t;
 
 /*
@@ -192,7 +206,7 @@ int weft_csum_finish(uint8_t *pkt, size_t len, size_t start, size_t offset);
 int weft_inner_check(uint8_t *ip, size_t len);
 int weft_gso_parse(const uint8_t *ip, size_t len, uint32_t type, weft_gso_t *g);
 void weft_gso_segment(uint8_t *out, const uint8_t *prefix, uint32_t prefix_len, const uint8_t *ip,
-                      const weft_gso_t *g, uint32_t mss, uint32_t j, uint32_t chunk, int last);
+                      const weft_gso_t *g, uint32_t mss, uint32_t j, uint32_t chunk, int last, int partial);
 
 /* probe.c */
 typedef struct {

@@ -49,6 +49,8 @@ export interface TunNetworkOptions {
   unusable: (lease: Lease) => string | undefined
   /** the peer's MAC for the Fdb (vxlan: its VTEP MAC); only asked of usable leases */
   macOf?: (lease: Lease) => Buffer | undefined
+  /** vxlan: we and the peer both speak remote checksum offload */
+  remCsumOf?: (lease: Lease) => boolean
   /** DirectRouting: kernel routes to directly connected peers */
   direct?: PeerRoutes
   /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
@@ -121,7 +123,7 @@ export class TunNetwork implements Network {
         continue
       }
       try {
-        fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l))
+        fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l), undefined, this.o.remCsumOf?.(l) ?? false)
       } catch (err) {
         // A full peer table must not stop the node: anyone who can write a
         // lease could otherwise take every node down with one too many.
@@ -140,8 +142,9 @@ export class TunNetwork implements Network {
       } else {
         this.undirect(l)
       }
-      const mac = fdb.entries().find((x) => x.subnet.ip === l.subnet.ip)?.mac
-      log.info({ subnet: key, publicIP, ...(mac !== undefined ? { vtepMAC: mac } : {}), path: direct ? 'direct' : 'tunnel' }, `peer added to the ${WORDS[this.o.backend].table}`)
+      const entry = fdb.entries().find((x) => x.subnet.ip === l.subnet.ip)
+      const mac = entry?.mac
+      log.info({ subnet: key, publicIP, ...(mac !== undefined ? { vtepMAC: mac } : {}), ...(entry?.remCsum === true ? { remoteChecksumOffload: true } : {}), path: direct ? 'direct' : 'tunnel' }, `peer added to the ${WORDS[this.o.backend].table}`)
     }
   }
 
@@ -164,6 +167,7 @@ export class TunNetwork implements Network {
           subnet,
           publicIP: ip4ToString(e.publicIP),
           ...(e.mac !== undefined ? { vtepMAC: e.mac } : {}),
+          ...(e.remCsum ? { remoteChecksumOffload: true } : {}),
           path: this.direct.has(subnet) ? 'direct' : 'tunnel',
           insidePackets: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_PACKETS],
           insideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_BYTES],

@@ -11,7 +11,7 @@ import {
   IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_MF, IPV4_MIN_HLEN,
   REASON_NAMES, Reason, UDP_HLEN, VXLAN_HLEN, VXLAN_PORT_FLANNEL,
   ip4ToString, isIpv4Fragment, macToString, readArpOp, readArpSpa, readArpTpa, readEthType,
-  readIcmpCode, readIcmpEchoId, readIcmpEchoSeq, readIcmpType, readIpv4Dst, readIpv4FragField,
+  hasRco, readIcmpCode, readIcmpEchoId, readIcmpEchoSeq, readIcmpType, readIpv4Dst, readIpv4FragField,
   readIpv4FragmentOffset, readIpv4HeaderLength, readIpv4Id, readIpv4Protocol, readIpv4Src,
   readIpv4TotalLength, readIpv4Ttl, readTcpAck, readTcpDstPort, readTcpFlags, readTcpHeaderLength,
   readTcpSeq, readTcpSrcPort, readTcpWindow, readUdpDstPort, readUdpLength, readUdpSrcPort,
@@ -107,7 +107,7 @@ export type L4Info = TcpInfo | UdpInfo | IcmpInfo
 
 export type EncapInfo =
   /** flags and vni are missing when the VXLAN header is cut short */
-  | { type: 'vxlan', srcPort: number, dstPort: number, flags?: number, vni?: number }
+  | { type: 'vxlan', srcPort: number, dstPort: number, flags?: number, vni?: number, rco?: true }
   | { type: 'ipip' }
   | { type: 'udp', srcPort: number, dstPort: number }
 
@@ -316,13 +316,14 @@ function decodeUdp (buf: Buffer, l4: number, l4Len: number, ipOff: number, ip: I
     // The tunnel port is the destination; the source is a flow hash (VXLAN)
     // or the same port (UDP backend), so either one names the tunnel.
     if (isPort(opts.vxlanPorts, srcPort, dstPort)) {
-      const vxr = validateVxlan(buf, payload, payloadEnd - payload)
+      // remote checksum offload is what weft nodes speak to each other: not malformed
+      const vxr = validateVxlan(buf, payload, payloadEnd - payload, -1, true)
       if (vxr === Reason.TRUNCATED) {
         ip.encap = { type: 'vxlan', srcPort, dstPort }
         out.malformed = problem('vxlan', vxr, payloadEnd - payload)
         return
       }
-      ip.encap = { type: 'vxlan', srcPort, dstPort, flags: readVxlanFlags(buf, payload), vni: readVni(buf, payload) }
+      ip.encap = { type: 'vxlan', srcPort, dstPort, flags: readVxlanFlags(buf, payload), vni: readVni(buf, payload), ...(vxr === Reason.OK && hasRco(buf, payload) ? { rco: true as const } : {}) }
       // Linux drops VXLAN with bad flags or reserved bits; so does weft: say so, decode no further.
       if (vxr !== Reason.OK) { out.malformed = problem('vxlan', vxr, payloadEnd - payload); return }
       ip.inner = {}

@@ -54,7 +54,7 @@ function describeIp (ip: IpInfo, malformed: boolean): string {
   let s: string
   if (ip.encap !== undefined) {
     const e = ip.encap
-    const tag = e.type === 'vxlan' ? (e.vni !== undefined ? `VXLAN vni ${e.vni}` : 'VXLAN') : e.type === 'ipip' ? 'IPIP' : 'FLANNEL-UDP'
+    const tag = e.type === 'vxlan' ? (e.vni !== undefined ? `VXLAN vni ${e.vni}${e.rco === true ? ' rco' : ''}` : 'VXLAN') : e.type === 'ipip' ? 'IPIP' : 'FLANNEL-UDP'
     s = `${ip.src} > ${ip.dst} ${tag}`
   } else if (l4?.type === 'tcp') {
     s = `${ip.src}:${l4.srcPort} > ${ip.dst}:${l4.dstPort} TCP [${l4.flags}] seq ${l4.seq}${l4.flags.includes('.') ? ` ack ${l4.ack}` : ''} len ${l4.len}`

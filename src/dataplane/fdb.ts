@@ -30,6 +30,8 @@ export interface FdbEntry {
   readonly publicIP: number
   /** lower-case colon form, or undefined for backends without MACs */
   readonly mac: string | undefined
+  /** the peer takes VXLAN remote checksum offload (its lease says RemCsumRx) */
+  readonly remCsum: boolean
 }
 
 /** Per-peer counter slots, PER_PEER apart. */
@@ -44,6 +46,8 @@ export class Fdb {
   /** 6 bytes per peer index: the peer's VTEP MAC */
   readonly macs: Buffer
   readonly publicIPs: Uint32Array
+  /** 1 per peer index that takes VXLAN remote checksum offload */
+  readonly remCsum: Uint8Array
   /** what the native send path reads: (addr, port) per peer index */
   readonly addrs: PeerTable
   readonly perPeer: Float64Array
@@ -64,6 +68,7 @@ export class Fdb {
     this.capacity = o.capacity ?? 4096
     this.macs = Buffer.alloc(this.capacity * 6)
     this.publicIPs = new Uint32Array(this.capacity)
+    this.remCsum = new Uint8Array(this.capacity)
     this.addrs = new PeerTable(this.capacity)
     this.perPeer = new Float64Array(this.capacity * PER_PEER)
     this.routes = new Int32Array(slots).fill(-1)
@@ -87,8 +92,12 @@ export class Fdb {
     return i === undefined ? -1 : i
   }
 
-  /** Add or update the entry for a subnet. Returns its peer index. `port` overrides the table's (tests on loopback). */
-  set (subnet: Ip4Net, publicIP: number, mac: Buffer | undefined, port = this.port): number {
+  /**
+   * Add or update the entry for a subnet. Returns its peer index. `port`
+   * overrides the table's (tests on loopback); remCsum: the peer takes VXLAN
+   * remote checksum offload.
+   */
+  set (subnet: Ip4Net, publicIP: number, mac: Buffer | undefined, port = this.port, remCsum = false): number {
     const slot = this.slotOf(subnet)
     let i = this.routes[slot]
     if (i < 0) {
@@ -104,9 +113,10 @@ export class Fdb {
     if (mac !== undefined) mac.copy(this.macs, i * 6, 0, 6)
     else this.macs.fill(0, i * 6, i * 6 + 6)
     this.publicIPs[i] = publicIP
+    this.remCsum[i] = remCsum ? 1 : 0
     this.addrs.set(i, publicIP, port)
     this.perPeer.fill(0, i * PER_PEER, (i + 1) * PER_PEER)
-    this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: mac === undefined ? undefined : [...mac.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':') }
+    this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: mac === undefined ? undefined : [...mac.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), remCsum }
     this.bySource.set(publicIP | 0, i)
     this.routes[slot] = i
     return i
@@ -122,6 +132,7 @@ export class Fdb {
     if (e !== undefined && this.bySource.get(e.publicIP | 0) === i) this.bySource.delete(e.publicIP | 0)
     this.entriesByIndex[i] = undefined
     this.addrs.set(i, 0, 0)
+    this.remCsum[i] = 0
     this.free.unshift(i) // reuse the longest-freed index last
     return true
   }

@@ -12,12 +12,15 @@
 //    header (or refuses it with a drop reason, e.g. the UDP backend's TTL
 //    running out), and the packet queued in `tx` (start, length, peer
 //    index; for a super-packet, segs = type << 16 | mss: the addon cuts it
-//    into segments, each behind a copy of the encapsulation)
+//    into segments, each behind a copy of the encapsulation; | SEGS_PARTIAL
+//    where the peer takes VXLAN remote checksum offload, so that the addon
+//    never sums the payload)
 // 4. the answers, if any, go back into the TUN in one write
 // 5. one send for the whole batch; if the socket takes only part, the TUN is
 //    not read again until the socket drains (backpressure, not loss)
 // Nothing here allocates, closes over per-packet state, or logs.
 import type { PacketBatch } from '../native/batch'
+import { SEGS_PARTIAL } from '../native/batch'
 import type { PacketIo } from '../native/io'
 import { setIpv4Checksum, IPPROTO_ICMP, IPV4_FRAG_OFFSET_MASK } from '../packet/ipv4'
 import { setIcmpChecksum, ICMP_DEST_UNREACH } from '../packet/icmp'
@@ -150,6 +153,10 @@ export class Inside {
       }
       const start = encap.encap(slab, off, len, peer)
       if (start < 0) { stats[-start]++; continue }
+      if (gso !== 0 && encap.partial !== undefined && encap.partial(slab, start, off, peer)) {
+        gso |= SEGS_PARTIAL
+        stats[Count.INSIDE_PARTIAL]++
+      }
       txOff[k] = start
       txLen[k] = len + (off - start)
       txDest[k] = peer

@@ -9,7 +9,9 @@
 // 3. per datagram: the outer headers must check out (encap.decap: flags,
 //    VNI, our MAC, IPv4), the inner IPv4 packet must be sane, within the MTU
 //    and addressed to our subnet; without inner checks, a TCP/UDP checksum a
-//    kernel sender left partial is finished here (partial-checksum.ts)
+//    kernel sender left partial is finished here (partial-checksum.ts); with
+//    them, a packet the sender marked partial (VXLAN RCO) goes to the TUN
+//    asking the kernel to finish it
 // 4. it is queued for the TUN where it lies (no copy): TCP segments (and,
 //    with TUN USO, UDP datagrams) of one flow coalesce into super-packets
 //    (tun-writes.ts)
@@ -20,6 +22,7 @@ import type { PacketBatch } from '../native/batch'
 import type { PacketIo } from '../native/io'
 import { finishPartialChecksum } from '../packet/partial-checksum'
 import { Reason } from '../packet/reason'
+import { DECAP_PARTIAL } from './encap'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
 import { PER_PEER, PeerCount } from './fdb'
@@ -50,7 +53,7 @@ export class Outside {
   private ownMask = -1
 
   constructor (private readonly o: OutsideOptions) {
-    o.sock.receiveInto(o.rx, o.checked ? { checkInner: o.encap.headroom } : {})
+    o.sock.receiveInto(o.rx, o.checked ? { checkInner: o.encap.headroom, rco: o.encap.remoteChecksum === true } : {})
   }
 
   /** Our subnet (inner destinations must be inside it). */
@@ -108,8 +111,10 @@ export class Outside {
     const o = this.o
     const slab = o.rx.slab
     const stats = o.stats
-    const skip = o.encap.decap(slab, off, len, peer)
-    if (skip < 0) { stats[-skip]++; return }
+    const r = o.encap.decap(slab, off, len, peer)
+    if (r < 0) { stats[-r]++; return }
+    const skip = r & (DECAP_PARTIAL - 1)
+    const partial = r >= DECAP_PARTIAL
     const ip = off + skip
     const avail = len - skip
     if (avail < 20) { stats[Reason.TRUNCATED]++; return }
@@ -121,11 +126,14 @@ export class Outside {
     if (total > o.mtu) { stats[Drop.TOO_BIG]++; return }
     const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
     if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; return }
+    if (partial) stats[Count.OUTSIDE_PARTIAL]++
     if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
     // total drops any link-layer padding after the packet
     const proto = slab[ip + 9]
-    if (proto === 6) o.writes.tcp(ip, total)
-    else if (proto === 17) o.writes.udp(ip, total)
+    // unchecked, a partial checksum was just finished like any other
+    const leftPartial = partial && o.checked
+    if (proto === 6) o.writes.tcp(ip, total, leftPartial)
+    else if (proto === 17) o.writes.udp(ip, total, leftPartial)
     else o.writes.single(ip, total)
     const perPeer = o.fdb.perPeer
     perPeer[peer * PER_PEER + PeerCount.OUTSIDE_PACKETS]++

@@ -28,15 +28,17 @@ export const Drop = {
   /** the inner TCP/UDP checksum is wrong (checked once, before coalescing) */
   BAD_INNER_CHECKSUM: REASON_COUNT + 10,
   /** a super-packet from the TUN of a kind we do not segment (IPv6, ECN, UFO) */
-  GSO_UNSUPPORTED: REASON_COUNT + 11
+  GSO_UNSUPPORTED: REASON_COUNT + 11,
+  /** VXLAN remote checksum offload that does not describe the packet (or is not on here) */
+  BAD_VXLAN_RCO: REASON_COUNT + 12
 } as const
 
-export const DROP_COUNT = REASON_COUNT + 12
+export const DROP_COUNT = REASON_COUNT + 13
 
 export const DROP_NAMES: readonly string[] = [
   ...REASON_NAMES,
   'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop', 'wrong_protocol',
-  'bad_inner_checksum', 'gso_unsupported'
+  'bad_inner_checksum', 'gso_unsupported', 'bad_vxlan_rco'
 ]
 
 /** Non-drop counters, after the drop slots. */
@@ -58,12 +60,17 @@ export const Count = {
   /** super-packets written to the TUN, coalesced from received segments */
   OUTSIDE_SUPER_PACKETS: DROP_COUNT + 10,
   /** received segments that went into those super-packets */
-  OUTSIDE_COALESCED: DROP_COUNT + 11
+  OUTSIDE_COALESCED: DROP_COUNT + 11,
+  /** super-packets sent with their segments' inner checksums left to the peer (VXLAN RCO) */
+  INSIDE_PARTIAL: DROP_COUNT + 12,
+  /** datagrams received with RCO: inner checksum left partial, written to the TUN for the kernel to finish */
+  OUTSIDE_PARTIAL: DROP_COUNT + 13
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
   'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished',
-  'unreachable_sent', 'inside_super_packets', 'outside_super_packets', 'outside_coalesced'
+  'unreachable_sent', 'inside_super_packets', 'outside_super_packets', 'outside_coalesced', 'inside_partial_checksums',
+  'outside_partial_checksums'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

@@ -20,7 +20,10 @@
 // coalescing relies on that check (the kernel never checks a super-packet's
 // segments), so it needs it. Single TCP/UDP packets go with DATA_VALID,
 // which says as much, though Linux 6.18's TUN ignores it on writes and checks
-// them again.
+// them again. A packet whose sender left the checksum partial (VXLAN remote
+// checksum offload, `partial`) was not checked, and needs not be: the outer
+// UDP checksum covered it; it goes with NEEDS_CSUM, as a segment of a
+// coalesced run does.
 // Only the last write can be an open run: interleaved flows simply coalesce
 // less, which keeps every write's pieces contiguous.
 import type { PacketBatch } from '../native/batch'
@@ -83,8 +86,12 @@ export class TunWrites {
     return this.writes < this.maxWrites && this.pieces + pieces + 1 <= this.batch.size
   }
 
-  /** A packet that goes as it is (ICMP, UDP, a TCP segment that starts nothing). */
-  single (ip: number, total: number): void {
+  /**
+   * A packet that goes as it is (ICMP, UDP, a TCP segment that starts
+   * nothing). partial: a whole TCP/UDP packet whose checksum field holds
+   * only the pseudo-header sum (needs the vnet header).
+   */
+  single (ip: number, total: number, partial = false): void {
     this.close()
     if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
     const s = this.batch.slab
@@ -92,11 +99,11 @@ export class TunWrites {
     // DATA_VALID only where the socket checked the checksum: TCP and UDP,
     // whole (a fragment's checksum is the reassembled datagram's)
     const whole = ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0
-    this.open(ip, total, (proto === 6 || proto === 17) && whole ? this.checked : 0)
+    this.open(ip, total, (proto === 6 || proto === 17) && whole ? this.checked : 0, partial)
   }
 
   /** A TCP segment (IPv4, header already checked): coalesced when it continues the open run. */
-  tcp (ip: number, total: number): void {
+  tcp (ip: number, total: number, partial = false): void {
     const s = this.batch.slab
     const ihl = (s[ip] & 15) << 2
     const t = ip + ihl
@@ -105,7 +112,7 @@ export class TunWrites {
     const flags = s[t + 13]
     const plain = this.checked !== 0 && this.vnet && ihl === 20 && (flags === TCP_ACK || flags === (TCP_ACK | TCP_PSH)) && payload > 0 &&
       ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0
-    if (!plain) { this.single(ip, total); return }
+    if (!plain) { this.single(ip, total, partial); return }
     const h = this.head
     if (h >= 0 && this.runProto === 6 && this.continues(h, ip, thl, payload) && this.pieces < this.batch.size) {
       const o = this.batch
@@ -123,7 +130,7 @@ export class TunWrites {
     }
     this.close()
     if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
-    this.open(ip, total, this.checked)
+    this.open(ip, total, this.checked, partial)
     if ((flags & TCP_PSH) !== 0) return // already the end of a run
     this.head = ip
     this.runProto = 6
@@ -136,13 +143,13 @@ export class TunWrites {
   }
 
   /** A UDP datagram (IPv4, header already checked): coalesced when it continues the open run (USO only). */
-  udp (ip: number, total: number): void {
+  udp (ip: number, total: number, partial = false): void {
     const s = this.batch.slab
     const payload = total - 28
     const plain = this.uso && this.checked !== 0 && this.vnet && s[ip] === 0x45 && payload > 0 &&
       ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0 && ((s[ip + 24] << 8) | s[ip + 25]) === total - 20 &&
       (s[ip + 26] | s[ip + 27]) !== 0 // no checksum: left as it is, not computed by a segmenting kernel
-    if (!plain) { this.single(ip, total); return }
+    if (!plain) { this.single(ip, total, partial); return }
     const h = this.head
     if (h >= 0 && this.runProto === 17 && payload <= this.headMss && this.runPayload + payload + 28 <= MAX_IP_LEN &&
         this.sameFlow(h, ip) && this.pieces < this.batch.size) {
@@ -158,7 +165,7 @@ export class TunWrites {
     }
     this.close()
     if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
-    this.open(ip, total, this.checked)
+    this.open(ip, total, this.checked, partial)
     this.head = ip
     this.runProto = 17
     this.headThl = 8
@@ -192,14 +199,15 @@ export class TunWrites {
     return seq === this.seq[0]
   }
 
-  /** Queue a new write: [vnet header] + the packet. */
-  private open (ip: number, total: number, flags: number): void {
+  /** Queue a new write: [vnet header] + the packet; partial: the kernel finishes its TCP/UDP checksum. */
+  private open (ip: number, total: number, flags: number, partial: boolean): void {
     const o = this.batch
     const w = this.writes
     let p = this.pieces
     if (this.vnet) {
       const at = this.hdrBase + w * HDR_SLOT
-      writeVnetHdr(o.slab, at, flags, GSO_NONE, 0, 0, 0, 0)
+      if (partial) writeVnetHdr(o.slab, at, VNET_F_NEEDS_CSUM, GSO_NONE, 0, 0, (o.slab[ip] & 15) << 2, o.slab[ip + 9] === 6 ? 16 : 6)
+      else writeVnetHdr(o.slab, at, flags, GSO_NONE, 0, 0, 0, 0)
       o.offsets[p] = at
       o.lengths[p] = VNET_HDR_LEN
       p++

@@ -4,11 +4,22 @@
 // Out: inner Ethernet from our VTEP MAC to the peer's, then the VXLAN header,
 // written in place in the headroom. In: flags and VNI checked, the inner
 // frame must be addressed to our VTEP MAC and carry IPv4.
+// Remote checksum offload (RCO, see ../packet/vxlan.ts), when on: a
+// super-packet to a peer that asked for it (Fdb.remCsum) is marked so that
+// its segments go with the inner checksum left partial; a datagram that
+// arrives marked is let in only where the mark describes it, and goes to the
+// TUN for the kernel to finish (DECAP_PARTIAL).
+import { ETH_HLEN } from '../packet/ethernet'
 import { Reason } from '../packet/reason'
-import { validateVxlan, VXLAN_FLAG_I } from '../packet/vxlan'
+import { hasRco, rcoProtocol, rcoStart, validateVxlan, writeRco, VXLAN_FLAG_I } from '../packet/vxlan'
+import { DECAP_PARTIAL } from './encap'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
 import { Drop } from './stats'
+
+/** bytes of the inner TCP header up to its checksum field's end, and UDP's */
+const TCP_CSUM_END = 18
+const UDP_CSUM_END = 8
 
 export const VXLAN_HEADROOM = 8 + 14
 
@@ -18,8 +29,8 @@ export class VxlanEncap implements Encapsulation {
   private readonly v1: number
   private readonly v2: number
 
-  /** ourMac: 6 bytes */
-  constructor (private readonly vni: number, private readonly ourMac: Buffer, private readonly fdb: Fdb) {
+  /** ourMac: 6 bytes; remoteChecksum: speak RCO with peers that ask for it, and take it from anyone */
+  constructor (private readonly vni: number, private readonly ourMac: Buffer, private readonly fdb: Fdb, readonly remoteChecksum = false) {
     this.v0 = (vni >>> 16) & 255
     this.v1 = (vni >>> 8) & 255
     this.v2 = vni & 255
@@ -57,14 +68,30 @@ export class VxlanEncap implements Encapsulation {
     return h
   }
 
+  partial (slab: Buffer, start: number, ip: number, peer: number): boolean {
+    if (!this.remoteChecksum || this.fdb.remCsum[peer] === 0) return false
+    writeRco(slab, start, ETH_HLEN + ((slab[ip] & 15) << 2), slab[ip + 9])
+    return true
+  }
+
   decap (slab: Buffer, off: number, len: number, _peer: number): number {
     if (len < VXLAN_HEADROOM + 20) return -Reason.TRUNCATED
-    const r = validateVxlan(slab, off, len, this.vni)
+    const r = validateVxlan(slab, off, len, this.vni, this.remoteChecksum)
     if (r !== Reason.OK) return -r
     const m = this.ourMac
     const e = off + 8
     if (slab[e] !== m[0] || slab[e + 1] !== m[1] || slab[e + 2] !== m[2] || slab[e + 3] !== m[3] || slab[e + 4] !== m[4] || slab[e + 5] !== m[5]) return -Drop.NOT_OUR_MAC
     if (slab[e + 12] !== 0x08 || slab[e + 13] !== 0x00) return -Drop.NOT_IPV4
-    return VXLAN_HEADROOM
+    if (!hasRco(slab, off)) return VXLAN_HEADROOM
+    // The addon did not check this packet's inner checksum: the mark is
+    // trusted only where it names this packet's own TCP/UDP checksum field
+    // (anything else could let a bad checksum through, or point the kernel's
+    // finishing at other bytes).
+    const ip = off + VXLAN_HEADROOM
+    const ihl = (slab[ip] & 15) << 2
+    const proto = slab[ip + 9]
+    if ((slab[ip] >> 4) !== 4 || ihl < 20 || rcoStart(slab, off) !== ETH_HLEN + ihl || rcoProtocol(slab, off) !== proto ||
+        ((slab[ip + 6] & 0x3f) | slab[ip + 7]) !== 0 || len < VXLAN_HEADROOM + ihl + (proto === 6 ? TCP_CSUM_END : UDP_CSUM_END)) return -Drop.BAD_VXLAN_RCO
+    return VXLAN_HEADROOM | DECAP_PARTIAL
   }
 }

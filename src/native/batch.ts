@@ -21,6 +21,14 @@ export interface BatchOptions {
   slab?: Buffer
 }
 
+/**
+ * Or'ed into a super-packet's segs entry: its segments carry only the
+ * pseudo-header sum in the inner TCP/UDP checksum (the payload is not
+ * summed), for a peer that takes VXLAN remote checksum offload. Mirrors
+ * WEFT_SEGS_PARTIAL in native/src/weft.h.
+ */
+export const SEGS_PARTIAL = 0x1000000
+
 export class PacketBatch {
   readonly size: number
   readonly slotSize: number
@@ -36,7 +44,8 @@ export class PacketBatch {
   /**
    * receive: UDP_GRO segment size, 0 = not coalesced; send on a socket: what
    * entry i is (0 plain, 1..0xffff a run of datagrams of that size, type << 16 | mss
-   * a super-packet to segment); send to a TUN: pieces gathered by write i
+   * a super-packet to segment, | SEGS_PARTIAL to leave its segments' inner
+   * checksums partial); send to a TUN: pieces gathered by write i
    */
   readonly segs: Uint32Array
   /** send: index into the peer table */

@@ -8,7 +8,7 @@ export interface NativeIo {
   readonly fd: number
   setReceive (slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity: number,
     addrs?: Uint32Array | null, ports?: Uint32Array | null, segs?: Uint32Array | null,
-    vnet?: boolean, bad?: Uint32Array | null, inner?: number): void
+    vnet?: boolean, bad?: Uint32Array | null, inner?: number, rco?: boolean): void
   setSend (slab: Buffer, offsets: Uint32Array, lengths: Uint32Array,
     dests?: Uint32Array | null, table?: Uint32Array | null, segs?: Uint32Array | null,
     inner?: number, coalesce?: boolean): void

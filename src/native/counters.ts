@@ -5,7 +5,8 @@ export const COUNTER_NAMES = [
   'rxPackets', 'rxBytes', 'rxSyscalls', 'rxBatches', 'rxEagain', 'rxDropTruncated', 'rxDropError',
   'rxGroSegments', 'txPackets', 'txBytes', 'txSyscalls', 'txBatches', 'txEagain', 'txDropTooBig',
   'txDropUnreachable', 'txDropBadSlot', 'txDropBadDest', 'txDropError', 'txGsoSegments', 'lastErrno',
-  'rxSuperPackets', 'rxCsumFinished', 'txSegmented', 'txDropBadGso', 'txGsoRefused', 'txCoalesced', 'txWritev'
+  'rxSuperPackets', 'rxCsumFinished', 'txSegmented', 'txDropBadGso', 'txGsoRefused', 'txCoalesced', 'txWritev',
+  'txCsumPartial', 'rxCsumRemote'
 ] as const
 
 export type CounterName = typeof COUNTER_NAMES[number]

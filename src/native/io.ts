@@ -25,6 +25,13 @@ export interface ReceiveOptions {
   vnet?: boolean
   /** sockets: check every (segment's) inner TCP/UDP checksum, the inner IPv4 packet starting this many bytes in (raw: after the outer header); results in batch.bad */
   checkInner?: number
+  /**
+   * UDP sockets carrying VXLAN, with checkInner: a datagram with the remote
+   * checksum offload flag is not checked (its inner checksum is partial by
+   * design; the outer UDP checksum, verified by the kernel, covers it). The
+   * decapsulation must check the RCO fields against the packet.
+   */
+  rco?: boolean
 }
 
 export interface SendOptions {
@@ -65,7 +72,7 @@ export class PacketIo {
     const sock = this.kind !== 'fd'
     this.io.setReceive(batch.slab, batch.offsets, batch.lengths, batch.capacity,
       sock ? batch.addrs : null, sock ? batch.ports : null, this.kind === 'udp4' ? batch.segs : null,
-      opts.vnet === true, sock && opts.checkInner !== undefined ? batch.bad : null, opts.checkInner ?? 0)
+      opts.vnet === true, sock && opts.checkInner !== undefined ? batch.bad : null, opts.checkInner ?? 0, opts.rco === true)
   }
 
   /**

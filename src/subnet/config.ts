@@ -57,6 +57,12 @@ export interface VxlanBackendConfig {
   readonly gbp: boolean
   readonly learning: boolean
   readonly directRouting: boolean
+  /**
+   * weft's own option "RemCsum" (default true): VXLAN remote checksum offload
+   * with peers whose lease asks for it (RemCsumRx), as Linux's
+   * remcsumtx/remcsumrx; flannel ignores the option and the lease key
+   */
+  readonly remCsum: boolean
 }
 export interface UdpBackendConfig { readonly type: 'udp', readonly port: number }
 export interface IpipBackendConfig { readonly type: 'ipip', readonly directRouting: boolean }
@@ -358,7 +364,8 @@ function backendOptions (type: BackendType, o: Obj): BackendConfig {
         mtu,
         gbp: boolField(o, 'GBP', 'Backend.GBP', false),
         learning: boolField(o, 'Learning', 'Backend.Learning', false),
-        directRouting: boolField(o, 'DirectRouting', 'Backend.DirectRouting', false)
+        directRouting: boolField(o, 'DirectRouting', 'Backend.DirectRouting', false),
+        remCsum: boolField(o, 'RemCsum', 'Backend.RemCsum', true)
       }
     }
     case 'udp':
@@ -385,7 +392,7 @@ export function * candidateSubnets (cfg: Pick<NetworkConfig, 'subnetLen' | 'subn
 
 // Canonical option names per backend, as flannel's docs spell them.
 const OPTION_NAMES: Record<BackendType, readonly string[]> = {
-  vxlan: ['VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting'],
+  vxlan: ['VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting', 'RemCsum'],
   udp: ['Port'],
   ipip: ['DirectRouting'],
   'host-gw': []

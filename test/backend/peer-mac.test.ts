@@ -2,7 +2,7 @@
 // decoder reads it: a hand-written "vtepMAC" is the VtepMAC key.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { peerMac } from '../../src/backend/vxlan/peer-mac'
+import { peerMac, peerTakesRemCsum } from '../../src/backend/vxlan/peer-mac'
 import { parseCidr } from '../../src/ip/net'
 import { decodeLeaseAttrs } from '../../src/lease/json'
 import type { Lease } from '../../src/lease/lease'
@@ -24,5 +24,13 @@ test('with several VtepMAC keys the last wins, whatever its case, as in Go (gola
 test('BackendData without a usable VtepMAC, in any case, makes the peer unusable with a reason', () => {
   for (const data of ['{"VNI":1}', '{"VtepMA":"02:00:00:00:00:01"}', '{"vtepmac":42}', '{"vtepmac":"02:00:00:00:00"}', '["02:00:00:00:00:01"]', 'null']) {
     assert.deepEqual(peerMac(withData(data)), { reason: 'its BackendData has no valid VtepMAC' }, data)
+  }
+})
+
+test('a peer takes remote checksum offload only when its BackendData says RemCsumRx: true, in any key case', () => {
+  assert.equal(peerTakesRemCsum(withData('{"VNI":1,"VtepMAC":"02:00:00:00:00:01","RemCsumRx":true}')), true)
+  assert.equal(peerTakesRemCsum(withData('{"VNI":1,"VtepMAC":"02:00:00:00:00:01","remcsumrx":true}')), true)
+  for (const data of ['{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}', '{"RemCsumRx":false}', '{"RemCsumRx":"true"}', '{"RemCsumRx":1}', 'null', '[true]']) {
+    assert.equal(peerTakesRemCsum(withData(data)), false, `${data}: flannel's lease, or anything but true`)
   }
 })

@@ -108,6 +108,14 @@ test('VXLAN carrying TCP and UDP, on another port when asked', () => {
   assert.equal(line(v4789), '198.18.0.1:40000 > 198.18.0.2:4789 UDP len 80')
 })
 
+test('VXLAN with remote checksum offload (what weft nodes speak to each other) decodes, marked rco', () => {
+  const f = vxlanFrame(tcpSegment(POD1, POD2, SYN))
+  const vx = ETH_HLEN + IPV4_MIN_HLEN + UDP_HLEN
+  f[vx + 1] = 0x20 // R flag
+  f[vx + 7] = (ETH_HLEN + IPV4_MIN_HLEN) >> 1 // TCP header 34 bytes into the inner frame
+  assert.equal(line(f), '198.18.0.1 > 198.18.0.2 VXLAN vni 1 rco | 10.244.1.2:40000 > 10.244.2.3:5201 TCP [S] seq 123 len 0')
+})
+
 test('IP-in-IP: protocol 4, the payload is the pod packet', () => {
   assert.equal(line(ipipFrame(icmpPacket(POD1, POD2, 9, 3))),
     '198.18.0.1 > 198.18.0.2 IPIP | 10.244.1.2 > 10.244.2.3 ICMP echo request id 9 seq 3 len 84')

@@ -25,6 +25,8 @@ export interface TestNode {
   port: number
   mac: Buffer
   subnet: string
+  /** speaks VXLAN remote checksum offload (what its lease would say) */
+  remCsum: boolean
   close: () => void
 }
 
@@ -38,6 +40,8 @@ export interface NodeOptions {
   wireSlot?: number
   /** slots in the test's send batch */
   wireTxSize?: number
+  /** VXLAN remote checksum offload on (the backend's RemCsum) */
+  remCsum?: boolean
 }
 
 /** A VXLAN pipeline between an in-memory TUN and a loopback UDP socket. */
@@ -47,7 +51,7 @@ export function node (subnet: string, mac: string, o: NodeOptions = {}): TestNod
   const net = parseCidr('10.244.0.0/16')
   const fdb = new Fdb({ network: net, subnetLen: 24, port: 0 })
   const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb, o.remCsum === true), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(subnet)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
   const wireRx = new PacketBatch({ size: 64, slotSize: o.wireSlot ?? 2048 })
@@ -55,13 +59,13 @@ export function node (subnet: string, mac: string, o: NodeOptions = {}): TestNod
   wire.receiveInto(wireRx)
   wire.sendFrom(wireTx)
   pipeline.start()
-  return { pipeline, fdb, wire, wireRx, wireTx, port: udp.port, mac: macBuf, subnet, close: () => { pipeline.close(); wire.close() } }
+  return { pipeline, fdb, wire, wireRx, wireTx, port: udp.port, mac: macBuf, subnet, remCsum: o.remCsum === true, close: () => { pipeline.close(); wire.close() } }
 }
 
-/** Point a's FDB at b (both on loopback) and back. */
+/** Point a's FDB at b (both on loopback) and back, each entry saying whether the other takes RCO. */
 export function link (a: TestNode, b: TestNode): void {
-  a.fdb.set(parseCidr(b.subnet), LOOPBACK, b.mac, b.port)
-  b.fdb.set(parseCidr(a.subnet), LOOPBACK, a.mac, a.port)
+  a.fdb.set(parseCidr(b.subnet), LOOPBACK, b.mac, b.port, b.remCsum)
+  b.fdb.set(parseCidr(a.subnet), LOOPBACK, a.mac, a.port, a.remCsum)
 }
 
 /** A UDP-in-IPv4 packet from src to dst with `payloadLen` bytes of pattern `tag`. */

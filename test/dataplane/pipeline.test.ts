@@ -8,7 +8,10 @@ import { Drop, Count } from '../../src/dataplane/stats'
 import { Reason } from '../../src/packet/reason'
 import { parseMac } from '../../src/packet/mac'
 import { parseIp4 } from '../../src/packet/ip'
+import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
+import { IPPROTO_UDP, setIpv4Checksum } from '../../src/packet/ipv4'
 import { collect, inject, link, node, udpPacket, LOOPBACK } from './helpers'
+import type { TestNode } from './helpers'
 
 const MAC_A = '02:00:00:00:00:0a'
 const MAC_B = '02:00:00:00:00:0b'
@@ -113,6 +116,57 @@ test('outside drops, each counted by reason, while good frames still pass', asyn
   assert.equal(s[Drop.NOT_FOR_US], 1)
   assert.equal(s[Drop.TOO_BIG], 1)
   assert.equal(b.pipeline.outside.unknownSources[0], parseIp4('127.0.0.2'), 'the stranger is remembered for the log')
+})
+
+test('remote checksum offload marks are let in only where they describe the packet; without RCO on, the R flag is a reserved bit', async (t) => {
+  const b = node('10.244.2.0/24', MAC_B, { remCsum: true })
+  const plain = node('10.244.3.0/24', '02:00:00:00:00:0c')
+  t.after(() => { b.close(); plain.close() })
+  const peer = dgram.createSocket('udp4')
+  await new Promise<void>((resolve) => peer.bind(0, '127.0.0.1', resolve))
+  t.after(() => peer.close())
+  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac(MAC_A), peer.address().port)
+  plain.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac(MAC_A), peer.address().port)
+
+  /** [VXLAN with RCO byte 7 = rco][inner Ethernet][inner], to `to`; the inner UDP checksum left partial */
+  const frame = (to: TestNode, inner: Buffer, rco: number): Buffer => {
+    const f = Buffer.alloc(22 + inner.length)
+    f[0] = 0x08
+    f[1] = 0x20
+    f[6] = 1
+    f[7] = rco
+    to.mac.copy(f, 8)
+    parseMac(MAC_A).copy(f, 14)
+    f.writeUInt16BE(0x0800, 20)
+    inner.copy(f, 22)
+    return f
+  }
+  const partialUdp = (dst: string, tag: number, fragField = 0x4000): { whole: Buffer, partial: Buffer } => {
+    const whole = udpPacket('10.244.1.2', dst, 40, tag)
+    whole.writeUInt16BE(fragField, 6)
+    setIpv4Checksum(whole, 0)
+    const partial = Buffer.from(whole)
+    const s = fold(pseudoHeaderSum4At(partial, 0, IPPROTO_UDP, partial.length - 20))
+    partial[26] = s >> 8
+    partial[27] = s & 255
+    return { whole, partial }
+  }
+  const send = (to: TestNode, buf: Buffer): Promise<void> => new Promise((resolve, reject) => peer.send(buf, to.port, '127.0.0.1', (err) => err ? reject(err) : resolve()))
+  const UDP_AT_34 = 0x80 | (34 >> 1) // UDP, its header 14 + 20 bytes into the inner frame
+
+  const good = partialUdp('10.244.2.3', 1)
+  await send(b, frame(b, partialUdp('10.244.2.3', 2).partial, 0x80 | (38 >> 1))) // the wrong start
+  await send(b, frame(b, partialUdp('10.244.2.3', 3).partial, 34 >> 1)) // says TCP
+  await send(b, frame(b, partialUdp('10.244.2.3', 4, 0x2000).partial, UDP_AT_34)) // a fragment
+  await send(plain, frame(plain, partialUdp('10.244.3.3', 5).partial, UDP_AT_34)) // to a node without RCO
+  await send(b, frame(b, good.partial, UDP_AT_34))
+  const got = await collect(b, 1)
+  assert.equal(got.length, 1, 'the good frame got through')
+  assert.ok(got[0].equals(good.whole), 'without a vnet header, its checksum finished on the way in')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(b.pipeline.stats[Drop.BAD_VXLAN_RCO], 3)
+  assert.equal(b.pipeline.stats[Count.OUTSIDE_PARTIAL], 1)
+  assert.equal(plain.pipeline.stats[Reason.BAD_VXLAN_RESERVED], 1)
 })
 
 test('a removed peer is unreachable at once, and its entry can come back with a new MAC', async (t) => {

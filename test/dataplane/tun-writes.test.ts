@@ -77,7 +77,7 @@ interface Written {
 
 /** TunWrites over an in-memory TUN; packets are placed in its slab and handed over one by one. */
 function harness (vnet: boolean, checked = VNET_F_DATA_VALID, uso = false): {
-  writes: TunWrites, stats: Float64Array, tun: PacketIo, tcp: (p: Buffer) => void, udp: (p: Buffer) => void, single: (p: Buffer) => void, flush: () => Written[], close: () => void
+  writes: TunWrites, stats: Float64Array, tun: PacketIo, tcp: (p: Buffer) => void, udp: (p: Buffer) => void, partial: (p: Buffer) => void, single: (p: Buffer) => void, flush: () => Written[], close: () => void
 } {
   const [tun, wire] = packetPair(64)
   const maxWrites = 128
@@ -101,6 +101,8 @@ function harness (vnet: boolean, checked = VNET_F_DATA_VALID, uso = false): {
     tun,
     tcp: (p) => writes.tcp(place(p), p.length),
     udp: (p) => writes.udp(place(p), p.length),
+    // a TCP/UDP packet whose checksum the sender left partial (VXLAN RCO)
+    partial: (p) => p[9] === IPPROTO_TCP ? writes.tcp(place(p), p.length, true) : writes.udp(place(p), p.length, true),
     single: (p) => writes.single(place(p), p.length),
     flush: () => {
       assert.equal(writes.send(), 0, 'the TUN took every write')
@@ -356,6 +358,48 @@ test('single packets carry DATA_VALID when TCP or UDP (their checksums were chec
   } finally { h.close() }
 })
 
+/** `p` with its TCP (16) or UDP (6) checksum field holding only the pseudo-header sum, as VXLAN RCO carries it. */
+function leftPartial (p: Buffer): Buffer {
+  const q = Buffer.from(p)
+  const at = 20 + (q[9] === IPPROTO_TCP ? 16 : 6)
+  const s = fold(pseudoHeaderSum4At(q, 0, q[9], q.length - 20))
+  q[at] = s >> 8
+  q[at + 1] = s & 255
+  return q
+}
+
+test('packets the sender left partial (VXLAN RCO) go alone with NEEDS_CSUM at their own checksum, and in a run like any other segment', () => {
+  const h = harness(true, VNET_F_DATA_VALID, true)
+  try {
+    const psh = leftPartial(segment({ seq: 1, payload: 700, flags: TCP_ACK | TCP_PSH }))
+    const udp = leftPartial(udpPacket('10.244.1.2', '10.244.2.3', 300, 4))
+    const segs = run(701, 3, 1000).map(leftPartial)
+    h.partial(psh)
+    h.partial(udp)
+    segs.forEach(h.partial)
+    const w = h.flush()
+    assert.equal(w.length, 3)
+    assert.deepEqual(w[0].vnet, { ...SINGLE, flags: VNET_F_NEEDS_CSUM, csumStart: 20, csumOffset: 16 })
+    assert.ok(w[0].ip.equals(psh), 'the packet as it was')
+    assert.deepEqual(w[1].vnet, { ...SINGLE, flags: VNET_F_NEEDS_CSUM, csumStart: 20, csumOffset: 6 }, 'a lone UDP datagram: its checksum at offset 6')
+    assertSuperPacket(w[2], segs)
+  } finally { h.close() }
+})
+
+test('a run of one partial segment keeps NEEDS_CSUM: the header written when the run opened already says so', () => {
+  const h = harness(true)
+  try {
+    const one = leftPartial(segment({ seq: 1, payload: 1000 }))
+    const other = segment({ seq: 1, payload: 1000, tag: 9, sport: 40001 })
+    h.partial(one)
+    h.tcp(other) // another flow: closes the first run at one segment
+    const w = h.flush()
+    assert.equal(w.length, 2)
+    assert.deepEqual(w[0].vnet, { ...SINGLE, flags: VNET_F_NEEDS_CSUM, csumStart: 20, csumOffset: 16 })
+    assertSingle(w[1], other)
+  } finally { h.close() }
+})
+
 test('without a vnet header nothing is coalesced: each segment is written as it is, with no header', () => {
   const h = harness(false, 0)
   try {
@@ -566,8 +610,8 @@ const offloadSkip = offloads.udpGso && offloads.udpGro ? undefined : 'the kernel
 const MTU = 1450
 const MSS = MTU - 52
 
-function offloadNode (subnet: string, mac: string, off: NonNullable<NodeOptions['offloads']>): TestNode {
-  return node(subnet, mac, { mtu: MTU, offloads: off, rcvbuf: 8 << 20, wireSlot: 65600, wireTxSize: 8 })
+function offloadNode (subnet: string, mac: string, off: NonNullable<NodeOptions['offloads']>, remCsum = false): TestNode {
+  return node(subnet, mac, { mtu: MTU, offloads: off, rcvbuf: 8 << 20, wireSlot: 65600, wireTxSize: 8, remCsum })
 }
 
 /** [vnet header][packet], as a TUN with TSO hands a super-packet to its reader. */
@@ -686,4 +730,57 @@ test('without offloads the same segments cross one by one, each exactly as sent'
   assert.equal(got.length, 8)
   got.forEach((g, i) => assert.ok(g.equals(segs[i]), `segment ${i}`))
   assert.equal(b.pipeline.stats[Count.OUTSIDE_SUPER_PACKETS], 0)
+})
+
+// VXLAN remote checksum offload between two pipelines that both speak it.
+
+test('with remote checksum offload, a 64 KB TSO super-packet crosses with no payload summed on either side and comes out as the same super-packet', { skip: offloadSkip }, async (t) => {
+  const off = { vnet: true, tso: true, gro: true, gso: true }
+  const a = offloadNode('10.244.1.0/24', '02:00:00:00:00:0a', off, true)
+  const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off, true)
+  t.after(() => { a.close(); b.close() })
+  link(a, b)
+  const sup = segment({ seq: 0x10, payload: 46 * MSS, flags: TCP_ACK })
+  const partial = Buffer.from(sup)
+  const p = fold(pseudoHeaderSum4At(partial, 0, IPPROTO_TCP, partial.length - 20))
+  partial[36] = p >> 8
+  partial[37] = p & 255
+  inject(a, [withVnet(partial, GSO_TCPV4, MSS)])
+  const got = await collect(b, 1)
+  assert.equal(got.length, 1)
+  const w = parseWritten(got[0])
+  assert.deepEqual(w.vnet, { flags: VNET_F_NEEDS_CSUM, gsoType: GSO_TCPV4, hdrLen: 52, gsoSize: MSS, csumStart: 20, csumOffset: 16 })
+  assert.ok(w.ip.subarray(52).equals(sup.subarray(52)), 'the same payload')
+  assert.equal((w.ip[36] << 8) | w.ip[37], p, 'TCP checksum partial, for the kernel to finish')
+  const finished = Buffer.from(w.ip)
+  assert.ok(finishPartialChecksum(finished, 0, finished.length))
+  assert.ok(finished.equals(sup), 'finished, it is the super-packet the pod sent')
+  assert.equal(a.pipeline.stats[Count.INSIDE_PARTIAL], 1)
+  assert.equal(a.pipeline.snapshot().sock.txCsumPartial, 46, 'every segment left partial by the sender')
+  assert.equal(b.pipeline.snapshot().sock.rxCsumRemote, 46, 'and not checked by the receiver')
+  assert.equal(b.pipeline.snapshot().sock.rxCsumFinished, 0)
+  assert.equal(b.pipeline.stats[Count.OUTSIDE_PARTIAL], 46)
+  assert.equal(b.pipeline.stats[Count.OUTSIDE_COALESCED], 46)
+  assert.equal(b.pipeline.stats[Drop.BAD_VXLAN_RCO], 0)
+})
+
+test('a peer that did not ask for remote checksum offload gets whole checksums, checked on arrival', { skip: offloadSkip }, async (t) => {
+  const off = { vnet: true, tso: true, gro: true, gso: true }
+  const a = offloadNode('10.244.1.0/24', '02:00:00:00:00:0a', off, true)
+  const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off, false)
+  t.after(() => { a.close(); b.close() })
+  link(a, b)
+  const sup = segment({ seq: 0x10, payload: 10 * MSS, flags: TCP_ACK })
+  inject(a, [withVnet(sup, GSO_TCPV4, MSS)])
+  const got = await collect(b, 1)
+  assert.equal(got.length, 1)
+  assertSuperPacket(parseWritten(got[0]), Array.from({ length: 10 }, (_, i) => segment({ seq: 0x10 + i * MSS, payload: MSS, tag: (0x10 + i * MSS) & 255 })).map((s, i) => {
+    // the segments TSO would cut carry the super-packet's payload slices
+    sup.copy(s, 52, 52 + i * MSS, 52 + (i + 1) * MSS)
+    return s
+  }))
+  assert.equal(a.pipeline.stats[Count.INSIDE_PARTIAL], 0)
+  assert.equal(a.pipeline.snapshot().sock.txCsumPartial, 0)
+  assert.equal(b.pipeline.snapshot().sock.rxCsumRemote, 0)
+  assert.equal(b.pipeline.stats[Drop.BAD_INNER_CHECKSUM], 0, 'every segment checked, and good')
 })

@@ -69,3 +69,29 @@ test('overhead: flannel.1 MTU = underlay MTU - 50, and the inner frame starts 50
   assert.equal(1500 - p.VXLAN_MTU_OVERHEAD, 1450);
   assert.equal(p.VXLAN_ENCAP_HEADROOM, 14 + 20 + 8 + 8);
 });
+
+test('remote checksum offload: writeRco sets the R flag and byte 7 as Linux reads them; validateVxlan takes them only when allowed', () => {
+  const h = vxlanHeader(1);
+  p.writeRco(h, 0, 34, 6);
+  assert.equal(h.toString('hex'), '0820000000000111', 'R = 0x20 in byte 1; TCP header 34 bytes in: 34 >> 1 = 0x11');
+  assert.ok(p.hasRco(h, 0));
+  assert.equal(p.rcoStart(h, 0), 34);
+  assert.equal(p.rcoProtocol(h, 0), 6);
+  assert.equal(name(p.validateVxlan(h, 0, 8, 1, true)), 'ok');
+  assert.equal(name(p.validateVxlan(h, 0, 8, 1)), 'bad_vxlan_reserved', 'not allowed: a reserved bit, as Linux without remcsumrx');
+  const u = vxlanHeader(1);
+  p.writeRco(u, 0, 38, 17);
+  assert.equal(u[7], 0x80 | 19, 'UDP: bit 7 set');
+  assert.equal(p.rcoProtocol(u, 0), 17);
+  assert.equal(p.rcoStart(u, 0), 38);
+  // any other reserved bit still spoils it
+  for (const [byte, value] of [[1, 0x21], [1, 0x10], [2, 0x01], [0, 0x0a]] as const) {
+    const x = Buffer.from(h);
+    x[byte] = value;
+    assert.equal(name(p.validateVxlan(x, 0, 8, 1, true)), 'bad_vxlan_reserved', `byte ${byte} = 0x${value.toString(16)}`);
+  }
+  // byte 7 means something only with the R flag
+  const noR = vxlanHeader(1);
+  noR[7] = 0x11;
+  assert.equal(name(p.validateVxlan(noR, 0, 8, 1, true)), 'bad_vxlan_reserved');
+});

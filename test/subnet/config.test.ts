@@ -116,7 +116,7 @@ test('types are checked as Go\'s decoder checks them; null leaves a plain field 
 test('keys match in any case, at every level, and unknown keys are ignored', () => {
   const c = parse({ network: '10.5.0.0/16', SUBNETLEN: 26, subnetmin: '10.5.0.64', Color: 'blue', backend: { type: 'VXLAN', vni: 4, PORT: 4789, directrouting: true, Extra: 1 } })
   assert.deepEqual(summary(c), { network: '10.5.0.0/16', subnetLen: 26, min: '10.5.0.64', max: '10.5.255.192' })
-  assert.deepEqual(c.backend, { type: 'vxlan', vni: 4, port: 4789, mtu: 0, gbp: false, learning: false, directRouting: true })
+  assert.deepEqual(c.backend, { type: 'vxlan', vni: 4, port: 4789, mtu: 0, gbp: false, learning: false, directRouting: true, remCsum: true })
   assert.equal(parse({ NETWORK: '10.0.0.0/8' }).subnetLen, 24)
   // Go folds with Unicode simple case folding: LONG S matches "s", KELVIN SIGN matches "k"
   assert.equal(parse({ Network: '10.0.0.0/8', \u017fubnetLen: 26 }).subnetLen, 26)
@@ -136,7 +136,7 @@ test('no Backend means vxlan in weft, where flannel\'s code would run udp (flann
   assert.equal(FLANNEL_CODE_DEFAULT_BACKEND_TYPE, 'udp')
   const c = parse({ Network: '10.0.0.0/8' })
   assert.equal(c.backendDefaulted, true)
-  assert.deepEqual(c.backend, { type: 'vxlan', vni: 1, port: 8472, mtu: 0, gbp: false, learning: false, directRouting: false })
+  assert.deepEqual(c.backend, { type: 'vxlan', vni: 1, port: 8472, mtu: 0, gbp: false, learning: false, directRouting: false, remCsum: true })
   assert.equal(parse({ Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } }).backendDefaulted, false)
 })
 
@@ -154,8 +154,12 @@ test('Backend present needs a Type naming a known backend', () => {
 test('backend options per type, with flannel\'s names and defaults', () => {
   const be = (b: unknown): unknown => parse({ Network: '10.0.0.0/8', Backend: b }).backend
   assert.deepEqual(be({ Type: 'vxlan', VNI: 16777215, Port: 4789, MTU: 9000, GBP: true, Learning: true }),
-    { type: 'vxlan', vni: 16777215, port: 4789, mtu: 9000, gbp: true, learning: true, directRouting: false })
-  assert.deepEqual(be({ Type: 'vxlan', Port: 0 }), { type: 'vxlan', vni: 1, port: 8472, mtu: 0, gbp: false, learning: false, directRouting: false })
+    { type: 'vxlan', vni: 16777215, port: 4789, mtu: 9000, gbp: true, learning: true, directRouting: false, remCsum: true })
+  assert.deepEqual(be({ Type: 'vxlan', Port: 0 }), { type: 'vxlan', vni: 1, port: 8472, mtu: 0, gbp: false, learning: false, directRouting: false, remCsum: true })
+  // weft's own option: remote checksum offload, on unless turned off
+  assert.equal((be({ Type: 'vxlan', RemCsum: false }) as { remCsum: boolean }).remCsum, false)
+  assert.equal((be({ Type: 'vxlan', remcsum: false }) as { remCsum: boolean }).remCsum, false, 'keys in any case, as Go decodes them')
+  assert.throws(() => be({ Type: 'vxlan', RemCsum: 'no' }), /Backend\.RemCsum/)
   assert.deepEqual(be({ Type: 'UDP' }), { type: 'udp', port: 8285 })
   assert.deepEqual(be({ Type: 'udp', Port: 9000, VNI: 'ignored: not a udp option' }), { type: 'udp', port: 9000 })
   assert.deepEqual(be({ Type: 'IPIP', DirectRouting: true }), { type: 'ipip', directRouting: true })

@@ -15,7 +15,7 @@ import { podMtu } from '../mtu'
 import { enableGro } from '../offloads'
 import { TunDevice } from '../tun-device'
 import { TunNetwork } from '../tun-network'
-import { peerMac } from './peer-mac'
+import { peerMac, peerTakesRemCsum } from './peer-mac'
 import { loadOrCreateVtepMac } from './vtep-mac'
 
 /** Packets per batch: one JS call moves this many (tuned in bench/). */
@@ -32,7 +32,9 @@ export class VxlanBackend implements Backend {
   }
 
   leaseAttrs (): LeaseAttrs {
-    return { publicIP: this.ctx.underlay.publicIP, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: this.cfg.vni, VtepMAC: this.vtepMac } }
+    // RemCsumRx: we take remote checksum offload (flannel ignores the key)
+    const data = this.cfg.remCsum ? { VNI: this.cfg.vni, VtepMAC: this.vtepMac, RemCsumRx: true } : { VNI: this.cfg.vni, VtepMAC: this.vtepMac }
+    return { publicIP: this.ctx.underlay.publicIP, publicIPv6: null, backendType: 'vxlan', backendData: data }
   }
 
   mtu (): number {
@@ -50,7 +52,7 @@ export class VxlanBackend implements Backend {
       tun: device.tun.io,
       sock: sock.io,
       fdb,
-      encap: new VxlanEncap(this.cfg.vni, parseMac(this.vtepMac), fdb),
+      encap: new VxlanEncap(this.cfg.vni, parseMac(this.vtepMac), fdb, this.cfg.remCsum),
       mtu,
       batch: VXLAN_BATCH,
       offloads: device.offloads,
@@ -67,10 +69,11 @@ export class VxlanBackend implements Backend {
       underlayName: this.ctx.underlay.name,
       unusable: (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
       macOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined },
+      remCsumOf: (l) => this.cfg.remCsum && peerTakesRemCsum(l),
       log
     })
     pipeline.start()
-    log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads }, 'VXLAN dataplane running')
+    log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum }, 'VXLAN dataplane running')
     return network
   }
 }

@@ -8,6 +8,16 @@ import type { Lease } from '../../lease/lease'
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
 
+/**
+ * Does the peer take VXLAN remote checksum offload? weft writes
+ * "RemCsumRx": true into its BackendData when it does; flannel never does,
+ * and ignores the key.
+ */
+export function peerTakesRemCsum (lease: Lease): boolean {
+  const d = lease.attrs.backendData
+  return d !== null && typeof d === 'object' && !Array.isArray(d) && field(d as Record<string, unknown>, 'RemCsumRx') === true
+}
+
 /** The VTEP MAC from a vxlan lease's BackendData, or why it is unusable. */
 export function peerMac (lease: Lease): string | { reason: string } {
   if (lease.attrs.backendType !== 'vxlan') return { reason: `its backend is ${lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType}, not vxlan` }
