@@ -12,11 +12,12 @@ if [ "$have" -lt "$need_node_major" ]; then
   exit 1
 fi
 
-# namespaces, veth, ping, TCP load and captures; etcd for the flannel store;
-# bridge + host-local for CNI; libpcap for `cap`; iptables for masquerade and
-# forward rules; unshare/setpriv; the toolchain node-gyp needs.
+# namespaces, veth, ping, TCP load and captures; ethtool for device offloads;
+# etcd for the flannel store; bridge + host-local for CNI; libpcap for `cap`;
+# iptables for masquerade and forward rules; unshare/setpriv; the toolchain
+# node-gyp needs.
 packages=(
-  iproute2 iputils-ping iperf3 tcpdump
+  iproute2 iputils-ping iperf3 tcpdump ethtool
   etcd-server etcd-client
   containernetworking-plugins
   libpcap-dev

@@ -66,7 +66,12 @@ test('interop: a weft node and a kernel flannel.1 node (no weft) reach each othe
     const back = await iperf(topo, wp, kp, { serverIp: wp.ip, seconds: 1 })
     assert.ok(there.gbps > 0 && back.gbps > 0, `TCP both ways (${there.gbps.toFixed(2)} / ${back.gbps.toFixed(2)} Gbit/s)`)
     // flannel.1 over a veth leaves inner TCP checksums partial; weft finished them
-    assert.ok((await w.status()).counters.counters.checksums_finished > 0)
+    const s = await w.status()
+    assert.ok(s.counters.counters.checksums_finished > 0)
+    // its lease asks for no remote checksum offload, so weft left none of its checksums to it
+    assert.ok(s.counters.counters.inside_super_packets > 0, 'weft sent super-packets it could have sent with RCO')
+    assert.equal(s.counters.counters.inside_partial_checksums, 0, 'no super-packet sent with RCO')
+    assert.equal((s.counters as unknown as { sock: Record<string, number> }).sock.txCsumPartial, 0, 'no segment sent with a partial checksum')
   })
 })
 

@@ -5,6 +5,7 @@
 // compared with in benchmarks.
 //
 //   ip link add flannel.1 address MAC type vxlan id VNI local <underlay ip> dev eth0 dstport 8472 nolearning
+//     [udpcsum remcsumtx remcsumrx]   (remcsum: remote checksum offload, weft's RemCsum; not flannel's)
 //   ip link set flannel.1 mtu <underlay - 50>;  ip addr add 10.244.5.0/32 dev flannel.1;  up
 // and per peer (addPeer), in flannel's order:
 //   ip neigh replace 10.244.6.0 lladdr PEERMAC dev flannel.1 nud permanent
@@ -34,6 +35,12 @@ export interface KernelVxlanOptions {
   mac?: string
   /** default topology MTU - 50 */
   mtu?: number
+  /**
+   * VXLAN remote checksum offload both ways (`udpcsum remcsumtx remcsumrx`:
+   * RCO needs the outer UDP checksum), and the lease says so (RemCsumRx), as
+   * a weft node with "RemCsum" does. flanneld never sets these; default off.
+   */
+  remcsum?: boolean
 }
 
 export interface KernelVxlan {
@@ -48,6 +55,8 @@ export interface KernelVxlan {
   vni: number
   port: number
   mtu: number
+  /** the device speaks remote checksum offload (and its lease value asks for it) */
+  remcsum: boolean
   /** What another node needs to reach this one (its addPeer argument). */
   peer: VxlanPeer
   addPeer(peer: VxlanPeer): Promise<void>
@@ -64,13 +73,18 @@ export function randomVtepMac (): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
 }
 
-/** The etcd lease value flanneld writes for a vxlan node (flannel.md 2.3), byte for byte. */
-export function vxlanLeaseValue (node: { publicIp: string, vni: number, mac: string }): string {
+/**
+ * The etcd lease value flanneld writes for a vxlan node (flannel.md 2.3), byte
+ * for byte. With `remcsum`, BackendData also carries "RemCsumRx": true, as a
+ * weft node's lease does when it takes VXLAN remote checksum offload.
+ */
+export function vxlanLeaseValue (node: { publicIp: string, vni: number, mac: string, remcsum?: boolean }): string {
+  const data = { VNI: node.vni, VtepMAC: node.mac.toLowerCase() }
   return JSON.stringify({
     PublicIP: node.publicIp,
     PublicIPv6: null,
     BackendType: 'vxlan',
-    BackendData: { VNI: node.vni, VtepMAC: node.mac.toLowerCase() },
+    BackendData: node.remcsum === true ? { ...data, RemCsumRx: true } : data,
   })
 }
 
@@ -86,10 +100,11 @@ export async function kernelVxlanNode (topo: Topology, host: Host, opts: KernelV
   const device = `flannel.${vni}`
   const wantMac = (opts.mac ?? randomVtepMac()).toLowerCase()
   if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(wantMac)) throw new Error(`kernelVxlanNode: bad MAC ${wantMac}`)
+  const remcsum = opts.remcsum === true
   const run = (argv: string[]) => topo.exec(host, argv, { timeoutMs: IP_MS })
 
   await run(['ip', 'link', 'add', device, 'address', wantMac, 'type', 'vxlan', 'id', String(vni), 'local', host.underlayIp,
-    'dev', host.ifname, 'dstport', String(port), 'nolearning'])
+    'dev', host.ifname, 'dstport', String(port), 'nolearning', ...(remcsum ? ['udpcsum', 'remcsumtx', 'remcsumrx'] : [])])
   await run(['ip', 'link', 'set', device, 'mtu', String(mtu)])
   await run(['ip', 'addr', 'add', `${subnetAddr(subnet, 0)}/32`, 'dev', device])
   await run(['ip', 'link', 'set', device, 'up'])
@@ -99,10 +114,18 @@ export async function kernelVxlanNode (topo: Topology, host: Host, opts: KernelV
   const link = JSON.parse((await run(['ip', '-j', 'link', 'show', 'dev', device])).stdout) as Array<{ address?: string }>
   const mac = link[0]?.address?.toLowerCase() ?? ''
   if (mac !== wantMac) throw new Error(`kernelVxlanNode: ${device} has MAC ${mac}, wanted ${wantMac}`)
+  if (remcsum) {
+    // an iproute2 or kernel that ignored the flags would make an RCO test pass on plain VXLAN
+    const d = JSON.parse((await run(['ip', '-d', '-j', 'link', 'show', 'dev', device])).stdout) as Array<{ linkinfo?: { info_data?: Record<string, unknown> } }>
+    const info = d[0]?.linkinfo?.info_data ?? {}
+    if (info.udp_csum !== true || info.remcsum_tx !== true || info.remcsum_rx !== true) {
+      throw new Error(`kernelVxlanNode: ${device} does not do remote checksum offload: ${JSON.stringify(info)}`)
+    }
+  }
 
   const publicIp = host.underlayIp
   return {
-    host, device, mac, subnet, publicIp, vni, port, mtu,
+    host, device, mac, subnet, publicIp, vni, port, mtu, remcsum,
     peer: { subnet, vtepMac: mac, publicIp },
 
     async addPeer (p: VxlanPeer): Promise<void> {
