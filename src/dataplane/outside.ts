@@ -8,7 +8,10 @@
 // 2. per message: the sender must hold a lease (Fdb.source)
 // 3. per datagram: the outer headers must check out (encap.decap: flags,
 //    VNI, our MAC, IPv4), the inner IPv4 packet must be sane, within the MTU
-//    and addressed to our subnet; without inner checks, a TCP/UDP checksum a
+//    and addressed to our subnet (a TCP packet beyond the MTU is a kernel
+//    VXLAN peer's TSO super-packet that crossed a veth unsegmented, as
+//    flannel.1 on the same host sends them: it goes to the TUN whole, as
+//    TSO at our MSS); without inner checks, a TCP/UDP checksum a
 //    kernel sender left partial is finished here (partial-checksum.ts); with
 //    them, a packet the sender marked partial (VXLAN RCO) goes to the TUN
 //    asking the kernel to finish it
@@ -123,7 +126,8 @@ export class Outside {
     if ((vihl & 15) < 5) { stats[Reason.BAD_IHL]++; return }
     const total = (slab[ip + 2] << 8) | slab[ip + 3]
     if (total < (vihl & 15) * 4 || total > avail) { stats[Reason.BAD_TOTAL_LENGTH]++; return }
-    if (total > o.mtu) { stats[Drop.TOO_BIG]++; return }
+    const superMss = total > o.mtu ? this.superMss(ip, total) : 0
+    if (total > o.mtu && superMss === 0) { stats[Drop.TOO_BIG]++; return }
     const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
     if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; return }
     if (partial) stats[Count.OUTSIDE_PARTIAL]++
@@ -132,7 +136,7 @@ export class Outside {
     const proto = slab[ip + 9]
     // unchecked, a partial checksum was just finished like any other
     const leftPartial = partial && o.checked
-    if (proto === 6) o.writes.tcp(ip, total, leftPartial)
+    if (superMss > 0) { o.writes.superTcp(ip, total, superMss); stats[Count.OUTSIDE_UNSEGMENTED]++ } else if (proto === 6) o.writes.tcp(ip, total, leftPartial)
     else if (proto === 17) o.writes.udp(ip, total, leftPartial)
     else o.writes.single(ip, total)
     const perPeer = o.fdb.perPeer
@@ -140,5 +144,20 @@ export class Outside {
     perPeer[peer * PER_PEER + PeerCount.OUTSIDE_BYTES] += total
     stats[Count.OUTSIDE_PACKETS]++
     stats[Count.OUTSIDE_BYTES] += total
+  }
+
+  /**
+   * A packet beyond the MTU the TUN can take as a TCP super-packet: the MSS
+   * its segments get (as many bytes as fit our MTU; the sender's own is not
+   * on the wire), or 0 if it cannot. Needs the vnet header (and so a
+   * checksum checked on receive, as one packet); not a fragment.
+   */
+  private superMss (ip: number, total: number): number {
+    const s = this.o.rx.slab
+    if (!this.o.checked || s[ip + 9] !== 6 || ((s[ip + 6] & 0x3f) | s[ip + 7]) !== 0) return 0
+    const ihl = (s[ip] & 15) << 2
+    if (total < ihl + 20) return 0
+    const hdr = ihl + ((s[ip + ihl + 12] >> 4) << 2)
+    return total > hdr && hdr < this.o.mtu ? this.o.mtu - hdr : 0
   }
 }

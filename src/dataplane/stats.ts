@@ -64,13 +64,15 @@ export const Count = {
   /** super-packets sent with their segments' inner checksums left to the peer (VXLAN RCO) */
   INSIDE_PARTIAL: DROP_COUNT + 12,
   /** datagrams received with RCO: inner checksum left partial, written to the TUN for the kernel to finish */
-  OUTSIDE_PARTIAL: DROP_COUNT + 13
+  OUTSIDE_PARTIAL: DROP_COUNT + 13,
+  /** TSO super-packets a kernel VXLAN peer on this host sent unsegmented (over a veth), written to the TUN whole */
+  OUTSIDE_UNSEGMENTED: DROP_COUNT + 14
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
   'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished',
   'unreachable_sent', 'inside_super_packets', 'outside_super_packets', 'outside_coalesced', 'inside_partial_checksums',
-  'outside_partial_checksums'
+  'outside_partial_checksums', 'outside_unsegmented'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

@@ -175,6 +175,24 @@ export class TunWrites {
     this.runPsh = 0
   }
 
+  /**
+   * A TCP super-packet that arrived whole (a local kernel sender's TSO that
+   * crossed a veth unsegmented; its checksum checked, or finished, on
+   * receive): written as TSO at `mss`, the checksum left partial again.
+   */
+  superTcp (ip: number, total: number, mss: number): void {
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    this.open(ip, total, 0, false)
+    const s = this.batch.slab
+    const ihl = (s[ip] & 15) << 2
+    const thl = (s[ip + ihl + 12] >> 4) << 2
+    const p = fold(pseudoHeaderSum4At(s, ip, 6, total - ihl))
+    s[ip + ihl + 16] = p >> 8
+    s[ip + ihl + 17] = p & 255
+    writeVnetHdr(s, this.hdrBase + (this.writes - 1) * HDR_SLOT, VNET_F_NEEDS_CSUM, GSO_TCPV4, ihl + thl, mss, ihl, 16)
+  }
+
   /** TOS, DF, TTL, addresses and ports equal (IPv4 without options). */
   private sameFlow (h: number, ip: number): boolean {
     const s = this.batch.slab

@@ -784,3 +784,47 @@ test('a peer that did not ask for remote checksum offload gets whole checksums, 
   assert.equal(b.pipeline.snapshot().sock.rxCsumRemote, 0)
   assert.equal(b.pipeline.stats[Drop.BAD_INNER_CHECKSUM], 0, 'every segment checked, and good')
 })
+
+// flannel.1 on the same host sends its TSO super-packets through a veth
+// unsegmented (Linux hands a UDP socket a tunnel GSO packet whole): one
+// datagram carries a TCP packet far beyond the MTU.
+
+test('a TCP packet beyond the MTU, as flannel.1 sends it over a veth, enters the TUN as TSO at our MSS; a UDP one, or a corrupt one, is dropped', { skip: offloadSkip }, async (t) => {
+  const off = { vnet: true, tso: true, gro: true }
+  const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off)
+  const sender = openUdp4({ addr: LOOPBACK, port: 0, batch: 16 })
+  t.after(() => { b.close(); sender.io.close() })
+  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac('02:00:00:00:00:0a'), sender.port)
+  const tx = new PacketBatch({ size: 4, slotSize: 65600 })
+  const peers = new PeerTable(1)
+  peers.set(0, LOOPBACK, b.port)
+  sender.io.sendFrom(tx, peers, { gso: true })
+  const vxlan = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), b.mac, parseMac('02:00:00:00:00:0a'), Buffer.from([0x08, 0x00])])
+  // five segments' worth, checksum left partial as the kernel leaves it
+  const sup = segment({ seq: 9000, payload: 5 * MSS, flags: TCP_ACK })
+  const partial = Buffer.from(sup)
+  const p = fold(pseudoHeaderSum4At(partial, 0, IPPROTO_TCP, partial.length - 20))
+  partial[36] = p >> 8
+  partial[37] = p & 255
+  const corrupt = Buffer.from(sup)
+  corrupt[3000] ^= 4
+  const bigUdp = datagram({ payload: 5000, id: 7 })
+  for (const [i, pkt] of [partial, corrupt, bigUdp].entries()) {
+    vxlan.copy(tx.slab, tx.offsets[i])
+    pkt.copy(tx.slab, tx.offsets[i] + vxlan.length)
+    tx.lengths[i] = vxlan.length + pkt.length
+    tx.segs[i] = 0
+    tx.dests[i] = 0
+  }
+  assert.equal(sender.io.send(3), 3)
+  const got = await collect(b, 1)
+  assert.equal(got.length, 1)
+  const w = parseWritten(got[0])
+  assert.deepEqual(w.vnet, { flags: VNET_F_NEEDS_CSUM, gsoType: GSO_TCPV4, hdrLen: 52, gsoSize: MTU - 52, csumStart: 20, csumOffset: 16 })
+  assert.ok(w.ip.subarray(0, 36).equals(sup.subarray(0, 36)) && w.ip.subarray(38).equals(sup.subarray(38)), 'the packet as sent')
+  assert.equal((w.ip[36] << 8) | w.ip[37], p, 'its TCP checksum partial, for the kernel')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(b.pipeline.stats[Count.OUTSIDE_UNSEGMENTED], 1)
+  assert.equal(b.pipeline.stats[Drop.BAD_INNER_CHECKSUM], 1, 'checked as one packet on the way in')
+  assert.equal(b.pipeline.stats[Drop.TOO_BIG], 1, 'UDP beyond the MTU: nothing to cut it')
+})
