@@ -17,6 +17,8 @@
  *      segments here: each gets a copy of the encapsulation prefix and its
  *      own IP/TCP headers and checksums (gso.c) in a header slot, and its
  *      payload is an iovec into the slab (scatter-gather, no payload copy);
+ *      with SEGS_PARTIAL the TCP/UDP checksum is left as the pseudo-header
+ *      sum (VXLAN remote checksum offload) and the payload never read;
  *      up to 64 segments (65507 bytes) go as one UDP_SEGMENT message, which
  *      the next super-packet to the same peer keeps filling while every
  *      segment so far was full-size
@@ -512,8 +514,8 @@ static void account_sent(const msg_meta_t *mm, double *ctr, int gso_msg) {
   ctr[WEFT_TX_BYTES] += (double)mm->bytes;
   if (gso_msg) ctr[WEFT_TX_GSO_SEGMENTS] += mm->nseg;
   if (mm->tag == MSG_SUPER) ctr[WEFT_TX_SEGMENTED] += mm->nseg;
-  if (mm->partial) ctr[WEFT_TX_CSUM_PARTIAL] += mm->nseg;
   else if (mm->tag == MSG_PLAIN && mm->nseg > 1) ctr[WEFT_TX_COALESCED] += mm->nseg;
+  if (mm->partial) ctr[WEFT_TX_CSUM_PARTIAL] += mm->nseg; /* only ever a MSG_SUPER */
 }
 
 int weft_sock_send_batch(int fd, int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_t count, double *ctr) {

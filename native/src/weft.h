@@ -121,8 +121,10 @@ typedef struct {
   uint32_t *bad;
   uint32_t inner;
   /* the datagrams are VXLAN and remote checksum offload is on: a datagram
-   * with the RCO flag is not checked (its inner checksum is partial by
-   * design, and the outer UDP checksum, which the kernel verified, covers it) */
+   * with the RCO flag is not checked here (its inner checksum is partial by
+   * design; the outer UDP checksum covers it). The JS side lets it in only
+   * from a peer that asked for RCO, i.e. a weft node, which always sends an
+   * outer checksum; the kernel verified that before we read it. */
   int rco;
 } weft_rx_t;
 
@@ -139,6 +141,7 @@ typedef struct {
  *                          inner IPv4 packet starts `inner` bytes in, after the
  *                          encapsulation prefix: cut into mss-sized segments,
  *                          each sent with a copy of the prefix in front
+ *                          (| WEFT_SEGS_PARTIAL: inner checksums left partial)
  * TUN (fd): segs[j], if given, is how many pieces (offsets/lengths entries,
  *   in order) write j gathers; without segs each entry is one write.
  */

@@ -324,7 +324,8 @@ function decodeUdp (buf: Buffer, l4: number, l4Len: number, ipOff: number, ip: I
         return
       }
       ip.encap = { type: 'vxlan', srcPort, dstPort, flags: readVxlanFlags(buf, payload), vni: readVni(buf, payload), ...(vxr === Reason.OK && hasRco(buf, payload) ? { rco: true as const } : {}) }
-      // Linux drops VXLAN with bad flags or reserved bits; so does weft: say so, decode no further.
+      // Linux drops VXLAN with bad flags or reserved bits; so does weft (RCO
+      // aside, which a node with RemCsum false drops too): say so, decode no further.
       if (vxr !== Reason.OK) { out.malformed = problem('vxlan', vxr, payloadEnd - payload); return }
       ip.inner = {}
       decodeEthernet(buf, payload + VXLAN_HLEN, payloadEnd, ip.inner, opts, depth + 1)

@@ -23,7 +23,7 @@
 // that the control plane can log each one once.
 import type { PacketBatch } from '../native/batch'
 import type { PacketIo } from '../native/io'
-import { finishPartialChecksum } from '../packet/partial-checksum'
+import { finishChecksum, finishPartialChecksum } from '../packet/partial-checksum'
 import { Reason } from '../packet/reason'
 import { DECAP_PARTIAL } from './encap'
 import type { Encapsulation } from './encap'
@@ -130,11 +130,13 @@ export class Outside {
     if (total > o.mtu && superMss === 0) { stats[Drop.TOO_BIG]++; return }
     const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
     if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; return }
-    if (partial) stats[Count.OUTSIDE_PARTIAL]++
-    if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
+    if (partial) {
+      stats[Count.OUTSIDE_PARTIAL]++
+      // unchecked (no vnet header to hand it to the kernel): finished here, one pass
+      if (!o.checked) finishChecksum(slab, ip, total)
+    } else if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
     // total drops any link-layer padding after the packet
     const proto = slab[ip + 9]
-    // unchecked, a partial checksum was just finished like any other
     const leftPartial = partial && o.checked
     if (superMss > 0) { o.writes.superTcp(ip, total, superMss); stats[Count.OUTSIDE_UNSEGMENTED]++ } else if (proto === 6) o.writes.tcp(ip, total, leftPartial)
     else if (proto === 17) o.writes.udp(ip, total, leftPartial)

@@ -61,9 +61,9 @@ export const Count = {
   OUTSIDE_SUPER_PACKETS: DROP_COUNT + 10,
   /** received segments that went into those super-packets */
   OUTSIDE_COALESCED: DROP_COUNT + 11,
-  /** super-packets sent with their segments' inner checksums left to the peer (VXLAN RCO) */
+  /** super-packets queued with their segments' inner checksums left to the peer (VXLAN RCO; the addon's txCsumPartial counts the segments sent) */
   INSIDE_PARTIAL: DROP_COUNT + 12,
-  /** datagrams received with RCO: inner checksum left partial, written to the TUN for the kernel to finish */
+  /** datagrams received with RCO: inner checksum left partial, written to the TUN for the kernel to finish (without a vnet header: finished by us) */
   OUTSIDE_PARTIAL: DROP_COUNT + 13,
   /** TSO super-packets a kernel VXLAN peer on this host sent unsegmented (over a veth), written to the TUN whole */
   OUTSIDE_UNSEGMENTED: DROP_COUNT + 14

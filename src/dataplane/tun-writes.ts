@@ -177,8 +177,9 @@ export class TunWrites {
 
   /**
    * A TCP super-packet that arrived whole (a local kernel sender's TSO that
-   * crossed a veth unsegmented; its checksum checked, or finished, on
-   * receive): written as TSO at `mss`, the checksum left partial again.
+   * crossed a veth unsegmented; its checksum checked or finished on receive,
+   * or covered by the outer one under RCO): written as TSO at `mss`, the
+   * checksum left partial again.
    */
   superTcp (ip: number, total: number, mss: number): void {
     this.close()

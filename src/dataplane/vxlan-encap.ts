@@ -74,7 +74,7 @@ export class VxlanEncap implements Encapsulation {
     return true
   }
 
-  decap (slab: Buffer, off: number, len: number, _peer: number): number {
+  decap (slab: Buffer, off: number, len: number, peer: number): number {
     if (len < VXLAN_HEADROOM + 20) return -Reason.TRUNCATED
     const r = validateVxlan(slab, off, len, this.vni, this.remoteChecksum)
     if (r !== Reason.OK) return -r
@@ -83,15 +83,22 @@ export class VxlanEncap implements Encapsulation {
     if (slab[e] !== m[0] || slab[e + 1] !== m[1] || slab[e + 2] !== m[2] || slab[e + 3] !== m[3] || slab[e + 4] !== m[4] || slab[e + 5] !== m[5]) return -Drop.NOT_OUR_MAC
     if (slab[e + 12] !== 0x08 || slab[e + 13] !== 0x00) return -Drop.NOT_IPV4
     if (!hasRco(slab, off)) return VXLAN_HEADROOM
-    // The addon did not check this packet's inner checksum: the mark is
-    // trusted only where it names this packet's own TCP/UDP checksum field
-    // (anything else could let a bad checksum through, or point the kernel's
-    // finishing at other bytes).
+    // The addon did not check this packet's inner checksum. The mark is
+    // taken only from a peer that asked for RCO itself (a weft node, which
+    // always sends an outer UDP checksum: a kernel vxlan device with
+    // remcsumtx but no udpcsum sends none, and nothing would guard the
+    // data), and only where it names this packet's own TCP/UDP checksum
+    // field, inside the packet (anything else could let a bad checksum
+    // through, or point the kernel's finishing at other bytes). Linux takes
+    // any start; a pod's own tunnel inside ours is refused here.
+    if (this.fdb.remCsum[peer] === 0) return -Drop.BAD_VXLAN_RCO
     const ip = off + VXLAN_HEADROOM
     const ihl = (slab[ip] & 15) << 2
     const proto = slab[ip + 9]
+    const total = (slab[ip + 2] << 8) | slab[ip + 3]
     if ((slab[ip] >> 4) !== 4 || ihl < 20 || rcoStart(slab, off) !== ETH_HLEN + ihl || rcoProtocol(slab, off) !== proto ||
-        ((slab[ip + 6] & 0x3f) | slab[ip + 7]) !== 0 || len < VXLAN_HEADROOM + ihl + (proto === 6 ? TCP_CSUM_END : UDP_CSUM_END)) return -Drop.BAD_VXLAN_RCO
+        ((slab[ip + 6] & 0x3f) | slab[ip + 7]) !== 0 || total < ihl + (proto === 6 ? TCP_CSUM_END : UDP_CSUM_END) ||
+        total > len - VXLAN_HEADROOM) return -Drop.BAD_VXLAN_RCO
     return VXLAN_HEADROOM | DECAP_PARTIAL
   }
 }

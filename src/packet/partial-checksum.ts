@@ -45,3 +45,22 @@ export function finishPartialChecksum (buf: Buffer, ipOff: number, total: number
   buf[at + 1] = c & 0xff
   return true
 }
+
+/**
+ * Finish the TCP/UDP checksum of an IPv4 packet whose field is known to hold
+ * the pseudo-header sum (VXLAN remote checksum offload said so), in one
+ * pass: no check first. Not TCP/UDP, or too short: left alone.
+ */
+export function finishChecksum (buf: Buffer, ipOff: number, total: number): void {
+  const proto = buf[ipOff + 9]
+  if (proto !== TCP && proto !== UDP) return
+  const ihl = (buf[ipOff] & 15) * 4
+  const l4 = ipOff + ihl
+  const l4len = total - ihl
+  const at = l4 + (proto === TCP ? 16 : 6)
+  if (l4len < (proto === TCP ? 18 : 8)) return
+  let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
+  if (proto === UDP && c === 0) c = 0xffff
+  buf[at] = c >>> 8
+  buf[at + 1] = c & 0xff
+}

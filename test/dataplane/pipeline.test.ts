@@ -118,15 +118,19 @@ test('outside drops, each counted by reason, while good frames still pass', asyn
   assert.equal(b.pipeline.outside.unknownSources[0], parseIp4('127.0.0.2'), 'the stranger is remembered for the log')
 })
 
-test('remote checksum offload marks are let in only where they describe the packet; without RCO on, the R flag is a reserved bit', async (t) => {
+test('remote checksum offload marks are let in only from peers that asked for RCO and where they describe the packet; without RCO on, the R flag is a reserved bit', async (t) => {
   const b = node('10.244.2.0/24', MAC_B, { remCsum: true })
   const plain = node('10.244.3.0/24', '02:00:00:00:00:0c')
   t.after(() => { b.close(); plain.close() })
   const peer = dgram.createSocket('udp4')
+  const other = dgram.createSocket('udp4')
   await new Promise<void>((resolve) => peer.bind(0, '127.0.0.1', resolve))
-  t.after(() => peer.close())
-  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac(MAC_A), peer.address().port)
-  plain.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac(MAC_A), peer.address().port)
+  await new Promise<void>((resolve) => other.bind(0, '127.0.0.2', resolve))
+  t.after(() => { peer.close(); other.close() })
+  // peer's lease asks for RCO; other's (a flannel node's, say) does not
+  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac(MAC_A), peer.address().port, true)
+  b.fdb.set(parseCidr('10.244.4.0/24'), parseIp4('127.0.0.2'), parseMac(MAC_A), other.address().port, false)
+  plain.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac(MAC_A), peer.address().port, true)
 
   /** [VXLAN with RCO byte 7 = rco][inner Ethernet][inner], to `to`; the inner UDP checksum left partial */
   const frame = (to: TestNode, inner: Buffer, rco: number): Buffer => {
@@ -151,21 +155,41 @@ test('remote checksum offload marks are let in only where they describe the pack
     partial[27] = s & 255
     return { whole, partial }
   }
-  const send = (to: TestNode, buf: Buffer): Promise<void> => new Promise((resolve, reject) => peer.send(buf, to.port, '127.0.0.1', (err) => err ? reject(err) : resolve()))
+  const send = (to: TestNode, buf: Buffer, from = peer): Promise<void> => new Promise((resolve, reject) => from.send(buf, to.port, '127.0.0.1', (err) => err ? reject(err) : resolve()))
   const UDP_AT_34 = 0x80 | (34 >> 1) // UDP, its header 14 + 20 bytes into the inner frame
+
+  // a UDP header cut to 4 bytes by the IP total length, padded to look long enough
+  const short = Buffer.concat([partialUdp('10.244.2.3', 6).partial.subarray(0, 24), Buffer.alloc(40)])
+  short.writeUInt16BE(24, 2)
+  setIpv4Checksum(short, 0)
+  // with IP options (IHL 6): the UDP header starts 14 + 24 bytes in
+  const opts = udpPacket('10.244.1.2', '10.244.2.3', 40, 7)
+  const withOpts = Buffer.concat([opts.subarray(0, 20), Buffer.from([1, 1, 1, 0]), opts.subarray(20)])
+  withOpts[0] = 0x46
+  withOpts.writeUInt16BE(withOpts.length, 2)
+  setIpv4Checksum(withOpts, 0)
+  const optsPartial = Buffer.from(withOpts)
+  const ps = fold(pseudoHeaderSum4At(optsPartial, 0, IPPROTO_UDP, optsPartial.length - 24))
+  optsPartial[30] = ps >> 8
+  optsPartial[31] = ps & 255
 
   const good = partialUdp('10.244.2.3', 1)
   await send(b, frame(b, partialUdp('10.244.2.3', 2).partial, 0x80 | (38 >> 1))) // the wrong start
   await send(b, frame(b, partialUdp('10.244.2.3', 3).partial, 34 >> 1)) // says TCP
   await send(b, frame(b, partialUdp('10.244.2.3', 4, 0x2000).partial, UDP_AT_34)) // a fragment
+  await send(b, frame(b, short, UDP_AT_34)) // no checksum field inside the packet
+  await send(b, frame(b, partialUdp('10.244.2.3', 5).partial, UDP_AT_34), other) // from a peer that did not ask for RCO
   await send(plain, frame(plain, partialUdp('10.244.3.3', 5).partial, UDP_AT_34)) // to a node without RCO
   await send(b, frame(b, good.partial, UDP_AT_34))
-  const got = await collect(b, 1)
-  assert.equal(got.length, 1, 'the good frame got through')
+  await send(b, frame(b, optsPartial, 0x80 | (38 >> 1)))
+  const got = await collect(b, 2)
+  assert.equal(got.length, 2, 'the good frames got through')
   assert.ok(got[0].equals(good.whole), 'without a vnet header, its checksum finished on the way in')
+  assert.ok(got[1].equals(withOpts), 'and with IP options, at its own place')
   await new Promise((resolve) => setTimeout(resolve, 50))
-  assert.equal(b.pipeline.stats[Drop.BAD_VXLAN_RCO], 3)
-  assert.equal(b.pipeline.stats[Count.OUTSIDE_PARTIAL], 1)
+  assert.equal(b.pipeline.stats[Drop.BAD_VXLAN_RCO], 5)
+  assert.equal(b.pipeline.stats[Count.OUTSIDE_PARTIAL], 2)
+  assert.equal(b.pipeline.stats[Count.CHECKSUMS_FINISHED], 0, 'counted once, as RCO')
   assert.equal(plain.pipeline.stats[Reason.BAD_VXLAN_RESERVED], 1)
 })
 

@@ -80,7 +80,8 @@ export interface OutsideRig {
 }
 
 function encapFor (kind: EncapKind, fdb: Fdb): Encapsulation {
-  if (kind === 'vxlan') return new VxlanEncap(VNI, OUR_MAC, fdb)
+  // remote checksum offload on, as between weft nodes by default: its marks are fuzzed too
+  if (kind === 'vxlan') return new VxlanEncap(VNI, OUR_MAC, fdb, true)
   if (kind === 'udp') return new UdpEncap()
   return new IpipEncap()
 }
@@ -97,7 +98,7 @@ function makeNode (kind: EncapKind, sock: PacketIo, port: number): Node {
   const pipeline = new Pipeline({ tun, sock, fdb, encap: encapFor(kind, fdb), mtu: MTU[kind], batch: 64, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(OWN_SUBNET)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
-  fdb.set(parseCidr(PEER_SUBNET), PEER, kind === 'vxlan' ? PEER_MAC : undefined, port)
+  fdb.set(parseCidr(PEER_SUBNET), PEER, kind === 'vxlan' ? PEER_MAC : undefined, port, kind === 'vxlan')
   const wireRx = new PacketBatch({ size: 64, slotSize: 4096 })
   wire.receiveInto(wireRx)
   wire.sendFrom(new PacketBatch({ size: 1, slotSize: 64 }))

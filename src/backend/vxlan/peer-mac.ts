@@ -1,5 +1,7 @@
 // What the VXLAN backend needs of a peer's lease: BackendType vxlan and a
-// VtepMAC in its BackendData ({"VNI":1,"VtepMAC":"..."}), as flannel writes it.
+// VtepMAC in its BackendData ({"VNI":1,"VtepMAC":"..."}), as flannel writes it;
+// and whether the peer takes remote checksum offload ("RemCsumRx": true, which
+// weft adds and flannel never writes).
 // flannel reads BackendData with Go's encoding/json, so "vtepMAC" or
 // "VTEPMAC" (a lease written by hand) is the same key. The peer's VNI is
 // not read: every node uses the one in the net-conf.
