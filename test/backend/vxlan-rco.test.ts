@@ -29,7 +29,7 @@ import { kernelVxlanNode, vxlanLeaseValue } from '../helpers/kernel-vxlan'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
 import { cluster } from './daemons'
 import type { Cluster, Daemon } from './daemons'
-import { logs, podsFor, rawLeases, tablesComplete } from './mesh'
+import { logs, pair, podsFor, rawLeases, tablesComplete } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const NO_RCO_CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","RemCsum":false}}'
@@ -201,11 +201,7 @@ test('the lease value of a kernel node with remote checksum offload is flannel\'
 test('two weft nodes both ask for remote checksum offload and get it: TCP both ways with inner checksums left partial on the wire, finished right where the receiving kernel has to do it in software', { skip, timeout: 90_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'vxlan-rco', timeoutMs: 80_000 }, async (topo) => {
     const [h1, h2] = topo.hosts
-    const c = cluster(t, topo, CONFIG)
-    const a = await c.start(h1)
-    const b = await c.start(h2)
-    const [pa] = await podsFor(topo, a, 1)
-    const [pb] = await podsFor(topo, b, 1)
+    const { c, a, b, pa, pb } = await pair(t, topo, CONFIG)
     await tablesComplete([a, b], 1)
 
     // each lease asks for RCO, and each node takes the other at its word
@@ -264,11 +260,7 @@ test('two weft nodes both ask for remote checksum offload and get it: TCP both w
 test('with "RemCsum": false nobody asks for remote checksum offload and nobody sends it: leases as flannel writes them, full inner checksums on the wire', { skip, timeout: 90_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'vxlan-norco', timeoutMs: 80_000 }, async (topo) => {
     const [h1, h2] = topo.hosts
-    const c = cluster(t, topo, NO_RCO_CONFIG)
-    const a = await c.start(h1)
-    const b = await c.start(h2)
-    const [pa] = await podsFor(topo, a, 1)
-    const [pb] = await podsFor(topo, b, 1)
+    const { c, a, b, pa, pb } = await pair(t, topo, NO_RCO_CONFIG)
     await tablesComplete([a, b], 1)
 
     for (const h of [h1, h2]) assert.equal('RemCsumRx' in leaseOf(c, h.underlayIp).backendData, false, `${h.name}'s lease has no RemCsumRx`)
@@ -401,11 +393,7 @@ async function sendRco (topo: Topology, from: Host, to: string, dstMac: string, 
 test('an RCO mark that does not describe its packet is dropped as bad_vxlan_rco, one that does is taken, and the node keeps forwarding', { skip, timeout: 60_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'vxlan-rco-bad', timeoutMs: 50_000 }, async (topo) => {
     const [h1, h2] = topo.hosts
-    const c = cluster(t, topo, CONFIG)
-    const a = await c.start(h1)
-    const b = await c.start(h2)
-    const [pa] = await podsFor(topo, a, 1)
-    const [pb] = await podsFor(topo, b, 1)
+    const { c, a, b, pa, pb } = await pair(t, topo, CONFIG)
     await tablesComplete([a, b], 1)
     const aMac = String(leaseOf(c, h1.underlayIp).backendData.VtepMAC)
 
