@@ -66,13 +66,16 @@ export class Metrics {
       // dropped by the kernel before we could read them: the TUN queue was full
       set({ reason: 'tun_queue_full' }, s.tunQueueDrops ?? 0)
     })
-    counter('weft_offload_packets_total', 'Work the kernel offloads saved: super-packets read from the TUN, segments cut from them, datagrams sent and received in UDP_SEGMENT/UDP_GRO batches, segments coalesced into super-packets written to the TUN', ['stage'], (s, set) => {
+    counter('weft_offload_packets_total', 'Work the kernel offloads saved: super-packets read from the TUN, segments cut from them, datagrams sent and received in UDP_SEGMENT/UDP_GRO batches, segments coalesced into super-packets written to the TUN; segments whose inner checksum was left to the peer and datagrams taken so (VXLAN remote checksum offload); super-packets a same-host kernel peer sent unsegmented', ['stage'], (s, set) => {
       set({ stage: 'tun_super_packets_read' }, num(s.counters.counters, 'inside_super_packets'))
       set({ stage: 'segments_cut' }, num(s.counters.sock, 'txSegmented'))
       set({ stage: 'gso_datagrams_sent' }, num(s.counters.sock, 'txGsoSegments'))
       set({ stage: 'gro_datagrams_received' }, num(s.counters.sock, 'rxGroSegments'))
       set({ stage: 'segments_coalesced' }, num(s.counters.counters, 'outside_coalesced'))
       set({ stage: 'tun_super_packets_written' }, num(s.counters.counters, 'outside_super_packets'))
+      set({ stage: 'checksums_left_to_peer' }, num(s.counters.sock, 'txCsumPartial'))
+      set({ stage: 'checksums_left_by_peer' }, num(s.counters.counters, 'outside_partial_checksums'))
+      set({ stage: 'unsegmented_super_packets_received' }, num(s.counters.counters, 'outside_unsegmented'))
     })
     counter('weft_syscalls_total', 'Packet I/O system calls, by device and direction', ['device', 'direction'], (s, set) => {
       for (const d of ['tun', 'sock'] as const) {

@@ -49,6 +49,9 @@ test('/metrics counters move while iperf3 runs, and `weft capture` shows the pod
     const second = await metric(topo, h1, 'weft_bytes_total{direction="inside"}')
     assert.ok(second > first && first > 0, `inside bytes moved during the run: ${first} -> ${second}`)
     await client.exited
+    // between weft nodes the segments went with their inner checksums left to the peer
+    assert.ok(await metric(topo, h1, 'weft_offload_packets_total{stage="checksums_left_to_peer"}') > 0, 'RCO shows in /metrics on the sender')
+    assert.ok((await b.status()).counters.counters.outside_partial_checksums > 0, 'and the receiver took them so')
     await server.stop()
   })
 })
