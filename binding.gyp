@@ -8,6 +8,7 @@
         "native/src/gso.c",
         "native/src/probe.c",
         "native/src/sock.c",
+        "native/src/spawn.c",
         "native/src/tun.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -18,6 +18,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <linux/if_tun.h>
 #include <net/if.h>
@@ -538,6 +539,44 @@ Napi::Value ProbeOffloads(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// spawn(argv: string[]) -> { pid, stdin, stdout, stderr } (fds), without fork()
+Napi::Value Spawn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() == 0) THROW_TYPE(env, "spawn(argv: string[])");
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsString()) THROW_TYPE(env, "spawn(argv: string[])");
+    args.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  std::vector<char *> argv;
+  for (auto &s : args) argv.push_back(const_cast<char *>(s.c_str()));
+  argv.push_back(nullptr);
+  int fds[3];
+  int pid = weft_spawn(argv.data(), fds);
+  if (pid < 0) THROW_ERRNO(env, -pid, "posix_spawnp", args[0]);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", pid);
+  o.Set("stdin", fds[0]);
+  o.Set("stdout", fds[1]);
+  o.Set("stderr", fds[2]);
+  return o;
+}
+
+// spawnWait(pid) -> null while it runs, else { code, signal } (code -1 when killed by a signal)
+Napi::Value SpawnWait(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int code = 0, sig = 0;
+  int r = weft_spawn_wait(info[0].As<Napi::Number>().Int32Value(), &code, &sig);
+  if (r < 0) THROW_ERRNO(env, -r, "waitpid", "");
+  if (r == 0) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("code", code);
+  o.Set("signal", sig);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Io", Io::Init(env));
   exports.Set("tunOpen", Napi::Function::New<TunOpen>(env, "tunOpen"));
@@ -554,6 +593,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("socketPair", Napi::Function::New<SocketPair>(env, "socketPair"));
   exports.Set("probeOffloads", Napi::Function::New<ProbeOffloads>(env, "probeOffloads"));
+  exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
+  exports.Set("spawnWait", Napi::Function::New<SpawnWait>(env, "spawnWait"));
 
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
   for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);

@@ -220,6 +220,14 @@ typedef struct {
 } weft_offloads_t;
 void weft_probe_offloads(weft_offloads_t *out);
 
+/* spawn.c: start argv (PATH searched) on three new pipes without fork();
+ * returns the pid and fds = {child's stdin (write), stdout (read), stderr
+ * (read)}, or -errno (ENOENT/EACCES: no program to run) */
+int weft_spawn(char *const argv[], int fds[3]);
+/* reap pid if it has ended: 1 (code = exit status or -1, sig = signal or 0),
+ * 0 still running, -errno */
+int weft_spawn_wait(int pid, int *code, int *sig);
+
 /* errno name ("EPERM"), never NULL */
 const char *weft_errno_name(int err);
 

@@ -1,10 +1,13 @@
 // Runs the kernel-configuration tools (ip, iptables, sysctl) as child
 // processes without a shell, so no argument is ever re-parsed, and with a
-// timeout, so a wedged tool cannot hang the daemon. With `netns` set, the
+// timeout, so a wedged tool cannot hang the daemon. They are started with
+// posix_spawn (./spawn.ts), not fork(), so that a running node's dataplane
+// does not stop for a few milliseconds each time (the iptables resync runs
+// four every 5 s). With `netns` set, the
 // command runs under `ip netns exec <ns>`: that lets tests drive a namespace
 // they created from the root namespace; the daemon itself never sets it.
-import { execFile } from 'node:child_process'
 import { WeftError } from '../errors'
+import { spawnCapture } from './spawn'
 
 export interface KernelOptions {
   /** run inside this named network namespace (tests only) */
@@ -65,32 +68,29 @@ export function inNetns (argv: readonly string[], netns?: string): string[] {
  * code: for "does this exist" probes. Still rejects when the command cannot
  * run at all (not installed) or times out, since that answers nothing.
  */
-export function probe (argv: readonly string[], opts: RunOptions = {}): Promise<ProbeResult> {
+export async function probe (argv: readonly string[], opts: RunOptions = {}): Promise<ProbeResult> {
   const full = inNetns(argv, opts.netns)
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  return new Promise((resolve, reject) => {
-    const child = execFile(full[0]!, full.slice(1), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_BUFFER, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err === null) return resolve({ code: 0, stdout, stderr })
-      const e = err as NodeJS.ErrnoException & { code?: unknown, killed?: boolean, signal?: string | null }
-      // EACCES: the search along PATH met a directory we may not read and
-      // found no program we may run (seen as an unprivileged user): not found.
-      if (e.code === 'ENOENT' || e.code === 'EACCES') return reject(new KernelCommandError(full, null, '', true, 'command not found'))
-      if (typeof e.code !== 'number') {
-        const why = e.killed === true ? `timed out after ${timeoutMs} ms` : e.signal != null ? `killed by ${e.signal}` : e.message
-        return reject(new KernelCommandError(full, null, stderr, false, why))
-      }
-      // `ip netns exec` reports a missing program itself (status 1 or 255,
-      // depending on the iproute2 version), so recognise its exact words.
-      if (opts.netns !== undefined && stderr.trim() === `exec of "${argv[0]!}" failed: No such file or directory`) {
-        return reject(new KernelCommandError(full, e.code, stderr, true, 'command not found'))
-      }
-      resolve({ code: e.code, stdout, stderr })
-    })
-    // A command that exits before reading its stdin makes the write fail with
-    // EPIPE; the exit status already tells that story.
-    child.stdin?.on('error', () => {})
-    child.stdin?.end(opts.input ?? '')
-  })
+  let r
+  try {
+    r = await spawnCapture(full, { timeoutMs, maxBuffer: MAX_BUFFER, input: opts.input })
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    // EACCES: the search along PATH met a directory we may not read and
+    // found no program we may run (seen as an unprivileged user): not found.
+    if (code === 'ENOENT' || code === 'EACCES') throw new KernelCommandError(full, null, '', true, 'command not found')
+    throw new KernelCommandError(full, null, '', false, (err as Error).message)
+  }
+  if (r.code === null || r.tooMuch) {
+    const why = r.timedOut ? `timed out after ${timeoutMs} ms` : r.tooMuch ? `printed more than ${MAX_BUFFER} bytes` : `killed by ${String(r.signal)}`
+    throw new KernelCommandError(full, null, r.stderr, false, why)
+  }
+  // `ip netns exec` reports a missing program itself (status 1 or 255,
+  // depending on the iproute2 version), so recognise its exact words.
+  if (r.code !== 0 && opts.netns !== undefined && r.stderr.trim() === `exec of "${argv[0]!}" failed: No such file or directory`) {
+    throw new KernelCommandError(full, r.code, r.stderr, true, 'command not found')
+  }
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr }
 }
 
 /** Runs argv and resolves with its stdout; any non-zero exit is a KernelCommandError. */

@@ -58,6 +58,10 @@ export interface Binding {
   closeFd (fd: number): void
   socketPair (): [number, number]
   probeOffloads (): Offloads
+  /** start argv without fork() (posix_spawn); fds of the child's stdin (ours to write), stdout and stderr (ours to read) */
+  spawn (argv: readonly string[]): { pid: number, stdin: number, stdout: number, stderr: number }
+  /** reap pid if it has ended: null while it runs; code -1 when a signal ended it */
+  spawnWait (pid: number): { code: number, signal: number } | null
   counterNames: readonly string[]
   constants: {
     TUN_TAP: number

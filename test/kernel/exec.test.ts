@@ -61,3 +61,19 @@ test('commandLine quotes only what needs it', () => {
   assert.equal(commandLine(['iptables', '-m', 'comment', '--comment', 'flanneld masq', '!', '-s', '10.0.0.0/8']),
     "iptables -m comment --comment 'flanneld masq' '!' -s 10.0.0.0/8")
 })
+
+test('a command starts with every signal at its default, though Node ignores SIGPIPE', async () => {
+  // with SIGPIPE ignored, yes would complain of a broken pipe on stderr instead of ending quietly
+  const r = await probe(['sh', '-c', 'yes | head -n 1'])
+  assert.deepEqual(r, { code: 0, stdout: 'y\n', stderr: '' })
+})
+
+test('a command ended by a signal is reported with its name', async () => {
+  await assert.rejects(probe(['sh', '-c', 'kill -TERM $$']), /killed by SIGTERM/)
+})
+
+test('fifty commands in a row are each reaped: no zombie is left behind', async () => {
+  for (let i = 0; i < 50; i++) assert.equal((await probe(['true'])).code, 0)
+  const zombies = (await run(['ps', '-o', 'stat=', '--ppid', String(process.pid)])).split('\n').filter((s) => s.startsWith('Z'))
+  assert.deepEqual(zombies, [])
+})
