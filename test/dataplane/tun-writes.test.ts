@@ -5,6 +5,7 @@
 // The "TUN" is one end of a SOCK_SEQPACKET pair (it keeps write boundaries,
 // as a TUN does), read back from the other end byte for byte.
 import { test } from 'node:test'
+import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseCidr } from '../../src/ip/net'
 import { Count, Drop, newStats } from '../../src/dataplane/stats'
@@ -614,6 +615,35 @@ function offloadNode (subnet: string, mac: string, off: NonNullable<NodeOptions[
   return node(subnet, mac, { mtu: MTU, offloads: off, rcvbuf: 8 << 20, wireSlot: 65600, wireTxSize: 8, remCsum })
 }
 
+/**
+ * A bare UDP socket standing for node A (a lease from 127.0.0.1 in b's
+ * table): send() puts each packet behind A's VXLAN header to b and sends
+ * them in one batch, each as its own datagram (coalesce: same-size ones
+ * gathered into UDP_SEGMENT sends, as weft sends them).
+ */
+function vxlanSender (t: TestContext, b: TestNode, slotSize: number, coalesce = false): { send: (packets: Buffer[]) => void } {
+  const sender = openUdp4({ addr: LOOPBACK, port: 0, batch: 16 })
+  t.after(() => sender.io.close())
+  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac('02:00:00:00:00:0a'), sender.port)
+  const tx = new PacketBatch({ size: 16, slotSize })
+  const peers = new PeerTable(1)
+  peers.set(0, LOOPBACK, b.port)
+  sender.io.sendFrom(tx, peers, { gso: true, coalesce })
+  const vxlan = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), b.mac, parseMac('02:00:00:00:00:0a'), Buffer.from([0x08, 0x00])])
+  return {
+    send: (packets) => {
+      packets.forEach((p, i) => {
+        vxlan.copy(tx.slab, tx.offsets[i])
+        p.copy(tx.slab, tx.offsets[i] + vxlan.length)
+        tx.lengths[i] = vxlan.length + p.length
+        tx.segs[i] = 0
+        tx.dests[i] = 0
+      })
+      assert.equal(sender.io.send(packets.length), packets.length)
+    }
+  }
+}
+
 /** [vnet header][packet], as a TUN with TSO hands a super-packet to its reader. */
 function withVnet (p: Buffer, gsoType: number, gsoSize: number): Buffer {
   const h = Buffer.alloc(VNET_HDR_LEN)
@@ -691,26 +721,12 @@ test('a USO super-packet written into A\'s TUN comes out of B\'s TUN as one UDP_
 test('a segment corrupted on the wire is dropped as a bad inner checksum and the run is written around the gap', { skip: offloadSkip }, async (t) => {
   const off = { vnet: true, tso: true, gro: true }
   const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off)
-  const sender = openUdp4({ addr: LOOPBACK, port: 0, batch: 16 })
-  t.after(() => { b.close(); sender.io.close() })
-  // the sender stands for A: a lease from 127.0.0.1
-  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac('02:00:00:00:00:0a'), sender.port)
-  const tx = new PacketBatch({ size: 16, slotSize: 2048 })
-  const peers = new PeerTable(1)
-  peers.set(0, LOOPBACK, b.port)
-  sender.io.sendFrom(tx, peers, { gso: true, coalesce: true })
-  const vxlan = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), b.mac, parseMac('02:00:00:00:00:0a'), Buffer.from([0x08, 0x00])])
+  t.after(() => b.close())
+  const a = vxlanSender(t, b, 2048, true)
   const segs = run(5000, 6, MSS)
   const onWire = segs.map((s) => Buffer.from(s))
   onWire[3][200] ^= 0x20 // flipped in flight: the checksum no longer matches
-  onWire.forEach((s, i) => {
-    vxlan.copy(tx.slab, tx.offsets[i])
-    s.copy(tx.slab, tx.offsets[i] + vxlan.length)
-    tx.lengths[i] = vxlan.length + s.length
-    tx.segs[i] = 0
-    tx.dests[i] = 0
-  })
-  assert.equal(sender.io.send(6), 6)
+  a.send(onWire)
   const got = await collect(b, 2)
   assert.equal(got.length, 2)
   assertSuperPacket(parseWritten(got[0]), segs.slice(0, 3))
@@ -790,14 +806,8 @@ test('a peer that did not ask for remote checksum offload gets whole checksums, 
 test('a TCP packet beyond the MTU, as flannel.1 sends it over a veth, enters the TUN as TSO at our MSS; a UDP one, or a corrupt one, is dropped', { skip: offloadSkip }, async (t) => {
   const off = { vnet: true, tso: true, gro: true }
   const b = offloadNode('10.244.2.0/24', '02:00:00:00:00:0b', off)
-  const sender = openUdp4({ addr: LOOPBACK, port: 0, batch: 16 })
-  t.after(() => { b.close(); sender.io.close() })
-  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac('02:00:00:00:00:0a'), sender.port)
-  const tx = new PacketBatch({ size: 4, slotSize: 65600 })
-  const peers = new PeerTable(1)
-  peers.set(0, LOOPBACK, b.port)
-  sender.io.sendFrom(tx, peers, { gso: true })
-  const vxlan = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), b.mac, parseMac('02:00:00:00:00:0a'), Buffer.from([0x08, 0x00])])
+  t.after(() => b.close())
+  const a = vxlanSender(t, b, 65600)
   // five segments' worth, checksum left partial as the kernel leaves it
   const sup = segment({ seq: 9000, payload: 5 * MSS, flags: TCP_ACK })
   const partial = leftPartial(sup)
@@ -805,14 +815,7 @@ test('a TCP packet beyond the MTU, as flannel.1 sends it over a veth, enters the
   const corrupt = Buffer.from(sup)
   corrupt[3000] ^= 4
   const bigUdp = datagram({ payload: 5000, id: 7 })
-  for (const [i, pkt] of [partial, corrupt, bigUdp].entries()) {
-    vxlan.copy(tx.slab, tx.offsets[i])
-    pkt.copy(tx.slab, tx.offsets[i] + vxlan.length)
-    tx.lengths[i] = vxlan.length + pkt.length
-    tx.segs[i] = 0
-    tx.dests[i] = 0
-  }
-  assert.equal(sender.io.send(3), 3)
+  a.send([partial, corrupt, bigUdp])
   const got = await collect(b, 1)
   assert.equal(got.length, 1)
   const w = parseWritten(got[0])
