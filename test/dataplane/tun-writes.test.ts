@@ -750,6 +750,14 @@ test('without offloads the same segments cross one by one, each exactly as sent'
 
 // VXLAN remote checksum offload between two pipelines that both speak it.
 
+/** `w` is the TSO super-packet `sup` (MSS segments, TCP timestamps) as the pod sent it, its checksum left for the kernel to finish. */
+function assertSentSuperPacket (w: Written, sup: Buffer): void {
+  assert.deepEqual(w.vnet, { flags: VNET_F_NEEDS_CSUM, gsoType: GSO_TCPV4, hdrLen: 52, gsoSize: MSS, csumStart: 20, csumOffset: 16 })
+  const finished = Buffer.from(w.ip)
+  assert.ok(finishPartialChecksum(finished, 0, finished.length))
+  assert.ok(finished.equals(sup), 'finished, it is the super-packet the pod sent, byte for byte')
+}
+
 test('with remote checksum offload, a 64 KB TSO super-packet crosses with no payload summed on either side and comes out as the same super-packet', { skip: offloadSkip }, async (t) => {
   const off = { vnet: true, tso: true, gro: true, gso: true }
   const a = offloadNode('10.244.1.0/24', '02:00:00:00:00:0a', off, true)
@@ -763,12 +771,8 @@ test('with remote checksum offload, a 64 KB TSO super-packet crosses with no pay
   const got = await collect(b, 1)
   assert.equal(got.length, 1)
   const w = parseWritten(got[0])
-  assert.deepEqual(w.vnet, { flags: VNET_F_NEEDS_CSUM, gsoType: GSO_TCPV4, hdrLen: 52, gsoSize: MSS, csumStart: 20, csumOffset: 16 })
-  assert.ok(w.ip.subarray(52).equals(sup.subarray(52)), 'the same payload')
   assert.equal((w.ip[36] << 8) | w.ip[37], p, 'TCP checksum partial, for the kernel to finish')
-  const finished = Buffer.from(w.ip)
-  assert.ok(finishPartialChecksum(finished, 0, finished.length))
-  assert.ok(finished.equals(sup), 'finished, it is the super-packet the pod sent')
+  assertSentSuperPacket(w, sup)
   assert.equal(a.pipeline.stats[Count.INSIDE_PARTIAL], 1)
   assert.equal(a.pipeline.snapshot().sock.txCsumPartial, 46, 'every segment left partial by the sender')
   assert.equal(b.pipeline.snapshot().sock.rxCsumRemote, 46, 'and not checked by the receiver')
@@ -788,11 +792,7 @@ test('a peer that did not ask for remote checksum offload gets whole checksums, 
   inject(a, [withVnet(sup, GSO_TCPV4, MSS)])
   const got = await collect(b, 1)
   assert.equal(got.length, 1)
-  assertSuperPacket(parseWritten(got[0]), Array.from({ length: 10 }, (_, i) => segment({ seq: 0x10 + i * MSS, payload: MSS, tag: (0x10 + i * MSS) & 255 })).map((s, i) => {
-    // the segments TSO would cut carry the super-packet's payload slices
-    sup.copy(s, 52, 52 + i * MSS, 52 + (i + 1) * MSS)
-    return s
-  }))
+  assertSentSuperPacket(parseWritten(got[0]), sup)
   assert.equal(a.pipeline.stats[Count.INSIDE_PARTIAL], 0)
   assert.equal(a.pipeline.snapshot().sock.txCsumPartial, 0)
   assert.equal(b.pipeline.snapshot().sock.rxCsumRemote, 0)
