@@ -8,7 +8,7 @@ export interface Bar {
   label: string
   /** NaN or undefined: not measured (drawn as "n/a") */
   value: number | undefined
-  kind: 'ceiling' | 'reference' | 'weft'
+  kind: 'ceiling' | 'reference' | 'weft' | 'floor'
   /** a few words after the value, e.g. why it is only a lower bound */
   note?: string
 }
@@ -35,7 +35,7 @@ const BAR_H = 20
 const GAP = 6
 const PANEL_HEAD = 56
 const PANEL_GAP = 18
-const COLOURS: Record<Bar['kind'], string> = { ceiling: '#9e9e9e', reference: '#1f5fa8', weft: '#e07b00' }
+const COLOURS: Record<Bar['kind'], string> = { ceiling: '#9e9e9e', reference: '#1f5fa8', weft: '#e07b00', floor: '#8c6bb1' }
 
 function esc (s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
@@ -83,9 +83,11 @@ export function renderChart (c: Chart): string {
     y = by + PANEL_GAP
   }
   const height = y + 24
-  const legend = (['ceiling', 'reference', 'weft'] as const).map((k, i) => {
-    const lx = 10 + i * 170
-    const name = { ceiling: 'plain veth (ceiling)', reference: 'kernel VXLAN (flannel)', weft: 'weft backends' }[k]
+  // only the kinds drawn (a run of some --paths leaves others out)
+  const drawn = new Set(c.panels.flatMap((p) => p.bars.map((b) => b.kind)))
+  const legend = (['ceiling', 'reference', 'weft', 'floor'] as const).filter((k) => drawn.has(k)).map((k, i) => {
+    const lx = 10 + i * 185
+    const name = { ceiling: 'plain veth (ceiling)', reference: 'kernel VXLAN (flannel)', weft: 'weft backends', floor: 'C forwarder (TUN floor)' }[k]
     return `<rect x="${lx}" y="${height - 22}" width="12" height="12" fill="${COLOURS[k]}"/><text x="${lx + 18}" y="${height - 12}" class="label">${name}</text>`
   }).join('')
   return [

@@ -7,6 +7,9 @@
 // 3. weft vxlan, ipip, udp and host-gw: two real `weft run` daemons on one
 //    SQLite store, configured with `{"Network":"10.244.0.0/16","Backend":
 //    {"Type":"<backend>"}}` and nothing else; pods on the leased subnets
+// 4. the C forwarder (forwarder.c): a TUN device per host routed as weft's
+//    is, and the least program that can carry it, one packet per syscall;
+//    the floor under any TUN-based tunnel, weft included
 // All pods get the same MTU (1450, flannel's VXLAN MTU on a 1500 underlay),
 // lowered only where a backend cannot carry it, so the paths differ only in
 // what carries the packets. The topology (namespaces, daemons, pods) is torn
@@ -22,9 +25,13 @@ import { kernelVxlanNode } from '../test/helpers/kernel-vxlan'
 import { cluster } from '../test/backend/daemons'
 import type { Daemon } from '../test/backend/daemons'
 import { cpuOf, nodePid } from './cpu'
+import { forwarderBinary } from './forwarder'
 import type { CpuTimes } from './cpu'
 
 export const POD_MTU = 1450
+/** the forwarder path's TUN device, and how long its program may live (seconds) */
+const FORWARDER_DEV = 'fwd0'
+const FORWARDER_S = 900
 
 /** Every path, in the order they run and are printed; `name` is what --paths takes. */
 export const PATHS = [
@@ -33,7 +40,8 @@ export const PATHS = [
   { name: 'vxlan', key: 'weftVxlan', label: 'weft vxlan', backend: 'vxlan' },
   { name: 'ipip', key: 'weftIpip', label: 'weft ipip', backend: 'ipip' },
   { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
-  { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' }
+  { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' },
+  { name: 'forwarder', key: 'forwarder', label: 'C forwarder' }
 ] as const
 export type PathDef = typeof PATHS[number]
 
@@ -137,6 +145,21 @@ async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (
     await k2.addPeer(k1.peer)
     const [p1] = await addPods(topo, h1, { subnet: k1.subnet, count: 1, mtu: POD_MTU })
     const [p2] = await addPods(topo, h2, { subnet: k2.subnet, count: 1, mtu: POD_MTU })
+    return { ...base, pods: [p1, p2] }
+  }
+  if (def.name === 'forwarder') {
+    const bin = forwarderBinary()
+    const subnets = ['10.244.1.0/24', '10.244.2.0/24']
+    for (const [i, h] of [h1, h2].entries()) {
+      const peer = i === 0 ? h2 : h1
+      // bounded: it exits on its own after FORWARDER_S even if teardown never comes
+      const child = topo.spawn(h, [bin, FORWARDER_DEV, h.underlayIp, peer.underlayIp, String(FORWARDER_S)])
+      await child.waitForLine(/^ready$/, 10_000)
+      await topo.exec(h, ['ip', 'link', 'set', FORWARDER_DEV, 'mtu', String(POD_MTU), 'up'])
+      await topo.exec(h, ['ip', 'route', 'add', subnets[1 - i], 'dev', FORWARDER_DEV])
+    }
+    const [p1] = await addPods(topo, h1, { subnet: subnets[0], count: 1, mtu: POD_MTU })
+    const [p2] = await addPods(topo, h2, { subnet: subnets[1], count: 1, mtu: POD_MTU })
     return { ...base, pods: [p1, p2] }
   }
   const backend = def.backend

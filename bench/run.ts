@@ -26,7 +26,7 @@
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
 // UDP_GRO, no UDP_SEGMENT): the same table, non-offload figures.
 //
-// usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw]
+// usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder]
 //          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--no-micro]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
@@ -48,7 +48,7 @@ import { headToHead, WARM_UP_PINGS } from './rounds'
 import type { HeadToHead } from './rounds'
 import type { Bar } from './chart'
 
-const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--no-micro] | --report FILE.json'
+const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--no-micro] | --report FILE.json'
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
 /** a UDP port nothing listens on: the receiving kernel counts the packet, then drops it */
@@ -208,7 +208,7 @@ async function flood (topo: Topology, from: Pod, to: Pod, seconds: number): Prom
 }
 
 function kindOf (def: PathDef): Bar['kind'] {
-  return def.name === 'veth' ? 'ceiling' : def.name === 'kernel-vxlan' ? 'reference' : 'weft'
+  return def.name === 'veth' ? 'ceiling' : def.name === 'kernel-vxlan' ? 'reference' : def.name === 'forwarder' ? 'floor' : 'weft'
 }
 
 
@@ -379,6 +379,7 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
       panel('TCP, 4 streams', 'Gbit/s', (p) => p.tcp4?.gbps),
       panel(`64-byte UDP packets delivered${ok.some(senderBound) ? ' ("= sent": all arrived, the sender was the limit)' : ''}`, 'kpackets/s', (p) => p.pps === undefined ? undefined : p.pps.delivered / 1000,
         (p) => senderBound(p) ? '= sent' : undefined),
+      panel('ping round trip, median (shorter is better)', 'ms', (p) => p.ping?.medianMs),
       ...(h2h.length > 0
         ? [{
             title: `TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`,
