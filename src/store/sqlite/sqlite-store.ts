@@ -65,6 +65,8 @@ export class SqliteStore implements Store {
   private readonly probeMs: number
   private readonly busyMs: number
   private closed = false
+  /** prepared statements of the open connection, by SQL text (cleared when it is reopened) */
+  private readonly statements = new Map<string, Database.Statement>()
   private readonly closeCtl = new AbortController()
 
   constructor (opts: SqliteStoreOptions) {
@@ -82,12 +84,12 @@ export class SqliteStore implements Store {
   }
 
   async getConfig (): Promise<string | undefined> {
-    const row = await this.attempt(() => this.db.prepare('SELECT value FROM meta WHERE name = ?').get('config') as { value: string } | undefined)
+    const row = await this.attempt(() => this.sql('SELECT value FROM meta WHERE name = ?').get('config') as { value: string } | undefined)
     return row?.value
   }
 
   async putConfig (text: string): Promise<void> {
-    await this.attempt(() => this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run('config', text))
+    await this.attempt(() => this.sql('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run('config', text))
   }
 
   async listLeases (): Promise<LeaseList> {
@@ -100,7 +102,7 @@ export class SqliteStore implements Store {
   async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
     const key = subnetKey(subnet)
     return await this.write(() => {
-      if (this.db.prepare('SELECT 1 FROM kv WHERE key = ?').get(key) !== undefined) {
+      if (this.sql('SELECT 1 FROM kv WHERE key = ?').get(key) !== undefined) {
         throw new StoreError('EEXIST', `subnet ${formatCidr(subnet)} is already leased`)
       }
       return this.put(key, subnet, attrs, ttlSeconds)
@@ -110,7 +112,7 @@ export class SqliteStore implements Store {
   async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
     const key = subnetKey(subnet)
     return await this.write(() => {
-      if (this.db.prepare('SELECT 1 FROM kv WHERE key = ?').get(key) === undefined) {
+      if (this.sql('SELECT 1 FROM kv WHERE key = ?').get(key) === undefined) {
         throw new StoreError('ENOENT', `lease for ${formatCidr(subnet)} is gone`)
       }
       return this.put(key, subnet, attrs, ttlSeconds)
@@ -120,7 +122,7 @@ export class SqliteStore implements Store {
   async deleteLease (subnet: Ip4Net): Promise<void> {
     const key = subnetKey(subnet)
     await this.write(() => {
-      if (this.db.prepare('DELETE FROM kv WHERE key = ?').run(key).changes > 0) this.log(key, null, null)
+      if (this.sql('DELETE FROM kv WHERE key = ?').run(key).changes > 0) this.log(key, null, null)
     })
   }
 
@@ -129,7 +131,7 @@ export class SqliteStore implements Store {
     this.writeSync(() => {
       const exp = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : null
       const rev = this.log(key, value, exp)
-      this.db.prepare('INSERT INTO kv (key, value, expires_at, mod_rev) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, mod_rev = excluded.mod_rev').run(key, value, exp, rev)
+      this.sql('INSERT INTO kv (key, value, expires_at, mod_rev) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, mod_rev = excluded.mod_rev').run(key, value, exp, rev)
     })
   }
 
@@ -222,9 +224,24 @@ export class SqliteStore implements Store {
     }
     const old = this.db as Database.Database | undefined
     this.db = db
+    this.statements.clear()
     this.identity = fileIdentity(this.path)
     try { old?.close() } catch { /* its file is gone; nothing to flush */ }
     return created
+  }
+
+  /**
+   * The statement for `text` on the open connection, prepared once: the
+   * watch loop runs its queries ten times a second, and parsing them each
+   * time was most of an idle node's CPU and garbage.
+   */
+  private sql (text: string): Database.Statement {
+    let st = this.statements.get(text)
+    if (st === undefined) {
+      st = this.db.prepare(text)
+      this.statements.set(text, st)
+    }
+    return st
   }
 
   /** Reopens if the path no longer names the file we have open. */
@@ -240,7 +257,7 @@ export class SqliteStore implements Store {
 
   private readAll (): { rows: KvRow[], revision: number } & LeaseList {
     const { rows, revision } = this.db.transaction(() => ({
-      rows: this.db.prepare('SELECT key, value, expires_at, mod_rev FROM kv ORDER BY key').all() as KvRow[],
+      rows: this.sql('SELECT key, value, expires_at, mod_rev FROM kv ORDER BY key').all() as KvRow[],
       revision: this.revision()
     })).deferred()
     const leases: Lease[] = []
@@ -260,9 +277,9 @@ export class SqliteStore implements Store {
 
   private readChanges (from: number): WatchBatch | undefined {
     this.expireDue()
-    const compacted = Number((this.db.prepare('SELECT value FROM meta WHERE name = ?').get('compacted') as { value: string } | undefined)?.value ?? 0)
+    const compacted = Number((this.sql('SELECT value FROM meta WHERE name = ?').get('compacted') as { value: string } | undefined)?.value ?? 0)
     if (from < compacted) return this.snapshot('compacted')
-    const rows = this.db.prepare('SELECT rev, key, value, expires_at FROM log WHERE rev > ? ORDER BY rev LIMIT 1000').all(from) as LogRow[]
+    const rows = this.sql('SELECT rev, key, value, expires_at FROM log WHERE rev > ? ORDER BY rev LIMIT 1000').all(from) as LogRow[]
     if (rows.length === 0) return undefined
     const events: StoreEvent[] = []
     const skipped: Skipped[] = []
@@ -284,38 +301,38 @@ export class SqliteStore implements Store {
     const value = encodeLeaseAttrs(attrs)
     const exp = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : null
     const rev = this.log(key, value, exp)
-    this.db.prepare('INSERT INTO kv (key, value, expires_at, mod_rev) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, mod_rev = excluded.mod_rev').run(key, value, exp, rev)
+    this.sql('INSERT INTO kv (key, value, expires_at, mod_rev) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, mod_rev = excluded.mod_rev').run(key, value, exp, rev)
     return { subnet, attrs, expiration: exp, revision: rev }
   }
 
   private log (key: string, value: string | null, exp: number | null): number {
-    const rev = Number(this.db.prepare('INSERT INTO log (key, value, expires_at) VALUES (?, ?, ?)').run(key, value, exp).lastInsertRowid)
+    const rev = Number(this.sql('INSERT INTO log (key, value, expires_at) VALUES (?, ?, ?)').run(key, value, exp).lastInsertRowid)
     if (rev % 1000 === 0) this.trim(rev - LOG_KEEP)
     return rev
   }
 
   private trim (upTo: number): void {
     if (upTo <= 0) return
-    this.db.prepare('DELETE FROM log WHERE rev <= ?').run(upTo)
-    this.db.prepare("INSERT INTO meta (name, value) VALUES ('compacted', ?) ON CONFLICT(name) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))").run(String(upTo))
+    this.sql('DELETE FROM log WHERE rev <= ?').run(upTo)
+    this.sql("INSERT INTO meta (name, value) VALUES ('compacted', ?) ON CONFLICT(name) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))").run(String(upTo))
   }
 
   private revision (): number {
-    const row = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'log'").get() as { seq: number } | undefined
+    const row = this.sql("SELECT seq FROM sqlite_sequence WHERE name = 'log'").get() as { seq: number } | undefined
     return row?.seq ?? 0
   }
 
   /** Delete leases that are due (checked with a cheap read first, so idle lists do not write). */
   private expireDue (): void {
     const now = this.now()
-    if (this.db.prepare('SELECT 1 FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1').get(now) === undefined) return
+    if (this.sql('SELECT 1 FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1').get(now) === undefined) return
     this.db.transaction(() => this.expireDueInTx()).immediate()
   }
 
   private expireDueInTx (): void {
-    const due = this.db.prepare('SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?').all(this.now()) as Array<{ key: string }>
+    const due = this.sql('SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?').all(this.now()) as Array<{ key: string }>
     for (const { key } of due) {
-      this.db.prepare('DELETE FROM kv WHERE key = ?').run(key)
+      this.sql('DELETE FROM kv WHERE key = ?').run(key)
       this.log(key, null, null)
     }
   }
