@@ -34,6 +34,8 @@ export interface HeadToHead {
 export interface RoundsOptions {
   rounds: number
   seconds: number
+  /** the TCP sender's congestion control; undefined: the machine's default */
+  congestion: string | undefined
   progress: (msg: string) => void
 }
 
@@ -47,9 +49,9 @@ export function median (xs: number[]): number {
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
 }
 
-async function tcp1 (s: PathSetup, seconds: number): Promise<number> {
+async function tcp1 (s: PathSetup, seconds: number, congestion: string | undefined): Promise<number> {
   const [client, server] = s.pods
-  return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds, parallel: 1 })).gbps
+  return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds, parallel: 1, ...(congestion !== undefined ? { congestion } : {}) })).gbps
 }
 
 async function warm (topo: Topology, client: Pod, server: Pod): Promise<void> {
@@ -73,11 +75,11 @@ export async function headToHead (kernel: PathDef, wefts: PathDef[], o: RoundsOp
             let kernelGbps: number
             let weftGbps: number
             if (r % 2 === 0) {
-              kernelGbps = await tcp1(k, o.seconds)
-              weftGbps = await tcp1(w, o.seconds)
+              kernelGbps = await tcp1(k, o.seconds, o.congestion)
+              weftGbps = await tcp1(w, o.seconds, o.congestion)
             } else {
-              weftGbps = await tcp1(w, o.seconds)
-              kernelGbps = await tcp1(k, o.seconds)
+              weftGbps = await tcp1(w, o.seconds, o.congestion)
+              kernelGbps = await tcp1(k, o.seconds, o.congestion)
             }
             rounds.push({ kernelGbps, weftGbps, ratio: weftGbps / kernelGbps })
             o.progress(`  ${kernel.label} ${kernelGbps.toFixed(2)}, ${def.label} ${weftGbps.toFixed(2)} Gbit/s: ${(weftGbps / kernelGbps).toFixed(2)}x`)

@@ -25,9 +25,13 @@
 //    next to it
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
 // UDP_GRO, no UDP_SEGMENT): the same table, non-offload figures.
+// Every TCP sender uses --congestion (cubic, Linux's default) whatever the
+// machine's default is: BBR paces a stream to the rate it has measured, and
+// on this VM (BBR by default) it held kernel VXLAN to 12-13 Gbit/s where
+// cubic carried 18-20, and weft to 9-10 where cubic carried 12-14.
 //
 // usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder]
-//          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--no-micro]
+//          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -48,7 +52,7 @@ import { headToHead, WARM_UP_PINGS } from './rounds'
 import type { HeadToHead } from './rounds'
 import type { Bar } from './chart'
 
-const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--no-micro] | --report FILE.json'
+const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro] | --report FILE.json'
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
 /** a UDP port nothing listens on: the receiving kernel counts the packet, then drops it */
@@ -65,6 +69,8 @@ interface Options {
   pings: number
   /** head-to-head rounds of TCP 1 stream, kernel VXLAN against each weft path; 0: none */
   rounds: number
+  /** the iperf3 TCP senders' congestion control (-C); undefined: the machine's default */
+  congestion: string | undefined
   micro: boolean
   /** print the table and redraw the chart of an earlier run's JSON, run nothing */
   report: string | undefined
@@ -81,6 +87,7 @@ function options (argv: string[]): Options {
       'udp-rate': { type: 'string', default: '1G' },
       pings: { type: 'string', default: '200' },
       rounds: { type: 'string', default: '3' },
+      congestion: { type: 'string', default: 'cubic' },
       'no-micro': { type: 'boolean', default: false },
       report: { type: 'string' }
     }
@@ -91,6 +98,7 @@ function options (argv: string[]): Options {
   if (!Number.isInteger(pings) || pings < 10 || pings > 2000) throw new RangeError(`--pings must be 10..2000, got ${values.pings}`)
   const rounds = Number(values.rounds)
   if (!Number.isInteger(rounds) || rounds < 0 || rounds > 9) throw new RangeError(`--rounds must be 0..9, got ${values.rounds}`)
+  if (!/^[a-z0-9_]{1,15}$/.test(values.congestion)) throw new RangeError(`--congestion takes an algorithm such as cubic or bbr, or default, got ${values.congestion}`)
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
   return {
     seconds,
@@ -100,6 +108,7 @@ function options (argv: string[]): Options {
     udpRate: values['udp-rate'],
     pings,
     rounds,
+    congestion: values.congestion === 'default' ? undefined : values.congestion,
     micro: !values['no-micro'],
     report: values.report
   }
@@ -234,7 +243,7 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
 
     for (const streams of [1, 4]) {
       progress(`${def.label}: TCP, ${streams} stream${streams > 1 ? 's' : ''}, ${o.seconds} s ...`)
-      const t = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: streams }))
+      const t = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: streams, ...(o.congestion !== undefined ? { congestion: o.congestion } : {}) }))
       const f: TcpFigures = { gbps: t.value.gbps, retransmits: t.value.retransmits, window: t.window }
       if (streams === 1) fig.tcp1 = f
       else fig.tcp4 = f
@@ -308,8 +317,13 @@ function ratios (results: PathFigures[]): Record<string, Record<Metric, number>>
   return out
 }
 
+/** 'cubic'; a run with --congestion default (or from before the option) says so */
+function congestionLabel (o: Options): string {
+  return o.congestion ?? "the machine's default congestion control"
+}
+
 function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[]): void {
-  print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
+  print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
   print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
   for (const p of results) {
@@ -373,7 +387,7 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
   const bg = Math.max(...results.map((p) => p.background))
   return renderChart({
     title: `weft bench ${stamp}: pod to pod across two nodes`,
-    subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${o.seconds} s per run, background load up to ${bg.toFixed(2)} cores; ratios are to kernel VXLAN`,
+    subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, TCP ${congestionLabel(o)}, ${o.seconds} s per run, background load up to ${bg.toFixed(2)} cores; ratios are to kernel VXLAN`,
     panels: [
       panel('TCP, 1 stream', 'Gbit/s', (p) => p.tcp1?.gbps),
       panel('TCP, 4 streams', 'Gbit/s', (p) => p.tcp4?.gbps),
@@ -406,7 +420,7 @@ async function rounds (o: Options, results: PathFigures[]): Promise<HeadToHead[]
   const wefts = o.paths.filter((d) => kindOf(d) === 'weft' && ok(d))
   if (o.rounds === 0 || kernel === undefined || !ok(kernel) || wefts.length === 0) return []
   try {
-    return await headToHead(kernel, wefts, { rounds: o.rounds, seconds: o.seconds, progress })
+    return await headToHead(kernel, wefts, { rounds: o.rounds, seconds: o.seconds, congestion: o.congestion, progress })
   } catch (err) {
     progress(`head to head failed: ${(err as Error).stack ?? String(err)}`)
     return wefts.map((d) => ({ name: d.name, label: d.label, rounds: [], medianRatio: NaN, error: (err as Error).message }))
@@ -459,7 +473,7 @@ export async function main (argv: string[]): Promise<number> {
     started: started.toISOString(),
     seconds: took,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, loadavg: os.loadavg() },
-    options: { seconds: o.seconds, paths: o.paths.map((p) => p.name), offloads: o.offloads, udpRate: o.udpRate, pings: o.pings, rounds: o.rounds },
+    options: { seconds: o.seconds, paths: o.paths.map((p) => p.name), offloads: o.offloads, udpRate: o.udpRate, pings: o.pings, rounds: o.rounds, congestion: o.congestion ?? 'default' },
     micro,
     paths: results,
     ratiosToKernelVxlan: ratios(results),
@@ -472,8 +486,9 @@ export async function main (argv: string[]): Promise<number> {
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[] }
-  const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, paths: [], out: file, micro: j.micro !== undefined, report: file }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[] }
+  const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
+  const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file }
   const h2h = j.headToHead ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
   table(j.paths, o, (l) => console.log(l), h2h)

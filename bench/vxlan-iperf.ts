@@ -33,7 +33,7 @@
 // backend chose for its device (ipip 1480, udp 1472, host-gw 1500) is shown
 // under the table, and would allow its pods slightly bigger packets.
 //
-// usage: sudo node dist/bench/vxlan-iperf.js [--seconds 3] [--repeat 2]
+// usage: sudo node dist/bench/vxlan-iperf.js [--seconds 3] [--repeat 2] [--congestion cubic]
 //          [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder]
 import os from 'node:os'
 import type { Topology } from '../test/helpers/netns'
@@ -55,6 +55,10 @@ const repeat = Number(arg('repeat', '2'))
 if (!(seconds > 0 && seconds <= 600)) throw new RangeError(`--seconds must be in (0, 600], got ${arg('seconds', '3')}`)
 if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new RangeError(`--repeat must be 1..100, got ${arg('repeat', '2')}`)
 const selected: readonly PathDef[] = selectPaths(arg('paths', PATHS.map((p) => p.name).join(',')))
+// the senders' congestion control, as run.js: cubic unless told ('default': the machine's)
+const congestionArg = arg('congestion', 'cubic')
+if (!/^[a-z0-9_]{1,15}$/.test(congestionArg)) throw new RangeError(`--congestion takes an algorithm such as cubic or bbr, or default, got ${congestionArg}`)
+const congestion = congestionArg === 'default' ? {} : { congestion: congestionArg }
 
 const progress = (msg: string): void => { process.stderr.write(`vxlan-iperf: ${msg}\n`) }
 
@@ -94,7 +98,7 @@ async function measure (topo: Topology, label: string, client: Pod, server: Pod,
     const cpu0 = weftCpu(weft)
     const m0 = machineTicks()
     const w0 = performance.now()
-    const r = await iperf(topo, server, client, { serverIp: server.ip, seconds })
+    const r = await iperf(topo, server, client, { serverIp: server.ip, seconds, ...congestion })
     const wall = (performance.now() - w0) / 1000
     const m1 = machineTicks()
     const cpu1 = weftCpu(weft)

@@ -116,6 +116,8 @@ export interface IperfOptions {
   udp?: { bitrate: string, length: number }
   /** Seconds per reported interval (`-i`, 0.1 at the finest); default iperf3's 1. */
   intervalS?: number
+  /** The client's TCP congestion control (`-C`, e.g. 'cubic'); default the namespace's. */
+  congestion?: string
 }
 
 /** One of iperf3's per-interval reports (all streams summed), times in seconds from the start. */
@@ -147,6 +149,8 @@ export async function iperf (topo: Topology, server: Endpoint, client: Endpoint,
   const timeoutMs = opts.timeoutMs ?? (seconds !== undefined ? seconds * 1000 + 20_000 : 60_000)
   if (opts.intervalS !== undefined && !(opts.intervalS >= 0.1 && opts.intervalS <= 60)) throw new RangeError(`iperf: intervalS must be in [0.1, 60], got ${opts.intervalS}`)
   const interval = opts.intervalS === undefined ? [] : ['-i', String(opts.intervalS)]
+  if (opts.congestion !== undefined && !/^[a-z0-9_]{1,15}$/.test(opts.congestion)) throw new RangeError(`iperf: congestion must name an algorithm, got ${JSON.stringify(opts.congestion)}`)
+  const congestion = opts.congestion === undefined ? [] : ['-C', opts.congestion]
 
   const srv = topo.spawn(server.ns, ['iperf3', '-s', '-1', '-p', String(port)])
   try {
@@ -158,7 +162,7 @@ export async function iperf (topo: Topology, server: Endpoint, client: Endpoint,
 
     const len = seconds !== undefined ? ['-t', String(seconds)] : ['-n', opts.bytes!]
     const udp = opts.udp !== undefined ? ['-u', '-b', opts.udp.bitrate, '-l', String(opts.udp.length)] : []
-    const argv = ['iperf3', '-c', opts.serverIp, '-p', String(port), '-J', '-P', String(parallel), '--connect-timeout', '3000', ...udp, ...interval, ...len]
+    const argv = ['iperf3', '-c', opts.serverIp, '-p', String(port), '-J', '-P', String(parallel), '--connect-timeout', '3000', ...udp, ...congestion, ...interval, ...len]
     const r = await topo.exec(client.ns, argv, { allowFail: true, timeoutMs })
     let j: IperfJson
     try {
