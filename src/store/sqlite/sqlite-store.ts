@@ -233,7 +233,8 @@ export class SqliteStore implements Store {
   /**
    * The statement for `text` on the open connection, prepared once: the
    * watch loop runs its queries ten times a second, and parsing them each
-   * time was most of an idle node's CPU and garbage.
+   * time was garbage for V8 to collect in the dataplane's thread (an idle
+   * daemon's heap grew about 160 KB/s before, 70 KB/s after).
    */
   private sql (text: string): Database.Statement {
     let st = this.statements.get(text)
