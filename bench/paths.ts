@@ -19,7 +19,7 @@ import { withTopology, waitFor } from '../test/helpers/netns'
 import type { Host, Topology } from '../test/helpers/netns'
 import { addPods } from '../test/helpers/pods'
 import type { Pod } from '../test/helpers/pods'
-import { ping } from '../test/helpers/traffic'
+import { CONGESTION_NAME, ping } from '../test/helpers/traffic'
 import { podGsoMaxSize } from '../src/cni/gso'
 import { kernelVxlanNode } from '../test/helpers/kernel-vxlan'
 import { cluster } from '../test/backend/daemons'
@@ -44,6 +44,13 @@ export const PATHS = [
   { name: 'forwarder', key: 'forwarder', label: 'C forwarder' }
 ] as const
 export type PathDef = typeof PATHS[number]
+
+/** `--congestion NAME`: the TCP senders' algorithm (iperf3 -C); 'default' leaves the machine's (undefined). */
+export function congestionOption (value: string): string | undefined {
+  if (value === 'default') return undefined
+  if (!CONGESTION_NAME.test(value)) throw new RangeError(`--congestion takes an algorithm such as cubic or bbr, or default, got ${value}`)
+  return value
+}
 
 /** The paths a `--paths a,b,c` list names, in the canonical order; throws on an unknown name. */
 export function selectPaths (list: string): PathDef[] {

@@ -51,7 +51,7 @@ export function median (xs: number[]): number {
 
 async function tcp1 (s: PathSetup, seconds: number, congestion: string | undefined): Promise<number> {
   const [client, server] = s.pods
-  return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds, parallel: 1, ...(congestion !== undefined ? { congestion } : {}) })).gbps
+  return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds, parallel: 1, congestion })).gbps
 }
 
 async function warm (topo: Topology, client: Pod, server: Pod): Promise<void> {

@@ -43,7 +43,7 @@ import { iperf, ping } from '../test/helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
 import { backgroundLoad, coresBetween, machineTicks, memoryOf } from './cpu'
 import type { Cores } from './cpu'
-import { cleanUpOnInterrupt, PATHS, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import { cleanUpOnInterrupt, congestionOption, PATHS, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
 import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
@@ -98,7 +98,6 @@ function options (argv: string[]): Options {
   if (!Number.isInteger(pings) || pings < 10 || pings > 2000) throw new RangeError(`--pings must be 10..2000, got ${values.pings}`)
   const rounds = Number(values.rounds)
   if (!Number.isInteger(rounds) || rounds < 0 || rounds > 9) throw new RangeError(`--rounds must be 0..9, got ${values.rounds}`)
-  if (!/^[a-z0-9_]{1,15}$/.test(values.congestion)) throw new RangeError(`--congestion takes an algorithm such as cubic or bbr, or default, got ${values.congestion}`)
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
   return {
     seconds,
@@ -108,7 +107,7 @@ function options (argv: string[]): Options {
     udpRate: values['udp-rate'],
     pings,
     rounds,
-    congestion: values.congestion === 'default' ? undefined : values.congestion,
+    congestion: congestionOption(values.congestion),
     micro: !values['no-micro'],
     report: values.report
   }
@@ -243,7 +242,7 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
 
     for (const streams of [1, 4]) {
       progress(`${def.label}: TCP, ${streams} stream${streams > 1 ? 's' : ''}, ${o.seconds} s ...`)
-      const t = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: streams, ...(o.congestion !== undefined ? { congestion: o.congestion } : {}) }))
+      const t = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: streams, congestion: o.congestion }))
       const f: TcpFigures = { gbps: t.value.gbps, retransmits: t.value.retransmits, window: t.window }
       if (streams === 1) fig.tcp1 = f
       else fig.tcp4 = f

@@ -42,7 +42,7 @@ import { iperf } from '../test/helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
 import { backgroundLoad, coresBetween, machineTicks } from './cpu'
 import type { Cores } from './cpu'
-import { cleanUpOnInterrupt, PATHS, POD_MTU, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import { cleanUpOnInterrupt, congestionOption, PATHS, POD_MTU, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, Weft } from './paths'
 
 function arg (name: string, def: string): string {
@@ -56,9 +56,7 @@ if (!(seconds > 0 && seconds <= 600)) throw new RangeError(`--seconds must be in
 if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new RangeError(`--repeat must be 1..100, got ${arg('repeat', '2')}`)
 const selected: readonly PathDef[] = selectPaths(arg('paths', PATHS.map((p) => p.name).join(',')))
 // the senders' congestion control, as run.js: cubic unless told ('default': the machine's)
-const congestionArg = arg('congestion', 'cubic')
-if (!/^[a-z0-9_]{1,15}$/.test(congestionArg)) throw new RangeError(`--congestion takes an algorithm such as cubic or bbr, or default, got ${congestionArg}`)
-const congestion = congestionArg === 'default' ? {} : { congestion: congestionArg }
+const congestion = congestionOption(arg('congestion', 'cubic'))
 
 const progress = (msg: string): void => { process.stderr.write(`vxlan-iperf: ${msg}\n`) }
 
@@ -98,7 +96,7 @@ async function measure (topo: Topology, label: string, client: Pod, server: Pod,
     const cpu0 = weftCpu(weft)
     const m0 = machineTicks()
     const w0 = performance.now()
-    const r = await iperf(topo, server, client, { serverIp: server.ip, seconds, ...congestion })
+    const r = await iperf(topo, server, client, { serverIp: server.ip, seconds, congestion })
     const wall = (performance.now() - w0) / 1000
     const m1 = machineTicks()
     const cpu1 = weftCpu(weft)

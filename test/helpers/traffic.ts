@@ -120,6 +120,9 @@ export interface IperfOptions {
   congestion?: string
 }
 
+/** What `congestion` may be: a kernel algorithm name (TCP_CA_NAME_MAX is 16 with the NUL). */
+export const CONGESTION_NAME = /^[a-z0-9_]{1,15}$/
+
 /** One of iperf3's per-interval reports (all streams summed), times in seconds from the start. */
 export interface IperfInterval {
   start: number
@@ -149,7 +152,7 @@ export async function iperf (topo: Topology, server: Endpoint, client: Endpoint,
   const timeoutMs = opts.timeoutMs ?? (seconds !== undefined ? seconds * 1000 + 20_000 : 60_000)
   if (opts.intervalS !== undefined && !(opts.intervalS >= 0.1 && opts.intervalS <= 60)) throw new RangeError(`iperf: intervalS must be in [0.1, 60], got ${opts.intervalS}`)
   const interval = opts.intervalS === undefined ? [] : ['-i', String(opts.intervalS)]
-  if (opts.congestion !== undefined && !/^[a-z0-9_]{1,15}$/.test(opts.congestion)) throw new RangeError(`iperf: congestion must name an algorithm, got ${JSON.stringify(opts.congestion)}`)
+  if (opts.congestion !== undefined && !CONGESTION_NAME.test(opts.congestion)) throw new RangeError(`iperf: congestion must name an algorithm, got ${JSON.stringify(opts.congestion)}`)
   const congestion = opts.congestion === undefined ? [] : ['-C', opts.congestion]
 
   const srv = topo.spawn(server.ns, ['iperf3', '-s', '-1', '-p', String(port)])
