@@ -38,6 +38,8 @@ export const PATHS = [
   { name: 'veth', key: 'veth', label: 'plain veth' },
   { name: 'kernel-vxlan', key: 'kernelVxlan', label: 'kernel VXLAN' },
   { name: 'vxlan', key: 'weftVxlan', label: 'weft vxlan', backend: 'vxlan' },
+  // two dataplane workers per node: where more than one flow can use both cores (not in the one-stream head to head)
+  { name: 'vxlan-2w', key: 'weftVxlan2w', label: 'weft vxlan, 2 workers', backend: 'vxlan', flags: ['--workers', '2'], headToHead: false },
   { name: 'ipip', key: 'weftIpip', label: 'weft ipip', backend: 'ipip' },
   { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
   { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' },
@@ -172,8 +174,9 @@ async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (
   const backend = def.backend
   const config = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: backend } })
   const c = cluster({ after }, topo, config)
-  const d1 = await c.start(h1)
-  const d2 = await c.start(h2)
+  const flags = 'flags' in def ? def.flags : []
+  const d1 = await c.start(h1, ...flags)
+  const d2 = await c.start(h2, ...flags)
   await waitFor(async () => (await d1.status()).peers.length === 1 && (await d2.status()).peers.length === 1, { what: 'both daemons know each other', timeoutMs: 10_000 })
   const [s1, s2] = await Promise.all([d1.status(), d2.status()])
   if (s1.backend !== backend || s2.backend !== backend) throw new Error(`${def.label}: the daemons run ${String(s1.backend)}/${String(s2.backend)}`)

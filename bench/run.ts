@@ -30,7 +30,7 @@
 // on this VM (BBR by default) it held kernel VXLAN to 12-13 Gbit/s where
 // cubic carried 18-20, and weft to 9-10 where cubic carried 12-14.
 //
-// usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder]
+// usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
 //          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
@@ -52,7 +52,7 @@ import { headToHead, WARM_UP_PINGS } from './rounds'
 import type { HeadToHead } from './rounds'
 import type { Bar } from './chart'
 
-const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro] | --report FILE.json'
+const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro] | --report FILE.json'
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
 /** a UDP port nothing listens on: the receiving kernel counts the packet, then drops it */
@@ -416,7 +416,7 @@ function timestamp (d: Date): string {
 async function rounds (o: Options, results: PathFigures[]): Promise<HeadToHead[]> {
   const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
   const ok = (d: PathDef): boolean => results.some((p) => p.name === d.name && p.error === undefined)
-  const wefts = o.paths.filter((d) => kindOf(d) === 'weft' && ok(d))
+  const wefts = o.paths.filter((d) => kindOf(d) === 'weft' && ok(d) && !('headToHead' in d && !d.headToHead))
   if (o.rounds === 0 || kernel === undefined || !ok(kernel) || wefts.length === 0) return []
   try {
     return await headToHead(kernel, wefts, { rounds: o.rounds, seconds: o.seconds, congestion: o.congestion, progress })

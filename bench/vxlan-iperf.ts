@@ -34,7 +34,7 @@
 // under the table, and would allow its pods slightly bigger packets.
 //
 // usage: sudo node dist/bench/vxlan-iperf.js [--seconds 3] [--repeat 2] [--congestion cubic]
-//          [--paths veth,kernel-vxlan,vxlan,ipip,udp,host-gw,forwarder]
+//          [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
 import os from 'node:os'
 import type { Topology } from '../test/helpers/netns'
 import type { Pod } from '../test/helpers/pods'

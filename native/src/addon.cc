@@ -489,6 +489,13 @@ Napi::Value SockSetGro(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+Napi::Value SockSteerInnerFlow(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int r = weft_sock_steer_inner_flow(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Uint32Value());
+  if (r < 0) THROW_ERRNO(env, -r, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)", "");
+  return env.Undefined();
+}
+
 Napi::Value SockBuffers(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int rcv = 0, snd = 0;
@@ -589,6 +596,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("raw4Open", Napi::Function::New<Raw4Open>(env, "raw4Open"));
   exports.Set("sockLocalPort", Napi::Function::New<SockLocalPort>(env, "sockLocalPort"));
   exports.Set("sockSetGro", Napi::Function::New<SockSetGro>(env, "sockSetGro"));
+  exports.Set("sockSteerInnerFlow", Napi::Function::New<SockSteerInnerFlow>(env, "sockSteerInnerFlow"));
   exports.Set("sockBuffers", Napi::Function::New<SockBuffers>(env, "sockBuffers"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("socketPair", Napi::Function::New<SocketPair>(env, "socketPair"));

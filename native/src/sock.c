@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <netinet/ip.h>
+#include <linux/filter.h>
 #include <netinet/udp.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,5 +103,47 @@ int weft_sock_buffers(int fd, int *rcvbuf, int *sndbuf) {
   if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, &len) < 0) return -errno;
   len = sizeof *sndbuf;
   if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, sndbuf, &len) < 0) return -errno;
+  return 0;
+}
+
+/*
+ * Steer each VXLAN datagram to one of `n` SO_REUSEPORT sockets by its inner
+ * flow, so that every packet of a TCP connection lands in the same worker
+ * (the kernel's own reuseport hash uses the outer 4-tuple, which between two
+ * weft nodes is the same for every flow: port 8472 at both ends).
+ * A reuseport cBPF program sees the datagram from its UDP payload on:
+ *   0 VXLAN header (8), 8 inner Ethernet (14), 22 inner IPv4
+ * The flow key is inner source ^ destination ^ the first 4 bytes after the
+ * IPv4 header (TCP/UDP ports), its halves folded together, multiplied by
+ * 2^32 / phi and taken from the product's high half, modulo n. Without the
+ * fold the client's port (the high half) would never reach the bits taken,
+ * and without the multiply the modulo would take the low bit alone, which
+ * is the same for every client flow: Linux gives connect()ing sockets even
+ * ports. A datagram too short to hold the key makes the program return 0:
+ * the first socket.
+ */
+int weft_sock_steer_inner_flow(int fd, uint32_t n) {
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 22),     /* X = inner IHL * 4 */
+    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 22),      /* A = the inner ports */
+    BPF_STMT(BPF_ST, 0),                         /* M[0] = A */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 12), /* A = inner source */
+    BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),      /* X = M[0] */
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    BPF_STMT(BPF_ST, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 16), /* A = inner destination */
+    BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),             /* A ^= A >> 16 */
+    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1),
+    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+    BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+    BPF_STMT(BPF_RET | BPF_A, 0),
+  };
+  struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
+  if (n == 0) return -EINVAL;
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) return -errno;
   return 0;
 }

@@ -193,6 +193,7 @@ int weft_udp4_open(uint32_t addr, uint16_t port, const weft_sock_opts_t *o);
 int weft_raw4_open(int protocol, uint32_t bind_addr, const weft_sock_opts_t *o);
 int weft_sock_local_port(int fd);
 int weft_sock_set_gro(int fd, int on);
+int weft_sock_steer_inner_flow(int fd, uint32_t n);
 int weft_sock_buffers(int fd, int *rcvbuf, int *sndbuf);
 
 /* batch.c: return packets moved (>= 0) or -errno for a failure that is not

@@ -14,6 +14,8 @@ export interface BackendContext {
   readonly underlay: Underlay
   readonly stateDir: string
   readonly ipMasq: boolean
+  /** dataplane threads (vxlan; 1 = the main thread only) */
+  readonly workers?: number
   readonly log: Logger
 }
 

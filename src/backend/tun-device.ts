@@ -15,6 +15,7 @@ import { addAddress, addRoute, delAddress, enableForwarding } from '../kernel/li
 import { run } from '../kernel/exec'
 import { TrafficRules } from '../kernel/iptables'
 import type { Logger } from '../log'
+import { closeFd, openTunQueue } from '../native'
 import type { Tun } from '../native'
 import { ip4ToString } from '../packet/ip'
 import { openTunWithOffloads } from './offloads'
@@ -27,6 +28,8 @@ export interface VtepOptions {
   network: Ip4Net
   ipMasq: boolean
   batch: number
+  /** TUN queues (IFF_MULTI_QUEUE when more than 1): one per dataplane worker */
+  queues?: number
   log: Logger
 }
 
@@ -42,25 +45,31 @@ export class TunDevice {
   private rules: TrafficRules
   private subnet: Ip4Net
 
+  /** queues 1.. of a multi-queue device (queue 0 is `tun`), as bare fds until takeQueues() hands them to the workers */
+  private queueFds: number[] = []
+
   private constructor (readonly tun: Tun, readonly offloads: Offloads, private readonly o: VtepOptions) {
     this.subnet = o.subnet
     this.rules = new TrafficRules({ network: formatCidr(o.network), podSubnet: formatCidr(o.subnet), ipMasq: o.ipMasq, forwardRules: true, log: o.log })
   }
 
   static async create (o: VtepOptions): Promise<TunDevice> {
-    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch }, o.log)
+    const queues = o.queues ?? 1
+    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch, multiQueue: queues > 1 }, o.log)
     const dev = new TunDevice(tun, offloads, o)
     try {
+      // the offloads are the device's: every queue reads and writes the same vnet headers
+      for (let q = 1; q < queues; q++) dev.queueFds.push(openTunQueue(tun.name, offloads.vnet))
       await run(['ip', 'link', 'set', 'dev', tun.name, 'txqueuelen', String(TUN_QUEUE)])
       await addAddress(tun.name, `${ip4ToString(o.subnet.ip)}/32`)
       await addRoute({ dst: formatCidr(o.network), dev: tun.name })
       await enableForwarding()
       await dev.rules.apply()
     } catch (err) {
-      tun.io.close()
+      dev.closeQueues()
       throw err
     }
-    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network), tso: offloads.tso, uso: offloads.uso }, 'tunnel device up')
+    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network), tso: offloads.tso, uso: offloads.uso, ...(queues > 1 ? { queues } : {}) }, 'tunnel device up')
     return dev
   }
 
@@ -71,10 +80,21 @@ export class TunDevice {
     try {
       return await open()
     } catch (err) {
-      this.tun.io.close()
+      this.closeQueues()
       await this.close()
       throw err
     }
+  }
+
+  /** The extra queues' fds: whoever takes them closes them. */
+  takeQueues (): number[] {
+    return this.queueFds.splice(0)
+  }
+
+  /** Close queue 0 and the queues not taken (the device goes with the last). Idempotent. */
+  closeQueues (): void {
+    this.tun.io.close()
+    for (const fd of this.takeQueues()) closeFd(fd)
   }
 
   /** Our lease moved: readdress the device and redo the rules for the new subnet. */

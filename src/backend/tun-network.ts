@@ -17,8 +17,7 @@ import type { PeerEvent } from '../lease/watcher'
 import type { Logger } from '../log'
 import { ip4ToString } from '../packet/ip'
 import type { Fdb } from '../dataplane/fdb'
-import { PER_PEER, PeerCount } from '../dataplane/fdb'
-import type { Outside } from '../dataplane/outside'
+import { PeerCount } from '../dataplane/fdb'
 import { UNKNOWN_RING } from '../dataplane/outside'
 import { Drop } from '../dataplane/stats'
 import type { Network, NetworkStatus } from './backend'
@@ -26,12 +25,18 @@ import type { TunDevice } from './tun-device'
 import { directlyConnected } from './host-gw/routes'
 import type { PeerRoutes } from './host-gw/routes'
 
-/** What the network needs of a running dataplane (Pipeline, or the UDP backend's). */
+/** What the network needs of a running dataplane (a Pipeline, or a WorkerGroup of them). */
 export interface Dataplane {
+  /** where the network counts the drops it decides (peer_unusable) */
   readonly stats: Float64Array
-  readonly outside: Outside
-  snapshot (): object
-  close (): void
+  setOwnSubnet: (ip: number, prefixLen: number) => void
+  /** the rings of recent senders without a lease, one per pipeline (0 = empty slot) */
+  unknownRings: () => Uint32Array[]
+  /** a PeerCount counter of the peer at `index`, over every pipeline */
+  peerCounter: (index: number, which: number) => number
+  snapshot: () => object
+  /** closes the fds; resolves when every pipeline has stopped */
+  close: () => void | Promise<void>
 }
 
 export interface TunNetworkOptions {
@@ -90,7 +95,7 @@ export class TunNetwork implements Network {
   constructor (private readonly o: TunNetworkOptions) {
     this.mtu = o.mtu
     this.lease = o.lease
-    o.dataplane.outside.setOwnSubnet(o.lease.subnet.ip, o.lease.subnet.prefixLen)
+    o.dataplane.setOwnSubnet(o.lease.subnet.ip, o.lease.subnet.prefixLen)
     // Off the hot path: name each sender without a lease once, and resync the
     // rules as flannel does every few seconds.
     this.timer = setInterval(() => { this.report(); void o.device.resync().catch((err: Error) => o.log.warn({ err: err.message }, 'could not re-apply the iptables rules')) }, RESYNC_MS)
@@ -150,7 +155,7 @@ export class TunNetwork implements Network {
 
   async setLease (lease: Lease): Promise<void> {
     this.lease = lease
-    this.o.dataplane.outside.setOwnSubnet(lease.subnet.ip, lease.subnet.prefixLen)
+    this.o.dataplane.setOwnSubnet(lease.subnet.ip, lease.subnet.prefixLen)
     this.o.onSubnet?.(lease)
     await this.o.device.setSubnet(lease.subnet)
   }
@@ -169,10 +174,10 @@ export class TunNetwork implements Network {
           ...(e.mac !== undefined ? { vtepMAC: e.mac } : {}),
           ...(e.remCsum ? { remoteChecksumOffload: true } : {}),
           path: this.direct.has(subnet) ? 'direct' : 'tunnel',
-          insidePackets: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_PACKETS],
-          insideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.INSIDE_BYTES],
-          outsidePackets: fdb.perPeer[e.index * PER_PEER + PeerCount.OUTSIDE_PACKETS],
-          outsideBytes: fdb.perPeer[e.index * PER_PEER + PeerCount.OUTSIDE_BYTES]
+          insidePackets: dataplane.peerCounter(e.index, PeerCount.INSIDE_PACKETS),
+          insideBytes: dataplane.peerCounter(e.index, PeerCount.INSIDE_BYTES),
+          outsidePackets: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_PACKETS),
+          outsideBytes: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_BYTES)
         }
       }),
       offloads: { ...this.o.device.offloads, gso: this.o.device.offloads.gso && !this.gsoRefused() },
@@ -187,7 +192,7 @@ export class TunNetwork implements Network {
     this.closed = true
     clearInterval(this.timer)
     await this.o.direct?.close()
-    this.o.dataplane.close() // the TUN fd closes: the device and its route go with it
+    await this.o.dataplane.close() // the TUN fds close: the device and its route go with them
     await this.o.device.close()
   }
 
@@ -209,13 +214,15 @@ export class TunNetwork implements Network {
       this.gsoRefusalLogged = true
       this.o.log.warn('the kernel refused UDP_SEGMENT (EIO: no checksum offload on the way out): sending segments one datagram each from now on')
     }
-    const ring = this.o.dataplane.outside.unknownSources
     const what = WORDS[this.o.backend].packets
-    for (let i = 0; i < UNKNOWN_RING; i++) {
-      const a = ring[i]
-      if (a === 0 || this.reported.has(a)) continue
-      this.reported.set(a, true)
-      this.o.log.warn({ source: ip4ToString(a), dropped: this.o.dataplane.stats[Drop.UNKNOWN_SOURCE] }, `dropping ${what} from an address that holds no lease`)
+    for (const ring of this.o.dataplane.unknownRings()) {
+      for (let i = 0; i < UNKNOWN_RING; i++) {
+        const a = ring[i]
+        if (a === 0 || this.reported.has(a)) continue
+        this.reported.set(a, true)
+        const dropped = (this.o.dataplane.snapshot() as { drops: Record<string, number> }).drops.unknown_source ?? 0
+        this.o.log.warn({ source: ip4ToString(a), dropped }, `dropping ${what} from an address that holds no lease`)
+      }
     }
   }
 }

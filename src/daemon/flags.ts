@@ -16,6 +16,7 @@ export interface RunFlags extends StoreFlags {
   stateDir: string
   exitOnRevoke: boolean
   netConfigPath: string
+  workers: number
 }
 
 type Spec = { type: 'string' | 'boolean', multiple?: boolean, default: string | boolean | string[] }
@@ -38,7 +39,8 @@ export const RUN_FLAGS: Record<string, Spec & { help: string }> = {
   'healthz-port': { type: 'string', default: '0', help: 'port for /healthz and /readyz (0 = off)' },
   'state-dir': { type: 'string', default: '/var/lib/weft', help: 'where weft keeps node state (VTEP MAC)' },
   'exit-on-revoke': { type: 'boolean', default: false, help: 'exit (as flanneld does) instead of re-acquiring when our lease is revoked' },
-  'net-config-path': { type: 'string', default: '', help: 'read the network config from this file instead of the store' }
+  'net-config-path': { type: 'string', default: '', help: 'read the network config from this file instead of the store' },
+  workers: { type: 'string', default: '1', help: 'dataplane threads for the vxlan backend (1..8): a TUN queue and a UDP socket each, flows spread over them by the kernel' }
 }
 
 function envName (flag: string): string {
@@ -85,7 +87,8 @@ export function parseRunFlags (argv: string[], env: NodeJS.ProcessEnv = process.
     healthzPort: num('healthz-port', 0, 65535),
     stateDir: String(get('state-dir')),
     exitOnRevoke: get('exit-on-revoke') === true,
-    netConfigPath: String(get('net-config-path'))
+    netConfigPath: String(get('net-config-path')),
+    workers: num('workers', 1, 8)
   }
 }
 

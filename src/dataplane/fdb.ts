@@ -22,6 +22,14 @@ export interface FdbOptions {
   /** UDP port peers listen on (0 for raw-socket backends) */
   port: number
   capacity?: number
+  /** capacity * PER_PEER slots for the per-peer counters (a worker's: over a SharedArrayBuffer) */
+  perPeer?: Float64Array
+}
+
+/** Told every change that took effect, in order: a worker's copy of the table replays them. */
+export interface FdbFollower {
+  set: (subnet: Ip4Net, publicIP: number, mac: Buffer | undefined, port: number, remCsum: boolean) => void
+  delete: (subnet: Ip4Net) => void
 }
 
 export interface FdbEntry {
@@ -61,6 +69,7 @@ export class Fdb {
   private readonly entriesByIndex: Array<FdbEntry | undefined>
   private readonly free: number[] = []
   private next = 0
+  private readonly followers: FdbFollower[] = []
 
   constructor (o: FdbOptions) {
     const slots = 2 ** (o.subnetLen - o.network.prefixLen)
@@ -70,7 +79,7 @@ export class Fdb {
     this.publicIPs = new Uint32Array(this.capacity)
     this.remCsum = new Uint8Array(this.capacity)
     this.addrs = new PeerTable(this.capacity)
-    this.perPeer = new Float64Array(this.capacity * PER_PEER)
+    this.perPeer = o.perPeer ?? new Float64Array(this.capacity * PER_PEER)
     this.routes = new Int32Array(slots).fill(-1)
     this.netMask = mask(o.network.prefixLen) | 0
     this.subnetMask = mask(o.subnetLen) | 0
@@ -119,6 +128,7 @@ export class Fdb {
     this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: mac === undefined ? undefined : [...mac.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), remCsum }
     this.bySource.set(publicIP | 0, i)
     this.routes[slot] = i
+    for (const f of this.followers) f.set(subnet, publicIP, mac, port, remCsum)
     return i
   }
 
@@ -134,7 +144,17 @@ export class Fdb {
     this.addrs.set(i, 0, 0)
     this.remCsum[i] = 0
     this.free.unshift(i) // reuse the longest-freed index last
+    for (const f of this.followers) f.delete(subnet)
     return true
+  }
+
+  /**
+   * Replay every later change to `f`. A copy that starts empty and follows
+   * from the start gives every peer the same index as here, so per-peer
+   * counters can be summed by index.
+   */
+  follow (f: FdbFollower): void {
+    this.followers.push(f)
   }
 
   entries (): FdbEntry[] {

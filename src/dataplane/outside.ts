@@ -44,18 +44,21 @@ export interface OutsideOptions {
   /** the addon checks inner checksums (rx.bad) */
   checked: boolean
   onFatal: (errno: number) => void
+  /** UNKNOWN_RING slots for unknownSources (a worker's: over a SharedArrayBuffer) */
+  unknownSources?: Uint32Array
 }
 
 export const UNKNOWN_RING = 16
 
 export class Outside {
   /** recent senders that hold no lease (uint32), written round-robin */
-  readonly unknownSources = new Uint32Array(UNKNOWN_RING)
+  readonly unknownSources: Uint32Array
   unknownCursor = 0
   private ownBase = 0
   private ownMask = -1
 
   constructor (private readonly o: OutsideOptions) {
+    this.unknownSources = o.unknownSources ?? new Uint32Array(UNKNOWN_RING)
     o.sock.receiveInto(o.rx, o.checked ? { checkInner: o.encap.headroom, rco: o.encap.remoteChecksum === true } : {})
   }
 

@@ -5,10 +5,12 @@ import type { PacketIo } from '../native/io'
 import { PacketBatch } from '../native/batch'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
+import { PER_PEER } from './fdb'
 import { ANSWER_SLOT, ANSWER_SLOTS, Inside } from './inside'
 import { Outside } from './outside'
 import { TunWrites } from './tun-writes'
 import { VNET_F_DATA_VALID, VNET_HDR_LEN } from './vnet'
+import { snapshot } from '../native/counters'
 import { newStats, snapshotStats } from './stats'
 import type { StatsSnapshot } from './stats'
 
@@ -34,6 +36,19 @@ export interface PipelineOptions {
    */
   offloads?: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean, gso?: boolean }
   onFatal: (where: 'inside' | 'outside', errno: number) => void
+  /** STAT_SLOTS counters and the unknown-sender ring, when another thread reads them (a worker's, over a SharedArrayBuffer) */
+  stats?: Float64Array
+  unknownSources?: Uint32Array
+}
+
+export type DataplaneSnapshot = StatsSnapshot & { tun: Record<string, number>, sock: Record<string, number> }
+
+/** Names and values from a dataplane's raw counters (a sum over workers, or one pipeline's). */
+export function dataplaneSnapshot (stats: Float64Array, tun: Float64Array, sock: Float64Array): DataplaneSnapshot {
+  const snap = { ...snapshotStats(stats), tun: snapshot(tun), sock: snapshot(sock) }
+  // with inner checks on, the addon finishes partial checksums on receive
+  snap.counters.checksums_finished += snap.sock.rxCsumFinished
+  return snap
 }
 
 /** Room in front of every packet read from the TUN; more than any encapsulation needs. */
@@ -48,12 +63,13 @@ function roundUp (n: number, to: number): number {
 }
 
 export class Pipeline {
-  readonly stats = newStats()
+  readonly stats: Float64Array
   readonly inside: Inside
   readonly outside: Outside
   private started = false
 
   constructor (private readonly o: PipelineOptions) {
+    this.stats = o.stats ?? newStats()
     const off = o.offloads ?? { vnet: false, tso: false, gro: false }
     const vnet = off.vnet
     const vnetLen = vnet ? VNET_HDR_LEN : 0
@@ -77,7 +93,7 @@ export class Pipeline {
     const checked = vnet
     const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0, off.uso === true)
     this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, vnet, coalesce: off.gso === true, onFatal: (e) => o.onFatal('inside', e), writes, answerSlab: outSlab, answerBase })
-    this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e) })
+    this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e), unknownSources: o.unknownSources })
   }
 
   start (): void {
@@ -87,11 +103,23 @@ export class Pipeline {
     this.o.sock.start(this.outside.onBatch, this.inside.flush)
   }
 
-  snapshot (): StatsSnapshot & { tun: Record<string, number>, sock: Record<string, number> } {
-    const snap = { ...snapshotStats(this.stats), tun: this.o.tun.stats(), sock: this.o.sock.stats() }
-    // with inner checks on, the addon finishes partial checksums on receive
-    snap.counters.checksums_finished += snap.sock.rxCsumFinished
-    return snap
+  snapshot (): DataplaneSnapshot {
+    return dataplaneSnapshot(this.stats, this.o.tun.counters, this.o.sock.counters)
+  }
+
+  /** Our subnet: inner destinations must be inside it. */
+  setOwnSubnet (ip: number, prefixLen: number): void {
+    this.outside.setOwnSubnet(ip, prefixLen)
+  }
+
+  /** The rings of recent senders without a lease (one here; one per worker in a WorkerGroup). */
+  unknownRings (): Uint32Array[] {
+    return [this.outside.unknownSources]
+  }
+
+  /** A per-peer counter (PeerCount) of the peer at `index`. */
+  peerCounter (index: number, which: number): number {
+    return this.o.fdb.perPeer[index * PER_PEER + which]
   }
 
   /** Idempotent: stops both loops and closes both fds. */

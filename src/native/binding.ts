@@ -54,6 +54,7 @@ export interface Binding {
   raw4Open (protocol: number, bindAddr: number, opts?: SockOptions): number
   sockLocalPort (fd: number): number
   sockSetGro (fd: number, on: boolean): void
+  sockSteerInnerFlow (fd: number, sockets: number): void
   sockBuffers (fd: number): { rcvbuf: number, sndbuf: number }
   closeFd (fd: number): void
   socketPair (): [number, number]

@@ -58,11 +58,14 @@ export class PacketIo {
   private readonly io: NativeIo
   private closed = false
 
-  /** Takes ownership of fd: close() closes it. */
-  constructor (fd: number, kind: IoKind, maxBatch: number) {
+  /**
+   * Takes ownership of fd: close() closes it. `counters` (COUNTER_NAMES.length
+   * slots) lets another thread read them: a worker's, over a SharedArrayBuffer.
+   */
+  constructor (fd: number, kind: IoKind, maxBatch: number, counters: Float64Array = new Float64Array(COUNTER_NAMES.length)) {
     this.kind = kind
     this.maxBatch = maxBatch
-    this.counters = new Float64Array(COUNTER_NAMES.length)
+    this.counters = counters
     this.io = new native.Io(fd, KINDS[kind], this.counters, maxBatch)
   }
 

@@ -19,13 +19,17 @@ export interface Udp4 {
 }
 
 export function openUdp4 (opts: UdpOptions): Udp4 {
-  let fd: number
+  const fd = openUdp4Fd(opts)
+  return { port: native.sockLocalPort(fd), io: new PacketIo(fd, 'udp4', opts.batch ?? 64) }
+}
+
+/** The same socket as a bare fd, for another thread to wrap: nothing here owns it. */
+export function openUdp4Fd (opts: UdpOptions): number {
   try {
-    fd = native.udp4Open(opts.addr >>> 0, opts.port, opts)
+    return native.udp4Open(opts.addr >>> 0, opts.port, opts)
   } catch (err) {
     throw fromNative(err, { EADDRINUSE: `UDP port ${opts.port} is taken by another process` })
   }
-  return { port: native.sockLocalPort(fd), io: new PacketIo(fd, 'udp4', opts.batch ?? 64) }
 }
 
 export interface RawOptions extends SockOptions {
@@ -58,4 +62,13 @@ export function trySetUdpGro (io: PacketIo): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * VXLAN over SO_REUSEPORT sockets (fd: any one of the group): steer each
+ * datagram to one of `sockets` sockets by its inner flow (a cBPF program on the group; see
+ * native/src/sock.c). Throws a WeftError if the kernel refuses.
+ */
+export function steerInnerFlow (fd: number, sockets: number): void {
+  try { native.sockSteerInnerFlow(fd, sockets) } catch (err) { throw fromNative(err) }
 }

@@ -57,6 +57,22 @@ export function openTun (opts: TunOptions): Tun {
   return { name: dev.name, vnetHdr: opts.vnetHdr === true, io: new PacketIo(dev.fd, 'fd', opts.batch ?? 64) }
 }
 
+/**
+ * One more queue of a multi-queue device openTun made (multiQueue, same
+ * vnetHdr), as a bare fd for another thread to wrap: nothing here owns it.
+ */
+export function openTunQueue (name: string, vnetHdr: boolean): number {
+  const c = native.constants
+  try {
+    return native.tunOpen(name, c.TUN_MULTIQUEUE | (vnetHdr ? c.TUN_VNET_HDR : 0)).fd
+  } catch (err) { throw fromNative(err, TUN_HINTS) }
+}
+
+/** Close a bare fd (one openTunQueue or openUdp4Fd gave and nobody took). */
+export function closeFd (fd: number): void {
+  try { native.closeFd(fd) } catch {}
+}
+
 /** TUNSETOFFLOAD: which offloads the kernel may hand us (TUN_F_* flags). Throws a WeftError if refused. */
 export function setTunOffload (tun: Tun, flags: number): void {
   try { native.tunSetOffload(tun.io.fd, flags) } catch (err) { throw fromNative(err) }

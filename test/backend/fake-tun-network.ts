@@ -4,8 +4,8 @@ import { TunNetwork } from '../../src/backend/tun-network'
 import type { Dataplane, TunNetworkOptions } from '../../src/backend/tun-network'
 import type { TunDevice } from '../../src/backend/tun-device'
 import type { Fdb } from '../../src/dataplane/fdb'
+import { PER_PEER } from '../../src/dataplane/fdb'
 import { UNKNOWN_RING } from '../../src/dataplane/outside'
-import type { Outside } from '../../src/dataplane/outside'
 import { DROP_COUNT } from '../../src/dataplane/stats'
 import type { Lease } from '../../src/lease/lease'
 import { parseIp4 } from '../../src/packet/ip'
@@ -17,8 +17,8 @@ export interface FakeTunNetwork { net: TunNetwork, stats: Float64Array, logs: Re
 export function fakeTunNetwork (o: Pick<TunNetworkOptions, 'backend' | 'unusable' | 'macOf' | 'mtu'> & { fdb: Fdb, own: Lease }): FakeTunNetwork {
   const logs = captureLogger()
   const stats = new Float64Array(DROP_COUNT)
-  const outside = { setOwnSubnet: () => {}, unknownSources: new Uint32Array(UNKNOWN_RING) } as unknown as Outside
-  const dataplane: Dataplane = { stats, outside, snapshot: () => ({}), close: () => {} }
+  const ring = new Uint32Array(UNKNOWN_RING)
+  const dataplane: Dataplane = { stats, setOwnSubnet: () => {}, unknownRings: () => [ring], peerCounter: (i, k) => o.fdb.perPeer[i * PER_PEER + k], snapshot: () => ({ drops: {} }), close: () => {} }
   const device = { name: 'weft.test', offloads: {}, resync: async () => {}, setSubnet: async () => {}, close: async () => {} } as unknown as TunDevice
   const net = new TunNetwork({
     backend: o.backend,

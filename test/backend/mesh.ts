@@ -67,6 +67,8 @@ export interface MeshOptions {
   device: string | undefined
   /** peers each node lists in `status` once the mesh is complete */
   peersWhenFull?: number
+  /** extra `weft run` flags for every node (e.g. ['--workers', '2']) */
+  flags?: string[]
 }
 
 export interface MeshResult {
@@ -79,7 +81,8 @@ export interface MeshResult {
 
 export async function mesh (t: TestContext, topo: Topology, o: MeshOptions): Promise<MeshResult> {
   const c = cluster(t, topo, o.config)
-  const nodes = [await c.start(topo.hosts[0]), await c.start(topo.hosts[1]), await c.start(topo.hosts[2])]
+  const flags = o.flags ?? []
+  const nodes = [await c.start(topo.hosts[0], ...flags), await c.start(topo.hosts[1], ...flags), await c.start(topo.hosts[2], ...flags)]
   const pods = (await Promise.all(nodes.map((d) => podsFor(topo, d)))).flat()
   await waitFor(async () => (await Promise.all(nodes.map((d) => d.status()))).every((s) => s.peers.length === (o.peersWhenFull ?? 2)), { what: 'complete peer tables', timeoutMs: 5000 })
   for (const d of nodes) await waitFor(() => logs(d).filter((l) => l.msg === o.addedMsg).length >= 2, { what: `${d.host.name}: ${o.addedMsg} x2`, timeoutMs: 5000 })
@@ -104,7 +107,7 @@ export async function mesh (t: TestContext, topo: Topology, o: MeshOptions): Pro
   // A fourth node joins: the others can reach it within a second of its lease.
   const h4 = topo.hosts[3]
   if (h4 !== undefined) {
-    const d4 = await c.start(h4)
+    const d4 = await c.start(h4, ...flags)
     const leasedAt = logs(d4).find((l) => l.msg === 'leased a new subnet')?.time
     assert.ok(leasedAt !== undefined)
     const subnet4 = formatCidr(d4.env().subnet)

@@ -31,3 +31,11 @@ test('--subnet-lease-renew-margin outside 1..1439 is refused, naming the flag', 
 test('an unknown flag is refused', () => {
   assert.throws(() => parseRunFlags(['--etcd-endpoint', 'x'], {}), /Unknown option '--etcd-endpoint'/)
 })
+
+test('--workers: one dataplane thread unless told, 1..8 accepted, anything else refused naming the flag', () => {
+  assert.equal(parseRunFlags([], {}).workers, 1)
+  assert.equal(parseRunFlags(['--workers', '2'], {}).workers, 2)
+  assert.equal(parseRunFlags([], { FLANNELD_WORKERS: '8' }).workers, 8)
+  assert.throws(() => parseRunFlags(['--workers', '0'], {}), /--workers "0": must be a whole number from 1 to 8/)
+  assert.throws(() => parseRunFlags(['--workers', 'all'], {}), /--workers/)
+})

@@ -26,7 +26,7 @@ import { Count, DROP_COUNT, DROP_NAMES } from '../../src/dataplane/stats'
 import { UdpEncap } from '../../src/dataplane/udp-encap'
 import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
 import type { Encapsulation } from '../../src/dataplane/encap'
-import { constants, openRaw4, openUdp4, packetPair, PacketBatch, PeerTable } from '../../src/native'
+import { C, COUNTER_NAMES, constants, openRaw4, openUdp4, packetPair, PacketBatch, PeerTable, snapshot } from '../../src/native'
 import type { PacketIo } from '../../src/native'
 import { parseIp4 } from '../../src/packet/ip'
 import { setIpv4Checksum } from '../../src/packet/ipv4'
@@ -158,7 +158,8 @@ function outcome (n: Node, before: Float64Array, received: Buffer[], delivered: 
 class DirectSocket {
   private rx: PacketBatch | undefined
   private onBatch: ((n: number) => void) | undefined
-  private readonly counters = { rxDropTruncated: 0, rxDropError: 0 }
+  /** the addon's counters, as a PacketIo has them (the pipeline reads these) */
+  readonly counters = new Float64Array(COUNTER_NAMES.length)
 
   receiveInto (b: PacketBatch): void { this.rx = b }
   sendFrom (): void {}
@@ -167,7 +168,7 @@ class DirectSocket {
   wantWritable (): void {}
   send (): number { return 0 }
   read (): number { return 0 }
-  stats (): Record<string, number> { return { ...this.counters } }
+  stats (): Record<string, number> { return snapshot(this.counters) }
   close (): void {}
 
   /** One receive batch of these datagrams, as recvmmsg fills it. */
@@ -177,7 +178,7 @@ class DirectSocket {
     ds.forEach(({ datagram: d, from }, i) => {
       if (d.length > rx.capacity) {
         // recvmmsg: MSG_TRUNC; the addon counts it and hands over length 0 from 0.0.0.0
-        this.counters.rxDropTruncated++
+        this.counters[C.rxDropTruncated]++
         rx.lengths[i] = 0
         rx.addrs[i] = 0
       } else {

@@ -4,12 +4,13 @@
 // Config and construction live here; the run loop over lease events is the
 // TUN backends' (../tun-network.ts), the kernel state ../tun-device.ts.
 import type { Lease, LeaseAttrs } from '../../lease/lease'
-import { openUdp4 } from '../../native'
+import { closeFd, openUdp4, openUdp4Fd, steerInnerFlow } from '../../native'
 import { parseMac } from '../../packet/mac'
 import type { VxlanBackendConfig } from '../../subnet/config'
 import { Fdb } from '../../dataplane/fdb'
 import { Pipeline } from '../../dataplane/pipeline'
 import { VxlanEncap } from '../../dataplane/vxlan-encap'
+import { WorkerGroup } from '../../dataplane/workers'
 import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { enableGro } from '../offloads'
@@ -20,6 +21,8 @@ import { loadOrCreateVtepMac } from './vtep-mac'
 
 /** Packets per batch: one JS call moves this many (tuned in bench/). */
 export const VXLAN_BATCH = 64
+/** Peers the table holds (the Fdb's default; a worker's copy needs it spelled out). */
+const FDB_CAPACITY = 4096
 /** Socket buffers sized for bursts of a few milliseconds at multi-Gbit/s. */
 const SOCKET_BUFFER = 4 << 20
 
@@ -44,10 +47,25 @@ export class VxlanBackend implements Backend {
   async start (lease: Lease): Promise<Network> {
     const { config, log } = this.ctx
     const mtu = this.mtu()
-    const device = await TunDevice.create({ name: `weft.${this.cfg.vni}`, mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: VXLAN_BATCH, log })
-    const sock = await device.adopt(() => openUdp4({ addr: 0, port: this.cfg.port, batch: VXLAN_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }))
+    const workers = this.ctx.workers ?? 1
+    const device = await TunDevice.create({ name: `weft.${this.cfg.vni}`, mtu, subnet: lease.subnet, network: config.network, ipMasq: this.ctx.ipMasq, batch: VXLAN_BATCH, queues: workers, log })
+    const sockOpts = { addr: 0, port: this.cfg.port, batch: VXLAN_BATCH, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER, reusePort: workers > 1 }
+    const sock = await device.adopt(() => openUdp4(sockOpts))
     enableGro(sock.io, device.offloads, log)
-    const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port })
+    // more workers: a socket each on the same port, datagrams steered by inner flow
+    const sockFds: number[] = []
+    await device.adopt(() => {
+      try {
+        for (let k = 1; k < workers; k++) sockFds.push(openUdp4Fd({ ...sockOpts, gro: device.offloads.gro }))
+        if (workers > 1) steerInnerFlow(sock.io.fd, workers)
+      } catch (err) {
+        sock.io.close()
+        for (const fd of sockFds) closeFd(fd)
+        throw err
+      }
+    })
+    const capacity = FDB_CAPACITY
+    const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity })
     const pipeline = new Pipeline({
       tun: device.tun.io,
       sock: sock.io,
@@ -58,10 +76,29 @@ export class VxlanBackend implements Backend {
       offloads: device.offloads,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
+    const queueFds = device.takeQueues()
+    const dataplane = workers === 1
+      ? pipeline
+      : new WorkerGroup({
+        main: pipeline,
+        mainTun: device.tun.io.counters,
+        mainSock: sock.io.counters,
+        fdb,
+        specs: queueFds.map((tunFd, k) => ({
+          tunFd,
+          sockFd: sockFds[k],
+          mtu,
+          batch: VXLAN_BATCH,
+          offloads: { ...device.offloads },
+          fdb: { network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity },
+          vxlan: { vni: this.cfg.vni, mac: this.vtepMac, remCsum: this.cfg.remCsum }
+        })),
+        log
+      })
     const network = new TunNetwork({
       backend: 'vxlan',
       device,
-      dataplane: pipeline,
+      dataplane,
       fdb,
       lease,
       mtu,
@@ -73,7 +110,7 @@ export class VxlanBackend implements Backend {
       log
     })
     pipeline.start()
-    log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum }, 'VXLAN dataplane running')
+    log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum, ...(workers > 1 ? { workers } : {}) }, 'VXLAN dataplane running')
     return network
   }
 }

@@ -1,0 +1,185 @@
+// A VXLAN dataplane on more than one core: pipeline 0 on the main thread as
+// always, and one more per extra worker thread, each over its own TUN queue
+// (IFF_MULTI_QUEUE) and its own UDP socket on the same port (SO_REUSEPORT).
+// 1. the kernel spreads the work: a TUN queue is picked per flow (and follows
+//    the queue a flow's replies were written to), a socket per inner flow by
+//    the cBPF program on the group (native/src/sock.c)
+// 2. a worker builds the same Pipeline over its fds, its own Fdb and encap;
+//    its counters live in a SharedArrayBuffer that this side reads and sums
+// 3. every change to the main Fdb (peer added, moved, gone) and to our
+//    subnet is posted to each worker, which applies it between batches.
+//    The copies replay the same changes in the same order, so a peer has the
+//    same index everywhere and per-peer counters sum by index
+// 4. close: each worker closes its fds and exits; one that has not exited
+//    after CLOSE_MS is terminated
+// Threads rather than processes: the fds, the addon and the table stay in one
+// process, and a worker costs no store connection of its own.
+import path from 'node:path'
+import { Worker } from 'node:worker_threads'
+import type { Ip4Net } from '../ip/net'
+import type { Logger } from '../log'
+import { COUNTER_NAMES } from '../native/counters'
+import type { Fdb } from './fdb'
+import { PER_PEER } from './fdb'
+import { UNKNOWN_RING } from './outside'
+import { dataplaneSnapshot } from './pipeline'
+import type { DataplaneSnapshot, Pipeline } from './pipeline'
+import { STAT_SLOTS } from './stats'
+
+/** How long a worker may take to close its fds and exit before it is terminated. */
+const CLOSE_MS = 2000
+
+/** What a worker is built from: plain data, posted once (workerData). */
+export interface WorkerSpec {
+  /** the worker's TUN queue and UDP socket; the worker owns them from now on */
+  tunFd: number
+  sockFd: number
+  mtu: number
+  batch: number
+  offloads: { vnet: boolean, tso: boolean, gro: boolean, uso: boolean, gso: boolean }
+  fdb: { network: Ip4Net, subnetLen: number, port: number, capacity: number }
+  vxlan: { vni: number, mac: string, remCsum: boolean }
+  shared: SharedArrayBuffer
+}
+
+/** Main -> worker. */
+export type WorkerMessage =
+  | { op: 'set', subnet: Ip4Net, publicIP: number, mac: Uint8Array | undefined, port: number, remCsum: boolean }
+  | { op: 'delete', subnet: Ip4Net }
+  | { op: 'own', ip: number, prefixLen: number }
+  | { op: 'close' }
+
+/** Worker -> main. */
+export type WorkerReport = { op: 'fatal', where: 'inside' | 'outside', errno: number }
+
+/** The views over one worker's SharedArrayBuffer. */
+export interface SharedCounters {
+  stats: Float64Array
+  tun: Float64Array
+  sock: Float64Array
+  perPeer: Float64Array
+  unknown: Uint32Array
+}
+
+/** Lays out (or, given the buffer, re-opens) a worker's shared counters. */
+export function sharedCounters (capacity: number, sab?: SharedArrayBuffer): { sab: SharedArrayBuffer, views: SharedCounters } {
+  const n = COUNTER_NAMES.length
+  const f64 = STAT_SLOTS + 2 * n + capacity * PER_PEER
+  const buf = sab ?? new SharedArrayBuffer(f64 * 8 + UNKNOWN_RING * 4)
+  let at = 0
+  const f = (len: number): Float64Array => { const v = new Float64Array(buf, at * 8, len); at += len; return v }
+  const stats = f(STAT_SLOTS)
+  const tun = f(n)
+  const sock = f(n)
+  const perPeer = f(capacity * PER_PEER)
+  return { sab: buf, views: { stats, tun, sock, perPeer, unknown: new Uint32Array(buf, at * 8, UNKNOWN_RING) } }
+}
+
+export interface WorkerGroupOptions {
+  /** pipeline 0, on this thread, over queue 0 and socket 0 */
+  main: Pipeline
+  /** its raw counters (the TUN's and socket's), summed with the workers' */
+  mainTun: Float64Array
+  mainSock: Float64Array
+  fdb: Fdb
+  /** one per extra worker, fds included */
+  specs: Array<Omit<WorkerSpec, 'shared'>>
+  log: Logger
+}
+
+export class WorkerGroup {
+  readonly stats: Float64Array
+  private readonly workers: Worker[] = []
+  private readonly shared: SharedCounters[] = []
+  private readonly exited: Array<Promise<void>> = []
+  private closing: Promise<void> | undefined
+
+  constructor (private readonly o: WorkerGroupOptions) {
+    this.stats = o.main.stats
+    const file = path.join(__dirname, 'worker-thread.js')
+    for (const [k, spec] of o.specs.entries()) {
+      const { sab, views } = sharedCounters(spec.fdb.capacity)
+      const w = new Worker(file, { workerData: { ...spec, shared: sab } })
+      const id = k + 1
+      w.on('message', (m: WorkerReport) => {
+        if (m.op === 'fatal') o.log.error({ worker: id, where: m.where, errno: m.errno }, 'a dataplane worker stopped reading after a fatal I/O error')
+      })
+      w.on('error', (err) => { o.log.error({ worker: id, err: err.message }, 'a dataplane worker failed') })
+      this.exited.push(new Promise((resolve) => { w.once('exit', () => { resolve() }) }))
+      // the thread must not keep the daemon alive on its own
+      w.unref()
+      this.workers.push(w)
+      this.shared.push(views)
+    }
+    // every change to the table from now on, in order (the copies start empty, as the table does)
+    o.fdb.follow({
+      set: (subnet, publicIP, mac, port, remCsum) => { this.post({ op: 'set', subnet, publicIP, mac: mac === undefined ? undefined : Uint8Array.from(mac.subarray(0, 6)), port, remCsum }) },
+      delete: (subnet) => { this.post({ op: 'delete', subnet }) }
+    })
+  }
+
+  /** Pipelines in all, this thread's included. */
+  get size (): number { return this.workers.length + 1 }
+
+  start (): void {
+    this.o.main.start()
+  }
+
+  setOwnSubnet (ip: number, prefixLen: number): void {
+    this.o.main.setOwnSubnet(ip, prefixLen)
+    this.post({ op: 'own', ip, prefixLen })
+  }
+
+  unknownRings (): Uint32Array[] {
+    return [...this.o.main.unknownRings(), ...this.shared.map((s) => s.unknown)]
+  }
+
+  peerCounter (index: number, which: number): number {
+    let n = this.o.main.peerCounter(index, which)
+    for (const s of this.shared) n += s.perPeer[index * PER_PEER + which]
+    return n
+  }
+
+  /** The sum over every pipeline, and what each one carried (`workers`, this thread's first). */
+  snapshot (): DataplaneSnapshot & { workers: Array<Record<string, number>> } {
+    const stats = Float64Array.from(this.o.main.stats)
+    const tun = Float64Array.from(this.o.mainTun)
+    const sock = Float64Array.from(this.o.mainSock)
+    const each = [this.o.main.snapshot()]
+    for (const s of this.shared) {
+      for (let i = 0; i < stats.length; i++) stats[i] += s.stats[i]
+      for (let i = 0; i < tun.length; i++) { tun[i] += s.tun[i]; sock[i] += s.sock[i] }
+      each.push(dataplaneSnapshot(s.stats, s.tun, s.sock))
+    }
+    const all = dataplaneSnapshot(stats, tun, sock)
+    const workers = each.map((w) => ({ inside_packets: w.counters.inside_packets, outside_packets: w.counters.outside_packets }))
+    return { ...all, workers }
+  }
+
+  /** Closes pipeline 0 now, and resolves once every worker has closed its fds and exited. */
+  async close (): Promise<void> {
+    if (this.closing !== undefined) return await this.closing
+    this.o.main.close()
+    this.post({ op: 'close' })
+    this.closing = (async () => {
+      // a ref'd timer: the workers are unref'd, and on shutdown nothing else may keep the loop alive until they are gone
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, CLOSE_MS) })
+      try {
+        for (const [k, w] of this.workers.entries()) {
+          if (await Promise.race([this.exited[k], late]) === 'late') {
+            this.o.log.warn({ worker: k + 1 }, 'a dataplane worker did not stop in time: terminating it')
+            await w.terminate()
+          }
+        }
+      } finally {
+        clearTimeout(timer)
+      }
+    })()
+    return await this.closing
+  }
+
+  private post (m: WorkerMessage): void {
+    for (const w of this.workers) w.postMessage(m)
+  }
+}
