@@ -39,7 +39,7 @@ export const PATHS = [
   { name: 'kernel-vxlan', key: 'kernelVxlan', label: 'kernel VXLAN' },
   { name: 'vxlan', key: 'weftVxlan', label: 'weft vxlan', backend: 'vxlan' },
   // two dataplane workers per node: where more than one flow can use both cores (not in the one-stream head to head)
-  { name: 'vxlan-2w', key: 'weftVxlan2w', label: 'weft vxlan, 2 workers', backend: 'vxlan', flags: ['--workers', '2'], headToHead: false },
+  { name: 'vxlan-2w', key: 'weftVxlan2w', label: 'weft vxlan x2', backend: 'vxlan', flags: ['--workers', '2'], headToHead: false },
   { name: 'ipip', key: 'weftIpip', label: 'weft ipip', backend: 'ipip' },
   { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
   { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' },
