@@ -1,5 +1,6 @@
-// Head-to-head rounds: one TCP stream through kernel VXLAN and through a weft
-// path, alternating, with both topologies up at once. On a shared machine
+// Head-to-head rounds: one TCP stream (or --streams) through a reference path
+// (kernel VXLAN; or weft vxlan with one worker, against two) and through a
+// weft path, alternating, with both topologies up at once. On a shared machine
 // the rate of either path moves by a third between minutes; a ratio of two
 // runs taken a minute apart carries that drift. Alternating short runs and
 // taking the median of the per-round ratios leaves mostly the difference
@@ -16,6 +17,7 @@ import { proveReachable, withPath } from './paths'
 import type { PathDef, PathSetup } from './paths'
 
 export interface Round {
+  /** the reference path's (kernel VXLAN, unless the rounds were run against another) */
   kernelGbps: number
   weftGbps: number
   /** weftGbps / kernelGbps */
@@ -36,6 +38,8 @@ export interface RoundsOptions {
   seconds: number
   /** the TCP sender's congestion control; undefined: the machine's default */
   congestion: string | undefined
+  /** parallel TCP streams per run (default 1) */
+  streams?: number
   progress: (msg: string) => void
 }
 
@@ -49,9 +53,9 @@ export function median (xs: number[]): number {
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
 }
 
-async function tcp1 (s: PathSetup, seconds: number, congestion: string | undefined): Promise<number> {
+async function tcp (s: PathSetup, o: RoundsOptions): Promise<number> {
   const [client, server] = s.pods
-  return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds, parallel: 1, congestion })).gbps
+  return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: o.streams ?? 1, congestion: o.congestion })).gbps
 }
 
 async function warm (topo: Topology, client: Pod, server: Pod): Promise<void> {
@@ -71,15 +75,15 @@ export async function headToHead (kernel: PathDef, wefts: PathDef[], o: RoundsOp
           await proveReachable(w.topo, w.pods[0], w.pods[1], def.label)
           await warm(w.topo, w.pods[0], w.pods[1])
           for (let r = 0; r < o.rounds; r++) {
-            o.progress(`head to head, ${def.label} against ${kernel.label}: round ${r + 1} of ${o.rounds}, TCP 1 stream, ${o.seconds} s each ...`)
+            o.progress(`head to head, ${def.label} against ${kernel.label}: round ${r + 1} of ${o.rounds}, TCP ${o.streams ?? 1} stream(s), ${o.seconds} s each ...`)
             let kernelGbps: number
             let weftGbps: number
             if (r % 2 === 0) {
-              kernelGbps = await tcp1(k, o.seconds, o.congestion)
-              weftGbps = await tcp1(w, o.seconds, o.congestion)
+              kernelGbps = await tcp(k, o)
+              weftGbps = await tcp(w, o)
             } else {
-              weftGbps = await tcp1(w, o.seconds, o.congestion)
-              kernelGbps = await tcp1(k, o.seconds, o.congestion)
+              weftGbps = await tcp(w, o)
+              kernelGbps = await tcp(k, o)
             }
             rounds.push({ kernelGbps, weftGbps, ratio: weftGbps / kernelGbps })
             o.progress(`  ${kernel.label} ${kernelGbps.toFixed(2)}, ${def.label} ${weftGbps.toFixed(2)} Gbit/s: ${(weftGbps / kernelGbps).toFixed(2)}x`)

@@ -50,7 +50,7 @@ import type { MicroResult } from './micro'
 import { renderChart } from './chart'
 import { headToHead, WARM_UP_PINGS } from './rounds'
 import type { HeadToHead } from './rounds'
-import type { Bar } from './chart'
+import type { Bar, Panel } from './chart'
 
 const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro] | --report FILE.json'
 const FLOOD = path.join(__dirname, 'udp-flood.js')
@@ -321,7 +321,7 @@ function congestionLabel (o: Options): string {
   return o.congestion ?? "the machine's default congestion control"
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[]): void {
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[]): void {
   print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
   print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
@@ -354,16 +354,8 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void, 
       print(`${p.label.padEnd(22)} ${f2(x.tcp1).padStart(6)}  ${f2(x.tcp4).padStart(6)}  ${f2(x.udp).padStart(6)}  ${f2(x.pps).padStart(7)}  ${f2(x.rtt).padStart(7)}`)
     }
   }
-  if (h2h.length > 0) {
-    const n = Math.max(...h2h.map((h) => h.rounds.length))
-    print(`\nhead to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`)
-    print(`path            ${Array.from({ length: n }, (_, i) => `round ${i + 1}: kernel/weft Gbit/s`.padEnd(31)).join('')}median ratio`)
-    for (const h of h2h) {
-      const cells = h.rounds.map((r) => `${f2(r.kernelGbps)}/${f2(r.weftGbps)} = ${f2(r.ratio)}x`.padEnd(31)).join('')
-      const range = h.rounds.length > 1 ? ` (${f2(Math.min(...h.rounds.map((r) => r.ratio)))} to ${f2(Math.max(...h.rounds.map((r) => r.ratio)))})` : ''
-      print(`${h.label.padEnd(15)} ${cells.padEnd(31 * n)}${f2(h.medianRatio)}x${range}${h.error !== undefined ? `  failed: ${h.error.split('\n')[0]}` : ''}`)
-    }
-  }
+  printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
+  printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
   const busiest = Math.max(...results.map((p) => p.background))
   if (busiest > 0.25) print(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${os.cpus().length} cores busy before a path started): every path shared the cores with that load`)
   for (const p of wefts) {
@@ -374,7 +366,33 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void, 
   }
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[]): string {
+/** Each path's rounds and their median ratio (nothing if none ran). */
+function printRounds (title: string, pair: string, h2h: HeadToHead[], print: (l: string) => void): void {
+  if (h2h.length === 0) return
+  const n = Math.max(...h2h.map((h) => h.rounds.length))
+  print(`\n${title}`)
+  print(`path            ${Array.from({ length: n }, (_, i) => `round ${i + 1}: ${pair} Gbit/s`.padEnd(31)).join('')}median ratio`)
+  for (const h of h2h) {
+    const cells = h.rounds.map((r) => `${f2(r.kernelGbps)}/${f2(r.weftGbps)} = ${f2(r.ratio)}x`.padEnd(31)).join('')
+    const range = h.rounds.length > 1 ? ` (${f2(Math.min(...h.rounds.map((r) => r.ratio)))} to ${f2(Math.max(...h.rounds.map((r) => r.ratio)))})` : ''
+    print(`${h.label.padEnd(15)} ${cells.padEnd(31 * n)}${f2(h.medianRatio)}x${range}${h.error !== undefined ? `  failed: ${h.error.split('\n')[0]}` : ''}`)
+  }
+}
+
+/** A chart panel of rounds' median ratios against their reference path. */
+function roundsPanel (title: string, reference: string, h2h: HeadToHead[]): Panel {
+  return {
+    title,
+    unit: `x ${reference}`,
+    bars: [
+      // coloured as what it is: kernel VXLAN, or a weft path
+      { label: reference, value: 1, kind: reference === 'kernel VXLAN' ? 'reference' as const : 'weft' as const },
+      ...h2h.map((h) => ({ label: h.label, value: h.medianRatio, kind: 'weft' as const, ...(h.rounds.length > 1 ? { note: `rounds ${f2(Math.min(...h.rounds.map((r) => r.ratio)))} to ${f2(Math.max(...h.rounds.map((r) => r.ratio)))}` } : {}) }))
+    ]
+  }
+}
+
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[]): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -393,16 +411,8 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
       panel(`64-byte UDP packets delivered${ok.some(senderBound) ? ' ("= sent": all arrived, the sender was the limit)' : ''}`, 'kpackets/s', (p) => p.pps === undefined ? undefined : p.pps.delivered / 1000,
         (p) => senderBound(p) ? '= sent' : undefined),
       panel('ping round trip, median (shorter is better)', 'ms', (p) => p.ping?.medianMs),
-      ...(h2h.length > 0
-        ? [{
-            title: `TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`,
-            unit: 'x kernel VXLAN',
-            bars: [
-              { label: 'kernel VXLAN', value: 1, kind: 'reference' as const },
-              ...h2h.map((h) => ({ label: h.label, value: h.medianRatio, kind: 'weft' as const, ...(h.rounds.length > 1 ? { note: `rounds ${f2(Math.min(...h.rounds.map((r) => r.ratio)))} to ${f2(Math.max(...h.rounds.map((r) => r.ratio)))}` } : {}) }))
-            ]
-          }]
-        : [])
+      ...(h2h.length > 0 ? [roundsPanel(`TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', h2h)] : []),
+      ...(workers.length > 0 ? [roundsPanel(`TCP, ${WORKER_STREAMS} streams, two workers against one: median of ${o.rounds} alternating rounds`, 'weft vxlan', workers)] : [])
     ]
   })
 }
@@ -410,6 +420,23 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
 /** 2024-05-01T14-24-11Z: sortable, and no colons in file names. */
 function timestamp (d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
+}
+
+/** Streams in the workers' rounds: one flow always stays on one worker, so it takes several to tell. */
+const WORKER_STREAMS = 4
+
+/** weft vxlan with two workers against one, --rounds alternating rounds of WORKER_STREAMS streams, when both were measured. */
+async function workerRounds (o: Options, results: PathFigures[]): Promise<HeadToHead[]> {
+  const one = o.paths.find((d) => d.name === 'vxlan')
+  const two = o.paths.find((d) => d.name === 'vxlan-2w')
+  const ok = (d: PathDef | undefined): d is PathDef => d !== undefined && results.some((p) => p.name === d.name && p.error === undefined)
+  if (o.rounds === 0 || !ok(one) || !ok(two)) return []
+  try {
+    return await headToHead(one, [two], { rounds: o.rounds, seconds: o.seconds, congestion: o.congestion, streams: WORKER_STREAMS, progress })
+  } catch (err) {
+    progress(`two workers against one failed: ${(err as Error).stack ?? String(err)}`)
+    return [{ name: two.name, label: two.label, rounds: [], medianRatio: NaN, error: (err as Error).message }]
+  }
 }
 
 /** Head to head, when kernel VXLAN and a weft path were both measured and --rounds > 0. */
@@ -460,9 +487,10 @@ export async function main (argv: string[]): Promise<number> {
     }
   }
   const h2h = await rounds(o, results)
+  const workers = await workerRounds(o, results)
   const took = (performance.now() - t0) / 1000
   progress(`done in ${took.toFixed(0)} s`)
-  table(results, o, (l) => console.log(l), h2h)
+  table(results, o, (l) => console.log(l), h2h, workers)
 
   const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
   const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
@@ -476,23 +504,25 @@ export async function main (argv: string[]): Promise<number> {
     micro,
     paths: results,
     ratiosToKernelVxlan: ratios(results),
-    headToHead: h2h
+    headToHead: h2h,
+    workers
   }, null, 2) + '\n')
-  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h))
+  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
   return results.some((p) => p.error !== undefined) ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[] }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], workers?: HeadToHead[] }
   const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
   const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file }
   const h2h = j.headToHead ?? []
+  const workers = j.workers ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
-  table(j.paths, o, (l) => console.log(l), h2h)
+  table(j.paths, o, (l) => console.log(l), h2h, workers)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }

@@ -13,7 +13,7 @@ interface Status {
   device?: string
   mtu?: number
   peers?: Array<Record<string, unknown>>
-  counters?: { drops?: Record<string, number>, counters?: Record<string, number> }
+  counters?: { drops?: Record<string, number>, counters?: Record<string, number>, workers?: Array<Record<string, number>> }
 }
 
 export const status: Command = {
@@ -43,6 +43,8 @@ export const status: Command = {
     }
     const c = s.counters?.counters ?? {}
     io.out(`traffic   out ${c.inside_packets ?? 0} packets / ${c.inside_bytes ?? 0} bytes, in ${c.outside_packets ?? 0} packets / ${c.outside_bytes ?? 0} bytes`)
+    const workers = s.counters?.workers
+    if (workers !== undefined) io.out(`workers   ${workers.length}, out/in packets each: ${workers.map((w) => `${w.inside_packets ?? 0}/${w.outside_packets ?? 0}`).join(', ')}`)
     const drops = Object.entries(s.counters?.drops ?? {})
     io.out(`drops     ${drops.length === 0 ? 'none' : drops.map(([k, v]) => `${k}=${v}`).join(' ')}`)
     return 0

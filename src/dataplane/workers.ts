@@ -118,13 +118,6 @@ export class WorkerGroup {
     })
   }
 
-  /** Pipelines in all, this thread's included. */
-  get size (): number { return this.workers.length + 1 }
-
-  start (): void {
-    this.o.main.start()
-  }
-
   setOwnSubnet (ip: number, prefixLen: number): void {
     this.o.main.setOwnSubnet(ip, prefixLen)
     this.post({ op: 'own', ip, prefixLen })

@@ -14,6 +14,9 @@ import type { Host, Topology } from '../helpers/netns'
 import { addPods } from '../helpers/pods'
 import type { Pod } from '../helpers/pods'
 import { iperf, ping, pingMatrix } from '../helpers/traffic'
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
+import { kernelVxlanNode, vxlanLeaseValue } from '../helpers/kernel-vxlan'
+import type { KernelVxlan } from '../helpers/kernel-vxlan'
 import { cluster } from './daemons'
 import type { Cluster, Daemon } from './daemons'
 
@@ -151,4 +154,35 @@ export async function pair (t: TestContext, topo: Topology, config: string): Pro
   const [pb] = await podsFor(topo, b, 1)
   await waitFor(async () => (await a.status()).peers.length === 1, { what: 'peers', timeoutMs: 5000 })
   return { c, a, b, pa, pb, stranger: topo.hosts[2] }
+}
+
+export interface KernelPeer {
+  c: Cluster
+  /** the weft node on the first host, and its pod */
+  w: Daemon
+  wp: Pod
+  /** the kernel flannel.1 node on the second host (no weft), and its pod */
+  k: KernelVxlan
+  kp: Pod
+}
+
+/**
+ * A weft node and a kernel flannel.1 node that know each other: the kernel
+ * node's lease written into the store in flannel's format, as flanneld
+ * would, and weft's lease given to flannel.1 as flanneld would.
+ */
+export async function kernelPeer (t: TestContext, topo: Topology, config: string, flags: string[] = []): Promise<KernelPeer> {
+  const [hw, hk] = topo.hosts
+  const c = cluster(t, topo, config)
+  const k = await kernelVxlanNode(topo, hk, { subnet: '10.244.77.0/24' })
+  const store = new SqliteStore({ path: `${c.dir}/store.db` })
+  store.putRaw('10.244.77.0-24', vxlanLeaseValue(k), 86400)
+  await store.close()
+  const w = await c.start(hw, ...flags)
+  const wl = JSON.parse(c.weft('leases', '--json')).find((l: { publicIP: string }) => l.publicIP === hw.underlayIp) as { subnet: string, backendData: { VtepMAC: string } }
+  await k.addPeer({ subnet: wl.subnet, vtepMac: wl.backendData.VtepMAC, publicIp: hw.underlayIp })
+  const [wp] = await podsFor(topo, w, 1)
+  const [kp] = await addPods(topo, hk, { subnet: '10.244.77.0/24', count: 1, mtu: 1450 })
+  await waitFor(async () => (await w.status()).peers.length === 1, { what: 'weft learns the kernel node', timeoutMs: 5000 })
+  return { c, w, wp, k, kp }
 }

@@ -3,15 +3,13 @@
 // on both ends, and a kernel flannel.1 node as the peer.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
-import { withTopology, waitFor } from '../helpers/netns'
-import { addPods } from '../helpers/pods'
+import { execFileSync } from 'node:child_process'
+import { withTopology } from '../helpers/netns'
 import { iperf, ping } from '../helpers/traffic'
-import { kernelVxlanNode, vxlanLeaseValue } from '../helpers/kernel-vxlan'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { cluster } from './daemons'
+import { BIN } from './daemons'
 import type { Daemon } from './daemons'
-import { mesh, podsFor } from './mesh'
+import { kernelPeer, mesh } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const WORKERS = ['--workers', '2']
@@ -47,23 +45,15 @@ test('two workers per node: the mesh works as with one (pings, TCP, a node joini
     const fromPeers = s.peers.reduce((sum, p) => sum + Number(p.outsidePackets), 0)
     assert.ok(fromPeers > after[1][0].outside_packets && fromPeers > after[1][1].outside_packets, `per-peer counters sum the workers (${fromPeers})`)
     assert.deepEqual(Object.keys(s.counters.drops).filter((k) => k !== 'no_route'), [], `no drops: ${JSON.stringify(s.counters.drops)}`)
+    // and `weft status` says what each worker carried
+    const text = execFileSync(BIN, ['status', '--state-dir', nodes[1].stateDir], { encoding: 'utf8' })
+    assert.match(text, /^workers {3}2, out\/in packets each: \d+\/\d+, \d+\/\d+$/m)
   })
 })
 
 test('two workers and a kernel flannel.1 node: TCP both ways over four streams, with the kernel\'s per-flow source ports steered by inner flow all the same', { skip, timeout: 120_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'vxlan-workers-k', timeoutMs: 100_000 }, async (topo) => {
-    const [hw, hk] = topo.hosts
-    const c = cluster(t, topo, CONFIG)
-    const k = await kernelVxlanNode(topo, hk, { subnet: '10.244.77.0/24' })
-    const store = new SqliteStore({ path: `${c.dir}/store.db` })
-    store.putRaw('10.244.77.0-24', vxlanLeaseValue(k), 86400)
-    await store.close()
-    const w = await c.start(hw, ...WORKERS)
-    const wl = JSON.parse(c.weft('leases', '--json')).find((l: { publicIP: string }) => l.publicIP === hw.underlayIp) as { subnet: string, backendData: { VtepMAC: string } }
-    await k.addPeer({ subnet: wl.subnet, vtepMac: wl.backendData.VtepMAC, publicIp: hw.underlayIp })
-    const [wp] = await podsFor(topo, w, 1)
-    const [kp] = await addPods(topo, hk, { subnet: '10.244.77.0/24', count: 1, mtu: 1450 })
-    await waitFor(async () => (await w.status()).peers.length === 1, { what: 'weft learns the kernel node', timeoutMs: 5000 })
+    const { w, wp, kp } = await kernelPeer(t, topo, CONFIG, WORKERS)
     assert.equal((await ping(topo, wp, kp.ip, { count: 3 })).received, 3, 'weft pod -> kernel pod')
     assert.equal((await ping(topo, kp, wp.ip, { count: 3 })).received, 3, 'kernel pod -> weft pod')
 

@@ -8,12 +8,9 @@ import { formatCidr } from '../../src/ip/net'
 import { ip4ToString } from '../../src/packet/ip'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
 import { withTopology, waitFor } from '../helpers/netns'
-import { addPods } from '../helpers/pods'
 import { iperf, ping } from '../helpers/traffic'
-import { kernelVxlanNode, vxlanLeaseValue } from '../helpers/kernel-vxlan'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { cluster } from './daemons'
-import { logs, mesh, pair, podsFor } from './mesh'
+import { kernelPeer, logs, mesh, pair } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const JUNK = path.join(__dirname, '..', 'fixtures', 'vxlan-junk.js')
@@ -37,19 +34,7 @@ test('three weft nodes with two pods each: every pod pings every pod, TCP betwee
 
 test('interop: a weft node and a kernel flannel.1 node (no weft) reach each other both ways, and the underlay carries valid VXLAN', { skip, timeout: 120_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'vxlan-interop', timeoutMs: 100_000 }, async (topo) => {
-    const [hw, hk] = topo.hosts
-    const c = cluster(t, topo, CONFIG)
-    // The kernel node's lease, written into the store in flannel's format, as flanneld would.
-    const k = await kernelVxlanNode(topo, hk, { subnet: '10.244.77.0/24' })
-    const store = new SqliteStore({ path: `${c.dir}/store.db` })
-    store.putRaw('10.244.77.0-24', vxlanLeaseValue(k), 86400)
-    await store.close()
-    const w = await c.start(hw)
-    const wl = JSON.parse(c.weft('leases', '--json')).find((l: { publicIP: string }) => l.publicIP === hw.underlayIp) as { subnet: string, backendData: { VtepMAC: string } }
-    await k.addPeer({ subnet: wl.subnet, vtepMac: wl.backendData.VtepMAC, publicIp: hw.underlayIp })
-    const [wp] = await podsFor(topo, w, 1)
-    const [kp] = await addPods(topo, hk, { subnet: '10.244.77.0/24', count: 1, mtu: 1450 })
-    await waitFor(async () => (await w.status()).peers.length === 1, { what: 'weft learns the kernel node', timeoutMs: 5000 })
+    const { c, w, wp, kp } = await kernelPeer(t, topo, CONFIG)
 
     const cap = topo.spawn(topo.underlayNs, ['tcpdump', '-i', 'br0', '-n', '-U', '-c', '6', '-w', `${c.dir}/underlay.pcap`, 'udp port 8472'])
     await cap.waitForLine(/listening on/, 5000, 'stderr')

@@ -64,8 +64,7 @@ export class VxlanBackend implements Backend {
         throw err
       }
     })
-    const capacity = FDB_CAPACITY
-    const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity })
+    const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY })
     const pipeline = new Pipeline({
       tun: device.tun.io,
       sock: sock.io,
@@ -90,7 +89,7 @@ export class VxlanBackend implements Backend {
           mtu,
           batch: VXLAN_BATCH,
           offloads: { ...device.offloads },
-          fdb: { network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity },
+          fdb: { network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY },
           vxlan: { vni: this.cfg.vni, mac: this.vtepMac, remCsum: this.cfg.remCsum }
         })),
         log
