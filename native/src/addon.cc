@@ -612,6 +612,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("TUN_TAP", static_cast<double>(WEFT_TUN_TAP));
   c.Set("TUN_VNET_HDR", static_cast<double>(WEFT_TUN_VNET_HDR));
   c.Set("TUN_MULTIQUEUE", static_cast<double>(WEFT_TUN_MULTIQUEUE));
+  c.Set("TUN_EXCL", static_cast<double>(WEFT_TUN_EXCL));
   c.Set("TUN_F_CSUM", static_cast<double>(TUN_F_CSUM));
   c.Set("TUN_F_TSO4", static_cast<double>(TUN_F_TSO4));
   c.Set("TUN_F_TSO6", static_cast<double>(TUN_F_TSO6));

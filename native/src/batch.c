@@ -20,10 +20,12 @@
  *      with SEGS_PARTIAL the TCP/UDP checksum is left as the pseudo-header
  *      sum (VXLAN remote checksum offload) and the payload never read;
  *      up to 64 segments (65507 bytes) go as one UDP_SEGMENT message, which
- *      the next super-packet to the same peer keeps filling while every
- *      segment so far was full-size
- *   3. plain datagrams of one size to one peer are gathered likewise into
- *      UDP_SEGMENT messages (coalesce)
+ *      the next super-packet of the same inner flow to the same peer keeps
+ *      filling while every segment so far was full-size
+ *   3. plain datagrams of one size and one inner flow to one peer are
+ *      gathered likewise into UDP_SEGMENT messages (coalesce); a message
+ *      never mixes inner flows, because a receiver steering by inner flow
+ *      (SO_REUSEPORT, --workers) sends each message to one socket whole
  *   4. EIO on a UDP_SEGMENT send (no checksum offload below us) turns GSO
  *      off for this socket and the run is sent again without it
  *
@@ -65,6 +67,7 @@ typedef struct {
   uint32_t size;        /* UDP_SEGMENT size (the first datagram's) */
   uint32_t bytes;
   uint32_t dest;
+  uint32_t flow;        /* the inner flow of its datagrams (inner_flow) */
   uint8_t tag, closed, partial;
 } msg_meta_t;
 
@@ -376,6 +379,7 @@ static msg_meta_t *open_msg(weft_mmsg_t *m, const weft_tx_t *tx, int kind, uint3
   mm->tag = tag;
   mm->closed = 0;
   mm->partial = 0;
+  mm->flow = 0;
   return mm;
 }
 
@@ -399,6 +403,26 @@ static void set_segment_size(weft_mmsg_t *m, uint32_t k, uint16_t seg) {
 }
 
 /*
+ * The inner flow a datagram or super-packet belongs to, as a receiver's
+ * steering by inner flow reads it (weft_sock_steer_inner_flow): inner source
+ * ^ destination ^ the 4 bytes after the IPv4 header (TCP/UDP ports); 0 when
+ * too short to tell. A UDP_SEGMENT message reaches one socket of a
+ * receiver's SO_REUSEPORT group as a whole, steered by its first datagram,
+ * so datagrams of two flows never share one: a flow split between two
+ * receiving workers would arrive out of order.
+ */
+static uint32_t inner_flow(const uint8_t *ip, uint32_t len) {
+  uint32_t ihl, src, dst, ports;
+  if (len < 20) return 0;
+  ihl = (uint32_t)(ip[0] & 0xf) * 4;
+  if (ihl < 20 || len < ihl + 4) return 0;
+  memcpy(&src, ip + 12, 4);
+  memcpy(&dst, ip + 16, 4);
+  memcpy(&ports, ip + ihl, 4);
+  return src ^ dst ^ ports;
+}
+
+/*
  * Fill msgs from position (*pi entry, *ps segment) until the batch, the
  * messages or the segment scratch run out; returns the message count and
  * leaves (*pi, *ps) where the next call starts. An invalid entry at the head
@@ -407,7 +431,7 @@ static void set_segment_size(weft_mmsg_t *m, uint32_t k, uint16_t seg) {
  */
 static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_t *pi, uint32_t *ps, uint32_t count,
                           double *ctr) {
-  uint32_t k = 0, iv = 0, h = 0, i = *pi, s = *ps;
+  uint32_t k = 0, iv = 0, h = 0, i = *pi, s = *ps, flow;
   int udp = kind == WEFT_KIND_UDP4;
   int gso = udp && !m->no_gso;
   msg_meta_t *cur = NULL;
@@ -438,6 +462,7 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
       }
       nseg = (g.payload + mss - 1) / mss;
       segsize = inner + g.hdr + mss;
+      flow = inner_flow(tx->slab + off + inner, len - inner);
       per = gso ? WEFT_UDP_MAX_PAYLOAD / segsize : 1;
       if (per > WEFT_UDP_MAX_SEGMENTS) per = WEFT_UDP_MAX_SEGMENTS;
       for (; s < nseg; s++) {
@@ -445,16 +470,18 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
         uint8_t *hdr;
         if (h >= SEG_CAP || iv + 2 > IOV_CAP) goto full;
         /* A segment joins the open message while it has room: the message
-         * may have begun in an earlier super-packet to the same peer, as
-         * long as every segment so far was full-size (the kernel's rule for
-         * UDP_SEGMENT). A TCP stream's super-packets are whole multiples of
-         * the MSS, 46 segments of 1472 bytes where a message holds 44: this
-         * packs them 44 to a message instead of 44 + 2. */
+         * may have begun in an earlier super-packet of the same flow to the
+         * same peer, as long as every segment so far was full-size (the
+         * kernel's rule for UDP_SEGMENT). A TCP stream's super-packets are
+         * whole multiples of the MSS, 46 segments of 1472 bytes where a
+         * message holds 44: this packs them 44 to a message instead of
+         * 44 + 2. */
         if (!cur || cur->tag != MSG_SUPER || cur->closed || cur->dest != d || cur->size != segsize || cur->nseg >= per ||
-            cur->partial != partial) {
+            cur->partial != partial || cur->flow != flow) {
           if (k >= m->max) goto full;
           cur = open_msg(m, tx, kind, k++, iv, d, i, s, segsize, MSG_SUPER);
           cur->partial = (uint8_t)partial;
+          cur->flow = flow;
         }
         hdr = m->hdrs + (size_t)h++ * WEFT_SEG_HDR_MAX;
         weft_gso_segment(hdr, tx->slab + off, inner, tx->slab + off + inner, &g, mss, s, chunk, s + 1 == nseg, partial);
@@ -479,11 +506,13 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
       i++;
       continue;
     }
-    /* a plain datagram: joins the open run of same-size datagrams to the
-     * same peer (UDP_SEGMENT sends one skb for them all), or opens one */
+    /* a plain datagram: joins the open run of same-size datagrams of the
+     * same flow to the same peer (UDP_SEGMENT sends one skb for them all),
+     * or opens one */
     if (iv + 1 > IOV_CAP) break;
+    flow = len > tx->inner ? inner_flow(tx->slab + off + tx->inner, len - tx->inner) : 0;
     if (gso && tx->coalesce && cur && cur->tag == MSG_PLAIN && !cur->closed && cur->dest == d && len > 0 && len <= cur->size &&
-        cur->nseg < WEFT_UDP_MAX_SEGMENTS && cur->bytes + len <= WEFT_UDP_MAX_PAYLOAD) {
+        cur->nseg < WEFT_UDP_MAX_SEGMENTS && cur->bytes + len <= WEFT_UDP_MAX_PAYLOAD && cur->flow == flow) {
       add_iov(m, k - 1, &iv, tx->slab + off, len);
       cur->nseg++;
       cur->bytes += len;
@@ -493,6 +522,7 @@ static uint32_t build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_
     }
     if (k >= m->max) break;
     cur = open_msg(m, tx, kind, k++, iv, d, i, 0, len, MSG_PLAIN);
+    cur->flow = flow;
     add_iov(m, k - 1, &iv, tx->slab + off, len);
     cur->nseg = 1;
     cur->bytes = len;

@@ -36,6 +36,7 @@ int weft_tun_open(const char *name, int flags, char *out_name, const char **fail
   ifr.ifr_flags = (short)(((flags & WEFT_TUN_TAP) ? IFF_TAP : IFF_TUN) | IFF_NO_PI);
   if (flags & WEFT_TUN_VNET_HDR) ifr.ifr_flags |= IFF_VNET_HDR;
   if (flags & WEFT_TUN_MULTIQUEUE) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  if (flags & WEFT_TUN_EXCL) ifr.ifr_flags |= IFF_TUN_EXCL;
   memcpy(ifr.ifr_name, name, strlen(name));
 
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {

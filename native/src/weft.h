@@ -102,6 +102,7 @@ enum weft_io_kind { WEFT_KIND_FD = 0, WEFT_KIND_UDP4 = 1, WEFT_KIND_RAW4 = 2 };
 #define WEFT_TUN_TAP        0x1
 #define WEFT_TUN_VNET_HDR   0x2
 #define WEFT_TUN_MULTIQUEUE 0x4
+#define WEFT_TUN_EXCL       0x8 /* fail (EBUSY) if the device exists: another multi-queue opener would join it */
 
 /* A receive batch: where to put packets and where to report what arrived. */
 typedef struct {

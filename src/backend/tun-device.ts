@@ -55,7 +55,7 @@ export class TunDevice {
 
   static async create (o: VtepOptions): Promise<TunDevice> {
     const queues = o.queues ?? 1
-    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch, multiQueue: queues > 1 }, o.log)
+    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch, multiQueue: queues > 1, exclusive: queues > 1 }, o.log)
     const dev = new TunDevice(tun, offloads, o)
     try {
       // the offloads are the device's: every queue reads and writes the same vnet headers

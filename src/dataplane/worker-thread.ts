@@ -20,8 +20,11 @@ const port = parentPort
 if (port === null) throw new Error('worker-thread.js runs as a worker thread only')
 
 const shared = sharedCounters(spec.fdb.capacity, spec.shared).views
+// each fd closes with this thread once wrapped: the main thread closes one it never took
 const tun = new PacketIo(spec.tunFd, 'fd', spec.batch, shared.tun)
+port.postMessage({ op: 'took', fd: 'tun' } satisfies WorkerReport)
 const sock = new PacketIo(spec.sockFd, 'udp4', spec.batch, shared.sock)
+port.postMessage({ op: 'took', fd: 'sock' } satisfies WorkerReport)
 const fdb = new Fdb({ ...spec.fdb, perPeer: shared.perPeer })
 const pipeline = new Pipeline({
   tun,

@@ -11,14 +11,17 @@
 //    The copies replay the same changes in the same order, so a peer has the
 //    same index everywhere and per-peer counters sum by index
 // 4. close: each worker closes its fds and exits; one that has not exited
-//    after CLOSE_MS is terminated
+//    after CLOSE_MS is terminated. A worker that dies on its own is logged,
+//    and its fds closed if it never took them: the kernel then spreads the
+//    flows over the queues and sockets left
 // Threads rather than processes: the fds, the addon and the table stay in one
 // process, and a worker costs no store connection of its own.
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { Ip4Net } from '../ip/net'
 import type { Logger } from '../log'
-import { COUNTER_NAMES } from '../native/counters'
+import { C, COUNTER_NAMES } from '../native/counters'
+import { closeFd } from '../native/tun'
 import type { Fdb } from './fdb'
 import { PER_PEER } from './fdb'
 import { UNKNOWN_RING } from './outside'
@@ -49,8 +52,8 @@ export type WorkerMessage =
   | { op: 'own', ip: number, prefixLen: number }
   | { op: 'close' }
 
-/** Worker -> main. */
-export type WorkerReport = { op: 'fatal', where: 'inside' | 'outside', errno: number }
+/** Worker -> main: 'took' once it owns an fd (it closes with the thread from then on). */
+export type WorkerReport = { op: 'took', fd: 'tun' | 'sock' } | { op: 'fatal', where: 'inside' | 'outside', errno: number }
 
 /** The views over one worker's SharedArrayBuffer. */
 export interface SharedCounters {
@@ -98,14 +101,34 @@ export class WorkerGroup {
     this.stats = o.main.stats
     const file = path.join(__dirname, 'worker-thread.js')
     for (const [k, spec] of o.specs.entries()) {
+      let w: Worker
       const { sab, views } = sharedCounters(spec.fdb.capacity)
-      const w = new Worker(file, { workerData: { ...spec, shared: sab } })
+      try {
+        w = new Worker(file, { workerData: { ...spec, shared: sab } })
+      } catch (err) {
+        // the workers started so far close their own fds; these have no owner yet
+        for (const s of o.specs.slice(k)) { closeFd(s.tunFd); closeFd(s.sockFd) }
+        void this.close()
+        throw err
+      }
       const id = k + 1
+      const took = { tun: false, sock: false }
       w.on('message', (m: WorkerReport) => {
-        if (m.op === 'fatal') o.log.error({ worker: id, where: m.where, errno: m.errno }, 'a dataplane worker stopped reading after a fatal I/O error')
+        if (m.op === 'took') took[m.fd] = true
+        else o.log.error({ worker: id, where: m.where, errno: m.errno }, 'a dataplane worker stopped reading after a fatal I/O error')
       })
       w.on('error', (err) => { o.log.error({ worker: id, err: err.message }, 'a dataplane worker failed') })
-      this.exited.push(new Promise((resolve) => { w.once('exit', () => { resolve() }) }))
+      this.exited.push(new Promise((resolve) => {
+        w.once('exit', (code) => {
+          // a worker that died before taking its fds leaves them open: its
+          // TUN queue and socket would still take a share of the traffic
+          if (!took.tun) closeFd(spec.tunFd)
+          if (!took.sock) closeFd(spec.sockFd)
+          // the rest of the dataplane goes on: the kernel spreads the flows over the queues and sockets left
+          if (this.closing === undefined) o.log.error({ worker: id, code }, 'a dataplane worker exited: its share of the flows moves to the others')
+          resolve()
+        })
+      }))
       // the thread must not keep the daemon alive on its own
       w.unref()
       this.workers.push(w)
@@ -144,6 +167,9 @@ export class WorkerGroup {
       for (let i = 0; i < tun.length; i++) { tun[i] += s.tun[i]; sock[i] += s.sock[i] }
       each.push(dataplaneSnapshot(s.stats, s.tun, s.sock))
     }
+    // an errno is not a count: the last one any pipeline saw
+    tun[C.lastErrno] = Math.max(this.o.mainTun[C.lastErrno], ...this.shared.map((x) => x.tun[C.lastErrno]))
+    sock[C.lastErrno] = Math.max(this.o.mainSock[C.lastErrno], ...this.shared.map((x) => x.sock[C.lastErrno]))
     const all = dataplaneSnapshot(stats, tun, sock)
     const workers = each.map((w) => ({ inside_packets: w.counters.inside_packets, outside_packets: w.counters.outside_packets }))
     return { ...all, workers }

@@ -68,6 +68,7 @@ export interface Binding {
     TUN_TAP: number
     TUN_VNET_HDR: number
     TUN_MULTIQUEUE: number
+    TUN_EXCL: number
     TUN_F_CSUM: number
     TUN_F_TSO4: number
     TUN_F_TSO6: number

@@ -13,6 +13,12 @@ export interface TunOptions {
   /** TUN_F_* flags for TUNSETOFFLOAD; needs vnetHdr */
   offloads?: number
   multiQueue?: boolean
+  /**
+   * Refuse (EBUSY) a device of that name that exists already. A single-queue
+   * device is refused to a second opener anyway; a multi-queue one would
+   * take it in as one more queue.
+   */
+  exclusive?: boolean
   mtu?: number
   /** bring the link up (default true) */
   up?: boolean
@@ -41,7 +47,8 @@ export function openTun (opts: TunOptions): Tun {
   const c = native.constants
   const flags = (opts.tap === true ? c.TUN_TAP : 0) |
     (opts.vnetHdr === true ? c.TUN_VNET_HDR : 0) |
-    (opts.multiQueue === true ? c.TUN_MULTIQUEUE : 0)
+    (opts.multiQueue === true ? c.TUN_MULTIQUEUE : 0) |
+    (opts.exclusive === true ? c.TUN_EXCL : 0)
   let dev: { fd: number, name: string }
   try {
     dev = native.tunOpen(opts.name, flags)

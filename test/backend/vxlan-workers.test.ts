@@ -24,7 +24,7 @@ async function workersOf (d: Daemon): Promise<Carried> {
 
 test('two workers per node: the mesh works as with one (pings, TCP, a node joining later, SIGTERM cleans up), and eight TCP streams spread over both workers on both ends', { skip, timeout: 240_000 }, async (t) => {
   await withTopology(t, { hosts: 4, label: 'vxlan-workers', timeoutMs: 220_000 }, async (topo) => {
-    const { nodes, pods } = await mesh(t, topo, { config: CONFIG, addedMsg: 'peer added to the FDB', device: 'weft.1', flags: WORKERS })
+    const { c, nodes, pods } = await mesh(t, topo, { config: CONFIG, addedMsg: 'peer added to the FDB', device: 'weft.1', flags: WORKERS })
     // pods[0..1] are on nodes[0], pods[2..3] on nodes[1]
     const before = await Promise.all([workersOf(nodes[0]), workersOf(nodes[1])])
     const r = await iperf(topo, pods[2], pods[0], { serverIp: pods[2].ip, seconds: 2, parallel: 8 })
@@ -45,6 +45,14 @@ test('two workers per node: the mesh works as with one (pings, TCP, a node joini
     const fromPeers = s.peers.reduce((sum, p) => sum + Number(p.outsidePackets), 0)
     assert.ok(fromPeers > after[1][0].outside_packets && fromPeers > after[1][1].outside_packets, `per-peer counters sum the workers (${fromPeers})`)
     assert.deepEqual(Object.keys(s.counters.drops).filter((k) => k !== 'no_route'), [], `no drops: ${JSON.stringify(s.counters.drops)}`)
+    // a second daemon on a node is refused its device, as with one worker,
+    // instead of joining it as two more queues and sockets
+    const dir = `${c.dir}/second`
+    const second = await topo.exec(nodes[0].host, [process.execPath, BIN, 'run', '--store', `sqlite:${c.dir}/store.db`, '--state-dir', dir, '--subnet-file', `${dir}/subnet.env`, '--iface', 'eth0', ...WORKERS], { allowFail: true, timeoutMs: 30_000 })
+    assert.notEqual(second.code, 0, 'the second daemon stops')
+    assert.match(second.stderr, /weft\.1.*(busy|already)|EBUSY/i)
+    assert.equal((await workersOf(nodes[0])).length, 2, 'the first keeps running')
+
     // and `weft status` says what each worker carried
     const text = execFileSync(BIN, ['status', '--state-dir', nodes[1].stateDir], { encoding: 'utf8' })
     assert.match(text, /^workers {3}2, out\/in packets each: \d+\/\d+, \d+\/\d+$/m)

@@ -8,7 +8,7 @@
 // Every checksum here is verified with the TypeScript codecs, not the addon.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { openUdp4, PacketBatch, PeerTable, probeOffloads } from '../../src/native'
+import { openUdp4, PacketBatch, PeerTable, probeOffloads, steerInnerFlow } from '../../src/native'
 import { SEGS_PARTIAL } from '../../src/native/batch'
 import type { PacketIo, Udp4 } from '../../src/native'
 import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
@@ -52,6 +52,8 @@ interface TcpOptions {
   /** TCP timestamps option (12 bytes with two NOPs); default on */
   timestamps?: boolean
   fragField?: number
+  /** the TCP source port; default 40000 */
+  sport?: number
 }
 
 /** An IPv4 + TCP packet 10.244.1.2:40000 -> 10.244.2.3:5201, checksums valid. */
@@ -60,7 +62,7 @@ function tcpPacket (o: TcpOptions): Buffer {
   const total = 20 + thl + o.payload.length
   const b = Buffer.alloc(total)
   writeIpv4Header(b, 0, 0, Math.min(total, 0xffff), o.id ?? 0x1234, o.fragField ?? IPV4_FLAG_DF, 64, IPPROTO_TCP, parseIp4('10.244.1.2'), parseIp4('10.244.2.3'))
-  writeTcpHeader(b, 20, 40000, 5201, o.seq ?? 1000, o.ack ?? 777, o.flags ?? TCP_ACK, 501)
+  writeTcpHeader(b, 20, o.sport ?? 40000, 5201, o.seq ?? 1000, o.ack ?? 777, o.flags ?? TCP_ACK, 501)
   if (thl === 32) {
     b[20 + 12] = 8 << 4
     Buffer.from([1, 1, 8, 10, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78]).copy(b, 40)
@@ -78,6 +80,17 @@ function udpPacket (payload: Buffer, id = 0x4321): Buffer {
   writeUdpHeader(b, 20, 40000, 7000, 8 + payload.length)
   payload.copy(b, 28)
   setUdp4Checksum(b, 20, 8 + payload.length, 0)
+  return b
+}
+
+/**
+ * Give a datagram the bytes a receiver's steering reads as its inner flow
+ * (an IPv4 header's first 24 bytes: version/IHL, addresses, ports): the
+ * sender gathers only datagrams of one flow into a UDP_SEGMENT message.
+ */
+function ofFlow (b: Buffer, flow: number): Buffer {
+  b[0] = 0x45
+  b.fill(flow, 1, 24)
   return b
 }
 
@@ -302,6 +315,47 @@ test('super-packets of whole MSS segments to one peer share messages, 44 segment
   } finally { a.io.close(); b.io.close(); c.io.close() }
 })
 
+test('super-packets of eight flows in one batch, to a peer whose two sockets steer by inner flow (--workers 2): no message mixes flows, and each flow reaches one socket whole', { skip: groSkip }, async () => {
+  const a = openUdp4({ addr: LOOPBACK, port: 0, batch: 64 })
+  const first = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20, reusePort: true })
+  const socks = [first, openUdp4({ addr: LOOPBACK, port: first.port, batch: 64, gro: true, rcvbuf: 8 << 20, reusePort: true })]
+  try {
+    steerInnerFlow(first.io.fd, socks.length)
+    const flows = 8
+    const tx = new PacketBatch({ size: flows, slotSize: 65600 })
+    const rx = socks.map(() => new PacketBatch({ size: 64, slotSize: 65600 }))
+    const peers = new PeerTable(1)
+    peers.set(0, LOOPBACK, first.port)
+    a.io.sendFrom(tx, peers, { gso: true, inner: PREFIX })
+    socks.forEach((s, k) => s.io.receiveInto(rx[k]))
+    // whole-MSS super-packets, which would otherwise share messages across flows
+    const sups = Array.from({ length: flows }, (_, f) => tcpPacket({ payload: pattern(46 * MSS, f), sport: 40000 + 2 * f }))
+    sups.forEach((sup, f) => put(tx, f, prefixBytes(f), sup, (GSO_TCPV4 << 16) | MSS))
+    assert.equal(a.io.send(flows), flows)
+    const sportOf = (d: Buffer): number => d.readUInt16BE(PREFIX + 20)
+    const where = new Map<number, number>()
+    let total = 0
+    for (const [k, s] of socks.entries()) {
+      const got = await receive(s.io, rx[k], 46 * flows, 500)
+      total += got.datagrams.length
+      let at = 0
+      for (const m of got.messages) {
+        const n = m.seg === 0 ? 1 : Math.ceil(m.len / m.seg)
+        const ports = new Set(got.datagrams.slice(at, at + n).map(sportOf))
+        assert.equal(ports.size, 1, `a message of ${n} datagrams holds flows ${[...ports].join(', ')}`)
+        at += n
+      }
+      for (const d of got.datagrams) {
+        const p = sportOf(d)
+        assert.ok(!where.has(p) || where.get(p) === k, `flow ${p} reached both sockets`)
+        where.set(p, k)
+      }
+    }
+    assert.equal(total, 46 * flows, 'every segment arrived')
+    assert.equal(new Set(where.values()).size, 2, `both sockets took flows: ${JSON.stringify([...where])}`)
+  } finally { a.io.close(); for (const s of socks) s.io.close() }
+})
+
 test('a UDP super-packet (USO, type 5) arrives as datagrams each with its own UDP length and checksum and the ID counting up', { skip: gsoSkip }, async () => {
   const e = ends(false)
   try {
@@ -458,7 +512,7 @@ test('super-packets that cannot be segmented are dropped, each counted once, and
   } finally { e.close() }
 })
 
-test('plain datagrams of one size to one peer go as one UDP_SEGMENT message: a shorter one ends it, a larger one or another peer starts a new one', { skip: groSkip }, async () => {
+test('plain datagrams of one size and one flow to one peer go as one UDP_SEGMENT message: a shorter one ends it, a larger one, another peer or another flow starts a new one', { skip: groSkip }, async () => {
   const a = openUdp4({ addr: LOOPBACK, port: 0, batch: 64 })
   const b = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20 })
   const c = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20 })
@@ -478,9 +532,10 @@ test('plain datagrams of one size to one peer go as one UDP_SEGMENT message: a s
       ...Array<[number, number]>(4).fill([1000, 0]), // a new one after the short datagram
       [1200, 0], [1200, 0], // larger: a new one
       ...Array<[number, number]>(3).fill([1000, 1]), // another peer
-      [1000, 0], [1000, 0] // back to the first peer: a new one
+      [1000, 0], [1000, 0], // back to the first peer: a new one
+      [1000, 0] // another flow: a new one
     ]
-    const sent = plan.map(([size], i) => pattern(size, i))
+    const sent = plan.map(([size], i) => ofFlow(pattern(size, i), i === plan.length - 1 ? 2 : 1))
     plan.forEach(([, peer], i) => {
       sent[i].copy(tx.slab, tx.offsets[i])
       tx.lengths[i] = sent[i].length
@@ -488,9 +543,9 @@ test('plain datagrams of one size to one peer go as one UDP_SEGMENT message: a s
       tx.dests[i] = peer
     })
     assert.equal(a.io.send(plan.length), plan.length)
-    const toB = await receive(b.io, rxB, 17)
+    const toB = await receive(b.io, rxB, 18)
     const toC = await receive(c.io, rxC, 3)
-    assert.deepEqual(toB.messages.map((m) => [m.len, m.seg]), [[8600, 1000], [4000, 1000], [2400, 1200], [2000, 1000]])
+    assert.deepEqual(toB.messages.map((m) => [m.len, m.seg]), [[8600, 1000], [4000, 1000], [2400, 1200], [2000, 1000], [1000, 0]])
     assert.deepEqual(toC.messages.map((m) => [m.len, m.seg]), [[3000, 1000]])
     const wantB = sent.filter((_, i) => plan[i][1] === 0)
     const wantC = sent.filter((_, i) => plan[i][1] === 1)
@@ -498,9 +553,9 @@ test('plain datagrams of one size to one peer go as one UDP_SEGMENT message: a s
     toB.datagrams.forEach((d, i) => assert.ok(d.equals(wantB[i]), `datagram ${i} to the first peer, intact and in order`))
     toC.datagrams.forEach((d, i) => assert.ok(d.equals(wantC[i]), `datagram ${i} to the second peer`))
     const s = a.io.stats()
-    assert.equal(s.txCoalesced, plan.length)
+    assert.equal(s.txCoalesced, plan.length - 1, 'the last went alone')
     assert.equal(s.txPackets, plan.length)
-    assert.equal(s.txGsoSegments, plan.length)
+    assert.equal(s.txGsoSegments, plan.length - 1)
     assert.equal(s.txSyscalls, 1)
   } finally { a.io.close(); b.io.close(); c.io.close() }
 })
@@ -510,7 +565,7 @@ test('coalesced datagrams arrive intact and in order at a receiver without GRO; 
     const e = ends(false, 40, 2048)
     try {
       e.a.io.sendFrom(e.tx, e.peers, { gso: true, coalesce })
-      const sent = Array.from({ length: 40 }, (_, i) => pattern(i === 39 ? 77 : 1400, i))
+      const sent = Array.from({ length: 40 }, (_, i) => ofFlow(pattern(i === 39 ? 77 : 1400, i), 1))
       sent.forEach((d, i) => { d.copy(e.tx.slab, e.tx.offsets[i]); e.tx.lengths[i] = d.length; e.tx.segs[i] = 0; e.tx.dests[i] = 0 })
       sendAll(e, 40)
       const r = await receive(e.b.io, e.rx, 40)

@@ -64,49 +64,56 @@ export class VxlanBackend implements Backend {
         throw err
       }
     })
-    const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY })
-    const pipeline = new Pipeline({
-      tun: device.tun.io,
-      sock: sock.io,
-      fdb,
-      encap: new VxlanEncap(this.cfg.vni, parseMac(this.vtepMac), fdb, this.cfg.remCsum),
-      mtu,
-      batch: VXLAN_BATCH,
-      offloads: device.offloads,
-      onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
-    })
-    const queueFds = device.takeQueues()
-    const dataplane = workers === 1
-      ? pipeline
-      : new WorkerGroup({
-        main: pipeline,
-        mainTun: device.tun.io.counters,
-        mainSock: sock.io.counters,
-        fdb,
-        specs: queueFds.map((tunFd, k) => ({
-          tunFd,
-          sockFd: sockFds[k],
+    // from here on a failure closes what was opened: the sockets (or the
+    // workers, once they own theirs) here, the device and its queues in adopt()
+    let group: WorkerGroup | undefined
+    const { network, pipeline } = await device.adopt(async () => {
+      try {
+        const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY })
+        const pipeline = new Pipeline({
+          tun: device.tun.io,
+          sock: sock.io,
+          fdb,
+          encap: new VxlanEncap(this.cfg.vni, parseMac(this.vtepMac), fdb, this.cfg.remCsum),
           mtu,
           batch: VXLAN_BATCH,
-          offloads: { ...device.offloads },
-          fdb: { network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY },
-          vxlan: { vni: this.cfg.vni, mac: this.vtepMac, remCsum: this.cfg.remCsum }
-        })),
-        log
-      })
-    const network = new TunNetwork({
-      backend: 'vxlan',
-      device,
-      dataplane,
-      fdb,
-      lease,
-      mtu,
-      ownPublicIP: this.ctx.underlay.publicIP,
-      underlayName: this.ctx.underlay.name,
-      unusable: (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
-      macOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined },
-      remCsumOf: (l) => this.cfg.remCsum && peerTakesRemCsum(l),
-      log
+          offloads: device.offloads,
+          onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
+        })
+        if (workers > 1) {
+          const specs = device.takeQueues().map((tunFd, k) => ({
+            tunFd,
+            sockFd: sockFds[k],
+            mtu,
+            batch: VXLAN_BATCH,
+            offloads: { ...device.offloads },
+            fdb: { network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY },
+            vxlan: { vni: this.cfg.vni, mac: this.vtepMac, remCsum: this.cfg.remCsum }
+          }))
+          sockFds.length = 0 // the group owns them now, even if it fails to start
+          group = new WorkerGroup({ main: pipeline, mainTun: device.tun.io.counters, mainSock: sock.io.counters, fdb, specs, log })
+        }
+        const network = new TunNetwork({
+          backend: 'vxlan',
+          device,
+          dataplane: group ?? pipeline,
+          fdb,
+          lease,
+          mtu,
+          ownPublicIP: this.ctx.underlay.publicIP,
+          underlayName: this.ctx.underlay.name,
+          unusable: (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
+          macOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined },
+          remCsumOf: (l) => this.cfg.remCsum && peerTakesRemCsum(l),
+          log
+        })
+        return { network, pipeline }
+      } catch (err) {
+        sock.io.close()
+        for (const fd of sockFds) closeFd(fd)
+        await group?.close()
+        throw err
+      }
     })
     pipeline.start()
     log.info({ port: sock.port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum, ...(workers > 1 ? { workers } : {}) }, 'VXLAN dataplane running')
