@@ -57,6 +57,8 @@ export class SqliteStore implements Store {
   private db!: Database.Database
   /** dev:ino of the file `db` has open */
   private identity: string | undefined
+  /** we created the file, and opening it then failed: the retry that opens it must still say so */
+  private createdUnopened = false
   /** bumped each time the file is reopened because it was removed or replaced */
   private generation = 0
   private reopenNote = ''
@@ -206,7 +208,7 @@ export class SqliteStore implements Store {
    * call created the file.
    */
   private open (busyMs: number): boolean {
-    const created = ensureDbFile(this.path)
+    if (ensureDbFile(this.path)) this.createdUnopened = true
     const db = new Database(this.path, { timeout: busyMs })
     try {
       db.pragma('journal_mode = WAL')
@@ -227,6 +229,8 @@ export class SqliteStore implements Store {
     this.statements.clear()
     this.identity = fileIdentity(this.path)
     try { old?.close() } catch { /* its file is gone; nothing to flush */ }
+    const created = this.createdUnopened
+    this.createdUnopened = false
     return created
   }
 
@@ -251,7 +255,8 @@ export class SqliteStore implements Store {
     if (now === this.identity) return
     const created = this.open(SYNC_BUSY_MS)
     this.generation++
-    this.reopenNote = now === undefined
+    // created: by this call, or by an earlier one whose open failed after creating (the file then exists when this one looks)
+    this.reopenNote = created || now === undefined
       ? `the SQLite store ${this.path} was removed while in use; ${created ? 'created a new, empty one' : 'opened the one another process recreated'}`
       : `the SQLite store ${this.path} was replaced by another file while in use (recreated by another process?); opened the new one`
   }
