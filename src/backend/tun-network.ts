@@ -215,12 +215,13 @@ export class TunNetwork implements Network {
       this.o.log.warn('the kernel refused UDP_SEGMENT (EIO: no checksum offload on the way out): sending segments one datagram each from now on')
     }
     const what = WORDS[this.o.backend].packets
+    let dropped: number | undefined // summed over the pipelines once, and only if someone new is named
     for (const ring of this.o.dataplane.unknownRings()) {
       for (let i = 0; i < UNKNOWN_RING; i++) {
         const a = ring[i]
         if (a === 0 || this.reported.has(a)) continue
         this.reported.set(a, true)
-        const dropped = (this.o.dataplane.snapshot() as { drops: Record<string, number> }).drops.unknown_source ?? 0
+        dropped ??= (this.o.dataplane.snapshot() as { drops: Record<string, number> }).drops.unknown_source ?? 0
         this.o.log.warn({ source: ip4ToString(a), dropped }, `dropping ${what} from an address that holds no lease`)
       }
     }

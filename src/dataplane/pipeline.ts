@@ -107,6 +107,11 @@ export class Pipeline {
     return dataplaneSnapshot(this.stats, this.o.tun.counters, this.o.sock.counters)
   }
 
+  /** The TUN's and the socket's raw counters (a WorkerGroup sums them with its workers'). */
+  ioCounters (): { tun: Float64Array, sock: Float64Array } {
+    return { tun: this.o.tun.counters, sock: this.o.sock.counters }
+  }
+
   /** Our subnet: inner destinations must be inside it. */
   setOwnSubnet (ip: number, prefixLen: number): void {
     this.outside.setOwnSubnet(ip, prefixLen)

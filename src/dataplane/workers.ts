@@ -81,9 +81,6 @@ export function sharedCounters (capacity: number, sab?: SharedArrayBuffer): { sa
 export interface WorkerGroupOptions {
   /** pipeline 0, on this thread, over queue 0 and socket 0 */
   main: Pipeline
-  /** its raw counters (the TUN's and socket's), summed with the workers' */
-  mainTun: Float64Array
-  mainSock: Float64Array
   fdb: Fdb
   /** one per extra worker, fds included */
   specs: Array<Omit<WorkerSpec, 'shared'>>
@@ -158,9 +155,10 @@ export class WorkerGroup {
 
   /** The sum over every pipeline, and what each one carried (`workers`, this thread's first). */
   snapshot (): DataplaneSnapshot & { workers: Array<Record<string, number>> } {
+    const main = this.o.main.ioCounters()
     const stats = Float64Array.from(this.o.main.stats)
-    const tun = Float64Array.from(this.o.mainTun)
-    const sock = Float64Array.from(this.o.mainSock)
+    const tun = Float64Array.from(main.tun)
+    const sock = Float64Array.from(main.sock)
     const each = [this.o.main.snapshot()]
     for (const s of this.shared) {
       for (let i = 0; i < stats.length; i++) stats[i] += s.stats[i]
@@ -168,8 +166,8 @@ export class WorkerGroup {
       each.push(dataplaneSnapshot(s.stats, s.tun, s.sock))
     }
     // an errno is not a count: the last one any pipeline saw
-    tun[C.lastErrno] = Math.max(this.o.mainTun[C.lastErrno], ...this.shared.map((x) => x.tun[C.lastErrno]))
-    sock[C.lastErrno] = Math.max(this.o.mainSock[C.lastErrno], ...this.shared.map((x) => x.sock[C.lastErrno]))
+    tun[C.lastErrno] = Math.max(main.tun[C.lastErrno], ...this.shared.map((x) => x.tun[C.lastErrno]))
+    sock[C.lastErrno] = Math.max(main.sock[C.lastErrno], ...this.shared.map((x) => x.sock[C.lastErrno]))
     const all = dataplaneSnapshot(stats, tun, sock)
     const workers = each.map((w) => ({ inside_packets: w.counters.inside_packets, outside_packets: w.counters.outside_packets }))
     return { ...all, workers }

@@ -91,7 +91,7 @@ export class VxlanBackend implements Backend {
             vxlan: { vni: this.cfg.vni, mac: this.vtepMac, remCsum: this.cfg.remCsum }
           }))
           sockFds.length = 0 // the group owns them now, even if it fails to start
-          group = new WorkerGroup({ main: pipeline, mainTun: device.tun.io.counters, mainSock: sock.io.counters, fdb, specs, log })
+          group = new WorkerGroup({ main: pipeline, fdb, specs, log })
         }
         const network = new TunNetwork({
           backend: 'vxlan',
