@@ -5,6 +5,7 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/batch.c",
+        "native/src/busy.c",
         "native/src/gso.c",
         "native/src/probe.c",
         "native/src/sock.c",

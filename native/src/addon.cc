@@ -10,6 +10,8 @@
 // 3. JS processes the batch in place and calls send(count): one crossing.
 // 4. A send cut short by EAGAIN returns how many went; JS asks wantWritable()
 //    and is called back once the socket drains.
+// 5. With a BusyPoll attached, each batch read keeps the loop polling for a
+//    short window instead of sleeping (busy.c).
 //
 // Errors thrown to JS carry `code` = errno name (EPERM, EBUSY, ...) and a
 // message that names the syscall.
@@ -61,6 +63,79 @@ bool IsU32Array(const Napi::Value &v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;
 }
 
+// ---------------------------------------------------------- BusyPoll ------
+
+// Keeps this thread's event loop polling for a short window after each light
+// batch; busy.c decides when and says why. An active uv_idle handle makes
+// libuv poll with a zero timeout.
+class BusyPoll : public Napi::ObjectWrap<BusyPoll> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "BusyPoll", {InstanceMethod<&BusyPoll::Close>("close")});
+  }
+
+  // new BusyPoll(counters: Float64Array, windowUs)
+  explicit BusyPoll(const Napi::CallbackInfo &info) : Napi::ObjectWrap<BusyPoll>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "BusyPoll(counters: Float64Array, windowUs)").ThrowAsJavaScriptException();
+      return;
+    }
+    auto counters = info[0].As<Napi::TypedArray>();
+    if (counters.TypedArrayType() != napi_float64_array || counters.ElementLength() < WEFT_BUSY_COUNTER_COUNT) {
+      Napi::TypeError::New(env, "counters must be a Float64Array of at least busyCounterNames.length").ThrowAsJavaScriptException();
+      return;
+    }
+    double window = info[1].As<Napi::Number>().DoubleValue();
+    if (!(window >= 0 && window <= 1e6)) {
+      Napi::RangeError::New(env, "windowUs must be 0..1000000").ThrowAsJavaScriptException();
+      return;
+    }
+    ctr_ = counters.As<Napi::Float64Array>().Data();
+    ctrRef_ = Napi::Persistent(counters.As<Napi::Object>());
+    uv_loop_t *loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    idle_ = new uv_idle_t;
+    uv_idle_init(loop, idle_);
+    idle_->data = this;
+    weft_busy_init(&b_, static_cast<uint64_t>(window * 1000));
+  }
+
+  ~BusyPoll() override { Stop(); }
+
+  // A batch was read (called by Io, on this loop's thread).
+  void Kick(uint32_t packets, uint64_t bytes) {
+    if (idle_ && weft_busy_kick(&b_, uv_hrtime(), packets, bytes, ctr_)) uv_idle_start(idle_, &BusyPoll::OnIdle);
+  }
+
+ private:
+  static void OnIdle(uv_idle_t *h) {
+    BusyPoll *self = static_cast<BusyPoll *>(h->data);
+    if (weft_busy_tick(&self->b_, uv_hrtime(), self->ctr_) == WEFT_BUSY_STOP) uv_idle_stop(h);
+  }
+
+  // close(): idempotent; the loop sleeps between batches again.
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Stop();
+    return info.Env().Undefined();
+  }
+
+  void Stop() {
+    if (!idle_) return;
+    uv_idle_stop(idle_);
+    uv_close(reinterpret_cast<uv_handle_t *>(idle_), [](uv_handle_t *h) { delete reinterpret_cast<uv_idle_t *>(h); });
+    idle_ = nullptr;
+  }
+
+  weft_busy_t b_;
+  double *ctr_ = nullptr;
+  Napi::ObjectReference ctrRef_;
+  uv_idle_t *idle_ = nullptr;
+};
+
 // ---------------------------------------------------------------- Io ------
 
 class Io : public Napi::ObjectWrap<Io> {
@@ -75,6 +150,7 @@ class Io : public Napi::ObjectWrap<Io> {
                            InstanceMethod<&Io::Start>("start"),
                            InstanceMethod<&Io::SetReading>("setReading"),
                            InstanceMethod<&Io::WantWritable>("wantWritable"),
+                           InstanceMethod<&Io::SetBusyPoll>("setBusyPoll"),
                            InstanceMethod<&Io::Close>("close"),
                            InstanceAccessor<&Io::GetFd>("fd"),
                        });
@@ -287,6 +363,20 @@ class Io : public Napi::ObjectWrap<Io> {
     return info.Env().Undefined();
   }
 
+  // setBusyPoll(poller: BusyPoll | null): each batch read kicks it.
+  Napi::Value SetBusyPoll(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    busy_ = nullptr;
+    busyRef_.Reset();
+    if (info[0].IsNull() || info[0].IsUndefined()) return env.Undefined();
+    if (!info[0].IsObject()) THROW_TYPE(env, "setBusyPoll(poller: BusyPoll | null)");
+    BusyPoll *b = BusyPoll::Unwrap(info[0].As<Napi::Object>());
+    if (!b) return env.Undefined();  // not a BusyPoll: Unwrap left the exception pending
+    busy_ = b;
+    busyRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+    return env.Undefined();
+  }
+
   // close(): idempotent; stops polling and closes the fd.
   Napi::Value Close(const Napi::CallbackInfo &info) {
     StopPoll();
@@ -296,6 +386,8 @@ class Io : public Napi::ObjectWrap<Io> {
     }
     onRead_.Reset();
     onWritable_.Reset();
+    busy_ = nullptr;
+    busyRef_.Reset();
     return info.Env().Undefined();
   }
 
@@ -348,6 +440,7 @@ class Io : public Napi::ObjectWrap<Io> {
       if (!self->poll_) return;  // closed inside the callback
     }
     if ((events & UV_READABLE) && self->reading_) {
+      double bytes = self->ctr_[WEFT_RX_BYTES];
       int n = self->ReadBatch();
       if (n == 0) return;
       if (n < 0) {
@@ -355,6 +448,7 @@ class Io : public Napi::ObjectWrap<Io> {
         self->UpdatePoll();
       } else {
         self->ctr_[WEFT_RX_BATCHES]++;
+        if (self->busy_) self->busy_->Kick(static_cast<uint32_t>(n), static_cast<uint64_t>(self->ctr_[WEFT_RX_BYTES] - bytes));
       }
       self->Call(self->onRead_, {Napi::Number::New(env, n)});
     }
@@ -371,6 +465,8 @@ class Io : public Napi::ObjectWrap<Io> {
   uv_poll_t *poll_ = nullptr;
   bool reading_ = false, wantWrite_ = false;
   Napi::FunctionReference onRead_, onWritable_;
+  BusyPoll *busy_ = nullptr;
+  Napi::ObjectReference busyRef_;
 };
 
 // ---------------------------------------------------------- functions -----
@@ -586,6 +682,7 @@ Napi::Value SpawnWait(const Napi::CallbackInfo &info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Io", Io::Init(env));
+  exports.Set("BusyPoll", BusyPoll::Init(env));
   exports.Set("tunOpen", Napi::Function::New<TunOpen>(env, "tunOpen"));
   exports.Set("tunSetOffload", Napi::Function::New<TunSetOffload>(env, "tunSetOffload"));
   exports.Set("tunFeatures", Napi::Function::New<TunFeatures>(env, "tunFeatures"));
@@ -607,6 +704,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
   for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);
   exports.Set("counterNames", names);
+  static const char *const busyNames[WEFT_BUSY_COUNTER_COUNT] = {"busyPollNs", "busyPollCaught", "busyPollSuspended"};
+  Napi::Array bnames = Napi::Array::New(env, WEFT_BUSY_COUNTER_COUNT);
+  for (uint32_t i = 0; i < WEFT_BUSY_COUNTER_COUNT; i++) bnames.Set(i, busyNames[i]);
+  exports.Set("busyCounterNames", bnames);
 
   Napi::Object c = Napi::Object::New(env);
   c.Set("TUN_TAP", static_cast<double>(WEFT_TUN_TAP));

@@ -230,6 +230,32 @@ int weft_spawn(char *const argv[], int fds[3]);
  * 0 still running, -errno */
 int weft_spawn_wait(int pid, int *code, int *sig);
 
+/* busy.c: when to keep the event loop polling instead of sleeping (see busy.c) */
+#define WEFT_BUSY_LIGHT_PACKETS 8        /* a batch of at most this many packets ... */
+#define WEFT_BUSY_LIGHT_BYTES 4096u      /* ... and bytes is light: polling goes on */
+#define WEFT_BUSY_SUSPEND_NS 100000000u  /* a heavy batch stops polling for 100 ms */
+typedef struct {
+  uint64_t window;          /* ns to keep polling after the last light batch; 0 = never */
+  uint64_t deadline;        /* polling stops here unless a light batch comes */
+  uint64_t suspended_until; /* heavy traffic: no polling before this */
+  uint64_t last;            /* time of the last kick or turn while polling */
+  int active;               /* polling now */
+  int kicked;               /* a batch came since the last turn */
+} weft_busy_t;
+/* counters a busy poller keeps, in its own Float64Array */
+enum weft_busy_counter {
+  WEFT_BUSY_NS = 0,       /* ns spent polling and finding nothing */
+  WEFT_BUSY_CAUGHT,       /* light batches read while polling: each found the loop awake */
+  WEFT_BUSY_SUSPENDED,    /* times heavy traffic stopped polling */
+  WEFT_BUSY_COUNTER_COUNT
+};
+enum { WEFT_BUSY_STOP = 0, WEFT_BUSY_GO = 1 };
+void weft_busy_init(weft_busy_t *b, uint64_t window_ns);
+/* a batch of `packets` totalling `bytes` was read at `now`: 1 = start polling (it was off) */
+int weft_busy_kick(weft_busy_t *b, uint64_t now, uint32_t packets, uint64_t bytes, double *ctr);
+/* one loop turn while polling: WEFT_BUSY_GO to go on, WEFT_BUSY_STOP to stop */
+int weft_busy_tick(weft_busy_t *b, uint64_t now, double *ctr);
+
 /* errno name ("EPERM"), never NULL */
 const char *weft_errno_name(int err);
 

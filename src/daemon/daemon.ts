@@ -113,7 +113,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     // Before the lease: a daemon that cannot build its device takes nothing.
     checkPrivileges(backendNeeds(cfg.backend))
     if (flags.workers > 1 && cfg.backend.type !== 'vxlan') log.warn({ workers: flags.workers, backend: cfg.backend.type }, 'only the vxlan backend runs more than one dataplane worker: running one')
-    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, log })
+    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, busyPoll: flags.busyPoll, log })
     const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)
     const manager = new LeaseManager({

@@ -2,6 +2,7 @@
 // inside and outside loops over one encapsulation. Batches and slabs are
 // allocated here, once; nothing on the per-packet path allocates after this.
 import type { PacketIo } from '../native/io'
+import { BusyPoll } from '../native/busy-poll'
 import { PacketBatch } from '../native/batch'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
@@ -11,7 +12,7 @@ import { Outside } from './outside'
 import { TunWrites } from './tun-writes'
 import { VNET_F_DATA_VALID, VNET_HDR_LEN } from './vnet'
 import { snapshot } from '../native/counters'
-import { newStats, snapshotStats } from './stats'
+import { Count, newStats, snapshotStats } from './stats'
 import type { StatsSnapshot } from './stats'
 
 export interface PipelineOptions {
@@ -36,6 +37,8 @@ export interface PipelineOptions {
    */
   offloads?: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean, gso?: boolean }
   onFatal: (where: 'inside' | 'outside', errno: number) => void
+  /** µs the loop keeps polling after each light batch (BusyPoll); absent or 0: it sleeps between batches */
+  busyPollUs?: number
   /** STAT_SLOTS counters and the unknown-sender ring, when another thread reads them (a worker's, over a SharedArrayBuffer) */
   stats?: Float64Array
   unknownSources?: Uint32Array
@@ -67,6 +70,7 @@ export class Pipeline {
   readonly inside: Inside
   readonly outside: Outside
   private started = false
+  private busy: BusyPoll | null = null
 
   constructor (private readonly o: PipelineOptions) {
     this.stats = o.stats ?? newStats()
@@ -99,6 +103,12 @@ export class Pipeline {
   start (): void {
     if (this.started) return
     this.started = true
+    const window = this.o.busyPollUs ?? 0
+    if (window > 0) {
+      this.busy = new BusyPoll(this.stats.subarray(Count.BUSY_POLL_NS, Count.BUSY_POLL_SUSPENDED + 1), window)
+      this.o.tun.busyPoll(this.busy)
+      this.o.sock.busyPoll(this.busy)
+    }
     this.o.tun.start(this.inside.onBatch)
     this.o.sock.start(this.outside.onBatch, this.inside.flush)
   }
@@ -129,6 +139,7 @@ export class Pipeline {
 
   /** Idempotent: stops both loops and closes both fds. */
   close (): void {
+    this.busy?.close()
     this.o.tun.close()
     this.o.sock.close()
   }

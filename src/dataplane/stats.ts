@@ -66,13 +66,19 @@ export const Count = {
   /** datagrams received with RCO: inner checksum left partial, written to the TUN for the kernel to finish (without a vnet header: finished by us) */
   OUTSIDE_PARTIAL: DROP_COUNT + 13,
   /** TSO super-packets a kernel VXLAN peer on this host sent unsegmented (over a veth), written to the TUN whole */
-  OUTSIDE_UNSEGMENTED: DROP_COUNT + 14
+  OUTSIDE_UNSEGMENTED: DROP_COUNT + 14,
+  /** ns the loop spent busy-polling and found nothing (the addon's BusyPoll writes this and the next two, in this order) */
+  BUSY_POLL_NS: DROP_COUNT + 15,
+  /** light batches read while the loop was busy-polling: each found it awake instead of waking it */
+  BUSY_POLL_CAUGHT: DROP_COUNT + 16,
+  /** times heavy traffic stopped busy polling (for 100 ms, renewed while it lasts) */
+  BUSY_POLL_SUSPENDED: DROP_COUNT + 17
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
   'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished',
   'unreachable_sent', 'inside_super_packets', 'outside_super_packets', 'outside_coalesced', 'inside_partial_checksums',
-  'outside_partial_checksums', 'outside_unsegmented'
+  'outside_partial_checksums', 'outside_unsegmented', 'busy_poll_ns', 'busy_poll_caught', 'busy_poll_suspended'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

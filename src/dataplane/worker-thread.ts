@@ -34,6 +34,7 @@ const pipeline = new Pipeline({
   mtu: spec.mtu,
   batch: spec.batch,
   offloads: spec.offloads,
+  busyPollUs: spec.busyPollUs,
   stats: shared.stats,
   unknownSources: shared.unknown,
   onFatal: (where, errno) => { port.postMessage({ op: 'fatal', where, errno } satisfies WorkerReport) }

@@ -17,6 +17,11 @@ export interface NativeIo {
   start (onRead: (n: number) => void, onWritable?: () => void): void
   setReading (on: boolean): void
   wantWritable (): void
+  setBusyPoll (poller: NativeBusyPoll | null): void
+  close (): void
+}
+
+export interface NativeBusyPoll {
   close (): void
 }
 
@@ -44,6 +49,8 @@ export interface Offloads {
 
 export interface Binding {
   Io: new (fd: number, kind: number, counters: Float64Array, maxBatch: number) => NativeIo
+  /** counters: busyCounterNames.length slots */
+  BusyPoll: new (counters: Float64Array, windowUs: number) => NativeBusyPoll
   tunOpen (name: string, flags: number): { fd: number, name: string }
   tunSetOffload (fd: number, offloads: number): void
   tunFeatures (): number
@@ -64,6 +71,7 @@ export interface Binding {
   /** reap pid if it has ended: null while it runs; code -1 when a signal ended it */
   spawnWait (pid: number): { code: number, signal: number } | null
   counterNames: readonly string[]
+  busyCounterNames: readonly string[]
   constants: {
     TUN_TAP: number
     TUN_VNET_HDR: number

@@ -15,6 +15,7 @@ import { fromNative } from '../errors'
 import { native } from './binding'
 import type { NativeIo } from './binding'
 import type { PacketBatch, PeerTable } from './batch'
+import type { BusyPoll } from './busy-poll'
 import { COUNTER_NAMES, snapshot } from './counters'
 import type { CounterSnapshot } from './counters'
 
@@ -113,6 +114,9 @@ export class PacketIo {
 
   /** Backpressure: stop (false) or resume (true) reading. */
   setReading (on: boolean): void { this.io.setReading(on) }
+
+  /** Each batch read from now on keeps the loop polling a while (null: no more). */
+  busyPoll (poller: BusyPoll | null): void { this.io.setBusyPoll(poller === null ? null : poller.handle) }
 
   /** Ask for one onWritable callback when the fd can take more. */
   wantWritable (): void { this.io.wantWritable() }

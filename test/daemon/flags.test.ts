@@ -32,6 +32,14 @@ test('an unknown flag is refused', () => {
   assert.throws(() => parseRunFlags(['--etcd-endpoint', 'x'], {}), /Unknown option '--etcd-endpoint'/)
 })
 
+test('--busy-poll: off unless told; a window in µs up to a second, from the flag or FLANNELD_BUSY_POLL; anything else refused naming the flag', () => {
+  assert.equal(parseRunFlags([], {}).busyPoll, 0)
+  assert.equal(parseRunFlags(['--busy-poll', '20000'], {}).busyPoll, 20000)
+  assert.equal(parseRunFlags([], { FLANNELD_BUSY_POLL: '500' }).busyPoll, 500)
+  assert.throws(() => parseRunFlags(['--busy-poll', '1000001'], {}), /--busy-poll "1000001": must be a whole number from 0 to 1000000/)
+  assert.throws(() => parseRunFlags(['--busy-poll', '-1'], {}), /--busy-poll/)
+})
+
 test('--workers: one dataplane thread unless told, 1..8 accepted, anything else refused naming the flag', () => {
   assert.equal(parseRunFlags([], {}).workers, 1)
   assert.equal(parseRunFlags(['--workers', '2'], {}).workers, 2)

@@ -55,6 +55,7 @@ export class IpipBackend implements Backend {
       mtu,
       batch: IPIP_BATCH,
       offloads: device.offloads,
+      busyPollUs: this.ctx.busyPoll ?? 0,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
     const network = new TunNetwork({

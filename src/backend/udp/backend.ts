@@ -62,6 +62,7 @@ export class UdpBackend implements Backend {
       mtu,
       batch: UDP_BATCH,
       offloads: device.offloads,
+      busyPollUs: this.ctx.busyPoll ?? 0,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
     dataplane.inside.answerUnreachable(lease.subnet.ip)

@@ -78,6 +78,7 @@ export class VxlanBackend implements Backend {
           mtu,
           batch: VXLAN_BATCH,
           offloads: device.offloads,
+          busyPollUs: this.ctx.busyPoll ?? 0,
           onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
         })
         if (workers > 1) {
@@ -87,6 +88,7 @@ export class VxlanBackend implements Backend {
             mtu,
             batch: VXLAN_BATCH,
             offloads: { ...device.offloads },
+            busyPollUs: this.ctx.busyPoll ?? 0,
             fdb: { network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY },
             vxlan: { vni: this.cfg.vni, mac: this.vtepMac, remCsum: this.cfg.remCsum }
           }))

@@ -1,0 +1,39 @@
+// BusyPoll: after each light batch a PacketIo reads (a few small packets),
+// this thread's event loop keeps polling for a window instead of sleeping;
+// heavy batches (bulk traffic) stop it for a while. The decisions are in
+// native/src/busy.c, which says why: a sleeping loop's wake-up costs each hop
+// of a round trip time that the kernel's own tunnels never pay.
+//
+// One per event loop (the main thread's pipeline, each worker's): polling
+// the loop polls every fd on it, so every PacketIo of the loop kicks the same
+// poller.
+import { WeftError } from '../errors'
+import { native } from './binding'
+import type { NativeBusyPoll } from './binding'
+
+/** The longest window, 1 s: a longer one is a core given away for good. */
+export const BUSY_POLL_MAX_US = 1_000_000
+
+export class BusyPoll {
+  /** for PacketIo.busyPoll only */
+  readonly handle: NativeBusyPoll
+  private closed = false
+
+  /**
+   * counters: busyCounterNames.length slots (ns polling with nothing found,
+   * light batches caught while polling, times heavy traffic stopped it),
+   * e.g. a subarray of the pipeline's stats.
+   */
+  constructor (counters: Float64Array, windowUs: number) {
+    if (!(Number.isInteger(windowUs) && windowUs >= 0 && windowUs <= BUSY_POLL_MAX_US)) throw new WeftError('ERR_BUSY_POLL', `busy poll window must be a whole number of µs from 0 to ${BUSY_POLL_MAX_US}, not ${windowUs}`)
+    if (counters.length < native.busyCounterNames.length) throw new WeftError('ERR_BUSY_POLL', `busy poll counters need ${native.busyCounterNames.length} slots`)
+    this.handle = new native.BusyPoll(counters, windowUs)
+  }
+
+  /** Idempotent: the loop sleeps between batches again. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.handle.close()
+  }
+}

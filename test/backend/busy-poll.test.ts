@@ -1,0 +1,50 @@
+// `weft run --busy-poll` across real kernels: two VXLAN nodes with two
+// dataplane workers each (so the workers' pollers are covered too), pinged
+// and then loaded. Pings are light batches: the loops poll between them and
+// the replies find them awake. A TCP stream is heavy: polling stops while it
+// runs. Nothing is lost either way, and `weft status` says what polling did.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { withTopology } from '../helpers/netns'
+import { iperf, ping } from '../helpers/traffic'
+import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { BIN } from './daemons'
+import { pair } from './mesh'
+
+const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
+
+type Counters = Record<string, number>
+const countersOf = async (d: { status: () => Promise<{ counters: { counters: Counters, drops: Counters } }> }): Promise<{ counters: Counters, drops: Counters }> => (await d.status()).counters
+
+test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops awake, a TCP stream stops the polling, nothing is dropped, and weft status tells', { skip, timeout: 120_000 }, async (t) => {
+  // the daemons read their flags from the environment they inherit, as flanneld's do
+  process.env.FLANNELD_BUSY_POLL = '20000'
+  process.env.FLANNELD_WORKERS = '2'
+  t.after(() => { delete process.env.FLANNELD_BUSY_POLL; delete process.env.FLANNELD_WORKERS })
+  await withTopology(t, { hosts: 2, label: 'busy-poll', timeoutMs: 100_000 }, async (topo) => {
+    const { a, b, pa, pb } = await pair(t, topo, CONFIG)
+    const p = await ping(topo, pa, pb.ip, { count: 50, intervalS: 0.01, waitS: 1 })
+    assert.equal(p.received, 50, 'every ping answered')
+    const [ca, cb] = await Promise.all([countersOf(a), countersOf(b)])
+    for (const [name, c] of [['sender', ca], ['receiver', cb]] as const) {
+      // each echo and each reply is a light batch on each node; most come
+      // while the loop still polls after the one before (10 ms < 20 ms)
+      assert.ok(c.counters.busy_poll_caught > 25, `${name}: ${c.counters.busy_poll_caught} of about 100 batches caught awake`)
+      assert.ok(c.counters.busy_poll_ns > 0, `${name}: polled`)
+    }
+    t.diagnostic(`caught awake: ${ca.counters.busy_poll_caught} and ${cb.counters.busy_poll_caught} batches`)
+
+    const r = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2 })
+    assert.ok(r.gbps > 0)
+    const [da, db] = await Promise.all([countersOf(a), countersOf(b)])
+    assert.ok(da.counters.busy_poll_suspended > 0 && db.counters.busy_poll_suspended > 0, `heavy batches stopped polling on both nodes (${da.counters.busy_poll_suspended}, ${db.counters.busy_poll_suspended} times)`)
+    assert.deepEqual(da.drops, {}, 'no drops on the sender')
+    assert.deepEqual(db.drops, {}, 'no drops on the receiver')
+    t.diagnostic(`TCP with --busy-poll: ${r.gbps.toFixed(2)} Gbit/s`)
+
+    const text = execFileSync(BIN, ['status', '--state-dir', b.stateDir], { encoding: 'utf8' })
+    assert.match(text, /^busy poll \d+\.\d{3} s spent polling, \d+ batches found the loop awake, stopped \d+ times by heavy traffic$/m)
+  })
+})
