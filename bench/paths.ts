@@ -45,7 +45,16 @@ export const PATHS = [
   { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' },
   { name: 'forwarder', key: 'forwarder', label: 'C forwarder' }
 ] as const
-export type PathDef = typeof PATHS[number]
+
+/**
+ * weft vxlan with `--busy-poll`: only in the ping rounds (rounds.ts), beside
+ * kernel VXLAN and weft vxlan as it runs by default. The window outlasts
+ * the 10 ms between the bench's pings, so the loops never sleep between them.
+ */
+export const BUSY_POLL_US = 20_000
+export const VXLAN_BUSY_POLL = { name: 'vxlan-bp', key: 'weftVxlanBp', label: 'weft vxlan --busy-poll', backend: 'vxlan', flags: ['--busy-poll', String(BUSY_POLL_US)], headToHead: false } as const
+
+export type PathDef = typeof PATHS[number] | typeof VXLAN_BUSY_POLL
 
 /** `--congestion NAME`: the TCP senders' algorithm (iperf3 -C); 'default' leaves the machine's (undefined). */
 export function congestionOption (value: string): string | undefined {

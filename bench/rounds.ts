@@ -10,6 +10,8 @@
 //    --rounds rounds of "kernel, weft" in ABBA order (round 2 runs weft
 //    first), --seconds each; the round's ratio is weft / kernel
 // 3. per path: every round's pair, and the median of the ratios
+// Ping rounds (pingRounds) are the same idea for round-trip time, with every
+// path up at once: a ping's median moves by 2x between minutes on this VM.
 import type { Pod } from '../test/helpers/pods'
 import type { Topology } from '../test/helpers/netns'
 import { iperf, ping } from '../test/helpers/traffic'
@@ -56,6 +58,69 @@ export function median (xs: number[]): number {
 async function tcp (s: PathSetup, o: RoundsOptions): Promise<number> {
   const [client, server] = s.pods
   return (await iperf(s.topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: o.streams ?? 1, congestion: o.congestion })).gbps
+}
+
+export interface PingRound {
+  /** medians of the round's pings, ms */
+  kernelMs: number
+  weftMs: number
+  /** weft's median minus kernel VXLAN's, µs */
+  gapUs: number
+}
+
+export interface PingHeadToHead {
+  name: string
+  label: string
+  rounds: PingRound[]
+  /** the median of the rounds' gaps, µs */
+  medianGapUs: number
+  error?: string
+}
+
+/** Echo requests per path per ping round, at 10 ms (as the per-path ping). */
+export const PING_ROUND_COUNT = 100
+
+async function pingMedianMs (s: PathSetup): Promise<number> {
+  const [client, server] = s.pods
+  const p = await ping(s.topo, client, server.ip, { count: PING_ROUND_COUNT, intervalS: 0.01, waitS: 1, rtts: true })
+  if (p.rtts === undefined || p.rtts.length === 0) throw new Error(`no ping replies through ${server.name}'s path`)
+  return median(p.rtts)
+}
+
+/**
+ * Kernel VXLAN and each weft path set up at once and warmed, then --rounds
+ * rounds of PING_ROUND_COUNT pings through each in turn (the order reversed
+ * every other round). A round's figure for a weft path is its median minus
+ * kernel VXLAN's in the same round.
+ */
+export async function pingRounds (kernel: PathDef, wefts: PathDef[], o: { rounds: number, progress: (msg: string) => void }): Promise<PingHeadToHead[]> {
+  const all = [kernel, ...wefts]
+  const timeoutMs = (all.length * (o.rounds * 3 + 60) + 60) * 1000
+  const setups: PathSetup[] = []
+  const measure = async (): Promise<PingHeadToHead[]> => {
+    const medians: number[][] = all.map(() => [])
+    for (let r = 0; r < o.rounds; r++) {
+      o.progress(`ping rounds: round ${r + 1} of ${o.rounds}, ${PING_ROUND_COUNT} pings at 10 ms through each of ${all.map((d) => d.label).join(', ')} ...`)
+      const order = all.map((_, k) => r % 2 === 0 ? k : all.length - 1 - k)
+      for (const k of order) medians[k][r] = await pingMedianMs(setups[k])
+      o.progress(`  medians ${all.map((d, k) => `${d.label} ${medians[k][r].toFixed(3)}`).join(', ')} ms`)
+    }
+    return wefts.map((d, j) => {
+      const rounds = medians[0].map((kernelMs, r) => ({ kernelMs, weftMs: medians[j + 1][r], gapUs: (medians[j + 1][r] - kernelMs) * 1000 }))
+      return { name: d.name, label: d.label, rounds, medianGapUs: median(rounds.map((x) => x.gapUs)) }
+    })
+  }
+  // nested: each path stays up (and is torn down) around the ones after it
+  const upFrom = async (i: number): Promise<PingHeadToHead[]> => {
+    if (i === all.length) return await measure()
+    return await withPath(all[i], { label: 'bench-ping', timeoutMs, progress: o.progress }, async (s) => {
+      await proveReachable(s.topo, s.pods[0], s.pods[1], all[i].label)
+      await warm(s.topo, s.pods[0], s.pods[1])
+      setups.push(s)
+      return await upFrom(i + 1)
+    })
+  }
+  return await upFrom(0)
 }
 
 async function warm (topo: Topology, client: Pod, server: Pod): Promise<void> {

@@ -21,6 +21,11 @@
 // 3. head to head (rounds.ts): kernel VXLAN and each weft path set up at
 //    once, one TCP stream through each in turn, --rounds times; the median
 //    of the rounds' ratios is the figure least moved by the machine's drift
+//    then weft vxlan with two workers against one (4 streams), and ping
+//    rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll 20000 up
+//    at once, 100 pings at 10 ms through each in turn, --rounds times; a
+//    weft path's figure is its median minus kernel VXLAN's (issue 7 asks
+//    for 50 µs at most)
 // 4. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
 //    next to it
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
@@ -43,13 +48,13 @@ import { iperf, ping } from '../test/helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
 import { backgroundLoad, coresBetween, machineTicks, memoryOf } from './cpu'
 import type { Cores } from './cpu'
-import { cleanUpOnInterrupt, congestionOption, PATHS, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import { BUSY_POLL_US, cleanUpOnInterrupt, congestionOption, PATHS, proveReachable, selectPaths, VXLAN_BUSY_POLL, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
 import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
 import { renderChart } from './chart'
-import { headToHead, WARM_UP_PINGS } from './rounds'
-import type { HeadToHead } from './rounds'
+import { headToHead, pingRounds, PING_ROUND_COUNT, WARM_UP_PINGS } from './rounds'
+import type { HeadToHead, PingHeadToHead } from './rounds'
 import type { Bar, Panel } from './chart'
 
 const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro] | --report FILE.json'
@@ -321,7 +326,7 @@ function congestionLabel (o: Options): string {
   return o.congestion ?? "the machine's default congestion control"
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[]): void {
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[]): void {
   print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
   print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
@@ -356,6 +361,7 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void, 
   }
   printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
   printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
+  printPingRounds(`ping rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll ${BUSY_POLL_US} set up at once and pinged in turn, ${o.rounds} rounds of ${PING_ROUND_COUNT} pings at 10 ms`, pings, print)
   const busiest = Math.max(...results.map((p) => p.background))
   if (busiest > 0.25) print(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${os.cpus().length} cores busy before a path started): every path shared the cores with that load`)
   for (const p of wefts) {
@@ -379,6 +385,32 @@ function printRounds (title: string, pair: string, h2h: HeadToHead[], print: (l:
   }
 }
 
+/** Each weft path's ping rounds: the medians, and how far behind kernel VXLAN's it was. */
+function printPingRounds (title: string, pings: PingHeadToHead[], print: (l: string) => void): void {
+  if (pings.length === 0) return
+  const n = Math.max(...pings.map((h) => h.rounds.length))
+  print(`\n${title}`)
+  print(`path                    ${Array.from({ length: n }, (_, i) => `round ${i + 1}: kernel/weft ms, gap`.padEnd(32)).join('')}median gap`)
+  for (const h of pings) {
+    const cells = h.rounds.map((r) => `${f3(r.kernelMs)}/${f3(r.weftMs)}, ${f0(r.gapUs)} µs`.padEnd(32)).join('')
+    print(`${h.label.padEnd(23)} ${cells.padEnd(32 * n)}${f0(h.medianGapUs)} µs${h.error !== undefined ? `  failed: ${h.error.split('\n')[0]}` : ''}`)
+  }
+}
+
+/** The ping rounds' median gaps, with the issue's target (50 µs) as the reference line. */
+function pingPanel (title: string, pings: PingHeadToHead[]): Panel {
+  return {
+    title,
+    unit: 'µs behind kernel VXLAN',
+    bars: pings.map((h) => ({ label: h.label, value: h.medianGapUs, kind: 'weft' as const, ...(h.rounds.length > 1 ? { note: `rounds ${f0(Math.min(...h.rounds.map((r) => r.gapUs)))} to ${f0(Math.max(...h.rounds.map((r) => r.gapUs)))}` } : {}) })),
+    reference: PING_TARGET_US,
+    referenceLabel: `${PING_TARGET_US} µs`
+  }
+}
+
+/** How far behind kernel VXLAN's median ping weft may be (issue 7). */
+const PING_TARGET_US = 50
+
 /** A chart panel of rounds' median ratios against their reference path. */
 function roundsPanel (title: string, reference: string, h2h: HeadToHead[]): Panel {
   return {
@@ -392,7 +424,7 @@ function roundsPanel (title: string, reference: string, h2h: HeadToHead[]): Pane
   }
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[]): string {
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[]): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -412,7 +444,8 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
         (p) => senderBound(p) ? '= sent' : undefined),
       panel('ping round trip, median (shorter is better)', 'ms', (p) => p.ping?.medianMs),
       ...(h2h.length > 0 ? [roundsPanel(`TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', h2h)] : []),
-      ...(workers.length > 0 ? [roundsPanel(`TCP, ${WORKER_STREAMS} streams, two workers against one: median of ${o.rounds} alternating rounds`, 'weft vxlan', workers)] : [])
+      ...(workers.length > 0 ? [roundsPanel(`TCP, ${WORKER_STREAMS} streams, two workers against one: median of ${o.rounds} alternating rounds`, 'weft vxlan', workers)] : []),
+      ...(pings.length > 0 ? [pingPanel(`ping, median of ${o.rounds} alternating rounds: weft's median minus kernel VXLAN's (shorter is better; line: ${PING_TARGET_US} µs)`, pings)] : [])
     ]
   })
 }
@@ -436,6 +469,21 @@ async function workerRounds (o: Options, results: PathFigures[]): Promise<HeadTo
   } catch (err) {
     progress(`two workers against one failed: ${(err as Error).stack ?? String(err)}`)
     return [{ name: two.name, label: two.label, rounds: [], medianRatio: NaN, error: (err as Error).message }]
+  }
+}
+
+/** Ping rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll, when the first two were measured and --rounds > 0. */
+async function pingRoundsOf (o: Options, results: PathFigures[]): Promise<PingHeadToHead[]> {
+  const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
+  const vxlan = o.paths.find((d) => d.name === 'vxlan')
+  const ok = (d: PathDef | undefined): d is PathDef => d !== undefined && results.some((p) => p.name === d.name && p.error === undefined)
+  if (o.rounds === 0 || !ok(kernel) || !ok(vxlan)) return []
+  const wefts: PathDef[] = [vxlan, VXLAN_BUSY_POLL]
+  try {
+    return await pingRounds(kernel, wefts, { rounds: o.rounds, progress })
+  } catch (err) {
+    progress(`ping rounds failed: ${(err as Error).stack ?? String(err)}`)
+    return wefts.map((d) => ({ name: d.name, label: d.label, rounds: [], medianGapUs: NaN, error: (err as Error).message }))
   }
 }
 
@@ -488,9 +536,10 @@ export async function main (argv: string[]): Promise<number> {
   }
   const h2h = await rounds(o, results)
   const workers = await workerRounds(o, results)
+  const pings = await pingRoundsOf(o, results)
   const took = (performance.now() - t0) / 1000
   progress(`done in ${took.toFixed(0)} s`)
-  table(results, o, (l) => console.log(l), h2h, workers)
+  table(results, o, (l) => console.log(l), h2h, workers, pings)
 
   const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
   const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
@@ -505,24 +554,26 @@ export async function main (argv: string[]): Promise<number> {
     paths: results,
     ratiosToKernelVxlan: ratios(results),
     headToHead: h2h,
-    workers
+    workers,
+    pingRounds: pings
   }, null, 2) + '\n')
-  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers))
+  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
   return results.some((p) => p.error !== undefined) ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], workers?: HeadToHead[] }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[] }
   const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
   const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file }
   const h2h = j.headToHead ?? []
   const workers = j.workers ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
-  table(j.paths, o, (l) => console.log(l), h2h, workers)
+  const pings = j.pingRounds ?? []
+  table(j.paths, o, (l) => console.log(l), h2h, workers, pings)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }
