@@ -77,6 +77,13 @@ export class Metrics {
       set({ stage: 'checksums_left_by_peer' }, num(s.counters.counters, 'outside_partial_checksums'))
       set({ stage: 'unsegmented_super_packets_received' }, num(s.counters.counters, 'outside_unsegmented'))
     })
+    counter('weft_busy_poll_total', 'Busy polling (--busy-poll): light batches that found the loop awake, and times heavy traffic stopped the polling', ['event'], (s, set) => {
+      set({ event: 'caught' }, num(s.counters.counters, 'busy_poll_caught'))
+      set({ event: 'suspended' }, num(s.counters.counters, 'busy_poll_suspended'))
+    })
+    counter('weft_busy_poll_seconds_total', 'Time the dataplane spent busy-polling and found nothing (--busy-poll): CPU spent for latency', [], (s, set) => {
+      set({}, num(s.counters.counters, 'busy_poll_ns') / 1e9)
+    })
     counter('weft_syscalls_total', 'Packet I/O system calls, by device and direction', ['device', 'direction'], (s, set) => {
       for (const d of ['tun', 'sock'] as const) {
         set({ device: d, direction: 'rx' }, num(s.counters[d], 'rxSyscalls'))

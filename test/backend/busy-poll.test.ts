@@ -9,9 +9,11 @@ import { execFileSync } from 'node:child_process'
 import { withTopology } from '../helpers/netns'
 import { iperf, ping } from '../helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import path from 'node:path'
 import { BIN } from './daemons'
 import { pair } from './mesh'
 
+const GET = path.join(__dirname, '..', 'fixtures', 'http-get.js')
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 
@@ -22,7 +24,9 @@ test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops aw
   // the daemons read their flags from the environment they inherit, as flanneld's do
   process.env.FLANNELD_BUSY_POLL = '20000'
   process.env.FLANNELD_WORKERS = '2'
-  t.after(() => { delete process.env.FLANNELD_BUSY_POLL; delete process.env.FLANNELD_WORKERS })
+  process.env.FLANNELD_HEALTHZ_IP = '127.0.0.1'
+  process.env.FLANNELD_HEALTHZ_PORT = '8081'
+  t.after(() => { for (const k of ['FLANNELD_BUSY_POLL', 'FLANNELD_WORKERS', 'FLANNELD_HEALTHZ_IP', 'FLANNELD_HEALTHZ_PORT']) delete process.env[k] })
   await withTopology(t, { hosts: 2, label: 'busy-poll', timeoutMs: 100_000 }, async (topo) => {
     const { a, b, pa, pb } = await pair(t, topo, CONFIG)
     const p = await ping(topo, pa, pb.ip, { count: 50, intervalS: 0.01, waitS: 1 })
@@ -45,6 +49,10 @@ test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops aw
     t.diagnostic(`TCP with --busy-poll: ${r.gbps.toFixed(2)} Gbit/s`)
 
     const text = execFileSync(BIN, ['status', '--state-dir', b.stateDir], { encoding: 'utf8' })
+    const metrics = JSON.parse((await topo.exec(topo.hosts[1], [process.execPath, GET, 'http://127.0.0.1:8081/metrics'])).stdout) as { body: string }
+    assert.match(metrics.body, /^weft_busy_poll_total\{event="caught"\} [1-9]\d*$/m)
+    assert.match(metrics.body, /^weft_busy_poll_total\{event="suspended"\} [1-9]\d*$/m)
+    assert.match(metrics.body, /^weft_busy_poll_seconds_total [0-9.e-]+$/m)
     assert.match(text, /^busy poll \d+\.\d{3} s spent polling, \d+ batches found the loop awake, stopped \d+ times by heavy traffic$/m)
   })
 })
