@@ -11,7 +11,7 @@ import { iperf, ping } from '../helpers/traffic'
 import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
 import path from 'node:path'
 import { BIN } from './daemons'
-import { pair } from './mesh'
+import { assertCleanedUp, pair } from './mesh'
 
 const GET = path.join(__dirname, '..', 'fixtures', 'http-get.js')
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
@@ -20,7 +20,7 @@ const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 type Counters = Record<string, number>
 const countersOf = async (d: { status: () => Promise<{ counters: { counters: Counters, drops: Counters } }> }): Promise<{ counters: Counters, drops: Counters }> => (await d.status()).counters
 
-test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops awake, a TCP stream stops the polling, nothing is dropped, and weft status tells', { skip, timeout: 120_000 }, async (t) => {
+test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops awake, a TCP stream stops the polling, nothing is dropped, weft status and /metrics tell, and SIGTERM while polling exits cleanly', { skip, timeout: 120_000 }, async (t) => {
   // the daemons read their flags from the environment they inherit, as flanneld's do
   process.env.FLANNELD_BUSY_POLL = '20000'
   process.env.FLANNELD_WORKERS = '2'
@@ -54,5 +54,15 @@ test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops aw
     assert.match(metrics.body, /^weft_busy_poll_total\{event="suspended"\} [1-9]\d*$/m)
     assert.match(metrics.body, /^weft_busy_poll_seconds_total [0-9.e-]+$/m)
     assert.match(text, /^busy poll \d+\.\d{3} s spent polling, \d+ batches found the loop awake, stopped \d+ times by heavy traffic$/m)
+
+    // SIGTERM while both loops poll (pings still coming): a clean exit that
+    // takes its device, routes and rules with it, workers and pollers closed
+    const pinging = ping(topo, pa, pb.ip, { count: 100, intervalS: 0.01, waitS: 1 })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const exit = await a.child.stop(5000)
+    assert.equal(exit.code, 0, `clean exit while polling: ${a.child.stderr.slice(-500)}`)
+    assert.doesNotMatch(a.child.stderr, /open handles|Assertion|Aborted/)
+    await assertCleanedUp(topo, a.host, 'weft.1')
+    await pinging
   })
 })
