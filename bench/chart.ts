@@ -20,6 +20,8 @@ export interface Panel {
   /** value of the reference line; undefined: none */
   reference?: number
   referenceLabel?: string
+  /** false: the reference line is a target, not a path, and bars get no "(0.42x)" ratio to it */
+  ratios?: boolean
 }
 
 export interface Chart {
@@ -73,7 +75,7 @@ export function renderChart (c: Chart): string {
         out.push(`<text x="${x0 + 4}" y="${by + BAR_H - 6}" class="value">n/a</text>`)
       } else {
         const w = Math.max(1, b.value * scale)
-        const ratio = p.reference !== undefined && p.reference > 0 && b.kind !== 'reference' ? `  (${(b.value / p.reference).toFixed(2)}x)` : ''
+        const ratio = p.ratios !== false && p.reference !== undefined && p.reference > 0 && b.kind !== 'reference' ? `  (${(b.value / p.reference).toFixed(2)}x)` : ''
         out.push(`<rect x="${x0}" y="${by}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLOURS[b.kind]}"/>`)
         out.push(`<text x="${(x0 + w + 6).toFixed(1)}" y="${by + BAR_H - 6}" class="value">${fmt(b.value)}${ratio}${b.note !== undefined ? `  ${esc(b.note)}` : ''}</text>`)
       }

@@ -52,7 +52,7 @@ export const PATHS = [
  * the 10 ms between the bench's pings, so the loops never sleep between them.
  */
 export const BUSY_POLL_US = 20_000
-export const VXLAN_BUSY_POLL = { name: 'vxlan-bp', key: 'weftVxlanBp', label: 'weft vxlan --busy-poll', backend: 'vxlan', flags: ['--busy-poll', String(BUSY_POLL_US)], headToHead: false } as const
+export const VXLAN_BUSY_POLL = { name: 'vxlan-bp', key: 'weftVxlanBp', label: 'weft vxlan --busy-poll', backend: 'vxlan', flags: ['--busy-poll', String(BUSY_POLL_US)] } as const
 
 export type PathDef = typeof PATHS[number] | typeof VXLAN_BUSY_POLL
 

@@ -392,7 +392,7 @@ function pingRoundCount (pings: PingHeadToHead[]): number {
 /** Each weft path's ping rounds: the medians, and how far behind kernel VXLAN's it was. */
 function printPingRounds (title: string, pings: PingHeadToHead[], print: (l: string) => void): void {
   if (pings.length === 0) return
-  const n = Math.max(...pings.map((h) => h.rounds.length))
+  const n = pingRoundCount(pings)
   print(`\n${title}`)
   print(`path                    ${Array.from({ length: n }, (_, i) => `round ${i + 1}: kernel/weft ms, gap`.padEnd(32)).join('')}median gap`)
   for (const h of pings) {
@@ -408,7 +408,8 @@ function pingPanel (title: string, pings: PingHeadToHead[]): Panel {
     unit: 'µs behind kernel VXLAN',
     bars: pings.map((h) => ({ label: h.label, value: h.medianGapUs, kind: 'weft' as const, ...(h.rounds.length > 1 ? { note: `rounds ${f0(Math.min(...h.rounds.map((r) => r.gapUs)))} to ${f0(Math.max(...h.rounds.map((r) => r.gapUs)))}` } : {}) })),
     reference: PING_TARGET_US,
-    referenceLabel: `${PING_TARGET_US} µs`
+    referenceLabel: `${PING_TARGET_US} µs`,
+    ratios: false
   }
 }
 

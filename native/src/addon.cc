@@ -65,6 +65,10 @@ bool IsU32Array(const Napi::Value &v) {
 
 // ---------------------------------------------------------- BusyPoll ------
 
+// Marks BusyPoll objects, so that Io::SetBusyPoll can tell one from any other
+// wrapped object (an Io would unwrap too, as the wrong type).
+const napi_type_tag kBusyPollTag = {0x7765667462757379ULL, 0x706f6c6c00000001ULL};
+
 // Keeps this thread's event loop polling for a short window after each light
 // batch; busy.c decides when and says why. An active uv_idle handle makes
 // libuv poll with a zero timeout.
@@ -102,6 +106,7 @@ class BusyPoll : public Napi::ObjectWrap<BusyPoll> {
     uv_idle_init(loop, idle_);
     idle_->data = this;
     weft_busy_init(&b_, static_cast<uint64_t>(window * 1000));
+    info.This().As<Napi::Object>().TypeTag(&kBusyPollTag);
   }
 
   ~BusyPoll() override { Stop(); }
@@ -369,10 +374,9 @@ class Io : public Napi::ObjectWrap<Io> {
     busy_ = nullptr;
     busyRef_.Reset();
     if (info[0].IsNull() || info[0].IsUndefined()) return env.Undefined();
-    if (!info[0].IsObject()) THROW_TYPE(env, "setBusyPoll(poller: BusyPoll | null)");
-    BusyPoll *b = BusyPoll::Unwrap(info[0].As<Napi::Object>());
-    if (!b) return env.Undefined();  // not a BusyPoll: Unwrap left the exception pending
-    busy_ = b;
+    if (!info[0].IsObject() || !info[0].As<Napi::Object>().CheckTypeTag(&kBusyPollTag))
+      THROW_TYPE(env, "setBusyPoll(poller: BusyPoll | null)");
+    busy_ = BusyPoll::Unwrap(info[0].As<Napi::Object>());
     busyRef_ = Napi::Persistent(info[0].As<Napi::Object>());
     return env.Undefined();
   }

@@ -246,7 +246,7 @@ typedef struct {
 enum weft_busy_counter {
   WEFT_BUSY_NS = 0,       /* ns spent polling and finding nothing */
   WEFT_BUSY_CAUGHT,       /* light batches read while polling: each found the loop awake */
-  WEFT_BUSY_SUSPENDED,    /* times heavy traffic stopped polling */
+  WEFT_BUSY_SUSPENDED,    /* times heavy traffic began: polling held off (polling or not at the time) */
   WEFT_BUSY_COUNTER_COUNT
 };
 enum { WEFT_BUSY_STOP = 0, WEFT_BUSY_GO = 1 };

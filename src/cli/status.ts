@@ -47,7 +47,7 @@ export const status: Command = {
     if (workers !== undefined) io.out(`workers   ${workers.length}, out/in packets each: ${workers.map((w) => `${w.inside_packets ?? 0}/${w.outside_packets ?? 0}`).join(', ')}`)
     // only a daemon run with --busy-poll has polled
     if ((c.busy_poll_ns ?? 0) > 0 || (c.busy_poll_caught ?? 0) > 0 || (c.busy_poll_suspended ?? 0) > 0) {
-      io.out(`busy poll ${((c.busy_poll_ns ?? 0) / 1e9).toFixed(3)} s spent polling, ${c.busy_poll_caught ?? 0} batches found the loop awake, stopped ${c.busy_poll_suspended ?? 0} times by heavy traffic`)
+      io.out(`busy poll ${((c.busy_poll_ns ?? 0) / 1e9).toFixed(3)} s spent polling, ${c.busy_poll_caught ?? 0} batches found the loop awake, held off ${c.busy_poll_suspended ?? 0} times by heavy traffic`)
     }
     const drops = Object.entries(s.counters?.drops ?? {})
     io.out(`drops     ${drops.length === 0 ? 'none' : drops.map(([k, v]) => `${k}=${v}`).join(' ')}`)

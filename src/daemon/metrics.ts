@@ -77,7 +77,7 @@ export class Metrics {
       set({ stage: 'checksums_left_by_peer' }, num(s.counters.counters, 'outside_partial_checksums'))
       set({ stage: 'unsegmented_super_packets_received' }, num(s.counters.counters, 'outside_unsegmented'))
     })
-    counter('weft_busy_poll_total', 'Busy polling (--busy-poll): light batches that found the loop awake, and times heavy traffic stopped the polling', ['event'], (s, set) => {
+    counter('weft_busy_poll_total', 'Busy polling (--busy-poll): light batches that found the loop awake (caught), and times heavy traffic began, holding polling off for 100 ms (suspended)', ['event'], (s, set) => {
       set({ event: 'caught' }, num(s.counters.counters, 'busy_poll_caught'))
       set({ event: 'suspended' }, num(s.counters.counters, 'busy_poll_suspended'))
     })

@@ -71,7 +71,7 @@ export const Count = {
   BUSY_POLL_NS: DROP_COUNT + 15,
   /** light batches read while the loop was busy-polling: each found it awake instead of waking it */
   BUSY_POLL_CAUGHT: DROP_COUNT + 16,
-  /** times heavy traffic stopped busy polling (for 100 ms, renewed while it lasts) */
+  /** times heavy traffic began, holding busy polling off (for 100 ms, renewed while it lasts) */
   BUSY_POLL_SUSPENDED: DROP_COUNT + 17
 } as const
 

@@ -171,7 +171,7 @@ export class WorkerGroup {
     tun[C.lastErrno] = Math.max(main.tun[C.lastErrno], ...this.shared.map((x) => x.tun[C.lastErrno]))
     sock[C.lastErrno] = Math.max(main.sock[C.lastErrno], ...this.shared.map((x) => x.sock[C.lastErrno]))
     const all = dataplaneSnapshot(stats, tun, sock)
-    const workers = each.map((w) => ({ inside_packets: w.counters.inside_packets, outside_packets: w.counters.outside_packets }))
+    const workers = each.map((w) => ({ inside_packets: w.counters.inside_packets, outside_packets: w.counters.outside_packets, busy_poll_caught: w.counters.busy_poll_caught }))
     return { ...all, workers }
   }
 

@@ -12,7 +12,7 @@ import { native } from './binding'
 import type { NativeBusyPoll } from './binding'
 
 /** The longest window, 1 s: a longer one is a core given away for good. */
-export const BUSY_POLL_MAX_US = 1_000_000
+const BUSY_POLL_MAX_US = 1_000_000
 
 export class BusyPoll {
   /** for PacketIo.busyPoll only */

@@ -1,8 +1,10 @@
 // `weft run --busy-poll` across real kernels: two VXLAN nodes with two
-// dataplane workers each (so the workers' pollers are covered too), pinged
-// and then loaded. Pings are light batches: the loops poll between them and
-// the replies find them awake. A TCP stream is heavy: polling stops while it
-// runs. Nothing is lost either way, and `weft status` says what polling did.
+// dataplane workers each, pinged and then loaded. Pings are light batches:
+// the loops poll between them and the replies find them awake. Sixteen light
+// UDP flows spread over both workers: each worker's loop polls (the main
+// thread's and the worker thread's). A TCP stream is heavy: polling stops
+// while it runs. Nothing is lost either way, and `weft status` and /metrics
+// say what polling did.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -18,6 +20,8 @@ const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 
 type Counters = Record<string, number>
+type Workers = Array<{ inside_packets: number, outside_packets: number, busy_poll_caught: number }>
+const workersOf = async (d: { status: () => Promise<{ counters: unknown }> }): Promise<Workers> => ((await d.status()).counters as { workers: Workers }).workers
 const countersOf = async (d: { status: () => Promise<{ counters: { counters: Counters, drops: Counters } }> }): Promise<{ counters: Counters, drops: Counters }> => (await d.status()).counters
 
 test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops awake, a TCP stream stops the polling, nothing is dropped, weft status and /metrics tell, and SIGTERM while polling exits cleanly', { skip, timeout: 120_000 }, async (t) => {
@@ -40,6 +44,21 @@ test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops aw
     }
     t.diagnostic(`caught awake: ${ca.counters.busy_poll_caught} and ${cb.counters.busy_poll_caught} batches`)
 
+    // sixteen light UDP flows (100-byte datagrams, 100 a second each) spread
+    // over both workers on both nodes: every worker that carried them polled
+    const before = await Promise.all([workersOf(a), workersOf(b)])
+    const light = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2, parallel: 16, udp: { bitrate: '80K', length: 100 } })
+    assert.ok((light.udp?.packets ?? 0) > 0, 'the light flows went through')
+    const after = await Promise.all([workersOf(a), workersOf(b)])
+    for (const [n, w] of after.entries()) {
+      for (const k of [0, 1]) {
+        const carried = w[k].inside_packets + w[k].outside_packets - before[n][k].inside_packets - before[n][k].outside_packets
+        const caught = w[k].busy_poll_caught - before[n][k].busy_poll_caught
+        assert.ok(carried > 0, `node ${n} worker ${k} carried some of the sixteen flows`)
+        assert.ok(caught > 0, `node ${n} worker ${k} polled: ${caught} of its batches caught awake`)
+      }
+    }
+
     const r = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2 })
     assert.ok(r.gbps > 0)
     const [da, db] = await Promise.all([countersOf(a), countersOf(b)])
@@ -53,7 +72,7 @@ test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops aw
     assert.match(metrics.body, /^weft_busy_poll_total\{event="caught"\} [1-9]\d*$/m)
     assert.match(metrics.body, /^weft_busy_poll_total\{event="suspended"\} [1-9]\d*$/m)
     assert.match(metrics.body, /^weft_busy_poll_seconds_total [0-9.e-]+$/m)
-    assert.match(text, /^busy poll \d+\.\d{3} s spent polling, \d+ batches found the loop awake, stopped \d+ times by heavy traffic$/m)
+    assert.match(text, /^busy poll \d+\.\d{3} s spent polling, \d+ batches found the loop awake, held off \d+ times by heavy traffic$/m)
 
     // SIGTERM while both loops poll (pings still coming): a clean exit that
     // takes its device, routes and rules with it, workers and pollers closed

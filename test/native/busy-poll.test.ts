@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BusyPoll, PacketBatch, packetPair } from '../../src/native'
+import type { PacketIo } from '../../src/native'
 
 const NS = 0
 const CAUGHT = 1
@@ -17,6 +18,8 @@ const MS = 1e6
 interface Rig {
   counters: Float64Array
   poller: BusyPoll
+  reader: PacketIo
+  writer: PacketIo
   /** write packets of these sizes, all before the reader's next turn: one batch */
   send: (sizes: number[]) => void
   batches: () => number
@@ -36,6 +39,8 @@ function rig (windowUs: number): Rig {
   return {
     counters,
     poller,
+    reader,
+    writer,
     send: (sizes) => {
       sizes.forEach((n, i) => { tx.lengths[i] = n })
       assert.equal(writer.send(sizes.length), sizes.length)
@@ -74,11 +79,12 @@ test('a light batch inside the window finds the loop awake and restarts the wind
   assert.ok(r.counters[NS] > 60 * MS, `polling ran a window past the last batch: ${(r.counters[NS] / MS).toFixed(1)} ms in all`)
 })
 
-test('a heavy batch (more than 8 packets, or more than 4 KB) stops polling for 100 ms; light batches in that time do not restart it', async (t) => {
+test('a heavy batch (more than 8 packets, or more than 4 KB) stops polling for 100 ms, renewed by each heavy batch; light batches in that time do not restart it', async (t) => {
   const r = rig(500_000)
   t.after(r.close)
   r.send([100])
   await sleep(20)
+  assert.ok(r.counters[NS] > 0, 'polling after a light batch')
   r.send([100, 100, 100, 100, 100, 100, 100, 100, 100])
   await sleep(10)
   assert.equal(r.counters[SUSPENDED], 1, 'nine packets: heavy')
@@ -88,18 +94,21 @@ test('a heavy batch (more than 8 packets, or more than 4 KB) stops polling for 1
   assert.equal(r.counters[NS], stopped, 'a light batch 10 ms later does not poll')
   r.send([5000])
   await sleep(10)
-  assert.equal(r.counters[SUSPENDED], 1, 'a heavy batch while stopped extends the stop, counted once')
-  await sleep(130)
-  assert.equal(r.counters[NS], stopped, 'still stopped')
+  assert.equal(r.counters[SUSPENDED], 1, 'one packet of 5000 bytes: heavy too, a renewal of the same stop (counted once)')
+  await sleep(60)
+  r.send([100])
+  await sleep(20)
+  assert.equal(r.counters[NS], stopped, 'a light batch 110 ms after the first heavy batch, 70 ms after the second: still stopped')
+  await sleep(100)
   r.send([100])
   await sleep(30)
   assert.ok(r.counters[NS] > stopped, 'polling again once 100 ms have passed without heavy traffic')
   r.send([5000])
   await sleep(10)
-  assert.equal(r.counters[SUSPENDED], 2, 'one packet of 5000 bytes: heavy')
+  assert.equal(r.counters[SUSPENDED], 2, 'and a heavy batch now stops it again')
 })
 
-test('close() stops polling at once; a window of 0 never polls; a bad window is refused with ERR_BUSY_POLL', async (t) => {
+test('close() stops polling at once; a window of 0 is off (nothing counted); a bad window is refused with ERR_BUSY_POLL, and anything but a BusyPoll with a TypeError', async (t) => {
   const r = rig(1_000_000)
   t.after(r.close)
   r.send([100])
@@ -122,4 +131,8 @@ test('close() stops polling at once; a window of 0 never polls; a bad window is 
     assert.throws(() => new BusyPoll(new Float64Array(3), bad), (e: Error & { code?: string }) => e.code === 'ERR_BUSY_POLL', String(bad))
   }
   assert.throws(() => new BusyPoll(new Float64Array(2), 100), /3 slots/)
+  // only a BusyPoll is taken as one: another wrapped object (an Io) or a plain one is refused
+  const notAPoller = (handle: object): BusyPoll => ({ handle }) as unknown as BusyPoll
+  assert.throws(() => { off.reader.busyPoll(notAPoller((off.writer as unknown as { io: object }).io)) }, TypeError)
+  assert.throws(() => { off.reader.busyPoll(notAPoller({})) }, TypeError)
 })
