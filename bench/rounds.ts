@@ -96,29 +96,54 @@ async function pingMedianMs (s: PathSetup): Promise<number> {
 export async function pingRounds (kernel: PathDef, wefts: PathDef[], o: { rounds: number, progress: (msg: string) => void }): Promise<PingHeadToHead[]> {
   const all = [kernel, ...wefts]
   const timeoutMs = (all.length * (o.rounds * 3 + 60) + 60) * 1000
-  const setups: PathSetup[] = []
+  // per path: its set-up (undefined: it failed to come up) and the first error
+  const setups: Array<PathSetup | undefined> = []
+  const errors: Array<string | undefined> = all.map(() => undefined)
   const measure = async (): Promise<PingHeadToHead[]> => {
     const medians: number[][] = all.map(() => [])
     for (let r = 0; r < o.rounds; r++) {
       o.progress(`ping rounds: round ${r + 1} of ${o.rounds}, ${PING_ROUND_COUNT} pings at 10 ms through each of ${all.map((d) => d.label).join(', ')} ...`)
       const order = all.map((_, k) => r % 2 === 0 ? k : all.length - 1 - k)
-      for (const k of order) medians[k][r] = await pingMedianMs(setups[k])
+      for (const k of order) {
+        const s = setups[k]
+        medians[k][r] = NaN
+        if (s === undefined) continue
+        try {
+          medians[k][r] = await pingMedianMs(s)
+        } catch (err) {
+          // kernel VXLAN's failure leaves nothing to compare with: it ends the rounds
+          if (k === 0) throw err
+          errors[k] ??= (err as Error).message
+        }
+      }
       o.progress(`  medians ${all.map((d, k) => `${d.label} ${medians[k][r].toFixed(3)}`).join(', ')} ms`)
     }
     return wefts.map((d, j) => {
       const rounds = medians[0].map((kernelMs, r) => ({ kernelMs, weftMs: medians[j + 1][r], gapUs: (medians[j + 1][r] - kernelMs) * 1000 }))
-      return { name: d.name, label: d.label, rounds, medianGapUs: median(rounds.map((x) => x.gapUs)) }
+      const measured = rounds.filter((x) => Number.isFinite(x.gapUs))
+      const error = errors[j + 1]
+      return { name: d.name, label: d.label, rounds: measured, medianGapUs: median(measured.map((x) => x.gapUs)), ...(error !== undefined ? { error } : {}) }
     })
   }
-  // nested: each path stays up (and is torn down) around the ones after it
+  // nested: each path stays up (and is torn down) around the ones after it;
+  // a weft path that fails to come up is left out, the others go on
   const upFrom = async (i: number): Promise<PingHeadToHead[]> => {
     if (i === all.length) return await measure()
-    return await withPath(all[i], { label: 'bench-ping', timeoutMs, progress: o.progress }, async (s) => {
-      await proveReachable(s.topo, s.pods[0], s.pods[1], all[i].label)
-      await warm(s.topo, s.pods[0], s.pods[1])
-      setups.push(s)
+    let up = false
+    try {
+      return await withPath(all[i], { label: 'bench-ping', timeoutMs, progress: o.progress }, async (s) => {
+        await proveReachable(s.topo, s.pods[0], s.pods[1], all[i].label)
+        await warm(s.topo, s.pods[0], s.pods[1])
+        setups[i] = s
+        up = true
+        return await upFrom(i + 1)
+      })
+    } catch (err) {
+      if (up || i === 0) throw err
+      o.progress(`ping rounds: ${all[i].label} did not come up, going on without it: ${(err as Error).message}`)
+      errors[i] = (err as Error).message
       return await upFrom(i + 1)
-    })
+    }
   }
   return await upFrom(0)
 }
