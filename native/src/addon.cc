@@ -87,7 +87,7 @@ class BusyPoll : public Napi::ObjectWrap<BusyPoll> {
     }
     auto counters = info[0].As<Napi::TypedArray>();
     if (counters.TypedArrayType() != napi_float64_array || counters.ElementLength() < WEFT_BUSY_COUNTER_COUNT) {
-      Napi::TypeError::New(env, "counters must be a Float64Array of at least busyCounterNames.length").ThrowAsJavaScriptException();
+      Napi::TypeError::New(env, "counters must be a Float64Array of at least constants.BUSY_COUNTERS slots").ThrowAsJavaScriptException();
       return;
     }
     double window = info[1].As<Napi::Number>().DoubleValue();
@@ -708,10 +708,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
   for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);
   exports.Set("counterNames", names);
-  static const char *const busyNames[WEFT_BUSY_COUNTER_COUNT] = {"busyPollNs", "busyPollCaught", "busyPollSuspended"};
-  Napi::Array bnames = Napi::Array::New(env, WEFT_BUSY_COUNTER_COUNT);
-  for (uint32_t i = 0; i < WEFT_BUSY_COUNTER_COUNT; i++) bnames.Set(i, busyNames[i]);
-  exports.Set("busyCounterNames", bnames);
 
   Napi::Object c = Napi::Object::New(env);
   c.Set("TUN_TAP", static_cast<double>(WEFT_TUN_TAP));
@@ -731,6 +727,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IP_PMTUDISC_DONT", static_cast<double>(IP_PMTUDISC_DONT));
   c.Set("IP_PMTUDISC_DO", static_cast<double>(IP_PMTUDISC_DO));
   c.Set("MAX_BATCH", static_cast<double>(kMaxBatch));
+  c.Set("BUSY_COUNTERS", static_cast<double>(WEFT_BUSY_COUNTER_COUNT));
   exports.Set("constants", c);
   return exports;
 }

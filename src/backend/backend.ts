@@ -16,7 +16,7 @@ export interface BackendContext {
   readonly ipMasq: boolean
   /** dataplane threads (vxlan; 1 = the main thread only) */
   readonly workers?: number
-  /** µs each dataplane loop keeps polling after a batch (0 or absent: sleeps at once) */
+  /** µs each dataplane loop keeps polling after a light batch (0 or absent: sleeps at once) */
   readonly busyPoll?: number
   readonly log: Logger
 }

@@ -40,7 +40,7 @@ export interface WorkerSpec {
   mtu: number
   batch: number
   offloads: { vnet: boolean, tso: boolean, gro: boolean, uso: boolean, gso: boolean }
-  /** the worker's loop keeps polling this long after each batch (0: sleeps at once) */
+  /** the worker's loop keeps polling this long (µs) after each light batch (0: sleeps at once) */
   busyPollUs: number
   fdb: { network: Ip4Net, subnetLen: number, port: number, capacity: number }
   vxlan: { vni: number, mac: string, remCsum: boolean }

@@ -49,7 +49,7 @@ export interface Offloads {
 
 export interface Binding {
   Io: new (fd: number, kind: number, counters: Float64Array, maxBatch: number) => NativeIo
-  /** counters: busyCounterNames.length slots */
+  /** counters: constants.BUSY_COUNTERS slots (ns polling, caught, suspended) */
   BusyPoll: new (counters: Float64Array, windowUs: number) => NativeBusyPoll
   tunOpen (name: string, flags: number): { fd: number, name: string }
   tunSetOffload (fd: number, offloads: number): void
@@ -71,7 +71,6 @@ export interface Binding {
   /** reap pid if it has ended: null while it runs; code -1 when a signal ended it */
   spawnWait (pid: number): { code: number, signal: number } | null
   counterNames: readonly string[]
-  busyCounterNames: readonly string[]
   constants: {
     TUN_TAP: number
     TUN_VNET_HDR: number
@@ -90,6 +89,8 @@ export interface Binding {
     IP_PMTUDISC_DONT: number
     IP_PMTUDISC_DO: number
     MAX_BATCH: number
+    /** slots a BusyPoll writes: ns polling, caught, suspended */
+    BUSY_COUNTERS: number
   }
 }
 

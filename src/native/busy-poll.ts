@@ -20,13 +20,13 @@ export class BusyPoll {
   private closed = false
 
   /**
-   * counters: busyCounterNames.length slots (ns polling with nothing found,
-   * light batches caught while polling, times heavy traffic stopped it),
+   * counters: constants.BUSY_COUNTERS slots (ns polling with nothing found,
+   * light batches caught while polling, times heavy traffic held it off),
    * e.g. a subarray of the pipeline's stats.
    */
   constructor (counters: Float64Array, windowUs: number) {
     if (!(Number.isInteger(windowUs) && windowUs >= 0 && windowUs <= BUSY_POLL_MAX_US)) throw new WeftError('ERR_BUSY_POLL', `busy poll window must be a whole number of µs from 0 to ${BUSY_POLL_MAX_US}, not ${windowUs}`)
-    if (counters.length < native.busyCounterNames.length) throw new WeftError('ERR_BUSY_POLL', `busy poll counters need ${native.busyCounterNames.length} slots`)
+    if (counters.length < native.constants.BUSY_COUNTERS) throw new WeftError('ERR_BUSY_POLL', `busy poll counters need ${native.constants.BUSY_COUNTERS} slots`)
     this.handle = new native.BusyPoll(counters, windowUs)
   }
 
