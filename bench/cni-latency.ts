@@ -28,6 +28,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { attachmentFile } from '../src/cni/attachments'
 import { withTopology } from '../test/helpers/netns'
 import type { Host, Topology } from '../test/helpers/netns'
 import { netnsSkipReason } from '../test/helpers/skip'
@@ -137,9 +138,10 @@ interface Results {
 }
 
 async function run (dir: string): Promise<Results> {
+  const name = `weft-bench-${path.basename(dir)}`
   const conf = JSON.stringify({
     cniVersion: '1.0.0',
-    name: `weft-bench-${path.basename(dir)}`,
+    name,
     type: 'weft',
     subnetFile: `${dir}/subnet.env`,
     dataDir: `${dir}/data`,
@@ -165,9 +167,10 @@ async function run (dir: string): Promise<Results> {
       addresses.add(a)
       add.push(r.ms)
     }
-    if (!fs.existsSync(`${dir}/data/c1`)) throw new Error('weft saved no delegate config for c1')
+    const saved = attachmentFile(`${dir}/data`, { network: name, containerId: 'c1', ifname: 'eth0' })
+    if (!fs.existsSync(saved)) throw new Error('weft saved no delegate config for c1')
     // the delegate config weft saved for c1: what it hands to bridge
-    const delegate = fs.readFileSync(`${dir}/data/c1`, 'utf8')
+    const delegate = fs.readFileSync(saved, 'utf8')
 
     progress(`${count} DELs ...`)
     const del: number[] = []

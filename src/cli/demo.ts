@@ -1,4 +1,5 @@
 // `weft demo`: a few nodes with pods on this host, to see weft work.
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { cleanDemos, runDemo } from '../demo/demo'
 import type { Command } from './command'
@@ -30,7 +31,7 @@ export const demo: Command = {
         podsPerNode: Math.min(8, Math.max(1, Number(values.pods))),
         iperfSeconds: Math.min(60, Math.max(0, Number(values.seconds))),
         keep: values.keep === true,
-        cniPath: values['cni-path'] as string,
+        cniPath: path.resolve(values['cni-path'] as string),
         out: io.out,
         signal: ac.signal
       })

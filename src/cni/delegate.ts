@@ -8,6 +8,7 @@
 import { formatCidr } from '../ip/net'
 import type { SubnetEnv } from '../subnet/env'
 import { CniCode, CniError } from './errors'
+import { checkNetworkName, checkPluginName, configPath } from './validate'
 
 export interface WeftCniConf {
   cniVersion: string
@@ -35,11 +36,35 @@ export function parseConf (text: string): WeftCniConf {
   const c = v as WeftCniConf
   if (typeof c.cniVersion !== 'string' || c.cniVersion === '') throw new CniError(CniCode.INVALID_CONFIG, 'cniVersion is missing')
   if (typeof c.name !== 'string' || c.name === '') throw new CniError(CniCode.INVALID_CONFIG, 'name is missing')
-  if (c.delegate !== undefined && (c.delegate === null || typeof c.delegate !== 'object' || Array.isArray(c.delegate))) throw new CniError(CniCode.INVALID_CONFIG, 'delegate must be an object')
+  // the name is part of the saved file's name (attachments.ts): libcni's rule keeps it one path component
+  checkNetworkName(c.name)
+  if (c.delegate !== undefined && !isObject(c.delegate)) throw new CniError(CniCode.INVALID_CONFIG, 'delegate must be an object')
   if (c.delegate !== undefined && ('name' in c.delegate || 'ipam' in c.delegate)) {
     throw new CniError(CniCode.INVALID_CONFIG, '"name" and "ipam" may not be set inside "delegate" (weft sets them, as flannel does)')
   }
+  if (c.ipam !== undefined && !isObject(c.ipam)) throw new CniError(CniCode.INVALID_CONFIG, 'ipam must be an object')
+  // Refused here, for every command, rather than when a delegate is about to
+  // run: a config naming a program outside CNI_PATH is not one to act on at all.
+  // (ipam.type is run by the bridge plugin, whose libcni refuses the same.)
+  if (c.delegate?.type !== undefined) checkPluginName(c.delegate.type, 'delegate.type')
+  if (c.ipam?.type !== undefined) checkPluginName(c.ipam.type, 'ipam.type')
+  configPath(c.subnetFile, 'subnetFile', DEFAULT_SUBNET_FILE)
+  configPath(c.dataDir, 'dataDir', DEFAULT_DATA_DIR)
   return c
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** subnetFile, absolute (checked by parseConf) */
+export function subnetFileOf (conf: WeftCniConf): string {
+  return configPath(conf.subnetFile, 'subnetFile', DEFAULT_SUBNET_FILE)
+}
+
+/** dataDir, absolute (checked by parseConf) */
+export function dataDirOf (conf: WeftCniConf): string {
+  return configPath(conf.dataDir, 'dataDir', DEFAULT_DATA_DIR)
 }
 
 export function delegateConf (conf: WeftCniConf, env: SubnetEnv): Record<string, unknown> {

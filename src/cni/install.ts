@@ -3,6 +3,8 @@
 // installed file is a two-line wrapper that runs it with this Node.
 import fs from 'node:fs'
 import path from 'node:path'
+import { WeftError } from '../errors'
+import { checkNetworkName, pluginNameProblem } from './validate'
 
 export interface InstallOptions {
   binDir: string
@@ -25,7 +27,23 @@ export function conflist (o: InstallOptions): Record<string, unknown> {
   }
 }
 
+/**
+ * Refuse what the plugin (or libcni, for the conflist's `type`) would refuse
+ * later, and a name that would put the plugin outside binDir. Throws WeftError EUSAGE.
+ */
+function checkOptions (o: InstallOptions): void {
+  const bad = pluginNameProblem(o.name)
+  if (bad !== undefined) throw new WeftError('EUSAGE', `weft cni install --name: ${bad}`)
+  try {
+    checkNetworkName(o.network)
+  } catch (err) {
+    throw new WeftError('EUSAGE', `weft cni install --network ${JSON.stringify(o.network)}: ${(err as Error).message} (letters, digits, _ . -)`)
+  }
+  if (!path.isAbsolute(o.subnetFile)) throw new WeftError('EUSAGE', `weft cni install --subnet-file ${JSON.stringify(o.subnetFile)}: must be an absolute path`)
+}
+
 export function install (o: InstallOptions, mainJs: string): { plugin: string, conf: string } {
+  checkOptions(o)
   fs.mkdirSync(o.binDir, { recursive: true, mode: 0o755 })
   fs.mkdirSync(o.confDir, { recursive: true, mode: 0o755 })
   const plugin = path.join(o.binDir, o.name)

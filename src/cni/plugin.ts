@@ -1,183 +1,155 @@
 // The CNI plugin: the `weft` executable acts as one when CNI_COMMAND is set
 // (conflist "type": "weft"; installed as "flannel" it stands in for flannel's).
-// 1. read the network config (stdin) and subnet.env (written by `weft run`)
-// 2. ADD: build the delegate config (delegate.ts), save it under dataDir for
-//    DEL, run the delegate (bridge + host-local) from CNI_PATH, print its result;
-//    if the delegate fails, undo (delegate DEL, forget the saved config) so no
-//    half-attached container is left behind; then lower the pod interface's
-//    gso_max_size so its TCP super-packets fit one weft message (gso.ts; a
-//    failure there is a warning, the pod works without it)
+// 1. read the network config (stdin, bounded: read.ts) and check it and the
+//    environment before acting on either (validate.ts: container ID, ifname,
+//    netns, CNI_PATH, plugin names, the config's paths)
+// 2. ADD: build the delegate config (delegate.ts), save it for DEL under
+//    dataDir, keyed by network, container and interface (attachments.ts),
+//    run the delegate (bridge + host-local) from CNI_PATH (invoke.ts), print
+//    its result; if the delegate fails, undo (delegate DEL, forget the saved
+//    config) so no half-attached container is left behind; then lower the pod
+//    interface's gso_max_size so its TCP super-packets fit one weft message
+//    (gso.ts; a failure there is a warning, the pod works without it)
 // 3. DEL: run the delegate's DEL with the saved config; an unknown container
 //    is a success (the spec asks DEL to be idempotent)
-// 4. CHECK (our own state), VERSION, STATUS and GC as the spec defines them
+// 4. CHECK (our own state), VERSION, STATUS and GC as the spec defines them;
+//    GC touches only this network's attachments
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { formatCidr } from '../ip/net'
-import { readSubnetEnv } from '../subnet/env'
+import { parseSubnetEnv } from '../subnet/env'
 import type { SubnetEnv } from '../subnet/env'
+import { attachmentFile, legacyFile, loadSaved, parseEntryName, save } from './attachments'
+import type { Attachment } from './attachments'
 import { CniCode, CniError } from './errors'
 import { podGsoMaxSize } from './gso'
-import { DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE, delegateConf, parseConf } from './delegate'
+import { dataDirOf, delegateConf, parseConf, subnetFileOf } from './delegate'
 import type { WeftCniConf } from './delegate'
+import { delegateError, execPlugin, versionFor } from './invoke'
+import { MAX_CONFIG_BYTES, readBounded } from './read'
+import { checkContainerId, checkIfName, checkNetns, checkPluginName, cniPathDirs, needEnv } from './validate'
 
 export const SUPPORTED_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']
 
 export interface CniIo {
   env: NodeJS.ProcessEnv
-  stdin: string
+  /** the network config, or a reader of it (called once, inside the error handling, so a failed read is a spec error too) */
+  stdin: string | (() => string)
   out: (text: string) => void
   /** a warning for the runtime's log (stderr); the result is still a success */
   warn?: (text: string) => void
 }
 
-function need (env: NodeJS.ProcessEnv, name: string): string {
-  const v = env[name]
-  if (v === undefined || v === '') throw new CniError(CniCode.INVALID_ENV, `${name} is not set`)
-  return v
-}
+/** subnet.env is a few lines; anything much larger is not one. */
+const MAX_SUBNET_ENV_BYTES = 64 * 1024
 
 function loadSubnetEnv (conf: WeftCniConf): SubnetEnv {
-  const file = typeof conf.subnetFile === 'string' ? conf.subnetFile : DEFAULT_SUBNET_FILE
-  let env: SubnetEnv | undefined
+  const file = subnetFileOf(conf)
+  let fd: number
   try {
-    env = readSubnetEnv(file)
+    // O_NONBLOCK: a FIFO there must not hang the plugin (it is refused below)
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CniError(CniCode.TRY_AGAIN_LATER, `${file} does not exist yet: is \`weft run\` running on this node?`)
     throw new CniError(CniCode.INVALID_CONFIG, `cannot use ${file}`, (err as Error).message)
   }
-  if (env === undefined) throw new CniError(CniCode.TRY_AGAIN_LATER, `${file} does not exist yet: is \`weft run\` running on this node?`)
-  return env
-}
-
-function dataDir (conf: WeftCniConf): string {
-  return typeof conf.dataDir === 'string' ? conf.dataDir : DEFAULT_DATA_DIR
-}
-
-function findPlugin (type: string, env: NodeJS.ProcessEnv): string {
-  const dirs = need(env, 'CNI_PATH').split(':').filter((d) => d !== '')
-  for (const d of dirs) {
-    const p = path.join(d, type)
-    try {
-      fs.accessSync(p, fs.constants.X_OK)
-      return p
-    } catch { /* next */ }
-  }
-  throw new CniError(CniCode.NOT_AVAILABLE, `delegate plugin "${type}" not found in CNI_PATH (${dirs.join(':')})`)
-}
-
-interface ExecResult { code: number, stdout: string }
-
-function execPlugin (type: string, command: string, conf: Record<string, unknown>, env: NodeJS.ProcessEnv, extraEnv: Record<string, string> = {}): ExecResult {
-  const bin = findPlugin(type, env)
-  const r = spawnSync(bin, [], { input: JSON.stringify(conf), env: { ...env, ...extraEnv, CNI_COMMAND: command }, encoding: 'utf8', timeout: 60_000 })
-  // EPIPE: the plugin exited without reading all of its config (it failed
-  // early, or needed none); its exit status and output still tell the story.
-  if (r.error !== undefined && !((r.error as NodeJS.ErrnoException).code === 'EPIPE' && r.status !== null)) {
-    throw new CniError(CniCode.IO_FAILURE, `running ${bin} failed`, r.error.message)
-  }
-  return { code: r.status ?? 1, stdout: r.stdout }
-}
-
-/** A delegate's own error object, passed on as it came (or wrapped if it printed none). */
-function delegateError (type: string, command: string, r: ExecResult): CniError {
   try {
-    const e = JSON.parse(r.stdout) as { code?: number, msg?: string, details?: string }
-    if (typeof e.code === 'number') return new CniError(e.code, `${type} ${command}: ${e.msg ?? ''}`, e.details ?? '')
-  } catch { /* not JSON */ }
-  return new CniError(CniCode.IO_FAILURE, `${type} ${command} failed (exit ${r.code})`, r.stdout.trim())
-}
-
-const delegateVersions = new Map<string, string[]>()
-
-/** The cniVersion to give a delegate: ours if it speaks it, else the newest it does (1.1 -> 1.0). */
-function versionFor (type: string, want: string, env: NodeJS.ProcessEnv): string {
-  // Only 1.1.0 may need lowering (Debian's plugins stop at 1.0.0); anything
-  // older every delegate speaks, so skip the extra process start.
-  if (want !== '1.1.0') return want
-  let v = delegateVersions.get(type)
-  if (v === undefined) {
-    const r = execPlugin(type, 'VERSION', { cniVersion: want }, env)
-    try { v = (JSON.parse(r.stdout) as { supportedVersions: string[] }).supportedVersions } catch { v = [want] }
-    delegateVersions.set(type, v)
+    if (!fs.fstatSync(fd).isFile()) throw new CniError(CniCode.INVALID_CONFIG, `cannot use ${file}`, 'not a regular file')
+    return parseSubnetEnv(readBounded(fd, MAX_SUBNET_ENV_BYTES, file).toString('utf8'), file)
+  } catch (err) {
+    if (err instanceof CniError) throw err
+    throw new CniError(CniCode.INVALID_CONFIG, `cannot use ${file}`, (err as Error).message)
+  } finally {
+    fs.closeSync(fd)
   }
-  if (v.includes(want)) return want
-  if (want === '1.1.0' && v.includes('1.0.0')) return '1.0.0'
-  throw new CniError(CniCode.INCOMPATIBLE_VERSION, `delegate ${type} does not support cniVersion ${want}`)
 }
 
-function savePath (conf: WeftCniConf, containerId: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId)) throw new CniError(CniCode.INVALID_ENV, `CNI_CONTAINERID ${JSON.stringify(containerId)} is not a valid container ID`)
-  return path.join(dataDir(conf), containerId)
-}
-
-function save (file: string, d: Record<string, unknown>): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-  const fd = fs.openSync(file, 'w', 0o600)
-  try {
-    fs.writeSync(fd, JSON.stringify(d))
-    fs.fsyncSync(fd)
-  } finally { fs.closeSync(fd) }
-}
-
-function load (file: string): Record<string, unknown> | undefined {
-  let text: string
-  try { text = fs.readFileSync(file, 'utf8') } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return undefined
-    throw new CniError(CniCode.IO_FAILURE, `cannot read ${file}`, (err as Error).message)
-  }
-  try { return JSON.parse(text) as Record<string, unknown> } catch (err) {
-    throw new CniError(CniCode.DECODE_FAILURE, `the saved delegate config ${file} is damaged`, (err as Error).message)
-  }
+/**
+ * The attachment a command is about, from the environment, checked as
+ * libcni's skel checks it (plus an absolute CNI_NETNS and CNI_PATH). DEL may
+ * come without a namespace (the container is gone); ADD and CHECK may not.
+ */
+function attachmentEnv (conf: WeftCniConf, env: NodeJS.ProcessEnv, needNetns: boolean): Attachment & { netns?: string } {
+  const containerId = checkContainerId(needEnv(env, 'CNI_CONTAINERID'))
+  const netns = needNetns || (env.CNI_NETNS ?? '') !== '' ? checkNetns(needEnv(env, 'CNI_NETNS')) : undefined
+  const ifname = checkIfName(needEnv(env, 'CNI_IFNAME'))
+  cniPathDirs(needEnv(env, 'CNI_PATH'))
+  return { network: conf.name, containerId, ifname, ...(netns !== undefined ? { netns } : {}) }
 }
 
 function cmdAdd (conf: WeftCniConf, io: CniIo): void {
-  const containerId = need(io.env, 'CNI_CONTAINERID')
-  need(io.env, 'CNI_NETNS')
-  need(io.env, 'CNI_IFNAME')
+  const a = attachmentEnv(conf, io.env, true)
   const env = loadSubnetEnv(conf)
   const d = delegateConf(conf, env)
-  const type = String(d.type)
+  const type = checkPluginName(d.type, 'delegate.type')
   d.cniVersion = versionFor(type, conf.cniVersion, io.env)
-  const file = savePath(conf, containerId)
+  const file = attachmentFile(dataDirOf(conf), a)
   save(file, d)
+  const undo = (): void => {
+    execPlugin(type, 'DEL', d, io.env)
+    fs.rmSync(file, { force: true })
+  }
   const r = execPlugin(type, 'ADD', d, io.env)
   if (r.code !== 0) {
     const err = delegateError(type, 'ADD', r)
     // Undo whatever the delegate did before failing, then forget the config.
-    execPlugin(type, 'DEL', d, io.env)
-    fs.rmSync(file, { force: true })
+    undo()
     throw err
   }
-  let result: Record<string, unknown>
+  let result: unknown
   try {
-    result = JSON.parse(r.stdout) as Record<string, unknown>
+    result = JSON.parse(r.stdout)
   } catch (err) {
-    execPlugin(type, 'DEL', d, io.env)
-    fs.rmSync(file, { force: true })
+    undo()
     throw new CniError(CniCode.DECODE_FAILURE, `${type} ADD printed a result that is not JSON`, (err as Error).message)
   }
-  result.cniVersion = conf.cniVersion
-  tunePodGso(io, env.mtu)
-  io.out(JSON.stringify(result))
+  if (result === null || typeof result !== 'object' || Array.isArray(result)) {
+    undo()
+    throw new CniError(CniCode.DECODE_FAILURE, `${type} ADD printed a result that is not a JSON object`, r.stdout.trim().slice(0, 200))
+  }
+  const res = result as Record<string, unknown>
+  res.cniVersion = conf.cniVersion
+  tunePodGso(io, env.mtu, a.netns as string, a.ifname)
+  io.out(JSON.stringify(res))
 }
 
 /** Set the pod interface's gso_max_size (gso.ts), inside the pod's namespace. */
-function tunePodGso (io: CniIo, mtu: number): void {
+function tunePodGso (io: CniIo, mtu: number, netns: string, ifname: string): void {
   const size = podGsoMaxSize(mtu)
   if (size === undefined) return
-  const netns = need(io.env, 'CNI_NETNS')
-  const ifname = need(io.env, 'CNI_IFNAME')
   const r = spawnSync('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'dev', ifname, 'gso_max_size', String(size)], { encoding: 'utf8', timeout: 5000 })
   if (r.status !== 0) io.warn?.(`weft: could not set gso_max_size ${size} on ${ifname} in ${netns} (${(r.error?.message ?? r.stderr).trim()}): the pod works, its TCP just costs weft more messages`)
 }
 
+/**
+ * The saved delegate config of an attachment and its file: the file of this
+ * network, container and interface, else (attached before weft keyed files
+ * that way) the container's old-layout file if it is this network's.
+ * Undefined if neither is. A file under the new name that is not a weft
+ * delegate config of this network has been tampered with: an error, left
+ * for an administrator to look at.
+ */
+function findSaved (conf: WeftCniConf, a: Attachment, io: CniIo): { file: string, d: Record<string, unknown> } | undefined {
+  const dir = dataDirOf(conf)
+  const file = attachmentFile(dir, a)
+  const s = loadSaved(file, conf.name)
+  if (s.state === 'ours') return { file, d: s.conf }
+  if (s.state === 'other') throw new CniError(CniCode.INVALID_CONFIG, `the saved delegate config ${file} is for network ${JSON.stringify(s.network)}, not ${conf.name}`)
+  if (s.state === 'unproven') throw new CniError(CniCode.INVALID_CONFIG, `the saved delegate config ${file} ${s.why}: weft will not act on it`)
+  const old = legacyFile(dir, a.containerId)
+  const l = loadSaved(old, conf.name)
+  if (l.state === 'ours') return { file: old, d: l.conf }
+  if (l.state === 'unproven') io.warn?.(`weft: leaving ${old} alone: it ${l.why}`)
+  return undefined
+}
+
 function cmdDel (conf: WeftCniConf, io: CniIo): void {
-  const file = savePath(conf, need(io.env, 'CNI_CONTAINERID'))
-  const d = load(file)
-  if (d === undefined) return // never added, or already deleted: success
-  const r = execPlugin(String(d.type), 'DEL', d, io.env)
-  if (r.code !== 0) throw delegateError(String(d.type), 'DEL', r)
-  fs.rmSync(file, { force: true })
+  const s = findSaved(conf, attachmentEnv(conf, io.env, false), io)
+  if (s === undefined) return // never added, or already deleted: success
+  const r = execPlugin(String(s.d.type), 'DEL', s.d, io.env)
+  if (r.code !== 0) throw delegateError(String(s.d.type), 'DEL', r)
+  fs.rmSync(s.file, { force: true })
 }
 
 // CHECK verifies our own state: the attachment is known and its subnet is
@@ -186,13 +158,13 @@ function cmdDel (conf: WeftCniConf, io: CniIo): void {
 // the bridge installed it via the gateway, and so fails on every healthy pod
 // (flannel's plugin does nothing at all on CHECK).
 function cmdCheck (conf: WeftCniConf, io: CniIo): void {
-  const file = savePath(conf, need(io.env, 'CNI_CONTAINERID'))
-  const d = load(file)
-  if (d === undefined) throw new CniError(CniCode.UNKNOWN_CONTAINER, `no attachment of container ${io.env.CNI_CONTAINERID ?? ''} is known`)
+  const a = attachmentEnv(conf, io.env, true)
+  const s = findSaved(conf, a, io)
+  if (s === undefined) throw new CniError(CniCode.UNKNOWN_CONTAINER, `no attachment of container ${a.containerId} (${a.ifname}) to ${conf.name} is known`)
   const env = loadSubnetEnv(conf)
-  const ranges = ((d.ipam as Record<string, unknown> | undefined)?.ranges ?? []) as Array<Array<{ subnet?: string }>>
+  const ranges = (s.d.ipam as { ranges: unknown[] }).ranges
   const want = formatCidr(env.subnet)
-  if (!ranges.some((set) => set.some((r) => r.subnet === want))) {
+  if (!ranges.some((set) => Array.isArray(set) && set.some((r) => (r as { subnet?: unknown } | null)?.subnet === want))) {
     throw new CniError(CniCode.INVALID_CONFIG, `the container was attached to another subnet than this node's ${want}: the node's lease changed; recreate the pod`)
   }
 }
@@ -206,17 +178,81 @@ function cmdStatus (conf: WeftCniConf): void {
   }
 }
 
-/** Forget (and release through the delegate) attachments the runtime no longer has. */
+/**
+ * The attachments the runtime still has, as "containerID/ifname" keys and
+ * bare container IDs (for old-layout files, which do not record the
+ * interface, and attachments listed without one). libcni once spelled the
+ * key "cni.dev/attachments" (containernetworking/cni#1101) and sends null
+ * for an empty list; a GC without the key at all is refused rather than
+ * read as "nothing is valid".
+ */
+function validAttachments (conf: WeftCniConf): { pairs: Set<string>, ids: Set<string> } {
+  const key = conf['cni.dev/valid-attachments'] !== undefined ? 'cni.dev/valid-attachments' : 'cni.dev/attachments'
+  const list = conf[key]
+  if (list === undefined) throw new CniError(CniCode.INVALID_CONFIG, 'GC needs cni.dev/valid-attachments', 'without it every attachment would look stale')
+  const pairs = new Set<string>()
+  const ids = new Set<string>()
+  if (list === null) return { pairs, ids }
+  if (!Array.isArray(list)) throw new CniError(CniCode.INVALID_CONFIG, `${key} must be an array`)
+  for (const a of list as unknown[]) {
+    const { containerID, ifname } = (a ?? {}) as { containerID?: unknown, ifname?: unknown }
+    if (typeof containerID !== 'string' || (ifname !== undefined && typeof ifname !== 'string')) {
+      throw new CniError(CniCode.INVALID_CONFIG, `${key} holds an entry that is not {containerID, ifname}`, JSON.stringify(a) ?? String(a))
+    }
+    ids.add(containerID)
+    // listed without an interface: every interface of the container is kept
+    pairs.add(`${containerID}/${ifname === undefined || ifname === '' ? '*' : ifname}`)
+  }
+  return { pairs, ids }
+}
+
+/**
+ * Release (through the delegate's DEL) and forget this network's attachments
+ * the runtime no longer has. Only files attachments.ts can show are this
+ * network's are candidates; another network's, and anything else in dataDir,
+ * are left alone. A delegate that fails keeps its file for the next GC; the
+ * others go on, and the failures are reported together at the end.
+ */
 function cmdGc (conf: WeftCniConf, io: CniIo): void {
-  const valid = new Set(((conf['cni.dev/valid-attachments'] ?? []) as Array<{ containerID?: string }>).map((a) => a.containerID))
-  const dir = dataDir(conf)
+  cniPathDirs(needEnv(io.env, 'CNI_PATH'))
+  const { pairs, ids } = validAttachments(conf)
+  const dir = dataDirOf(conf)
   let names: string[]
-  try { names = fs.readdirSync(dir) } catch { return }
-  for (const id of names) {
-    if (valid.has(id)) continue
-    const d = load(path.join(dir, id))
-    if (d !== undefined) execPlugin(String(d.type), 'DEL', d, io.env, { CNI_CONTAINERID: id, CNI_NETNS: '', CNI_IFNAME: 'eth0' })
-    fs.rmSync(path.join(dir, id), { force: true })
+  try { names = fs.readdirSync(dir).sort() } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return
+    throw new CniError(CniCode.IO_FAILURE, `cannot list ${dir}`, (err as Error).message)
+  }
+  const failed: CniError[] = []
+  for (const name of names) {
+    const e = parseEntryName(name)
+    if (e === undefined) continue
+    if (e.kind === 'attachment') {
+      if (e.network !== conf.name || pairs.has(`${e.containerId}/${e.ifname}`) || pairs.has(`${e.containerId}/*`)) continue
+    } else if (ids.has(e.containerId)) {
+      continue
+    }
+    const file = path.join(dir, name)
+    const s = loadSaved(file, conf.name)
+    if (s.state !== 'ours') {
+      if (s.state === 'unproven' && e.kind === 'attachment') io.warn?.(`weft: GC leaves ${file} alone: it ${s.why}`)
+      continue
+    }
+    // Old-layout files do not say which interface they were for; eth0 is
+    // the one Kubernetes gives a pod's primary network, and what weft's GC
+    // always passed before.
+    const ifname = e.kind === 'attachment' ? e.ifname : 'eth0'
+    const type = String(s.conf.type)
+    try {
+      const r = execPlugin(type, 'DEL', s.conf, io.env, { CNI_CONTAINERID: e.containerId, CNI_IFNAME: ifname, CNI_NETNS: '', CNI_ARGS: '' })
+      if (r.code !== 0) throw delegateError(type, 'DEL', r)
+      fs.rmSync(file, { force: true })
+    } catch (err) {
+      failed.push(err instanceof CniError ? err : new CniError(CniCode.IO_FAILURE, (err as Error).message))
+    }
+  }
+  if (failed.length > 0) {
+    throw new CniError(failed[0].code, `GC could not release ${failed.length} stale attachment${failed.length === 1 ? '' : 's'}; ${failed.length === 1 ? 'its file is' : 'their files are'} kept for the next GC`, failed.map((e) => e.message).join('; '))
   }
 }
 
@@ -224,12 +260,14 @@ function cmdGc (conf: WeftCniConf, io: CniIo): void {
 export function runCni (io: CniIo): number {
   let version = '1.0.0'
   try {
-    const command = need(io.env, 'CNI_COMMAND')
+    const command = needEnv(io.env, 'CNI_COMMAND')
     if (command === 'VERSION') {
       io.out(JSON.stringify({ cniVersion: '1.1.0', supportedVersions: SUPPORTED_VERSIONS }))
       return 0
     }
-    const conf = parseConf(io.stdin)
+    const text = typeof io.stdin === 'function' ? io.stdin() : io.stdin
+    if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new CniError(CniCode.INVALID_CONFIG, `the network configuration on stdin is larger than ${MAX_CONFIG_BYTES} bytes`)
+    const conf = parseConf(text)
     version = conf.cniVersion
     if (!SUPPORTED_VERSIONS.includes(conf.cniVersion)) throw new CniError(CniCode.INCOMPATIBLE_VERSION, `cniVersion ${conf.cniVersion} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`)
     switch (command) {
@@ -242,7 +280,7 @@ export function runCni (io: CniIo): number {
     }
     return 0
   } catch (err) {
-    const e = err instanceof CniError ? err : new CniError(CniCode.IO_FAILURE, (err as Error).message ?? String(err))
+    const e = err instanceof CniError ? err : new CniError(CniCode.IO_FAILURE, err instanceof Error ? err.message : String(err))
     io.out(JSON.stringify(e.toJSON(version)))
     return 1
   }

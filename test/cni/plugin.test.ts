@@ -16,13 +16,15 @@ const skip = netnsSkipReason() ?? (fs.existsSync(path.join(CNI_PATH, 'bridge')) 
 
 interface Call { code: number, out: Record<string, unknown> }
 
-function setup (t: { after: (fn: () => void) => void }): { dir: string, conf: (extra?: Record<string, unknown>) => string } {
+function setup (t: { after: (fn: () => void) => void }): { dir: string, name: string, conf: (extra?: Record<string, unknown>) => string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cni-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   fs.writeFileSync(`${dir}/subnet.env`, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n')
+  const name = `weft-test-${path.basename(dir)}`
   return {
     dir,
-    conf: (extra = {}) => JSON.stringify({ cniVersion: '1.0.0', name: `weft-test-${path.basename(dir)}`, type: 'weft', subnetFile: `${dir}/subnet.env`, dataDir: `${dir}/data`, ipam: { dataDir: `${dir}/ipam` }, ...extra })
+    name,
+    conf: (extra = {}) => JSON.stringify({ cniVersion: '1.0.0', name, type: 'weft', subnetFile: `${dir}/subnet.env`, dataDir: `${dir}/data`, ipam: { dataDir: `${dir}/ipam` }, ...extra })
   }
 }
 
@@ -33,7 +35,7 @@ async function cni (topo: Topology, h: Host, command: string, conf: string, env:
 }
 
 test('ADD attaches a pod to cni0 with an address from our subnet, a route to the cluster network, the MTU and a GSO size of one weft message; CHECK passes; DEL detaches it and frees the address', { skip }, async (t) => {
-  const { dir, conf } = setup(t)
+  const { dir, name, conf } = setup(t)
   await withTopology(t, { hosts: 1, label: 'cni-add' }, async (topo) => {
     const h = topo.hosts[0]
     const pod = await topo.createNamespace('p1')
@@ -53,15 +55,18 @@ test('ADD attaches a pod to cni0 with an address from our subnet, a route to the
     assert.match((await topo.exec(pod, ['ip', 'route'])).stdout, /10\.244\.0\.0\/16 via 10\.244\.7\.1/)
     assert.match((await topo.exec(h, ['ip', 'addr', 'show', 'cni0'])).stdout, /10\.244\.7\.1\/24/)
     assert.equal((await topo.exec(pod, ['ping', '-c', '1', '-W', '2', '10.244.7.1'])).code, 0)
-    assert.ok(fs.existsSync(`${dir}/data/c1`), 'the delegate config is saved for DEL')
-    assert.equal(fs.statSync(`${dir}/data/c1`).mode & 0o777, 0o600)
+    // saved per attachment: network, container, interface (src/cni/attachments.ts)
+    const saved = `${dir}/data/${name}:c1:eth0`
+    assert.ok(fs.existsSync(saved), 'the delegate config is saved for DEL')
+    assert.equal(fs.statSync(saved).mode & 0o777, 0o600)
+    assert.deepEqual(fs.readdirSync(`${dir}/data`), [path.basename(saved)])
 
     const check = await cni(topo, h, 'CHECK', conf({ prevResult: add.out }), { CNI_CONTAINERID: 'c1', CNI_NETNS: `/var/run/netns/${pod}` })
     assert.equal(check.code, 0, JSON.stringify(check.out))
 
     const del = await cni(topo, h, 'DEL', conf(), { CNI_CONTAINERID: 'c1', CNI_NETNS: `/var/run/netns/${pod}` })
     assert.equal(del.code, 0, JSON.stringify(del.out))
-    assert.equal(fs.existsSync(`${dir}/data/c1`), false)
+    assert.equal(fs.existsSync(saved), false)
     assert.equal((await topo.exec(pod, ['ip', 'link', 'show', 'eth0'], { allowFail: true })).code !== 0, true, 'eth0 is gone from the pod')
     // the address went back to host-local: no allocation file is left for it
     const allocated = fs.readdirSync(`${dir}/ipam`, { recursive: true }).map(String).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(path.basename(f)))
@@ -93,7 +98,7 @@ test('a failed ADD leaves nothing half-attached, and says why in the spec\'s err
     assert.equal(bad.out.cniVersion, '1.0.0')
     assert.equal(typeof bad.out.code, 'number')
     assert.match(String(bad.out.msg), /bridge ADD/)
-    assert.equal(fs.existsSync(`${dir}/data/c9`), false, 'no saved config')
+    assert.deepEqual(fs.existsSync(`${dir}/data`) ? fs.readdirSync(`${dir}/data`) : [], [], 'no saved config')
     const ipam = fs.existsSync(`${dir}/ipam`) ? fs.readdirSync(`${dir}/ipam`, { recursive: true }).map(String).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(path.basename(f))) : []
     assert.deepEqual(ipam, [], 'no address left allocated')
 
