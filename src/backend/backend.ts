@@ -18,6 +18,8 @@ export interface BackendContext {
   readonly workers?: number
   /** µs each dataplane loop keeps polling after a light batch (0 or absent: sleeps at once) */
   readonly busyPoll?: number
+  /** drop decapsulated packets whose inner source the sender does not hold (default on) */
+  readonly sourceCheck?: boolean
   readonly log: Logger
 }
 
@@ -30,6 +32,8 @@ export interface NetworkStatus {
   readonly offloads?: Record<string, boolean>
   /** packets the kernel dropped because the TUN queue was full (TUN backends) */
   readonly tunQueueDrops?: number
+  /** public IPs more than one lease claims (TUN backends), oldest claimant's subnet first */
+  readonly conflicts?: ReadonlyArray<{ publicIP: string, subnets: string[] }>
   readonly counters: Record<string, unknown>
 }
 

@@ -9,13 +9,14 @@
 // reaches the dataplane. It stays in the Fdb all the same: a peer that does
 // not route directly to us still sends through the tunnel, and must be let in.
 import { readFileSync } from 'node:fs'
-import { LRUCache } from 'lru-cache'
+import { networkInterfaces } from 'node:os'
 import { formatCidr } from '../ip/net'
 import { unusablePublicIP } from '../lease/lease'
 import type { Lease } from '../lease/lease'
 import type { PeerEvent } from '../lease/watcher'
 import type { Logger } from '../log'
-import { ip4ToString } from '../packet/ip'
+import { OnceLog } from '../log-once'
+import { ip4ToString, parseIp4 } from '../packet/ip'
 import type { Fdb } from '../dataplane/fdb'
 import { PeerCount } from '../dataplane/fdb'
 import { UNKNOWN_RING } from '../dataplane/outside'
@@ -30,8 +31,12 @@ export interface Dataplane {
   /** where the network counts the drops it decides (peer_unusable) */
   readonly stats: Float64Array
   setOwnSubnet: (ip: number, prefixLen: number) => void
+  /** this node's addresses (uint32), which no peer may use as an inner source */
+  setLocalAddresses: (addrs: readonly number[]) => void
   /** the rings of recent senders without a lease, one per pipeline (0 = empty slot) */
   unknownRings: () => Uint32Array[]
+  /** the rings of recent lease holders that sent an inner source they do not hold */
+  spoofRings: () => Uint32Array[]
   /** a PeerCount counter of the peer at `index`, over every pipeline */
   peerCounter: (index: number, which: number) => number
   snapshot: () => object
@@ -65,6 +70,15 @@ export interface TunNetworkOptions {
 
 const RESYNC_MS = 5000
 
+/** This host's IPv4 addresses (uint32), and `extra`. */
+function localAddresses (extra: number): number[] {
+  const out = new Set<number>([extra >>> 0])
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4') out.add(parseIp4(a.address) >>> 0)
+  }
+  return [...out].sort((x, y) => x - y)
+}
+
 /** The device's tx_dropped: packets for us the kernel could not queue. */
 function tunTxDropped (dev: string): number {
   try {
@@ -84,8 +98,17 @@ const WORDS = {
 export class TunNetwork implements Network {
   readonly mtu: number
   private lease: Lease
-  private readonly reported = new LRUCache<number, true>({ max: 1024 })
-  private readonly unusable = new Set<string>()
+  // What a store writer or a sender controls is named once each, in bounded
+  // memory and at a bounded rate (OnceLog), and counted
+  private readonly unknownSenders: OnceLog
+  private readonly spoofers: OnceLog
+  private readonly unusable: OnceLog
+  private readonly tableFull: OnceLog
+  private readonly ownIp: OnceLog
+  private readonly conflicted: OnceLog
+  private local = ''
+  /** times a public IP came to be claimed by more than one lease */
+  conflicts = 0
   /** subnets routed directly (DirectRouting) */
   private readonly direct = new Set<string>()
   private readonly timer: NodeJS.Timeout
@@ -95,10 +118,22 @@ export class TunNetwork implements Network {
   constructor (private readonly o: TunNetworkOptions) {
     this.mtu = o.mtu
     this.lease = o.lease
+    const what = WORDS[o.backend].packets
+    this.unknownSenders = new OnceLog(o.log, `dropping ${what} from an address that holds no lease`)
+    this.spoofers = new OnceLog(o.log, `dropping ${what} whose inner source is not the sender's: not in a subnet its lease holds, or one of this node's addresses`)
+    this.unusable = new OnceLog(o.log, 'ignoring a peer this backend cannot reach')
+    this.tableFull = new OnceLog(o.log, 'ignoring a peer: the peer table is full', { level: 'error' })
+    this.ownIp = new OnceLog(o.log, 'ignoring a lease that holds our own public IP (stale?)')
+    this.conflicted = new OnceLog(o.log, 'more than one lease claims this public IP: traffic from it is taken for each of their subnets, and counted to the oldest; find the node that is misconfigured (or the writer that borrowed the address)')
     o.dataplane.setOwnSubnet(o.lease.subnet.ip, o.lease.subnet.prefixLen)
-    // Off the hot path: name each sender without a lease once, and resync the
-    // rules as flannel does every few seconds.
-    this.timer = setInterval(() => { this.report(); void o.device.resync().catch((err: Error) => o.log.warn({ err: err.message }, 'could not re-apply the iptables rules')) }, RESYNC_MS)
+    this.refreshLocal()
+    // Off the hot path: name each sender without a lease once, follow this
+    // host's addresses, and resync the rules as flannel does every few seconds.
+    this.timer = setInterval(() => {
+      this.report()
+      this.refreshLocal()
+      void o.device.resync().catch((err: Error) => o.log.warn({ err: err.message }, 'could not re-apply the iptables rules'))
+    }, RESYNC_MS)
     this.timer.unref()
   }
 
@@ -109,9 +144,9 @@ export class TunNetwork implements Network {
       const key = formatCidr(l.subnet)
       const publicIP = ip4ToString(l.attrs.publicIP)
       if (e.type === 'removed') {
-        if (fdb.delete(l.subnet)) log.info({ subnet: key, publicIP }, `peer removed from the ${WORDS[this.o.backend].table}`)
+        if (fdb.delete(l.subnet)) log.info({ subnet: key, publicIP, ...(fdb.claimants(l.attrs.publicIP) > 0 ? { stillClaimedBy: fdb.claimants(l.attrs.publicIP) } : {}) }, `peer removed from the ${WORDS[this.o.backend].table}`)
         this.undirect(l)
-        this.unusable.delete(key)
+        this.forget(key)
         continue
       }
       const why = unusablePublicIP(l.attrs.publicIP) ?? this.o.unusable(l)
@@ -119,12 +154,13 @@ export class TunNetwork implements Network {
         fdb.delete(l.subnet)
         this.undirect(l)
         this.o.dataplane.stats[Drop.PEER_UNUSABLE]++
-        if (!this.unusable.has(key)) log.warn({ subnet: key, publicIP, reason: why }, 'ignoring a peer this backend cannot reach')
-        this.unusable.add(key)
+        this.unusable.warn(key, { subnet: key, publicIP, reason: why })
         continue
       }
       if (l.attrs.publicIP === this.o.ownPublicIP) {
-        log.warn({ subnet: key }, 'ignoring a lease that holds our own public IP (stale?)')
+        // a put of it again (its holder renewing, or a writer repeating it) says nothing new
+        if (fdb.delete(l.subnet)) this.undirect(l)
+        this.ownIp.warn(key, { subnet: key })
         continue
       }
       try {
@@ -135,11 +171,11 @@ export class TunNetwork implements Network {
         // The peers already in the table keep working.
         if ((err as { code?: string }).code !== 'EFDBFULL') throw err
         this.o.dataplane.stats[Drop.PEER_UNUSABLE]++
-        if (!this.unusable.has(key)) log.error({ subnet: key, publicIP, reason: (err as Error).message }, 'ignoring a peer: the peer table is full')
-        this.unusable.add(key)
+        this.tableFull.warn(key, { subnet: key, publicIP, reason: (err as Error).message })
         continue
       }
-      this.unusable.delete(key)
+      this.forget(key)
+      this.noteConflict(l.attrs.publicIP)
       const direct = this.o.direct !== undefined && directlyConnected(this.o.underlayName, l.attrs.publicIP)
       if (direct) {
         this.direct.add(key)
@@ -183,6 +219,7 @@ export class TunNetwork implements Network {
       offloads: { ...this.o.device.offloads, gso: this.o.device.offloads.gso && !this.gsoRefused() },
       // what the kernel dropped before we could read it: the TUN queue was full
       tunQueueDrops: tunTxDropped(this.o.device.name),
+      conflicts: fdb.conflicts().map((c) => ({ publicIP: ip4ToString(c.publicIP), subnets: c.subnets.map(formatCidr) })),
       counters: { subnet: formatCidr(this.lease.subnet), ...dataplane.snapshot() }
     }
   }
@@ -194,6 +231,39 @@ export class TunNetwork implements Network {
     await this.o.direct?.close()
     await this.o.dataplane.close() // the TUN fds close: the device and its route go with them
     await this.o.device.close()
+  }
+
+  /**
+   * More than one lease names this public IP: say so once per set of
+   * claimants. Traffic from the address is taken for all of their subnets
+   * (Fdb), so nobody is cut off; the operator should find out which is real.
+   */
+  private noteConflict (publicIP: number): void {
+    const { fdb } = this.o
+    if (fdb.claimants(publicIP) < 2) return
+    const c = fdb.conflicts().find((x) => x.publicIP === publicIP >>> 0)
+    if (c === undefined) return
+    const subnets = c.subnets.map(formatCidr)
+    const name = `${c.publicIP} ${subnets.join(',')}`
+    if (this.conflicted.has(name)) return
+    this.conflicts++
+    this.conflicted.warn(name, { publicIP: ip4ToString(publicIP), subnets })
+  }
+
+  /** A lease that went, or came good: name it again if it turns bad again. */
+  private forget (key: string): void {
+    this.unusable.forget(key)
+    this.tableFull.forget(key)
+    this.ownIp.forget(key)
+  }
+
+  /** This host's addresses, to the dataplane when they change. */
+  private refreshLocal (): void {
+    const addrs = localAddresses(this.o.ownPublicIP)
+    const key = addrs.join(',')
+    if (key === this.local) return
+    this.local = key
+    this.o.dataplane.setLocalAddresses(addrs)
   }
 
   /** A peer no longer routed directly: its kernel route goes (queued after any add). */
@@ -214,15 +284,19 @@ export class TunNetwork implements Network {
       this.gsoRefusalLogged = true
       this.o.log.warn('the kernel refused UDP_SEGMENT (EIO: no checksum offload on the way out): sending segments one datagram each from now on')
     }
-    const what = WORDS[this.o.backend].packets
+    this.name(this.o.dataplane.unknownRings(), this.unknownSenders, 'unknown_source')
+    this.name(this.o.dataplane.spoofRings(), this.spoofers, 'spoofed_source')
+  }
+
+  /** Senders the rings hold that `once` has not named yet, named with the drop count so far. */
+  private name (rings: Uint32Array[], once: OnceLog, drop: string): void {
     let dropped: number | undefined // summed over the pipelines once, and only if someone new is named
-    for (const ring of this.o.dataplane.unknownRings()) {
+    for (const ring of rings) {
       for (let i = 0; i < UNKNOWN_RING; i++) {
         const a = ring[i]
-        if (a === 0 || this.reported.has(a)) continue
-        this.reported.set(a, true)
-        dropped ??= (this.o.dataplane.snapshot() as { drops: Record<string, number> }).drops.unknown_source ?? 0
-        this.o.log.warn({ source: ip4ToString(a), dropped }, `dropping ${what} from an address that holds no lease`)
+        if (a === 0 || once.has(String(a))) continue
+        dropped ??= (this.o.dataplane.snapshot() as { drops: Record<string, number> }).drops[drop] ?? 0
+        once.warn(String(a), { source: ip4ToString(a), dropped })
       }
     }
   }

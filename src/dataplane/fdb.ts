@@ -3,6 +3,15 @@
 // and, for the outside path, public IP -> peer index ("does the sender hold
 // a lease?").
 //
+// Several leases may claim one public IP (a node misconfigured like another,
+// or a store writer borrowing a real peer's address). The sender table then
+// keeps every claimant, in the order they came: the first still present
+// answers source() (and is credited with the address's traffic), a datagram
+// from the address may carry any claimant's subnet as its inner source, and
+// RCO is taken from it if any claimant asked for it. Removing one claimant
+// leaves the others in place, so a real peer is never cut off by someone
+// else's lease coming and going.
+//
 // Lookups are on the hot path, so they are array reads over int32 numbers:
 // every subnet of the network has a slot (index = the subnet's number inside
 // the network), which holds a peer index or -1. Addresses are handled as
@@ -54,8 +63,10 @@ export class Fdb {
   /** 6 bytes per peer index: the peer's VTEP MAC */
   readonly macs: Buffer
   readonly publicIPs: Uint32Array
-  /** 1 per peer index that takes VXLAN remote checksum offload */
+  /** 1 per peer index that takes VXLAN remote checksum offload (what we send it) */
   readonly remCsum: Uint8Array
+  /** 1 per peer index answering source() whose address may send us RCO: any claimant of the address asked for it */
+  readonly rcoFrom: Uint8Array
   /** what the native send path reads: (addr, port) per peer index */
   readonly addrs: PeerTable
   readonly perPeer: Float64Array
@@ -66,6 +77,8 @@ export class Fdb {
   private readonly subnetMask: number
   private readonly port: number
   private readonly bySource = new Map<number, number>()
+  /** public IP (int32) -> the peer indexes claiming it, oldest first */
+  private readonly claims = new Map<number, number[]>()
   private readonly entriesByIndex: Array<FdbEntry | undefined>
   private readonly free: number[] = []
   private next = 0
@@ -78,6 +91,7 @@ export class Fdb {
     this.macs = Buffer.alloc(this.capacity * 6)
     this.publicIPs = new Uint32Array(this.capacity)
     this.remCsum = new Uint8Array(this.capacity)
+    this.rcoFrom = new Uint8Array(this.capacity)
     this.addrs = new PeerTable(this.capacity)
     this.perPeer = o.perPeer ?? new Float64Array(this.capacity * PER_PEER)
     this.routes = new Int32Array(slots).fill(-1)
@@ -117,7 +131,7 @@ export class Fdb {
       }
     } else {
       const old = this.entriesByIndex[i]
-      if (old !== undefined && old.publicIP !== publicIP && this.bySource.get(old.publicIP | 0) === i) this.bySource.delete(old.publicIP | 0)
+      if (old !== undefined && old.publicIP !== publicIP) this.unclaim(old.publicIP, i)
     }
     if (mac !== undefined) mac.copy(this.macs, i * 6, 0, 6)
     else this.macs.fill(0, i * 6, i * 6 + 6)
@@ -126,7 +140,7 @@ export class Fdb {
     this.addrs.set(i, publicIP, port)
     this.perPeer.fill(0, i * PER_PEER, (i + 1) * PER_PEER)
     this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: mac === undefined ? undefined : [...mac.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), remCsum }
-    this.bySource.set(publicIP | 0, i)
+    this.claim(publicIP, i)
     this.routes[slot] = i
     for (const f of this.followers) f.set(subnet, publicIP, mac, port, remCsum)
     return i
@@ -139,13 +153,39 @@ export class Fdb {
     if (i < 0) return false
     this.routes[slot] = -1
     const e = this.entriesByIndex[i]
-    if (e !== undefined && this.bySource.get(e.publicIP | 0) === i) this.bySource.delete(e.publicIP | 0)
     this.entriesByIndex[i] = undefined
+    if (e !== undefined) this.unclaim(e.publicIP, i)
     this.addrs.set(i, 0, 0)
     this.remCsum[i] = 0
     this.free.unshift(i) // reuse the longest-freed index last
     for (const f of this.followers) f.delete(subnet)
     return true
+  }
+
+  /** How many leases in the table claim this public IP (more than one is a conflict). */
+  claimants (publicIP: number): number {
+    return this.claims.get(publicIP | 0)?.length ?? 0
+  }
+
+  /** The subnets of every public IP more than one lease claims, oldest claimant first. */
+  conflicts (): Array<{ publicIP: number, subnets: Ip4Net[] }> {
+    const out: Array<{ publicIP: number, subnets: Ip4Net[] }> = []
+    for (const [ip, list] of this.claims) {
+      if (list.length > 1) out.push({ publicIP: ip >>> 0, subnets: list.map((i) => (this.entriesByIndex[i] as FdbEntry).subnet) })
+    }
+    return out
+  }
+
+  /**
+   * Hot path: may a datagram from the peer at `peer` (its source() index)
+   * carry `src` (int32) as its inner source? Only if `src` lies in a subnet
+   * whose lease names the same public IP; addresses outside the network are
+   * not judged here (-1: the caller decides).
+   */
+  sourceHolds (src: number, peer: number): number {
+    if (((src ^ this.base) & this.netMask) !== 0) return -1
+    const q = this.routes[(src & ~this.netMask) >>> this.shift]
+    return q >= 0 && this.publicIPs[q] === this.publicIPs[peer] ? 1 : 0
   }
 
   /**
@@ -162,6 +202,45 @@ export class Fdb {
   }
 
   get size (): number { return this.entries().length }
+
+  /** `i` claims `publicIP` (again, with perhaps another remCsum): it joins the claimants, last. */
+  private claim (publicIP: number, i: number): void {
+    const a = publicIP | 0
+    let list = this.claims.get(a)
+    if (list === undefined) {
+      list = []
+      this.claims.set(a, list)
+    }
+    if (!list.includes(i)) list.push(i)
+    this.settle(list, a)
+  }
+
+  /** `i` no longer claims `publicIP`: the next oldest claimant, if any, answers for it. */
+  private unclaim (publicIP: number, i: number): void {
+    const a = publicIP | 0
+    this.rcoFrom[i] = 0
+    const list = this.claims.get(a)
+    if (list === undefined) return
+    const at = list.indexOf(i)
+    if (at >= 0) list.splice(at, 1)
+    if (list.length === 0) {
+      this.claims.delete(a)
+      this.bySource.delete(a)
+      return
+    }
+    this.settle(list, a)
+  }
+
+  private settle (list: number[], a: number): void {
+    const first = list[0]
+    let rco = 0
+    for (const j of list) {
+      rco |= this.remCsum[j]
+      if (j !== first) this.rcoFrom[j] = 0
+    }
+    this.rcoFrom[first] = rco
+    this.bySource.set(a, first)
+  }
 
   private slotOf (subnet: Ip4Net): number {
     if (subnet.prefixLen !== 32 - this.shift || (((subnet.ip | 0) ^ this.base) & this.netMask) !== 0 || ((subnet.ip | 0) & ~this.subnetMask) !== 0) {

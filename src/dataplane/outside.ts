@@ -19,8 +19,9 @@
 //    with TUN USO, UDP datagrams) of one flow coalesce into super-packets
 //    (tun-writes.ts)
 // 5. one call writes the batch to the TUN
-// Senders without a lease are remembered in a small ring (no allocation) so
-// that the control plane can log each one once.
+// Senders without a lease, and lease holders that sent a spoofed inner
+// source, are remembered in small rings (no allocation) so that the control
+// plane can log each one once.
 import type { PacketBatch } from '../native/batch'
 import type { PacketIo } from '../native/io'
 import { finishChecksum, finishPartialChecksum } from '../packet/partial-checksum'
@@ -46,19 +47,41 @@ export interface OutsideOptions {
   onFatal: (errno: number) => void
   /** UNKNOWN_RING slots for unknownSources (a worker's: over a SharedArrayBuffer) */
   unknownSources?: Uint32Array
+  /** UNKNOWN_RING slots for spoofSenders (likewise) */
+  spoofSenders?: Uint32Array
+  /**
+   * Drop a datagram whose inner source is inside the network but not in a
+   * subnet its sender holds, or is one of this node's addresses (Drop.SPOOFED_SOURCE).
+   * Sources outside the network pass: a peer forwards external traffic
+   * (and its own host's) with them.
+   */
+  checkSource?: boolean
 }
 
 export const UNKNOWN_RING = 16
+/** Datagrams one UDP_GRO read may hold (the kernel's UDP_GRO_CNT_MAX), and whose inner checksums the addon checks (two uint32 of bits). */
+export const GRO_MAX_SEGMENTS = 64
+/** This node's addresses the source check knows (more are not checked: the kernel refuses them on every device but the UDP backend's) */
+export const MAX_LOCAL_ADDRESSES = 64
 
 export class Outside {
   /** recent senders that hold no lease (uint32), written round-robin */
   readonly unknownSources: Uint32Array
   unknownCursor = 0
+  /** recent lease holders that sent an inner source they do not hold (uint32) */
+  readonly spoofSenders: Uint32Array
+  spoofCursor = 0
   private ownBase = 0
   private ownMask = -1
+  private readonly checkSource: boolean
+  /** this node's own addresses (int32), never a peer's inner source */
+  private readonly local = new Int32Array(MAX_LOCAL_ADDRESSES)
+  private localCount = 0
 
   constructor (private readonly o: OutsideOptions) {
     this.unknownSources = o.unknownSources ?? new Uint32Array(UNKNOWN_RING)
+    this.spoofSenders = o.spoofSenders ?? new Uint32Array(UNKNOWN_RING)
+    this.checkSource = o.checkSource === true
     o.sock.receiveInto(o.rx, o.checked ? { checkInner: o.encap.headroom, rco: o.encap.remoteChecksum === true } : {})
   }
 
@@ -66,6 +89,13 @@ export class Outside {
   setOwnSubnet (ip: number, prefixLen: number): void {
     this.ownMask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) | 0
     this.ownBase = ip & this.ownMask
+  }
+
+  /** This node's addresses (uint32): a peer may not use them as inner sources. */
+  setLocalAddresses (addrs: ArrayLike<number>): void {
+    const n = Math.min(addrs.length, MAX_LOCAL_ADDRESSES)
+    for (let i = 0; i < n; i++) this.local[i] = addrs[i] | 0
+    this.localCount = n
   }
 
   readonly onBatch = (n: number): void => {
@@ -101,7 +131,9 @@ export class Outside {
       let j = 0
       for (let at = off; at < end; at += seg) {
         const dlen = end - at < seg ? end - at : seg
-        if (checked && (j < 32 ? (bad[2 * i] >>> j) & 1 : (bad[2 * i + 1] >>> (j - 32)) & 1) !== 0) {
+        // the addon checks GRO_MAX_SEGMENTS datagrams of a message (the
+        // kernel's UDP_GRO_CNT_MAX); one past them was never checked
+        if (checked && (j >= GRO_MAX_SEGMENTS || (j < 32 ? (bad[2 * i] >>> j) & 1 : (bad[2 * i + 1] >>> (j - 32)) & 1) !== 0)) {
           stats[Drop.BAD_INNER_CHECKSUM]++
         } else {
           this.datagram(at, dlen, peer)
@@ -133,6 +165,12 @@ export class Outside {
     if (total > o.mtu && superMss === 0) { stats[Drop.TOO_BIG]++; return }
     const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
     if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; return }
+    if (this.checkSource && !this.sourceOk((slab[ip + 12] << 24) | (slab[ip + 13] << 16) | (slab[ip + 14] << 8) | slab[ip + 15], peer)) {
+      stats[Drop.SPOOFED_SOURCE]++
+      this.spoofSenders[this.spoofCursor] = o.fdb.publicIPs[peer]
+      this.spoofCursor = (this.spoofCursor + 1) % UNKNOWN_RING
+      return
+    }
     if (partial) {
       stats[Count.OUTSIDE_PARTIAL]++
       // unchecked (no vnet header to hand it to the kernel): finished here, one pass
@@ -140,6 +178,14 @@ export class Outside {
     } else if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
     // total drops any link-layer padding after the packet
     const proto = slab[ip + 9]
+    // a TCP header that says it is shorter than TCP's own, or longer than
+    // the packet, would mislead the coalescing (and the super-packet's
+    // header length); fragments past the first carry no TCP header
+    if (proto === 6 && ((slab[ip + 6] & 0x1f) | slab[ip + 7]) === 0) {
+      const ihl = (vihl & 15) << 2
+      const doff = total >= ihl + 20 ? slab[ip + ihl + 12] >> 4 : 0
+      if (doff < 5 || ihl + (doff << 2) > total) { stats[Reason.BAD_TCP_DATA_OFFSET]++; return }
+    }
     const leftPartial = partial && o.checked
     if (superMss > 0) { o.writes.superTcp(ip, total, superMss); stats[Count.OUTSIDE_UNSEGMENTED]++ } else if (proto === 6) o.writes.tcp(ip, total, leftPartial)
     else if (proto === 17) o.writes.udp(ip, total, leftPartial)
@@ -149,6 +195,20 @@ export class Outside {
     perPeer[peer * PER_PEER + PeerCount.OUTSIDE_BYTES] += total
     stats[Count.OUTSIDE_PACKETS]++
     stats[Count.OUTSIDE_BYTES] += total
+  }
+
+  /**
+   * May `peer` send us a packet from `src` (int32)? Inside the network only
+   * from a subnet a lease of its address holds (so never from ours);
+   * outside it, from anywhere but loopback and this node's own addresses.
+   */
+  private sourceOk (src: number, peer: number): boolean {
+    const held = this.o.fdb.sourceHolds(src, peer)
+    if (held >= 0) return held === 1
+    if ((src >>> 24) === 127) return false
+    const local = this.local
+    for (let i = 0; i < this.localCount; i++) if (local[i] === src) return false
+    return true
   }
 
   /**

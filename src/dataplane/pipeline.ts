@@ -8,7 +8,7 @@ import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
 import { PER_PEER } from './fdb'
 import { ANSWER_SLOT, ANSWER_SLOTS, Inside } from './inside'
-import { Outside } from './outside'
+import { GRO_MAX_SEGMENTS, Outside } from './outside'
 import { TunWrites } from './tun-writes'
 import { VNET_F_DATA_VALID, VNET_HDR_LEN } from './vnet'
 import { snapshot } from '../native/counters'
@@ -42,6 +42,9 @@ export interface PipelineOptions {
   /** STAT_SLOTS counters and the unknown-sender ring, when another thread reads them (a worker's, over a SharedArrayBuffer) */
   stats?: Float64Array
   unknownSources?: Uint32Array
+  spoofSenders?: Uint32Array
+  /** drop inner sources the sender does not hold (Outside's checkSource) */
+  checkSource?: boolean
 }
 
 export type DataplaneSnapshot = StatsSnapshot & { tun: Record<string, number>, sock: Record<string, number> }
@@ -58,8 +61,6 @@ export function dataplaneSnapshot (stats: Float64Array, tun: Float64Array, sock:
 export const INSIDE_HEADROOM = 64
 /** The largest super-packet the TUN hands us (IPv4 total length), and the largest UDP_GRO read. */
 const SUPER_MAX = 65535
-/** Datagrams one UDP_GRO read may hold (the kernel's UDP_GRO_CNT_MAX). */
-const GRO_SEGMENTS = 64
 
 function roundUp (n: number, to: number): number {
   return Math.ceil(n / to) * to
@@ -86,7 +87,7 @@ export class Pipeline {
     // Outside: the receive slots, then the TUN writes' header area, then the
     // inside loop's ICMP answers, all in one slab (writes gather from it).
     const outSlot = off.gro ? roundUp(SUPER_MAX + 1, 64) : roundUp(o.encap.headroom + 64 + o.mtu + 1, 64)
-    const datagrams = o.batch * (off.gro ? GRO_SEGMENTS : 1)
+    const datagrams = o.batch * (off.gro ? GRO_MAX_SEGMENTS : 1)
     const maxWrites = datagrams + ANSWER_SLOTS
     const hdrBase = o.batch * outSlot
     const answerBase = hdrBase + TunWrites.headerArea(maxWrites)
@@ -97,7 +98,7 @@ export class Pipeline {
     const checked = vnet
     const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0, off.uso === true)
     this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, vnet, coalesce: off.gso === true, onFatal: (e) => o.onFatal('inside', e), writes, answerSlab: outSlab, answerBase })
-    this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e), unknownSources: o.unknownSources })
+    this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e), unknownSources: o.unknownSources, spoofSenders: o.spoofSenders, checkSource: o.checkSource })
   }
 
   start (): void {
@@ -127,9 +128,19 @@ export class Pipeline {
     this.outside.setOwnSubnet(ip, prefixLen)
   }
 
+  /** This node's addresses, which no peer may send from. */
+  setLocalAddresses (addrs: readonly number[]): void {
+    this.outside.setLocalAddresses(addrs)
+  }
+
   /** The rings of recent senders without a lease (one here; one per worker in a WorkerGroup). */
   unknownRings (): Uint32Array[] {
     return [this.outside.unknownSources]
+  }
+
+  /** The rings of recent lease holders that sent a spoofed inner source. */
+  spoofRings (): Uint32Array[] {
+    return [this.outside.spoofSenders]
   }
 
   /** A per-peer counter (PeerCount) of the peer at `index`. */

@@ -30,15 +30,17 @@ export const Drop = {
   /** a super-packet from the TUN of a kind we do not segment (IPv6, ECN, UFO) */
   GSO_UNSUPPORTED: REASON_COUNT + 11,
   /** VXLAN remote checksum offload that does not describe the packet (or is not on here) */
-  BAD_VXLAN_RCO: REASON_COUNT + 12
+  BAD_VXLAN_RCO: REASON_COUNT + 12,
+  /** the inner source lies in a subnet the sender does not hold, or is one of our own addresses */
+  SPOOFED_SOURCE: REASON_COUNT + 13
 } as const
 
-export const DROP_COUNT = REASON_COUNT + 13
+export const DROP_COUNT = REASON_COUNT + 14
 
 export const DROP_NAMES: readonly string[] = [
   ...REASON_NAMES,
   'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop', 'wrong_protocol',
-  'bad_inner_checksum', 'gso_unsupported', 'bad_vxlan_rco'
+  'bad_inner_checksum', 'gso_unsupported', 'bad_vxlan_rco', 'spoofed_source'
 ]
 
 /** Non-drop counters, after the drop slots. */

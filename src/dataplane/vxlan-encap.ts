@@ -91,7 +91,7 @@ export class VxlanEncap implements Encapsulation {
     // field, inside the packet (anything else could let a bad checksum
     // through, or point the kernel's finishing at other bytes). Linux takes
     // any start; a pod's own tunnel inside ours is refused here.
-    if (this.fdb.remCsum[peer] === 0) return -Drop.BAD_VXLAN_RCO
+    if (this.fdb.rcoFrom[peer] === 0) return -Drop.BAD_VXLAN_RCO
     const ip = off + VXLAN_HEADROOM
     const ihl = (slab[ip] & 15) << 2
     const proto = slab[ip + 9]

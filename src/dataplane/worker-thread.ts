@@ -37,6 +37,8 @@ const pipeline = new Pipeline({
   busyPollUs: spec.busyPollUs,
   stats: shared.stats,
   unknownSources: shared.unknown,
+  spoofSenders: shared.spoofed,
+  checkSource: spec.checkSource,
   onFatal: (where, errno) => { port.postMessage({ op: 'fatal', where, errno } satisfies WorkerReport) }
 })
 
@@ -50,6 +52,9 @@ port.on('message', (m: WorkerMessage) => {
       break
     case 'own':
       pipeline.setOwnSubnet(m.ip, m.prefixLen)
+      break
+    case 'local':
+      pipeline.setLocalAddresses(m.addrs)
       break
     case 'close':
       pipeline.close()

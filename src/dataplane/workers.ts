@@ -44,6 +44,7 @@ export interface WorkerSpec {
   busyPollUs: number
   fdb: { network: Ip4Net, subnetLen: number, port: number, capacity: number }
   vxlan: { vni: number, mac: string, remCsum: boolean }
+  checkSource: boolean
   shared: SharedArrayBuffer
 }
 
@@ -52,6 +53,7 @@ export type WorkerMessage =
   | { op: 'set', subnet: Ip4Net, publicIP: number, mac: Uint8Array | undefined, port: number, remCsum: boolean }
   | { op: 'delete', subnet: Ip4Net }
   | { op: 'own', ip: number, prefixLen: number }
+  | { op: 'local', addrs: number[] }
   | { op: 'close' }
 
 /** Worker -> main: 'took' once it owns an fd (it closes with the thread from then on). */
@@ -64,20 +66,21 @@ export interface SharedCounters {
   sock: Float64Array
   perPeer: Float64Array
   unknown: Uint32Array
+  spoofed: Uint32Array
 }
 
 /** Lays out (or, given the buffer, re-opens) a worker's shared counters. */
 export function sharedCounters (capacity: number, sab?: SharedArrayBuffer): { sab: SharedArrayBuffer, views: SharedCounters } {
   const n = COUNTER_NAMES.length
   const f64 = STAT_SLOTS + 2 * n + capacity * PER_PEER
-  const buf = sab ?? new SharedArrayBuffer(f64 * 8 + UNKNOWN_RING * 4)
+  const buf = sab ?? new SharedArrayBuffer(f64 * 8 + 2 * UNKNOWN_RING * 4)
   let at = 0
   const f = (len: number): Float64Array => { const v = new Float64Array(buf, at * 8, len); at += len; return v }
   const stats = f(STAT_SLOTS)
   const tun = f(n)
   const sock = f(n)
   const perPeer = f(capacity * PER_PEER)
-  return { sab: buf, views: { stats, tun, sock, perPeer, unknown: new Uint32Array(buf, at * 8, UNKNOWN_RING) } }
+  return { sab: buf, views: { stats, tun, sock, perPeer, unknown: new Uint32Array(buf, at * 8, UNKNOWN_RING), spoofed: new Uint32Array(buf, at * 8 + UNKNOWN_RING * 4, UNKNOWN_RING) } }
 }
 
 export interface WorkerGroupOptions {
@@ -145,8 +148,17 @@ export class WorkerGroup {
     this.post({ op: 'own', ip, prefixLen })
   }
 
+  setLocalAddresses (addrs: readonly number[]): void {
+    this.o.main.setLocalAddresses(addrs)
+    this.post({ op: 'local', addrs: [...addrs] })
+  }
+
   unknownRings (): Uint32Array[] {
     return [...this.o.main.unknownRings(), ...this.shared.map((s) => s.unknown)]
+  }
+
+  spoofRings (): Uint32Array[] {
+    return [...this.o.main.spoofRings(), ...this.shared.map((s) => s.spoofed)]
   }
 
   peerCounter (index: number, which: number): number {

@@ -27,6 +27,7 @@ import { fitsRange, freeCandidates, taken, totalSubnets } from './allocate'
 import type { SubnetRange } from './allocate'
 import type { Lease, LeaseAttrs } from './lease'
 import { LeaseWatcher } from './watcher'
+import { OnceLog } from '../log-once'
 import type { PeerEvent } from './watcher'
 import { ip4ToString } from '../packet/ip'
 
@@ -74,7 +75,8 @@ export class LeaseManager {
   private listRevision = 0
   private initial: Lease[] = []
   private readonly watcher = new LeaseWatcher(undefined)
-  private readonly warned = new Set<string>()
+  /** store entries that are not valid leases, named once each (bounded: a writer can invent keys without end) */
+  private readonly invalid: OnceLog
   private readonly ttl: number
   private readonly margin: number
   private readonly retryMs: number
@@ -91,6 +93,7 @@ export class LeaseManager {
     this.random = o.random ?? Math.random
     this.preferred = o.previousSubnet
     this.outage = o.outage ?? new StoreOutage(o.log)
+    this.invalid = new OnceLog(o.log, 'ignoring a store entry that is not a valid lease')
     if (this.ttl > 0 && this.margin >= this.ttl) {
       throw new WeftError('ECONFIG', `--subnet-lease-renew-margin (${this.margin} s) must be shorter than the lease TTL (${this.ttl} s)`)
     }
@@ -305,13 +308,13 @@ export class LeaseManager {
   }
 
   private warnSkipped (skipped: readonly { key: string, reason: string }[]): void {
-    for (const s of skipped) {
-      const k = `${s.key}\u0000${s.reason}`
-      if (this.warned.has(k)) continue
-      this.warned.add(k)
-      this.o.log.warn({ key: s.key, reason: s.reason }, 'ignoring a store entry that is not a valid lease')
-    }
+    for (const s of skipped) this.invalid.warn(`${s.key}\u0000${s.reason}`, { key: clip(s.key), reason: clip(s.reason) })
   }
+}
+
+/** A store writer's text, cut to a length a log line can carry. */
+function clip (s: string): string {
+  return s.length > 256 ? `${s.slice(0, 256)}...` : s
 }
 
 /** One timer: renew at expiry minus margin; retry on failure; nothing for reservations. */

@@ -7,7 +7,11 @@ import { decodeLeaseAttrs } from '../lease/json'
 import type { Lease, Skipped } from '../lease/lease'
 import { WeftError } from '../errors'
 
+/** flannel's lease values are a few hundred bytes; anything past this is not one, and is not kept */
+export const MAX_LEASE_VALUE = 64 * 1024
+
 export function leaseFromEntry (key: string, value: string, expiration: number | null, revision: number): Lease | Skipped {
+  if (value.length > MAX_LEASE_VALUE) return { key, reason: `value is ${value.length} bytes, more than a lease's ${MAX_LEASE_VALUE}` }
   const subnet = parseSubnetKey(key)
   if (subnet === undefined) return { key, reason: 'key does not parse as a subnet (want e.g. 10.244.1.0-24)' }
   // flannel's regex lets "10.244.1.5-24" through; no route or table entry can be made for it

@@ -18,7 +18,8 @@ export function fakeTunNetwork (o: Pick<TunNetworkOptions, 'backend' | 'unusable
   const logs = captureLogger()
   const stats = new Float64Array(DROP_COUNT)
   const ring = new Uint32Array(UNKNOWN_RING)
-  const dataplane: Dataplane = { stats, setOwnSubnet: () => {}, unknownRings: () => [ring], peerCounter: (i, k) => o.fdb.perPeer[i * PER_PEER + k], snapshot: () => ({ drops: {} }), close: () => {} }
+  const spoofed = new Uint32Array(UNKNOWN_RING)
+  const dataplane: Dataplane = { stats, setOwnSubnet: () => {}, setLocalAddresses: () => {}, unknownRings: () => [ring], spoofRings: () => [spoofed], peerCounter: (i, k) => o.fdb.perPeer[i * PER_PEER + k], snapshot: () => ({ drops: {} }), close: () => {} }
   const device = { name: 'weft.test', offloads: {}, resync: async () => {}, setSubnet: async () => {}, close: async () => {} } as unknown as TunDevice
   const net = new TunNetwork({
     backend: o.backend,

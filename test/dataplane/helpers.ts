@@ -42,6 +42,8 @@ export interface NodeOptions {
   wireTxSize?: number
   /** VXLAN remote checksum offload on (the backend's RemCsum) */
   remCsum?: boolean
+  /** drop inner sources the sender does not hold (the backends' default) */
+  checkSource?: boolean
 }
 
 /** A VXLAN pipeline between an in-memory TUN and a loopback UDP socket. */
@@ -51,7 +53,7 @@ export function node (subnet: string, mac: string, o: NodeOptions = {}): TestNod
   const net = parseCidr('10.244.0.0/16')
   const fdb = new Fdb({ network: net, subnetLen: 24, port: 0 })
   const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb, o.remCsum === true), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb, o.remCsum === true), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, checkSource: o.checkSource === true, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(subnet)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
   const wireRx = new PacketBatch({ size: 64, slotSize: o.wireSlot ?? 2048 })

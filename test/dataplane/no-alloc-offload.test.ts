@@ -43,7 +43,7 @@ const MTU = 1450
 const MSS = MTU - 52
 
 function offloadNode (subnet: string, mac: string): TestNode {
-  return node(subnet, mac, { mtu: MTU, offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, rcvbuf: 8 << 20, sndbuf: 4 << 20, wireSlot: 65600, wireTxSize: 32, remCsum: true })
+  return node(subnet, mac, { mtu: MTU, offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, rcvbuf: 8 << 20, sndbuf: 4 << 20, wireSlot: 65600, wireTxSize: 32, remCsum: true, checkSource: true })
 }
 
 /** [vnet header asking for TSO at MSS][IPv4 + TCP with timestamps + payload], the TCP checksum partial, as a TUN with TSO hands it over. */

@@ -20,8 +20,8 @@ v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc') as () => void
 
 test('600,000 packets through the VXLAN pipeline cause no more garbage collections than the loop without them', { timeout: 120_000 }, async (t) => {
-  const a = node('10.244.1.0/24', '02:00:00:00:00:0a')
-  const b = node('10.244.2.0/24', '02:00:00:00:00:0b')
+  const a = node('10.244.1.0/24', '02:00:00:00:00:0a', { checkSource: true })
+  const b = node('10.244.2.0/24', '02:00:00:00:00:0b', { checkSource: true })
   t.after(() => { a.close(); b.close() })
   link(a, b)
   // 64 packets to B, written once into A's "pod side" batch and sent again and again

@@ -95,7 +95,7 @@ interface Node {
 function makeNode (kind: EncapKind, sock: PacketIo, port: number): Node {
   const [tun, wire] = packetPair(64)
   const fdb = new Fdb({ network: parseCidr(NETWORK), subnetLen: 24, port })
-  const pipeline = new Pipeline({ tun, sock, fdb, encap: encapFor(kind, fdb), mtu: MTU[kind], batch: 64, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  const pipeline = new Pipeline({ tun, sock, fdb, encap: encapFor(kind, fdb), mtu: MTU[kind], batch: 64, checkSource: true, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(OWN_SUBNET)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
   fdb.set(parseCidr(PEER_SUBNET), PEER, kind === 'vxlan' ? PEER_MAC : undefined, port, kind === 'vxlan')

@@ -12,10 +12,11 @@ import { writeVxlan } from '../../src/packet/vxlan'
 import { fold, onesSum, pseudoHeaderSum4At } from '../../src/packet/checksum'
 import { bytes, icmpMessage, ipv4Packet, tcpPacket, udpPacket, u8, u16, u32, L4 } from '../packet/builders'
 import type { Datagram, EncapKind, From } from './drive'
-import { NODE, OUR_MAC, OWN_SUBNET, PEER, PEER_MAC, PEER_SUBNET, VNI } from './drive'
+import { NETWORK, NODE, OUR_MAC, OWN_SUBNET, PEER, PEER_MAC, PEER_SUBNET, VNI } from './drive'
 
 const OWN = parseCidr(OWN_SUBNET)
 const PEER_NET = parseCidr(PEER_SUBNET)
+const NET = parseCidr(NETWORK)
 
 const inNet = (n: Ip4Net): fc.Arbitrary<number> => fc.integer({ min: 0, max: 255 }).map((x) => (n.ip + x) >>> 0)
 /** Mostly `usual`, sometimes anything. */
@@ -48,10 +49,15 @@ export interface Inner {
   proto: number
   payload: Buffer
   options: Buffer
+  /** TCP: a data offset other than the builder's 5 (0..15), or undefined */
+  doff: number | undefined
 }
 
+/** Inner sources a peer may not send from: our pods, another node's, loopback. */
+const spoofedSource = fc.oneof(inNet(OWN), inNet(parseCidr('10.244.9.0/24')), fc.constant(0x7f000001))
+
 export const inner: fc.Arbitrary<Inner> = fc.record({
-  src: mostly(inNet(PEER_NET), u32, 4),
+  src: mostly(inNet(PEER_NET), fc.oneof(u32, spoofedSource), 4),
   dst: mostly(inNet(OWN), fc.oneof(u32, inNet(PEER_NET)), 8),
   ttl: mostly(fc.constant(64), fc.oneof(fc.constantFrom(0, 1, 2, 255), u8), 2),
   tos: mostly(fc.constant(0), u8),
@@ -61,7 +67,8 @@ export const inner: fc.Arbitrary<Inner> = fc.record({
   l4: fc.constantFrom('udp', 'tcp', 'icmp', 'other'),
   proto: u8,
   payload: payloadBytes,
-  options: options(true)
+  options: options(true),
+  doff: mostly(fc.constant(undefined), fc.integer({ min: 0, max: 15 }), 4)
 })
 
 /** The inner IPv4 packet, its header and L4 checksums valid. */
@@ -69,7 +76,12 @@ export function buildInner (p: Inner): Buffer {
   let l4: Buffer
   let proto = p.proto
   if (p.l4 === 'udp') { l4 = udpPacket(p.src, p.dst, 40000, 7000, p.payload).subarray(L4); proto = IPPROTO_UDP }
-  else if (p.l4 === 'tcp') { l4 = tcpPacket(p.src, p.dst, { sport: 40000, dport: 5201, seq: p.id, ack: 0, flags: 0x18, window: 512 }, Buffer.alloc(0), p.payload).subarray(L4); proto = IPPROTO_TCP }
+  else if (p.l4 === 'tcp') {
+    l4 = tcpPacket(p.src, p.dst, { sport: 40000, dport: 5201, seq: p.id, ack: 0, flags: 0x18, window: 512 }, Buffer.alloc(0), p.payload).subarray(L4)
+    proto = IPPROTO_TCP
+    // a data offset that lies (below 5, or past the packet); the checksum is left as it was
+    if (p.doff !== undefined) l4[12] = (p.doff << 4) | (l4[12] & 15)
+  }
   else if (p.l4 === 'icmp') { l4 = icmpMessage(8, 0, p.id, p.payload); proto = IPPROTO_ICMP }
   else l4 = p.payload
   return ipv4Packet({ tos: p.tos, id: p.id, fragField: p.fragField, ttl: p.ttl, protocol: proto, src: p.src, dst: p.dst }, l4, p.options)
@@ -336,6 +348,15 @@ export function expected (kind: EncapKind, d: Buffer, sender: From, mtu: number)
   if (total < ihl || total > avail) reasons.add('bad_total_length')
   if (total > mtu) reasons.add('too_big')
   if (!contains(OWN, d.readUInt32BE(at + 16))) reasons.add('not_for_us')
+  // the node checks inner sources (as the backends do by default): the peer
+  // holds PEER_SUBNET only; outside the network, anything but loopback
+  const src = d.readUInt32BE(at + 12)
+  if (contains(NET, src) ? !contains(PEER_NET, src) : (src >>> 24) === 127) reasons.add('spoofed_source')
+  // a TCP header (not in a later fragment) must be at least 20 bytes and fit the packet
+  if (d[at + 9] === IPPROTO_TCP && ((d[at + 6] & 0x1f) | d[at + 7]) === 0) {
+    const doff = at + ihl + 12 < d.length ? d[at + ihl + 12] >> 4 : -1
+    if (total < ihl + 20 || (doff >= 0 && (doff < 5 || ihl + doff * 4 > total))) reasons.add('bad_tcp_data_offset')
+  }
   let pass = [...reasons].every((r) => r === 'rx_truncated') ? d.subarray(at, at + total) : undefined
   if (pass !== undefined && partial) {
     // The rig's TUN has no vnet header, so the node finishes the checksum

@@ -157,7 +157,7 @@ test('IP-in-IP: an outer header whose total length ends before the datagram does
   const rig = directRig('ipip')
   t.after(() => rig.close())
   // outer: 20 bytes of header, total length 21 (one byte of inner); then a whole 92-byte inner packet for 10.244.2.0
-  const inner = buildInner({ src: 0x0af40100, dst: 0x0af40200, ttl: 64, tos: 0, id: 0, fragField: 0, l4: 'udp', proto: 17, payload: Buffer.alloc(64), options: Buffer.alloc(0) })
+  const inner = buildInner({ src: 0x0af40100, dst: 0x0af40200, ttl: 64, tos: 0, id: 0, fragField: 0, l4: 'udp', proto: 17, payload: Buffer.alloc(64), options: Buffer.alloc(0), doff: undefined })
   const d = buildIpip({ version: 4, options: Buffer.alloc(0), proto: 4, ttl: 0, tos: 0, id: 0, total: 21, src: PEER }, inner)
   const out = await rig.inject([{ datagram: d, from: 'peer' }])
   assert.equal(out.delivered.length, 0, `passed ${out.delivered[0]?.length} bytes from past the outer packet's 21: ${hex(d)}`)

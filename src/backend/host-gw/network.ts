@@ -8,6 +8,7 @@ import type { Lease } from '../../lease/lease'
 import type { PeerEvent } from '../../lease/watcher'
 import type { TrafficRules } from '../../kernel/iptables'
 import type { Logger } from '../../log'
+import { OnceLog } from '../../log-once'
 import { ip4ToString } from '../../packet/ip'
 import type { Underlay } from '../../daemon/iface'
 import type { Network, NetworkStatus } from '../backend'
@@ -33,8 +34,8 @@ export class HostGwNetwork implements Network {
   private lease: Lease
   private rules: TrafficRules
   private readonly peers = new Map<string, Peer>()
-  /** subnets already named in the log as unreachable or unusable */
-  private readonly reported = new Set<string>()
+  /** subnets named in the log as unreachable or unusable, or holding our own address: once each, bounded (a store writer controls them) */
+  private readonly reported = new Map<string, OnceLog>()
   private readonly timer: NodeJS.Timeout
   private closed = false
 
@@ -47,14 +48,14 @@ export class HostGwNetwork implements Network {
   }
 
   handlePeers (events: readonly PeerEvent[]): void {
-    const { routes, log, underlay } = this.o
+    const { routes, underlay } = this.o
     for (const e of events) {
       const l = e.lease
       const key = formatCidr(l.subnet)
       const publicIP = ip4ToString(l.attrs.publicIP)
       if (e.type === 'removed') {
         this.peers.delete(key)
-        this.reported.delete(key)
+        this.forget(key)
         void routes.remove(l.subnet)
         continue
       }
@@ -68,7 +69,8 @@ export class HostGwNetwork implements Network {
         continue
       }
       if (l.attrs.publicIP === underlay.publicIP) {
-        log.warn({ subnet: key }, 'ignoring a lease that holds our own public IP (stale?)')
+        // named once: its holder's renewals (or a writer repeating it) say nothing new
+        this.once('ignoring a lease that holds our own public IP (stale?)').warn(key, { subnet: key })
         continue
       }
       if (!directlyConnected(underlay.name, l.attrs.publicIP)) {
@@ -77,7 +79,7 @@ export class HostGwNetwork implements Network {
       }
       const peer: Peer = { lease: l, state: 'pending' }
       this.peers.set(key, peer)
-      this.reported.delete(key)
+      this.forget(key)
       void routes.add(l.subnet, l.attrs.publicIP).then((ok) => { peer.state = ok ? 'routed' : 'refused' })
     }
   }
@@ -113,8 +115,19 @@ export class HostGwNetwork implements Network {
     // (queued after any add, so this holds whatever order the events came in)
     void this.o.routes.remove(l.subnet)
     this.peers.set(key, { lease: l, state })
-    if (this.reported.has(key)) return
-    this.reported.add(key)
-    this.o.log.warn({ subnet: key, ...fields }, msg)
+    this.once(msg).warn(key, { subnet: key, ...fields })
+  }
+
+  private once (msg: string): OnceLog {
+    let o = this.reported.get(msg)
+    if (o === undefined) {
+      o = new OnceLog(this.o.log, msg)
+      this.reported.set(msg, o)
+    }
+    return o
+  }
+
+  private forget (key: string): void {
+    for (const o of this.reported.values()) o.forget(key)
   }
 }

@@ -56,6 +56,7 @@ export class IpipBackend implements Backend {
       batch: IPIP_BATCH,
       offloads: device.offloads,
       busyPollUs: this.ctx.busyPoll ?? 0,
+      checkSource: this.ctx.sourceCheck ?? true,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
     const network = new TunNetwork({

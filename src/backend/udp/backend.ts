@@ -63,6 +63,7 @@ export class UdpBackend implements Backend {
       batch: UDP_BATCH,
       offloads: device.offloads,
       busyPollUs: this.ctx.busyPoll ?? 0,
+      checkSource: this.ctx.sourceCheck ?? true,
       onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     })
     dataplane.inside.answerUnreachable(lease.subnet.ip)

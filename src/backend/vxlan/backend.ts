@@ -79,6 +79,7 @@ export class VxlanBackend implements Backend {
           batch: VXLAN_BATCH,
           offloads: device.offloads,
           busyPollUs: this.ctx.busyPoll ?? 0,
+          checkSource: this.ctx.sourceCheck ?? true,
           onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
         })
         if (workers > 1) {
@@ -89,6 +90,7 @@ export class VxlanBackend implements Backend {
             batch: VXLAN_BATCH,
             offloads: { ...device.offloads },
             busyPollUs: this.ctx.busyPoll ?? 0,
+            checkSource: this.ctx.sourceCheck ?? true,
             fdb: { network: config.network, subnetLen: config.subnetLen, port: this.cfg.port, capacity: FDB_CAPACITY },
             vxlan: { vni: this.cfg.vni, mac: this.vtepMac, remCsum: this.cfg.remCsum }
           }))
