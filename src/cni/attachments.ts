@@ -16,7 +16,7 @@
 // owned by this user and unreadable to others (save() writes it 0600); it
 // holds a weft delegate config of this network (loadSaved). Everything else
 // in the directory is left alone, wherever dataDir points.
-import { randomBytes } from 'node:crypto'
+import { writeAtomic } from '../util/write-atomic'
 import fs from 'node:fs'
 import path from 'node:path'
 import { CniCode, CniError } from './errors'
@@ -50,28 +50,11 @@ export function parseEntryName (name: string): Entry | undefined {
   return { kind: 'attachment', network, containerId, ifname }
 }
 
-/**
- * Write `d` to `file`, 0600 in a 0700 directory: to a new temporary file
- * (O_EXCL, so nothing already there, a link or a symlink, is written
- * through), synced, then renamed over `file`. A reader sees the old file or
- * the new one, never part of one.
- */
+/** Write `d` to `file`, 0600 in a 0700 directory, whole or not at all (writeAtomic). */
 export function save (file: string, d: Record<string, unknown>): void {
-  const dir = path.dirname(file)
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
-  let fd = -1
   try {
-    fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
-    fs.fchmodSync(fd, 0o600)
-    fs.writeFileSync(fd, JSON.stringify(d))
-    fs.fsyncSync(fd)
-    fs.closeSync(fd)
-    fd = -1
-    fs.renameSync(tmp, file)
+    writeAtomic(file, JSON.stringify(d), { mode: 0o600, dirMode: 0o700 })
   } catch (err) {
-    if (fd >= 0) fs.closeSync(fd)
-    fs.rmSync(tmp, { force: true })
     throw new CniError(CniCode.IO_FAILURE, `cannot save the delegate config ${file}`, (err as Error).message)
   }
 }

@@ -8,20 +8,33 @@
 // the socket is bound inside a fresh 0700 directory, given its mode there,
 // and only then renamed into place (rename also replaces, atomically, a
 // socket left by a killed daemon).
+//
+// Whoever may connect is trusted with what it says, but not with the
+// process: a request it sends, however malformed, is answered or refused
+// with a status and never ends the daemon (http-guard.ts, CONTROL_LIMITS).
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import type { Logger } from '../log'
+import { CONTROL_LIMITS, closeServer, guardedServer, listen } from './http-guard'
+import type { HttpLimits, RefusedReason } from './http-guard'
 
 export const CONTROL_SOCKET = 'weft.sock'
 /** rw for the daemon's user and group */
 export const CONTROL_SOCKET_MODE = 0o660
 
+export interface ControlOptions {
+  /** every refused request, by reason (weft_http_refused_total) */
+  onRefused?: (reason: RefusedReason) => void
+  /** default CONTROL_LIMITS */
+  limits?: Partial<HttpLimits>
+}
+
 export class ControlServer {
   readonly path: string
   private server: http.Server | undefined
 
-  constructor (stateDir: string, private readonly status: () => unknown, private readonly log: Logger) {
+  constructor (stateDir: string, private readonly status: () => unknown, private readonly log: Logger, private readonly o: ControlOptions = {}) {
     this.path = path.join(stateDir, CONTROL_SOCKET)
   }
 
@@ -33,24 +46,15 @@ export class ControlServer {
       // Anyone could put their own socket in its place (or, without the sticky bit, delete ours).
       this.log.warn({ dir, mode: '0' + (st.mode & 0o7777).toString(8) }, 'the state dir is world-writable: give weft a directory only its user can write (--state-dir)')
     }
-    const server = http.createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/status') {
-        let body: string
-        try { body = JSON.stringify(this.status()) } catch (err) {
-          res.writeHead(500).end(String(err))
-          return
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end(body)
-      } else res.writeHead(404).end()
-    })
+    const limits = { ...CONTROL_LIMITS, ...this.o.limits }
+    // a status() that throws is answered 500 by the guard, and logged
+    const server = guardedServer({ name: 'control', log: this.log, limits, ...(this.o.onRefused !== undefined ? { onRefused: this.o.onRefused } : {}) },
+      (_req, t) => t.path === '/status' ? { status: 200, body: JSON.stringify(this.status()), type: 'application/json' } : undefined)
     // mkdtemp makes the directory 0700 whatever the umask
     const staging = fs.mkdtempSync(path.join(dir, `.${CONTROL_SOCKET}-`))
     const tmp = path.join(staging, CONTROL_SOCKET)
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(tmp, () => resolve())
-      })
+      await listen(server, this.log, 'control', tmp)
       fs.chmodSync(tmp, CONTROL_SOCKET_MODE)
       fs.renameSync(tmp, this.path)
     } catch (err) {
@@ -67,7 +71,7 @@ export class ControlServer {
     const s = this.server
     this.server = undefined
     if (s === undefined) return
-    await new Promise<void>((resolve) => s.close(() => resolve()))
+    await closeServer(s)
     fs.rmSync(this.path, { force: true })
   }
 }
@@ -81,6 +85,11 @@ export function fetchStatus (stateDir: string, timeoutMs = 3000): Promise<unknow
       res.setEncoding('utf8')
       res.on('data', (c: string) => { body += c })
       res.on('end', () => {
+        // a refusal (429 when polled too often, 500) is not a status
+        if (res.statusCode !== 200) {
+          reject(new Error(`${socketPath} answered ${res.statusCode ?? '?'}: ${body.trim().slice(0, 200)}`))
+          return
+        }
         try { resolve(JSON.parse(body)) } catch (err) { reject(err) }
       })
     })

@@ -22,6 +22,7 @@ import { createBackend } from '../backend/table'
 import type { Network } from '../backend/backend'
 import { ControlServer } from './control'
 import { Metrics } from './metrics'
+import { OnceLog } from '../log-once'
 import { parseNetworkConfig, FLANNEL_CODE_DEFAULT_BACKEND_TYPE } from '../subnet/config'
 import type { NetworkConfig } from '../subnet/config'
 import { readSubnetEnv, writeSubnetEnv } from '../subnet/env'
@@ -86,7 +87,6 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     log.warn({ ttlSeconds: timing.ttlSeconds, renewMarginSeconds: timing.renewMarginSeconds }, `${LEASE_TTL_ENV} is set: leases last ${timing.ttlSeconds} s instead of flannel's 24 h (a setting for tests)`)
   }
   const store = openStore(flags)
-  const health = new Health()
   let network: Network | undefined
   let control: ControlServer | undefined
   const outage = new StoreOutage(log, {
@@ -97,6 +97,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     }
   })
   const metrics = new Metrics(() => network?.status() as never, () => outage.downForMs)
+  const health = new Health({ log, onRefused: (reason) => metrics.httpRefused.inc({ server: 'healthz', reason }) })
   health.setMetrics(() => metrics.text())
   health.setStore(() => outage.up ? undefined : { reason: outage.reason ?? 'unknown', forMs: outage.downForMs })
   try {
@@ -113,7 +114,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     // Before the lease: a daemon that cannot build its device takes nothing.
     checkPrivileges(backendNeeds(cfg.backend))
     if (flags.workers > 1 && cfg.backend.type !== 'vxlan') log.warn({ workers: flags.workers, backend: cfg.backend.type }, 'only the vxlan backend runs more than one dataplane worker: running one')
-    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, busyPoll: flags.busyPoll, log })
+    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, busyPoll: flags.busyPoll, sourceCheck: flags.sourceCheck, log })
     const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)
     const manager = new LeaseManager({
@@ -143,7 +144,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       store: describeStore(flags),
       storeUp: outage.up,
       ...(network?.status() ?? {})
-    }), log)
+    }), log, { onRefused: (reason) => metrics.httpRefused.inc({ server: 'control', reason }) })
     await control.listen()
     health.setReady(true)
     log.info({ subnet: formatCidr(lease.subnet), backend: cfg.backend.type }, 'running')
@@ -151,13 +152,13 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     const net = network
     // A lease for a subnet this network cannot hold (left from an older
     // Network, or written by hand) costs that entry only: skipped, named once.
-    const foreign = new Set<string>()
+    // Named once each, in bounded memory and at a bounded rate: a writer can invent them without end.
+    const foreign = new OnceLog(log, 'ignoring a lease that is not a subnet of this network')
     const fits = (e: PeerEvent): boolean => {
       if (fitsRange(e.lease.subnet, cfg)) return true
       const key = formatCidr(e.lease.subnet)
-      if (e.type === 'added' && !foreign.has(key)) log.warn({ subnet: key, network: formatCidr(cfg.network), subnetLen: cfg.subnetLen }, 'ignoring a lease that is not a subnet of this network')
-      if (e.type === 'added') foreign.add(key)
-      else foreign.delete(key)
+      if (e.type === 'added') foreign.warn(key, { subnet: key, network: formatCidr(cfg.network), subnetLen: cfg.subnetLen })
+      else foreign.forget(key)
       return false
     }
     await manager.run(signal, {

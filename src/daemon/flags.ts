@@ -20,6 +20,8 @@ export interface RunFlags extends StoreFlags {
   workers: number
   /** µs the dataplane keeps polling after each light batch (0 = it sleeps at once) */
   busyPoll: number
+  /** drop decapsulated packets whose inner source the sending node does not hold */
+  sourceCheck: boolean
 }
 
 type Spec = { type: 'string' | 'boolean', multiple?: boolean, default: string | boolean | string[] }
@@ -38,12 +40,13 @@ export const RUN_FLAGS: Record<string, Spec & { help: string }> = {
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'where to write subnet.env' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1..1439)' },
   'ip-masq': { type: 'boolean', default: false, help: 'masquerade traffic leaving the overlay' },
-  'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'address for /healthz and /readyz' },
-  'healthz-port': { type: 'string', default: '0', help: 'port for /healthz and /readyz (0 = off)' },
+  'healthz-ip': { type: 'string', default: '0.0.0.0', help: 'address for /healthz, /readyz and /metrics (anyone who reaches it may ask; 127.0.0.1 keeps it to the node)' },
+  'healthz-port': { type: 'string', default: '0', help: 'port for /healthz, /readyz and /metrics (0 = off)' },
   'state-dir': { type: 'string', default: '/var/lib/weft', help: 'where weft keeps node state (VTEP MAC)' },
   'exit-on-revoke': { type: 'boolean', default: false, help: 'exit (as flanneld does) instead of re-acquiring when our lease is revoked' },
   'net-config-path': { type: 'string', default: '', help: 'read the network config from this file instead of the store' },
   workers: { type: 'string', default: '1', help: 'dataplane threads for the vxlan backend (1..8): a TUN queue and a UDP socket each, flows spread over them by the kernel' },
+  'source-check': { type: 'string', default: 'on', help: 'drop packets from a peer whose inner source lies in a subnet it does not hold (another node\'s, or ours) or is one of this node\'s addresses; off: accept any inner source, as flanneld does (README: Threat model)' },
   'busy-poll': { type: 'string', default: '0', help: 'microseconds the dataplane keeps polling after each light batch instead of sleeping (0..1000000, 0 = off); cuts a round trip by tens of µs, keeps a core busy while such traffic lasts (README: Running a node)' }
 }
 
@@ -93,8 +96,15 @@ export function parseRunFlags (argv: string[], env: NodeJS.ProcessEnv = process.
     exitOnRevoke: get('exit-on-revoke') === true,
     netConfigPath: String(get('net-config-path')),
     workers: num('workers', 1, 8),
-    busyPoll: num('busy-poll', 0, 1_000_000)
+    busyPoll: num('busy-poll', 0, 1_000_000),
+    sourceCheck: onOff('source-check', String(get('source-check')))
   }
+}
+
+function onOff (flag: string, s: string): boolean {
+  if (s === 'on' || s === 'true' || s === '1') return true
+  if (s === 'off' || s === 'false' || s === '0') return false
+  throw new WeftError('EFLAG', `--${flag} ${JSON.stringify(s)}: must be on or off`)
 }
 
 export function runFlagsHelp (): string {

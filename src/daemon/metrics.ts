@@ -4,6 +4,25 @@
 // (renewals, store errors, watch batches) are counted as they happen.
 // Batch sizes come as packets_total / batches_total per direction, the form
 // Prometheus divides best (rate(packets) / rate(batches)).
+//
+// A scrape runs on the dataplane's thread, and the network's status() is
+// not free (it walks the whole peer table and reads sysfs): so a scrape
+// takes ONE status snapshot, which every collector reads, and a snapshot
+// serves the scrapes of the next `maxAgeMs` (1 s) too: scrapes in a loop
+// call status() at most once a second. (Each collector used to call it, 13
+// calls a scrape; with nothing limiting the rate either, a scrape loop on
+// 16 connections took a pod-to-pod TCP stream through the node to 3% of
+// its rate: bench/scrape.ts.) Prometheus scrapes every 15 s or more and
+// never sees the difference; the dataplane's counters may lag by up to
+// that second. The control plane's (store, lease, peer events, HTTP
+// refusals) are read fresh every time: they cost nothing, and a test or an
+// alert that acts on an outage should not see the one before.
+//
+// Per-peer series are labelled with the peer's subnet, and /metrics is
+// served to anyone who reaches --healthz-port. The subnets and the nodes
+// that hold them are no secret (the store, every node's routes); what the
+// series add is how much this node exchanges with each peer. Where that
+// matters, bind the port to the node (--healthz-ip 127.0.0.1) or firewall it.
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { NetworkStatus } from '../backend/backend'
 
@@ -18,10 +37,25 @@ export class Metrics {
   readonly watchBatches: Counter
   readonly lastWatchEvent: Gauge
   readonly peerEvents: Counter<'type'>
+  readonly httpRefused: Counter<'server' | 'reason'>
+  private readonly maxAgeMs: number
+  private readonly now: () => number
+  /** the last status() and when it was taken (in a box: the network may have none yet) */
+  private taken: { at: number, s: Status | undefined } | undefined
+  /** the status of the scrape being rendered */
+  private current: { s: Status | undefined } | undefined
+  private rendering: Promise<string> | undefined
 
-  /** storeDownForMs: how long the current store outage has lasted (0 while it answers) */
-  constructor (status: () => Status | undefined, storeDownForMs: () => number = () => 0) {
+  /**
+   * storeDownForMs: how long the current store outage has lasted (0 while it answers);
+   * maxAgeMs: how long a status snapshot serves later scrapes (default 1000; 0: each takes its own)
+   */
+  constructor (private readonly status: () => Status | undefined, storeDownForMs: () => number = () => 0, o: { maxAgeMs?: number, now?: () => number } = {}) {
+    this.maxAgeMs = o.maxAgeMs ?? 1000
+    this.now = o.now ?? (() => performance.now())
     const r = [this.registry]
+    // outside text() (registry.metrics() called directly) every collector asks for itself
+    const snapshot = (): Status | undefined => this.current !== undefined ? this.current.s : status()
     this.renewals = new Counter({ name: 'weft_lease_renewals_total', help: 'Lease renewals that succeeded', registers: r })
     this.storeErrors = new Counter({ name: 'weft_store_errors_total', help: 'Failed store calls, each retried with backoff, by what was being done (config, acquire, watch, renew, restore)', labelNames: ['op'], registers: r })
     this.storeOutages = new Counter({ name: 'weft_store_outages_total', help: 'Times the store became unreachable (each outage counted once, however many retries)', registers: r })
@@ -32,6 +66,7 @@ export class Metrics {
     this.watchBatches = new Counter({ name: 'weft_store_watch_batches_total', help: 'Batches of lease changes received from the store', registers: r })
     this.lastWatchEvent = new Gauge({ name: 'weft_store_last_watch_batch_timestamp_seconds', help: 'When the last batch of lease changes arrived (watch lag: time() minus this, while peers change)', registers: r })
     this.peerEvents = new Counter({ name: 'weft_peer_events_total', help: 'Peers added to or removed from the forwarding table', labelNames: ['type'], registers: r })
+    this.httpRefused = new Counter({ name: 'weft_http_refused_total', help: 'HTTP requests and connections refused, by server (healthz: --healthz-port, control: the control socket) and reason (bad_request, headers_too_large, timeout, connections, rate, method, bad_target, not_found, handler_error); each reason is logged once, at warn', labelNames: ['server', 'reason'], registers: r })
 
     const counter = (name: string, help: string, labelNames: string[], fill: (s: Status, set: (labels: Record<string, string>, v: number) => void) => void): void => {
       // eslint-disable-next-line no-new
@@ -39,7 +74,7 @@ export class Metrics {
         name, help, labelNames, registers: r,
         collect () {
           this.reset()
-          const s = status()
+          const s = snapshot()
           if (s !== undefined) fill(s, (labels, v) => this.inc(labels, v))
         }
       })
@@ -116,15 +151,35 @@ export class Metrics {
       registers: r,
       collect () {
         this.reset()
-        const o = status()?.offloads
+        const o = snapshot()?.offloads
         if (o !== undefined) for (const k of ['tso', 'uso', 'gro', 'gso']) this.set({ offload: k }, o[k] === true ? 1 : 0)
       }
     })
     // eslint-disable-next-line no-new
-    new Gauge({ name: 'weft_peers', help: 'Peers in the forwarding table', registers: r, collect () { this.set(status()?.peers.length ?? 0) } })
+    new Gauge({ name: 'weft_peers', help: 'Peers in the forwarding table', registers: r, collect () { this.set(snapshot()?.peers.length ?? 0) } })
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'weft_address_conflicts', help: 'Public IPs more than one lease claims (a misconfigured node, or a store writer borrowing an address): traffic from each is taken for all its claimants\' subnets', registers: r, collect () { this.set(snapshot()?.conflicts?.length ?? 0) } })
   }
 
-  async text (): Promise<string> {
-    return await this.registry.metrics()
+  /** The Prometheus text, from one status snapshot, which is at most maxAgeMs old. */
+  text (): Promise<string> {
+    // scrapes that arrive together share one render
+    if (this.rendering !== undefined) return this.rendering
+    const p = this.render()
+    this.rendering = p
+    const done = (): void => { if (this.rendering === p) this.rendering = undefined }
+    p.then(done, done)
+    return p
+  }
+
+  private async render (): Promise<string> {
+    const now = this.now()
+    if (this.taken === undefined || now - this.taken.at >= this.maxAgeMs) this.taken = { at: now, s: this.status() }
+    this.current = { s: this.taken.s }
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.current = undefined
+    }
   }
 }

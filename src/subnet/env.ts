@@ -3,9 +3,8 @@
 // subnet. Writing follows flanneld's WriteSubnetFile byte for byte (IPv4
 // lines only); reading accepts what flannel's CNI plugin and godotenv (which
 // flanneld reads it with) accept: comments, quotes, `export`, CRLF.
-import { randomBytes } from 'node:crypto'
+import { writeAtomic } from '../util/write-atomic'
 import fs from 'node:fs'
-import path from 'node:path'
 import { WeftError } from '../errors'
 import { formatCidr, networkOf, parseCidr } from '../ip/net'
 import type { Ip4Net } from '../ip/net'
@@ -55,29 +54,11 @@ export function formatSubnetEnv (env: SubnetEnv): string {
  * the umask. Throws WeftError ESUBNETENV; no temporary file is left behind.
  */
 export function writeSubnetEnv (file: string, env: SubnetEnv): void {
-  const text = formatSubnetEnv(env)
-  const dir = path.dirname(file)
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
-  let fd = -1
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
-    fd = fs.openSync(tmp, 'wx', 0o644)
-    fs.fchmodSync(fd, 0o644)
-    fs.writeFileSync(fd, text)
-    fs.fsyncSync(fd)
-    fs.closeSync(fd)
-    fd = -1
-    fs.renameSync(tmp, file)
+    writeAtomic(file, formatSubnetEnv(env), { mode: 0o644, dirMode: 0o755 })
   } catch (err) {
-    if (fd >= 0) fs.closeSync(fd)
-    fs.rmSync(tmp, { force: true })
     throw new WeftError('ESUBNETENV', `${file}: cannot write: ${(err as Error).message}`, { cause: err })
   }
-  // Make the rename itself durable. Best effort: some filesystems refuse to fsync a directory.
-  try {
-    const d = fs.openSync(dir, 'r')
-    try { fs.fsyncSync(d) } finally { fs.closeSync(d) }
-  } catch {}
 }
 
 /** The file's values, or undefined if it does not exist. Throws WeftError ESUBNETENV naming the key at fault. */

@@ -33,6 +33,7 @@ test('a daemon serves /healthz, /readyz and /metrics (traffic, drops, peers, ren
     assert.match(m.body, /^weft_batches_total\{direction="inside"\} \d+$/m)
     assert.match(m.body, new RegExp(`^weft_peer_packets_total\\{peer="${b.env().subnet.ip >>> 24}\\.\\d+\\.\\d+\\.0/24",direction="inside"\\} 2$`, 'm'))
     assert.match(m.body, /^weft_peers 1$/m)
+    assert.match(m.body, /^weft_address_conflicts 0$/m)
     assert.match(m.body, /^weft_store_up 1$/m)
     assert.match(m.body, /^weft_peer_events_total\{type="added"\} 1$/m)
     assert.match(m.body, /^# TYPE weft_drops_total counter$/m)
