@@ -4,13 +4,15 @@
       "target_name": "weft_native",
       "sources": [
         "native/src/addon.cc",
-        "native/src/batch.c",
         "native/src/busy.c",
         "native/src/gso.c",
         "native/src/probe.c",
         "native/src/sock.c",
+        "native/src/sock_io.c",
+        "native/src/sock_run.c",
         "native/src/spawn.c",
-        "native/src/tun.c"
+        "native/src/tun.c",
+        "native/src/tun_io.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -29,24 +29,23 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { attachmentFile } from '../src/cni/attachments'
-import { withTopology } from '../test/helpers/netns'
-import type { Host, Topology } from '../test/helpers/netns'
-import { netnsSkipReason } from '../test/helpers/skip'
+import { withTopology } from '../lab/netns'
+import type { Host, Topology } from '../lab/netns'
+import { netnsSkipReason } from '../lab/skip'
+import { benchArgs, numberFlag } from './args'
+import { max, mean, median, min, percentile } from './stats'
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'weft')
 const CNI_PATH = '/usr/lib/cni'
 const SUBNET = { network: '10.244.0.0/16', gateway: '10.244.7.1', prefix: 24, mtu: 1450 }
 
-function arg (name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
-}
-
-const count = Number(arg('count', '100'))
-const baseline = Number(arg('baseline', '20'))
+const flags = benchArgs('cni-latency', {
+  count: { type: 'string', default: '100' },
+  baseline: { type: 'string', default: '20' }
+})
 // host-local hands out .2 .. .254 of the /24, and the direct bridge calls take some too
-if (!Number.isInteger(count) || count < 1 || count > 200) throw new RangeError(`--count must be 1..200, got ${arg('count', '100')}`)
-if (!Number.isInteger(baseline) || baseline < 1 || baseline > 50) throw new RangeError(`--baseline must be 1..50, got ${arg('baseline', '20')}`)
+const count = numberFlag('count', flags.count, { min: 1, max: 200, integer: true })
+const baseline = numberFlag('baseline', flags.baseline, { min: 1, max: 50, integer: true })
 
 const progress = (msg: string): void => { process.stderr.write(`cni-latency: ${msg}\n`) }
 
@@ -103,21 +102,14 @@ function allocations (dir: string): string[] {
 
 interface Stats { n: number, median: number, p90: number, worst: number, best: number, mean: number, ms: number[] }
 
-/** Nearest-rank percentile of sorted samples. */
-function pct (sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]
-}
-
 function stats (ms: number[]): Stats {
-  const s = [...ms].sort((a, b) => a - b)
-  const m = s.length >> 1
   return {
-    n: s.length,
-    median: s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2,
-    p90: pct(s, 90),
-    worst: s[s.length - 1],
-    best: s[0],
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
+    n: ms.length,
+    median: median(ms),
+    p90: percentile(ms, 90),
+    worst: max(ms),
+    best: min(ms),
+    mean: mean(ms),
     ms: ms.map((x) => Math.round(x * 10) / 10)
   }
 }

@@ -28,15 +28,17 @@ import path from 'node:path'
 import { PacketBatch, PeerTable, openUdp4, packetPair, trySetUdpGro } from '../src/native'
 import type { PacketIo } from '../src/native'
 import { Fdb } from '../src/dataplane/fdb'
-import { VxlanEncap, VXLAN_HEADROOM } from '../src/dataplane/vxlan-encap'
+import { VxlanEncap, VXLAN_HEADROOM } from '../src/backend/vxlan/encap'
 import { TunWrites } from '../src/dataplane/tun-writes'
 import { newStats, snapshotStats } from '../src/dataplane/stats'
-import { VNET_F_DATA_VALID } from '../src/dataplane/vnet'
+import { VNET_F_DATA_VALID } from '../src/native/vnet'
 import { onesSum } from '../src/packet/checksum'
 import { setIpv4Checksum, validateIpv4 } from '../src/packet/ipv4'
-import { parseCidr } from '../src/ip/net'
-import { withTopology } from '../test/helpers/netns'
-import { netnsSkipReason } from '../test/helpers/skip'
+import { parseCidr } from '../src/packet/net'
+import { withTopology } from '../lab/netns'
+import { netnsSkipReason } from '../lab/skip'
+import { benchArgs } from './args'
+import { median } from './stats'
 
 export interface MicroRow {
   stage: 'parse' | 'lookup' | 'encapsulate' | 'segment' | 'coalesce' | 'checksum'
@@ -86,12 +88,6 @@ function rate (fn: () => number, o: Required<Omit<MicroOptions, 'progress'>>): {
     if (r > 0) rates.push(items / (Number(now - t0) / 1e9)) // round 0 warms up (and lets V8 optimise)
   }
   return { rate: median(rates), best: Math.max(...rates) }
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
 const ip4 = (a: number, b: number, c: number, d: number): number => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0
@@ -514,19 +510,21 @@ export function printMicro (m: MicroResult, print: (line: string) => void): void
   if (m.skipped !== undefined) print(`segment and native checksum skipped: ${m.skipped}`)
 }
 
-function argOf (name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
-}
-
 async function main (): Promise<void> {
-  const o = { roundMs: Number(argOf('round-ms', '60')), rounds: Number(argOf('rounds', '5')) }
-  if (process.argv.includes('--segment-child')) {
+  const flags = benchArgs('micro', {
+    'round-ms': { type: 'string', default: '60' },
+    rounds: { type: 'string', default: '5' },
+    json: { type: 'boolean', default: false },
+    // how the segment stage runs itself in a namespace of its own (not for people)
+    'segment-child': { type: 'boolean', default: false }
+  })
+  const o = { roundMs: Number(flags['round-ms']), rounds: Number(flags.rounds) }
+  if (flags['segment-child']) {
     console.log(JSON.stringify({ segment: segmentChild(o) }))
     return
   }
   const m = await runMicro({ ...o, progress: (msg) => process.stderr.write(`${msg}\n`) })
-  if (process.argv.includes('--json')) console.log(JSON.stringify({ bench: 'micro', ...m }))
+  if (flags.json) console.log(JSON.stringify({ bench: 'micro', ...m }))
   else printMicro(m, (l) => console.log(l))
   if (sink === 0.5) console.log('') // never: keeps `sink` observable
 }

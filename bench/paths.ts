@@ -14,19 +14,19 @@
 // lowered only where a backend cannot carry it, so the paths differ only in
 // what carries the packets. The topology (namespaces, daemons, pods) is torn
 // down when the callback returns or throws, and on Ctrl-C (netns.ts).
-import { formatCidr } from '../src/ip/net'
-import { withTopology, waitFor } from '../test/helpers/netns'
-import type { Host, Topology } from '../test/helpers/netns'
-import { addPods } from '../test/helpers/pods'
-import type { Pod } from '../test/helpers/pods'
-import { CONGESTION_NAME, ping } from '../test/helpers/traffic'
+import { formatCidr } from '../src/packet/net'
+import { withTopology, waitFor } from '../lab/netns'
+import type { Host, Topology } from '../lab/netns'
+import { addPods } from '../lab/pods'
+import type { Pod } from '../lab/pods'
+import { ping } from '../lab/traffic'
 import { podGsoMaxSize } from '../src/cni/gso'
-import { kernelVxlanNode } from '../test/helpers/kernel-vxlan'
-import { cluster } from '../test/backend/daemons'
-import type { Daemon } from '../test/backend/daemons'
-import { cpuOf, nodePid } from './cpu'
+import { kernelVxlanNode } from '../lab/kernel-vxlan'
+import { cluster } from '../lab/daemons'
+import type { Daemon } from '../lab/daemons'
+import { cpuOf, nodePid } from '../lab/cpu'
 import { forwarderBinary } from './forwarder'
-import type { CpuTimes } from './cpu'
+import type { CpuTimes } from '../lab/cpu'
 
 export const POD_MTU = 1450
 /** the forwarder path's TUN device, and how long its program may live (seconds) */
@@ -55,13 +55,6 @@ export const BUSY_POLL_US = 20_000
 export const VXLAN_BUSY_POLL = { name: 'vxlan-bp', key: 'weftVxlanBp', label: 'weft vxlan --busy-poll', backend: 'vxlan', flags: ['--busy-poll', String(BUSY_POLL_US)] } as const
 
 export type PathDef = typeof PATHS[number] | typeof VXLAN_BUSY_POLL
-
-/** `--congestion NAME`: the TCP senders' algorithm (iperf3 -C); 'default' leaves the machine's (undefined). */
-export function congestionOption (value: string): string | undefined {
-  if (value === 'default') return undefined
-  if (!CONGESTION_NAME.test(value)) throw new RangeError(`--congestion takes an algorithm such as cubic or bbr, or default, got ${value}`)
-  return value
-}
 
 /** The paths a `--paths a,b,c` list names, in the canonical order; throws on an unknown name. */
 export function selectPaths (list: string): PathDef[] {

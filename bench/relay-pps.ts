@@ -1,4 +1,4 @@
-// Packets per second through the smoke relay (test/fixtures/relay.ts) at
+// Packets per second through the smoke relay (lab/fixtures/relay.ts) at
 // batch size 1 and 64, beside the kernel's own VXLAN carrying the same flood
 // between the same two namespaces in the same run.
 //
@@ -11,21 +11,21 @@
 //
 // usage: node dist/bench/relay-pps.js [--seconds 3] [--sizes 64,1372]
 import path from 'node:path'
-import { createTopology } from '../test/helpers/netns'
-import type { Host, Topology } from '../test/helpers/netns'
-import { netnsSkipReason } from '../test/helpers/skip'
+import { createTopology } from '../lab/netns'
+import type { Host, Topology } from '../lab/netns'
+import { netnsSkipReason } from '../lab/skip'
+import { benchArgs } from './args'
 
-const RELAY = path.join(__dirname, '..', 'test', 'fixtures', 'relay.js')
+const RELAY = path.join(__dirname, '..', 'lab', 'fixtures', 'relay.js')
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const MTU = 1400
 
-function arg (name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
-}
-
-const seconds = Number(arg('seconds', '3'))
-const sizes = arg('sizes', '64,1372').split(',').map(Number)
+const flags = benchArgs('relay-pps', {
+  seconds: { type: 'string', default: '3' },
+  sizes: { type: 'string', default: '64,1372' }
+})
+const seconds = Number(flags.seconds)
+const sizes = flags.sizes.split(',').map(Number)
 
 interface Row { path: string, batch: string, size: number, offered: number, delivered: number, avgBatch: string }
 

@@ -12,11 +12,12 @@
 // 3. per path: every round's pair, and the median of the ratios
 // Ping rounds (pingRounds) are the same idea for round-trip time, with every
 // path up at once: a ping's median moves by 2x between minutes on this VM.
-import type { Pod } from '../test/helpers/pods'
-import type { Topology } from '../test/helpers/netns'
-import { iperf, ping } from '../test/helpers/traffic'
+import type { Pod } from '../lab/pods'
+import type { Topology } from '../lab/netns'
+import { iperf, ping } from '../lab/traffic'
 import { proveReachable, withPath } from './paths'
 import type { PathDef, PathSetup } from './paths'
+import { median } from './stats'
 
 export interface Round {
   /** the reference path's (kernel VXLAN, unless the rounds were run against another) */
@@ -47,13 +48,6 @@ export interface RoundsOptions {
 
 /** unmeasured pings at 2 ms before a path is measured: a fresh daemon's per-batch code gets optimised, as a long-running node's is */
 export const WARM_UP_PINGS = 300
-
-export function median (xs: number[]): number {
-  if (xs.length === 0) return NaN
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 
 async function tcp (s: PathSetup, o: RoundsOptions): Promise<number> {
   const [client, server] = s.pods

@@ -41,14 +41,13 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseArgs } from 'node:util'
-import type { Topology } from '../test/helpers/netns'
-import type { Pod } from '../test/helpers/pods'
-import { iperf, ping } from '../test/helpers/traffic'
-import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
-import { backgroundLoad, coresBetween, machineTicks, memoryOf } from './cpu'
-import type { Cores } from './cpu'
-import { BUSY_POLL_US, cleanUpOnInterrupt, congestionOption, PATHS, proveReachable, selectPaths, VXLAN_BUSY_POLL, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import type { Topology } from '../lab/netns'
+import type { Pod } from '../lab/pods'
+import { iperf, ping } from '../lab/traffic'
+import { netnsSkipReason, toolSkipReason } from '../lab/skip'
+import { backgroundLoad, coresBetween, machineTicks, memoryOf } from '../lab/cpu'
+import type { Cores } from '../lab/cpu'
+import { BUSY_POLL_US, cleanUpOnInterrupt, PATHS, proveReachable, selectPaths, VXLAN_BUSY_POLL, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
 import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
@@ -56,8 +55,9 @@ import { renderChart } from './chart'
 import { headToHead, pingRounds, PING_ROUND_COUNT, WARM_UP_PINGS } from './rounds'
 import type { HeadToHead, PingHeadToHead } from './rounds'
 import type { Bar, Panel } from './chart'
+import { benchArgs, congestionOption, numberFlag, usage } from './args'
+import { median, percentile } from './stats'
 
-const USAGE = 'usage: run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro] | --report FILE.json'
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
 /** a UDP port nothing listens on: the receiving kernel counts the packet, then drops it */
@@ -81,28 +81,24 @@ interface Options {
   report: string | undefined
 }
 
+const FLAGS = {
+  seconds: { type: 'string', default: '3' },
+  paths: { type: 'string', default: PATHS.map((p) => p.name).join(',') },
+  'no-offloads': { type: 'boolean', default: false },
+  out: { type: 'string', hint: 'FILE.json' },
+  'udp-rate': { type: 'string', default: '1G' },
+  pings: { type: 'string', default: '200' },
+  rounds: { type: 'string', default: '3' },
+  congestion: { type: 'string', default: 'cubic' },
+  'no-micro': { type: 'boolean', default: false },
+  report: { type: 'string', hint: 'FILE.json' }
+} as const
+
 function options (argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      seconds: { type: 'string', default: '3' },
-      paths: { type: 'string', default: PATHS.map((p) => p.name).join(',') },
-      'no-offloads': { type: 'boolean', default: false },
-      out: { type: 'string' },
-      'udp-rate': { type: 'string', default: '1G' },
-      pings: { type: 'string', default: '200' },
-      rounds: { type: 'string', default: '3' },
-      congestion: { type: 'string', default: 'cubic' },
-      'no-micro': { type: 'boolean', default: false },
-      report: { type: 'string' }
-    }
-  })
-  const seconds = Number(values.seconds)
-  if (!(seconds >= 1 && seconds <= 60)) throw new RangeError(`--seconds must be 1..60, got ${values.seconds}`)
-  const pings = Number(values.pings)
-  if (!Number.isInteger(pings) || pings < 10 || pings > 2000) throw new RangeError(`--pings must be 10..2000, got ${values.pings}`)
-  const rounds = Number(values.rounds)
-  if (!Number.isInteger(rounds) || rounds < 0 || rounds > 9) throw new RangeError(`--rounds must be 0..9, got ${values.rounds}`)
+  const values = benchArgs('run', FLAGS, argv)
+  const seconds = numberFlag('seconds', values.seconds, { min: 1, max: 60 })
+  const pings = numberFlag('pings', values.pings, { min: 10, max: 2000, integer: true })
+  const rounds = numberFlag('rounds', values.rounds, { min: 0, max: 9, integer: true })
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
   return {
     seconds,
@@ -181,12 +177,6 @@ interface PathFigures {
   error?: string
 }
 
-function quantile (xs: number[], q: number): number {
-  if (xs.length === 0) return NaN
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]
-}
-
 function rateToGbps (rate: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMG]?)$/.exec(rate)
   const mult = { '': 1e-9, K: 1e-6, M: 1e-3, G: 1 }[m?.[2] ?? '']
@@ -242,7 +232,7 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
     await ping(topo, client, server.ip, { count: WARM_UP_PINGS, intervalS: 0.002, waitS: 1 })
     const p = await measured(topo, weft, async () => await ping(topo, client, server.ip, { count: o.pings, intervalS: 0.01, waitS: 1, rtts: true }))
     const rtts = p.value.rtts ?? []
-    fig.ping = { sent: p.value.sent, received: p.value.received, medianMs: quantile(rtts, 0.5), p99Ms: quantile(rtts, 0.99), window: p.window }
+    fig.ping = { sent: p.value.sent, received: p.value.received, medianMs: median(rtts), p99Ms: percentile(rtts, 99), window: p.window }
     progress(`  median ${fig.ping.medianMs.toFixed(3)} ms, p99 ${fig.ping.p99Ms.toFixed(3)} ms, ${fig.ping.received}/${fig.ping.sent} replies`)
 
     for (const streams of [1, 4]) {
@@ -515,7 +505,7 @@ async function rounds (o: Options, results: PathFigures[]): Promise<HeadToHead[]
 export async function main (argv: string[]): Promise<number> {
   let o: Options
   try { o = options(argv) } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`)
+    process.stderr.write(`bench: ${(err as Error).message}\n${usage('run', FLAGS)}\n`)
     return 2
   }
   if (o.report !== undefined) return report(o.report)

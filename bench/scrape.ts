@@ -13,7 +13,7 @@
 //    - hammer: --conns (16, the most one address may hold) connections, each sending its next
 //      request as soon as the last was answered, for as long as the iperf3
 //      run (bounded also by --requests); most are refused 429 by the rate limit
-//    The scraper (test/daemon/raw-http.js, a 'loop') runs in h2's namespace
+//    The scraper (lab/raw-http.js, a 'loop') runs in h2's namespace
 //    and scrapes h1's daemon, the sender's, across the underlay.
 // 3. per load: each round's Gbit/s and its ratio to the same round's quiet
 //    run, the median ratio, the daemon's main-thread CPU (cores) and what
@@ -24,17 +24,18 @@
 //
 // usage: sudo node dist/bench/scrape.js [--rounds 5] [--seconds 4] [--paced-rate 20] [--conns 16] [--requests 200000] [--congestion cubic]
 import path from 'node:path'
-import { parseArgs } from 'node:util'
-import { iperf, ping } from '../test/helpers/traffic'
-import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
-import { cpuOf } from './cpu'
-import { cleanUpOnInterrupt, congestionOption, proveReachable, withPath } from './paths'
+import { iperf, ping } from '../lab/traffic'
+import { netnsSkipReason, toolSkipReason } from '../lab/skip'
+import { cpuOf } from '../lab/cpu'
+import { cleanUpOnInterrupt, proveReachable, withPath } from './paths'
 import type { PathDef, PathSetup } from './paths'
-import { median, WARM_UP_PINGS } from './rounds'
-import type { LoopResult as ScrapeResult } from '../test/daemon/raw-http'
+import { WARM_UP_PINGS } from './rounds'
+import { benchArgs, congestionOption, numberFlag } from './args'
+import { median } from './stats'
+import type { LoopResult as ScrapeResult } from '../lab/raw-http'
 
 const PORT = 8081
-const SCRAPER = path.join(__dirname, '..', 'test', 'daemon', 'raw-http.js')
+const SCRAPER = path.join(__dirname, '..', 'lab', 'raw-http.js')
 const progress = (msg: string): void => { process.stderr.write(`scrape: ${msg}\n`) }
 
 // --- the bench -------------------------------------------------------------------
@@ -47,24 +48,22 @@ interface Options { rounds: number, seconds: number, pacedRate: number, conns: n
 interface Run { load: Load, gbps: number, retransmits: number, mainCores: number, cores: number, scrape?: ScrapeResult }
 
 function options (argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '5' },
-      seconds: { type: 'string', default: '4' },
-      'paced-rate': { type: 'string', default: '20' },
-      conns: { type: 'string', default: '16' },
-      requests: { type: 'string', default: '200000' },
-      congestion: { type: 'string', default: 'cubic' }
-    }
-  })
-  const o = { rounds: Number(values.rounds), seconds: Number(values.seconds), pacedRate: Number(values['paced-rate']), conns: Number(values.conns), requests: Number(values.requests), congestion: congestionOption(values.congestion) }
-  if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 20) throw new RangeError(`--rounds must be 1..20, got ${values.rounds}`)
-  if (!(o.seconds >= 1 && o.seconds <= 30)) throw new RangeError(`--seconds must be 1..30, got ${values.seconds}`)
-  if (!(o.pacedRate > 0 && o.pacedRate <= 1000)) throw new RangeError(`--paced-rate must be in (0, 1000], got ${values['paced-rate']}`)
-  if (!Number.isInteger(o.conns) || o.conns < 1 || o.conns > 64) throw new RangeError(`--conns must be 1..64, got ${values.conns}`)
-  if (!Number.isInteger(o.requests) || o.requests < 1 || o.requests > 10_000_000) throw new RangeError(`--requests must be 1..10000000, got ${values.requests}`)
-  return o
+  const values = benchArgs('scrape', {
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '4' },
+    'paced-rate': { type: 'string', default: '20' },
+    conns: { type: 'string', default: '16' },
+    requests: { type: 'string', default: '200000' },
+    congestion: { type: 'string', default: 'cubic' }
+  }, argv)
+  return {
+    rounds: numberFlag('rounds', values.rounds, { min: 1, max: 20, integer: true }),
+    seconds: numberFlag('seconds', values.seconds, { min: 1, max: 30 }),
+    pacedRate: numberFlag('paced-rate', values['paced-rate'], { min: 0, max: 1000, above: true }),
+    conns: numberFlag('conns', values.conns, { min: 1, max: 64, integer: true }),
+    requests: numberFlag('requests', values.requests, { min: 1, max: 10_000_000, integer: true }),
+    congestion: congestionOption(values.congestion)
+  }
 }
 
 /** weft vxlan as paths.ts sets it up, with --healthz-port on both daemons. */

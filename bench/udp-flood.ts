@@ -6,14 +6,22 @@
 // usage: udp-flood --to IP:PORT --size BYTES --batch N --seconds S [--max-packets M]
 import { openUdp4, PacketBatch, PeerTable } from '../src/native'
 import { parseIp4 } from '../src/packet/ip'
-import { arg } from '../test/fixtures/args'
+import { benchArgs } from './args'
 
 
-const [ip, port] = arg('to').split(':')
-const size = Number(arg('size', '64'))
-const batch = Number(arg('batch', '64'))
-const seconds = Number(arg('seconds', '3'))
-const maxPackets = Number(arg('max-packets', String(50_000_000)))
+const flags = benchArgs('udp-flood', {
+  to: { type: 'string', hint: 'IP:PORT' },
+  size: { type: 'string', default: '64' },
+  batch: { type: 'string', default: '64' },
+  seconds: { type: 'string', default: '3' },
+  'max-packets': { type: 'string', default: String(50_000_000) }
+})
+if (flags.to === undefined) throw new Error('missing --to')
+const [ip, port] = flags.to.split(':')
+const size = Number(flags.size)
+const batch = Number(flags.batch)
+const seconds = Number(flags.seconds)
+const maxPackets = Number(flags['max-packets'])
 
 const udp = openUdp4({ addr: 0, port: 0, batch, sndbuf: 4 << 20 })
 const peers = new PeerTable(1)

@@ -36,27 +36,28 @@
 // usage: sudo node dist/bench/vxlan-iperf.js [--seconds 3] [--repeat 2] [--congestion cubic]
 //          [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
 import os from 'node:os'
-import type { Topology } from '../test/helpers/netns'
-import type { Pod } from '../test/helpers/pods'
-import { iperf } from '../test/helpers/traffic'
-import { netnsSkipReason, toolSkipReason } from '../test/helpers/skip'
-import { backgroundLoad, coresBetween, machineTicks } from './cpu'
-import type { Cores } from './cpu'
-import { cleanUpOnInterrupt, congestionOption, PATHS, POD_MTU, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import type { Topology } from '../lab/netns'
+import type { Pod } from '../lab/pods'
+import { iperf } from '../lab/traffic'
+import { netnsSkipReason, toolSkipReason } from '../lab/skip'
+import { backgroundLoad, coresBetween, machineTicks } from '../lab/cpu'
+import type { Cores } from '../lab/cpu'
+import { cleanUpOnInterrupt, PATHS, POD_MTU, proveReachable, selectPaths, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, Weft } from './paths'
+import { benchArgs, congestionOption, numberFlag } from './args'
+import { max, median, min } from './stats'
 
-function arg (name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
-}
-
-const seconds = Number(arg('seconds', '3'))
-const repeat = Number(arg('repeat', '2'))
-if (!(seconds > 0 && seconds <= 600)) throw new RangeError(`--seconds must be in (0, 600], got ${arg('seconds', '3')}`)
-if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) throw new RangeError(`--repeat must be 1..100, got ${arg('repeat', '2')}`)
-const selected: readonly PathDef[] = selectPaths(arg('paths', PATHS.map((p) => p.name).join(',')))
+const flags = benchArgs('vxlan-iperf', {
+  seconds: { type: 'string', default: '3' },
+  repeat: { type: 'string', default: '2' },
+  congestion: { type: 'string', default: 'cubic' },
+  paths: { type: 'string', default: PATHS.map((p) => p.name).join(',') }
+})
+const seconds = numberFlag('seconds', flags.seconds, { min: 0, max: 600, above: true })
+const repeat = numberFlag('repeat', flags.repeat, { min: 1, max: 100, integer: true })
+const selected: readonly PathDef[] = selectPaths(flags.paths)
 // the senders' congestion control, as run.js: cubic unless told ('default': the machine's)
-const congestion = congestionOption(arg('congestion', 'cubic'))
+const congestion = congestionOption(flags.congestion)
 
 const progress = (msg: string): void => { process.stderr.write(`vxlan-iperf: ${msg}\n`) }
 
@@ -136,12 +137,6 @@ async function runPath (def: PathDef): Promise<PathResult[]> {
 
 // --- report ----------------------------------------------------------------
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-
 interface DaemonSummary {
   node: string
   role: 'sender' | 'receiver'
@@ -188,8 +183,8 @@ function summarize (p: PathResult): PathSummary {
     ...(p.backend !== undefined ? { backend: p.backend, deviceMtu: p.deviceMtu } : {}),
     background: p.background,
     median: median(g),
-    min: Math.min(...g),
-    max: Math.max(...g),
+    min: min(g),
+    max: max(g),
     retransmitsMedian: median(p.runs.map((r) => r.retransmits)),
     cores: { busy: cores('busy'), user: cores('user'), sys: cores('sys'), softirq: cores('softirq') },
     runs: p.runs

@@ -10,15 +10,17 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseCidr } from '../src/ip/net'
+import { parseCidr } from '../src/packet/net'
 import { parseIp4 } from '../src/packet/ip'
 import { EtcdStore } from '../src/store/etcd/etcd-store'
 import { SqliteStore } from '../src/store/sqlite/sqlite-store'
 import type { Store } from '../src/store/store'
-import { startEtcd } from '../test/helpers/etcd'
-import { toolSkipReason } from '../test/helpers/skip'
+import { startEtcd } from '../lab/etcd'
+import { toolSkipReason } from '../lab/skip'
+import { benchArgs } from './args'
+import { max, median, percentile } from './stats'
 
-const SAMPLES = Number(process.argv[process.argv.indexOf('--samples') + 1] ?? 100) || 100
+const SAMPLES = Number(benchArgs('watch-latency', { samples: { type: 'string', default: '100' } }).samples) || 100
 
 async function measure (writer: Store, watcher: Store): Promise<number[]> {
   const start = await watcher.listLeases()
@@ -49,9 +51,7 @@ async function measure (writer: Store, watcher: Store): Promise<number[]> {
 }
 
 function summary (name: string, xs: number[]): Record<string, number | string> {
-  const s = [...xs].sort((a, b) => a - b)
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]
-  return { store: name, samples: s.length, medianMs: +q(0.5).toFixed(2), p90Ms: +q(0.9).toFixed(2), worstMs: +s[s.length - 1].toFixed(2) }
+  return { store: name, samples: xs.length, medianMs: +median(xs).toFixed(2), p90Ms: +percentile(xs, 90).toFixed(2), worstMs: +max(xs).toFixed(2) }
 }
 
 async function main (): Promise<void> {

@@ -15,7 +15,7 @@ fi
 # namespaces, veth, ping, TCP load and captures; ethtool for device offloads;
 # etcd for the flannel store; bridge + host-local for CNI; libpcap for `cap`;
 # iptables for masquerade and forward rules; unshare/setpriv; the toolchain
-# node-gyp needs.
+# node-gyp needs; clang-format for `npm run lint` (the C in native/).
 packages=(
   iproute2 iputils-ping iperf3 tcpdump ethtool
   etcd-server etcd-client
@@ -23,6 +23,7 @@ packages=(
   libpcap-dev
   iptables util-linux
   make g++ python3
+  clang-format
 )
 if [ "$(id -u)" -eq 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

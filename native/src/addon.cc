@@ -4,7 +4,10 @@
 // caller-owned Buffers.
 //
 // 1. JS registers its receive views once (slab, offsets, lengths, ...) and its
-//    send views once; they are shared memory, rewritten by JS between batches.
+//    send views once, each as one options object read here at that moment;
+//    they are shared memory, rewritten by JS between batches. Constructors
+//    take options objects too; the per-batch calls (read, send(count)) take
+//    nothing or a count, so a batch costs no property lookups.
 // 2. uv_poll says "readable": Io reads a batch into the registered views and
 //    makes ONE call into JS with the packet count.
 // 3. JS processes the batch in place and calls send(count): one crossing.
@@ -63,6 +66,34 @@ bool IsU32Array(const Napi::Value &v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;
 }
 
+bool IsF64Array(const Napi::Value &v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
+}
+
+bool IsAbsent(const Napi::Value &v) { return v.IsUndefined() || v.IsNull(); }
+
+// An options object, read once at setup. Every value read is kept in
+// Held(), so the memory C is given pointers into lives as long as the
+// registration does, whatever JS does to the object afterwards.
+class Options {
+ public:
+  explicit Options(const Napi::Value &v)
+      : obj_(v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(v.Env())), held_(Napi::Array::New(v.Env())) {}
+
+  Napi::Value Get(const char *key) {
+    Napi::Value v = obj_.Get(key);
+    held_.Set(n_++, v);
+    return v;
+  }
+
+  Napi::Object Held() const { return held_; }
+
+ private:
+  Napi::Object obj_;
+  Napi::Array held_;
+  uint32_t n_ = 0;
+};
+
 // ---------------------------------------------------------- BusyPoll ------
 
 // Marks BusyPoll objects, so that Io::SetBusyPoll can tell one from any other
@@ -78,25 +109,34 @@ class BusyPoll : public Napi::ObjectWrap<BusyPoll> {
     return DefineClass(env, "BusyPoll", {InstanceMethod<&BusyPoll::Close>("close")});
   }
 
-  // new BusyPoll(counters: Float64Array, windowUs)
+  // new BusyPoll({ counters: Float64Array, windowUs, clock?: Float64Array })
+  // clock: tests only; clock[0] is "now" in ns instead of uv_hrtime(), so a
+  // test can move time itself and check the rules without sleeping.
   explicit BusyPoll(const Napi::CallbackInfo &info) : Napi::ObjectWrap<BusyPoll>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
-      Napi::TypeError::New(env, "BusyPoll(counters: Float64Array, windowUs)").ThrowAsJavaScriptException();
+    Options o(info[0]);
+    Napi::Value countersV = o.Get("counters"), windowV = o.Get("windowUs"), clockV = o.Get("clock");
+    if (!info[0].IsObject() || !countersV.IsTypedArray() || !windowV.IsNumber() || !(IsAbsent(clockV) || IsF64Array(clockV))) {
+      Napi::TypeError::New(env, "BusyPoll({ counters: Float64Array, windowUs, clock?: Float64Array })").ThrowAsJavaScriptException();
       return;
     }
-    auto counters = info[0].As<Napi::TypedArray>();
+    auto counters = countersV.As<Napi::TypedArray>();
     if (counters.TypedArrayType() != napi_float64_array || counters.ElementLength() < WEFT_BUSY_COUNTER_COUNT) {
       Napi::TypeError::New(env, "counters must be a Float64Array of at least constants.BUSY_COUNTERS slots").ThrowAsJavaScriptException();
       return;
     }
-    double window = info[1].As<Napi::Number>().DoubleValue();
+    if (!IsAbsent(clockV) && clockV.As<Napi::Float64Array>().ElementLength() < 1) {
+      Napi::TypeError::New(env, "clock must be a Float64Array of at least 1 slot").ThrowAsJavaScriptException();
+      return;
+    }
+    double window = windowV.As<Napi::Number>().DoubleValue();
     if (!(window >= 0 && window <= 1e6)) {
       Napi::RangeError::New(env, "windowUs must be 0..1000000").ThrowAsJavaScriptException();
       return;
     }
     ctr_ = counters.As<Napi::Float64Array>().Data();
-    ctrRef_ = Napi::Persistent(counters.As<Napi::Object>());
+    if (!IsAbsent(clockV)) clock_ = clockV.As<Napi::Float64Array>().Data();
+    held_ = Napi::Persistent(o.Held());
     uv_loop_t *loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
       Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
@@ -113,14 +153,16 @@ class BusyPoll : public Napi::ObjectWrap<BusyPoll> {
 
   // A batch was read (called by Io, on this loop's thread).
   void Kick(uint32_t packets, uint64_t bytes) {
-    if (idle_ && weft_busy_kick(&b_, uv_hrtime(), packets, bytes, ctr_)) uv_idle_start(idle_, &BusyPoll::OnIdle);
+    if (idle_ && weft_busy_kick(&b_, Now(), packets, bytes, ctr_)) uv_idle_start(idle_, &BusyPoll::OnIdle);
   }
 
  private:
   static void OnIdle(uv_idle_t *h) {
     BusyPoll *self = static_cast<BusyPoll *>(h->data);
-    if (weft_busy_tick(&self->b_, uv_hrtime(), self->ctr_) == WEFT_BUSY_STOP) uv_idle_stop(h);
+    if (weft_busy_tick(&self->b_, self->Now(), self->ctr_) == WEFT_BUSY_STOP) uv_idle_stop(h);
   }
+
+  uint64_t Now() const { return clock_ ? static_cast<uint64_t>(clock_[0]) : uv_hrtime(); }
 
   // close(): idempotent; the loop sleeps between batches again.
   Napi::Value Close(const Napi::CallbackInfo &info) {
@@ -137,7 +179,8 @@ class BusyPoll : public Napi::ObjectWrap<BusyPoll> {
 
   weft_busy_t b_;
   double *ctr_ = nullptr;
-  Napi::ObjectReference ctrRef_;
+  const double *clock_ = nullptr;  // tests only: fake time in ns
+  Napi::ObjectReference held_;     // counters and clock
   uv_idle_t *idle_ = nullptr;
 };
 
@@ -161,23 +204,24 @@ class Io : public Napi::ObjectWrap<Io> {
                        });
   }
 
-  // new Io(fd, kind, counters: Float64Array, maxBatch)
+  // new Io({ fd, kind, counters: Float64Array, maxBatch })
   explicit Io(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Io>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsTypedArray() ||
-        !info[3].IsNumber()) {
-      Napi::TypeError::New(env, "Io(fd, kind, counters: Float64Array, maxBatch)").ThrowAsJavaScriptException();
+    Options o(info[0]);
+    Napi::Value fd = o.Get("fd"), kind = o.Get("kind"), countersV = o.Get("counters"), maxBatch = o.Get("maxBatch");
+    if (!info[0].IsObject() || !fd.IsNumber() || !kind.IsNumber() || !countersV.IsTypedArray() || !maxBatch.IsNumber()) {
+      Napi::TypeError::New(env, "Io({ fd, kind, counters: Float64Array, maxBatch })").ThrowAsJavaScriptException();
       return;
     }
-    auto counters = info[2].As<Napi::TypedArray>();
+    auto counters = countersV.As<Napi::TypedArray>();
     if (counters.TypedArrayType() != napi_float64_array || counters.ElementLength() < WEFT_COUNTER_COUNT) {
       Napi::TypeError::New(env, "counters must be a Float64Array of at least counterNames.length")
           .ThrowAsJavaScriptException();
       return;
     }
-    fd_ = info[0].As<Napi::Number>().Int32Value();
-    kind_ = info[1].As<Napi::Number>().Int32Value();
-    max_ = info[3].As<Napi::Number>().Uint32Value();
+    fd_ = fd.As<Napi::Number>().Int32Value();
+    kind_ = kind.As<Napi::Number>().Int32Value();
+    max_ = maxBatch.As<Napi::Number>().Uint32Value();
     if (max_ == 0 || max_ > kMaxBatch) {
       Napi::RangeError::New(env, "maxBatch must be 1.." + std::to_string(kMaxBatch)).ThrowAsJavaScriptException();
       return;
@@ -202,17 +246,20 @@ class Io : public Napi::ObjectWrap<Io> {
   }
 
  private:
-  // setReceive(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity,
-  //            addrs?: Uint32Array, ports?: Uint32Array, segs?: Uint32Array, vnet?: boolean,
-  //            bad?: Uint32Array, inner?: number, rco?: boolean)
+  // setReceive({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity,
+  //              addrs?, ports?, segs?: Uint32Array, vnet?: boolean,
+  //              bad?: Uint32Array, inner?: number, rco?: boolean })
+  // (NativeReceive in src/native/binding.ts). Read once, into rx_, which
+  // every batch read uses as it is.
   Napi::Value SetReceive(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsBuffer() || !IsU32Array(info[1]) || !IsU32Array(info[2]) ||
-        !info[3].IsNumber())
-      THROW_TYPE(env, "setReceive(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity, addrs?, ports?, segs?)");
-    auto slab = info[0].As<Napi::Buffer<uint8_t>>();
-    auto offsets = info[1].As<Napi::Uint32Array>();
-    auto lengths = info[2].As<Napi::Uint32Array>();
+    Options o(info[0]);
+    Napi::Value slabV = o.Get("slab"), offsetsV = o.Get("offsets"), lengthsV = o.Get("lengths"), capacityV = o.Get("capacity");
+    if (!info[0].IsObject() || !slabV.IsBuffer() || !IsU32Array(offsetsV) || !IsU32Array(lengthsV) || !capacityV.IsNumber())
+      THROW_TYPE(env, "setReceive({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity, addrs?, ports?, segs?, ... })");
+    auto slab = slabV.As<Napi::Buffer<uint8_t>>();
+    auto offsets = offsetsV.As<Napi::Uint32Array>();
+    auto lengths = lengthsV.As<Napi::Uint32Array>();
     uint32_t n = offsets.ElementLength() < lengths.ElementLength() ? offsets.ElementLength() : lengths.ElementLength();
     weft_rx_t rx;
     std::memset(&rx, 0, sizeof rx);
@@ -220,12 +267,13 @@ class Io : public Napi::ObjectWrap<Io> {
     rx.slab_len = slab.Length();
     rx.offsets = offsets.Data();
     rx.lengths = lengths.Data();
-    rx.capacity = info[3].As<Napi::Number>().Uint32Value();
+    rx.capacity = capacityV.As<Napi::Number>().Uint32Value();
     rx.max = n < max_ ? n : max_;
     uint32_t *opt[3] = {nullptr, nullptr, nullptr};
+    const char *const names[3] = {"addrs", "ports", "segs"};
     for (int k = 0; k < 3; k++) {
-      Napi::Value v = info[4 + k];
-      if (v.IsUndefined() || v.IsNull()) continue;
+      Napi::Value v = o.Get(names[k]);
+      if (IsAbsent(v)) continue;
       if (!IsU32Array(v) || v.As<Napi::Uint32Array>().ElementLength() < rx.max)
         THROW_TYPE(env, "addrs/ports/segs must be Uint32Arrays as long as the batch");
       opt[k] = v.As<Napi::Uint32Array>().Data();
@@ -233,31 +281,35 @@ class Io : public Napi::ObjectWrap<Io> {
     rx.addrs = opt[0];
     rx.ports = opt[1];
     rx.segs = opt[2];
-    rx.vnet = kind_ == WEFT_KIND_FD && info[7].ToBoolean();
-    // sockets: info[8] = bad: Uint32Array(2 * batch), info[9] = inner offset
-    if (kind_ != WEFT_KIND_FD && IsU32Array(info[8])) {
-      if (info[8].As<Napi::Uint32Array>().ElementLength() < 2 * rx.max) THROW_TYPE(env, "bad must be a Uint32Array of 2 * batch");
-      rx.bad = info[8].As<Napi::Uint32Array>().Data();
-      rx.inner = info[9].IsNumber() ? info[9].As<Napi::Number>().Uint32Value() : 0;
-      rx.rco = kind_ == WEFT_KIND_UDP4 && info[10].ToBoolean();
+    rx.vnet = kind_ == WEFT_KIND_FD && o.Get("vnet").ToBoolean();
+    // sockets: bad = Uint32Array(2 * batch), inner = offset of the inner packet
+    Napi::Value bad = kind_ != WEFT_KIND_FD ? o.Get("bad") : env.Undefined();
+    if (IsU32Array(bad)) {
+      if (bad.As<Napi::Uint32Array>().ElementLength() < 2 * rx.max) THROW_TYPE(env, "bad must be a Uint32Array of 2 * batch");
+      rx.bad = bad.As<Napi::Uint32Array>().Data();
+      Napi::Value inner = o.Get("inner");
+      rx.inner = inner.IsNumber() ? inner.As<Napi::Number>().Uint32Value() : 0;
+      rx.rco = kind_ == WEFT_KIND_UDP4 && o.Get("rco").ToBoolean();
     }
     if (rx.capacity == 0) THROW_TYPE(env, "capacity must be > 0");
     rx_ = rx;
-    rxRef_ = Napi::Persistent(Hold(info, 11));
+    rxRef_ = Napi::Persistent(o.Held());
     return env.Undefined();
   }
 
-  // setSend(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array,
-  //         dests?: Uint32Array, table?: Uint32Array, segs?: Uint32Array,
-  //         inner?: number, coalesce?: boolean)
-  // segs: sockets, what each message is; fd, pieces per write (weft.h).
+  // setSend({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array,
+  //           dests?, table?, segs?: Uint32Array, inner?: number, coalesce?: boolean })
+  // (NativeSend in src/native/binding.ts). segs: sockets, what each message
+  // is; fd, pieces per write (weft.h). Read once, into tx_.
   Napi::Value SetSend(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[0].IsBuffer() || !IsU32Array(info[1]) || !IsU32Array(info[2]))
-      THROW_TYPE(env, "setSend(slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?, inner?, coalesce?)");
-    auto slab = info[0].As<Napi::Buffer<uint8_t>>();
-    auto offsets = info[1].As<Napi::Uint32Array>();
-    auto lengths = info[2].As<Napi::Uint32Array>();
+    Options o(info[0]);
+    Napi::Value slabV = o.Get("slab"), offsetsV = o.Get("offsets"), lengthsV = o.Get("lengths");
+    if (!info[0].IsObject() || !slabV.IsBuffer() || !IsU32Array(offsetsV) || !IsU32Array(lengthsV))
+      THROW_TYPE(env, "setSend({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?, inner?, coalesce? })");
+    auto slab = slabV.As<Napi::Buffer<uint8_t>>();
+    auto offsets = offsetsV.As<Napi::Uint32Array>();
+    auto lengths = lengthsV.As<Napi::Uint32Array>();
     weft_tx_t tx;
     std::memset(&tx, 0, sizeof tx);
     tx.slab = slab.Data();
@@ -265,38 +317,36 @@ class Io : public Napi::ObjectWrap<Io> {
     tx.offsets = offsets.Data();
     tx.lengths = lengths.Data();
     tx.max = offsets.ElementLength() < lengths.ElementLength() ? offsets.ElementLength() : lengths.ElementLength();
-    if (kind_ == WEFT_KIND_FD && !info[5].IsUndefined() && !info[5].IsNull()) {
-      if (!IsU32Array(info[5]) || info[5].As<Napi::Uint32Array>().ElementLength() < tx.max)
-        THROW_TYPE(env, "segs (pieces per write) must be a Uint32Array as long as the batch");
-      tx.segs = info[5].As<Napi::Uint32Array>().Data();
-    }
-    if (kind_ != WEFT_KIND_FD) {
-      if (!IsU32Array(info[3]) || !IsU32Array(info[4]))
+    if (kind_ == WEFT_KIND_FD) {
+      Napi::Value segs = o.Get("segs");
+      if (!IsAbsent(segs)) {
+        if (!IsU32Array(segs) || segs.As<Napi::Uint32Array>().ElementLength() < tx.max)
+          THROW_TYPE(env, "segs (pieces per write) must be a Uint32Array as long as the batch");
+        tx.segs = segs.As<Napi::Uint32Array>().Data();
+      }
+    } else {
+      Napi::Value destsV = o.Get("dests"), tableV = o.Get("table");
+      if (!IsU32Array(destsV) || !IsU32Array(tableV))
         THROW_TYPE(env, "sockets need dests: Uint32Array and table: Uint32Array (addr, port pairs)");
-      auto dests = info[3].As<Napi::Uint32Array>();
-      auto table = info[4].As<Napi::Uint32Array>();
+      auto dests = destsV.As<Napi::Uint32Array>();
+      auto table = tableV.As<Napi::Uint32Array>();
       if (dests.ElementLength() < tx.max) tx.max = dests.ElementLength();
       tx.dests = dests.Data();
       tx.table = table.Data();
       tx.table_len = table.ElementLength() / 2;
-      if (!info[5].IsUndefined() && !info[5].IsNull()) {
-        if (!IsU32Array(info[5]) || info[5].As<Napi::Uint32Array>().ElementLength() < tx.max)
+      Napi::Value segs = o.Get("segs");
+      if (!IsAbsent(segs)) {
+        if (!IsU32Array(segs) || segs.As<Napi::Uint32Array>().ElementLength() < tx.max)
           THROW_TYPE(env, "segs must be a Uint32Array as long as the batch");
-        tx.segs = info[5].As<Napi::Uint32Array>().Data();
+        tx.segs = segs.As<Napi::Uint32Array>().Data();
       }
-      if (info[6].IsNumber()) tx.inner = info[6].As<Napi::Number>().Uint32Value();
-      tx.coalesce = info[7].ToBoolean();
+      Napi::Value inner = o.Get("inner");
+      if (inner.IsNumber()) tx.inner = inner.As<Napi::Number>().Uint32Value();
+      tx.coalesce = o.Get("coalesce").ToBoolean();
     }
     tx_ = tx;
-    txRef_ = Napi::Persistent(Hold(info, 8));
+    txRef_ = Napi::Persistent(o.Held());
     return env.Undefined();
-  }
-
-  // Keep the registered views alive for as long as they are registered.
-  static Napi::Object Hold(const Napi::CallbackInfo &info, size_t n) {
-    Napi::Array a = Napi::Array::New(info.Env(), n);
-    for (size_t i = 0; i < n && i < info.Length(); i++) a.Set(static_cast<uint32_t>(i), info[i]);
-    return a;
   }
 
   int ReadBatch() {
@@ -728,6 +778,23 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("IP_PMTUDISC_DO", static_cast<double>(IP_PMTUDISC_DO));
   c.Set("MAX_BATCH", static_cast<double>(kMaxBatch));
   c.Set("BUSY_COUNTERS", static_cast<double>(WEFT_BUSY_COUNTER_COUNT));
+  c.Set("BUSY_NS", static_cast<double>(WEFT_BUSY_NS));
+  c.Set("BUSY_CAUGHT", static_cast<double>(WEFT_BUSY_CAUGHT));
+  c.Set("BUSY_SUSPENDED", static_cast<double>(WEFT_BUSY_SUSPENDED));
+  c.Set("BUSY_LIGHT_PACKETS", static_cast<double>(WEFT_BUSY_LIGHT_PACKETS));
+  c.Set("BUSY_LIGHT_BYTES", static_cast<double>(WEFT_BUSY_LIGHT_BYTES));
+  c.Set("BUSY_SUSPEND_NS", static_cast<double>(WEFT_BUSY_SUSPEND_NS));
+  // the virtio_net_hdr (tun_io.c holds these to <linux/virtio_net.h>)
+  c.Set("VNET_HDR_LEN", static_cast<double>(WEFT_VNET_HDR_LEN));
+  c.Set("VNET_F_NEEDS_CSUM", static_cast<double>(WEFT_VNET_F_NEEDS_CSUM));
+  c.Set("VNET_F_DATA_VALID", static_cast<double>(WEFT_VNET_F_DATA_VALID));
+  c.Set("GSO_NONE", static_cast<double>(WEFT_GSO_NONE));
+  c.Set("GSO_TCPV4", static_cast<double>(WEFT_GSO_TCPV4));
+  c.Set("GSO_UDP_L4", static_cast<double>(WEFT_GSO_UDP_L4));
+  // the send and receive contracts (weft.h)
+  c.Set("SEGS_PARTIAL", static_cast<double>(WEFT_SEGS_PARTIAL));
+  c.Set("VXLAN_RCO_BYTE1", static_cast<double>(WEFT_VXLAN_RCO_BYTE1));
+  c.Set("RX_CHECK_SEGMENTS", static_cast<double>(WEFT_RX_CHECK_SEGMENTS));
   exports.Set("constants", c);
   return exports;
 }

@@ -1,6 +1,9 @@
 /*
  * Busy polling: the decisions, kept apart from libuv so that they are plain
  * arithmetic on times and sizes (addon.cc turns them into a uv_idle handle).
+ * The time is always given, never read here: the glue passes uv_hrtime(), or
+ * a test's fake clock (BusyPoll's `clock` option), so the rules below are
+ * tested without sleeping.
  *
  * Why: a packet that finds the daemon asleep in epoll_wait waits for it to
  * wake, and after a few milliseconds of sleep that wake-up is slow (on this

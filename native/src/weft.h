@@ -54,6 +54,9 @@
 #define WEFT_UDP_MAX_SEGMENTS 64
 /* Room for one segment's headers: encapsulation prefix + IPv4 + TCP, each <= 64. */
 #define WEFT_SEG_HDR_MAX 192
+/* Segments of one received (UDP_GRO) message whose inner checksums are
+ * checked: a bit each in bad[2i], bad[2i + 1]. JS drops the rest unchecked. */
+#define WEFT_RX_CHECK_SEGMENTS 64
 
 #ifdef __cplusplus
 extern "C" {
@@ -168,7 +171,8 @@ typedef struct {
   uint32_t payload;         /* bytes after hdr */
 } weft_gso_t;
 
-/* Per-socket scratch for recvmmsg/sendmmsg, sized once for `max` messages. */
+/* Per-socket scratch for recvmmsg/sendmmsg, sized once for `max` messages
+ * (sock_io.c). */
 typedef struct weft_mmsg weft_mmsg_t;
 weft_mmsg_t *weft_mmsg_new(uint32_t max);
 void weft_mmsg_free(weft_mmsg_t *m);
@@ -197,8 +201,9 @@ int weft_sock_set_gro(int fd, int on);
 int weft_sock_steer_inner_flow(int fd, uint32_t n);
 int weft_sock_buffers(int fd, int *rcvbuf, int *sndbuf);
 
-/* batch.c: return packets moved (>= 0) or -errno for a failure that is not
- * about one packet (e.g. EBADF). EAGAIN is never an error: it ends the batch. */
+/* tun_io.c (TUN/TAP fds) and sock_io.c (sockets): return packets moved (>= 0)
+ * or -errno for a failure that is not about one packet (e.g. EBADF). EAGAIN
+ * is never an error: it ends the batch. */
 int weft_fd_read_batch(int fd, const weft_rx_t *rx, double *ctr);
 int weft_fd_write_batch(int fd, const weft_tx_t *tx, uint32_t count, double *ctr);
 int weft_sock_recv_batch(int fd, int kind, weft_mmsg_t *m, const weft_rx_t *rx, double *ctr);

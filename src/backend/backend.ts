@@ -3,11 +3,11 @@
 // a lease it becomes a Network, the running thing that follows peer changes.
 // Backends are listed in one explicit table (table.ts), not registered by
 // import side effects.
-import type { Lease, LeaseAttrs } from '../lease/lease'
+import type { Lease, LeaseAttrs } from '../subnet/lease'
 import type { PeerEvent } from '../lease/watcher'
 import type { Logger } from '../log'
 import type { NetworkConfig } from '../subnet/config'
-import type { Underlay } from '../daemon/iface'
+import type { Underlay } from '../kernel/iface'
 
 export interface BackendContext {
   readonly config: NetworkConfig
@@ -56,4 +56,10 @@ export interface Backend {
   /** the pods' MTU for this config and underlay */
   mtu (): number
   start (lease: Lease): Promise<Network>
+}
+
+/** Why a backend cannot use a peer whose lease is of another type, or undefined. */
+export function otherBackend (lease: Lease, ours: string): string | undefined {
+  const theirs = lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType
+  return theirs === ours ? undefined : `its backend is ${theirs}, not ${ours}`
 }

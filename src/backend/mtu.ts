@@ -1,10 +1,11 @@
 // Which MTU each backend's pods get, as flannel's backends compute it
 // (flannel.md sections 5-8): the underlay's less the encapsulation.
+import { VXLAN_MTU_OVERHEAD } from '../packet/vxlan'
 import type { BackendConfig } from '../subnet/config'
 
 /** Bytes each encapsulation adds in front of the inner IP packet. */
 export const OVERHEAD: Record<BackendConfig['type'], number> = {
-  vxlan: 50, // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+  vxlan: VXLAN_MTU_OVERHEAD, // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
   udp: 28, // outer IPv4 20 + UDP 8
   ipip: 20, // outer IPv4 20
   'host-gw': 0

@@ -1,5 +1,24 @@
 // Every backend weft has, in one explicit table (flannel fills a global
 // registry from init() side effects; a table shows what exists at a glance).
+//
+// Adding a backend (say wireguard) is one folder and one line here:
+// 1. its config: a variant of BackendConfig, parsed and validated in
+//    ../subnet/config.ts (flannel's net-conf keys, defaults, clear errors)
+// 2. backend/<name>/backend.ts: a Backend (backend.ts) that knows its config,
+//    what goes in its lease (leaseAttrs: BackendType and BackendData exactly
+//    as flannel writes them) and the pods' MTU (mtu.ts), and start()s into a
+//    Network
+// 3. a TUN backend starts with startTun (tun/start.ts), giving its device
+//    name, its underlay socket, its Encapsulation (backend/<name>/encap.ts,
+//    the interface in ../dataplane/encap.ts) and its peer rules
+//    (which leases it can use: otherBackend in backend.ts, and what the
+//    table needs from each); the peer table, pipeline, lease events,
+//    counters, status and clean-up are then the shared ones. A backend
+//    without a TUN (host-gw) implements Network itself (host-gw/network.ts)
+// 4. its line in BACKENDS below, and a test in the shape of
+//    test/backend/mesh.ts (every backend passes the same end-to-end scenario)
+// What only one backend needs (vxlan's VTEP MAC, its --workers threads)
+// stays in its folder.
 import { WeftError } from '../errors'
 import type { BackendConfig } from '../subnet/config'
 import type { Backend, BackendContext } from './backend'

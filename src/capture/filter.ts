@@ -9,7 +9,7 @@
 // would have to compute per backend. On a VTEP (weft.1, flannel.1, tunl0)
 // packets are the pods' own, so there --pod goes straight into BPF.
 import { WeftError } from '../errors'
-import { contains, formatCidr, networkOf, parseCidr, type Ip4Net } from '../ip/net'
+import { contains, formatCidr, networkOf, parseCidr, type Ip4Net } from '../packet/net'
 import { ip4ToString, parseIp4 } from '../packet/ip'
 import { VXLAN_PORT_FLANNEL } from '../packet/vxlan'
 import { DEFAULT_DECODE, FLANNEL_UDP_PORT, PLAIN_DECODE, podAddresses, type Decoded, type DecodeOptions } from './decode'

@@ -5,7 +5,7 @@
 // libpcap handle on every way out.
 import { parseArgs } from 'node:util'
 import { WeftError } from '../errors'
-import { findUnderlay } from '../daemon/iface'
+import { findUnderlay } from '../kernel/iface'
 import { deviceExists, deviceKind, openCapture, type CaptureSession } from '../capture/capture'
 import { decodePacket, LINKTYPE_NAMES } from '../capture/decode'
 import { BACKENDS, buildFilter, decodeOptionsFor, matchesPods, parseAddressOrNet, type Backend } from '../capture/filter'

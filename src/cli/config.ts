@@ -2,7 +2,7 @@
 // <prefix>/config), validated before it is written.
 import fs from 'node:fs'
 import { WeftError } from '../errors'
-import { formatCidr } from '../ip/net'
+import { formatCidr } from '../packet/net'
 import { ip4ToString } from '../packet/ip'
 import { parseNetworkConfig, subnetCount } from '../subnet/config'
 import { describeStore, openStore } from '../store/open'

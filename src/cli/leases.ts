@@ -1,6 +1,6 @@
 // `weft leases`: every lease in the store, as a table for people.
 import { parseArgs } from 'node:util'
-import { formatCidr } from '../ip/net'
+import { formatCidr } from '../packet/net'
 import { ip4ToString } from '../packet/ip'
 import { openStore } from '../store/open'
 import type { Command } from './command'

@@ -5,7 +5,7 @@
 //   ipam host-local with ranges [[{subnet: FLANNEL_SUBNET}]] and a route to
 //   FLANNEL_NETWORK; fields the user set in `delegate` win; the user may not
 //   set `name` or `ipam` inside `delegate`.
-import { formatCidr } from '../ip/net'
+import { formatCidr } from '../packet/net'
 import type { SubnetEnv } from '../subnet/env'
 import { CniCode, CniError } from './errors'
 import { checkNetworkName, checkPluginName, configPath } from './validate'

@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { formatCidr } from '../ip/net'
+import { formatCidr } from '../packet/net'
 import { parseSubnetEnv } from '../subnet/env'
 import type { SubnetEnv } from '../subnet/env'
 import { attachmentFile, legacyFile, loadSaved, parseEntryName, save } from './attachments'

@@ -10,8 +10,8 @@
 // it. It never exits the process: it returns an exit code to src/main.
 import fs from 'node:fs'
 import { WeftError } from '../errors'
-import { equal, formatCidr } from '../ip/net'
-import type { Lease } from '../lease/lease'
+import { equal, formatCidr } from '../packet/net'
+import type { Lease } from '../subnet/lease'
 import { fitsRange } from '../lease/allocate'
 import { LeaseManager } from '../lease/manager'
 import type { PeerEvent } from '../lease/watcher'
@@ -22,20 +22,18 @@ import { createBackend } from '../backend/table'
 import type { Network } from '../backend/backend'
 import { ControlServer } from './control'
 import { Metrics } from './metrics'
-import { OnceLog } from '../log-once'
+import { OnceLog } from '../util/log-once'
 import { parseNetworkConfig, FLANNEL_CODE_DEFAULT_BACKEND_TYPE } from '../subnet/config'
 import type { NetworkConfig } from '../subnet/config'
 import { readSubnetEnv, writeSubnetEnv } from '../subnet/env'
 import { CONFIG_NOT_FOUND_HINT } from '../store/etcd/hint'
 import { describeStore, openStore } from '../store/open'
-import { StoreError, backoffMs } from '../store/store'
 import type { Store } from '../store/store'
 import { StoreOutage } from '../store/outage'
-import type { StoreOp } from '../store/outage'
-import { sleep } from '../store/decode'
+import { untilStoreAnswers } from '../store/retry'
 import type { RunFlags } from './flags'
 import { Health } from './health'
-import { findUnderlay } from './iface'
+import { findUnderlay } from '../kernel/iface'
 import { checkPrivileges } from '../kernel/privileges'
 import { backendNeeds } from './privileges'
 
@@ -56,27 +54,6 @@ async function readConfig (flags: RunFlags, store: Store): Promise<{ cfg: Networ
     throw new WeftError('ENOCONFIG', `no network config in ${describeStore(flags)}: set one with \`weft config set\`${hint}`)
   }
   return { cfg: parseNetworkConfig(text), stored: text }
-}
-
-/**
- * fn, again and again while the store is unreachable (with backoff; logged
- * once per outage); undefined if stopped first. Any other error ends the
- * start-up, ETLS included: a certificate etcd refuses (or we cannot verify)
- * is refused the same way on every retry.
- */
-async function untilStoreAnswers<T> (outage: StoreOutage, op: StoreOp, msg: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T | undefined> {
-  for (let attempt = 0; !signal.aborted; attempt++) {
-    try {
-      const v = await fn()
-      outage.answered()
-      return v
-    } catch (err) {
-      if (!(err instanceof StoreError && err.code === 'EUNAVAILABLE')) throw err
-      outage.failed(err, op, msg)
-      await sleep(backoffMs(attempt), signal)
-    }
-  }
-  return undefined
 }
 
 export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSignal): Promise<number> {
@@ -105,7 +82,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       const port = await health.listen(flags.healthzIp, flags.healthzPort)
       log.info({ port }, 'serving /healthz, /readyz and /metrics')
     }
-    const read = await untilStoreAnswers(outage, 'config', 'cannot reach the store to read the network config; retrying', signal, async () => await readConfig(flags, store))
+    const read = await untilStoreAnswers({ outage, op: 'config', msg: 'cannot reach the store to read the network config; retrying', signal }, async () => await readConfig(flags, store))
     if (read === undefined) return 0
     const { cfg, stored } = read
     if (cfg.backendDefaulted) {
@@ -130,7 +107,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       outage,
       ...(prev !== undefined ? { previousSubnet: prev } : {})
     })
-    const lease = await untilStoreAnswers(outage, 'acquire', 'cannot reach the store to lease a subnet; retrying', signal, async () => await manager.acquire())
+    const lease = await untilStoreAnswers({ outage, op: 'acquire', msg: 'cannot reach the store to lease a subnet; retrying', signal }, async () => await manager.acquire())
     if (lease === undefined) return 0
     const writeEnv = (l: Lease): void => {
       writeSubnetEnv(flags.subnetFile, { network: cfg.network, subnet: l.subnet, mtu, ipMasq: flags.ipMasq })

@@ -46,7 +46,7 @@ export const RUN_FLAGS: Record<string, Spec & { help: string }> = {
   'exit-on-revoke': { type: 'boolean', default: false, help: 'exit (as flanneld does) instead of re-acquiring when our lease is revoked' },
   'net-config-path': { type: 'string', default: '', help: 'read the network config from this file instead of the store' },
   workers: { type: 'string', default: '1', help: 'dataplane threads for the vxlan backend (1..8): a TUN queue and a UDP socket each, flows spread over them by the kernel' },
-  'source-check': { type: 'string', default: 'on', help: 'drop packets from a peer whose inner source lies in a subnet it does not hold (another node\'s, or ours) or is one of this node\'s addresses; off: accept any inner source, as flanneld does (README: Threat model)' },
+  'source-check': { type: 'string', default: 'on', help: 'drop packets from a peer whose inner source lies in a subnet it does not hold (another node\'s, or ours) or is one of this node\'s addresses; off: accept any inner source, as flanneld does (docs/threat-model.md)' },
   'busy-poll': { type: 'string', default: '0', help: 'microseconds the dataplane keeps polling after each light batch instead of sleeping (0..1000000, 0 = off); cuts a round trip by tens of µs, keeps a core busy while such traffic lasts (README: Running a node)' }
 }
 

@@ -20,8 +20,8 @@
 // Updates (set/delete) happen between batches on the same thread, so a
 // batch never sees a half-made entry.
 import { WeftError } from '../errors'
-import { mask } from '../ip/net'
-import type { Ip4Net } from '../ip/net'
+import { mask } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
 import { PeerTable } from '../native/batch'
 import { MAX_TABLE_SUBNETS } from '../subnet/config'
 

@@ -30,7 +30,7 @@ import type { Fdb } from './fdb'
 import { PER_PEER, PeerCount } from './fdb'
 import { Count, Drop } from './stats'
 import type { TunWrites } from './tun-writes'
-import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_HDR_LEN, vnetGsoSize } from './vnet'
+import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_HDR_LEN, vnetGsoSize } from '../native/vnet'
 
 export interface InsideOptions {
   tun: PacketIo

@@ -31,7 +31,7 @@ import type { PacketIo } from '../native/io'
 import { fold, pseudoHeaderSum4At } from '../packet/checksum'
 import { setIpv4Checksum } from '../packet/ipv4'
 import { Count, Drop } from './stats'
-import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from './vnet'
+import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../native/vnet'
 
 /** bytes per header slot in the header area */
 const HDR_SLOT = 12

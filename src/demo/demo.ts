@@ -14,7 +14,7 @@ import path from 'node:path'
 import { WeftError } from '../errors'
 import { readSubnetEnv } from '../subnet/env'
 import { SqliteStore } from '../store/sqlite/sqlite-store'
-import { formatCidr } from '../ip/net'
+import { formatCidr } from '../packet/net'
 import { DEMO_PREFIX, DemoNet, inNs, sh, stopPids } from './host'
 
 export interface DemoOptions {

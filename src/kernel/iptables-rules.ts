@@ -3,7 +3,7 @@
 // a node moving between flanneld and weft sees the very same rule set and
 // either daemon recognises (and replaces) the other's rules. Pure: building
 // the rules needs no root, so they are unit-testable anywhere.
-import { formatCidr, networkOf, parseCidr, type Ip4Net } from '../ip/net'
+import { formatCidr, networkOf, parseCidr, type Ip4Net } from '../packet/net'
 
 export type Table = 'filter' | 'nat'
 

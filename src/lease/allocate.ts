@@ -4,9 +4,9 @@
 // 3. otherwise up to 100 free candidates from SubnetMin to SubnetMax, one
 //    picked at random (so racing nodes rarely collide)
 // Pure: the manager does the store round trips.
-import { contains, overlaps, parseSubnetKey, size } from '../ip/net'
-import type { Ip4Net } from '../ip/net'
-import type { Lease, Skipped } from './lease'
+import { contains, overlaps, parseSubnetKey, size } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
+import type { Lease, Skipped } from '../subnet/lease'
 
 export interface SubnetRange {
   readonly network: Ip4Net
@@ -44,6 +44,3 @@ export function freeCandidates (r: SubnetRange, used: readonly Ip4Net[], max = M
   return out
 }
 
-export function totalSubnets (r: SubnetRange): number {
-  return Math.floor((r.subnetMax - r.subnetMin) / size(r.subnetLen)) + 1
-}

@@ -7,27 +7,33 @@
 //    - the node's own key: a put refreshes its expiry; a delete is a
 //      revocation: log it clearly, then re-acquire (default) or stop
 //    - everyone else: LeaseWatcher turns changes into Added/Removed batches
-// 3. renewal: at expiry minus the margin, rewrite the lease with a fresh
-//    TTL; a failure is retried every renewRetryMs; a reservation (no TTL) is
-//    never renewed and stays a reservation
+// 3. renewal (renewer.ts): at expiry minus the margin, rewrite the lease
+//    with a fresh TTL; a failure is retried every renewRetryMs; a
+//    reservation (no TTL) is never renewed and stays a reservation
 // 4. the store failing: forwarding goes on from the cached peers; the watch
 //    retries with backoff and resumes (a compaction meanwhile brings a
 //    snapshot, diffed against the cache); a store recreated empty gets our
-//    lease back from memory, and peers get a grace period to do the same
-import { formatCidr, equal } from '../ip/net'
-import type { Ip4Net } from '../ip/net'
+//    lease back from memory, and peers get a grace period to do the same;
+//    leasing again and putting back wait the store out (store/retry.ts)
+// Every timer runs on the clock it is given, so tests move time by hand.
+import { formatCidr, equal } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
 import type { Logger } from '../log'
 import { WeftError } from '../errors'
-import { backoffMs, StoreError, SUBNET_TTL_SECONDS } from '../store/store'
+import { StoreError, SUBNET_TTL_SECONDS } from '../store/store'
 import type { Store, WatchBatch } from '../store/store'
 import { StoreOutage } from '../store/outage'
 import type { StoreOp } from '../store/outage'
-import { sleep } from '../store/decode'
-import { fitsRange, freeCandidates, taken, totalSubnets } from './allocate'
+import { untilStoreAnswers } from '../store/retry'
+import { realClock } from '../util/clock'
+import type { Clock, Timer } from '../util/clock'
+import { fitsRange, freeCandidates, taken } from './allocate'
+import { subnetCount } from '../subnet/config'
 import type { SubnetRange } from './allocate'
-import type { Lease, LeaseAttrs } from './lease'
+import type { Lease, LeaseAttrs } from '../subnet/lease'
 import { LeaseWatcher } from './watcher'
-import { OnceLog } from '../log-once'
+import { Renewer } from './renewer'
+import { OnceLog } from '../util/log-once'
 import type { PeerEvent } from './watcher'
 import { ip4ToString } from '../packet/ip'
 
@@ -50,6 +56,8 @@ export interface LeaseManagerOptions {
   outage?: StoreOutage
   /** how long peers missing from a recreated store are kept, waiting for their holders to put them back */
   recreatedGraceMs?: number
+  /** for renewal, the grace period and every retry's pause */
+  clock?: Clock
 }
 
 export interface ManagerHandlers {
@@ -81,6 +89,7 @@ export class LeaseManager {
   private readonly margin: number
   private readonly retryMs: number
   private readonly random: () => number
+  private readonly clock: Clock
   /** where acquire() tries first after "our public IP": subnet.env's, later the revoked one */
   private preferred: Ip4Net | undefined
   private preferredSource: PreferredSource = 'subnet.env'
@@ -91,6 +100,7 @@ export class LeaseManager {
     this.margin = o.renewMarginSeconds ?? 3600
     this.retryMs = o.renewRetryMs ?? 60_000
     this.random = o.random ?? Math.random
+    this.clock = o.clock ?? realClock
     this.preferred = o.previousSubnet
     this.outage = o.outage ?? new StoreOutage(o.log)
     this.invalid = new OnceLog(o.log, 'ignoring a store entry that is not a valid lease')
@@ -129,7 +139,7 @@ export class LeaseManager {
           } else {
             const cands = freeCandidates(range, used)
             if (cands.length === 0) {
-              throw new WeftError('EOUTOFSUBNETS', `out of subnets: all ${totalSubnets(range)} /${range.subnetLen} subnets of ${formatCidr(range.network)} are leased`)
+              throw new WeftError('EOUTOFSUBNETS', `out of subnets: all ${subnetCount(range)} /${range.subnetLen} subnets of ${formatCidr(range.network)} are leased`)
             }
             const pick = cands[Math.floor(this.random() * cands.length)]
             lease = await store.createLease(pick, this.o.attrs, this.ttl)
@@ -151,7 +161,7 @@ export class LeaseManager {
       } catch (err) {
         if (err instanceof StoreError && (err.code === 'EEXIST' || err.code === 'ENOENT')) {
           // Lost a race with another node: look again, after a little jitter.
-          await new Promise((resolve) => setTimeout(resolve, Math.floor(this.random() * 20 * (attempt + 1))))
+          await new Promise<void>((resolve) => { this.clock.setTimeout(resolve, Math.floor(this.random() * 20 * (attempt + 1))) })
           continue
         }
         throw err
@@ -172,11 +182,11 @@ export class LeaseManager {
   async run (signal: AbortSignal, h: ManagerHandlers): Promise<void> {
     const stop = new AbortController()
     const all = AbortSignal.any([signal, stop.signal])
-    const renewer = new Renewer(this, all, this.retryMs, this.margin, this.o.log, h)
+    const renewer = new Renewer(this, { signal: all, retryMs: this.retryMs, marginS: this.margin, log: this.o.log, clock: this.clock, onRenewed: (l) => h.onRenewed?.(l) })
     const first = this.watcher.reset(this.initial)
     if (first.length > 0) h.onPeers(first)
     renewer.schedule()
-    let grace: NodeJS.Timeout | undefined
+    let grace: Timer | undefined
     try {
       for await (const batch of this.o.store.watchLeases(this.listRevision, {
         signal: all,
@@ -185,8 +195,8 @@ export class LeaseManager {
       })) {
         const { lost, recreated } = this.apply(batch, h, renewer)
         if (recreated) {
-          clearTimeout(grace)
-          grace = setTimeout(() => this.dropUnconfirmed(h), this.o.recreatedGraceMs ?? RECREATED_GRACE_MS)
+          this.clock.clearTimeout(grace)
+          grace = this.clock.setTimeout(() => this.dropUnconfirmed(h), this.o.recreatedGraceMs ?? RECREATED_GRACE_MS)
           await h.onStoreRecreated?.().catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not restore the store after it was recreated'))
           if (lost !== undefined && await this.restore(lost, all, h, renewer)) continue
         }
@@ -207,7 +217,7 @@ export class LeaseManager {
         renewer.schedule()
       }
     } finally {
-      clearTimeout(grace)
+      this.clock.clearTimeout(grace)
       renewer.cancel()
     }
   }
@@ -255,18 +265,7 @@ export class LeaseManager {
 
   /** Runs fn until it succeeds, waiting out an unreachable store with backoff. Undefined if the signal aborts first. */
   private async retrying<T> (op: StoreOp, msg: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T | undefined> {
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      try {
-        const v = await fn()
-        this.outage.answered()
-        return v
-      } catch (err) {
-        if (!(err instanceof StoreError && err.code === 'EUNAVAILABLE')) throw err
-        this.outage.failed(err, op, msg)
-        await sleep(backoffMs(attempt, this.random), signal)
-      }
-    }
-    return undefined
+    return await untilStoreAnswers({ outage: this.outage, op, msg, signal, random: this.random, clock: this.clock }, fn)
   }
 
   private dropUnconfirmed (h: ManagerHandlers): void {
@@ -315,45 +314,4 @@ export class LeaseManager {
 /** A store writer's text, cut to a length a log line can carry. */
 function clip (s: string): string {
   return s.length > 256 ? `${s.slice(0, 256)}...` : s
-}
-
-/** One timer: renew at expiry minus margin; retry on failure; nothing for reservations. */
-class Renewer {
-  private timer: NodeJS.Timeout | undefined
-  private failing = false
-
-  constructor (private readonly m: LeaseManager, private readonly signal: AbortSignal, private readonly retryMs: number,
-    private readonly marginS: number, private readonly log: Logger, private readonly h: ManagerHandlers) {}
-
-  schedule (delayMs?: number): void {
-    this.cancel()
-    if (this.signal.aborted) return
-    const l = this.m.lease
-    if (l.expiration === null && delayMs === undefined) return
-    const due = delayMs ?? Math.max(0, (l.expiration ?? 0) - this.marginS * 1000 - Date.now())
-    this.timer = setTimeout(() => { void this.fire() }, Math.min(due, 2 ** 31 - 1))
-  }
-
-  cancel (): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-  }
-
-  private async fire (): Promise<void> {
-    try {
-      const l = await this.m.renew()
-      if (this.failing) this.log.info('lease renewal works again')
-      this.failing = false
-      this.log.info({ subnet: formatCidr(l.subnet), expiration: l.expiration }, 'renewed the lease')
-      this.h.onRenewed?.(l)
-      this.schedule()
-    } catch (err) {
-      if (this.signal.aborted) return
-      if (err instanceof StoreError && err.code === 'ENOENT') return // the watch reports the revocation
-      if (err instanceof StoreError) this.m.countError(err, 'renew')
-      if (!this.failing) this.log.warn({ err: (err as Error).message }, `lease renewal failed; retrying every ${Math.round(this.retryMs / 1000)} s`)
-      this.failing = true
-      this.schedule(this.retryMs)
-    }
-  }
 }

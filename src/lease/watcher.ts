@@ -13,9 +13,9 @@
 //   forwarding to them must not stop meanwhile) until dropUnconfirmed()
 //   removes those that did not come back
 // Pure: no I/O, no timers, so it is tested on its own.
-import { equal, subnetKey } from '../ip/net'
-import type { Ip4Net } from '../ip/net'
-import type { Lease } from './lease'
+import { equal, subnetKey } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
+import type { Lease } from '../subnet/lease'
 import type { StoreEvent } from '../store/store'
 
 export type PeerEvent =

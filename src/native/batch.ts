@@ -9,6 +9,7 @@
 // The parallel Uint32Arrays are shared with the addon: it fills lengths/addrs/
 // ports/segs on receive and reads offsets/lengths/dests/segs on send. A length
 // of 0 after a receive marks a slot whose packet was dropped (and counted).
+import { constants } from './binding'
 
 export interface BatchOptions {
   /** packets (or, for gathered TUN writes, pieces) per batch (1..8192) */
@@ -24,10 +25,10 @@ export interface BatchOptions {
 /**
  * Or'ed into a super-packet's segs entry: its segments carry only the
  * pseudo-header sum in the inner TCP/UDP checksum (the payload is not
- * summed), for a peer that takes VXLAN remote checksum offload. Mirrors
- * WEFT_SEGS_PARTIAL in native/src/weft.h.
+ * summed), for a peer that takes VXLAN remote checksum offload.
+ * WEFT_SEGS_PARTIAL in native/src/weft.h, from the addon.
  */
-export const SEGS_PARTIAL = 0x1000000
+export const SEGS_PARTIAL: number = constants.SEGS_PARTIAL
 
 export class PacketBatch {
   readonly size: number

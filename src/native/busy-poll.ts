@@ -14,6 +14,26 @@ import type { NativeBusyPoll } from './binding'
 /** The longest window, 1 s: a longer one is a core given away for good. */
 const BUSY_POLL_MAX_US = 1_000_000
 
+/** Slots of a BusyPoll's counters (enum weft_busy_counter in native/src/weft.h). */
+export const BusyCounter = {
+  /** ns spent polling and finding nothing */
+  NS: native.constants.BUSY_NS,
+  /** light batches read while polling: each found the loop awake */
+  CAUGHT: native.constants.BUSY_CAUGHT,
+  /** times heavy traffic began and held polling off (polling or not at the time) */
+  SUSPENDED: native.constants.BUSY_SUSPENDED
+} as const
+
+export interface BusyPollOptions {
+  /**
+   * Tests only: the poller's time is clock[0], in ns, instead of the real
+   * clock, so that a test moves time itself and checks the rules without
+   * sleeping. The loop still turns for real: only what each turn reads as
+   * "now" is the test's.
+   */
+  clock?: Float64Array
+}
+
 export class BusyPoll {
   /** for PacketIo.busyPoll only */
   readonly handle: NativeBusyPoll
@@ -24,10 +44,10 @@ export class BusyPoll {
    * light batches caught while polling, times heavy traffic held it off),
    * e.g. a subarray of the pipeline's stats.
    */
-  constructor (counters: Float64Array, windowUs: number) {
+  constructor (counters: Float64Array, windowUs: number, opts: BusyPollOptions = {}) {
     if (!(Number.isInteger(windowUs) && windowUs >= 0 && windowUs <= BUSY_POLL_MAX_US)) throw new WeftError('ERR_BUSY_POLL', `busy poll window must be a whole number of µs from 0 to ${BUSY_POLL_MAX_US}, not ${windowUs}`)
     if (counters.length < native.constants.BUSY_COUNTERS) throw new WeftError('ERR_BUSY_POLL', `busy poll counters need ${native.constants.BUSY_COUNTERS} slots`)
-    this.handle = new native.BusyPoll(counters, windowUs)
+    this.handle = new native.BusyPoll({ counters, windowUs, clock: opts.clock })
   }
 
   /** Idempotent: the loop sleeps between batches again. */

@@ -1,7 +1,8 @@
 // PacketIo: one fd (TUN/TAP, UDP socket or raw socket) driven by libuv
 // readiness, moving whole batches.
 //
-// 1. receiveInto(batch) registers where packets land (once, not per read)
+// 1. receiveInto(batch) registers where packets land (once, not per read:
+//    the addon reads the views then and keeps them)
 // 2. start(onBatch): whenever the fd is readable the addon reads one batch
 //    and calls onBatch(count) once; count < 0 is -errno of a fatal error,
 //    after which reading has stopped
@@ -67,16 +68,26 @@ export class PacketIo {
     this.kind = kind
     this.maxBatch = maxBatch
     this.counters = counters
-    this.io = new native.Io(fd, KINDS[kind], this.counters, maxBatch)
+    this.io = new native.Io({ fd, kind: KINDS[kind], counters: this.counters, maxBatch })
   }
 
   get fd (): number { return this.io.fd }
 
   receiveInto (batch: PacketBatch, opts: ReceiveOptions = {}): void {
     const sock = this.kind !== 'fd'
-    this.io.setReceive(batch.slab, batch.offsets, batch.lengths, batch.capacity,
-      sock ? batch.addrs : null, sock ? batch.ports : null, this.kind === 'udp4' ? batch.segs : null,
-      opts.vnet === true, sock && opts.checkInner !== undefined ? batch.bad : null, opts.checkInner ?? 0, opts.rco === true)
+    this.io.setReceive({
+      slab: batch.slab,
+      offsets: batch.offsets,
+      lengths: batch.lengths,
+      capacity: batch.capacity,
+      addrs: sock ? batch.addrs : null,
+      ports: sock ? batch.ports : null,
+      segs: this.kind === 'udp4' ? batch.segs : null,
+      vnet: opts.vnet === true,
+      bad: sock && opts.checkInner !== undefined ? batch.bad : null,
+      inner: opts.checkInner ?? 0,
+      rco: opts.rco === true
+    })
   }
 
   /**
@@ -85,12 +96,13 @@ export class PacketIo {
    */
   sendFrom (batch: PacketBatch, peers?: PeerTable, opts: boolean | SendOptions = {}): void {
     const o: SendOptions = typeof opts === 'boolean' ? { gso: opts } : opts
+    const views = { slab: batch.slab, offsets: batch.offsets, lengths: batch.lengths }
     if (this.kind === 'fd') {
-      this.io.setSend(batch.slab, batch.offsets, batch.lengths, null, null, o.pieces === true ? batch.segs : null)
+      this.io.setSend({ ...views, segs: o.pieces === true ? batch.segs : null })
       return
     }
     if (peers === undefined) throw new TypeError('a socket needs a PeerTable to send')
-    this.io.setSend(batch.slab, batch.offsets, batch.lengths, batch.dests, peers.table, o.gso === true ? batch.segs : null, o.inner ?? 0, o.coalesce === true)
+    this.io.setSend({ ...views, dests: batch.dests, table: peers.table, segs: o.gso === true ? batch.segs : null, inner: o.inner ?? 0, coalesce: o.coalesce === true })
   }
 
   start (onBatch: (count: number) => void, onWritable?: () => void): void {

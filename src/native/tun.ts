@@ -26,9 +26,6 @@ export interface TunOptions {
   batch?: number
 }
 
-/** virtio_net_hdr without num_buffers: the kernel's default vnet header size. */
-export const VNET_HDR_LEN = 10
-
 export interface Tun {
   readonly name: string
   readonly vnetHdr: boolean

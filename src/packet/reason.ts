@@ -1,6 +1,6 @@
 // Drop-reason codes returned by the validate* functions in src/packet/.
-// Small consecutive integers so the dataplane can count drops in a
-// Uint32Array indexed by reason, and REASON_NAMES[code] labels that counter in
+// Small consecutive integers so the dataplane can count drops in its
+// counters array (a Float64Array, dataplane/stats.ts) indexed by reason, and REASON_NAMES[code] labels that counter in
 // metrics and logs. 0 always means "ok". Append new codes at the end: the
 // numbers may end up in dashboards.
 

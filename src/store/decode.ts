@@ -1,10 +1,10 @@
 // Turning a stored (key, value) into a Lease, shared by every store so they
 // agree on what is valid. Bad entries become Skipped, never exceptions: one
 // broken lease must not hide the others.
-import { mask, parseSubnetKey } from '../ip/net'
-import type { Ip4Net } from '../ip/net'
-import { decodeLeaseAttrs } from '../lease/json'
-import type { Lease, Skipped } from '../lease/lease'
+import { mask, parseSubnetKey } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
+import { decodeLeaseAttrs } from '../subnet/lease-json'
+import type { Lease, Skipped } from '../subnet/lease'
 import { WeftError } from '../errors'
 
 /** flannel's lease values are a few hundred bytes; anything past this is not one, and is not kept */
@@ -29,14 +29,4 @@ export function isSkipped (x: Lease | Skipped): x is Skipped {
 
 export function subnetFromKey (key: string): Ip4Net | undefined {
   return parseSubnetKey(key)
-}
-
-/** Abortable sleep that resolves (never rejects) when the signal fires. */
-export function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) { resolve(); return }
-    const done = (): void => { clearTimeout(t); signal.removeEventListener('abort', done); resolve() }
-    const t = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

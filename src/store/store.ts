@@ -7,8 +7,8 @@
 // after R, in order. If R has been compacted away, the watch delivers a fresh
 // snapshot instead, and carries on from there.
 import { WeftError } from '../errors'
-import type { Ip4Net } from '../ip/net'
-import type { Lease, LeaseAttrs, Skipped } from '../lease/lease'
+import type { Ip4Net } from '../packet/net'
+import type { Lease, LeaseAttrs, Skipped } from '../subnet/lease'
 
 export type StoreEvent =
   | { readonly type: 'put', readonly lease: Lease }

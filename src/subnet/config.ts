@@ -7,9 +7,10 @@
 // default, the comment at that spot says so.
 import { WeftError } from '../errors'
 import { field } from '../go-json'
-import { contains, formatCidr, networkOf, size } from '../ip/net'
-import type { Ip4Net } from '../ip/net'
+import { contains, formatCidr, networkOf, size } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
 import { ip4ToString, parseIp4 } from '../packet/ip'
+import { VXLAN_MTU_OVERHEAD } from '../packet/vxlan'
 
 /**
  * The backend weft uses when the config has no Backend at all. flannel's code
@@ -27,8 +28,6 @@ export const VXLAN_DEFAULT_VNI = 1
 export const VXLAN_MAX_VNI = 0xffffff
 /** The Linux kernel's VXLAN port, which flannel gets by passing Port 0. */
 export const VXLAN_DEFAULT_PORT = 8472
-/** Outer IPv4 + UDP + VXLAN + inner Ethernet, as flannel's encapOverhead. */
-export const VXLAN_OVERHEAD = 50
 export const UDP_DEFAULT_PORT = 8285
 
 /**
@@ -356,7 +355,7 @@ function backendOptions (type: BackendType, o: Obj): BackendConfig {
       if (port !== 0) inRange(port, 1, 65535, 'Backend.Port', `must be from 1 to 65535 (or 0 for ${VXLAN_DEFAULT_PORT})`)
       const mtu = intField(o, 'MTU', 'Backend.MTU', 0)
       // The device gets MTU - 50, and an IPv4 link needs at least 68.
-      if (mtu !== 0) inRange(mtu, 68 + VXLAN_OVERHEAD, 65535, 'Backend.MTU', `must be 0 (use the external interface's) or from ${68 + VXLAN_OVERHEAD} to 65535`)
+      if (mtu !== 0) inRange(mtu, 68 + VXLAN_MTU_OVERHEAD, 65535, 'Backend.MTU', `must be 0 (use the external interface's) or from ${68 + VXLAN_MTU_OVERHEAD} to 65535`)
       return {
         type,
         vni,

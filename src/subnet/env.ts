@@ -6,8 +6,8 @@
 import { writeAtomic } from '../util/write-atomic'
 import fs from 'node:fs'
 import { WeftError } from '../errors'
-import { formatCidr, networkOf, parseCidr } from '../ip/net'
-import type { Ip4Net } from '../ip/net'
+import { formatCidr, networkOf, parseCidr } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
 import { ip4ToString } from '../packet/ip'
 
 export const FLANNEL_NETWORK = 'FLANNEL_NETWORK'

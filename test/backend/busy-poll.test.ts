@@ -8,11 +8,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { withTopology } from '../helpers/netns'
-import { iperf, ping } from '../helpers/traffic'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { waitFor, withTopology } from '../../lab/netns'
+import { iperf, ping } from '../../lab/traffic'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import path from 'node:path'
-import { BIN } from './daemons'
+import { BIN } from '../../lab/daemons'
 import { assertCleanedUp, pair } from './mesh'
 
 const GET = path.join(__dirname, '..', 'fixtures', 'http-get.js')
@@ -76,8 +76,9 @@ test('with --busy-poll 20000 (and two workers), pings find both nodes\' loops aw
 
     // SIGTERM while both loops poll (pings still coming): a clean exit that
     // takes its device, routes and rules with it, workers and pollers closed
+    const caughtBefore = (await countersOf(a)).counters.busy_poll_caught
     const pinging = ping(topo, pa, pb.ip, { count: 100, intervalS: 0.01, waitS: 1 })
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await waitFor(async () => (await countersOf(a)).counters.busy_poll_caught >= caughtBefore + 5, { what: 'A\'s loops to catch the pings awake', timeoutMs: 5000, intervalMs: 20 })
     const exit = await a.child.stop(5000)
     assert.equal(exit.code, 0, `clean exit while polling: ${a.child.stderr.slice(-500)}`)
     assert.doesNotMatch(a.child.stderr, /open handles|Assertion|Aborted/)

@@ -1,13 +1,13 @@
 // A TunNetwork over fakes (TUN device, dataplane, outside loop) and a real
 // Fdb, for tests of what the table code does with peer leases.
-import { TunNetwork } from '../../src/backend/tun-network'
-import type { Dataplane, TunNetworkOptions } from '../../src/backend/tun-network'
-import type { TunDevice } from '../../src/backend/tun-device'
+import { TunNetwork } from '../../src/backend/tun/network'
+import type { Dataplane, TunNetworkOptions } from '../../src/backend/tun/network'
+import type { TunDevice } from '../../src/backend/tun/device'
 import type { Fdb } from '../../src/dataplane/fdb'
 import { PER_PEER } from '../../src/dataplane/fdb'
 import { UNKNOWN_RING } from '../../src/dataplane/outside'
 import { DROP_COUNT } from '../../src/dataplane/stats'
-import type { Lease } from '../../src/lease/lease'
+import type { Lease } from '../../src/subnet/lease'
 import { parseIp4 } from '../../src/packet/ip'
 import { captureLogger } from '../helpers/log'
 

@@ -2,12 +2,12 @@
 // kernel routes to peers on the same link, kept as flannel keeps them.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatCidr } from '../../src/ip/net'
+import { formatCidr } from '../../src/packet/net'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
-import { withTopology, waitFor } from '../helpers/netns'
-import { ping } from '../helpers/traffic'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { BIN, cluster } from './daemons'
+import { withTopology, waitFor } from '../../lab/netns'
+import { ping } from '../../lab/traffic'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
+import { BIN, cluster } from '../../lab/daemons'
 import { logs, mesh, podsFor, rawLeases } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'

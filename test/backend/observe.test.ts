@@ -3,13 +3,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { formatCidr } from '../../src/ip/net'
-import { withTopology, waitFor } from '../helpers/netns'
-import type { Host, Topology } from '../helpers/netns'
-import { addPods } from '../helpers/pods'
-import { ping } from '../helpers/traffic'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { BIN, cluster } from './daemons'
+import { formatCidr } from '../../src/packet/net'
+import { withTopology, waitFor } from '../../lab/netns'
+import type { Host, Topology } from '../../lab/netns'
+import { addPods } from '../../lab/pods'
+import { ping } from '../../lab/traffic'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
+import { BIN, cluster } from '../../lab/daemons'
 
 const GET = path.join(__dirname, '..', 'fixtures', 'http-get.js')
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
@@ -43,10 +43,9 @@ test('/metrics counters move while iperf3 runs, and `weft capture` shows the pod
     const server = topo.spawn(pb.ns, ['iperf3', '-s', '-1'])
     await waitFor(async () => (await topo.exec(pb.ns, ['ss', '-Hltn', 'sport = :5201'])).stdout.trim() !== '', { what: 'iperf3 listening', timeoutMs: 5000 })
     const client = topo.spawn(pa.ns, ['iperf3', '-c', pb.ip, '-t', '3'])
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    const first = await metric(topo, h1, 'weft_bytes_total{direction="inside"}')
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    const second = await metric(topo, h1, 'weft_bytes_total{direction="inside"}')
+    const inside = async (): Promise<number> => await metric(topo, h1, 'weft_bytes_total{direction="inside"}')
+    const first = await waitFor(inside, { what: 'inside bytes in /metrics', timeoutMs: 5000, intervalMs: 100 })
+    const second = await waitFor(async () => { const v = await inside(); return v > first ? v : undefined }, { what: 'inside bytes to grow while TCP flows', timeoutMs: 5000, intervalMs: 100 })
     assert.ok(second > first && first > 0, `inside bytes moved during the run: ${first} -> ${second}`)
     await client.exited
     // between weft nodes the segments went with their inner checksums left to the peer

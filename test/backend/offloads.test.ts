@@ -3,9 +3,9 @@
 // TSO/GSO/GRO gets): both must carry it; only the first may batch it.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { withTopology } from '../helpers/netns'
-import { iperf, ping } from '../helpers/traffic'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { withTopology } from '../../lab/netns'
+import { iperf, ping } from '../../lab/traffic'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { pair } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'

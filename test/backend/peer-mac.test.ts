@@ -3,9 +3,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { peerMac, peerTakesRemCsum } from '../../src/backend/vxlan/peer-mac'
-import { parseCidr } from '../../src/ip/net'
-import { decodeLeaseAttrs } from '../../src/lease/json'
-import type { Lease } from '../../src/lease/lease'
+import { parseCidr } from '../../src/packet/net'
+import { decodeLeaseAttrs } from '../../src/subnet/lease-json'
+import type { Lease } from '../../src/subnet/lease'
 
 const lease = (value: string): Lease => ({ subnet: parseCidr('10.244.7.0/24'), attrs: decodeLeaseAttrs(value), expiration: null, revision: 1 })
 const withData = (data: string): Lease => lease(`{"PublicIP":"198.18.0.7","BackendType":"vxlan","BackendData":${data}}`)

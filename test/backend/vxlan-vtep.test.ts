@@ -3,9 +3,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ip4ToString } from '../../src/packet/ip'
-import { withTopology, waitFor } from '../helpers/netns'
-import { netnsSkipReason } from '../helpers/skip'
-import { cluster } from './daemons'
+import { withTopology, waitFor } from '../../lab/netns'
+import { netnsSkipReason } from '../../lab/skip'
+import { cluster } from '../../lab/daemons'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 

@@ -2,7 +2,7 @@
 // iperf3 -C, or 'default' for the machine's own (no -C at all).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { congestionOption } from '../../bench/paths'
+import { congestionOption } from '../../bench/args'
 
 test('--congestion takes an algorithm name, and default means none is forced', () => {
   assert.equal(congestionOption('cubic'), 'cubic')

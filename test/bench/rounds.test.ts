@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { median } from '../../bench/rounds'
+import { median } from '../../bench/stats'
 
 const RUN = path.join(__dirname, '..', '..', 'bench', 'run.js')
 

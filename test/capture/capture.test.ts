@@ -10,10 +10,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import { kernelVxlanNode } from '../helpers/kernel-vxlan'
-import { withTopology, type ChildHandle, type Host, type Topology } from '../helpers/netns'
-import { settlesWithin, sleep } from '../helpers/proc'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { kernelVxlanNode } from '../../lab/kernel-vxlan'
+import { withTopology, type ChildHandle, type Host, type Topology } from '../../lab/netns'
+import { settlesWithin } from '../../lab/proc'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import * as f from './frames'
 import { tcpdumpRead } from './tcpdump'
 
@@ -103,7 +103,7 @@ test('--pod keeps one pod\'s packets, --json prints objects, --write leaves a pc
       '--pod', '10.244.1.5', '--count', '2', '--json', '--write', file)
     assert.match(cap.stderr, /filter "udp port 8472 and host 198\.18\.0\.1"/)
     await topo.exec(h1, ['ping', '-c', '1', '-W', '2', '10.244.2.0']) // from 10.244.1.0: not the pod asked for
-    await sleep(1200) // long enough for a progress line
+    await cap.waitForLine(/weft capture: \d+ packets written to /, 5000, 'stderr') // a progress line, checked below
     await topo.exec(h1, ['ping', '-c', '1', '-W', '2', '-I', '10.244.1.5', '10.244.2.0'])
     await finished(cap)
 

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/capture/decode'
 import { PCAP_GLOBAL_HLEN, PCAP_RECORD_HLEN, PcapWriter, pcapGlobalHeader, pcapRecordHeader } from '../../src/capture/pcap-writer'
 import { WeftError } from '../../src/errors'
-import { toolSkipReason } from '../helpers/skip'
+import { toolSkipReason } from '../../lab/skip'
 import { KERNEL_VXLAN_FRAMES } from '../packet/vectors/kernel-vxlan'
 import { tcpdumpRead } from './tcpdump'
 

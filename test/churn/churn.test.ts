@@ -22,16 +22,16 @@
 // ping between the stable pods never went a second without a reply.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatCidr, parseCidr } from '../../src/ip/net'
+import { formatCidr, parseCidr } from '../../src/packet/net'
 import { parseIp4 } from '../../src/packet/ip'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
-import { waitFor, withTopology } from '../helpers/netns'
-import type { Host } from '../helpers/netns'
-import { sleep } from '../helpers/proc'
-import { netnsSkipReason } from '../helpers/skip'
-import { longestGapMs, startPing } from '../helpers/traffic'
-import { cluster } from '../backend/daemons'
-import type { Daemon } from '../backend/daemons'
+import { waitFor, withTopology } from '../../lab/netns'
+import type { Host } from '../../lab/netns'
+import { sleep } from '../../lab/proc'
+import { netnsSkipReason } from '../../lab/skip'
+import { longestGapMs, startPing } from '../../lab/traffic'
+import { cluster } from '../../lab/daemons'
+import type { Daemon } from '../../lab/daemons'
 import { assertCleanedUp, logs, nodesWithPods } from '../backend/mesh'
 import { convergence, percentile, pollTable, violations } from './tables'
 import type { Change, Poller, Sample } from './tables'
@@ -132,6 +132,7 @@ test('20 nodes join and leave at random for a minute while traffic runs: peers\'
     const from = Date.now()
     const inflight: Array<Promise<void>> = []
     while (Date.now() - from < CHURN_MS) {
+      // the churn's own rhythm: the next join or leave 0.2 to 2.5 s after the last (not a wait for anything)
       await sleep(200 + random() * 2300)
       const up = churners.filter((h) => live.has(h.name) && !busy.has(h.name))
       const down = churners.filter((h) => !live.has(h.name) && !busy.has(h.name))
@@ -144,7 +145,10 @@ test('20 nodes join and leave at random for a minute while traffic runs: peers\'
     }
     await Promise.all(inflight)
     const churnMs = Date.now() - from
-    await sleep(BOUND_MS + 200) // past the bound of the last change
+    // a change is judged on the tables sampled until its bound ran out, so every table is sampled past the last one's
+    const lastAt = Math.max(...changes.map((x) => x.at))
+    await waitFor(() => [...live.values()].every(({ poller }) => samples.some((s) => s.run === poller.run && s.sentAt > lastAt + BOUND_MS)),
+      { what: 'every table sampled past the bound of the last change', timeoutMs: BOUND_MS + 5000 })
     const to = Date.now()
     for (const n of live.values()) await n.poller.stop()
     const pings = [await there.stop(), await back.stop()]

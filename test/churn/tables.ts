@@ -2,8 +2,8 @@
 // /status polled every 50 ms (the answers kept as samples), a log of every
 // lease change with when it reached the store, and the analysis that holds
 // the samples against the log.
-import type { Daemon } from '../backend/daemons'
-import { sleep } from '../helpers/proc'
+import type { Daemon } from '../../lab/daemons'
+import { sleep } from '../../lab/proc'
 
 export interface Sample {
   host: string
@@ -45,6 +45,7 @@ export function pollTable (d: Daemon, intervalMs: number, out: Sample[]): Poller
       } catch {
         // a daemon being stopped; the caller stops polling it first, so this is rare and harmless
       }
+      // the sampling rate, part of the measurement: a table is looked at every intervalMs
       await sleep(Math.max(0, intervalMs - (Date.now() - sentAt)))
     }
   })()

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { withTopology } from '../helpers/netns'
-import type { Host, Topology } from '../helpers/netns'
-import { netnsSkipReason } from '../helpers/skip'
+import { withTopology } from '../../lab/netns'
+import type { Host, Topology } from '../../lab/netns'
+import { netnsSkipReason } from '../../lab/skip'
 import { podGsoMaxSize } from '../../src/cni/gso'
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'weft')

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { ip4ToString } from '../../src/packet/ip'
-import { withTopology, waitFor } from '../helpers/netns'
-import type { Host, Topology } from '../helpers/netns'
-import { netnsSkipReason } from '../helpers/skip'
-import { cluster, BIN } from '../backend/daemons'
+import { withTopology, waitFor } from '../../lab/netns'
+import type { Host, Topology } from '../../lab/netns'
+import { netnsSkipReason } from '../../lab/skip'
+import { cluster, BIN } from '../../lab/daemons'
 
 const GET = path.join(__dirname, '..', 'fixtures', 'http-get.js')
 

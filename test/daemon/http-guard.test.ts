@@ -15,9 +15,9 @@ import { ControlServer, fetchStatus } from '../../src/daemon/control'
 import { HEALTHZ_LIMITS, closeServer, guardedServer, hasParam, isLoopback, listen, parseTarget } from '../../src/daemon/http-guard'
 import type { HttpLimits, RefusedReason } from '../../src/daemon/http-guard'
 import { captureLogger } from '../helpers/log'
-import { waitFor } from '../helpers/wait'
-import { connections, get, raw, statusesOf } from './raw-http'
-import type { To } from './raw-http'
+import { waitFor } from '../../lab/wait'
+import { connections, get, raw, statusesOf } from '../../lab/raw-http'
+import type { To } from '../../lab/raw-http'
 
 /** Request lines node's parser takes and new URL() threw on: each ended the daemon. */
 export const KILLERS = ['//[', '//%zz', '//a:99999', 'http://']

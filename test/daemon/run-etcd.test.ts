@@ -7,9 +7,9 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { withTopology, waitFor } from '../helpers/netns'
-import type { ChildHandle, Host, Topology } from '../helpers/netns'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { withTopology, waitFor } from '../../lab/netns'
+import type { ChildHandle, Host, Topology } from '../../lab/netns'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'weft')
 const GET = path.join(__dirname, '..', 'fixtures', 'http-get.js')

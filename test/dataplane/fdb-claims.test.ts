@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Fdb } from '../../src/dataplane/fdb'
-import { parseCidr } from '../../src/ip/net'
+import { parseCidr } from '../../src/packet/net'
 import { parseIp4 } from '../../src/packet/ip'
 
 const REAL = parseCidr('10.244.2.0/24')

@@ -1,11 +1,11 @@
 // Building blocks for dataplane tests that need no privileges: two "nodes"
 // on loopback, each a real Pipeline over an in-memory TUN (a SOCK_SEQPACKET
 // pair) and a real UDP socket.
-import { parseCidr } from '../../src/ip/net'
+import { parseCidr } from '../../src/packet/net'
 import { Fdb } from '../../src/dataplane/fdb'
 import { Pipeline } from '../../src/dataplane/pipeline'
 import type { PipelineOptions } from '../../src/dataplane/pipeline'
-import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
+import { VxlanEncap } from '../../src/backend/vxlan/encap'
 import { openUdp4, packetPair, PacketBatch } from '../../src/native'
 import type { PacketIo } from '../../src/native'
 import { writeIpv4Header, IPPROTO_UDP } from '../../src/packet/ipv4'
@@ -105,6 +105,7 @@ export async function collect (n: Wire, want: number, timeoutMs = 2000): Promise
   while (out.length < want && Date.now() < deadline) {
     const k = n.wire.read()
     for (let i = 0; i < k; i++) out.push(Buffer.from(n.wireRx.slab.subarray(n.wireRx.offsets[i], n.wireRx.offsets[i] + n.wireRx.lengths[i])))
+    // a bounded poll, as in waitFor, but it returns what came: a test that expects nothing gives timeoutMs as its quiet period
     if (k === 0) await new Promise((resolve) => setTimeout(resolve, 5))
   }
   return out

@@ -4,10 +4,10 @@
 // from one of our addresses (issue 17, item 4). Two pipelines on loopback.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../src/ip/net'
+import { parseCidr } from '../../src/packet/net'
 import { Count, Drop } from '../../src/dataplane/stats'
 import { parseIp4 } from '../../src/packet/ip'
-import { waitFor } from '../helpers/wait'
+import { waitFor } from '../../lab/wait'
 import { collect, inject, link, node, udpPacket } from './helpers'
 
 const MAC_A = '02:00:00:00:00:0a'

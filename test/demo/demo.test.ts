@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { spawn, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'weft')
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3') ?? (fs.existsSync('/usr/lib/cni/bridge') ? undefined : '/usr/lib/cni/bridge missing (containernetworking-plugins)')
@@ -19,7 +19,7 @@ function run (args: string[], onLine?: (l: string, kill: () => void) => void): P
   return new Promise((resolve) => {
     const child = spawn(BIN, ['demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000) // a bound: a demo that hangs is killed
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
       for (const l of d.toString().split('\n')) onLine?.(l, () => child.kill('SIGINT'))

@@ -7,13 +7,13 @@
 // doubled. Real etcd (Debian's), real daemons in namespaces, real ping.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatCidr } from '../../src/ip/net'
+import { formatCidr } from '../../src/packet/net'
 import { ip4ToString } from '../../src/packet/ip'
-import { withTopology, waitFor } from '../helpers/netns'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { ping } from '../helpers/traffic'
-import { startDaemon } from '../backend/daemons'
-import type { Daemon } from '../backend/daemons'
+import { withTopology, waitFor } from '../../lab/netns'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
+import { ping } from '../../lab/traffic'
+import { startDaemon } from '../../lab/daemons'
+import type { Daemon } from '../../lab/daemons'
 import { podsFor } from '../backend/mesh'
 import { count, EP, etcdInUnderlay, healthOf, logsOf, metric, peerSubnets, tmpDir } from './helpers'
 import type { UnderlayEtcd } from './helpers'
@@ -32,6 +32,7 @@ const MAX_LOST = 4
 const flannelLease = (publicIP: string, mac: string): string =>
   `{"PublicIP":"${publicIP}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
 
+/** The outage's own timetable (its length is part of the scenario), not a wait for something to happen. */
 const until = async (at: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now()))) }
 
 /** subnet -> PublicIP of every lease etcd holds */
@@ -66,8 +67,10 @@ test('etcd stopped for 30 s under traffic: forwarding goes on, /readyz and /metr
     const health = [healthOf(topo, a.host, PORT), healthOf(topo, b.host, PORT)]
 
     // etcd goes away, under traffic
+    const tunnelled = async (): Promise<number> => (await a.status()).counters.counters.inside_packets
+    const sentBefore = await tunnelled()
     const traffic = ping(topo, pa, pb.ip, { count: PINGS, intervalS: 0.1, waitS: 1 })
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await waitFor(async () => await tunnelled() >= sentBefore + 2, { what: 'the pings to go through A\'s tunnel', timeoutMs: 5000 })
     const t0 = Date.now()
     await etcd.stop()
     for (const h of health) await waitFor(async () => (await h.readyz()).status === 503, { what: '/readyz 503', timeoutMs: 15_000, intervalMs: 100 })

@@ -9,9 +9,9 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { waitFor } from '../helpers/netns'
-import type { ChildHandle, Host, Topology } from '../helpers/netns'
-import type { Daemon } from '../backend/daemons'
+import { waitFor } from '../../lab/netns'
+import type { ChildHandle, Host, Topology } from '../../lab/netns'
+import type { Daemon } from '../../lab/daemons'
 
 export const ETCD_IP = '198.18.0.254'
 export const EP = `http://${ETCD_IP}:2379`

@@ -4,8 +4,8 @@
 // recreated.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../src/ip/net'
-import type { Lease } from '../../src/lease/lease'
+import { parseCidr } from '../../src/packet/net'
+import type { Lease } from '../../src/subnet/lease'
 import { leaseTiming } from '../../src/lease/timing'
 import { LeaseWatcher } from '../../src/lease/watcher'
 import { parseIp4 } from '../../src/packet/ip'

@@ -9,15 +9,15 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import { formatCidr, parseCidr } from '../../src/ip/net'
+import { formatCidr, parseCidr } from '../../src/packet/net'
 import type { SubnetRange } from '../../src/lease/allocate'
-import type { LeaseAttrs } from '../../src/lease/lease'
+import type { LeaseAttrs } from '../../src/subnet/lease'
 import { LeaseManager } from '../../src/lease/manager'
 import type { PeerEvent } from '../../src/lease/watcher'
 import { parseIp4 } from '../../src/packet/ip'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
 import type { StoreError, WatchBatch } from '../../src/store/store'
-import { waitFor } from '../helpers/netns'
+import { waitFor } from '../../lab/netns'
 import { captureLogger } from '../helpers/log'
 import { tmpDir } from './helpers'
 
@@ -66,7 +66,7 @@ test('a write waits out another process\'s lock without blocking the event loop,
     // reads go on under WAL
     assert.equal((await store.listLeases()).leases.length, 0)
     // a lock shorter than the busy timeout is simply waited out
-    setTimeout(() => other.exec('ROLLBACK'), 300)
+    setTimeout(() => other.exec('ROLLBACK'), 300) // how long the lock is held: what is tested, not a wait
     const l = await store.createLease(parseCidr('10.244.1.0/24'), attrs('198.18.0.1'), 60)
     assert.equal(formatCidr(l.subnet), '10.244.1.0/24')
   } finally {

@@ -18,13 +18,13 @@
 //   no kernel would deliver are tried, and how thousands of frames a second go.
 // Loopback addresses 127.77.0.x, so that other tests' loopback sockets (on
 // 127.0.0.x) never see this traffic nor send into it.
-import { parseCidr } from '../../src/ip/net'
+import { parseCidr } from '../../src/packet/net'
 import { Fdb } from '../../src/dataplane/fdb'
-import { IpipEncap } from '../../src/dataplane/ipip-encap'
+import { IpipEncap } from '../../src/backend/ipip/encap'
 import { Pipeline } from '../../src/dataplane/pipeline'
 import { Count, DROP_COUNT, DROP_NAMES } from '../../src/dataplane/stats'
-import { UdpEncap } from '../../src/dataplane/udp-encap'
-import { VxlanEncap } from '../../src/dataplane/vxlan-encap'
+import { UdpEncap } from '../../src/backend/udp/encap'
+import { VxlanEncap } from '../../src/backend/vxlan/encap'
 import type { Encapsulation } from '../../src/dataplane/encap'
 import { C, COUNTER_NAMES, constants, openRaw4, openUdp4, packetPair, PacketBatch, PeerTable, snapshot } from '../../src/native'
 import type { PacketIo } from '../../src/native'

@@ -5,8 +5,8 @@
 // outside path must do with each datagram: pass exactly which bytes, or
 // drop it for one of which reasons.
 import fc from 'fast-check'
-import { parseCidr, contains } from '../../src/ip/net'
-import type { Ip4Net } from '../../src/ip/net'
+import { parseCidr, contains } from '../../src/packet/net'
+import type { Ip4Net } from '../../src/packet/net'
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, setIpv4Checksum, writeIpv4Header } from '../../src/packet/ipv4'
 import { writeVxlan } from '../../src/packet/vxlan'
 import { fold, onesSum, pseudoHeaderSum4At } from '../../src/packet/checksum'

@@ -18,8 +18,8 @@ import { ControlServer } from '../../src/daemon/control'
 import { Metrics } from '../../src/daemon/metrics'
 import type { HttpLimits, RefusedReason } from '../../src/daemon/http-guard'
 import { captureLogger } from '../helpers/log'
-import { get, raw } from '../daemon/raw-http'
-import type { To } from '../daemon/raw-http'
+import { get, raw } from '../../lab/raw-http'
+import type { To } from '../../lab/raw-http'
 import { budget } from './budget'
 
 const KILLERS = ['//[', '//%zz', '//a:99999', 'http://']

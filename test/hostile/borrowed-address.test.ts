@@ -6,11 +6,11 @@
 // named once. Two real `weft run` daemons in namespaces (issue 17, item 3).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../src/ip/net'
+import { parseCidr } from '../../src/packet/net'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
-import { waitFor, withTopology } from '../helpers/netns'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { iperf, ping } from '../helpers/traffic'
+import { waitFor, withTopology } from '../../lab/netns'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
+import { iperf, ping } from '../../lab/traffic'
 import { logs, pair } from '../backend/mesh'
 
 // RemCsum on (weft's default): both real nodes ask for RCO; the borrower's lease does not

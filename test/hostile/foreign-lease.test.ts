@@ -6,10 +6,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
-import { withTopology } from '../helpers/netns'
-import { netnsSkipReason } from '../helpers/skip'
-import { sleep } from '../helpers/proc'
-import { pair } from '../backend/mesh'
+import { waitFor, withTopology } from '../../lab/netns'
+import { netnsSkipReason } from '../../lab/skip'
+import { logs, pair } from '../backend/mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const VALUE = '{"PublicIP":"198.18.0.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:03"}}'
@@ -24,7 +23,10 @@ test('a lease in the store for a subnet outside the network, or of the wrong siz
     store.putRaw('10.99.1.0-24', VALUE, 86400) // outside 10.244.0.0/16
     store.putRaw('10.244.0.0-16', VALUE, 86400) // the whole network as one "subnet"
     await store.close()
-    await sleep(2000)
+    // both entries reached both nodes: each has named them (and answers status after, below)
+    for (const d of [a, b]) {
+      await waitFor(() => logs(d).filter((l) => l.msg === 'ignoring a lease that is not a subnet of this network').length >= 2, { what: `${d.host.name} to name both entries`, timeoutMs: 5000 })
+    }
     for (const d of [a, b]) {
       assert.equal(d.child.running, true, `${d.host.name} stopped: ${d.child.stderr.slice(-400)}`)
       assert.equal((await d.status()).peers.length, 1, `${d.host.name} keeps exactly its one real peer`)

@@ -3,25 +3,25 @@
 // request line (`GET //[`) ended the process, and with it the TUN device and
 // every pod's network on the node. Two real `weft run` daemons in
 // namespaces with a pod each; a third host on the underlay, holding no
-// lease, sends the abuse, through test/daemon/raw-http.js; the pods ping
+// lease, sends the abuse, through lab/raw-http.js; the pods ping
 // each other all along.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { formatCidr } from '../../src/ip/net'
-import { withTopology, waitFor } from '../helpers/netns'
-import type { Host, Topology } from '../helpers/netns'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { addPods } from '../helpers/pods'
-import type { Pod } from '../helpers/pods'
-import { iperf, longestGapMs, ping, startPing } from '../helpers/traffic'
-import { cluster } from '../backend/daemons'
-import type { Daemon } from '../backend/daemons'
+import { formatCidr } from '../../src/packet/net'
+import { withTopology, waitFor } from '../../lab/netns'
+import type { Host, Topology } from '../../lab/netns'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
+import { addPods } from '../../lab/pods'
+import type { Pod } from '../../lab/pods'
+import { iperf, longestGapMs, ping, startPing } from '../../lab/traffic'
+import { cluster } from '../../lab/daemons'
+import type { Daemon } from '../../lab/daemons'
 import { logs } from '../backend/mesh'
-import { memoryOf, nodePid } from '../../bench/cpu'
+import { memoryOf, nodePid } from '../../lab/cpu'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
-const RAW = path.join(__dirname, '..', 'daemon', 'raw-http.js')
+const RAW = path.join(__dirname, '..', '..', 'lab', 'raw-http.js')
 const PORT = 8081
 const KILLERS = ['//[', '//%zz', '//a:99999', 'http://']
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')

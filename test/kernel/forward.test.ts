@@ -6,8 +6,8 @@
 //   h1 [w12 10.244.1.1/24] ── [w21 10.244.1.254/24] h2 [w23 10.244.3.254/24] ── [w32 10.244.3.1/24] h3
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { withTopology, type Host, type Topology } from '../helpers/netns'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { withTopology, type Host, type Topology } from '../../lab/netns'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { TrafficRules } from '../../src/kernel/iptables'
 import { addAddress, addRoute, setLinkUp } from '../../src/kernel/link'
 import { enableForwarding } from '../../src/kernel/sysctl'

@@ -3,7 +3,7 @@
 // (pkg/trafficmngr/iptables/iptables.go), in order.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { parseCidr } from '../../src/ip/net'
+import { parseCidr } from '../../src/packet/net'
 import { canonicalCidr, forwardChain, isJumpTo, masqChain, quoteToken, ruleLine, type ChainSet } from '../../src/kernel/iptables-rules'
 import { versionHasRandomFully } from '../../src/kernel/iptables'
 

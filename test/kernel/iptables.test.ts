@@ -3,8 +3,8 @@
 // order, and check/resync/remove must notice and repair what others break.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { waitFor, withTopology, type Host, type Topology } from '../helpers/netns'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
+import { waitFor, withTopology, type Host, type Topology } from '../../lab/netns'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { TrafficRules, versionHasRandomFully, type TrafficRulesOptions } from '../../src/kernel/iptables'
 
 const skip = netnsSkipReason() ?? toolSkipReason('iptables', 'iptables-restore')

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
-import { withTopology, type Host, type Topology } from '../helpers/netns'
-import { netnsSkipReason } from '../helpers/skip'
+import { withTopology, type Host, type Topology } from '../../lab/netns'
+import { netnsSkipReason } from '../../lab/skip'
 import { probe } from '../../src/kernel/exec'
 import {
   addAddress, addRoute, delAddress, delRoute, linkExists, listAddresses, listRoutes, replaceRoute, setLinkUp

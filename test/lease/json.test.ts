@@ -2,7 +2,7 @@
 // when several keys match one field, the last one (golang/go#43664).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { decodeLeaseAttrs } from '../../src/lease/json'
+import { decodeLeaseAttrs } from '../../src/subnet/lease-json'
 import { ip4ToString } from '../../src/packet/ip'
 
 test('lease keys match in any case', () => {

@@ -2,16 +2,17 @@
 // renewing, revocation and peers.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatCidr, parseCidr, subnetKey } from '../../src/ip/net'
+import { formatCidr, parseCidr, subnetKey } from '../../src/packet/net'
 import type { SubnetRange } from '../../src/lease/allocate'
-import type { LeaseAttrs } from '../../src/lease/lease'
+import type { LeaseAttrs } from '../../src/subnet/lease'
 import { LeaseManager } from '../../src/lease/manager'
 import type { LeaseManagerOptions } from '../../src/lease/manager'
 import type { PeerEvent } from '../../src/lease/watcher'
 import { parseIp4 } from '../../src/packet/ip'
 import { MemoryStore } from '../../src/store/memory/memory-store'
-import { waitFor } from '../helpers/netns'
+import { waitFor } from '../../lab/netns'
 import { captureLogger } from '../helpers/log'
+import { FakeClock } from '../helpers/fake-clock'
 
 const RANGE: SubnetRange = { network: parseCidr('10.244.0.0/16'), subnetLen: 24, subnetMin: parseIp4('10.244.1.0'), subnetMax: parseIp4('10.244.255.0') }
 const attrs = (ip: string): LeaseAttrs => ({ publicIP: parseIp4(ip), publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: 'aa:bb:cc:00:00:01' } })
@@ -146,13 +147,15 @@ test('with onRevoked "exit", a revocation ends run() after telling the caller', 
 })
 
 test('renews before expiry by the margin, keeping the lease alive past its TTL', async () => {
-  const store = new MemoryStore()
-  const { m } = manager(store, '198.18.0.1', { ttlSeconds: 2, renewMarginSeconds: 1 })
+  // the store expires leases by the same clock the manager renews by
+  const clock = new FakeClock()
+  const store = new MemoryStore({ now: clock.now })
+  const { m } = manager(store, '198.18.0.1', { ttlSeconds: 2, renewMarginSeconds: 1, clock })
   const l = await m.acquire()
   let renewed = 0
   const ac = new AbortController()
   const running = m.run(ac.signal, { onPeers: () => {}, onRenewed: () => { renewed++ } })
-  await new Promise((resolve) => setTimeout(resolve, 3500))
+  await clock.advance(3500)
   const list = await store.listLeases()
   assert.equal(list.leases.length, 1)
   assert.equal(formatCidr(list.leases[0].subnet), formatCidr(l.subnet))

@@ -3,13 +3,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import pino from 'pino'
-import { formatCidr, parseCidr } from '../../src/ip/net'
+import { formatCidr, parseCidr } from '../../src/packet/net'
 import type { SubnetRange } from '../../src/lease/allocate'
 import { LeaseManager } from '../../src/lease/manager'
 import { parseIp4 } from '../../src/packet/ip'
 import { EtcdStore } from '../../src/store/etcd/etcd-store'
-import { startEtcd } from '../helpers/etcd'
-import { toolSkipReason } from '../helpers/skip'
+import { startEtcd } from '../../lab/etcd'
+import { toolSkipReason } from '../../lab/skip'
 
 const skip = toolSkipReason('etcd')
 

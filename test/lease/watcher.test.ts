@@ -2,8 +2,8 @@
 // needs them.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../src/ip/net'
-import type { Lease } from '../../src/lease/lease'
+import { parseCidr } from '../../src/packet/net'
+import type { Lease } from '../../src/subnet/lease'
 import { LeaseWatcher } from '../../src/lease/watcher'
 import { parseIp4 } from '../../src/packet/ip'
 

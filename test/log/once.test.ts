@@ -2,7 +2,7 @@
 // only counted and summed up, on a fake clock.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { OnceLog } from '../../src/log-once'
+import { OnceLog } from '../../src/util/log-once'
 import { captureLogger } from '../helpers/log'
 
 test('a name is warned about once, and again only after it was forgotten', () => {

@@ -4,11 +4,27 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
-import { native, openTun, probeOffloads, COUNTER_NAMES } from '../../src/native'
+import { constants, native, openTun, probeOffloads, COUNTER_NAMES } from '../../src/native'
 import { SystemError } from '../../src/errors'
 
 test('the counter names in TypeScript match the addon, slot for slot', () => {
   assert.deepEqual([...native.counterNames], [...COUNTER_NAMES])
+})
+
+test('constructors and registrations take one options object; one without its views is refused with a TypeError naming the shape', () => {
+  const [a, b] = native.socketPair()
+  assert.throws(() => new (native.Io as unknown as new (...args: unknown[]) => unknown)(a, constants.KIND_FD, new Float64Array(COUNTER_NAMES.length), 4), /Io\(\{ fd, kind/)
+  const io = new native.Io({ fd: a, kind: constants.KIND_FD, counters: new Float64Array(COUNTER_NAMES.length), maxBatch: 4 })
+  try {
+    assert.throws(() => { io.setReceive({ slab: Buffer.alloc(64) } as never) }, /setReceive\(\{ slab/)
+    assert.throws(() => { io.setSend({ slab: Buffer.alloc(64), offsets: new Uint32Array(4) } as never) }, /setSend\(\{ slab/)
+    assert.throws(() => { io.read() }, /before setReceive/)
+    io.setReceive({ slab: Buffer.alloc(64), offsets: new Uint32Array([0, 16, 32, 48]), lengths: new Uint32Array(4), capacity: 16 })
+    assert.equal(io.read(), 0, 'registered: nothing queued yet')
+  } finally {
+    io.close()
+    native.closeFd(b)
+  }
 })
 
 test('a device name longer than IFNAMSIZ is refused with ENAMETOOLONG, naming the syscall', () => {

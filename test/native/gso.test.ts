@@ -10,6 +10,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { openUdp4, PacketBatch, PeerTable, probeOffloads, steerInnerFlow } from '../../src/native'
 import { SEGS_PARTIAL } from '../../src/native/batch'
+import { GSO_TCPV4, GSO_UDP_L4 } from '../../src/native/vnet'
 import type { PacketIo, Udp4 } from '../../src/native'
 import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
 import { finishPartialChecksum } from '../../src/packet/partial-checksum'
@@ -21,8 +22,6 @@ import { setUdp4Checksum, verifyUdp4Checksum, writeUdpHeader } from '../../src/p
 const LOOPBACK = 0x7f000001
 /** encapsulation in front of the inner packet, as VXLAN's (8 + 14) */
 const PREFIX = 22
-const GSO_TCPV4 = 1
-const GSO_UDP_L4 = 5
 /** the inner MSS of a 1450-byte VXLAN MTU with TCP timestamps: 1450 - 20 - 32 */
 const MSS = 1398
 /** largest UDP payload of one IPv4 datagram, so of one UDP_SEGMENT send */
@@ -136,7 +135,7 @@ async function receive (io: PacketIo, rx: PacketBatch, want: number, timeoutMs =
       if (len === 0) out.datagrams.push(Buffer.alloc(0))
       for (let at = 0; at < len; at += step) out.datagrams.push(Buffer.from(rx.slab.subarray(off + at, off + Math.min(len, at + step))))
     }
-    if (n === 0) await new Promise((resolve) => setTimeout(resolve, 2))
+    if (n === 0) await new Promise((resolve) => setTimeout(resolve, 2)) // a bounded poll that returns what came by the deadline
   }
   return out
 }
@@ -506,7 +505,7 @@ test('super-packets that cannot be segmented are dropped, each counted once, and
     assert.equal(s.txDropBadGso, entries.length - 3, 'one count per bad super-packet')
     assert.equal(s.txPackets, 5)
     assert.equal(s.txDropBadSlot + s.txDropBadDest + s.txDropError + s.txDropTooBig, 0)
-    // nothing more trickles in
+    // nothing more trickles in (a quiet period: what is tested)
     await new Promise((resolve) => setTimeout(resolve, 20))
     assert.equal(e.b.io.read(), 0)
   } finally { e.close() }

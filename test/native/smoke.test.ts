@@ -1,15 +1,15 @@
 // The addon across real kernels: two namespaces, a TUN in each, and the
-// minimal batched relay (test/fixtures/relay.ts) carrying traffic over the
+// minimal batched relay (lab/fixtures/relay.ts) carrying traffic over the
 // 198.18.0.0/24 underlay. Skipped, with the reason, where namespaces or
 // /dev/net/tun are not available.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { withTopology } from '../helpers/netns'
-import type { ChildHandle, Host, Topology } from '../helpers/netns'
-import { netnsSkipReason } from '../helpers/skip'
+import { withTopology } from '../../lab/netns'
+import type { ChildHandle, Host, Topology } from '../../lab/netns'
+import { netnsSkipReason } from '../../lab/skip'
 
-const RELAY = path.join(__dirname, '..', 'fixtures', 'relay.js')
+const RELAY = path.join(__dirname, '..', '..', 'lab', 'fixtures', 'relay.js')
 const STREAM = path.join(__dirname, '..', 'fixtures', 'udp-stream.js')
 const MTU = 1400
 

@@ -9,14 +9,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import { formatCidr } from '../../src/ip/net'
-import { waitFor, withTopology } from '../helpers/netns'
-import type { Host, Topology } from '../helpers/netns'
-import { sleep } from '../helpers/proc'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { iperf, longestGapMs, longestStall, pingMatrix, startPing } from '../helpers/traffic'
-import { cluster } from '../backend/daemons'
-import type { Cluster, Daemon } from '../backend/daemons'
+import { formatCidr } from '../../src/packet/net'
+import { waitFor, withTopology } from '../../lab/netns'
+import type { Host, Topology } from '../../lab/netns'
+import { sleep } from '../../lab/proc'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
+import { iperf, longestGapMs, longestStall, pingMatrix, startPing } from '../../lab/traffic'
+import { cluster } from '../../lab/daemons'
+import type { Cluster, Daemon } from '../../lab/daemons'
 import { logs, nodesWithPods, tablesComplete } from '../backend/mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
@@ -54,7 +54,7 @@ test('kill -9 of a daemon during an iperf3 run: the restarted daemon takes back 
     const flow = iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 15, intervalS: 0.1 })
     flow.catch(() => {}) // awaited below; a rejection must not go unhandled meanwhile
     await waitFor(async () => ((await b.status()).peers[0]?.outsideBytes as number) > 1e6, { what: 'the flow to reach h2', timeoutMs: 10_000 })
-    await sleep(3000) // well into the flow, past slow start
+    await sleep(3000) // where the kill lands: 3 s into the 15 s flow, past slow start (the scenario, not a wait)
 
     const killedAt = Date.now()
     process.kill(b.child.pid, 'SIGKILL')
@@ -111,7 +111,7 @@ test('SIGTERM and restart of every node in turn while every pod pings every pod:
       await waitFor(() => probes.every((q) => q.p.replies().some((r) => r > runningAt)), { what: `every pair to answer after ${d.host.name} restarted`, timeoutMs: 10_000 })
       outages.push(`${d.host.name}: stop + start ${runningAt - stoppedAt} ms`)
     }
-    await sleep(500)
+    await sleep(500) // half a second of traffic after the last restart, inside the window the gaps are measured over
     const to = Date.now()
     const gaps = []
     for (const q of probes) {

@@ -11,8 +11,8 @@ import { test } from 'node:test'
 import { ControlServer, fetchStatus } from '../../src/daemon/control'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
 import { captureLogger } from '../helpers/log'
-import { withTopology } from '../helpers/netns'
-import { netnsSkipReason } from '../helpers/skip'
+import { withTopology } from '../../lab/netns'
+import { netnsSkipReason } from '../../lab/skip'
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'weft')
 const mode = (file: string): string => '0' + (fs.statSync(file).mode & 0o7777).toString(8)

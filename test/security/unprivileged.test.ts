@@ -12,13 +12,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { fetchStatus } from '../../src/daemon/control'
-import { formatCidr } from '../../src/ip/net'
+import { formatCidr } from '../../src/packet/net'
 import { readSubnetEnv } from '../../src/subnet/env'
-import { withTopology, waitFor } from '../helpers/netns'
-import type { ChildHandle, Host, Topology } from '../helpers/netns'
-import { addPods } from '../helpers/pods'
-import { netnsSkipReason, toolSkipReason } from '../helpers/skip'
-import { pingMatrix } from '../helpers/traffic'
+import { withTopology, waitFor } from '../../lab/netns'
+import type { ChildHandle, Host, Topology } from '../../lab/netns'
+import { addPods } from '../../lab/pods'
+import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
+import { pingMatrix } from '../../lab/traffic'
 import { asUser, NET_ADMIN_AND_RAW, NOBODY, procCreds } from './as-user'
 import type { AsUserOptions } from './as-user'
 
@@ -64,6 +64,7 @@ async function sysctl (topo: Topology, h: Host, kv?: string): Promise<string> {
 /** The daemon's own exit (within 15 s) and the one line main prints for its error. */
 async function failure (d: ChildHandle): Promise<{ code: number | null, line: string }> {
   let timer: NodeJS.Timeout | undefined
+  // a bound on the wait, not a pause: the race ends as soon as the daemon exits
   const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), 15_000) })
   const exit = await Promise.race([d.exited, late])
   clearTimeout(timer)

@@ -4,9 +4,9 @@
 import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../src/ip/net'
-import { encodeLeaseAttrs } from '../../src/lease/json'
-import type { LeaseAttrs } from '../../src/lease/lease'
+import { parseCidr } from '../../src/packet/net'
+import { encodeLeaseAttrs } from '../../src/subnet/lease-json'
+import type { LeaseAttrs } from '../../src/subnet/lease'
 import { parseIp4 } from '../../src/packet/ip'
 import { StoreError } from '../../src/store/store'
 import type { Store, WatchBatch } from '../../src/store/store'
@@ -34,7 +34,7 @@ const S2 = parseCidr('10.244.2.0/24')
 /** Collect watch batches until `until` says stop (bounded by timeoutMs). */
 async function watchUntil (store: Store, from: number, until: (all: WatchBatch[]) => boolean, timeoutMs = 8000): Promise<WatchBatch[]> {
   const ac = new AbortController()
-  const timer = setTimeout(() => ac.abort(), timeoutMs)
+  const timer = setTimeout(() => ac.abort(), timeoutMs) // a bound: the watch ends as soon as `until` holds
   const seen: WatchBatch[] = []
   try {
     for await (const b of store.watchLeases(from, { signal: ac.signal })) {

@@ -7,18 +7,18 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import net from 'node:net'
-import { formatCidr, parseCidr } from '../../src/ip/net'
-import type { Ip4Net } from '../../src/ip/net'
-import type { LeaseAttrs } from '../../src/lease/lease'
+import { formatCidr, parseCidr } from '../../src/packet/net'
+import type { Ip4Net } from '../../src/packet/net'
+import type { LeaseAttrs } from '../../src/subnet/lease'
 import { parseIp4 } from '../../src/packet/ip'
 import { CONFIG_NOT_FOUND_HINT, EtcdStore } from '../../src/store/etcd/etcd-store'
 import type { EtcdStoreOptions } from '../../src/store/etcd/etcd-store'
 import { SUBNET_TTL_SECONDS, StoreError } from '../../src/store/store'
 import type { Store, WatchBatch } from '../../src/store/store'
-import { etcdctl, makeTlsFiles, startEtcd } from '../helpers/etcd'
-import type { EtcdHandle, TlsFiles } from '../helpers/etcd'
-import { toolSkipReason } from '../helpers/skip'
-import { waitFor } from '../helpers/wait'
+import { etcdctl, makeTlsFiles, startEtcd } from '../../lab/etcd'
+import type { EtcdHandle, TlsFiles } from '../../lab/etcd'
+import { toolSkipReason } from '../../lab/skip'
+import { waitFor } from '../../lab/wait'
 
 const skip = toolSkipReason('etcd', 'etcdctl')
 const PREFIX = '/coreos.com/network'
@@ -37,7 +37,7 @@ const flannelJson = (ip: string, mac: string): string =>
 /** Rejects if `p` takes longer than `ms`: every wait here is bounded. */
 async function within<T> (ms: number, p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms) })
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms) }) // a bound, not a pause
   try {
     return await Promise.race([p, late])
   } finally { clearTimeout(timer) }

@@ -3,9 +3,9 @@
 import { after, before } from 'node:test'
 import { Etcd3 } from 'etcd3'
 import { EtcdStore } from '../../src/store/etcd/etcd-store'
-import { toolSkipReason } from '../helpers/skip'
-import { startEtcd } from '../helpers/etcd'
-import type { EtcdHandle } from '../helpers/etcd'
+import { toolSkipReason } from '../../lab/skip'
+import { startEtcd } from '../../lab/etcd'
+import type { EtcdHandle } from '../../lab/etcd'
 import { storeConformance } from './conformance'
 
 const skip = toolSkipReason('etcd')

@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { WeftError } from '../../src/errors'
-import { formatCidr } from '../../src/ip/net'
+import { formatCidr } from '../../src/packet/net'
 import { ip4ToString } from '../../src/packet/ip'
 import {
   DEFAULT_BACKEND_TYPE,

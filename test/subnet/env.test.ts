@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import fc from 'fast-check'
 import { WeftError } from '../../src/errors'
-import { formatCidr, parseCidr } from '../../src/ip/net'
+import { formatCidr, parseCidr } from '../../src/packet/net'
 import {
   FLANNEL_IPMASQ,
   FLANNEL_MTU,

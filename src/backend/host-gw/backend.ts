@@ -6,8 +6,8 @@
 // address): peers would route to an address the kernel cannot reach on the
 // link. So does weft, before a lease is taken.
 import { WeftError } from '../../errors'
-import { formatCidr } from '../../ip/net'
-import type { Lease, LeaseAttrs } from '../../lease/lease'
+import { formatCidr } from '../../packet/net'
+import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { enableForwarding } from '../../kernel/link'
 import { TrafficRules } from '../../kernel/iptables'
 import { ip4ToString } from '../../packet/ip'
@@ -15,7 +15,7 @@ import type { HostGwBackendConfig } from '../../subnet/config'
 import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { HostGwNetwork } from './network'
-import { PeerRoutes } from './routes'
+import { PeerRoutes } from '../../kernel/routes'
 
 export class HostGwBackend implements Backend {
   readonly type = 'host-gw'

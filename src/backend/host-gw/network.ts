@@ -2,18 +2,19 @@
 // link becomes a kernel route (routes.ts); one that is not directly
 // connected cannot be reached without a tunnel, so it is skipped and named
 // in the log once. Nothing else to do per packet: the kernel forwards.
-import { formatCidr } from '../../ip/net'
-import { unusablePublicIP } from '../../lease/lease'
-import type { Lease } from '../../lease/lease'
+import { formatCidr } from '../../packet/net'
+import { unusablePublicIP } from '../../subnet/lease'
+import type { Lease } from '../../subnet/lease'
 import type { PeerEvent } from '../../lease/watcher'
 import type { TrafficRules } from '../../kernel/iptables'
 import type { Logger } from '../../log'
-import { OnceLog } from '../../log-once'
+import { OnceLog } from '../../util/log-once'
 import { ip4ToString } from '../../packet/ip'
-import type { Underlay } from '../../daemon/iface'
+import type { Underlay } from '../../kernel/iface'
+import { otherBackend } from '../backend'
 import type { Network, NetworkStatus } from '../backend'
-import { directlyConnected } from './routes'
-import type { PeerRoutes } from './routes'
+import { directlyConnected } from '../../kernel/routes'
+import type { PeerRoutes } from '../../kernel/routes'
 
 const RULES_RESYNC_MS = 5000
 
@@ -64,8 +65,9 @@ export class HostGwNetwork implements Network {
         this.skip(key, l, 'unusable', { publicIP, reason: noAddress }, 'ignoring a peer this backend cannot reach')
         continue
       }
-      if (l.attrs.backendType !== 'host-gw') {
-        this.skip(key, l, 'unusable', { reason: `its backend is ${l.attrs.backendType === '' ? 'udp' : l.attrs.backendType}, not host-gw` }, 'ignoring a peer this backend cannot reach')
+      const other = otherBackend(l, 'host-gw')
+      if (other !== undefined) {
+        this.skip(key, l, 'unusable', { reason: other }, 'ignoring a peer this backend cannot reach')
         continue
       }
       if (l.attrs.publicIP === underlay.publicIP) {

@@ -6,7 +6,8 @@
 // "VTEPMAC" (a lease written by hand) is the same key. The peer's VNI is
 // not read: every node uses the one in the net-conf.
 import { field } from '../../go-json'
-import type { Lease } from '../../lease/lease'
+import type { Lease } from '../../subnet/lease'
+import { otherBackend } from '../backend'
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
 
@@ -22,7 +23,8 @@ export function peerTakesRemCsum (lease: Lease): boolean {
 
 /** The VTEP MAC from a vxlan lease's BackendData, or why it is unusable. */
 export function peerMac (lease: Lease): string | { reason: string } {
-  if (lease.attrs.backendType !== 'vxlan') return { reason: `its backend is ${lease.attrs.backendType === '' ? 'udp' : lease.attrs.backendType}, not vxlan` }
+  const other = otherBackend(lease, 'vxlan')
+  if (other !== undefined) return { reason: other }
   const d = lease.attrs.backendData
   const mac = d !== null && typeof d === 'object' && !Array.isArray(d) ? field(d as Record<string, unknown>, 'VtepMAC') : undefined
   if (typeof mac !== 'string' || !MAC_RE.test(mac)) return { reason: 'its BackendData has no valid VtepMAC' }

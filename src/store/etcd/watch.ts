@@ -4,10 +4,10 @@
 // doubling to 5 s, jittered) and resume from the same revision, so nothing
 // is lost or delivered twice.
 import type { IEvent, IWatchResponse, WatchClient } from 'etcd3'
-import type { Skipped } from '../../lease/lease'
+import type { Skipped } from '../../subnet/lease'
 import { backoffMs } from '../store'
 import type { LeaseList, StoreError, StoreEvent, WatchBatch, WatchOptions } from '../store'
-import { sleep } from '../decode'
+import { sleep } from '../../util/sleep'
 import { WatchStream } from './watch-stream'
 
 export interface WatchContext {

@@ -2,10 +2,10 @@
 // TTLs, watches, compaction), for unit tests and for the conformance suite's
 // reference behaviour. Values are kept as the same JSON text the other
 // stores hold, so decoding and skipping work identically.
-import { formatCidr, subnetKey } from '../../ip/net'
-import type { Ip4Net } from '../../ip/net'
-import { encodeLeaseAttrs } from '../../lease/json'
-import type { Lease, LeaseAttrs, Skipped } from '../../lease/lease'
+import { formatCidr, subnetKey } from '../../packet/net'
+import type { Ip4Net } from '../../packet/net'
+import { encodeLeaseAttrs } from '../../subnet/lease-json'
+import type { Lease, LeaseAttrs, Skipped } from '../../subnet/lease'
 import { isSkipped, leaseFromEntry, subnetFromKey } from '../decode'
 import { StoreError } from '../store'
 import type { LeaseList, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'

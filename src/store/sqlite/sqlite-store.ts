@@ -22,11 +22,12 @@
 //   the path, creating it empty if there is none (file.ts), and watches hand
 //   over a snapshot marked "recreated" so that holders put their leases back.
 import Database from 'better-sqlite3'
-import { formatCidr, subnetKey } from '../../ip/net'
-import type { Ip4Net } from '../../ip/net'
-import { encodeLeaseAttrs } from '../../lease/json'
-import type { Lease, LeaseAttrs, Skipped } from '../../lease/lease'
-import { isSkipped, leaseFromEntry, sleep, subnetFromKey } from '../decode'
+import { formatCidr, subnetKey } from '../../packet/net'
+import type { Ip4Net } from '../../packet/net'
+import { encodeLeaseAttrs } from '../../subnet/lease-json'
+import type { Lease, LeaseAttrs, Skipped } from '../../subnet/lease'
+import { isSkipped, leaseFromEntry, subnetFromKey } from '../decode'
+import { sleep } from '../../util/sleep'
 import { StoreError, backoffMs } from '../store'
 import type { LeaseList, SnapshotReason, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'
 import { ensureDbFile, fileIdentity } from './file'

@@ -1,0 +1,69 @@
+// Running weft daemons in topology hosts, for the end-to-end tests and the
+// benches: one shared SQLite store file in a temp dir, a state dir and
+// subnet.env per node.
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { readSubnetEnv } from '../src/subnet/env'
+import type { SubnetEnv } from '../src/subnet/env'
+import { fetchStatus } from '../src/daemon/control'
+import type { ChildHandle, Host, Topology } from './netns'
+
+export const BIN = path.join(__dirname, '..', '..', 'bin', 'weft')
+
+export interface Cluster {
+  dir: string
+  weft: (...args: string[]) => string
+  start: (h: Host, ...extra: string[]) => Promise<Daemon>
+}
+
+export interface Daemon {
+  host: Host
+  child: ChildHandle
+  env: () => SubnetEnv
+  status: () => Promise<Record<string, unknown> & { peers: Array<Record<string, unknown>>, counters: { drops: Record<string, number>, counters: Record<string, number> } }>
+  stateDir: string
+}
+
+export function cluster (t: { after: (fn: () => void) => void }, topo: Topology, config: string): Cluster {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-e2e-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const weft = (...args: string[]): string => execFileSync(BIN, [...args, '--store', `sqlite:${dir}/store.db`], { encoding: 'utf8' })
+  weft('config', 'set', config)
+  return {
+    dir,
+    weft,
+    start: async (h, ...extra) => await startDaemon(topo, h, { dir, store: ['--store', `sqlite:${dir}/store.db`], extra })
+  }
+}
+
+export interface StartOptions {
+  /** the node's state dir and subnet.env go in <dir>/<host name> */
+  dir: string
+  /** store flags, e.g. ['--store', 'sqlite:PATH'] or ['--etcd-endpoints', URL] */
+  store: string[]
+  extra?: string[]
+  /** the daemon's whole environment (default this process's) */
+  env?: NodeJS.ProcessEnv
+  /** how long it may take to log "running" (default 20 s) */
+  timeoutMs?: number
+}
+
+/** `weft run` on host h, resolved once it logs "running". */
+export async function startDaemon (topo: Topology, h: Host, o: StartOptions): Promise<Daemon> {
+  const stateDir = `${o.dir}/${h.name}`
+  const child = topo.spawn(h, [process.execPath, BIN, 'run', ...o.store, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...(o.extra ?? [])], o.env !== undefined ? { env: o.env } : {})
+  await child.waitForLine(/"msg":"running"/, o.timeoutMs ?? 20_000)
+  return {
+    host: h,
+    child,
+    stateDir,
+    env: () => {
+      const e = readSubnetEnv(`${stateDir}/subnet.env`)
+      if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
+      return e
+    },
+    status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>
+  }
+}

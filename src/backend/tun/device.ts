@@ -1,0 +1,118 @@
+// The kernel side of the TUN backends (vxlan, ipip, udp): the device and what
+// the kernel needs to send pod traffic into it.
+// 1. a TUN device (`weft.<VNI>`, `weft.ipip`, `weft0`; flannel's are
+//    `flannel.<VNI>`, `flannel.ipip`, `flannel0`), MTU = underlay less the
+//    encapsulation, our subnet's network address on it (/32, as flannel does),
+//    opened with the offloads the kernel gives (offloads.ts)
+// 2. one route: the whole cluster network into the device (our own subnet
+//    is more specific, on the pods' bridge, so it stays local)
+// 3. forwarding on, and flannel's FORWARD accept rules (and --ip-masq rules)
+// The TUN fd itself belongs to the pipeline; when it closes, the device and
+// its route disappear with it. close() removes the rules.
+import { formatCidr } from '../../packet/net'
+import type { Ip4Net } from '../../packet/net'
+import { addAddress, addRoute, delAddress, enableForwarding } from '../../kernel/link'
+import { run } from '../../kernel/exec'
+import { TrafficRules } from '../../kernel/iptables'
+import type { Logger } from '../../log'
+import { closeFd, openTunQueue } from '../../native'
+import type { Tun } from '../../native'
+import { ip4ToString } from '../../packet/ip'
+import { openTunWithOffloads } from './offloads'
+import type { Offloads } from './offloads'
+
+export interface VtepOptions {
+  name: string
+  mtu: number
+  subnet: Ip4Net
+  network: Ip4Net
+  ipMasq: boolean
+  batch: number
+  /** TUN queues (IFF_MULTI_QUEUE when more than 1): one per dataplane worker */
+  queues?: number
+  log: Logger
+}
+
+/**
+ * Packets the kernel may queue on the TUN for us to read before it drops
+ * them (the device's tx_dropped). The default 500 overflows while the loop is
+ * busy with a batch of super-packets or not scheduled: a burst of small
+ * packets at line rate then turns into loss.
+ */
+const TUN_QUEUE = 4096
+
+export class TunDevice {
+  private rules: TrafficRules
+  private subnet: Ip4Net
+
+  /** queues 1.. of a multi-queue device (queue 0 is `tun`), as bare fds until takeQueues() hands them to the workers */
+  private queueFds: number[] = []
+
+  private constructor (readonly tun: Tun, readonly offloads: Offloads, private readonly o: VtepOptions) {
+    this.subnet = o.subnet
+    this.rules = new TrafficRules({ network: formatCidr(o.network), podSubnet: formatCidr(o.subnet), ipMasq: o.ipMasq, forwardRules: true, log: o.log })
+  }
+
+  static async create (o: VtepOptions): Promise<TunDevice> {
+    const queues = o.queues ?? 1
+    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch, multiQueue: queues > 1, exclusive: queues > 1 }, o.log)
+    const dev = new TunDevice(tun, offloads, o)
+    try {
+      // the offloads are the device's: every queue reads and writes the same vnet headers
+      for (let q = 1; q < queues; q++) dev.queueFds.push(openTunQueue(tun.name, offloads.vnet))
+      await run(['ip', 'link', 'set', 'dev', tun.name, 'txqueuelen', String(TUN_QUEUE)])
+      await addAddress(tun.name, `${ip4ToString(o.subnet.ip)}/32`)
+      await addRoute({ dst: formatCidr(o.network), dev: tun.name })
+      await enableForwarding()
+      await dev.rules.apply()
+    } catch (err) {
+      dev.closeQueues()
+      throw err
+    }
+    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network), tso: offloads.tso, uso: offloads.uso, ...(queues > 1 ? { queues } : {}) }, 'tunnel device up')
+    return dev
+  }
+
+  get name (): string { return this.tun.name }
+
+  /** Open what goes with the device (its underlay socket); if that fails, the device goes too. */
+  async adopt<T> (open: () => T | Promise<T>): Promise<T> {
+    try {
+      return await open()
+    } catch (err) {
+      this.closeQueues()
+      await this.close()
+      throw err
+    }
+  }
+
+  /** The extra queues' fds: whoever takes them closes them. */
+  takeQueues (): number[] {
+    return this.queueFds.splice(0)
+  }
+
+  /** Close queue 0 and the queues not taken (the device goes with the last). Idempotent. */
+  closeQueues (): void {
+    this.tun.io.close()
+    for (const fd of this.takeQueues()) closeFd(fd)
+  }
+
+  /** Our lease moved: readdress the device and redo the rules for the new subnet. */
+  async setSubnet (subnet: Ip4Net): Promise<void> {
+    await delAddress(this.tun.name, `${ip4ToString(this.subnet.ip)}/32`)
+    await addAddress(this.tun.name, `${ip4ToString(subnet.ip)}/32`)
+    this.subnet = subnet
+    // apply() rewrites our chains in one transaction: no window without rules
+    this.rules = new TrafficRules({ network: formatCidr(this.o.network), podSubnet: formatCidr(subnet), ipMasq: this.o.ipMasq, forwardRules: true, log: this.o.log })
+    await this.rules.apply()
+  }
+
+  /** Re-apply rules someone removed (flannel's resync loop). */
+  async resync (): Promise<void> {
+    await this.rules.resync()
+  }
+
+  async close (): Promise<void> {
+    await this.rules.remove()
+  }
+}
