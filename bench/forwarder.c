@@ -84,7 +84,8 @@ int main(int argc, char **argv) {
       }
       n = recv(sock, buf, sizeof buf, 0);
       if (n > HDR) {
-        if (write(tun, buf + HDR, (size_t)n - HDR) < 0) { /* full or down: dropped, as a tunnel would */ }
+        if (write(tun, buf + HDR, (size_t)n - HDR) < 0) { /* full or down: dropped, as a tunnel would */
+        }
         moved = 1;
       }
     } while (moved);

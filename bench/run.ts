@@ -214,7 +214,6 @@ function kindOf (def: PathDef): Bar['kind'] {
   return def.name === 'veth' ? 'ceiling' : def.name === 'kernel-vxlan' ? 'reference' : def.name === 'forwarder' ? 'floor' : 'weft'
 }
 
-
 async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
   const background = await backgroundLoad()
   const kind = kindOf(def)

@@ -8,7 +8,6 @@ import { openUdp4, PacketBatch, PeerTable } from '../src/native'
 import { parseIp4 } from '../src/packet/ip'
 import { benchArgs } from './args'
 
-
 const flags = benchArgs('udp-flood', {
   to: { type: 'string', hint: 'IP:PORT' },
   size: { type: 'string', default: '64' },

@@ -125,7 +125,15 @@ export async function kernelVxlanNode (topo: Topology, host: Host, opts: KernelV
 
   const publicIp = host.underlayIp
   return {
-    host, device, mac, subnet, publicIp, vni, port, mtu, remcsum,
+    host,
+    device,
+    mac,
+    subnet,
+    publicIp,
+    vni,
+    port,
+    mtu,
+    remcsum,
     peer: { subnet, vtepMac: mac, publicIp },
 
     async addPeer (p: VxlanPeer): Promise<void> {

@@ -13,9 +13,9 @@
 // finally, node:test's t.after, process exit/SIGINT/SIGTERM hooks, and
 // cleanupStale() at the next createTopology() for runs that were SIGKILLed.
 
-import { execFileSync } from 'node:child_process';
-import type { TestContext } from 'node:test';
-import { creatorPid, newRunId, NS_PREFIX, pidAlive } from './names';
+import { execFileSync } from 'node:child_process'
+import type { TestContext } from 'node:test'
+import { creatorPid, newRunId, NS_PREFIX, pidAlive } from './names'
 import {
   killGroup,
   ProcHandle,
@@ -26,16 +26,16 @@ import {
   type ExecResult,
   type SpawnOptions,
   type Tracked,
-} from './proc';
+} from './proc'
 
-export { waitFor, type WaitForOptions } from './wait';
-export type { ChildHandle, ExecOptions, ExecResult, ExitInfo, SpawnOptions, StreamName } from './proc';
+export { waitFor, type WaitForOptions } from './wait'
+export type { ChildHandle, ExecOptions, ExecResult, ExitInfo, SpawnOptions, StreamName } from './proc'
 
-export const UNDERLAY_PREFIX = '198.18.0.';
-export const UNDERLAY_PREFIX_LEN = 24;
-const MAX_HOSTS = 254; // 198.18.0.1 .. 198.18.0.254
-const IP_TIMEOUT_MS = 10_000;
-const TERM_GRACE_MS = 1000;
+export const UNDERLAY_PREFIX = '198.18.0.'
+export const UNDERLAY_PREFIX_LEN = 24
+const MAX_HOSTS = 254 // 198.18.0.1 .. 198.18.0.254
+const IP_TIMEOUT_MS = 10_000
+const TERM_GRACE_MS = 1000
 
 export interface Host {
   /** 1-based; host i has underlay address 198.18.0.i. */
@@ -64,7 +64,7 @@ export interface TopologyOptions {
 }
 
 /** A host, or a namespace name of this topology, or a host name such as 'h1'. */
-export type Target = Host | string;
+export type Target = Host | string
 
 export interface Topology {
   readonly runId: string;
@@ -92,197 +92,197 @@ export interface Topology {
 }
 
 /** Topologies not yet destroyed, for the process-exit safety net. */
-const live = new Set<TopologyImpl>();
+const live = new Set<TopologyImpl>()
 
 class TopologyImpl implements Topology {
-  readonly runId = newRunId();
-  readonly label: string;
-  readonly mtu: number;
-  readonly underlayNs: string;
-  readonly hosts: Host[] = [];
-  readonly namespaces: string[] = [];
-  private readonly ipv6: boolean;
+  readonly runId = newRunId()
+  readonly label: string
+  readonly mtu: number
+  readonly underlayNs: string
+  readonly hosts: Host[] = []
+  readonly namespaces: string[] = []
+  private readonly ipv6: boolean
   /** Live exec/spawn children (and our own `ip` calls) -- all killed at teardown. */
-  private readonly children = new Set<Tracked>();
+  private readonly children = new Set<Tracked>()
   /** Serialises addHost() so concurrent calls get distinct, ordered indexes. */
-  private hostQueue: Promise<unknown> = Promise.resolve();
-  private destroying: Promise<void> | undefined;
+  private hostQueue: Promise<unknown> = Promise.resolve()
+  private destroying: Promise<void> | undefined
 
-  constructor(opts: TopologyOptions) {
-    this.label = opts.label ?? 'topology';
-    this.mtu = opts.mtu ?? 1500;
-    this.ipv6 = opts.ipv6 ?? false;
-    this.underlayNs = this.nsName('u');
+  constructor (opts: TopologyOptions) {
+    this.label = opts.label ?? 'topology'
+    this.mtu = opts.mtu ?? 1500
+    this.ipv6 = opts.ipv6 ?? false
+    this.underlayNs = this.nsName('u')
   }
 
-  private nsName(suffix: string): string {
-    return `${NS_PREFIX}${this.runId}-${suffix}`;
+  private nsName (suffix: string): string {
+    return `${NS_PREFIX}${this.runId}-${suffix}`
   }
 
-  private tag(): string {
-    return `[${this.label} ${this.runId}]`;
+  private tag (): string {
+    return `[${this.label} ${this.runId}]`
   }
 
   /** An `ip` management call from the root namespace; it only ever targets our namespaces. */
-  private ip(...args: string[]): Promise<ExecResult> {
-    return runToCompletion(['ip', ...args], undefined, { timeoutMs: IP_TIMEOUT_MS }, this.children, `${this.tag()} ip ${args.join(' ')}`);
+  private ip (...args: string[]): Promise<ExecResult> {
+    return runToCompletion(['ip', ...args], undefined, { timeoutMs: IP_TIMEOUT_MS }, this.children, `${this.tag()} ip ${args.join(' ')}`)
   }
 
-  async init(hosts: number): Promise<void> {
-    const u = this.underlayNs;
-    await this.addNamespace(u);
+  async init (hosts: number): Promise<void> {
+    const u = this.underlayNs
+    await this.addNamespace(u)
     // STP is off by default, so bridge ports forward as soon as they are up.
-    await this.ip('-n', u, 'link', 'add', 'br0', 'type', 'bridge');
-    await this.ip('-n', u, 'link', 'set', 'br0', 'mtu', String(this.mtu), 'up');
-    for (let i = 0; i < hosts; i++) await this.addHost();
+    await this.ip('-n', u, 'link', 'add', 'br0', 'type', 'bridge')
+    await this.ip('-n', u, 'link', 'set', 'br0', 'mtu', String(this.mtu), 'up')
+    for (let i = 0; i < hosts; i++) await this.addHost()
   }
 
-  private async addNamespace(ns: string): Promise<void> {
-    this.namespaces.push(ns); // before creating it: a failure halfway is still torn down
-    await this.ip('netns', 'add', ns);
-    await this.ip('-n', ns, 'link', 'set', 'lo', 'up');
+  private async addNamespace (ns: string): Promise<void> {
+    this.namespaces.push(ns) // before creating it: a failure halfway is still torn down
+    await this.ip('netns', 'add', ns)
+    await this.ip('-n', ns, 'link', 'set', 'lo', 'up')
     if (!this.ipv6) {
       // Must precede link creation: new links copy the namespace's `default` settings.
-      const keys = ['all', 'default'].map((k) => `net.ipv6.conf.${k}.disable_ipv6=1`);
-      await runToCompletion(['sysctl', '-qw', ...keys], ns, { timeoutMs: IP_TIMEOUT_MS }, this.children, `${this.tag()} sysctl in ${ns}`);
+      const keys = ['all', 'default'].map((k) => `net.ipv6.conf.${k}.disable_ipv6=1`)
+      await runToCompletion(['sysctl', '-qw', ...keys], ns, { timeoutMs: IP_TIMEOUT_MS }, this.children, `${this.tag()} sysctl in ${ns}`)
     }
   }
 
-  addHost(): Promise<Host> {
-    const next = this.hostQueue.then(() => this.doAddHost());
-    this.hostQueue = next.catch(() => {});
-    return next;
+  addHost (): Promise<Host> {
+    const next = this.hostQueue.then(() => this.doAddHost())
+    this.hostQueue = next.catch(() => {})
+    return next
   }
 
-  private async doAddHost(): Promise<Host> {
-    if (this.destroying) throw new Error(`${this.tag()} addHost() after destroy()`);
-    const index = this.hosts.length + 1;
-    if (index > MAX_HOSTS) throw new Error(`${this.tag()} at most ${MAX_HOSTS} hosts fit in ${UNDERLAY_PREFIX}0/${UNDERLAY_PREFIX_LEN}`);
-    const name = `h${index}`;
-    const ns = this.nsName(name);
-    const underlayIp = `${UNDERLAY_PREFIX}${index}`;
-    const u = this.underlayNs;
-    const mtu = String(this.mtu);
-    await this.addNamespace(ns);
+  private async doAddHost (): Promise<Host> {
+    if (this.destroying) throw new Error(`${this.tag()} addHost() after destroy()`)
+    const index = this.hosts.length + 1
+    if (index > MAX_HOSTS) throw new Error(`${this.tag()} at most ${MAX_HOSTS} hosts fit in ${UNDERLAY_PREFIX}0/${UNDERLAY_PREFIX_LEN}`)
+    const name = `h${index}`
+    const ns = this.nsName(name)
+    const underlayIp = `${UNDERLAY_PREFIX}${index}`
+    const u = this.underlayNs
+    const mtu = String(this.mtu)
+    await this.addNamespace(ns)
     // Created in the underlay namespace, peer placed directly into the host: never in root.
-    await this.ip('-n', u, 'link', 'add', name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', ns);
-    await this.ip('-n', u, 'link', 'set', name, 'master', 'br0', 'up');
-    await this.ip('-n', ns, 'addr', 'add', `${underlayIp}/${UNDERLAY_PREFIX_LEN}`, 'dev', 'eth0');
-    await this.ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    const host: Host = { index, name, ns, underlayIp, ifname: 'eth0' };
-    this.hosts.push(host);
-    return host;
+    await this.ip('-n', u, 'link', 'add', name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', ns)
+    await this.ip('-n', u, 'link', 'set', name, 'master', 'br0', 'up')
+    await this.ip('-n', ns, 'addr', 'add', `${underlayIp}/${UNDERLAY_PREFIX_LEN}`, 'dev', 'eth0')
+    await this.ip('-n', ns, 'link', 'set', 'eth0', 'up')
+    const host: Host = { index, name, ns, underlayIp, ifname: 'eth0' }
+    this.hosts.push(host)
+    return host
   }
 
-  async createNamespace(suffix: string): Promise<string> {
-    if (this.destroying) throw new Error(`${this.tag()} createNamespace() after destroy()`);
+  async createNamespace (suffix: string): Promise<string> {
+    if (this.destroying) throw new Error(`${this.tag()} createNamespace() after destroy()`)
     // 'u' and 'h<N>' belong to the underlay and to (future) hosts.
     if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(suffix) || suffix === 'u' || /^h\d+$/.test(suffix)) {
-      throw new Error(`${this.tag()} createNamespace: bad or reserved suffix ${JSON.stringify(suffix)}`);
+      throw new Error(`${this.tag()} createNamespace: bad or reserved suffix ${JSON.stringify(suffix)}`)
     }
-    const ns = this.nsName(suffix);
-    if (this.namespaces.includes(ns)) throw new Error(`${this.tag()} createNamespace: ${ns} already exists`);
-    await this.addNamespace(ns);
-    return ns;
+    const ns = this.nsName(suffix)
+    if (this.namespaces.includes(ns)) throw new Error(`${this.tag()} createNamespace: ${ns} already exists`)
+    await this.addNamespace(ns)
+    return ns
   }
 
   /** Only namespaces of this topology are valid targets: nothing runs in the root namespace. */
-  private resolve(target: Target): string {
-    if (this.destroying) throw new Error(`${this.tag()} topology already destroyed`);
-    const ns = typeof target === 'string' ? this.hosts.find((h) => h.name === target)?.ns ?? target : target.ns;
+  private resolve (target: Target): string {
+    if (this.destroying) throw new Error(`${this.tag()} topology already destroyed`)
+    const ns = typeof target === 'string' ? this.hosts.find((h) => h.name === target)?.ns ?? target : target.ns
     if (!this.namespaces.includes(ns)) {
-      throw new Error(`${this.tag()} ${JSON.stringify(typeof target === 'string' ? target : target.ns)} is not a namespace of this topology`);
+      throw new Error(`${this.tag()} ${JSON.stringify(typeof target === 'string' ? target : target.ns)} is not a namespace of this topology`)
     }
-    return ns;
+    return ns
   }
 
-  exec(target: Target, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    let ns: string;
+  exec (target: Target, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    let ns: string
     try {
-      ns = this.resolve(target);
+      ns = this.resolve(target)
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(e)
     }
-    return runToCompletion(argv, ns, opts, this.children, `${this.tag()} ${ns}: ${argv.join(' ')}`);
+    return runToCompletion(argv, ns, opts, this.children, `${this.tag()} ${ns}: ${argv.join(' ')}`)
   }
 
-  spawn(target: Target, argv: readonly string[], opts: SpawnOptions = {}): ChildHandle {
-    const h = new ProcHandle(argv, this.resolve(target), opts);
-    this.children.add(h);
-    void h.exited.then(() => this.children.delete(h));
-    return h;
+  spawn (target: Target, argv: readonly string[], opts: SpawnOptions = {}): ChildHandle {
+    const h = new ProcHandle(argv, this.resolve(target), opts)
+    this.children.add(h)
+    void h.exited.then(() => this.children.delete(h))
+    return h
   }
 
-  destroy(): Promise<void> {
-    this.destroying ??= this.doDestroy();
-    return this.destroying;
+  destroy (): Promise<void> {
+    this.destroying ??= this.doDestroy()
+    return this.destroying
   }
 
-  private async doDestroy(): Promise<void> {
+  private async doDestroy (): Promise<void> {
     // 1. Process groups: SIGTERM, a short grace, then SIGKILL.
-    const kids = [...this.children];
-    for (const c of kids) if (c.running) killGroup(c.pid, 'SIGTERM');
-    const allExited = Promise.all(kids.map((c) => c.exited));
+    const kids = [...this.children]
+    for (const c of kids) if (c.running) killGroup(c.pid, 'SIGTERM')
+    const allExited = Promise.all(kids.map((c) => c.exited))
     if (!(await settlesWithin(allExited, TERM_GRACE_MS))) {
-      for (const c of kids) if (c.running) killGroup(c.pid, 'SIGKILL');
-      await settlesWithin(allExited, 5000);
+      for (const c of kids) if (c.running) killGroup(c.pid, 'SIGKILL')
+      await settlesWithin(allExited, 5000)
     }
     // 2. Anything that left our process groups (daemonised) but still sits in
     //    our namespaces would keep them, and their links, alive.
-    const noop = new Set<Tracked>();
+    const noop = new Set<Tracked>()
     for (const ns of this.namespaces) {
-      const r = await runToCompletion(['ip', 'netns', 'pids', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop);
-      for (const pid of parsePids(r.stdout)) killPid(pid);
+      const r = await runToCompletion(['ip', 'netns', 'pids', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop)
+      for (const pid of parsePids(r.stdout)) killPid(pid)
     }
     // 3. Deleting a namespace deletes its links (and the veth peers with them).
     for (const ns of [...this.namespaces].reverse()) {
-      await runToCompletion(['ip', 'netns', 'delete', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop);
+      await runToCompletion(['ip', 'netns', 'delete', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop)
     }
-    live.delete(this);
-    const left = (await listNamespaces()).filter((n) => this.namespaces.includes(n));
-    if (left.length) throw new Error(`${this.tag()} destroy() could not delete namespaces: ${left.join(', ')}`);
+    live.delete(this)
+    const left = (await listNamespaces()).filter((n) => this.namespaces.includes(n))
+    if (left.length) throw new Error(`${this.tag()} destroy() could not delete namespaces: ${left.join(', ')}`)
   }
 
   /** Synchronous last resort from the process exit/signal hooks. */
-  teardownSync(): void {
-    for (const c of this.children) if (c.running) tryIgnore(() => killGroup(c.pid, 'SIGKILL'));
+  teardownSync (): void {
+    for (const c of this.children) if (c.running) tryIgnore(() => killGroup(c.pid, 'SIGKILL'))
     for (const ns of this.namespaces) {
       tryIgnore(() => {
-        const out = execFileSync('ip', ['netns', 'pids', ns], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 });
-        for (const pid of parsePids(out.toString())) killPid(pid);
-      });
-      tryIgnore(() => execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore', timeout: 2000 }));
+        const out = execFileSync('ip', ['netns', 'pids', ns], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 })
+        for (const pid of parsePids(out.toString())) killPid(pid)
+      })
+      tryIgnore(() => execFileSync('ip', ['netns', 'delete', ns], { stdio: 'ignore', timeout: 2000 }))
     }
   }
 }
 
-function tryIgnore(f: () => void): void {
+function tryIgnore (f: () => void): void {
   try {
-    f();
+    f()
   } catch {
     // best effort: the thing is probably gone already
   }
 }
 
-function parsePids(out: string): number[] {
+function parsePids (out: string): number[] {
   return out
     .split(/\s+/)
     .filter((s) => /^\d+$/.test(s))
     .map(Number)
-    .filter((pid) => pid > 1 && pid !== process.pid);
+    .filter((pid) => pid > 1 && pid !== process.pid)
 }
 
-function killPid(pid: number): void {
-  tryIgnore(() => process.kill(pid, 'SIGKILL'));
+function killPid (pid: number): void {
+  tryIgnore(() => process.kill(pid, 'SIGKILL'))
 }
 
 /** Names from `ip netns list` (lines look like `name (id: 3)` or just `name`). */
-export async function listNamespaces(): Promise<string[]> {
-  const r = await runToCompletion(['ip', 'netns', 'list'], undefined, { timeoutMs: IP_TIMEOUT_MS }, new Set());
+export async function listNamespaces (): Promise<string[]> {
+  const r = await runToCompletion(['ip', 'netns', 'list'], undefined, { timeoutMs: IP_TIMEOUT_MS }, new Set())
   return r.stdout
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0] ?? '')
-    .filter(Boolean);
+    .filter(Boolean)
 }
 
 /**
@@ -291,41 +291,41 @@ export async function listNamespaces(): Promise<string[]> {
  * live runs (other test files running in parallel) are left alone.
  * Returns the names deleted.
  */
-export async function cleanupStale(prefix: string = NS_PREFIX): Promise<string[]> {
-  if (!prefix.startsWith(NS_PREFIX)) throw new Error(`cleanupStale: prefix must start with ${NS_PREFIX}`);
-  const deleted: string[] = [];
-  const noop = new Set<Tracked>();
+export async function cleanupStale (prefix: string = NS_PREFIX): Promise<string[]> {
+  if (!prefix.startsWith(NS_PREFIX)) throw new Error(`cleanupStale: prefix must start with ${NS_PREFIX}`)
+  const deleted: string[] = []
+  const noop = new Set<Tracked>()
   for (const ns of await listNamespaces()) {
-    if (!ns.startsWith(prefix)) continue;
-    const pid = creatorPid(ns);
-    if (pid === undefined || pidAlive(pid)) continue;
-    const r = await runToCompletion(['ip', 'netns', 'pids', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop);
-    for (const p of parsePids(r.stdout)) killPid(p);
-    const d = await runToCompletion(['ip', 'netns', 'delete', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop);
-    if (d.code === 0) deleted.push(ns);
+    if (!ns.startsWith(prefix)) continue
+    const pid = creatorPid(ns)
+    if (pid === undefined || pidAlive(pid)) continue
+    const r = await runToCompletion(['ip', 'netns', 'pids', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop)
+    for (const p of parsePids(r.stdout)) killPid(p)
+    const d = await runToCompletion(['ip', 'netns', 'delete', ns], undefined, { allowFail: true, timeoutMs: IP_TIMEOUT_MS }, noop)
+    if (d.code === 0) deleted.push(ns)
   }
-  return deleted;
+  return deleted
 }
 
 /** Builds the topology; on any failure tears down whatever was already made, then rethrows. */
-export async function createTopology(opts: TopologyOptions): Promise<Topology> {
+export async function createTopology (opts: TopologyOptions): Promise<Topology> {
   if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > MAX_HOSTS) {
-    throw new RangeError(`createTopology: hosts must be an integer in 1..${MAX_HOSTS}, got ${opts.hosts}`);
+    throw new RangeError(`createTopology: hosts must be an integer in 1..${MAX_HOSTS}, got ${opts.hosts}`)
   }
   if (opts.mtu !== undefined && (!Number.isInteger(opts.mtu) || opts.mtu < 68 || opts.mtu > 65535)) {
-    throw new RangeError(`createTopology: mtu must be an integer in 68..65535, got ${opts.mtu}`);
+    throw new RangeError(`createTopology: mtu must be an integer in 68..65535, got ${opts.mtu}`)
   }
-  await cleanupStale();
-  const topo = new TopologyImpl(opts);
-  live.add(topo);
-  installExitHooks();
+  await cleanupStale()
+  const topo = new TopologyImpl(opts)
+  live.add(topo)
+  installExitHooks()
   try {
-    await topo.init(opts.hosts);
+    await topo.init(opts.hosts)
   } catch (e) {
-    await topo.destroy().catch(() => {}); // the setup error is the interesting one
-    throw e;
+    await topo.destroy().catch(() => {}) // the setup error is the interesting one
+    throw e
   }
-  return topo;
+  return topo
 }
 
 export interface WithTopologyOptions extends TopologyOptions {
@@ -338,59 +338,59 @@ export interface WithTopologyOptions extends TopologyOptions {
  * (also via `t.after` when a test context is given). If `fn` throws, its
  * error wins over any teardown error.
  */
-export async function withTopology<T>(
+export async function withTopology<T> (
   t: TestContext | undefined,
   opts: WithTopologyOptions,
-  fn: (topo: Topology) => Promise<T>,
+  fn: (topo: Topology) => Promise<T>
 ): Promise<T> {
-  const timeoutMs = opts.timeoutMs ?? 120_000;
-  const topo = await createTopology(opts);
-  t?.after(() => topo.destroy());
-  let timer: NodeJS.Timeout | undefined;
-  let result: T;
+  const timeoutMs = opts.timeoutMs ?? 120_000
+  const topo = await createTopology(opts)
+  t?.after(() => topo.destroy())
+  let timer: NodeJS.Timeout | undefined
+  let result: T
   try {
-    const run = fn(topo);
-    run.catch(() => {}); // if we time out, its later rejection must not go unhandled
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`[${topo.label} ${topo.runId}] withTopology: callback did not finish within ${timeoutMs}ms`)), timeoutMs);
-    });
-    result = await Promise.race([run, timeout]);
+    const run = fn(topo)
+    run.catch(() => {}) // if we time out, its later rejection must not go unhandled
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`[${topo.label} ${topo.runId}] withTopology: callback did not finish within ${timeoutMs}ms`)), timeoutMs)
+    })
+    result = await Promise.race([run, timeout])
   } catch (e) {
-    clearTimeout(timer);
-    await topo.destroy().catch(() => {});
-    throw e;
+    clearTimeout(timer)
+    await topo.destroy().catch(() => {})
+    throw e
   }
-  clearTimeout(timer);
-  await topo.destroy();
-  return result;
+  clearTimeout(timer)
+  await topo.destroy()
+  return result
 }
 
 // --- process-level safety nets ---------------------------------------------
 
-function teardownAllSync(): void {
-  for (const topo of live) topo.teardownSync();
-  live.clear();
+function teardownAllSync (): void {
+  for (const topo of live) topo.teardownSync()
+  live.clear()
 }
 
-let exitHooked = false;
-const signalHooks = new Map<NodeJS.Signals, () => void>();
+let exitHooked = false
+const signalHooks = new Map<NodeJS.Signals, () => void>()
 
-function installExitHooks(): void {
+function installExitHooks (): void {
   if (!exitHooked) {
-    process.on('exit', teardownAllSync);
-    exitHooked = true;
+    process.on('exit', teardownAllSync)
+    exitHooked = true
   }
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    if (signalHooks.has(sig)) continue;
+    if (signalHooks.has(sig)) continue
     const hook = () => {
-      teardownAllSync();
-      process.removeListener(sig, hook);
-      signalHooks.delete(sig);
+      teardownAllSync()
+      process.removeListener(sig, hook)
+      signalHooks.delete(sig)
       // Listening replaced Node's default "terminate on signal". If nobody
       // else handles it, restore that by re-raising with no listener left.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    signalHooks.set(sig, hook);
-    process.on(sig, hook);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
+    }
+    signalHooks.set(sig, hook)
+    process.on(sig, hook)
   }
 }

@@ -5,9 +5,9 @@
 // forked -- by pid, never by name. Output is kept in bounded buffers so a
 // chatty process cannot exhaust memory, and every wait has a deadline.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
-import type { Writable } from 'node:stream';
+import { spawn, type ChildProcess } from 'node:child_process'
+import { constants as osConstants } from 'node:os'
+import type { Writable } from 'node:stream'
 
 export interface ExitInfo {
   code: number | null;
@@ -22,58 +22,58 @@ export interface Tracked {
 }
 
 /** Send `signal` to the whole process group led by `pid`; quietly ignores groups that are gone. */
-export function killGroup(pid: number, signal: NodeJS.Signals | number = 'SIGTERM'): void {
+export function killGroup (pid: number, signal: NodeJS.Signals | number = 'SIGTERM'): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(-pid, signal)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Resolves true if `p` settles within `ms`, false otherwise (never rejects). */
-export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+export async function settlesWithin (p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
   try {
-    return await Promise.race([p.then(() => true, () => true), timeout]);
+    return await Promise.race([p.then(() => true, () => true), timeout])
   } finally {
-    clearTimeout(timer);
+    clearTimeout(timer)
   }
 }
 
 /** Keeps the last `max` characters of a stream plus its complete lines (last `maxLines`). */
 class OutputBuffer {
-  text = '';
-  lines: string[] = [];
+  text = ''
+  lines: string[] = []
   /** Lines dropped from the front of `lines` so far (keeps scan positions valid). */
-  dropped = 0;
-  private partial = '';
-  constructor(private readonly max: number, private readonly maxLines: number) {}
+  dropped = 0
+  private partial = ''
+  constructor (private readonly max: number, private readonly maxLines: number) {}
 
   /** Appends a chunk; returns true if at least one new complete line arrived. */
-  push(chunk: string): boolean {
-    this.text += chunk;
-    if (this.text.length > this.max) this.text = this.text.slice(-this.max);
-    const parts = (this.partial + chunk).split('\n');
-    this.partial = parts.pop() ?? '';
-    if (this.partial.length > this.max) this.partial = this.partial.slice(-this.max);
-    for (const l of parts) this.lines.push(l.replace(/\r$/, ''));
-    const excess = this.lines.length - this.maxLines;
+  push (chunk: string): boolean {
+    this.text += chunk
+    if (this.text.length > this.max) this.text = this.text.slice(-this.max)
+    const parts = (this.partial + chunk).split('\n')
+    this.partial = parts.pop() ?? ''
+    if (this.partial.length > this.max) this.partial = this.partial.slice(-this.max)
+    for (const l of parts) this.lines.push(l.replace(/\r$/, ''))
+    const excess = this.lines.length - this.maxLines
     if (excess > 0) {
-      this.lines.splice(0, excess);
-      this.dropped += excess;
+      this.lines.splice(0, excess)
+      this.dropped += excess
     }
-    return parts.length > 0;
+    return parts.length > 0
   }
 
   /** An unterminated last line counts as a line once the stream ends. */
-  end(): boolean {
-    if (!this.partial) return false;
-    this.lines.push(this.partial.replace(/\r$/, ''));
-    this.partial = '';
-    return true;
+  end (): boolean {
+    if (!this.partial) return false
+    this.lines.push(this.partial.replace(/\r$/, ''))
+    this.partial = ''
+    return true
   }
 }
 
@@ -87,7 +87,7 @@ export interface SpawnOptions {
   maxLines?: number;
 }
 
-export type StreamName = 'stdout' | 'stderr' | 'both';
+export type StreamName = 'stdout' | 'stderr' | 'both'
 
 /** A long-running process inside a namespace. */
 export interface ChildHandle extends Tracked {
@@ -112,145 +112,149 @@ export interface ChildHandle extends Tracked {
 }
 
 /** How long to wait for stdio to close after the process itself exited (a grandchild may hold it). */
-const STDIO_LINGER_MS = 500;
+const STDIO_LINGER_MS = 500
 
 export class ProcHandle implements ChildHandle {
-  readonly pid: number;
-  readonly exited: Promise<ExitInfo>;
-  readonly stdin: Writable | null;
-  private readonly out: OutputBuffer;
-  private readonly err: OutputBuffer;
-  private exit: ExitInfo | undefined;
-  private readonly listeners = new Set<() => void>();
+  readonly pid: number
+  readonly exited: Promise<ExitInfo>
+  readonly stdin: Writable | null
+  private readonly out: OutputBuffer
+  private readonly err: OutputBuffer
+  private exit: ExitInfo | undefined
+  private readonly listeners = new Set<() => void>()
 
   /**
    * Runs `argv` inside namespace `ns` via `ip netns exec`; with `ns`
    * undefined it runs `argv` as is (the harness's own `ip` management calls).
    */
-  constructor(readonly argv: readonly string[], readonly ns: string | undefined, opts: SpawnOptions = {}) {
-    const max = opts.maxBuffer ?? 8 << 20;
-    const maxLines = opts.maxLines ?? 100_000;
-    this.out = new OutputBuffer(max, maxLines);
-    this.err = new OutputBuffer(max, maxLines);
-    const full = ns === undefined ? argv : ['ip', 'netns', 'exec', ns, ...argv];
+  constructor (readonly argv: readonly string[], readonly ns: string | undefined, opts: SpawnOptions = {}) {
+    const max = opts.maxBuffer ?? 8 << 20
+    const maxLines = opts.maxLines ?? 100_000
+    this.out = new OutputBuffer(max, maxLines)
+    this.err = new OutputBuffer(max, maxLines)
+    const full = ns === undefined ? argv : ['ip', 'netns', 'exec', ns, ...argv]
     const cp: ChildProcess = spawn(full[0]!, full.slice(1), {
       detached: true, // own session + process group: killable as a unit by pgid
       stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
-    });
+    })
     if (cp.pid === undefined) {
-      cp.on('error', () => {}); // reported by the throw below instead
-      throw new Error(`failed to spawn ${argv.join(' ')}`);
+      cp.on('error', () => {}) // reported by the throw below instead
+      throw new Error(`failed to spawn ${argv.join(' ')}`)
     }
-    this.pid = cp.pid;
-    this.stdin = cp.stdin;
-    cp.stdin?.on('error', () => {}); // EPIPE when the process dies is not the test's business
-    cp.stdout!.setEncoding('utf8').on('data', (c: string) => this.out.push(c) && this.notify());
-    cp.stderr!.setEncoding('utf8').on('data', (c: string) => this.err.push(c) && this.notify());
+    this.pid = cp.pid
+    this.stdin = cp.stdin
+    cp.stdin?.on('error', () => {}) // EPIPE when the process dies is not the test's business
+    cp.stdout!.setEncoding('utf8').on('data', (c: string) => this.out.push(c) && this.notify())
+    cp.stderr!.setEncoding('utf8').on('data', (c: string) => this.err.push(c) && this.notify())
 
     this.exited = new Promise<ExitInfo>((resolve) => {
       const settle = (info: ExitInfo) => {
-        if (this.exit) return;
-        this.out.end();
-        this.err.end();
-        this.exit = info;
-        this.notify();
-        resolve(info);
-      };
-      cp.on('close', (code, signal) => settle({ code, signal }));
-      cp.on('error', () => settle({ code: null, signal: null }));
+        if (this.exit) return
+        this.out.end()
+        this.err.end()
+        this.exit = info
+        this.notify()
+        resolve(info)
+      }
+      cp.on('close', (code, signal) => settle({ code, signal }))
+      cp.on('error', () => settle({ code: null, signal: null }))
       // If a grandchild escaped the group and holds our pipes, 'close' never
       // comes: settle shortly after 'exit' and drop the pipes.
       cp.on('exit', (code, signal) => {
         setTimeout(() => {
-          cp.stdout?.destroy();
-          cp.stderr?.destroy();
-          settle({ code, signal });
-        }, STDIO_LINGER_MS).unref();
-      });
-    });
+          cp.stdout?.destroy()
+          cp.stderr?.destroy()
+          settle({ code, signal })
+        }, STDIO_LINGER_MS).unref()
+      })
+    })
   }
 
-  get running(): boolean {
-    return this.exit === undefined;
-  }
-  get stdout(): string {
-    return this.out.text;
-  }
-  get stderr(): string {
-    return this.err.text;
-  }
-  get stdoutLines(): readonly string[] {
-    return this.out.lines;
-  }
-  get stderrLines(): readonly string[] {
-    return this.err.lines;
+  get running (): boolean {
+    return this.exit === undefined
   }
 
-  private notify(): void {
-    for (const l of [...this.listeners]) l();
+  get stdout (): string {
+    return this.out.text
   }
 
-  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
-    if (this.running) killGroup(this.pid, signal);
+  get stderr (): string {
+    return this.err.text
   }
 
-  async stop(graceMs = 1000): Promise<ExitInfo> {
-    this.kill('SIGTERM');
-    if (!(await settlesWithin(this.exited, graceMs))) this.kill('SIGKILL');
+  get stdoutLines (): readonly string[] {
+    return this.out.lines
+  }
+
+  get stderrLines (): readonly string[] {
+    return this.err.lines
+  }
+
+  private notify (): void {
+    for (const l of [...this.listeners]) l()
+  }
+
+  kill (signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.running) killGroup(this.pid, signal)
+  }
+
+  async stop (graceMs = 1000): Promise<ExitInfo> {
+    this.kill('SIGTERM')
+    if (!(await settlesWithin(this.exited, graceMs))) this.kill('SIGKILL')
     if (!(await settlesWithin(this.exited, 5000))) {
-      throw new Error(`pid ${this.pid} (${this.argv.join(' ')}) survived SIGKILL for 5s`);
+      throw new Error(`pid ${this.pid} (${this.argv.join(' ')}) survived SIGKILL for 5s`)
     }
-    return this.exited;
+    return this.exited
   }
 
-  waitForLine(re: RegExp, timeoutMs = 5000, stream: StreamName = 'both'): Promise<string> {
-    const bufs = stream === 'both' ? [this.out, this.err] : [stream === 'stdout' ? this.out : this.err];
+  waitForLine (re: RegExp, timeoutMs = 5000, stream: StreamName = 'both'): Promise<string> {
+    const bufs = stream === 'both' ? [this.out, this.err] : [stream === 'stdout' ? this.out : this.err]
     // Absolute positions already scanned per buffer, so each line is tested once.
-    const seen = bufs.map((b) => b.dropped);
+    const seen = bufs.map((b) => b.dropped)
     const scan = (): string | undefined => {
       for (const [i, b] of bufs.entries()) {
         for (let pos = Math.max(seen[i]!, b.dropped); pos < b.dropped + b.lines.length; pos++) {
-          const line = b.lines[pos - b.dropped]!;
-          re.lastIndex = 0; // a /g or /y regex would otherwise carry state between lines
-          if (re.test(line)) return line;
+          const line = b.lines[pos - b.dropped]!
+          re.lastIndex = 0 // a /g or /y regex would otherwise carry state between lines
+          if (re.test(line)) return line
         }
-        seen[i] = b.dropped + b.lines.length;
+        seen[i] = b.dropped + b.lines.length
       }
-      return undefined;
-    };
+      return undefined
+    }
     return new Promise<string>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (err: Error | undefined, line?: string) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        if (err) reject(err);
-        else resolve(line!);
-      };
-      const check = () => {
-        const line = scan();
-        if (line !== undefined) return finish(undefined, line);
-        if (!this.running) {
-          const how = this.exit!.signal ? `signal ${this.exit!.signal}` : `code ${this.exit!.code}`;
-          finish(new Error(`${this.describe()} exited (${how}) without printing a line matching ${re}${this.tail()}`));
-        }
-      };
-      timer = setTimeout(
+      // finish is called by the timer only after it is defined below
+      const timer = setTimeout(
         () => finish(new Error(`timed out after ${timeoutMs}ms waiting for ${this.describe()} to print a line matching ${re}${this.tail()}`)),
-        timeoutMs,
-      );
-      this.listeners.add(check);
-      check();
-    });
+        timeoutMs
+      )
+      const finish = (err: Error | undefined, line?: string) => {
+        clearTimeout(timer)
+        this.listeners.delete(check)
+        if (err) reject(err)
+        else resolve(line!)
+      }
+      const check = () => {
+        const line = scan()
+        if (line !== undefined) return finish(undefined, line)
+        if (!this.running) {
+          const how = this.exit!.signal ? `signal ${this.exit!.signal}` : `code ${this.exit!.code}`
+          finish(new Error(`${this.describe()} exited (${how}) without printing a line matching ${re}${this.tail()}`))
+        }
+      }
+      this.listeners.add(check)
+      check()
+    })
   }
 
-  private describe(): string {
-    return `\`${this.argv.join(' ')}\` (pid ${this.pid})${this.ns === undefined ? '' : ` in ${this.ns}`}`;
+  private describe (): string {
+    return `\`${this.argv.join(' ')}\` (pid ${this.pid})${this.ns === undefined ? '' : ` in ${this.ns}`}`
   }
 
-  private tail(): string {
-    const t = (s: string) => s.trim().split('\n').slice(-10).join('\n  ');
-    return `\n stdout tail:\n  ${t(this.stdout)}\n stderr tail:\n  ${t(this.stderr)}`;
+  private tail (): string {
+    const t = (s: string) => s.trim().split('\n').slice(-10).join('\n  ')
+    return `\n stdout tail:\n  ${t(this.stdout)}\n stderr tail:\n  ${t(this.stderr)}`
   }
 }
 
@@ -277,41 +281,41 @@ export interface ExecResult {
  * Run `argv` to completion in its own process group, tracked in `track`
  * while it runs (so teardown can kill it). `what` names it in errors.
  */
-export async function runToCompletion(
+export async function runToCompletion (
   argv: readonly string[],
   ns: string | undefined,
   opts: ExecOptions,
   track: Set<Tracked>,
-  what = argv.join(' '),
+  what = argv.join(' ')
 ): Promise<ExecResult> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 10_000
   const h = new ProcHandle(argv, ns, {
     env: opts.env,
     stdin: opts.input === undefined ? 'ignore' : 'pipe',
     maxBuffer: opts.maxBuffer,
     maxLines: 1, // exec callers get whole strings; lines are not needed
-  });
-  track.add(h);
-  h.stdin?.end(opts.input);
-  let timedOut = false;
+  })
+  track.add(h)
+  h.stdin?.end(opts.input)
+  let timedOut = false
   const timer = setTimeout(() => {
-    timedOut = true;
-    h.kill('SIGKILL');
-  }, timeoutMs);
-  const exit = await h.exited;
-  clearTimeout(timer);
-  track.delete(h);
-  const code = exit.code ?? (exit.signal ? 128 + osConstants.signals[exit.signal] : 255);
-  const res = { stdout: h.stdout, stderr: h.stderr, code };
-  if (timedOut) throw new Error(`timed out after ${timeoutMs}ms: ${what}${stderrSuffix(res.stderr)}`);
+    timedOut = true
+    h.kill('SIGKILL')
+  }, timeoutMs)
+  const exit = await h.exited
+  clearTimeout(timer)
+  track.delete(h)
+  const code = exit.code ?? (exit.signal ? 128 + osConstants.signals[exit.signal] : 255)
+  const res = { stdout: h.stdout, stderr: h.stderr, code }
+  if (timedOut) throw new Error(`timed out after ${timeoutMs}ms: ${what}${stderrSuffix(res.stderr)}`)
   if (code !== 0 && !opts.allowFail) {
-    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${code}`;
-    throw Object.assign(new Error(`${what} ${how}${stderrSuffix(res.stderr)}`), res);
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${code}`
+    throw Object.assign(new Error(`${what} ${how}${stderrSuffix(res.stderr)}`), res)
   }
-  return res;
+  return res
 }
 
-function stderrSuffix(stderr: string): string {
-  const s = stderr.trim();
-  return s ? `: ${s.length > 2000 ? '…' + s.slice(-2000) : s}` : ' (no stderr)';
+function stderrSuffix (stderr: string): string {
+  const s = stderr.trim()
+  return s ? `: ${s.length > 2000 ? '…' + s.slice(-2000) : s}` : ' (no stderr)'
 }

@@ -14,7 +14,6 @@ import type { Command, Io } from './cli/command'
 import { WeftError } from './errors'
 import { runCniProcess } from './cni/main'
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION: string = (require('../../package.json') as { version: string }).version
 
 const COMMANDS: readonly Command[] = [demo, run, status, config, leases, cni, capture, probe, bench]

@@ -33,7 +33,6 @@
 
 #include "weft.h"
 
-
 namespace {
 
 constexpr uint32_t kMaxBatch = 1024;
@@ -50,16 +49,16 @@ Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::s
   return e;
 }
 
-#define THROW_ERRNO(env, err, syscall, detail)                    \
-  do {                                                            \
+#define THROW_ERRNO(env, err, syscall, detail)                          \
+  do {                                                                  \
     ErrnoError(env, err, syscall, detail).ThrowAsJavaScriptException(); \
-    return env.Undefined();                                       \
+    return env.Undefined();                                             \
   } while (0)
 
-#define THROW_TYPE(env, msg)                                      \
-  do {                                                            \
+#define THROW_TYPE(env, msg)                                     \
+  do {                                                           \
     Napi::TypeError::New(env, msg).ThrowAsJavaScriptException(); \
-    return env.Undefined();                                       \
+    return env.Undefined();                                      \
   } while (0)
 
 bool IsU32Array(const Napi::Value &v) {
@@ -70,7 +69,9 @@ bool IsF64Array(const Napi::Value &v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
 }
 
-bool IsAbsent(const Napi::Value &v) { return v.IsUndefined() || v.IsNull(); }
+bool IsAbsent(const Napi::Value &v) {
+  return v.IsUndefined() || v.IsNull();
+}
 
 // An options object, read once at setup. Every value read is kept in
 // Held(), so the memory C is given pointers into lives as long as the
@@ -116,13 +117,16 @@ class BusyPoll : public Napi::ObjectWrap<BusyPoll> {
     Napi::Env env = info.Env();
     Options o(info[0]);
     Napi::Value countersV = o.Get("counters"), windowV = o.Get("windowUs"), clockV = o.Get("clock");
-    if (!info[0].IsObject() || !countersV.IsTypedArray() || !windowV.IsNumber() || !(IsAbsent(clockV) || IsF64Array(clockV))) {
-      Napi::TypeError::New(env, "BusyPoll({ counters: Float64Array, windowUs, clock?: Float64Array })").ThrowAsJavaScriptException();
+    if (!info[0].IsObject() || !countersV.IsTypedArray() || !windowV.IsNumber() ||
+        !(IsAbsent(clockV) || IsF64Array(clockV))) {
+      Napi::TypeError::New(env, "BusyPoll({ counters: Float64Array, windowUs, clock?: Float64Array })")
+          .ThrowAsJavaScriptException();
       return;
     }
     auto counters = countersV.As<Napi::TypedArray>();
     if (counters.TypedArrayType() != napi_float64_array || counters.ElementLength() < WEFT_BUSY_COUNTER_COUNT) {
-      Napi::TypeError::New(env, "counters must be a Float64Array of at least constants.BUSY_COUNTERS slots").ThrowAsJavaScriptException();
+      Napi::TypeError::New(env, "counters must be a Float64Array of at least constants.BUSY_COUNTERS slots")
+          .ThrowAsJavaScriptException();
       return;
     }
     if (!IsAbsent(clockV) && clockV.As<Napi::Float64Array>().ElementLength() < 1) {
@@ -209,7 +213,8 @@ class Io : public Napi::ObjectWrap<Io> {
     Napi::Env env = info.Env();
     Options o(info[0]);
     Napi::Value fd = o.Get("fd"), kind = o.Get("kind"), countersV = o.Get("counters"), maxBatch = o.Get("maxBatch");
-    if (!info[0].IsObject() || !fd.IsNumber() || !kind.IsNumber() || !countersV.IsTypedArray() || !maxBatch.IsNumber()) {
+    if (!info[0].IsObject() || !fd.IsNumber() || !kind.IsNumber() || !countersV.IsTypedArray() ||
+        !maxBatch.IsNumber()) {
       Napi::TypeError::New(env, "Io({ fd, kind, counters: Float64Array, maxBatch })").ThrowAsJavaScriptException();
       return;
     }
@@ -254,9 +259,13 @@ class Io : public Napi::ObjectWrap<Io> {
   Napi::Value SetReceive(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     Options o(info[0]);
-    Napi::Value slabV = o.Get("slab"), offsetsV = o.Get("offsets"), lengthsV = o.Get("lengths"), capacityV = o.Get("capacity");
-    if (!info[0].IsObject() || !slabV.IsBuffer() || !IsU32Array(offsetsV) || !IsU32Array(lengthsV) || !capacityV.IsNumber())
-      THROW_TYPE(env, "setReceive({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity, addrs?, ports?, segs?, ... })");
+    Napi::Value slabV = o.Get("slab"), offsetsV = o.Get("offsets"), lengthsV = o.Get("lengths"),
+                capacityV = o.Get("capacity");
+    if (!info[0].IsObject() || !slabV.IsBuffer() || !IsU32Array(offsetsV) || !IsU32Array(lengthsV) ||
+        !capacityV.IsNumber())
+      THROW_TYPE(env,
+                 "setReceive({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity, addrs?, ports?, "
+                 "segs?, ... })");
     auto slab = slabV.As<Napi::Buffer<uint8_t>>();
     auto offsets = offsetsV.As<Napi::Uint32Array>();
     auto lengths = lengthsV.As<Napi::Uint32Array>();
@@ -285,7 +294,8 @@ class Io : public Napi::ObjectWrap<Io> {
     // sockets: bad = Uint32Array(2 * batch), inner = offset of the inner packet
     Napi::Value bad = kind_ != WEFT_KIND_FD ? o.Get("bad") : env.Undefined();
     if (IsU32Array(bad)) {
-      if (bad.As<Napi::Uint32Array>().ElementLength() < 2 * rx.max) THROW_TYPE(env, "bad must be a Uint32Array of 2 * batch");
+      if (bad.As<Napi::Uint32Array>().ElementLength() < 2 * rx.max)
+        THROW_TYPE(env, "bad must be a Uint32Array of 2 * batch");
       rx.bad = bad.As<Napi::Uint32Array>().Data();
       Napi::Value inner = o.Get("inner");
       rx.inner = inner.IsNumber() ? inner.As<Napi::Number>().Uint32Value() : 0;
@@ -306,7 +316,9 @@ class Io : public Napi::ObjectWrap<Io> {
     Options o(info[0]);
     Napi::Value slabV = o.Get("slab"), offsetsV = o.Get("offsets"), lengthsV = o.Get("lengths");
     if (!info[0].IsObject() || !slabV.IsBuffer() || !IsU32Array(offsetsV) || !IsU32Array(lengthsV))
-      THROW_TYPE(env, "setSend({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?, inner?, coalesce? })");
+      THROW_TYPE(env,
+                 "setSend({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?, inner?, "
+                 "coalesce? })");
     auto slab = slabV.As<Napi::Buffer<uint8_t>>();
     auto offsets = offsetsV.As<Napi::Uint32Array>();
     auto lengths = lengthsV.As<Napi::Uint32Array>();
@@ -450,8 +462,10 @@ class Io : public Napi::ObjectWrap<Io> {
   void UpdatePoll() {
     if (!poll_) return;
     int events = (reading_ ? UV_READABLE : 0) | (wantWrite_ ? UV_WRITABLE : 0);
-    if (events == 0) uv_poll_stop(poll_);
-    else uv_poll_start(poll_, events, &Io::OnPoll);
+    if (events == 0)
+      uv_poll_stop(poll_);
+    else
+      uv_poll_start(poll_, events, &Io::OnPoll);
   }
 
   void StopPoll() {
@@ -502,7 +516,8 @@ class Io : public Napi::ObjectWrap<Io> {
         self->UpdatePoll();
       } else {
         self->ctr_[WEFT_RX_BATCHES]++;
-        if (self->busy_) self->busy_->Kick(static_cast<uint32_t>(n), static_cast<uint64_t>(self->ctr_[WEFT_RX_BYTES] - bytes));
+        if (self->busy_)
+          self->busy_->Kick(static_cast<uint32_t>(n), static_cast<uint64_t>(self->ctr_[WEFT_RX_BYTES] - bytes));
       }
       self->Call(self->onRead_, {Napi::Number::New(env, n)});
     }
@@ -525,7 +540,9 @@ class Io : public Napi::ObjectWrap<Io> {
 
 // ---------------------------------------------------------- functions -----
 
-std::string Str(const Napi::Value &v) { return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(); }
+std::string Str(const Napi::Value &v) {
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
 
 // tunOpen(name, flags) -> { fd, name }
 Napi::Value TunOpen(const Napi::CallbackInfo &info) {

@@ -35,19 +35,14 @@ static inline int fatal_errno(int err) {
 /* n datagrams were not delivered because of err: one drop counter each. */
 static inline void count_tx_drop(double *ctr, int err, uint32_t n) {
   switch (err) {
-    case EMSGSIZE:
-      ctr[WEFT_TX_DROP_TOO_BIG] += n;
-      break;
+    case EMSGSIZE: ctr[WEFT_TX_DROP_TOO_BIG] += n; break;
     case ENETUNREACH:
     case EHOSTUNREACH:
     case ECONNREFUSED:
     case EADDRNOTAVAIL:
     case EHOSTDOWN:
-    case ENETDOWN:
-      ctr[WEFT_TX_DROP_UNREACHABLE] += n;
-      break;
-    default:
-      ctr[WEFT_TX_DROP_ERROR] += n;
+    case ENETDOWN: ctr[WEFT_TX_DROP_UNREACHABLE] += n; break;
+    default: ctr[WEFT_TX_DROP_ERROR] += n;
   }
   ctr[WEFT_LAST_ERRNO] = err;
 }
@@ -58,12 +53,12 @@ enum { MSG_PLAIN = 0, MSG_CONTIG = 1, MSG_SUPER = 2 };
 /* What each message of a sendmmsg call carries, to account for it and to
  * know where to resume when the kernel takes only some. */
 typedef struct {
-  uint32_t entry, seg;  /* the batch entry (and its first segment) it starts at */
-  uint32_t nseg;        /* datagrams in it */
-  uint32_t size;        /* UDP_SEGMENT size (the first datagram's) */
+  uint32_t entry, seg; /* the batch entry (and its first segment) it starts at */
+  uint32_t nseg;       /* datagrams in it */
+  uint32_t size;       /* UDP_SEGMENT size (the first datagram's) */
   uint32_t bytes;
   uint32_t dest;
-  uint32_t flow;        /* the inner flow of its datagrams (sock_run.c) */
+  uint32_t flow; /* the inner flow of its datagrams (sock_run.c) */
   uint8_t tag, closed, partial;
 } msg_meta_t;
 
@@ -74,12 +69,12 @@ struct weft_mmsg {
   struct iovec *iov;
   struct sockaddr_in *addr;
   unsigned char *ctl;
-  uint8_t *hdrs;        /* SEG_CAP segment headers */
+  uint8_t *hdrs; /* SEG_CAP segment headers */
   msg_meta_t *meta;
   /* a super-packet sent in part: resume it at this segment if the next
    * send starts with the same entry */
   uint32_t resume_seg, resume_off, resume_len;
-  int no_gso;           /* the kernel refused UDP_SEGMENT once: stop asking */
+  int no_gso; /* the kernel refused UDP_SEGMENT once: stop asking */
 };
 
 /* sock_run.c: fill m->msgs with one sendmmsg run from entry *pi, segment

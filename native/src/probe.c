@@ -19,7 +19,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-
 static void probe_udp(weft_offloads_t *out) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   int v = 1400, got = 0;
@@ -62,8 +61,8 @@ static void probe_tun(weft_offloads_t *out) {
     return;
   }
   out->tun_tso = ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) == 0;
-  out->tun_uso = ioctl(fd, TUNSETOFFLOAD,
-                       (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6)) == 0;
+  out->tun_uso =
+      ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6)) == 0;
   close(fd);
 }
 
@@ -79,9 +78,9 @@ const char *weft_errno_name(int err) {
 }
 
 const char *const weft_counter_names[WEFT_COUNTER_COUNT] = {
-  "rxPackets", "rxBytes", "rxSyscalls", "rxBatches", "rxEagain", "rxDropTruncated", "rxDropError",
-  "rxGroSegments", "txPackets", "txBytes", "txSyscalls", "txBatches", "txEagain", "txDropTooBig",
-  "txDropUnreachable", "txDropBadSlot", "txDropBadDest", "txDropError", "txGsoSegments", "lastErrno",
-  "rxSuperPackets", "rxCsumFinished", "txSegmented", "txDropBadGso", "txGsoRefused", "txCoalesced", "txWritev",
-  "txCsumPartial", "rxCsumRemote",
+    "rxPackets",     "rxBytes",       "rxSyscalls",        "rxBatches",      "rxEagain",      "rxDropTruncated",
+    "rxDropError",   "rxGroSegments", "txPackets",         "txBytes",        "txSyscalls",    "txBatches",
+    "txEagain",      "txDropTooBig",  "txDropUnreachable", "txDropBadSlot",  "txDropBadDest", "txDropError",
+    "txGsoSegments", "lastErrno",     "rxSuperPackets",    "rxCsumFinished", "txSegmented",   "txDropBadGso",
+    "txGsoRefused",  "txCoalesced",   "txWritev",          "txCsumPartial",  "rxCsumRemote",
 };

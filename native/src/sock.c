@@ -18,14 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static int set_buffers(int fd, const weft_sock_opts_t *o) {
-  if (o->rcvbuf > 0 &&
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o->rcvbuf, sizeof o->rcvbuf) < 0 &&
+  if (o->rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o->rcvbuf, sizeof o->rcvbuf) < 0 &&
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof o->rcvbuf) < 0)
     return -errno;
-  if (o->sndbuf > 0 &&
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &o->sndbuf, sizeof o->sndbuf) < 0 &&
+  if (o->sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &o->sndbuf, sizeof o->sndbuf) < 0 &&
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof o->sndbuf) < 0)
     return -errno;
   return 0;
@@ -35,8 +32,7 @@ static int apply_opts(int fd, const weft_sock_opts_t *o) {
   int one = 1, err;
   if ((err = set_buffers(fd, o)) < 0) return err;
   if (o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) return -errno;
-  if (o->pmtudisc >= 0 &&
-      setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &o->pmtudisc, sizeof o->pmtudisc) < 0)
+  if (o->pmtudisc >= 0 && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &o->pmtudisc, sizeof o->pmtudisc) < 0)
     return -errno;
   return 0;
 }
@@ -124,25 +120,25 @@ int weft_sock_buffers(int fd, int *rcvbuf, int *sndbuf) {
  */
 int weft_sock_steer_inner_flow(int fd, uint32_t n) {
   struct sock_filter code[] = {
-    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 22),     /* X = inner IHL * 4 */
-    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 22),      /* A = the inner ports */
-    BPF_STMT(BPF_ST, 0),                         /* M[0] = A */
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 12), /* A = inner source */
-    BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),      /* X = M[0] */
-    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-    BPF_STMT(BPF_ST, 0),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 16), /* A = inner destination */
-    BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
-    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-    BPF_STMT(BPF_MISC | BPF_TAX, 0),             /* A ^= A >> 16 */
-    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
-    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-    BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1),
-    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
-    BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
-    BPF_STMT(BPF_RET | BPF_A, 0),
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 22),     /* X = inner IHL * 4 */
+      BPF_STMT(BPF_LD | BPF_W | BPF_IND, 22),      /* A = the inner ports */
+      BPF_STMT(BPF_ST, 0),                         /* M[0] = A */
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 12), /* A = inner source */
+      BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),      /* X = M[0] */
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+      BPF_STMT(BPF_ST, 0),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 16), /* A = inner destination */
+      BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+      BPF_STMT(BPF_MISC | BPF_TAX, 0), /* A ^= A >> 16 */
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+      BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1),
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+      BPF_STMT(BPF_RET | BPF_A, 0),
   };
-  struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
   if (n == 0) return -EINVAL;
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0) return -errno;
   return 0;

@@ -111,8 +111,10 @@ static void check_inner(const weft_rx_t *rx, int kind, int i, uint32_t len, uint
     r = weft_inner_check(p + at + inner, n - inner);
     if (r > 0) ctr[WEFT_RX_CSUM_FINISHED]++;
     if (r < 0) {
-      if (j < 32) lo |= 1u << j;
-      else hi |= 1u << (j - 32);
+      if (j < 32)
+        lo |= 1u << j;
+      else
+        hi |= 1u << (j - 32);
     }
   }
   rx->bad[2 * i] = lo;
@@ -178,8 +180,10 @@ static void account_sent(const msg_meta_t *mm, double *ctr, int gso_msg) {
   ctr[WEFT_TX_PACKETS] += mm->nseg;
   ctr[WEFT_TX_BYTES] += (double)mm->bytes;
   if (gso_msg) ctr[WEFT_TX_GSO_SEGMENTS] += mm->nseg;
-  if (mm->tag == MSG_SUPER) ctr[WEFT_TX_SEGMENTED] += mm->nseg;
-  else if (mm->tag == MSG_PLAIN && mm->nseg > 1) ctr[WEFT_TX_COALESCED] += mm->nseg;
+  if (mm->tag == MSG_SUPER)
+    ctr[WEFT_TX_SEGMENTED] += mm->nseg;
+  else if (mm->tag == MSG_PLAIN && mm->nseg > 1)
+    ctr[WEFT_TX_COALESCED] += mm->nseg;
   if (mm->partial) ctr[WEFT_TX_CSUM_PARTIAL] += mm->nseg; /* only ever a MSG_SUPER */
 }
 

@@ -45,24 +45,24 @@ typedef struct {
   const weft_tx_t *tx;
   double *ctr;
   int kind;
-  int gso;          /* UDP_SEGMENT allowed: UDP, and the kernel has not refused it */
-  uint32_t k;       /* messages */
-  uint32_t iv;      /* iovecs */
-  uint32_t h;       /* segment headers */
-  msg_meta_t *cur;  /* the last message opened (m->meta[k - 1]), which may take more */
+  int gso;         /* UDP_SEGMENT allowed: UDP, and the kernel has not refused it */
+  uint32_t k;      /* messages */
+  uint32_t iv;     /* iovecs */
+  uint32_t h;      /* segment headers */
+  msg_meta_t *cur; /* the last message opened (m->meta[k - 1]), which may take more */
 } run_t;
 
 /* How a super-packet is cut, from parse_super. */
 typedef struct {
   weft_gso_t g;
-  uint8_t *pkt;     /* the entry: encapsulation prefix (tx->inner bytes), then the inner IPv4 packet */
+  uint8_t *pkt; /* the entry: encapsulation prefix (tx->inner bytes), then the inner IPv4 packet */
   uint32_t dest;
   uint32_t mss;
   uint32_t nseg;    /* segments */
   uint32_t segsize; /* bytes of a full-size segment, prefix included */
   uint32_t per;     /* segments one message may hold */
   uint32_t flow;
-  int partial;      /* SEGS_PARTIAL: inner checksums left partial */
+  int partial; /* SEGS_PARTIAL: inner checksums left partial */
 } super_t;
 
 /* What adding an entry did: took it whole (sent or dropped), or found the

@@ -83,9 +83,7 @@ int weft_spawn(char *const argv[], int fds[3]) {
 int weft_spawn_wait(int pid, int *code, int *sig) {
   int status = 0;
   pid_t r;
-  do {
-    r = waitpid((pid_t)pid, &status, WNOHANG);
-  } while (r < 0 && errno == EINTR);
+  do { r = waitpid((pid_t)pid, &status, WNOHANG); } while (r < 0 && errno == EINTR);
   if (r < 0) return -errno;
   if (r == 0) return 0;
   *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

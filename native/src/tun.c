@@ -87,8 +87,10 @@ int weft_link_set_up(const char *name, int up) {
   int err;
   memset(&ifr, 0, sizeof ifr);
   if ((err = ifreq_ioctl(name, SIOCGIFFLAGS, &ifr)) < 0) return err;
-  if (up) ifr.ifr_flags |= IFF_UP;
-  else ifr.ifr_flags &= ~IFF_UP;
+  if (up)
+    ifr.ifr_flags |= IFF_UP;
+  else
+    ifr.ifr_flags &= ~IFF_UP;
   return ifreq_ioctl(name, SIOCSIFFLAGS, &ifr);
 }
 

@@ -68,7 +68,7 @@ enum weft_counter {
   WEFT_RX_PACKETS = 0,
   WEFT_RX_BYTES,
   WEFT_RX_SYSCALLS,
-  WEFT_RX_BATCHES,        /* batches handed to JS (one callback each) */
+  WEFT_RX_BATCHES, /* batches handed to JS (one callback each) */
   WEFT_RX_EAGAIN,
   WEFT_RX_DROP_TRUNCATED, /* packet larger than its slot */
   WEFT_RX_DROP_ERROR,     /* read error other than EAGAIN */
@@ -77,23 +77,23 @@ enum weft_counter {
   WEFT_TX_BYTES,
   WEFT_TX_SYSCALLS,
   WEFT_TX_BATCHES,
-  WEFT_TX_EAGAIN,         /* kernel queue full: the caller keeps the rest */
-  WEFT_TX_DROP_TOO_BIG,   /* EMSGSIZE */
+  WEFT_TX_EAGAIN,           /* kernel queue full: the caller keeps the rest */
+  WEFT_TX_DROP_TOO_BIG,     /* EMSGSIZE */
   WEFT_TX_DROP_UNREACHABLE, /* ENETUNREACH, EHOSTUNREACH, ECONNREFUSED, EADDRNOTAVAIL */
-  WEFT_TX_DROP_BAD_SLOT,  /* offset/length outside the slab, or too long */
-  WEFT_TX_DROP_BAD_DEST,  /* destination index outside the address table */
-  WEFT_TX_DROP_ERROR,     /* any other send error */
-  WEFT_TX_GSO_SEGMENTS,   /* segments carried by UDP_SEGMENT sends */
-  WEFT_LAST_ERRNO,        /* errno of the most recent drop, for diagnosis */
-  WEFT_RX_SUPER_PACKETS,  /* TUN reads that were TSO/USO super-packets */
-  WEFT_RX_CSUM_FINISHED,  /* partial checksums finished on TUN reads */
-  WEFT_TX_SEGMENTED,      /* segments cut from super-packets */
-  WEFT_TX_DROP_BAD_GSO,   /* a super-packet whose headers do not allow segmenting */
-  WEFT_TX_GSO_REFUSED,    /* the kernel refused UDP_SEGMENT (EIO): sent unsegmented from then on */
-  WEFT_TX_COALESCED,      /* separate datagrams sent as one UDP_SEGMENT message */
-  WEFT_TX_WRITEV,         /* TUN writes gathered from several pieces */
-  WEFT_TX_CSUM_PARTIAL,   /* segments sent with the inner checksum left partial (VXLAN RCO) */
-  WEFT_RX_CSUM_REMOTE,    /* received datagrams not checked: RCO, covered by the outer UDP checksum */
+  WEFT_TX_DROP_BAD_SLOT,    /* offset/length outside the slab, or too long */
+  WEFT_TX_DROP_BAD_DEST,    /* destination index outside the address table */
+  WEFT_TX_DROP_ERROR,       /* any other send error */
+  WEFT_TX_GSO_SEGMENTS,     /* segments carried by UDP_SEGMENT sends */
+  WEFT_LAST_ERRNO,          /* errno of the most recent drop, for diagnosis */
+  WEFT_RX_SUPER_PACKETS,    /* TUN reads that were TSO/USO super-packets */
+  WEFT_RX_CSUM_FINISHED,    /* partial checksums finished on TUN reads */
+  WEFT_TX_SEGMENTED,        /* segments cut from super-packets */
+  WEFT_TX_DROP_BAD_GSO,     /* a super-packet whose headers do not allow segmenting */
+  WEFT_TX_GSO_REFUSED,      /* the kernel refused UDP_SEGMENT (EIO): sent unsegmented from then on */
+  WEFT_TX_COALESCED,        /* separate datagrams sent as one UDP_SEGMENT message */
+  WEFT_TX_WRITEV,           /* TUN writes gathered from several pieces */
+  WEFT_TX_CSUM_PARTIAL,     /* segments sent with the inner checksum left partial (VXLAN RCO) */
+  WEFT_RX_CSUM_REMOTE,      /* received datagrams not checked: RCO, covered by the outer UDP checksum */
   WEFT_COUNTER_COUNT
 };
 
@@ -102,23 +102,23 @@ extern const char *const weft_counter_names[WEFT_COUNTER_COUNT];
 enum weft_io_kind { WEFT_KIND_FD = 0, WEFT_KIND_UDP4 = 1, WEFT_KIND_RAW4 = 2 };
 
 /* TUN open flags (ours, mapped to IFF_* inside tun.c). */
-#define WEFT_TUN_TAP        0x1
-#define WEFT_TUN_VNET_HDR   0x2
+#define WEFT_TUN_TAP 0x1
+#define WEFT_TUN_VNET_HDR 0x2
 #define WEFT_TUN_MULTIQUEUE 0x4
-#define WEFT_TUN_EXCL       0x8 /* fail (EBUSY) if the device exists: another multi-queue opener would join it */
+#define WEFT_TUN_EXCL 0x8 /* fail (EBUSY) if the device exists: another multi-queue opener would join it */
 
 /* A receive batch: where to put packets and where to report what arrived. */
 typedef struct {
   uint8_t *slab;
   size_t slab_len;
-  const uint32_t *offsets;  /* [max] start of slot i */
-  uint32_t *lengths;        /* [max] out: length of packet i, 0 = dropped */
-  uint32_t *addrs;          /* [max] out: source IPv4, host order (sockets only; may be NULL) */
-  uint32_t *ports;          /* [max] out: source port (UDP only; may be NULL) */
-  uint32_t *segs;           /* [max] out: UDP_GRO segment size, 0 = not coalesced (may be NULL) */
-  uint32_t capacity;        /* bytes each slot can hold */
-  uint32_t max;             /* packets per batch */
-  int vnet;                 /* TUN with IFF_VNET_HDR: finish partial checksums of plain packets */
+  const uint32_t *offsets; /* [max] start of slot i */
+  uint32_t *lengths;       /* [max] out: length of packet i, 0 = dropped */
+  uint32_t *addrs;         /* [max] out: source IPv4, host order (sockets only; may be NULL) */
+  uint32_t *ports;         /* [max] out: source port (UDP only; may be NULL) */
+  uint32_t *segs;          /* [max] out: UDP_GRO segment size, 0 = not coalesced (may be NULL) */
+  uint32_t capacity;       /* bytes each slot can hold */
+  uint32_t max;            /* packets per batch */
+  int vnet;                /* TUN with IFF_VNET_HDR: finish partial checksums of plain packets */
   /* sockets: check each (segment's) inner TCP/UDP checksum, the inner IPv4
    * packet starting `inner` bytes in (raw sockets: after the outer header);
    * bad[2i], bad[2i+1] get a bitmask of the bad segments of message i */
@@ -154,21 +154,21 @@ typedef struct {
   size_t slab_len;
   const uint32_t *offsets;
   const uint32_t *lengths;
-  const uint32_t *dests;    /* sockets only */
-  const uint32_t *segs;     /* see above (may be NULL) */
-  const uint32_t *table;    /* [2 * table_len]: addr (host order), port */
+  const uint32_t *dests; /* sockets only */
+  const uint32_t *segs;  /* see above (may be NULL) */
+  const uint32_t *table; /* [2 * table_len]: addr (host order), port */
   uint32_t table_len;
   uint32_t max;
-  uint32_t inner;           /* sockets: bytes of encapsulation before a super-packet's IP header */
-  int coalesce;             /* sockets: gather same-size plain datagrams into UDP_SEGMENT sends */
+  uint32_t inner; /* sockets: bytes of encapsulation before a super-packet's IP header */
+  int coalesce;   /* sockets: gather same-size plain datagrams into UDP_SEGMENT sends */
 } weft_tx_t;
 
 /* A super-packet's shape, from weft_gso_parse. */
 typedef struct {
-  uint32_t type;            /* WEFT_GSO_TCPV4 or WEFT_GSO_UDP_L4 */
-  uint32_t ihl;             /* IPv4 header bytes */
-  uint32_t hdr;             /* IPv4 + TCP/UDP header bytes */
-  uint32_t payload;         /* bytes after hdr */
+  uint32_t type;    /* WEFT_GSO_TCPV4 or WEFT_GSO_UDP_L4 */
+  uint32_t ihl;     /* IPv4 header bytes */
+  uint32_t hdr;     /* IPv4 + TCP/UDP header bytes */
+  uint32_t payload; /* bytes after hdr */
 } weft_gso_t;
 
 /* Per-socket scratch for recvmmsg/sendmmsg, sized once for `max` messages
@@ -189,10 +189,10 @@ int weft_link_index(const char *name);
 /* sock.c */
 typedef struct {
   int reuseport;
-  int rcvbuf;      /* bytes, 0 = leave the kernel default */
+  int rcvbuf; /* bytes, 0 = leave the kernel default */
   int sndbuf;
-  int gro;         /* enable UDP_GRO */
-  int pmtudisc;    /* -1 leave, else IP_PMTUDISC_* */
+  int gro;      /* enable UDP_GRO */
+  int pmtudisc; /* -1 leave, else IP_PMTUDISC_* */
 } weft_sock_opts_t;
 int weft_udp4_open(uint32_t addr, uint16_t port, const weft_sock_opts_t *o);
 int weft_raw4_open(int protocol, uint32_t bind_addr, const weft_sock_opts_t *o);
@@ -215,15 +215,15 @@ uint16_t weft_csum_fold(uint64_t sum);
 int weft_csum_finish(uint8_t *pkt, size_t len, size_t start, size_t offset);
 int weft_inner_check(uint8_t *ip, size_t len);
 int weft_gso_parse(const uint8_t *ip, size_t len, uint32_t type, weft_gso_t *g);
-void weft_gso_segment(uint8_t *out, const uint8_t *prefix, uint32_t prefix_len, const uint8_t *ip,
-                      const weft_gso_t *g, uint32_t mss, uint32_t j, uint32_t chunk, int last, int partial);
+void weft_gso_segment(uint8_t *out, const uint8_t *prefix, uint32_t prefix_len, const uint8_t *ip, const weft_gso_t *g,
+                      uint32_t mss, uint32_t j, uint32_t chunk, int last, int partial);
 
 /* probe.c */
 typedef struct {
-  int udp_gso, udp_gro;                 /* 1 yes, 0 no */
-  int tun_present;                      /* /dev/net/tun opens */
-  int tun_vnet_hdr, tun_multiqueue;     /* from TUNGETFEATURES */
-  int tun_tso, tun_uso;                 /* 1 yes, 0 no, -errno could not probe */
+  int udp_gso, udp_gro;             /* 1 yes, 0 no */
+  int tun_present;                  /* /dev/net/tun opens */
+  int tun_vnet_hdr, tun_multiqueue; /* from TUNGETFEATURES */
+  int tun_tso, tun_uso;             /* 1 yes, 0 no, -errno could not probe */
 } weft_offloads_t;
 void weft_probe_offloads(weft_offloads_t *out);
 
@@ -236,9 +236,9 @@ int weft_spawn(char *const argv[], int fds[3]);
 int weft_spawn_wait(int pid, int *code, int *sig);
 
 /* busy.c: when to keep the event loop polling instead of sleeping (see busy.c) */
-#define WEFT_BUSY_LIGHT_PACKETS 8        /* a batch of at most this many packets ... */
-#define WEFT_BUSY_LIGHT_BYTES 4096u      /* ... and bytes is light: polling goes on */
-#define WEFT_BUSY_SUSPEND_NS 100000000u  /* a heavy batch stops polling for 100 ms */
+#define WEFT_BUSY_LIGHT_PACKETS 8       /* a batch of at most this many packets ... */
+#define WEFT_BUSY_LIGHT_BYTES 4096u     /* ... and bytes is light: polling goes on */
+#define WEFT_BUSY_SUSPEND_NS 100000000u /* a heavy batch stops polling for 100 ms */
 typedef struct {
   uint64_t window;          /* ns to keep polling after the last light batch; 0 = never */
   uint64_t deadline;        /* polling stops here unless a light batch comes */
@@ -249,9 +249,9 @@ typedef struct {
 } weft_busy_t;
 /* counters a busy poller keeps, in its own Float64Array */
 enum weft_busy_counter {
-  WEFT_BUSY_NS = 0,       /* ns spent polling and finding nothing */
-  WEFT_BUSY_CAUGHT,       /* light batches read while polling: each found the loop awake */
-  WEFT_BUSY_SUSPENDED,    /* times heavy traffic began: polling held off (polling or not at the time) */
+  WEFT_BUSY_NS = 0,    /* ns spent polling and finding nothing */
+  WEFT_BUSY_CAUGHT,    /* light batches read while polling: each found the loop awake */
+  WEFT_BUSY_SUSPENDED, /* times heavy traffic began: polling held off (polling or not at the time) */
   WEFT_BUSY_COUNTER_COUNT
 };
 enum { WEFT_BUSY_STOP = 0, WEFT_BUSY_GO = 1 };

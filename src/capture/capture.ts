@@ -92,7 +92,6 @@ const failedHandles: CapHandle[] = []
 
 function loadCap (): CapModule {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     return require('cap') as CapModule
   } catch (err) {
     throw new WeftError('ECAPTURE', `the cap (libpcap) module is not available: ${(err as Error).message} (reinstall with libpcap-dev present)`, { cause: err })

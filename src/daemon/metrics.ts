@@ -71,7 +71,10 @@ export class Metrics {
     const counter = (name: string, help: string, labelNames: string[], fill: (s: Status, set: (labels: Record<string, string>, v: number) => void) => void): void => {
       // eslint-disable-next-line no-new
       new Counter({
-        name, help, labelNames, registers: r,
+        name,
+        help,
+        labelNames,
+        registers: r,
         collect () {
           this.reset()
           const s = snapshot()

@@ -43,4 +43,3 @@ export function freeCandidates (r: SubnetRange, used: readonly Ip4Net[], max = M
   }
   return out
 }
-

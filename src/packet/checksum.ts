@@ -27,46 +27,46 @@
  * ns/byte), ~1.5x a 2-bytes-per-iteration loop and ~4x Buffer#readUInt32BE
  * (which also throws out of range). Plain indexing never throws.
  */
-export function onesSum(buf: Buffer, off: number, len: number, initial: number = 0): number {
-  let sum = initial;
-  let i = off;
-  const end = off + len;
-  const end8 = off + (len & ~7);
+export function onesSum (buf: Buffer, off: number, len: number, initial: number = 0): number {
+  let sum = initial
+  let i = off
+  const end = off + len
+  const end8 = off + (len & ~7)
   for (; i < end8; i += 8) {
     sum +=
       ((buf[i] << 8) | buf[i + 1]) +
       ((buf[i + 2] << 8) | buf[i + 3]) +
       ((buf[i + 4] << 8) | buf[i + 5]) +
-      ((buf[i + 6] << 8) | buf[i + 7]);
+      ((buf[i + 6] << 8) | buf[i + 7])
   }
-  for (; i + 1 < end; i += 2) sum += (buf[i] << 8) | buf[i + 1];
-  if (i < end) sum += buf[i] << 8;
-  return fold(sum);
+  for (; i + 1 < end; i += 2) sum += (buf[i] << 8) | buf[i + 1]
+  if (i < end) sum += buf[i] << 8
+  return fold(sum)
 }
 
 /**
  * Fold a sum to 16 bits with end-around carry. Result is in [0, 0xffff], 0
  * only for 0. For adding up several onesSum results or other 16-bit words.
  */
-export function fold(sum: number): number {
+export function fold (sum: number): number {
   // Bit operators truncate to 32 bits, and the sum may be larger than that.
-  while (sum > 0xffffffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
+  while (sum > 0xffffffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000)
+  sum = (sum & 0xffff) + (sum >>> 16)
+  sum = (sum & 0xffff) + (sum >>> 16)
+  return sum
 }
 
 /** Fold and complement: the value to put in a checksum field. */
-export function finish(sum: number): number {
-  return ~fold(sum) & 0xffff;
+export function finish (sum: number): number {
+  return ~fold(sum) & 0xffff
 }
 
 /**
  * Checksum of buf[off, off+len) (field assumed zeroed, or use verify: a range
  * that includes a correct checksum sums to 0xffff, so checksum() returns 0).
  */
-export function checksum(buf: Buffer, off: number, len: number, initial: number = 0): number {
-  return finish(onesSum(buf, off, len, initial));
+export function checksum (buf: Buffer, off: number, len: number, initial: number = 0): number {
+  return finish(onesSum(buf, off, len, initial))
 }
 
 /**
@@ -76,29 +76,29 @@ export function checksum(buf: Buffer, off: number, len: number, initial: number 
  * Equals a full recompute except when all covered data ends up zero (the
  * recompute gives 0xffff, this 0x0000); an IPv4 header never is.
  */
-export function updateChecksum16(csum: number, oldWord: number, newWord: number): number {
-  return ~fold((~csum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff;
+export function updateChecksum16 (csum: number, oldWord: number, newWord: number): number {
+  return ~fold((~csum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff
 }
 
 /** As updateChecksum16 for a 32-bit value (e.g. an IPv4 address) that changed. */
-export function updateChecksum32(csum: number, oldValue: number, newValue: number): number {
+export function updateChecksum32 (csum: number, oldValue: number, newValue: number): number {
   return (
     ~fold(
       (~csum & 0xffff) +
         (~(oldValue >>> 16) & 0xffff) +
         (~oldValue & 0xffff) +
         (newValue >>> 16) +
-        (newValue & 0xffff),
+        (newValue & 0xffff)
     ) & 0xffff
-  );
+  )
 }
 
 /**
  * Sum (not folded, at most ~0x5_0000) of the IPv4 pseudo-header (RFC 768 /
  * RFC 9293): source and destination address as uint32, protocol, L4 length.
  */
-export function pseudoHeaderSum4(src: number, dst: number, protocol: number, l4Length: number): number {
-  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + l4Length;
+export function pseudoHeaderSum4 (src: number, dst: number, protocol: number, l4Length: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + l4Length
 }
 
 /**
@@ -107,6 +107,6 @@ export function pseudoHeaderSum4(src: number, dst: number, protocol: number, l4L
  * summed as 16-bit words and never become uint32 numbers (which, above
  * 127.255.255.255, would be HeapNumbers when passed around; see top).
  */
-export function pseudoHeaderSum4At(buf: Buffer, ipOff: number, protocol: number, l4Length: number): number {
-  return onesSum(buf, ipOff + 12, 8, protocol + l4Length);
+export function pseudoHeaderSum4At (buf: Buffer, ipOff: number, protocol: number, l4Length: number): number {
+  return onesSum(buf, ipOff + 12, 8, protocol + l4Length)
 }

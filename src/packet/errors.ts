@@ -1,15 +1,15 @@
 // Errors for the off-hot-path string parsers (parseMac, parseIp4). Nothing a
 // per-packet path calls throws; those return Reason codes instead.
 
-import { WeftError } from '../errors';
+import { WeftError } from '../errors'
 
 /** Thrown by parseMac / parseIp4 for malformed input. */
 export class AddressParseError extends WeftError {
-  constructor(
+  constructor (
     readonly kind: 'mac' | 'ipv4',
-    readonly input: string,
+    readonly input: string
   ) {
-    super('EADDRESS', `invalid ${kind === 'mac' ? 'MAC' : 'IPv4'} address: ${JSON.stringify(input)}`);
-    this.name = 'AddressParseError';
+    super('EADDRESS', `invalid ${kind === 'mac' ? 'MAC' : 'IPv4'} address: ${JSON.stringify(input)}`)
+    this.name = 'AddressParseError'
   }
 }

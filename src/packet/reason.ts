@@ -40,9 +40,9 @@ export const Reason = {
   BAD_ARP_FORMAT: 17,
   /** ARP opcode is not the one this operation expects. */
   BAD_ARP_OP: 18,
-} as const;
+} as const
 
-export type ReasonCode = (typeof Reason)[keyof typeof Reason];
+export type ReasonCode = (typeof Reason)[keyof typeof Reason]
 
 /** REASON_NAMES[code] is the lower-case name of Reason code `code`, for metric labels. */
 export const REASON_NAMES: readonly string[] = [
@@ -65,7 +65,7 @@ export const REASON_NAMES: readonly string[] = [
   'wrong_vni',
   'bad_arp_format',
   'bad_arp_op',
-];
+]
 
 /** Number of reason codes; size of a per-reason counter array. */
-export const REASON_COUNT = REASON_NAMES.length;
+export const REASON_COUNT = REASON_NAMES.length

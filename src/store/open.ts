@@ -20,7 +20,7 @@ export interface StoreFlags {
 export function openStore (f: StoreFlags): Store {
   if (f.etcdEndpoints !== undefined) {
     // Loaded only when asked for: etcd's gRPC client takes a third of a second to load.
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+
     const { EtcdStore } = require('./etcd/etcd-store') as { EtcdStore: typeof EtcdStoreType }
     return new EtcdStore({
       endpoints: f.etcdEndpoints,

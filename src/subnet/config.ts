@@ -170,6 +170,8 @@ export function parseNetworkConfig (text: string): NetworkConfig {
 // and report line and column, which a person editing a ConfigMap needs.
 function jsonErrorWhere (text: string, err: unknown): string {
   // V8 quotes the input, which may hold newlines and control characters: escape them for the log.
+  // control characters in a config's error text are escaped, not printed
+  // eslint-disable-next-line no-control-regex
   const msg = (err instanceof Error ? err.message : String(err)).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
   const pos = badJsonOffset(text)
   if (pos < 0) return msg

@@ -46,8 +46,6 @@ function node (addr: string, subnet: string, mtu = 1480): Node {
   return { pipeline, fdb, wire, wireRx, wireTx, close: () => { pipeline.close(); wire.close() } }
 }
 
-
-
 /** A raw protocol-4 socket bound to `from`, sending payloads (the kernel adds the outer header) to `to`. */
 function rawSender (from: string): { send: (to: string, payloads: Buffer[]) => void, io: PacketIo, rx: PacketBatch } {
   const io = openRaw4({ protocol: constants.IPPROTO_IPIP, addr: parseIp4(from), batch: 16 })

@@ -50,8 +50,6 @@ function link (a: Node, aSubnet: string, b: Node, bSubnet: string): void {
   b.fdb.set(parseCidr(aSubnet), LOOPBACK, undefined, a.port)
 }
 
-
-
 /** The packet as it should look after `hops` TTL decrements. */
 function aged (p: Buffer, hops: number): Buffer {
   const q = Buffer.from(p)

@@ -16,7 +16,6 @@ const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const JUNK = path.join(__dirname, '..', 'fixtures', 'vxlan-junk.js')
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'tcpdump')
 
-
 test('three weft nodes with two pods each: every pod pings every pod, TCP between every pair; a fourth node is reachable within a second of its lease; SIGTERM leaves only the lease; a removed lease leaves every table', { skip, timeout: 240_000 }, async (t) => {
   await withTopology(t, { hosts: 4, label: 'vxlan-mesh', timeoutMs: 220_000 }, async (topo) => {
     const { c, nodes } = await mesh(t, topo, { config: CONFIG, addedMsg: 'peer added to the FDB', device: 'weft.1' })

@@ -29,7 +29,7 @@ function setup (t: { after: (fn: () => void) => void }): { dir: string, name: st
 }
 
 async function cni (topo: Topology, h: Host, command: string, conf: string, env: Record<string, string> = {}): Promise<Call> {
-  const vars = { CNI_COMMAND: command, CNI_PATH: CNI_PATH, CNI_IFNAME: 'eth0', ...env }
+  const vars = { CNI_COMMAND: command, CNI_PATH, CNI_IFNAME: 'eth0', ...env }
   const r = await topo.exec(h, ['env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), BIN], { input: conf, allowFail: true, timeoutMs: 30_000 })
   return { code: r.code, out: r.stdout.trim() === '' ? {} : JSON.parse(r.stdout) as Record<string, unknown> }
 }

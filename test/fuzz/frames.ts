@@ -75,15 +75,12 @@ export const inner: fc.Arbitrary<Inner> = fc.record({
 export function buildInner (p: Inner): Buffer {
   let l4: Buffer
   let proto = p.proto
-  if (p.l4 === 'udp') { l4 = udpPacket(p.src, p.dst, 40000, 7000, p.payload).subarray(L4); proto = IPPROTO_UDP }
-  else if (p.l4 === 'tcp') {
+  if (p.l4 === 'udp') { l4 = udpPacket(p.src, p.dst, 40000, 7000, p.payload).subarray(L4); proto = IPPROTO_UDP } else if (p.l4 === 'tcp') {
     l4 = tcpPacket(p.src, p.dst, { sport: 40000, dport: 5201, seq: p.id, ack: 0, flags: 0x18, window: 512 }, Buffer.alloc(0), p.payload).subarray(L4)
     proto = IPPROTO_TCP
     // a data offset that lies (below 5, or past the packet); the checksum is left as it was
     if (p.doff !== undefined) l4[12] = (p.doff << 4) | (l4[12] & 15)
-  }
-  else if (p.l4 === 'icmp') { l4 = icmpMessage(8, 0, p.id, p.payload); proto = IPPROTO_ICMP }
-  else l4 = p.payload
+  } else if (p.l4 === 'icmp') { l4 = icmpMessage(8, 0, p.id, p.payload); proto = IPPROTO_ICMP } else l4 = p.payload
   return ipv4Packet({ tos: p.tos, id: p.id, fragField: p.fragField, ttl: p.ttl, protocol: proto, src: p.src, dst: p.dst }, l4, p.options)
 }
 

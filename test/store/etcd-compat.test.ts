@@ -366,7 +366,8 @@ describe('etcd store over TLS with client certificates', { skip: skip ?? toolSki
     const ac = new AbortController()
     const errors: StoreError[] = []
     try {
-      const watching = (async () => { for await (const _ of s.watchLeases(0, { signal: ac.signal, onError: (e) => { errors.push(e as StoreError) } })) { /* nothing arrives */ } })()
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the loop only drains the watch
+      const watching = (async () => { for await (const _batch of s.watchLeases(0, { signal: ac.signal, onError: (e) => { errors.push(e as StoreError) } })) { /* nothing arrives */ } })()
       await waitFor(() => errors.length >= 2, { what: 'two watch errors', timeoutMs: 15_000 })
       ac.abort()
       await watching
