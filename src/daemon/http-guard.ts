@@ -323,6 +323,9 @@ export function guardedServer (o: GuardOptions, route: Route): http.Server {
       ? [431, 'headers_too_large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'timeout'] : [400, 'bad_request']
     refused(reason, s.remoteAddress, { code: err.code })
+    // the client may be gone by the time this is written (EPIPE): that must
+    // not become an uncaught error, which would end the process
+    s.on('error', ignore)
     s.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
     s.destroySoon()
   })
@@ -330,11 +333,17 @@ export function guardedServer (o: GuardOptions, route: Route): http.Server {
   server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
     refused('method', req.socket.remoteAddress, { method: 'CONNECT' })
     const s = socket as Socket
+    // node hands a CONNECT's socket over without its own error listener: a
+    // client that closed first (EPIPE) would otherwise end the process
+    s.on('error', ignore)
     if (s.writable) s.write(`HTTP/1.1 405 Method Not Allowed\r\nallow: ${ALLOW}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
     s.destroySoon()
   })
   return server
 }
+
+/** For sockets that are being closed anyway: their errors say nothing more. */
+function ignore (): void {}
 
 /** Write an answer unless one is under way (then the connection goes). */
 function answer (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {

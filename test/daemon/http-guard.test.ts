@@ -227,3 +227,24 @@ test('the control socket: a status() that throws is a 500 (fetchStatus rejects, 
   assert.deepEqual(await fetchStatus(dir), { ok: true })
   assert.deepEqual(refused, ['not_found', 'not_found', 'not_found', 'not_found', 'method', 'headers_too_large', 'handler_error'])
 })
+
+test('clients that reset the connection the moment they have sent a CONNECT or a malformed request: their answers fail to go out (EPIPE, ECONNRESET) and nothing else happens; /healthz still answers', async (t) => {
+  // The fuzzer found it: node hands a CONNECT's socket over without an error
+  // listener, so a write to a client that had gone was an uncaught error,
+  // which ends the daemon.
+  const s = await serve(t, { ratePerSecond: 1e6, burst: 1e6 })
+  const uncaught: unknown[] = []
+  const onUncaught = (err: unknown): void => { uncaught.push(err) }
+  process.on('uncaughtException', onUncaught)
+  t.after(() => { process.removeListener('uncaughtException', onUncaught) })
+  for (let i = 0; i < 200; i++) {
+    const { host, port } = s.to as { host: string, port: number }
+    const c = net.connect(port, host)
+    await new Promise<void>((resolve) => c.once('connect', () => resolve()))
+    c.on('error', () => {})
+    c.write(i % 2 === 0 ? 'CONNECT a:1 HTTP/1.1\r\nhost: a\r\n\r\n' : 'GET / HTTP/1.1\r\nbad header\r\n\r\n')
+    c.resetAndDestroy()
+  }
+  assert.equal((await get(s.to, '/healthz')).status, 200)
+  assert.deepEqual(uncaught, [])
+})
