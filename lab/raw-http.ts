@@ -7,6 +7,9 @@
 // time and count.
 import net from 'node:net'
 
+/** Request targets node's HTTP parser takes and new URL() throws on: each one stopped the daemon before issue 17. */
+export const KILLERS = ['//[', '//%zz', '//a:99999', 'http://']
+
 /** Where to connect: host and port, or a unix socket path. */
 export type To = { host: string, port: number } | { path: string }
 

@@ -8,10 +8,13 @@ import { CniCode, CniError } from './errors'
 
 /** The largest network config read from stdin. Real ones are a few KiB; prevResult and runtimeConfig stay far below this too. */
 export const MAX_CONFIG_BYTES = 1 << 20
+/** How long a non-blocking input may stay open without ending (runtimes give a plugin about as long). */
+const READ_WAIT_MS = 60_000
 
 /** What `fd` holds up to EOF, at most `limit` bytes; `what` names it in errors. Throws CniError. */
 export function readBounded (fd: number, limit: number, what: string): Buffer {
   const buf = Buffer.allocUnsafe(limit + 1)
+  const deadline = Date.now() + READ_WAIT_MS
   let n = 0
   for (;;) {
     let got: number
@@ -19,7 +22,11 @@ export function readBounded (fd: number, limit: number, what: string): Buffer {
       got = fs.readSync(fd, buf, n, buf.length - n, null)
     } catch (err) {
       // A runtime may hand over a non-blocking pipe: wait for it as a blocking read would.
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') { pause(5); continue }
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        if (Date.now() > deadline) throw new CniError(CniCode.IO_FAILURE, `cannot read ${what}`, `it did not end within ${READ_WAIT_MS / 1000} s`)
+        pause(5)
+        continue
+      }
       throw new CniError(CniCode.IO_FAILURE, `cannot read ${what}`, (err as Error).message)
     }
     if (got === 0) return buf.subarray(0, n)

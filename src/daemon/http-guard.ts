@@ -27,6 +27,7 @@
 // the next.
 // Every refusal is counted by reason (onRefused: weft_http_refused_total)
 // and logged once per reason, at warn: a flood must not become a log flood.
+import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -156,10 +157,16 @@ export interface GuardOptions {
 /** Slots for per-source state: addresses are hashed into them (no map to grow; a collision only shares a budget). */
 const SLOTS = 256
 
-/** FNV-1a of the address, into SLOTS. No allocation. */
+/**
+ * Seeds the slot hash afresh in every process, so a client cannot work out
+ * which address shares a slot (a budget) with the kubelet's probes.
+ */
+const SEED = randomBytes(4).readUInt32BE(0)
+
+/** FNV-1a of the address, seeded, into SLOTS. No allocation. */
 function slotOf (addr: string | undefined): number {
   if (addr === undefined) return 0
-  let h = 0x811c9dc5
+  let h = (0x811c9dc5 ^ SEED) >>> 0
   for (let i = 0; i < addr.length; i++) h = Math.imul(h ^ addr.charCodeAt(i), 0x01000193)
   return (h >>> 0) % SLOTS
 }

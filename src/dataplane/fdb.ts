@@ -167,6 +167,17 @@ export class Fdb {
     return this.claims.get(publicIP | 0)?.length ?? 0
   }
 
+  /** The subnets of the leases claiming this public IP, oldest first (at most `max`). */
+  claimantsOf (publicIP: number, max = Infinity): Ip4Net[] {
+    const list = this.claims.get(publicIP | 0) ?? []
+    return list.slice(0, max).map((i) => (this.entriesByIndex[i] as FdbEntry).subnet)
+  }
+
+  /** The entry at a peer index, if any. */
+  entry (index: number): FdbEntry | undefined {
+    return this.entriesByIndex[index]
+  }
+
   /** The subnets of every public IP more than one lease claims, oldest claimant first. */
   conflicts (): Array<{ publicIP: number, subnets: Ip4Net[] }> {
     const out: Array<{ publicIP: number, subnets: Ip4Net[] }> = []

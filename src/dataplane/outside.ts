@@ -61,8 +61,12 @@ export interface OutsideOptions {
 export const UNKNOWN_RING = 16
 /** Datagrams one UDP_GRO read may hold (the kernel's UDP_GRO_CNT_MAX), and whose inner checksums the addon checks (two uint32 of bits). */
 export const GRO_MAX_SEGMENTS = 64
-/** This node's addresses the source check knows (more are not checked: the kernel refuses them on every device but the UDP backend's) */
-export const MAX_LOCAL_ADDRESSES = 64
+/**
+ * This node's addresses the source check holds (a node with IPVS has one per
+ * service on kube-ipvs0, so there can be many); past this many, the rest are
+ * not checked and the network says so. Sorted, searched in halves.
+ */
+export const MAX_LOCAL_ADDRESSES = 4096
 
 export class Outside {
   /** recent senders that hold no lease (uint32), written round-robin */
@@ -96,6 +100,7 @@ export class Outside {
     const n = Math.min(addrs.length, MAX_LOCAL_ADDRESSES)
     for (let i = 0; i < n; i++) this.local[i] = addrs[i] | 0
     this.localCount = n
+    this.local.subarray(0, n).sort()
   }
 
   readonly onBatch = (n: number): void => {
@@ -207,7 +212,15 @@ export class Outside {
     if (held >= 0) return held === 1
     if ((src >>> 24) === 127) return false
     const local = this.local
-    for (let i = 0; i < this.localCount; i++) if (local[i] === src) return false
+    let lo = 0
+    let hi = this.localCount - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const v = local[mid]
+      if (v === src) return false
+      if (v < src) lo = mid + 1
+      else hi = mid - 1
+    }
     return true
   }
 

@@ -307,7 +307,7 @@ export class LeaseManager {
   }
 
   private warnSkipped (skipped: readonly { key: string, reason: string }[]): void {
-    for (const s of skipped) this.invalid.warn(`${s.key}\u0000${s.reason}`, { key: clip(s.key), reason: clip(s.reason) })
+    for (const s of skipped) this.invalid.warn(`${clip(s.key)}\u0000${clip(s.reason)}`, { key: clip(s.key), reason: clip(s.reason) })
   }
 }
 

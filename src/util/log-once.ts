@@ -37,11 +37,12 @@ export class OnceLog {
 
   /** Was `name` named already (and not forgotten since)? */
   has (name: string): boolean {
-    return this.seen.has(name)
+    return this.seen.has(short(name))
   }
 
   /** Warn about `name` unless it was named already. */
   warn (name: string, fields: Record<string, unknown>): void {
+    name = short(name)
     if (this.seen.has(name)) return
     this.seen.set(name, true)
     this.total++
@@ -62,6 +63,13 @@ export class OnceLog {
 
   /** `name` is gone: name it again if it comes back. */
   forget (name: string): void {
-    this.seen.delete(name)
+    this.seen.delete(short(name))
   }
+}
+
+/** Names are remembered by at most this many characters (with their length), so a writer's huge key costs no more than a short one. */
+const NAME_CHARS = 256
+
+function short (name: string): string {
+  return name.length > NAME_CHARS ? `${name.slice(0, NAME_CHARS)}...${name.length}` : name
 }

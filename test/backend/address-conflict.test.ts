@@ -33,6 +33,7 @@ test('a lease borrowing a peer\'s public IP is named once, counted and listed in
     const named = logs.find(/more than one lease claims this public IP/)
     assert.equal(named.length, 1, 'named once')
     assert.deepEqual(named[0].subnets, ['10.244.2.0/24', '10.244.200.0/24'])
+    assert.equal(named[0].claimants, 2)
     assert.equal(net.conflicts, 1)
     assert.deepEqual(net.status().conflicts, [{ publicIP: '198.18.0.2', subnets: ['10.244.2.0/24', '10.244.200.0/24'] }])
 
@@ -42,7 +43,7 @@ test('a lease borrowing a peer\'s public IP is named once, counted and listed in
     assert.deepEqual(fdb.entries()[0].subnet, parseCidr('10.244.2.0/24') as Ip4Net)
     assert.deepEqual(net.status().conflicts, [])
 
-    net.handlePeers(put('10.244.201.0/24', '198.18.0.2')) // another set of claimants: named again
+    net.handlePeers(put('10.244.201.0/24', '198.18.0.2')) // a new conflict on the address: named again
     assert.equal(logs.find(/more than one lease claims this public IP/).length, 2)
     assert.equal(net.conflicts, 2)
   } finally {
@@ -71,6 +72,22 @@ test('a peer whose lease moves to our own public IP leaves the table', async () 
     assert.equal(fdb.entries().length, 1)
     net.handlePeers(put('10.244.9.0/24', '198.18.0.1'))
     assert.deepEqual(fdb.entries(), [])
+  } finally {
+    await net.close()
+  }
+})
+
+test('hundreds of leases piled on one address: named once, every claimant in status, and the real peer keeps the address', async () => {
+  const { net, fdb, logs } = udpNetwork()
+  try {
+    net.handlePeers(put('10.244.2.0/24', '198.18.0.2'))
+    const pile: PeerEvent[] = []
+    for (let i = 3; i < 250; i++) if (i !== 1 && i !== 2) pile.push(...put(`10.244.${i}.0/24`, '198.18.0.2'))
+    net.handlePeers(pile)
+    const named = logs.find(/more than one lease claims this public IP/)
+    assert.equal(named.length, 1, 'named once, when the second claimant came')
+    assert.equal(net.status().conflicts?.[0].subnets.length, pile.length + 1, 'status lists every claimant')
+    assert.equal(fdb.entry(fdb.source(parseIp4('198.18.0.2')))?.subnet.ip, parseCidr('10.244.2.0/24').ip, 'the oldest claimant answers for the address')
   } finally {
     await net.close()
   }

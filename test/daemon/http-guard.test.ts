@@ -16,11 +16,8 @@ import { HEALTHZ_LIMITS, closeServer, guardedServer, hasParam, isLoopback, liste
 import type { HttpLimits, RefusedReason } from '../../src/daemon/http-guard'
 import { captureLogger } from '../helpers/log'
 import { waitFor } from '../../lab/wait'
-import { connections, get, raw, statusesOf } from '../../lab/raw-http'
+import { connections, get, KILLERS, raw, statusesOf } from '../../lab/raw-http'
 import type { To } from '../../lab/raw-http'
-
-/** Request lines node's parser takes and new URL() threw on: each ended the daemon. */
-export const KILLERS = ['//[', '//%zz', '//a:99999', 'http://']
 
 test('targets are parsed by hand: origin-form and absolute-form, anything else refused, nothing thrown', () => {
   assert.deepEqual(parseTarget('/readyz?verbose'), { path: '/readyz', query: 'verbose' })

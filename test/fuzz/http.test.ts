@@ -18,11 +18,10 @@ import { ControlServer } from '../../src/daemon/control'
 import { Metrics } from '../../src/daemon/metrics'
 import type { HttpLimits, RefusedReason } from '../../src/daemon/http-guard'
 import { captureLogger } from '../helpers/log'
-import { get, raw } from '../../lab/raw-http'
+import { get, KILLERS, raw } from '../../lab/raw-http'
 import type { To } from '../../lab/raw-http'
 import { budget } from './budget'
 
-const KILLERS = ['//[', '//%zz', '//a:99999', 'http://']
 /** Statuses the servers give on purpose (100 and 417: node's own answers to Expect). */
 const MEANT = new Set([100, 200, 400, 404, 405, 408, 417, 429, 431, 503])
 /** The fuzzer is one client on one address: lift the rate so the check after each run is not a 429 (test/daemon covers the limit). */

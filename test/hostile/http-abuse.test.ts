@@ -19,11 +19,11 @@ import { cluster } from '../../lab/daemons'
 import type { Daemon } from '../../lab/daemons'
 import { logs } from '../backend/mesh'
 import { memoryOf, nodePid } from '../../lab/cpu'
+import { KILLERS } from '../../lab/raw-http'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const RAW = path.join(__dirname, '..', '..', 'lab', 'raw-http.js')
 const PORT = 8081
-const KILLERS = ['//[', '//%zz', '//a:99999', 'http://']
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 
 /** One step of raw-http.js, run in `from`'s namespace against `to`. */

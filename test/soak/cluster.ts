@@ -68,6 +68,8 @@ export async function stop (n: Node): Promise<number | null> {
 export interface World { topo: Topology, c: Cluster, nodes: Node[], store: SqliteStore, nextProbe: number }
 
 async function timed (node: string, kind: ChurnOp['kind'], fn: () => Promise<string | undefined>): Promise<void> {
+  // part of the schedule, not a wait for an event: a quiet second so this
+  // change's window does not begin inside the previous one's
   await new Promise((resolve) => setTimeout(resolve, 1000))
   const a = now()
   const win: Window = { node, kind, from: a, to: Infinity }

@@ -44,6 +44,8 @@ export async function udpChunk (topo: Topology, server: Pod, client: Pod): Promi
 }
 
 export async function burst (topo: Topology, server: Pod, client: Pod): Promise<void> {
+  // part of the schedule, not a wait for an event: two quiet seconds so the
+  // burst's window does not begin inside whatever came before it
   await new Promise((resolve) => setTimeout(resolve, 2000))
   const a = now()
   // the window is the whole run, server start-up included: it is when the load may be felt

@@ -19,7 +19,7 @@ import { OnceLog } from '../../util/log-once'
 import { ip4ToString, parseIp4 } from '../../packet/ip'
 import type { Fdb } from '../../dataplane/fdb'
 import { PeerCount } from '../../dataplane/fdb'
-import { UNKNOWN_RING } from '../../dataplane/outside'
+import { MAX_LOCAL_ADDRESSES, UNKNOWN_RING } from '../../dataplane/outside'
 import { Drop } from '../../dataplane/stats'
 import type { Network, NetworkStatus } from '../backend'
 import type { TunDevice } from './device'
@@ -69,6 +69,8 @@ export interface TunNetworkOptions {
 }
 
 const RESYNC_MS = 5000
+/** subnets a conflict's warning lists */
+const CONFLICT_SUBNETS_NAMED = 8
 
 /** This host's IPv4 addresses (uint32), and `extra`. */
 function localAddresses (extra: number): number[] {
@@ -76,7 +78,8 @@ function localAddresses (extra: number): number[] {
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv4') out.add(parseIp4(a.address) >>> 0)
   }
-  return [...out].sort((x, y) => x - y)
+  // our public IP first: if there are more than the dataplane holds, it is kept
+  return [...out]
 }
 
 /** The device's tx_dropped: packets for us the kernel could not queue. */
@@ -144,6 +147,7 @@ export class TunNetwork implements Network {
       const key = formatCidr(l.subnet)
       const publicIP = ip4ToString(l.attrs.publicIP)
       if (e.type === 'removed') {
+        if (fdb.claimants(l.attrs.publicIP) <= 2) this.conflicted.forget(String(l.attrs.publicIP >>> 0))
         if (fdb.delete(l.subnet)) log.info({ subnet: key, publicIP, ...(fdb.claimants(l.attrs.publicIP) > 0 ? { stillClaimedBy: fdb.claimants(l.attrs.publicIP) } : {}) }, `peer removed from the ${WORDS[this.o.backend].table}`)
         this.undirect(l)
         this.forget(key)
@@ -163,8 +167,9 @@ export class TunNetwork implements Network {
         this.ownIp.warn(key, { subnet: key })
         continue
       }
+      let index: number
       try {
-        fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l), undefined, this.o.remCsumOf?.(l) ?? false)
+        index = fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l), undefined, this.o.remCsumOf?.(l) ?? false)
       } catch (err) {
         // A full peer table must not stop the node: anyone who can write a
         // lease could otherwise take every node down with one too many.
@@ -183,7 +188,7 @@ export class TunNetwork implements Network {
       } else {
         this.undirect(l)
       }
-      const entry = fdb.entries().find((x) => x.subnet.ip === l.subnet.ip)
+      const entry = fdb.entry(index)
       const mac = entry?.mac
       log.info({ subnet: key, publicIP, ...(mac !== undefined ? { vtepMAC: mac } : {}), ...(entry?.remCsum === true ? { remoteChecksumOffload: true } : {}), path: direct ? 'direct' : 'tunnel' }, `peer added to the ${WORDS[this.o.backend].table}`)
     }
@@ -234,20 +239,18 @@ export class TunNetwork implements Network {
   }
 
   /**
-   * More than one lease names this public IP: say so once per set of
-   * claimants. Traffic from the address is taken for all of their subnets
+   * More than one lease names this public IP: say so once, until it is
+   * down to one again. Traffic from the address is taken for all of their subnets
    * (Fdb), so nobody is cut off; the operator should find out which is real.
    */
   private noteConflict (publicIP: number): void {
     const { fdb } = this.o
-    if (fdb.claimants(publicIP) < 2) return
-    const c = fdb.conflicts().find((x) => x.publicIP === publicIP >>> 0)
-    if (c === undefined) return
-    const subnets = c.subnets.map(formatCidr)
-    const name = `${c.publicIP} ${subnets.join(',')}`
-    if (this.conflicted.has(name)) return
+    const n = fdb.claimants(publicIP)
+    const name = String(publicIP >>> 0)
+    if (n < 2 || this.conflicted.has(name)) return
     this.conflicts++
-    this.conflicted.warn(name, { publicIP: ip4ToString(publicIP), subnets })
+    // a writer may pile thousands of leases on one address: name a few
+    this.conflicted.warn(name, { publicIP: ip4ToString(publicIP), claimants: n, subnets: fdb.claimantsOf(publicIP, CONFLICT_SUBNETS_NAMED).map(formatCidr) })
   }
 
   /** A lease that went, or came good: name it again if it turns bad again. */
@@ -263,6 +266,7 @@ export class TunNetwork implements Network {
     const key = addrs.join(',')
     if (key === this.local) return
     this.local = key
+    if (addrs.length > MAX_LOCAL_ADDRESSES) this.o.log.warn({ addresses: addrs.length, checked: MAX_LOCAL_ADDRESSES }, 'this host has more IPv4 addresses than the source check holds: packets from a peer claiming one of the others as their source are not refused for it')
     this.o.dataplane.setLocalAddresses(addrs)
   }
 
