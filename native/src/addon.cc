@@ -95,6 +95,22 @@ class Options {
   uint32_t n_ = 0;
 };
 
+// What every batch registration (weft_rx_t, weft_tx_t) starts with: zeroed,
+// then the slab and the slots' offsets and lengths, checked by the caller.
+// Returns the slots both arrays cover.
+template <typename Batch>
+static uint32_t SetViews(Batch *b, const Napi::Value &slab, const Napi::Value &offsets, const Napi::Value &lengths) {
+  auto s = slab.As<Napi::Buffer<uint8_t>>();
+  auto o = offsets.As<Napi::Uint32Array>();
+  auto l = lengths.As<Napi::Uint32Array>();
+  std::memset(b, 0, sizeof *b);
+  b->slab = s.Data();
+  b->slab_len = s.Length();
+  b->offsets = o.Data();
+  b->lengths = l.Data();
+  return o.ElementLength() < l.ElementLength() ? o.ElementLength() : l.ElementLength();
+}
+
 // ---------------------------------------------------------- BusyPoll ------
 
 // Marks BusyPoll objects, so that Io::SetBusyPoll can tell one from any other
@@ -266,16 +282,8 @@ class Io : public Napi::ObjectWrap<Io> {
       THROW_TYPE(env,
                  "setReceive({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity, addrs?, ports?, "
                  "segs?, ... })");
-    auto slab = slabV.As<Napi::Buffer<uint8_t>>();
-    auto offsets = offsetsV.As<Napi::Uint32Array>();
-    auto lengths = lengthsV.As<Napi::Uint32Array>();
-    uint32_t n = offsets.ElementLength() < lengths.ElementLength() ? offsets.ElementLength() : lengths.ElementLength();
     weft_rx_t rx;
-    std::memset(&rx, 0, sizeof rx);
-    rx.slab = slab.Data();
-    rx.slab_len = slab.Length();
-    rx.offsets = offsets.Data();
-    rx.lengths = lengths.Data();
+    uint32_t n = SetViews(&rx, slabV, offsetsV, lengthsV);
     rx.capacity = capacityV.As<Napi::Number>().Uint32Value();
     rx.max = n < max_ ? n : max_;
     uint32_t *opt[3] = {nullptr, nullptr, nullptr};
@@ -319,16 +327,8 @@ class Io : public Napi::ObjectWrap<Io> {
       THROW_TYPE(env,
                  "setSend({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, dests?, table?, segs?, inner?, "
                  "coalesce? })");
-    auto slab = slabV.As<Napi::Buffer<uint8_t>>();
-    auto offsets = offsetsV.As<Napi::Uint32Array>();
-    auto lengths = lengthsV.As<Napi::Uint32Array>();
     weft_tx_t tx;
-    std::memset(&tx, 0, sizeof tx);
-    tx.slab = slab.Data();
-    tx.slab_len = slab.Length();
-    tx.offsets = offsets.Data();
-    tx.lengths = lengths.Data();
-    tx.max = offsets.ElementLength() < lengths.ElementLength() ? offsets.ElementLength() : lengths.ElementLength();
+    tx.max = SetViews(&tx, slabV, offsetsV, lengthsV);
     if (kind_ == WEFT_KIND_FD) {
       Napi::Value segs = o.Get("segs");
       if (!IsAbsent(segs)) {

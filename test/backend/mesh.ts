@@ -35,6 +35,14 @@ export function rawLeases (c: Cluster): Record<string, string> {
   } finally { db.close() }
 }
 
+/** The VTEP MAC a daemon's lease carries, as `weft leases` shows it. */
+export function vtepMacOf (c: Cluster, d: Daemon): string {
+  const mac = (JSON.parse(c.weft('leases', '--json')) as Array<{ publicIP: string, backendData: { VtepMAC: string } }>)
+    .find((l) => l.publicIP === d.host.underlayIp)?.backendData.VtepMAC
+  assert.ok(mac !== undefined, `no lease with a VtepMAC for ${d.host.underlayIp}`)
+  return mac
+}
+
 /** Nothing of ours left in a host: no device, no route into the network except the pods' bridge, no FLANNEL chains. */
 export async function assertCleanedUp (topo: Topology, h: Host, device: string | undefined): Promise<void> {
   if (device !== undefined) {

@@ -10,7 +10,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
 import { withTopology, waitFor } from '../../lab/netns'
 import { iperf, ping } from '../../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
-import { kernelPeer, logs, mesh, pair } from './mesh'
+import { kernelPeer, logs, mesh, pair, vtepMacOf } from './mesh'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const JUNK = path.join(__dirname, '..', 'fixtures', 'vxlan-junk.js')
@@ -67,7 +67,7 @@ test('bad input from the network is dropped and counted by reason while a ping k
   await withTopology(t, { hosts: 3, label: 'vxlan-junk', timeoutMs: 100_000 }, async (topo) => {
     const [h1, h2] = topo.hosts
     const { c, a, pa, pb, stranger } = await pair(t, topo, CONFIG)
-    const aMac = (JSON.parse(c.weft('leases', '--json')) as Array<{ publicIP: string, backendData: { VtepMAC: string } }>).find((l) => l.publicIP === h1.underlayIp)?.backendData.VtepMAC ?? ''
+    const aMac = vtepMacOf(c, a)
     const innerDst = pa.ip
 
     const pinging = ping(topo, pb, pa.ip, { count: 15, intervalS: 0.2 })

@@ -8,25 +8,15 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { waitFor, withTopology } from '../../lab/netns'
-import type { ChildHandle, Topology } from '../../lab/netns'
-import type { Host } from '../../lab/netns'
+import type { Host, Topology } from '../../lab/netns'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
-import { logs, pair } from '../backend/mesh'
+import { logs, pair, vtepMacOf } from '../backend/mesh'
+import { captured, markedFilter } from './marked'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const FLOOD = path.join(__dirname, '..', 'fixtures', 'vxlan-flood.js')
 const skip = netnsSkipReason() ?? toolSkipReason('tcpdump')
 const COUNT = 200
-
-/** tcpdump filter: UDP whose payload starts with the marker's first four bytes */
-const marked = (marker: string): string => `udp and udp[8:4] = 0x${Buffer.from(marker).subarray(0, 4).toString('hex')}`
-
-async function captured (cap: ChildHandle): Promise<number> {
-  await cap.stop(2000)
-  const m = /(\d+) packets? captured/.exec(cap.stderr)
-  assert.ok(m !== null, `tcpdump printed no summary: ${cap.stderr.slice(-300)}`)
-  return Number(m[1])
-}
 
 /** COUNT frames from `from` to A's VTEP, inner source `src`; resolves with how many were sent. */
 async function send (topo: Topology, from: Host, to: string, mac: string, src: string, dst: string, marker: string): Promise<number> {
@@ -38,12 +28,10 @@ async function send (topo: Topology, from: Host, to: string, mac: string, src: s
 test('a lease holder\'s frames with an inner source in our subnet, or in one nobody holds, never reach a pod and are counted as spoofed_source; its own pods\' arrive', { skip, timeout: 60_000 }, async (t) => {
   await withTopology(t, { hosts: 3, label: 'spoofed', timeoutMs: 55_000 }, async (topo) => {
     const { c, a, b, pa, pb } = await pair(t, topo, CONFIG)
-    const aMac = (JSON.parse(c.weft('leases', '--json')) as Array<{ publicIP: string, backendData: { VtepMAC: string } }>)
-      .find((l) => l.publicIP === a.host.underlayIp)?.backendData.VtepMAC
-    assert.ok(aMac !== undefined)
+    const aMac = vtepMacOf(c, a)
     // immediate mode: each packet counted as it comes, none left in a capture block at the end
-    const spoofedCap = topo.spawn(pa.ns, ['tcpdump', '-i', 'eth0', '-n', '-p', '--immediate-mode', '-w', '/dev/null', marked('SPOF')])
-    const goodCap = topo.spawn(pa.ns, ['tcpdump', '-i', 'eth0', '-n', '-p', '--immediate-mode', '-l', marked('GOOD')])
+    const spoofedCap = topo.spawn(pa.ns, ['tcpdump', '-i', 'eth0', '-n', '-p', '--immediate-mode', '-w', '/dev/null', markedFilter('SPOF')])
+    const goodCap = topo.spawn(pa.ns, ['tcpdump', '-i', 'eth0', '-n', '-p', '--immediate-mode', '-l', markedFilter('GOOD')])
     for (const cap of [spoofedCap, goodCap]) await cap.waitForLine(/listening on/, 5000, 'stderr')
     const ownSubnetSrc = pa.ip.replace(/\.\d+$/, '.250')
     const before = (await a.status()).counters.drops.spoofed_source ?? 0

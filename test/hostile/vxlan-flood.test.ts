@@ -7,34 +7,23 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { withTopology } from '../../lab/netns'
-import type { ChildHandle } from '../../lab/netns'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { iperf } from '../../lab/traffic'
-import { logs, pair } from '../backend/mesh'
+import { logs, pair, vtepMacOf } from '../backend/mesh'
+import { captured, markedFilter } from './marked'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const FLOOD = path.join(__dirname, '..', 'fixtures', 'vxlan-flood.js')
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'tcpdump')
 const MARKER = 'WEFT-SPOOF'
-/** tcpdump filter: UDP whose payload starts with the marker's first four bytes */
-const MARKED = `udp and udp[8:4] = 0x${Buffer.from(MARKER).subarray(0, 4).toString('hex')}`
+const MARKED = markedFilter(MARKER)
 const FLOOD_S = 10
 const IPERF_S = 8
-
-/** Packets a tcpdump saw, from its exit summary. */
-async function captured (cap: ChildHandle): Promise<number> {
-  await cap.stop(2000)
-  const m = /(\d+) packets? captured/.exec(cap.stderr)
-  assert.ok(m !== null, `tcpdump printed no summary: ${cap.stderr.slice(-300)}`)
-  return Number(m[1])
-}
 
 test('a flood of spoofed VXLAN from an address without a lease: nothing reaches a pod, every packet is counted, and TCP between pods keeps flowing', { skip, timeout: 60_000 }, async (t) => {
   await withTopology(t, { hosts: 3, label: 'vxlan-flood', timeoutMs: 55_000 }, async (topo) => {
     const { c, a, pa, pb, stranger } = await pair(t, topo, CONFIG)
-    const aMac = (JSON.parse(c.weft('leases', '--json')) as Array<{ publicIP: string, backendData: { VtepMAC: string } }>)
-      .find((l) => l.publicIP === a.host.underlayIp)?.backendData.VtepMAC
-    assert.ok(aMac !== undefined)
+    const aMac = vtepMacOf(c, a)
 
     // Watch for the marker where a spoofed packet would land: the pod, and the node's TUN.
     const caps = [topo.spawn(pa.ns, ['tcpdump', '-i', 'eth0', '-n', '-p', '-U', '-w', '/dev/null', MARKED]), topo.spawn(a.host, ['tcpdump', '-i', 'weft.1', '-n', '-p', '-U', '-w', '/dev/null', MARKED])]

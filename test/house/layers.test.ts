@@ -5,6 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
+import { relativeImports, tsFiles } from '../helpers/imports'
 
 const SRC = path.join(__dirname, '..', '..', '..', 'src')
 
@@ -35,24 +36,20 @@ function floorOf (rel: string): number {
   throw new Error(`src/${top}/ has no floor in test/house/layers.test.ts: give it one`)
 }
 
-function files (dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [])
-}
-
 test('every import in src/ runs down the floors main > cli > daemon, cni, demo > backend > dataplane, lease > store > subnet, kernel, capture > packet, native > util > the top-level files', () => {
   const wrong: string[] = []
-  for (const f of files(SRC)) {
+  for (const f of tsFiles(SRC)) {
     const rel = path.relative(SRC, f)
     const top = rel.split(path.sep)[0]
-    for (const m of fs.readFileSync(f, 'utf8').matchAll(/(?:from|import|require\()\s*['"](\.{1,2}\/[^'"]*)['"]/g)) {
-      const target = path.relative(SRC, path.resolve(path.dirname(f), m[1]))
+    for (const spec of relativeImports(f)) {
+      const target = path.relative(SRC, path.resolve(path.dirname(f), spec))
       if (target.startsWith('..')) continue // package.json
       const ttop = target.split(path.sep)[0]
       if (ttop === top) continue
       const folder = fs.existsSync(path.join(SRC, target)) && fs.statSync(path.join(SRC, target)).isDirectory()
       const [a, b] = [floorOf(rel), floorOf(folder || target.includes(path.sep) ? path.join(target, 'x') : `${target}.ts`)]
       if (a === GROUND && b === GROUND) continue
-      if (b <= a) wrong.push(`src/${rel} imports ${m[1]}`)
+      if (b <= a) wrong.push(`src/${rel} imports ${spec}`)
     }
   }
   assert.deepEqual(wrong, [])
