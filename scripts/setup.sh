@@ -14,14 +14,17 @@ fi
 
 # namespaces, veth, ping, TCP load and captures; ethtool for device offloads;
 # etcd for the flannel store; bridge + host-local for CNI; libpcap for `cap`;
-# iptables for masquerade and forward rules; unshare/setpriv; the toolchain
-# node-gyp needs; clang-format for `npm run lint` (the C in native/).
+# iptables for masquerade and forward rules, nftables for flannel's
+# EnableNFTables mode; unshare/setpriv; the toolchain node-gyp needs;
+# clang-format for `npm run lint` (the C in native/); openssl for the test
+# Kubernetes API server's certificate; patchelf for the DaemonSet's CNI
+# install step (test/deploy runs it).
 packages=(
   iproute2 iputils-ping iperf3 tcpdump ethtool
   etcd-server etcd-client
   containernetworking-plugins
   libpcap-dev
-  iptables util-linux
+  iptables nftables util-linux openssl patchelf
   make g++ python3
   clang-format
 )
@@ -31,6 +34,9 @@ if [ "$(id -u)" -eq 0 ]; then
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # kubectl checks the lab's stand-in Kubernetes API server; Debian's is in
+  # kubernetes-client (any kubectl already on the PATH does as well)
+  command -v kubectl >/dev/null || missing+=(kubernetes-client)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     apt-get update -qq

@@ -13,6 +13,7 @@ import { status } from './cli/status'
 import type { Command, Io } from './cli/command'
 import { WeftError } from './errors'
 import { runCniProcess } from './cni/main'
+import { wantsVersion } from './daemon/flags'
 
 const VERSION: string = (require('../../package.json') as { version: string }).version
 
@@ -30,7 +31,7 @@ function help (io: Io): void {
   io.out(`  ${'version'.padEnd(width)}  print the version`)
   io.out(`  ${'help'.padEnd(width)}  this text; \`weft help <command>\` for one command`)
   io.out('')
-  io.out('Logs are JSON (pino) on stderr; set WEFT_LOG_LEVEL=debug for more.')
+  io.out('Logs are JSON (pino) on stderr; set WEFT_LOG_LEVEL=debug (or weft run -v 1) for more.')
 }
 
 export async function main (argv: string[], io: Io): Promise<number> {
@@ -50,8 +51,13 @@ export async function main (argv: string[], io: Io): Promise<number> {
     io.err(`weft: unknown command '${name}'. Run \`weft --help\` for the list.`)
     return 2
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (rest.includes('--help') || rest.includes('-h') || (cmd === run && rest.includes('-help'))) {
     io.out(`usage: ${cmd.usage}\n\n${cmd.summary}`)
+    return 0
+  }
+  // flanneld --version: the version, exit 0 (weft run's -v is klog's verbosity, as flanneld's)
+  if (cmd === run && wantsVersion(rest)) {
+    io.out(VERSION)
     return 0
   }
   return await cmd.run(rest, io)

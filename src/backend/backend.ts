@@ -8,6 +8,7 @@ import type { PeerEvent } from '../lease/watcher'
 import type { Logger } from '../log'
 import type { NetworkConfig } from '../subnet/config'
 import type { Underlay } from '../kernel/iface'
+import { DEFAULT_TRAFFIC_SETTINGS, type TrafficSettings } from '../kernel/traffic'
 
 export interface BackendContext {
   readonly config: NetworkConfig
@@ -20,7 +21,25 @@ export interface BackendContext {
   readonly busyPoll?: number
   /** drop decapsulated packets whose inner source the sender does not hold (default on) */
   readonly sourceCheck?: boolean
+  /**
+   * flanneld's rule flags: --iptables-forward-rules (forwardRules, default
+   * true), --ip-masq-fully-random-disable (randomFully false), --iptables-resync
+   * (resyncSeconds, default 5). iptables or nftables is the config's EnableNFTables.
+   */
+  readonly rules?: { readonly forwardRules?: boolean, readonly randomFully?: boolean, readonly resyncSeconds?: number }
   readonly log: Logger
+}
+
+/** How this backend's traffic rules are made and kept (traffic.ts), from the context. */
+export function trafficSettings (ctx: Pick<BackendContext, 'config' | 'rules'>): TrafficSettings {
+  const d = DEFAULT_TRAFFIC_SETTINGS
+  const r = ctx.rules ?? {}
+  return {
+    nftables: ctx.config.enableNFTables,
+    forwardRules: r.forwardRules ?? d.forwardRules,
+    randomFully: r.randomFully ?? d.randomFully,
+    resyncMs: r.resyncSeconds !== undefined ? r.resyncSeconds * 1000 : d.resyncMs
+  }
 }
 
 export interface NetworkStatus {

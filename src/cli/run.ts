@@ -1,6 +1,6 @@
 // `weft run`: the node daemon. SIGTERM or SIGINT stop it cleanly.
 import { runDaemon } from '../daemon/daemon'
-import { parseRunFlags, runFlagsHelp } from '../daemon/flags'
+import { logLevelFor, parseRunFlags, runFlagsHelp } from '../daemon/flags'
 import { createLogger } from '../log'
 import type { Command } from './command'
 import { setFlagsFromString } from 'node:v8'
@@ -21,11 +21,13 @@ const INTERRUPT_BUDGET = 4096
 export const run: Command = {
   name: 'run',
   summary: 'run the node daemon: lease a subnet, write subnet.env, follow the other nodes',
-  usage: `weft run [flags]   (flanneld's flag names; each also read from FLANNELD_<NAME>)\n\n${runFlagsHelp()}`,
+  usage: `weft run [flags]   (flanneld's flag names; each also read from FLANNELD_<NAME>; --version prints the version)\n\n${runFlagsHelp()}`,
   async run (argv) {
     const flags = parseRunFlags(argv)
     setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET}`)
-    const log = createLogger()
+    // -v N as flanneld's klog verbosity; WEFT_LOG_LEVEL names a level and wins
+    const log = createLogger(process.env.WEFT_LOG_LEVEL === undefined || process.env.WEFT_LOG_LEVEL === '' ? { level: logLevelFor(flags.verbosity) } : {})
+    if (flags.publicIpv6 !== '') log.warn({ publicIPv6: flags.publicIpv6 }, '--public-ipv6 is accepted but not used: weft is IPv4-only until dual stack lands')
     const ac = new AbortController()
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'shutting down')

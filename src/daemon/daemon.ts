@@ -1,16 +1,22 @@
 // The node daemon's run loop (`weft run`), flanneld's main.go in shape:
-// 1. find the underlay interface and public IP
-// 2. open the store and read the network config (or --net-config-path)
-// 3. lease a subnet (retrying while the store is unreachable) and write
-//    subnet.env
-// 4. start the backend, then hand it peer changes from the lease manager
-//    until told to stop
+// 1. open the store (etcd, SQLite) or, in kube mode, connect to the
+//    Kubernetes API and read our Node
+// 2. find the underlay interface and public IP (a node-public-ip
+//    annotation overrides --public-ip, as in flanneld)
+// 3. read the network config (the store's, or --net-config-path, which kube
+//    mode always reads: /etc/kube-flannel/net-conf.json by default)
+// 4. lease a subnet (retrying while the store is unreachable; in kube mode
+//    the Node's pod CIDR, our backend data published in its annotations)
+//    and write subnet.env
+// 5. start the backend, then hand it peer changes from the lease manager
+//    (or the Node watch) until told to stop
 // Whether the store answers is tracked in one place (StoreOutage) that the
 // start-up loops and the lease manager report to; /readyz and /metrics show
 // it. It never exits the process: it returns an exit code to src/main.
 import fs from 'node:fs'
 import { WeftError } from '../errors'
-import { equal, formatCidr } from '../packet/net'
+import { contains, equal, formatCidr } from '../packet/net'
+import type { Ip4Net } from '../packet/net'
 import type { Lease } from '../subnet/lease'
 import { fitsRange } from '../lease/allocate'
 import { LeaseManager } from '../lease/manager'
@@ -31,20 +37,29 @@ import { describeStore, openStore } from '../store/open'
 import type { Store } from '../store/store'
 import { StoreOutage } from '../store/outage'
 import { untilStoreAnswers } from '../store/retry'
+import { KUBE_NET_CONFIG_PATH } from './flags'
 import type { RunFlags } from './flags'
 import { Health } from './health'
 import { findUnderlay } from '../kernel/iface'
 import { checkPrivileges } from '../kernel/privileges'
 import { backendNeeds } from './privileges'
+import { KubeSubnetManager } from '../kube/manager'
+import { adoptVtepMac } from '../backend/vxlan/vtep-mac'
+import { startKube } from './kube'
+import type { KubeStart } from './kube'
+
+/** What the daemon needs from whichever manager holds its lease. */
+type SubnetManager = Pick<LeaseManager, 'acquire' | 'run' | 'skipped'> & { readonly lease: Lease }
 
 /** The network config, parsed, and its text if it came from the store (to put back should the store lose it). */
-async function readConfig (flags: RunFlags, store: Store): Promise<{ cfg: NetworkConfig, stored: string | undefined }> {
-  if (flags.netConfigPath !== '') {
+async function readConfig (flags: RunFlags, store: Store | undefined): Promise<{ cfg: NetworkConfig, stored: string | undefined }> {
+  const file = flags.netConfigPath !== '' ? flags.netConfigPath : store === undefined ? KUBE_NET_CONFIG_PATH : ''
+  if (file !== '' || store === undefined) {
     let text: string
     try {
-      text = fs.readFileSync(flags.netConfigPath, 'utf8')
+      text = fs.readFileSync(file, 'utf8')
     } catch (err) {
-      throw new WeftError('ECONFIG', `cannot read the network config ${flags.netConfigPath}: ${(err as Error).message}`)
+      throw new WeftError('ECONFIG', `cannot read the network config ${file}: ${(err as Error).message}`)
     }
     return { cfg: parseNetworkConfig(text), stored: undefined }
   }
@@ -57,13 +72,13 @@ async function readConfig (flags: RunFlags, store: Store): Promise<{ cfg: Networ
 }
 
 export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSignal): Promise<number> {
-  const underlay = findUnderlay(flags.iface, flags.publicIp)
-  log.info({ iface: underlay.name, ip: ip4ToString(underlay.ip), publicIP: ip4ToString(underlay.publicIP), mtu: underlay.mtu }, 'using the underlay interface')
   const timing = leaseTiming(flags.subnetLeaseRenewMargin)
-  if (timing.overridden) {
+  if (timing.overridden && !flags.kubeSubnetMgr) {
     log.warn({ ttlSeconds: timing.ttlSeconds, renewMarginSeconds: timing.renewMarginSeconds }, `${LEASE_TTL_ENV} is set: leases last ${timing.ttlSeconds} s instead of flannel's 24 h (a setting for tests)`)
   }
-  const store = openStore(flags)
+  const store = flags.kubeSubnetMgr ? undefined : openStore(flags)
+  let kube: KubeStart | undefined
+  const describe = (): string => kube?.describe ?? describeStore(flags)
   let network: Network | undefined
   let control: ControlServer | undefined
   const outage = new StoreOutage(log, {
@@ -82,32 +97,45 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       const port = await health.listen(flags.healthzIp, flags.healthzPort)
       log.info({ port }, 'serving /healthz, /readyz and /metrics')
     }
+    if (flags.kubeSubnetMgr) {
+      kube = await startKube(flags, log, outage, signal)
+      if (kube === undefined) return 0
+    }
+    const publicIp = kube?.storedPublicIP ?? flags.publicIp
+    const underlay = findUnderlay({ iface: flags.iface, ifaceRegex: flags.ifaceRegex, ifaceCanReach: flags.ifaceCanReach, publicIp, log })
+    log.info({ iface: underlay.name, ip: ip4ToString(underlay.ip), publicIP: ip4ToString(underlay.publicIP), mtu: underlay.mtu }, 'using the underlay interface')
     const read = await untilStoreAnswers({ outage, op: 'config', msg: 'cannot reach the store to read the network config; retrying', signal }, async () => await readConfig(flags, store))
     if (read === undefined) return 0
     const { cfg, stored } = read
     if (cfg.backendDefaulted) {
       log.warn(`the network config has no Backend: using ${cfg.backend.type} (flanneld would silently use ${FLANNEL_CODE_DEFAULT_BACKEND_TYPE})`)
     }
+    if (kube?.storedVtepMac !== undefined && cfg.backend.type === 'vxlan' && adoptVtepMac(flags.stateDir, cfg.backend.vni, kube.storedVtepMac)) {
+      log.info({ vtepMAC: kube.storedVtepMac }, 'kept the VTEP MAC our node\'s annotation gives its peers')
+    }
     // Before the lease: a daemon that cannot build its device takes nothing.
     checkPrivileges(backendNeeds(cfg.backend))
     if (flags.workers > 1 && cfg.backend.type !== 'vxlan') log.warn({ workers: flags.workers, backend: cfg.backend.type }, 'only the vxlan backend runs more than one dataplane worker: running one')
-    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, busyPoll: flags.busyPoll, sourceCheck: flags.sourceCheck, log })
+    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, busyPoll: flags.busyPoll, sourceCheck: flags.sourceCheck, rules: { forwardRules: flags.iptablesForwardRules, randomFully: !flags.ipMasqFullyRandomDisable, resyncSeconds: flags.iptablesResync }, log })
     const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)
-    const manager = new LeaseManager({
-      store,
-      range: cfg,
-      publicIP: underlay.publicIP,
-      attrs: backend.leaseAttrs(),
-      log,
-      ttlSeconds: timing.ttlSeconds,
-      renewMarginSeconds: timing.renewMarginSeconds,
-      renewRetryMs: timing.renewRetryMs,
-      onRevoked: flags.exitOnRevoke ? 'exit' : 'reacquire',
-      outage,
-      ...(prev !== undefined ? { previousSubnet: prev } : {})
-    })
-    const lease = await untilStoreAnswers({ outage, op: 'acquire', msg: 'cannot reach the store to lease a subnet; retrying', signal }, async () => await manager.acquire())
+    const manager: SubnetManager = kube !== undefined
+      ? new KubeSubnetManager({ client: kube.client, nodeName: kube.nodeName, names: kube.names, network: cfg.network, publicIP: underlay.publicIP, attrs: backend.leaseAttrs(), log, outage })
+      : new LeaseManager({
+        store: store as Store,
+        range: cfg,
+        publicIP: underlay.publicIP,
+        attrs: backend.leaseAttrs(),
+        log,
+        ttlSeconds: timing.ttlSeconds,
+        renewMarginSeconds: timing.renewMarginSeconds,
+        renewRetryMs: timing.renewRetryMs,
+        onRevoked: flags.exitOnRevoke ? 'exit' : 'reacquire',
+        outage,
+        ...(prev !== undefined ? { previousSubnet: prev } : {})
+      })
+    metrics.skippedLeases = () => manager.skipped
+    const lease = await untilStoreAnswers({ outage, op: 'acquire', msg: kube !== undefined ? 'cannot reach the Kubernetes API to publish our node\'s lease; retrying' : 'cannot reach the store to lease a subnet; retrying', signal }, async () => await manager.acquire())
     if (lease === undefined) return 0
     const writeEnv = (l: Lease): void => {
       writeSubnetEnv(flags.subnetFile, { network: cfg.network, subnet: l.subnet, mtu, ipMasq: flags.ipMasq })
@@ -118,7 +146,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     control = new ControlServer(flags.stateDir, () => ({
       lease: { subnet: formatCidr(manager.lease.subnet), publicIP: ip4ToString(manager.lease.attrs.publicIP), expiration: manager.lease.expiration },
       ready: health.isReady,
-      store: describeStore(flags),
+      store: describe(),
       storeUp: outage.up,
       ...(network?.status() ?? {})
     }), log, { onRefused: (reason) => metrics.httpRefused.inc({ server: 'control', reason }) })
@@ -127,12 +155,13 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     log.info({ subnet: formatCidr(lease.subnet), backend: cfg.backend.type }, 'running')
 
     const net = network
+    if (manager instanceof KubeSubnetManager && flags.setNodeNetworkUnavailable) void manager.markNetworkAvailable(signal)
     // A lease for a subnet this network cannot hold (left from an older
     // Network, or written by hand) costs that entry only: skipped, named once.
     // Named once each, in bounded memory and at a bounded rate: a writer can invent them without end.
     const foreign = new OnceLog(log, 'ignoring a lease that is not a subnet of this network')
     const fits = (e: PeerEvent): boolean => {
-      if (fitsRange(e.lease.subnet, cfg)) return true
+      if (kube !== undefined ? inNetwork(e.lease.subnet, cfg.network) : fitsRange(e.lease.subnet, cfg)) return true
       const key = formatCidr(e.lease.subnet)
       if (e.type === 'added') foreign.warn(key, { subnet: key, network: formatCidr(cfg.network), subnetLen: cfg.subnetLen })
       else foreign.forget(key)
@@ -155,7 +184,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       onStoreRecreated: async () => {
         // the config lived in the lost store too; every node holds it, and
         // nodes that start later need it
-        if (stored === undefined || await store.getConfig() !== undefined) return
+        if (stored === undefined || store === undefined || await store.getConfig() !== undefined) return
         await store.putConfig(stored)
         log.warn('the recreated store had no network config; put back the one this node runs with')
       }
@@ -166,8 +195,13 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     await control?.close()
     await network?.close()
     await health.close()
-    await store.close()
+    await store?.close()
   }
+}
+
+/** kube mode: a pod CIDR need only lie in the Network (kube-controller-manager picks its size, not SubnetLen), as in flanneld. */
+function inNetwork (s: Ip4Net, network: Ip4Net): boolean {
+  return s.prefixLen >= network.prefixLen && contains(network, s.ip)
 }
 
 /** The subnet from the previous subnet.env, if it belongs to this network (flannel PR #752). */

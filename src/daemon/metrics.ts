@@ -45,6 +45,8 @@ export class Metrics {
   /** the status of the scrape being rendered */
   private current: { s: Status | undefined } | undefined
   private rendering: Promise<string> | undefined
+  /** store entries (or Nodes) that are not valid leases, each counted once; set once the lease manager exists */
+  skippedLeases: () => number = () => 0
 
   /**
    * storeDownForMs: how long the current store outage has lasted (0 while it answers);
@@ -160,6 +162,9 @@ export class Metrics {
     })
     // eslint-disable-next-line no-new
     new Gauge({ name: 'weft_peers', help: 'Peers in the forwarding table', registers: r, collect () { this.set(snapshot()?.peers.length ?? 0) } })
+    const self = this
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'weft_skipped_leases', help: 'Store entries (in kube mode: Nodes with flannel\'s annotations) that are not valid leases, each named once in the log at warn and skipped', registers: r, collect () { this.set(self.skippedLeases()) } })
     // eslint-disable-next-line no-new
     new Gauge({ name: 'weft_address_conflicts', help: 'Public IPs more than one lease claims (a misconfigured node, or a store writer borrowing an address): traffic from each is taken for all its claimants\' subnets', registers: r, collect () { this.set(snapshot()?.conflicts?.length ?? 0) } })
   }

@@ -13,10 +13,13 @@
 // - remove() exists: flanneld leaves its rules behind when it stops (only its
 //   nftables mode cleans iptables up, and then looks for FLANNEL-FWD in `nat`).
 // - IPv4 only; flanneld's ip6tables set (same rules, ff00::/8) is not built.
+// The nftables twin, for "EnableNFTables": true, is nftables.ts; both
+// implement traffic.ts's TrafficManager, which is all the backends see.
 import { WeftError } from '../errors'
 import type { Logger } from '../log'
 import { KernelCommandError, probe, type ProbeResult } from './exec'
 import { forwardChain, isJumpTo, masqChain, ruleLine, type ChainSet, type Cidr, type Table } from './iptables-rules'
+import type { TrafficManager } from './traffic'
 
 export interface TrafficRulesOptions {
   /** the flannel Network, e.g. "10.244.0.0/16" */
@@ -53,7 +56,8 @@ export function versionHasRandomFully (versionOutput: string): boolean {
   return a > 1 || (a === 1 && (b > 6 || (b === 6 && c >= 2)))
 }
 
-export class TrafficRules {
+export class TrafficRules implements TrafficManager {
+  readonly kind = 'iptables'
   private readonly opts: TrafficRulesOptions
   private readonly bin: string
   private readonly restoreBin: string
@@ -267,6 +271,6 @@ export class TrafficRules {
 function notFound (err: unknown, bin: string): unknown {
   if (!(err instanceof KernelCommandError) || !err.notFound) return err
   return new WeftError('EKERNEL',
-    `${bin} not found: install the iptables package, or run without --ip-masq and with --iptables-forward-rules=false`,
+    `${bin} not found: install the iptables package, or set "EnableNFTables": true in the network config to use nftables (or run without --ip-masq and with --iptables-forward-rules=false)`,
     { cause: err })
 }

@@ -230,6 +230,9 @@ export class LeaseManager {
     return next
   }
 
+  /** How many store entries were skipped as not valid leases (each once). */
+  get skipped (): number { return this.invalid.total }
+
   /** Counts a failed store call that is retried by its own loop (renewal) without changing the outage state. */
   countError (err: StoreError, op: StoreOp): void {
     this.outage.counted(err, op)

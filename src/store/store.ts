@@ -73,8 +73,10 @@ export interface Store {
  * EUNAVAILABLE: the store did not answer, and may later (callers retry it).
  * ETLS: etcd and we disagree over a certificate; retrying cannot help until
  * someone changes one, so callers that wait out an outage do not wait on it.
+ * EFORBIDDEN, EAUTH: the Kubernetes API refused a call (RBAC, or our
+ * credentials); the message names the verb and the resource.
  */
-export type StoreErrorCode = 'EEXIST' | 'ENOENT' | 'EUNAVAILABLE' | 'ETLS' | 'ECOMPACTED' | 'ESTORE'
+export type StoreErrorCode = 'EEXIST' | 'ENOENT' | 'EUNAVAILABLE' | 'ETLS' | 'ECOMPACTED' | 'ESTORE' | 'EFORBIDDEN' | 'EAUTH'
 
 export class StoreError extends WeftError {
   constructor (code: StoreErrorCode, message: string, options?: { cause?: unknown }) {

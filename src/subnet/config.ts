@@ -76,6 +76,11 @@ export interface NetworkConfig {
   readonly subnetMin: number
   readonly subnetMax: number
   readonly enableIPv4: true
+  /**
+   * flannel's EnableNFTables: the node's forward and --ip-masq rules go in
+   * the nftables table `ip flannel-ipv4` (src/kernel/nftables.ts) instead of
+   * iptables chains; nothing on that path runs iptables
+   */
   readonly enableNFTables: boolean
   readonly backend: BackendConfig
   /** true when the config had no Backend and weft chose DEFAULT_BACKEND_TYPE (flannel would run udp) */

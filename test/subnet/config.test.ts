@@ -236,3 +236,14 @@ test('formatNetworkConfig writes canonical compact JSON with an explicit Backend
   const again = parse(formatNetworkConfig(doc))
   assert.deepEqual({ ...again, raw: null }, { ...parse(doc), raw: null })
 })
+
+test('EnableNFTables: a bool, default false; null is the default; any key case; with any backend', () => {
+  assert.equal(parse({ Network: '10.0.0.0/8' }).enableNFTables, false)
+  assert.equal(parse({ Network: '10.0.0.0/8', EnableNFTables: false }).enableNFTables, false)
+  assert.equal(parse({ Network: '10.0.0.0/8', EnableNFTables: null }).enableNFTables, false)
+  assert.equal(parse({ Network: '10.0.0.0/8', enablenftables: true }).enableNFTables, true)
+  for (const type of ['vxlan', 'udp', 'ipip', 'host-gw']) {
+    assert.equal(parse({ Network: '10.0.0.0/8', EnableNFTables: true, Backend: { Type: type } }).enableNFTables, true, type)
+  }
+  rejects({ Network: '10.0.0.0/8', EnableNFTables: 1 }, /EnableNFTables 1: must be true or false/)
+})

@@ -9,10 +9,10 @@ import { WeftError } from '../../errors'
 import { formatCidr } from '../../packet/net'
 import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { enableForwarding } from '../../kernel/link'
-import { TrafficRules } from '../../kernel/iptables'
+import { createTrafficRules, removeOtherKind, type TrafficManager } from '../../kernel/traffic'
 import { ip4ToString } from '../../packet/ip'
 import type { HostGwBackendConfig } from '../../subnet/config'
-import type { Backend, BackendContext, Network } from '../backend'
+import { trafficSettings, type Backend, type BackendContext, type Network } from '../backend'
 import { podMtu } from '../mtu'
 import { HostGwNetwork } from './network'
 import { PeerRoutes } from '../../kernel/routes'
@@ -37,12 +37,14 @@ export class HostGwBackend implements Backend {
 
   async start (lease: Lease): Promise<Network> {
     const { config, log, underlay } = this.ctx
-    const rules = (subnet: Lease['subnet']): TrafficRules => new TrafficRules({ network: formatCidr(config.network), podSubnet: formatCidr(subnet), ipMasq: this.ctx.ipMasq, forwardRules: true, log })
+    const traffic = trafficSettings(this.ctx)
+    const rules = (subnet: Lease['subnet']): TrafficManager => createTrafficRules(traffic, { network: formatCidr(config.network), podSubnet: formatCidr(subnet), ipMasq: this.ctx.ipMasq, log })
     const first = rules(lease.subnet)
     await enableForwarding()
+    await removeOtherKind(traffic, log)
     await first.apply()
     const routes = new PeerRoutes({ dev: underlay.name, log })
-    log.info({ iface: underlay.name, mtu: this.mtu() }, 'host-gw: routing peers\' subnets via their public IPs')
-    return new HostGwNetwork({ routes, rules: first, makeRules: rules, lease, mtu: this.mtu(), underlay, log })
+    log.info({ iface: underlay.name, mtu: this.mtu(), rules: first.kind }, 'host-gw: routing peers\' subnets via their public IPs')
+    return new HostGwNetwork({ routes, rules: first, makeRules: rules, lease, mtu: this.mtu(), underlay, resyncMs: traffic.resyncMs, log })
   }
 }

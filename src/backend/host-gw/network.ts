@@ -6,7 +6,7 @@ import { formatCidr } from '../../packet/net'
 import { unusablePublicIP } from '../../subnet/lease'
 import type { Lease } from '../../subnet/lease'
 import type { PeerEvent } from '../../lease/watcher'
-import type { TrafficRules } from '../../kernel/iptables'
+import { DEFAULT_RESYNC_MS, resyncEvery, type TrafficManager } from '../../kernel/traffic'
 import type { Logger } from '../../log'
 import { OnceLog } from '../../util/log-once'
 import { ip4ToString } from '../../packet/ip'
@@ -16,15 +16,15 @@ import type { Network, NetworkStatus } from '../backend'
 import { directlyConnected } from '../../kernel/routes'
 import type { PeerRoutes } from '../../kernel/routes'
 
-const RULES_RESYNC_MS = 5000
-
 export interface HostGwNetworkOptions {
   routes: PeerRoutes
-  rules: TrafficRules
-  makeRules: (subnet: Lease['subnet']) => TrafficRules
+  rules: Pick<TrafficManager, 'apply' | 'resync' | 'remove'> & { readonly kind?: TrafficManager['kind'] }
+  makeRules: (subnet: Lease['subnet']) => HostGwNetworkOptions['rules']
   lease: Lease
   mtu: number
   underlay: Underlay
+  /** --iptables-resync in ms: how often the rules are checked and repaired (default 5000) */
+  resyncMs?: number
   log: Logger
 }
 
@@ -33,19 +33,19 @@ interface Peer { lease: Lease, state: 'pending' | 'routed' | 'refused' | 'not di
 export class HostGwNetwork implements Network {
   readonly mtu: number
   private lease: Lease
-  private rules: TrafficRules
+  private rules: HostGwNetworkOptions['rules']
   private readonly peers = new Map<string, Peer>()
   /** subnets named in the log as unreachable or unusable, or holding our own address: once each, bounded (a store writer controls them) */
   private readonly reported = new Map<string, OnceLog>()
-  private readonly timer: NodeJS.Timeout
+  /** stops the rules' resync loop */
+  private stopResync: (() => Promise<void>) | undefined
   private closed = false
 
   constructor (private readonly o: HostGwNetworkOptions) {
     this.mtu = o.mtu
     this.lease = o.lease
     this.rules = o.rules
-    this.timer = setInterval(() => { void this.rules.resync().catch((err: Error) => o.log.warn({ err: err.message }, 'could not re-apply the iptables rules')) }, RULES_RESYNC_MS)
-    this.timer.unref()
+    this.stopResync = resyncEvery(() => this.rules, o.resyncMs ?? DEFAULT_RESYNC_MS, o.log)
   }
 
   handlePeers (events: readonly PeerEvent[]): void {
@@ -88,9 +88,15 @@ export class HostGwNetwork implements Network {
 
   async setLease (lease: Lease): Promise<void> {
     this.lease = lease
-    // apply() rewrites our chains in one transaction: no window without rules
+    // the old rules' resync must not put the old subnet back after this
+    await this.stopResync?.()
+    // apply() rewrites our rules in one transaction: no window without rules
     this.rules = this.o.makeRules(lease.subnet)
-    await this.rules.apply()
+    try {
+      await this.rules.apply()
+    } finally {
+      if (!this.closed) this.stopResync = resyncEvery(() => this.rules, this.o.resyncMs ?? DEFAULT_RESYNC_MS, this.o.log)
+    }
   }
 
   status (): NetworkStatus {
@@ -107,7 +113,9 @@ export class HostGwNetwork implements Network {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    clearInterval(this.timer)
+    const stop = this.stopResync
+    this.stopResync = undefined
+    await stop?.()
     await this.o.routes.close()
     await this.rules.remove()
   }

@@ -6,14 +6,16 @@
 //    opened with the offloads the kernel gives (offloads.ts)
 // 2. one route: the whole cluster network into the device (our own subnet
 //    is more specific, on the pods' bridge, so it stays local)
-// 3. forwarding on, and flannel's FORWARD accept rules (and --ip-masq rules)
+// 3. forwarding on, and flannel's forward accept rules (and --ip-masq rules),
+//    iptables or nftables (kernel/traffic.ts), checked and repaired every
+//    --iptables-resync seconds by the device itself
 // The TUN fd itself belongs to the pipeline; when it closes, the device and
 // its route disappear with it. close() removes the rules.
 import { formatCidr } from '../../packet/net'
 import type { Ip4Net } from '../../packet/net'
 import { addAddress, addRoute, delAddress, enableForwarding } from '../../kernel/link'
 import { run } from '../../kernel/exec'
-import { TrafficRules } from '../../kernel/iptables'
+import { createTrafficRules, DEFAULT_TRAFFIC_SETTINGS, removeOtherKind, resyncEvery, type TrafficManager, type TrafficSettings } from '../../kernel/traffic'
 import type { Logger } from '../../log'
 import { closeFd, openTunQueue } from '../../native'
 import type { Tun } from '../../native'
@@ -30,6 +32,8 @@ export interface VtepOptions {
   batch: number
   /** TUN queues (IFF_MULTI_QUEUE when more than 1): one per dataplane worker */
   queues?: number
+  /** iptables or nftables, which rules, how often they are checked (default: iptables, forward rules, 5 s) */
+  traffic?: TrafficSettings
   log: Logger
 }
 
@@ -42,15 +46,23 @@ export interface VtepOptions {
 const TUN_QUEUE = 4096
 
 export class TunDevice {
-  private rules: TrafficRules
+  private rules: TrafficManager
   private subnet: Ip4Net
+  private readonly traffic: TrafficSettings
+  /** stops the rules' resync loop (running from create() to close()) */
+  private stopResync: (() => Promise<void>) | undefined
 
   /** queues 1.. of a multi-queue device (queue 0 is `tun`), as bare fds until takeQueues() hands them to the workers */
   private queueFds: number[] = []
 
   private constructor (readonly tun: Tun, readonly offloads: Offloads, private readonly o: VtepOptions) {
     this.subnet = o.subnet
-    this.rules = new TrafficRules({ network: formatCidr(o.network), podSubnet: formatCidr(o.subnet), ipMasq: o.ipMasq, forwardRules: true, log: o.log })
+    this.traffic = o.traffic ?? DEFAULT_TRAFFIC_SETTINGS
+    this.rules = this.rulesFor(o.subnet)
+  }
+
+  private rulesFor (subnet: Ip4Net): TrafficManager {
+    return createTrafficRules(this.traffic, { network: formatCidr(this.o.network), podSubnet: formatCidr(subnet), ipMasq: this.o.ipMasq, log: this.o.log })
   }
 
   static async create (o: VtepOptions): Promise<TunDevice> {
@@ -64,12 +76,14 @@ export class TunDevice {
       await addAddress(tun.name, `${ip4ToString(o.subnet.ip)}/32`)
       await addRoute({ dst: formatCidr(o.network), dev: tun.name })
       await enableForwarding()
+      await removeOtherKind(dev.traffic, o.log)
       await dev.rules.apply()
     } catch (err) {
       dev.closeQueues()
       throw err
     }
-    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network), tso: offloads.tso, uso: offloads.uso, ...(queues > 1 ? { queues } : {}) }, 'tunnel device up')
+    dev.stopResync = resyncEvery(() => dev.rules, dev.traffic.resyncMs, o.log)
+    o.log.info({ device: tun.name, mtu: o.mtu, route: formatCidr(o.network), rules: dev.rules.kind, tso: offloads.tso, uso: offloads.uso, ...(queues > 1 ? { queues } : {}) }, 'tunnel device up')
     return dev
   }
 
@@ -102,17 +116,22 @@ export class TunDevice {
     await delAddress(this.tun.name, `${ip4ToString(this.subnet.ip)}/32`)
     await addAddress(this.tun.name, `${ip4ToString(subnet.ip)}/32`)
     this.subnet = subnet
-    // apply() rewrites our chains in one transaction: no window without rules
-    this.rules = new TrafficRules({ network: formatCidr(this.o.network), podSubnet: formatCidr(subnet), ipMasq: this.o.ipMasq, forwardRules: true, log: this.o.log })
-    await this.rules.apply()
-  }
-
-  /** Re-apply rules someone removed (flannel's resync loop). */
-  async resync (): Promise<void> {
-    await this.rules.resync()
+    // the old rules' resync must not put the old subnet back after this
+    const running = this.stopResync !== undefined
+    await this.stopResync?.()
+    // apply() rewrites our rules in one transaction: no window without rules
+    this.rules = this.rulesFor(subnet)
+    try {
+      await this.rules.apply()
+    } finally {
+      if (running) this.stopResync = resyncEvery(() => this.rules, this.traffic.resyncMs, this.o.log)
+    }
   }
 
   async close (): Promise<void> {
+    const stop = this.stopResync
+    this.stopResync = undefined
+    await stop?.()
     await this.rules.remove()
   }
 }

@@ -130,12 +130,12 @@ export class TunNetwork implements Network {
     this.conflicted = new OnceLog(o.log, 'more than one lease claims this public IP: traffic from it is taken for each of their subnets, and counted to the oldest; find the node that is misconfigured (or the writer that borrowed the address)')
     o.dataplane.setOwnSubnet(o.lease.subnet.ip, o.lease.subnet.prefixLen)
     this.refreshLocal()
-    // Off the hot path: name each sender without a lease once, follow this
-    // host's addresses, and resync the rules as flannel does every few seconds.
+    // Off the hot path: name each sender without a lease once, and follow
+    // this host's addresses (the device resyncs its own rules, every
+    // --iptables-resync seconds).
     this.timer = setInterval(() => {
       this.report()
       this.refreshLocal()
-      void o.device.resync().catch((err: Error) => o.log.warn({ err: err.message }, 'could not re-apply the iptables rules'))
     }, RESYNC_MS)
     this.timer.unref()
   }

@@ -14,7 +14,7 @@ import { Fdb } from '../../dataplane/fdb'
 import { Pipeline } from '../../dataplane/pipeline'
 import type { PacketIo } from '../../native'
 import type { Lease } from '../../subnet/lease'
-import type { BackendContext } from '../backend'
+import { trafficSettings, type BackendContext } from '../backend'
 import { TunDevice } from './device'
 import { TunNetwork } from './network'
 import type { Dataplane, TunNetworkOptions } from './network'
@@ -60,7 +60,7 @@ export interface TunStart {
 export async function startTun (o: TunStart): Promise<{ network: TunNetwork, device: TunDevice }> {
   const { ctx, lease, mtu } = o
   const { config, log, underlay } = ctx
-  const device = await TunDevice.create({ name: o.device, mtu, subnet: lease.subnet, network: config.network, ipMasq: ctx.ipMasq, batch: TUN_BATCH, ...(o.queues !== undefined ? { queues: o.queues } : {}), log })
+  const device = await TunDevice.create({ name: o.device, mtu, subnet: lease.subnet, network: config.network, ipMasq: ctx.ipMasq, traffic: trafficSettings(ctx), batch: TUN_BATCH, ...(o.queues !== undefined ? { queues: o.queues } : {}), log })
   const sock = await device.adopt(() => o.socket(device))
   // from here on a failure closes the sockets (or the dataplane, once it
   // owns them) here, the device and its queues in adopt()

@@ -16,8 +16,25 @@ export function randomVtepMac (): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
 }
 
+function macFile (stateDir: string, vni: number): string {
+  return path.join(stateDir, `vxlan-${vni}.mac`)
+}
+
+/**
+ * Kube mode, first start on a node (a swap from flanneld, or a wiped state
+ * dir): take the MAC the node's backend-data annotation already gives its
+ * peers, as flanneld does, so their FDB entries stay right. Nothing if a MAC
+ * is kept already or the annotation's is not one. True if adopted.
+ */
+export function adoptVtepMac (stateDir: string, vni: number, mac: string): boolean {
+  const file = macFile(stateDir, vni)
+  if (!MAC_RE.test(mac) || fs.existsSync(file)) return false
+  writeMac(stateDir, file, mac)
+  return true
+}
+
 export function loadOrCreateVtepMac (stateDir: string, vni: number): string {
-  const file = path.join(stateDir, `vxlan-${vni}.mac`)
+  const file = macFile(stateDir, vni)
   try {
     const text = fs.readFileSync(file, 'utf8').trim()
     if (MAC_RE.test(text)) return text
@@ -25,9 +42,13 @@ export function loadOrCreateVtepMac (stateDir: string, vni: number): string {
     if ((err as { code?: string }).code !== 'ENOENT') throw new WeftError('ESTATE', `cannot read ${file}: ${(err as Error).message}`)
   }
   const mac = randomVtepMac()
+  writeMac(stateDir, file, mac)
+  return mac
+}
+
+function writeMac (stateDir: string, file: string, mac: string): void {
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o755 })
   const tmp = `${file}.${process.pid}.tmp`
   fs.writeFileSync(tmp, mac + '\n', { mode: 0o644 })
   fs.renameSync(tmp, file)
-  return mac
 }
