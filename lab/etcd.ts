@@ -7,13 +7,14 @@
 // after hooks.
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { waitFor } from './wait'
+import { forgetOnExit, stopChild, killOnExit, waitStopped } from './proc'
 
 export interface EtcdTls {
   caFile: string
@@ -95,26 +96,6 @@ function healthyIn (netns: string, endpoint: string, tls: EtcdTls | undefined): 
   })
 }
 
-const live = new Set<() => void>()
-const killAll = (): void => { for (const kill of [...live]) kill() }
-let hooked = false
-
-/** On exit, and on SIGINT/SIGTERM (which skip 'exit'), kill what is still running. */
-function hookExit (): void {
-  if (hooked) return
-  hooked = true
-  process.on('exit', killAll)
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    const hook = (): void => {
-      killAll()
-      process.removeListener(sig, hook)
-      // listening replaced Node's default "terminate on signal": restore it
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
-    }
-    process.on(sig, hook)
-  }
-}
-
 export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
   const dataDir = mkdtempSync(join(tmpdir(), 'weft-etcd-'))
   const host = opts.host ?? '127.0.0.1'
@@ -152,8 +133,7 @@ export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
     }
   }
   const cleanup = (): void => { kill(); rmSync(dataDir, { recursive: true, force: true }) }
-  live.add(cleanup)
-  hookExit()
+  killOnExit(cleanup)
 
   const launch = async (): Promise<void> => {
     const fd = openSync(logFile, 'a')
@@ -177,27 +157,14 @@ export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
   }
 
   const halt = async (): Promise<void> => {
-    const c = child
-    if (c?.pid === undefined || c.exitCode !== null || c.signalCode !== null) return
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
-    try {
-      process.kill(c.pid, 'SIGTERM')
-      process.kill(c.pid, 'SIGCONT') // a paused etcd cannot act on SIGTERM
-    } catch { /* gone */ }
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), STOP_GRACE_MS) })
-    if (await Promise.race([exited.then(() => false), late])) {
-      kill()
-      await exited
-    }
-    clearTimeout(timer)
+    if (child !== undefined) await stopChild(child, STOP_GRACE_MS, kill)
   }
 
   try {
     await launch()
   } catch (err) {
     cleanup()
-    live.delete(cleanup)
+    forgetOnExit(cleanup)
     throw err
   }
   return {
@@ -207,12 +174,12 @@ export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
     async stop () {
       await halt()
       cleanup()
-      live.delete(cleanup)
+      forgetOnExit(cleanup)
     },
     pause () {
       if (child?.pid === undefined) return
       process.kill(child.pid, 'SIGSTOP')
-      waitStopped(child.pid)
+      waitStopped(child.pid, 'etcd')
     },
     resume () { if (child?.pid !== undefined) process.kill(child.pid, 'SIGCONT') },
     async restart () {
@@ -220,29 +187,6 @@ export async function startEtcd (opts: EtcdOptions = {}): Promise<EtcdHandle> {
       await launch()
     }
   }
-}
-
-/**
- * kill() returns before every thread has stopped; a request sent at once
- * could still be answered. Waits (synchronously, at most 2 s) until each of
- * the process's threads shows state T.
- */
-function waitStopped (pid: number): void {
-  const nap = new Int32Array(new SharedArrayBuffer(4))
-  const deadline = Date.now() + 2000
-  while (Date.now() < deadline) {
-    let all = true
-    try {
-      for (const t of readdirSync(`/proc/${pid}/task`)) {
-        // state is the first field after "(comm)"
-        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')
-        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'T') all = false
-      }
-    } catch { return } // gone
-    if (all) return
-    Atomics.wait(nap, 0, 0, 5)
-  }
-  throw new Error(`etcd (pid ${pid}) did not stop within 2 s of SIGSTOP`)
 }
 
 function tail (file: string): string {

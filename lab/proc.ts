@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { constants as osConstants } from 'node:os'
 import type { Writable } from 'node:stream'
+import { readdirSync, readFileSync } from 'node:fs'
 
 export interface ExitInfo {
   code: number | null;
@@ -318,4 +319,75 @@ export async function runToCompletion (
 function stderrSuffix (stderr: string): string {
   const s = stderr.trim()
   return s ? `: ${s.length > 2000 ? '…' + s.slice(-2000) : s}` : ' (no stderr)'
+}
+
+/**
+ * kill(pid, 'SIGSTOP') returns before every thread has stopped; a request
+ * sent at once could still be answered. Waits (synchronously, at most 2 s)
+ * until each of the process's threads shows state T; `what` names it in the
+ * error.
+ */
+export function waitStopped (pid: number, what: string): void {
+  const nap = new Int32Array(new SharedArrayBuffer(4))
+  const deadline = Date.now() + 2000
+  while (Date.now() < deadline) {
+    let all = true
+    try {
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        // the state is the first field after "(comm)"
+        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')
+        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'T') all = false
+      }
+    } catch { return } // gone
+    if (all) return
+    Atomics.wait(nap, 0, 0, 5)
+  }
+  throw new Error(`${what} (pid ${pid}) did not stop within 2 s of SIGSTOP`)
+}
+
+/** Processes started outside a topology (etcd, the kube API stand-in): killed by the exit hook if still running. */
+const live = new Set<() => void>()
+let hooked = false
+
+/** On exit, and on SIGINT/SIGTERM (which skip 'exit'), `kill` runs unless forgotten first. */
+export function killOnExit (kill: () => void): void {
+  live.add(kill)
+  if (hooked) return
+  hooked = true
+  const killAll = (): void => { for (const k of [...live]) k() }
+  process.on('exit', killAll)
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    const hook = (): void => {
+      killAll()
+      process.removeListener(sig, hook)
+      // listening replaced Node's default "terminate on signal": restore it
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
+    }
+    process.on(sig, hook)
+  }
+}
+
+/** The process is gone: nothing for the exit hook to do. */
+export function forgetOnExit (kill: () => void): void {
+  live.delete(kill)
+}
+
+/**
+ * SIGTERM (with SIGCONT: a paused process cannot act on SIGTERM), then
+ * `kill` if it has not exited within graceMs; resolves once it has exited.
+ */
+export async function stopChild (c: ChildProcess, graceMs: number, kill: () => void): Promise<void> {
+  if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
+  try {
+    process.kill(c.pid, 'SIGTERM')
+    process.kill(c.pid, 'SIGCONT')
+  } catch { /* gone */ }
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), graceMs) })
+  if (await Promise.race([exited.then(() => false), late])) {
+    kill()
+    await exited
+  }
+  clearTimeout(timer)
 }

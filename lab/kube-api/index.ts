@@ -27,12 +27,13 @@
 // when its stdin closes (the test process is gone).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { makeTlsFiles, type TlsFiles } from '../etcd'
 import type { Topology } from '../netns'
+import { forgetOnExit, stopChild, killOnExit, waitStopped } from '../proc'
 import type { ControlAnswer, ControlOp, ControlRequest, KubeApiCall, NodeSpec, ReadyLine, RequestLine, ServerConfig } from './control'
 
 export type { KubeApiCall, NodeSpec, RequestLine } from './control'
@@ -95,26 +96,6 @@ const DEFAULT_NS_HOST = '198.18.0.250'
 const FLANNEL_USER = 'system:serviceaccount:kube-flannel:flannel'
 const MAIN = join(__dirname, 'main.js')
 
-const live = new Set<() => void>()
-let hooked = false
-
-/** On exit, and on SIGINT/SIGTERM (which skip 'exit'), kill what is still running. */
-function hookExit (): void {
-  if (hooked) return
-  hooked = true
-  const killAll = (): void => { for (const kill of [...live]) kill() }
-  process.on('exit', killAll)
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    const hook = (): void => {
-      killAll()
-      process.removeListener(sig, hook)
-      // listening replaced Node's default "terminate on signal": restore it
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
-    }
-    process.on(sig, hook)
-  }
-}
-
 function checkHost (host: string, inNs: boolean): void {
   // the lab's traffic rule: loopback from the root namespace, 198.18.0.0/15 inside namespaces
   const ok = inNs ? /^198\.18\.0\.(\d{1,3})$/.exec(host) : /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.exec(host)
@@ -145,8 +126,7 @@ export async function startKubeApi (o: KubeApiOptions = {}): Promise<KubeApi> {
     rmSync(dir, { recursive: true, force: true })
     if (tls !== undefined) rmSync(tls.dir, { recursive: true, force: true })
   }
-  live.add(cleanup)
-  hookExit()
+  killOnExit(cleanup)
 
   const running = (c: ChildProcess | undefined): c is ChildProcess => c?.pid !== undefined && c.exitCode === null && c.signalCode === null
 
@@ -226,18 +206,7 @@ export async function startKubeApi (o: KubeApiOptions = {}): Promise<KubeApi> {
   const halt = async (): Promise<void> => {
     const c = child
     if (!running(c)) return
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
-    try {
-      process.kill(c.pid!, 'SIGTERM')
-      process.kill(c.pid!, 'SIGCONT') // a paused server cannot act on SIGTERM
-    } catch { /* gone */ }
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), STOP_GRACE_MS) })
-    if (await Promise.race([exited.then(() => false), late])) {
-      kill()
-      await exited
-    }
-    clearTimeout(timer)
+    await stopChild(c, STOP_GRACE_MS, kill)
   }
 
   const token = randomBytes(16).toString('hex')
@@ -251,7 +220,7 @@ export async function startKubeApi (o: KubeApiOptions = {}): Promise<KubeApi> {
     await launch()
   } catch (err) {
     cleanup()
-    live.delete(cleanup)
+    forgetOnExit(cleanup)
     throw err
   }
   const url = `${tls === undefined ? 'http' : 'https'}://${host}:${port}`
@@ -292,7 +261,7 @@ export async function startKubeApi (o: KubeApiOptions = {}): Promise<KubeApi> {
     pause () {
       if (!running(child)) return
       process.kill(child.pid!, 'SIGSTOP')
-      waitStopped(child.pid!)
+      waitStopped(child.pid!, 'kube-api')
     },
     resume () { if (running(child)) process.kill(child.pid!, 'SIGCONT') },
     stop: halt,
@@ -303,7 +272,7 @@ export async function startKubeApi (o: KubeApiOptions = {}): Promise<KubeApi> {
     async close () {
       await halt()
       cleanup()
-      live.delete(cleanup)
+      forgetOnExit(cleanup)
       if (addedAddr && topo !== undefined) {
         await topo.exec(topo.underlayNs, ['ip', 'addr', 'del', `${host}/24`, 'dev', 'br0'], { allowFail: true }).catch(() => {})
       }
@@ -316,29 +285,6 @@ function readCalls (file: string): KubeApiCall[] {
   if (!existsSync(file)) return []
   const text = readFileSync(file, 'utf8')
   return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as KubeApiCall)
-}
-
-/**
- * kill() returns before every thread has stopped; a request sent at once
- * could still be answered. Waits (synchronously, at most 2 s) until each of
- * the process's threads shows state T.
- */
-function waitStopped (pid: number): void {
-  const nap = new Int32Array(new SharedArrayBuffer(4))
-  const deadline = Date.now() + 2000
-  while (Date.now() < deadline) {
-    let all = true
-    try {
-      for (const t of readdirSync(`/proc/${pid}/task`)) {
-        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')
-        // the state is the first field after "(comm)"
-        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'T') all = false
-      }
-    } catch { return } // gone
-    if (all) return
-    Atomics.wait(nap, 0, 0, 5)
-  }
-  throw new Error(`kube-api (pid ${pid}) did not stop within 2 s of SIGSTOP`)
 }
 
 function tail (file: string): string {

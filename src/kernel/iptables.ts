@@ -18,23 +18,11 @@
 import { WeftError } from '../errors'
 import type { Logger } from '../log'
 import { KernelCommandError, probe, type ProbeResult } from './exec'
-import { forwardChain, isJumpTo, masqChain, ruleLine, type ChainSet, type Cidr, type Table } from './iptables-rules'
+import { forwardChain, isJumpTo, masqChain, ruleLine, type ChainSet, type Table } from './iptables-rules'
 import type { TrafficManager } from './traffic'
+import { SerialRules, type RulesOptions } from './serial-rules'
 
-export interface TrafficRulesOptions {
-  /** the flannel Network, e.g. "10.244.0.0/16" */
-  network: Cidr
-  /** this node's lease subnet, e.g. "10.244.1.0/24" */
-  podSubnet: Cidr
-  /** flanneld --ip-masq: install the FLANNEL-POSTRTG masquerade rules */
-  ipMasq: boolean
-  /** flanneld --iptables-forward-rules (default on there): install FLANNEL-FWD */
-  forwardRules: boolean
-  /** false = flanneld --ip-masq-fully-random-disable; default: --random-fully if iptables has it */
-  randomFully?: boolean
-  /** run the commands in this network namespace (tests only) */
-  netns?: string
-  log?: Logger
+export interface TrafficRulesOptions extends RulesOptions {
   /** binaries to use (e.g. iptables-legacy); default iptables and iptables-restore */
   iptables?: string
   iptablesRestore?: string
@@ -56,15 +44,16 @@ export function versionHasRandomFully (versionOutput: string): boolean {
   return a > 1 || (a === 1 && (b > 6 || (b === 6 && c >= 2)))
 }
 
-export class TrafficRules implements TrafficManager {
+export class TrafficRules extends SerialRules implements TrafficManager {
   readonly kind = 'iptables'
   private readonly opts: TrafficRulesOptions
   private readonly bin: string
   private readonly restoreBin: string
-  /** serialises apply/check/resync/remove so a resync tick never interleaves with remove() */
-  private queue: Promise<unknown> = Promise.resolve()
+  protected readonly missingMsg = 'some iptables rules are missing; deleting and recreating them'
+  protected get log (): Logger | undefined { return this.opts.log }
 
   constructor (opts: TrafficRulesOptions) {
+    super()
     this.opts = { ...opts }
     this.bin = opts.iptables ?? 'iptables'
     this.restoreBin = opts.iptablesRestore ?? 'iptables-restore'
@@ -84,68 +73,15 @@ export class TrafficRules implements TrafficManager {
     return sets
   }
 
+  /** Deletes the jumps to, and then, FLANNEL-FWD and FLANNEL-POSTRTG, whatever the options. */
+  protected async doRemove (): Promise<void> {
+    for (const set of [forwardChain(this.opts.network), masqChain(this.opts.network, this.opts.podSubnet, false)]) {
+      await this.removeSet(set)
+    }
+  }
+
   /** Creates or flushes our chains, writes our rules, and leaves exactly one jump to each. */
-  apply (): Promise<void> {
-    return this.serial(() => this.doApply())
-  }
-
-  /** Are all our chains, rules and jumps present (and nothing foreign in our chains)? */
-  check (): Promise<boolean> {
-    return this.serial(() => this.doCheck())
-  }
-
-  /** Re-applies everything if anything is missing; resolves true if it had to. */
-  resync (): Promise<boolean> {
-    return this.serial(async () => {
-      if (await this.doCheck()) return false
-      this.opts.log?.info('some iptables rules are missing; deleting and recreating them')
-      await this.doApply()
-      return true
-    })
-  }
-
-  /** Deletes the jumps to, and then, FLANNEL-FWD and FLANNEL-POSTRTG, whatever the options; idempotent. */
-  remove (): Promise<void> {
-    return this.serial(async () => {
-      for (const set of [forwardChain(this.opts.network), masqChain(this.opts.network, this.opts.podSubnet, false)]) {
-        await this.removeSet(set)
-      }
-    })
-  }
-
-  /**
-   * Calls resync() every intervalMs (flannel's --iptables-resync, 5 s) until
-   * the returned stop() is called; failures are logged, not thrown, and the
-   * next tick tries again. The timer does not keep the process alive.
-   */
-  startResync (intervalMs = 5000): () => Promise<void> {
-    let stopped = false
-    let timer: NodeJS.Timeout | undefined
-    let inFlight: Promise<unknown> = Promise.resolve()
-    const schedule = (): void => {
-      if (stopped) return
-      timer = setTimeout(() => {
-        inFlight = this.resync().catch((err: unknown) => {
-          this.opts.log?.error({ err }, 'failed to ensure iptables rules')
-        }).finally(schedule)
-      }, intervalMs)
-      timer.unref()
-    }
-    schedule()
-    return async () => {
-      stopped = true
-      clearTimeout(timer)
-      await inFlight
-    }
-  }
-
-  private serial<T> (f: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(f, f)
-    this.queue = p.catch(() => {})
-    return p
-  }
-
-  private async doApply (): Promise<void> {
+  protected async doApply (): Promise<void> {
     for (const set of await this.chainSets()) {
       // A jump listed by `-S` may vanish before the restore runs (someone else
       // cleaning up), failing the whole transaction: one more try re-reads.
@@ -174,7 +110,8 @@ export class TrafficRules implements TrafficManager {
     ])
   }
 
-  private async doCheck (): Promise<boolean> {
+  /** Are all our chains, rules and jumps present (and nothing foreign in our chains)? */
+  protected async doCheck (): Promise<boolean> {
     for (const set of await this.chainSets()) {
       if (!await this.checkSet(set)) return false
     }

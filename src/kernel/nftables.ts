@@ -22,24 +22,11 @@
 import { WeftError } from '../errors'
 import type { Logger } from '../log'
 import { KernelCommandError, probe, type ProbeResult } from './exec'
-import type { Cidr } from './iptables-rules'
 import { NFT_FAMILY, NFT_TABLE, nftApplyScript, nftRandomFullyProbe, nftRemoveScript, nftTable, renderNftTable, sameListing, type NftTable } from './nftables-rules'
 import type { TrafficManager } from './traffic'
+import { SerialRules, type RulesOptions } from './serial-rules'
 
-export interface NftRulesOptions {
-  /** the flannel Network, e.g. "10.244.0.0/16" */
-  network: Cidr
-  /** this node's lease subnet, e.g. "10.244.1.0/24" */
-  podSubnet: Cidr
-  /** flanneld --ip-masq: the postrtg chain */
-  ipMasq: boolean
-  /** flanneld --iptables-forward-rules: the forward chain */
-  forwardRules: boolean
-  /** false = flanneld --ip-masq-fully-random-disable; default: fully-random if nft and the kernel take it */
-  randomFully?: boolean
-  /** run the commands in this network namespace (tests only) */
-  netns?: string
-  log?: Logger
+export interface NftRulesOptions extends RulesOptions {
   /** the nft binary (default nft) */
   nft?: string
 }
@@ -51,17 +38,18 @@ const randomFullyCache = new Map<string, Promise<boolean>>()
 /** Per nft binary and namespace: false once a table comment was refused (old kernel or nft). */
 const commentsCache = new Map<string, boolean>()
 
-export class NftRules implements TrafficManager {
+export class NftRules extends SerialRules implements TrafficManager {
   readonly kind = 'nftables'
   private readonly opts: NftRulesOptions
   private readonly bin: string
   private readonly key: string
   /** what `nft list table` printed right after our last apply() */
   private applied: string | undefined
-  /** serialises apply/check/resync/remove so a resync tick never interleaves with remove() */
-  private queue: Promise<unknown> = Promise.resolve()
+  protected readonly missingMsg = `the nftables table ${NFT_FAMILY} ${NFT_TABLE} is missing or changed; recreating it`
+  protected get log (): Logger | undefined { return this.opts.log }
 
   constructor (opts: NftRulesOptions) {
+    super()
     this.opts = { ...opts }
     this.bin = opts.nft ?? 'nft'
     this.key = `${this.bin}\0${opts.netns ?? ''}`
@@ -75,43 +63,16 @@ export class NftRules implements TrafficManager {
     return nftTable({ network: this.opts.network, podSubnet: this.opts.podSubnet, ipMasq: this.opts.ipMasq, forwardRules: this.opts.forwardRules, randomFully: rf })
   }
 
+  /** Deletes the table (all our rules, whatever the options). */
+  protected async doRemove (): Promise<void> {
+    const existed = (await this.list()) !== undefined
+    await this.script(nftRemoveScript())
+    this.applied = undefined
+    if (existed) this.opts.log?.info(`removed nftables table ${NFT_FAMILY} ${NFT_TABLE}`)
+  }
+
   /** Replaces the table whole, in one transaction. */
-  apply (): Promise<void> {
-    return this.serial(() => this.doApply())
-  }
-
-  /** Is the table there, with exactly our chains and rules? */
-  check (): Promise<boolean> {
-    return this.serial(() => this.doCheck())
-  }
-
-  /** Re-applies if anything is missing or changed; resolves true if it had to. */
-  resync (): Promise<boolean> {
-    return this.serial(async () => {
-      if (await this.doCheck()) return false
-      this.opts.log?.info(`the nftables table ${NFT_FAMILY} ${NFT_TABLE} is missing or changed; recreating it`)
-      await this.doApply()
-      return true
-    })
-  }
-
-  /** Deletes the table (all our rules, whatever the options); idempotent. */
-  remove (): Promise<void> {
-    return this.serial(async () => {
-      const existed = (await this.list()) !== undefined
-      await this.script(nftRemoveScript())
-      this.applied = undefined
-      if (existed) this.opts.log?.info(`removed nftables table ${NFT_FAMILY} ${NFT_TABLE}`)
-    })
-  }
-
-  private serial<T> (f: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(f, f)
-    this.queue = p.catch(() => {})
-    return p
-  }
-
-  private async doApply (): Promise<void> {
+  protected async doApply (): Promise<void> {
     const t = await this.table()
     let comments = commentsCache.get(this.key) ?? true
     try {
@@ -132,7 +93,8 @@ export class NftRules implements TrafficManager {
     this.opts.log?.debug('nftables rules applied')
   }
 
-  private async doCheck (): Promise<boolean> {
+  /** Is the table there, with exactly our chains and rules? */
+  protected async doCheck (): Promise<boolean> {
     const now = await this.list()
     if (now === undefined) return false
     const t = await this.table()

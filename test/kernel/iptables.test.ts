@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { waitFor, withTopology, type Host, type Topology } from '../../lab/netns'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { TrafficRules, versionHasRandomFully, type TrafficRulesOptions } from '../../src/kernel/iptables'
+import { resyncEvery } from '../../src/kernel/traffic'
 
 const skip = netnsSkipReason() ?? toolSkipReason('iptables', 'iptables-restore')
 
@@ -164,12 +165,12 @@ test('check() asks rule by rule when the listing differs: a duplicate jump fails
   })
 })
 
-test('startResync() repairs in the background until stopped', { skip }, async (t) => {
+test('resyncEvery() repairs in the background until stopped', { skip }, async (t) => {
   await withTopology(t, { hosts: 1, label: 'ipt-loop' }, async (topo) => {
     const h = topo.hosts[0]!
     const tr = rules(h)
     await tr.apply()
-    const stop = tr.startResync(100)
+    const stop = resyncEvery(() => tr, 100)
     try {
       await ipt(topo, h, 'filter', '-D', 'FLANNEL-FWD', '2')
       await waitFor(async () => (await ipt(topo, h, 'filter', '-S', 'FLANNEL-FWD')).length === 3, { timeoutMs: 5000, what: 'the resync loop to restore FLANNEL-FWD' })

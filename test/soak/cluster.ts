@@ -65,7 +65,7 @@ export async function stop (n: Node): Promise<number | null> {
   return exit.code
 }
 
-export interface World { topo: Topology, c: Cluster, nodes: Node[], store: SqliteStore, nextProbe: number }
+export interface World { topo: Topology, c: Cluster, nodes: Node[], store: SqliteStore }
 
 async function timed (node: string, kind: ChurnOp['kind'], fn: () => Promise<string | undefined>): Promise<void> {
   // part of the schedule, not a wait for an event: a quiet second so this

@@ -8,10 +8,19 @@ export const TICK_MS = 10_000
 export const PINGS = { count: 40, intervalS: 0.25, waitS: 1 }
 export const UDP = { seconds: 8, mbps: 20, port: 5202, len: 1200 }
 export const TCP_SECONDS = 4
-export const WARMUP_MS = 60_000
-export const PROBE_EVERY_MS = 3 * 60_000
-export const RSS_GROWTH_MB = 2.5
-export const HEAP_GROWTH_MB = 1
+/** ticks in one of the schedule's minutes (churn runs on a cycle of six) */
+export const TICKS_PER_MINUTE = 6
+/** the first heap probe, once the first minute is over (it shows the warm-up's rise) */
+export const FIRST_PROBE_TICK = 6
+/** heap probes every three of the schedule's minutes, counted from the end of warm-up */
+export const PROBE_EVERY_TICKS = 18
+/** the leak verdict judges what comes after: why 24, in leak.ts (--warmup changes it) */
+export const WARMUP_TICKS = 24
+
+/** Whether tick i starts with heap probes: at FIRST_PROBE_TICK, at the end of warm-up, and every PROBE_EVERY_TICKS before and after it. */
+export function probeDue (i: number, warmupTicks: number): boolean {
+  return i === FIRST_PROBE_TICK || (i > FIRST_PROBE_TICK && (i - warmupTicks) % PROBE_EVERY_TICKS === 0)
+}
 
 export const progress = (msg: string): void => { process.stderr.write(`soak: ${msg}\n`) }
 const t0 = Date.now()
@@ -46,6 +55,8 @@ export const rec = {
   load: [] as Array<{ t: number, loadavg1: number }>,
   drops: [] as DropSnapshot[],
   probes: [] as Probe[],
+  /** when each tick started (a process' warm-up is counted in ticks) */
+  ticks: [] as number[],
   failures: [] as string[]
 }
 

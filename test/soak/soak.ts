@@ -25,28 +25,38 @@
 //    heap-probed), else "loaded" (a TCP burst ran), else "quiet"
 // 4. error-level log lines (pino level >= 50) and stderr lines that are not
 //    JSON, from every daemon incarnation
-// 5. heap probes, after the first minute, every 3 minutes after that and at
-//    the end: SIGUSR1 opens each
-//    daemon's inspector (on 127.0.0.1:9229 of its own namespace), and a
-//    node script run there forces a full GC (HeapProfiler.collectGarbage)
-//    and reads process.memoryUsage() before and after it. V8 may run no
-//    full GC of its own for many minutes, so RSS alone also counts garbage
-//    not yet collected; after a forced full GC, what is left is live
+// 5. heap probes, at tick 6 (the first minute over), at the end of warm-up
+//    (tick 24), every 18 ticks (3 minutes) from it, and at the end, each
+//    before its tick's traffic: SIGUSR1 opens each daemon's inspector (on
+//    127.0.0.1:9229 of its own namespace), and a node script run there
+//    forces a full GC (HeapProfiler.collectGarbage) and reads
+//    process.memoryUsage() before and after it. V8 may run no full GC of
+//    its own for many minutes, so RSS alone also counts garbage not yet
+//    collected; after a forced full GC, what is left is live
 // 6. one progress line per tick on stderr; at the end a summary (RSS start,
 //    end, max and slope per core daemon, loss per class, TCP figures, churn
 //    timings, error logs, machine load) on stdout and as JSON in --out
 //
-// Leak verdict, for the daemons that ran through (h1, h2; h3 restarts): from
-// the first probe to the last, RSS after the forced GC grew less than
-// 2.5 MB ("rssFlat") and the heap in use after it less than 1 MB
-// ("heapFlat"); null when the run was too short for two probes. The RSS
-// slope over the run is printed beside them. Lost packets are set beside the
-// queue drops counted at the same time on their way: loss the kernel
-// counted at a queue that was not emptied in time (weft's TUN, a socket) is
-// loss the load causes; "unexplained" is what is left. Exits 1 when a
-// verdict fails (RSS or heap grew, a quiet ping was lost, UDP loss outside
-// churn that no queue counted, an error logged, a churn step or a traffic
-// run failed); 0 without root or a tool (with the reason).
+// Leak verdict (leak.ts), for the daemons that ran through (h1, h2; h3
+// restarts every fourth minute, so it never outlives its warm-up): past
+// warm-up (a process' first 24 ticks, --warmup minutes of the schedule: by
+// then every kind of traffic and churn has come at least once), from the
+// first probe to the last, RSS after the forced GC grew less than 2 MB
+// ("rssFlat") and the heap in use after it less than 1 MB ("heapFlat"), and
+// the least-squares line through those probes rises less than that per hour
+// (or, over a window under 12 minutes, less than a fifth of it across the
+// window); null when no daemon had two probes 2 minutes apart past its
+// warm-up (a run under about 7 minutes). The whole life's figures, warm-up
+// included, and the VmRSS slope are printed beside them, not judged.
+//
+// Lost packets are set beside the queue drops counted at the same time on
+// their way: loss the kernel counted at a queue that was not emptied in
+// time (weft's TUN, a socket) is loss the load causes; "unexplained" is
+// what is left. Exits 1 when a verdict fails (RSS or heap grew past
+// warm-up, a quiet ping was lost, UDP loss outside churn that no queue
+// counted, an error logged, a churn step or a traffic run failed); 0
+// without root or a tool (with the reason), and 0 when the leak verdict is
+// null (not judged: the report says so).
 //
 // Everything is bounded (ping counts, iperf3 durations, exec timeouts, the
 // whole run) and torn down at the end, on failure and on Ctrl-C (which also
@@ -55,10 +65,12 @@
 //
 // The modules: record.ts (the plan and what is recorded), cluster.ts (the
 // nodes, their daemons and churn), traffic.ts (pings, UDP, TCP bursts),
-// sample.ts (RSS, queue drops, heap probes), verdict.ts (classing, summary,
-// report). Not part of `npm test` (it is no *.test.ts): `npm run test:soak`.
+// sample.ts (RSS, queue drops, heap probes), leak.ts (the leak verdict:
+// warm-up, the judged window, the rule), verdict.ts (classing, summary,
+// report). Not part of `npm test` (it is no *.test.ts): `npm run test:soak`;
+// the leak verdict's unit tests (leak.test.ts, synthetic series) are.
 //
-// usage: sudo node dist/test/soak/soak.js [--minutes 10] [--out soak-result.json] [--backend vxlan]
+// usage: sudo node dist/test/soak/soak.js [--minutes 10] [--warmup 4] [--out soak-result.json] [--backend vxlan]
 //        (npm run test:soak builds first; npm run test:soak -- --minutes 1)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -72,15 +84,17 @@ import { addPods } from '../../lab/pods'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { churnFor, harvest, start, stop } from './cluster'
 import type { Node, World } from './cluster'
-import { now, PROBE_EVERY_MS, progress, rec, TICK_MS, WARMUP_MS } from './record'
+import { now, probeDue, progress, rec, TICK_MS, TICKS_PER_MINUTE, WARMUP_TICKS } from './record'
 import { heapProbe, sampleDrops, sampleRss } from './sample'
 import { burst, pingChunk, udpChunk } from './traffic'
 import { progressLine, report, summarize } from './verdict'
 
-const USAGE = 'usage: sudo node dist/test/soak/soak.js [--minutes 10] [--out soak-result.json] [--backend vxlan]'
+const USAGE = 'usage: sudo node dist/test/soak/soak.js [--minutes 10] [--warmup 4] [--out soak-result.json] [--backend vxlan]'
 const { values: flags } = parseArgs({
   options: {
     minutes: { type: 'string', default: '10' },
+    // in minutes of the schedule (six ticks each): what the leak verdict leaves out
+    warmup: { type: 'string', default: String(WARMUP_TICKS / TICKS_PER_MINUTE) },
     out: { type: 'string', default: 'soak-result.json' },
     backend: { type: 'string', default: 'vxlan' },
     help: { type: 'boolean', default: false }
@@ -94,7 +108,9 @@ if (flags.help) {
 const MINUTES = Number(flags.minutes)
 const OUT = path.resolve(flags.out)
 const BACKEND = flags.backend
+const WARMUP = Math.round(Number(flags.warmup) * TICKS_PER_MINUTE)
 if (!(MINUTES > 0 && MINUTES <= 120)) throw new RangeError(`--minutes must be in (0, 120], got ${flags.minutes}`)
+if (!(WARMUP >= 0 && WARMUP <= 120 * TICKS_PER_MINUTE)) throw new RangeError(`--warmup must be in [0, 120] minutes, got ${flags.warmup}`)
 if (!['vxlan', 'udp', 'ipip'].includes(BACKEND)) throw new RangeError(`--backend takes vxlan, udp or ipip (a TUN backend), got ${BACKEND}`)
 
 // --- the run ---------------------------------------------------------------
@@ -102,13 +118,12 @@ if (!['vxlan', 'udp', 'ipip'].includes(BACKEND)) throw new RangeError(`--backend
 /** One tick: the samples, a heap probe when one is due, then the traffic and churn, at once. */
 async function tick (w: World, i: number): Promise<string | undefined> {
   const [h1, h2, h3, h4, h5] = w.nodes as [Node, Node, Node, Node, Node]
+  rec.ticks.push(now())
+  if (i === WARMUP) progress(`warm-up over (${WARMUP} ticks): the leak verdict judges from here`)
   sampleRss(w.nodes)
   await sampleDrops(w)
-  // heap probes once the first minute is over, then every PROBE_EVERY_MS (before this tick's traffic)
-  if (now() >= w.nextProbe) {
-    w.nextProbe = now() + PROBE_EVERY_MS
-    await Promise.all([h1, h2, h3].map(async (n) => await heapProbe(w, n)))
-  }
+  // heap probes (before this tick's traffic): after the first minute, at the end of warm-up, and every three minutes from it
+  if (probeDue(i, WARMUP)) await Promise.all([h1, h2, h3].map(async (n) => await heapProbe(w, n)))
   const jobs: Array<Promise<void>> = []
   const churn = churnFor(w, i)
   const churning = churn !== undefined ? [h3, h4, h5][[2, 3, 5].indexOf(i % 6)]?.host.name : undefined
@@ -141,7 +156,7 @@ async function main (): Promise<number> {
   let interrupted = false
   const finish = (): Record<string, unknown> => {
     for (const n of world?.nodes ?? []) harvest(n)
-    const s = summarize(BACKEND, now() / 60_000, interrupted)
+    const s = summarize(BACKEND, now() / 60_000, interrupted, WARMUP)
     fs.writeFileSync(OUT, JSON.stringify(s, null, 1) + '\n')
     return s
   }
@@ -155,14 +170,14 @@ async function main (): Promise<number> {
     setImmediate(() => process.exit(130))
   }
   process.once('SIGINT', onSigint)
-  progress(`${MINUTES} min, backend ${BACKEND}, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores; JSON to ${OUT}`)
+  progress(`${MINUTES} min (warm-up ${WARMUP} ticks), backend ${BACKEND}, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores; JSON to ${OUT}`)
   try {
     await withTopology(undefined, { hosts: 5, label: 'soak', timeoutMs: deadline + 5 * 60_000 }, async (topo) => {
       const c = cluster({ after: (fn) => { cleanups.push(fn) } }, topo, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: BACKEND } }))
       const store = new SqliteStore({ path: `${c.dir}/store.db` })
       cleanups.push(() => { void store.close() })
       const nodes: Node[] = topo.hosts.map((host) => ({ host, daemon: undefined, inc: undefined, pods: [] }))
-      world = { topo, c, nodes, store, nextProbe: WARMUP_MS }
+      world = { topo, c, nodes, store }
       for (const n of nodes.slice(0, 3)) {
         await start(world, n)
         n.pods = await addPods(topo, n.host, { subnet: formatCidr(n.daemon!.env().subnet), count: 2, mtu: n.daemon!.env().mtu })

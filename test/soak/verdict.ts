@@ -1,10 +1,13 @@
 // The soak's verdict: every sample classed by what overlapped it, the
-// summary (RSS and heap after forced GCs, loss per class set beside the
-// queue drops counted meanwhile, churn timings, error logs), the report on
-// stdout and the one progress line per tick.
+// summary (RSS and heap after forced GCs judged past warm-up by leak.ts,
+// loss per class set beside the queue drops counted meanwhile, churn
+// timings, error logs), the report on stdout and the one progress line per
+// tick.
 import os from 'node:os'
 import { udpPathDrops } from './sample'
-import { classify, clock, HEAP_GROWTH_MB, now, rec, round, RSS_GROWTH_MB, startedAt, UDP, WARMUP_MS } from './record'
+import { fitSlope, floorWindowMinutes, judgeLeak, lastLife, LEAK_RULE, warmupEnd } from './leak'
+import type { LeakJudgement, MetricJudgement } from './leak'
+import { classify, clock, now, rec, round, startedAt, TICKS_PER_MINUTE, UDP } from './record'
 import type { ChurnOp, Class, Incarnation, RssSample } from './record'
 import type { Node } from './cluster'
 
@@ -15,15 +18,7 @@ function lossOf (xs: ReadonlyArray<{ sent: number, received: number }>): { sent:
 }
 
 /** Least-squares slope in MB per minute. */
-function slope (xs: readonly RssSample[]): number {
-  if (xs.length < 2) return 0
-  const n = xs.length
-  const mx = xs.reduce((a, s) => a + s.t, 0) / n
-  const my = xs.reduce((a, s) => a + s.mb, 0) / n
-  const num = xs.reduce((a, s) => a + (s.t - mx) * (s.mb - my), 0)
-  const den = xs.reduce((a, s) => a + (s.t - mx) ** 2, 0)
-  return den === 0 ? 0 : (num / den) * 60_000
-}
+const slope = (xs: readonly RssSample[]): number => fitSlope(xs) * 60_000
 
 function reclassify (): void {
   for (const p of rec.pings) p.cls = classify([p.from.slice(0, 2), p.to.slice(0, 2)], p.t0, p.t1)
@@ -48,30 +43,66 @@ export function progressLine (i: number, nodes: readonly Node[], churning: strin
     ` | errors ${errors} | load ${os.loadavg()[0]!.toFixed(2)}`
 }
 
+/** The leak verdict of one daemon as the JSON and the report show it (times as mm:ss of the run). */
+interface LeakSummary {
+  /** the process judged: the one probed last (a restarted daemon's last life) */
+  pid: number | null
+  /** when it started */
+  started: string | null
+  /** the end of its warm-up (null: the run ended first) */
+  warmupEnds: string | null
+  /** its first and last probes, warm-up included: never judged, shown so the warm-up's rise is seen */
+  life: { from: string, to: string, rssAfterGcMB: [number, number], heapUsedAfterGcMB: [number, number] } | null
+  /** the window judged: from its first probe at or after the end of warm-up to its last */
+  judged: { from: string, to: string, minutes: number, probes: number, rssAfterGc: MetricJudgement, heapUsedAfterGc: MetricJudgement } | null
+  /** why nothing was judged */
+  unjudged?: string
+}
+
 interface DaemonSummary {
   node: string
   incarnations: number
   rssStartMB: number
   rssEndMB: number
   rssMaxMB: number
-  /** fitted to the longest incarnation's samples after its first minute; it counts garbage not yet collected too */
+  /** fitted to the longest incarnation's samples past its warm-up; it counts garbage not yet collected too, so it is shown, not judged */
   rssSlopeMBPerMin: number
   rssSlopeOver: string
-  /** the first and last heap probes of one process: memoryUsage() after a forced full GC */
-  probes: { from: string, to: string, rssAfterGcMB: [number, number], heapUsedAfterGcMB: [number, number], garbageCollectedAtLastMB: number, heapUsedAfterGcSeries: Array<[string, number]>, heapSlopeMBPerMin: number } | null
-  /** RSS after GC grew less than RSS_GROWTH_MB between them (null: no two probes of one process) */
+  /** the heap probes of the process judged: [mm:ss, RSS, heap in use] in MB after a forced full GC */
+  probes: Array<[string, number, number]>
+  /** how many of them came before the end of its warm-up */
+  probesInWarmup: number
+  /** what the last probe's forced GC freed of the heap */
+  garbageCollectedAtLastMB: number | null
+  leak: LeakSummary
+  /** RSS after GC held past warm-up (null: not judged, see leak.unjudged) */
   rssFlat: boolean | null
-  /** the heap in use after GC grew less than HEAP_GROWTH_MB */
+  /** the heap in use after GC held past warm-up */
   heapFlat: boolean | null
 }
 
-/** The slope over the longest incarnation's samples after its first minute. */
-function rssFit (incs: readonly Incarnation[]): { slope: number, over: string } {
+/** The slope over the longest incarnation's samples past its warm-up (all of them when fewer than three are). */
+function rssFit (incs: readonly Incarnation[], warmupTicks: number): { slope: number, over: string } {
   const span = (x: Incarnation): number => x.rss.length < 2 ? 0 : x.rss[x.rss.length - 1]!.t - x.rss[0]!.t
   const longest = [...incs].sort((a, b) => span(b) - span(a))[0]
-  const steady = longest === undefined ? [] : longest.rss.filter((s) => s.t - longest.started >= WARMUP_MS)
+  const end = longest === undefined ? undefined : warmupEnd(longest.started, rec.ticks, warmupTicks)
+  const steady = longest === undefined || end === undefined ? [] : longest.rss.filter((s) => s.t >= end)
   const fit = steady.length >= 3 ? steady : (longest?.rss ?? [])
-  return { slope: round(slope(fit), 3), over: fit.length > 0 ? `${clock(fit[0]!.t)}-${clock(fit[fit.length - 1]!.t)} (${fit.length} samples)` : 'none' }
+  const over = fit.length > 0 ? `${clock(fit[0]!.t)}-${clock(fit[fit.length - 1]!.t)}, ${fit.length} samples${fit === steady ? ', past warm-up' : ', warm-up included'}` : 'none'
+  return { slope: round(slope(fit), 3), over }
+}
+
+function leakSummary (j: LeakJudgement, started: number | undefined): LeakSummary {
+  return {
+    pid: j.pid ?? null,
+    started: started === undefined ? null : clock(started),
+    warmupEnds: j.warmupEnd === undefined ? null : clock(j.warmupEnd),
+    life: j.life === null ? null : { from: clock(j.life.from), to: clock(j.life.to), rssAfterGcMB: j.life.rssMB, heapUsedAfterGcMB: j.life.heapMB },
+    judged: j.window === null || j.rss === null || j.heap === null
+      ? null
+      : { from: clock(j.window.from), to: clock(j.window.to), minutes: round((j.window.to - j.window.from) / 60_000, 1), probes: j.window.probes, rssAfterGc: j.rss, heapUsedAfterGc: j.heap },
+    ...(j.unjudged !== undefined ? { unjudged: j.unjudged } : {})
+  }
 }
 
 /** All true where known; null when nothing is known. */
@@ -80,18 +111,21 @@ function allKnown (xs: ReadonlyArray<boolean | null>): boolean | null {
   return known.length === 0 ? null : known.every(Boolean)
 }
 
-export function summarize (backend: string, minutesRun: number, interrupted: boolean): Record<string, unknown> {
+export function summarize (backend: string, minutesRun: number, interrupted: boolean, warmupTicks: number): Record<string, unknown> {
   reclassify()
   const core = ['h1', 'h2', 'h3']
   const daemons: DaemonSummary[] = core.map((name) => {
     const incs = rec.incarnations.filter((x) => x.node === name && x.rss.length > 0)
     const all = incs.flatMap((x) => x.rss)
-    const fit = rssFit(incs)
-    // two probes of the same process, the first and the last
-    const mine = rec.probes.filter((p) => p.node === name)
+    const fit = rssFit(incs, warmupTicks)
+    // the process probed last (a restarted daemon: its last life), judged past its warm-up
+    const probed = lastLife(rec.probes.filter((p) => p.node === name))
+    const inc = rec.incarnations.filter((x) => x.node === name && x.pid === probed[0]?.pid).pop()
+    // a pid the kernel gave out again is not the same life
+    const mine = probed.filter((p) => inc !== undefined && p.t >= inc.started)
     const last = mine[mine.length - 1]
-    const first = mine.find((p) => p.pid === last?.pid)
-    const two = first !== undefined && last !== undefined && first !== last
+    const end = inc === undefined ? undefined : warmupEnd(inc.started, rec.ticks, warmupTicks)
+    const j = judgeLeak(mine.map((p) => ({ t: p.t, pid: p.pid, rssMB: p.after.rss, heapMB: p.after.heapUsed })), end)
     return {
       node: name,
       incarnations: incs.length,
@@ -100,19 +134,12 @@ export function summarize (backend: string, minutesRun: number, interrupted: boo
       rssMaxMB: round(Math.max(0, ...all.map((x) => x.mb))),
       rssSlopeMBPerMin: fit.slope,
       rssSlopeOver: fit.over,
-      probes: two
-        ? {
-            from: clock(first.t),
-            to: clock(last.t),
-            rssAfterGcMB: [first.after.rss, last.after.rss],
-            heapUsedAfterGcMB: [first.after.heapUsed, last.after.heapUsed],
-            garbageCollectedAtLastMB: round(last.before.heapUsed - last.after.heapUsed, 2),
-            heapUsedAfterGcSeries: mine.filter((p) => p.pid === last.pid).map((p) => [clock(p.t), p.after.heapUsed]),
-            heapSlopeMBPerMin: round(slope(mine.filter((p) => p.pid === last.pid).map((p) => ({ t: p.t, mb: p.after.heapUsed }))), 3)
-          }
-        : null,
-      rssFlat: two ? last.after.rss - first.after.rss < RSS_GROWTH_MB : null,
-      heapFlat: two ? last.after.heapUsed - first.after.heapUsed < HEAP_GROWTH_MB : null
+      probes: mine.map((p) => [clock(p.t), p.after.rss, p.after.heapUsed]),
+      probesInWarmup: mine.filter((p) => end === undefined || p.t < end).length,
+      garbageCollectedAtLastMB: last === undefined ? null : round(last.before.heapUsed - last.after.heapUsed, 2),
+      leak: leakSummary(j, inc?.started),
+      rssFlat: j.rssFlat,
+      heapFlat: j.heapFlat
     }
   })
   const churnNodes = ['h4', 'h5'].map((name) => ({ node: name, rssMaxMB: round(Math.max(0, ...rec.incarnations.filter((x) => x.node === name).flatMap((x) => x.rss.map((r) => r.mb)))) }))
@@ -144,7 +171,7 @@ export function summarize (backend: string, minutesRun: number, interrupted: boo
   const other = rec.incarnations.flatMap((x) => x.otherStderr.map((e) => `${x.node}: ${e}`))
   const loads = rec.load.map((l) => l.loadavg1)
   const verdict = {
-    // over the daemons probed twice in one life (null: none was, the run was too short)
+    // past warm-up, over the daemons judged (null: none was, the run was too short; h3 restarts too often to be)
     rssFlat: allKnown(daemons.map((d) => d.rssFlat)),
     heapFlat: allKnown(daemons.map((d) => d.heapFlat)),
     quietPingLoss: (ping.quiet as { lost: number }).lost === 0,
@@ -160,6 +187,7 @@ export function summarize (backend: string, minutesRun: number, interrupted: boo
     minutes: round(minutesRun, 2),
     interrupted,
     startedAt: new Date(startedAt).toISOString(),
+    leakRule: { warmupTicks, warmupMinutesOfSchedule: round(warmupTicks / TICKS_PER_MINUTE, 2), ...LEAK_RULE, fitExtrapolatedToMinutes: 60, floorBelowWindowMinutes: round(floorWindowMinutes(LEAK_RULE.rss), 1) },
     machine: { cores: os.cpus().length, loadavg1Min: round(Math.min(...loads), 2), loadavg1Median: round([...loads].sort((a, b) => a - b)[loads.length >> 1] ?? 0, 2), loadavg1Max: round(Math.max(...loads), 2) },
     daemons,
     churnNodes,
@@ -180,16 +208,30 @@ export function report (s: Record<string, unknown>, jsonPath: string): void {
   const out = (l: string): void => { process.stdout.write(l + '\n') }
   const d = s.daemons as DaemonSummary[]
   out(`weft soak, ${String(s.backend)}, ${String(s.minutes)} min${s.interrupted === true ? ' (interrupted)' : ''}; machine load (1-min avg) ${JSON.stringify(s.machine)}`)
-  const verdict = (v: boolean | null): string => v === null ? 'n/a' : v ? 'flat' : 'GROWS'
-  out('daemon  incarnations  RSS MB start  end     max     slope MB/min (over)')
+  const rule = s.leakRule as typeof LEAK_RULE & { warmupTicks: number, floorBelowWindowMinutes: number }
+  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`
+  const judged = (m: MetricJudgement): string =>
+    `${m.fromMB.toFixed(2)} -> ${m.toMB.toFixed(2)} MB, ${signed(m.growthMB)}; fitted line ${signed(m.fitRiseMB)} across the window, ${signed(m.fitPerHourMB)} MB/h: ${m.ok ? 'flat' : `GROWS (${m.failed.join('; ')})`}`
+  out(`leak verdict, per daemon, on memoryUsage() after a forced full GC, past warm-up (its first ${rule.warmupTicks} ticks): RSS grows < ${rule.rss.growthMB} MB from the first probe to the last and its fitted line < ${rule.rss.growthMB} MB/h ` +
+    `(or, over a window under ${rule.floorBelowWindowMinutes} min, rises < ${rule.rss.floorMB} MB across it); heap in use the same with ${rule.heap.growthMB} MB, ${rule.heap.growthMB} MB/h, ${rule.heap.floorMB} MB`)
+  out('daemon  incarnations  RSS MB start  end     max     VmRSS slope MB/min, garbage included, not judged (over)')
   for (const x of d) {
     out(`${x.node.padEnd(8)}${String(x.incarnations).padEnd(14)}${x.rssStartMB.toFixed(1).padEnd(14)}${x.rssEndMB.toFixed(1).padEnd(8)}${x.rssMaxMB.toFixed(1).padEnd(8)}${x.rssSlopeMBPerMin.toFixed(3)} (${x.rssSlopeOver})`)
-    const p = x.probes
-    if (p !== null) {
-      out(`        after a forced full GC, ${p.from} -> ${p.to}: RSS ${p.rssAfterGcMB[0]} -> ${p.rssAfterGcMB[1]} MB (${verdict(x.rssFlat)}), heap in use ${p.heapUsedAfterGcMB[0]} -> ${p.heapUsedAfterGcMB[1]} MB (${verdict(x.heapFlat)}); the last GC freed ${p.garbageCollectedAtLastMB} MB`)
-      out(`        heap in use after GC at each probe: ${p.heapUsedAfterGcSeries.map(([t, mb]) => `${t} ${mb}`).join(', ')} (${p.heapSlopeMBPerMin} MB/min)`)
+    const l = x.leak
+    if (l.judged !== null) {
+      out(`        judged past warm-up, ${l.judged.from} -> ${l.judged.to} (${l.judged.minutes} min, ${l.judged.probes} probes): RSS after GC ${judged(l.judged.rssAfterGc)}`)
+      out(`            heap in use after GC ${judged(l.judged.heapUsedAfterGc)}`)
     } else {
-      out('        not probed twice in one life (restarted, or too short a run)')
+      const which = x.incarnations > 1 && l.started !== null ? `its last life (started ${l.started}): ` : ''
+      out(`        not judged: ${which}${l.unjudged ?? 'was never probed'}${l.warmupEnds !== null ? ` (warm-up ended ${l.warmupEnds})` : ''}`)
+    }
+    if (l.life !== null) {
+      out(`        whole life, warm-up included, not judged, ${l.life.from} -> ${l.life.to}: RSS after GC ${l.life.rssAfterGcMB[0]} -> ${l.life.rssAfterGcMB[1]} MB, heap in use ${l.life.heapUsedAfterGcMB[0]} -> ${l.life.heapUsedAfterGcMB[1]} MB; the last GC freed ${x.garbageCollectedAtLastMB ?? '-'} MB`)
+    }
+    if (x.probes.length > 0) {
+      const at = x.probes.map((p) => `${p[0]} ${p[1]}/${p[2]}`)
+      if (l.warmupEnds !== null) at.splice(x.probesInWarmup, 0, `[warm-up over ${l.warmupEnds}]`)
+      out(`        RSS/heap in use MB after GC at each probe: ${at.join(', ')}`)
     }
   }
   out(`churn nodes max RSS: ${JSON.stringify(s.churnNodes)}`)
