@@ -12,6 +12,7 @@ import { kernelVxlanNode } from '../../lab/kernel-vxlan'
 import { ping, pingMatrix } from '../../lab/traffic'
 import type { Daemon } from '../../lab/daemons'
 import { KUBE_CALLS } from '../../src/kube/calls'
+import { memoryOf, nodePid } from '../../lab/cpu'
 import { flannelAnnotations, kubeCluster } from './cluster'
 import { logs } from '../backend/mesh'
 
@@ -69,11 +70,14 @@ test('three weft nodes on the Kubernetes API form a mesh through the CNI plugin,
       }
     })
     await waitFor(async () => (await Promise.all(nodes.map(peersOf))).every((p) => p.includes('10.244.4.0/24')), { what: 'every weft node learns the kernel node', timeoutMs: 5000, intervalMs: 50 })
+    const delays: number[] = []
     for (const d of nodes) {
       const added = logs(d).find((l) => l.msg === 'peer added to the FDB' && l.subnet === '10.244.4.0/24')
       assert.ok(added !== undefined, `${d.host.name} logged the kernel node`)
       assert.ok(added.time - joined < 1000, `${d.host.name} could reach the new node ${added.time - joined} ms after it joined the API (at most 1000)`)
+      delays.push(added.time - joined)
     }
+    t.diagnostic(`a node added to the API was in each weft node's table after ${delays.join(', ')} ms`)
     for (const p of pods) {
       assert.equal((await ping(topo, p, kp.ip, { count: 2, intervalS: 0.2 })).received, 2, `${p.name} -> kernel node's pod`)
       assert.equal((await ping(topo, kp, p.ip, { count: 2, intervalS: 0.2 })).received, 2, `kernel node's pod -> ${p.name}`)
@@ -82,6 +86,8 @@ test('three weft nodes on the Kubernetes API form a mesh through the CNI plugin,
     // 4. deleted from the API: gone from every table
     await k.api.deleteNode(h4.name)
     await waitFor(async () => (await Promise.all(nodes.map(peersOf))).every((p) => !p.includes('10.244.4.0/24')), { what: 'the deleted node is gone from every table', timeoutMs: 5000, intervalMs: 50 })
+
+    t.diagnostic(`RSS of the kube-mode daemons: ${nodes.map((d) => memoryOf(nodePid(d.child.pid)).rssMiB.toFixed(1)).join(', ')} MiB`)
 
     // 5. what weft asked the API for is what its ClusterRole grants, all of it
     const made = new Set((await k.api.calls()).map((c) => `${c.verb} ${c.resource}`))
