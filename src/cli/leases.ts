@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util'
 import { formatCidr } from '../packet/net'
 import { ip4ToString } from '../packet/ip'
 import { openStore } from '../store/open'
+import type { LeaseList } from '../store/store'
+import { DEFAULT_ANNOTATION_PREFIX } from '../kube/annotations'
+import { listNodeLeases } from '../kube/list'
 import type { Command } from './command'
 import { parseStoreArgs, STORE_OPTIONS, STORE_USAGE } from './store-flags'
 
@@ -22,23 +25,32 @@ function vtepMac (data: unknown): string {
   return '-'
 }
 
+const KUBE_OPTIONS = {
+  'kube-subnet-mgr': { type: 'boolean' },
+  'kubeconfig-file': { type: 'string' },
+  'kube-api-url': { type: 'string' },
+  'kube-annotation-prefix': { type: 'string' }
+} as const
+
 export const leases: Command = {
   name: 'leases',
   summary: 'list the subnet leases in the store (subnet, public IP, backend, VTEP MAC, expiry)',
-  usage: `weft leases [--json] ${STORE_USAGE}`,
+  usage: `weft leases [--json] ${STORE_USAGE}\n       weft leases [--json] --kube-subnet-mgr [--kubeconfig-file F] [--kube-api-url URL] [--kube-annotation-prefix P]   (every Node's lease)`,
   async run (argv, io) {
-    const { values } = parseArgs({ args: argv, options: { ...STORE_OPTIONS, json: { type: 'boolean' } }, allowPositionals: true })
-    const { flags } = parseStoreArgs(argv.filter((a) => a !== '--json'))
-    const store = openStore(flags)
+    const { values } = parseArgs({ args: argv, options: { ...STORE_OPTIONS, ...KUBE_OPTIONS, json: { type: 'boolean' } }, allowPositionals: true })
+    const kube = values['kube-subnet-mgr'] === true
+    const store = kube ? undefined : openStore(parseStoreArgs(argv.filter((a) => a !== '--json')).flags)
     try {
-      const list = await store.listLeases()
+      const list: LeaseList = store !== undefined
+        ? await store.listLeases()
+        : await listNodeLeases({ kubeconfig: values['kubeconfig-file'] ?? '', apiUrl: values['kube-api-url'] ?? '', annotationPrefix: values['kube-annotation-prefix'] ?? DEFAULT_ANNOTATION_PREFIX })
       const now = Date.now()
       const rows = [...list.leases].sort((a, b) => a.subnet.ip - b.subnet.ip)
       if (values.json === true) {
         io.out(JSON.stringify(rows.map((l) => ({ subnet: formatCidr(l.subnet), publicIP: ip4ToString(l.attrs.publicIP), backendType: l.attrs.backendType, backendData: l.attrs.backendData ?? null, expiration: l.expiration === null ? null : new Date(l.expiration).toISOString() }))))
       } else {
-        const table = [['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'EXPIRES']]
-        for (const l of rows) table.push([formatCidr(l.subnet), ip4ToString(l.attrs.publicIP), l.attrs.backendType === '' ? 'udp' : l.attrs.backendType, vtepMac(l.attrs.backendData), expiry(l.expiration, now)])
+        const table = [['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', ...(kube ? [] : ['EXPIRES'])]]
+        for (const l of rows) table.push([formatCidr(l.subnet), ip4ToString(l.attrs.publicIP), l.attrs.backendType === '' ? 'udp' : l.attrs.backendType, vtepMac(l.attrs.backendData), ...(kube ? [] : [expiry(l.expiration, now)])])
         const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)))
         for (const r of table) io.out(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())
         io.out(`${rows.length} lease${rows.length === 1 ? '' : 's'}`)
@@ -46,7 +58,7 @@ export const leases: Command = {
       for (const s of list.skipped) io.err(`skipped ${s.key}: ${s.reason}`)
       return 0
     } finally {
-      await store.close()
+      await store?.close()
     }
   }
 }

@@ -10,6 +10,7 @@ import { cniPods, cniSkipReason } from '../../lab/cni'
 import { addPods } from '../../lab/pods'
 import { kernelVxlanNode } from '../../lab/kernel-vxlan'
 import { ping, pingMatrix } from '../../lab/traffic'
+import { BIN } from '../../lab/daemons'
 import type { Daemon } from '../../lab/daemons'
 import { KUBE_CALLS } from '../../src/kube/calls'
 import { memoryOf, nodePid } from '../../lab/cpu'
@@ -44,6 +45,10 @@ test('three weft nodes on the Kubernetes API form a mesh through the CNI plugin,
       }, { what: `${d.host.name}'s NetworkUnavailable condition False`, timeoutMs: 10_000 })
     }
     await waitFor(async () => (await Promise.all(nodes.map(peersOf))).every((p) => p.length === 2), { what: 'every node knows the other two', timeoutMs: 10_000 })
+
+    // weft leases reads the same Nodes
+    const listed = JSON.parse((await topo.exec(h1, [process.execPath, BIN, 'leases', '--json', '--kube-subnet-mgr', '--kubeconfig-file', k.kubeconfig])).stdout) as Array<{ subnet: string, publicIP: string, backendType: string }>
+    assert.deepEqual(listed.map((l) => `${l.subnet} ${l.publicIP} ${l.backendType}`), nodes.map((d) => `10.244.${d.host.index}.0/24 ${d.host.underlayIp} vxlan`))
 
     // 2. pods attached by weft's CNI plugin reach each other across nodes
     const pods = []
