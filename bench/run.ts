@@ -26,6 +26,12 @@
 //    at once, 100 pings at 10 ms through each in turn, 2 x --rounds times; a
 //    weft path's figure is its median minus kernel VXLAN's (issue 7 asks
 //    for 50 µs at most)
+//    and head to head by condition (conditions.ts): weft vxlan against
+//    kernel VXLAN, both up at once, for TCP from a weft-attached pod (1 and
+//    4 streams), from the node itself and from a pod attached without
+//    weft's gso_max_size (another CNI's), each under the machine's default
+//    congestion control and under cubic; its pod, 1 stream, --congestion
+//    rounds stand for weft vxlan in the per-path head to head
 // 4. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
 //    next to it
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
@@ -33,10 +39,15 @@
 // Every TCP sender uses --congestion (cubic, Linux's default) whatever the
 // machine's default is: BBR paces a stream to the rate it has measured, and
 // on this VM (BBR by default) it held kernel VXLAN to 12-13 Gbit/s where
-// cubic carried 18-20, and weft to 9-10 where cubic carried 12-14.
+// cubic carried 18-20, and weft to 9-10 where cubic carried 12-14. The
+// rounds by condition are the exception: they run each condition under the
+// machine's default and under cubic (--h2h-congestion), since users run both.
+//
+// --only head-to-head runs the conditions' rounds alone (about 2.5 minutes).
 //
 // usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
 //          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro]
+//          [--only head-to-head] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -54,6 +65,8 @@ import type { MicroResult } from './micro'
 import { renderChart } from './chart'
 import { headToHead, pingRounds, PING_ROUND_COUNT, WARM_UP_PINGS } from './rounds'
 import type { HeadToHead, PingHeadToHead } from './rounds'
+import { CONDITIONS, conditionRounds, selectConditions, selectCongestions } from './conditions'
+import type { Condition, ConditionResult } from './conditions'
 import type { Bar, Panel } from './chart'
 import { benchArgs, congestionOption, numberFlag, usage } from './args'
 import { median, percentile } from './stats'
@@ -79,6 +92,12 @@ interface Options {
   micro: boolean
   /** print the table and redraw the chart of an earlier run's JSON, run nothing */
   report: string | undefined
+  /** 'head-to-head': the conditions' rounds alone, nothing else */
+  only: 'head-to-head' | undefined
+  /** head to head by condition: the sources and stream counts */
+  conditions: Condition[]
+  /** ... each under these congestion controls ('default': the machine's) */
+  h2hCongestions: string[]
 }
 
 const FLAGS = {
@@ -91,7 +110,10 @@ const FLAGS = {
   rounds: { type: 'string', default: '3' },
   congestion: { type: 'string', default: 'cubic' },
   'no-micro': { type: 'boolean', default: false },
-  report: { type: 'string', hint: 'FILE.json' }
+  report: { type: 'string', hint: 'FILE.json' },
+  only: { type: 'string', hint: 'head-to-head' },
+  conditions: { type: 'string', default: CONDITIONS.map((c) => c.name).join(',') },
+  'h2h-congestion': { type: 'string', default: 'default,cubic' }
 } as const
 
 function options (argv: string[]): Options {
@@ -100,6 +122,8 @@ function options (argv: string[]): Options {
   const pings = numberFlag('pings', values.pings, { min: 10, max: 2000, integer: true })
   const rounds = numberFlag('rounds', values.rounds, { min: 0, max: 9, integer: true })
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
+  if (values.only !== undefined && values.only !== 'head-to-head') throw new RangeError(`--only takes head-to-head, got ${values.only}`)
+  if (values.only !== undefined && rounds === 0) throw new RangeError('--only head-to-head needs --rounds 1 or more')
   return {
     seconds,
     paths: selectPaths(values.paths),
@@ -110,7 +134,10 @@ function options (argv: string[]): Options {
     rounds,
     congestion: congestionOption(values.congestion),
     micro: !values['no-micro'],
-    report: values.report
+    report: values.report,
+    only: values.only,
+    conditions: selectConditions(values.conditions),
+    h2hCongestions: selectCongestions(values['h2h-congestion'], congestionOption)
   }
 }
 
@@ -315,7 +342,25 @@ function congestionLabel (o: Options): string {
   return o.congestion ?? "the machine's default congestion control"
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[]): void {
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = []): void {
+  // a run of the conditions alone (--only head-to-head) has no paths' table
+  if (results.length > 0 || conds.length === 0) pathsTable(results, o, print)
+  printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
+  printConditions(`head to head by condition: weft vxlan against kernel VXLAN, both set up at once and run in turn, ${Math.max(0, ...conds.map((c) => c.rounds.length))} rounds of ${o.seconds} s`, conds, print)
+  printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
+  printPingRounds(`ping rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll ${BUSY_POLL_US} set up at once and pinged in turn, ${pingRoundCount(pings)} rounds of ${PING_ROUND_COUNT} pings at 10 ms`, pings, print)
+  const busiest = Math.max(...results.map((p) => p.background))
+  if (busiest > 0.25) print(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${os.cpus().length} cores busy before a path started): every path shared the cores with that load`)
+  for (const p of results.filter((p) => p.backend !== undefined && p.error === undefined)) {
+    for (const d of p.drops ?? []) {
+      const reasons = Object.entries(d.reasons).map(([k, v]) => `${k} ${v}`).join(', ')
+      if (reasons !== '' || d.tunTxDropped > 0) print(`note: ${p.label} ${d.node} dropped ${reasons !== '' ? reasons : 'nothing itself'}; its TUN tx_dropped ${d.tunTxDropped} (packets the kernel queued that the daemon did not read in time)`)
+    }
+  }
+}
+
+/** The paths' own table: each path's figures, the daemons' CPU and RSS, the ratios. */
+function pathsTable (results: PathFigures[], o: Options, print: (l: string) => void): void {
   print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
   print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
@@ -348,17 +393,25 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void, 
       print(`${p.label.padEnd(22)} ${f2(x.tcp1).padStart(6)}  ${f2(x.tcp4).padStart(6)}  ${f2(x.udp).padStart(6)}  ${f2(x.pps).padStart(7)}  ${f2(x.rtt).padStart(7)}`)
     }
   }
-  printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
-  printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
-  printPingRounds(`ping rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll ${BUSY_POLL_US} set up at once and pinged in turn, ${pingRoundCount(pings)} rounds of ${PING_ROUND_COUNT} pings at 10 ms`, pings, print)
-  const busiest = Math.max(...results.map((p) => p.background))
-  if (busiest > 0.25) print(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${os.cpus().length} cores busy before a path started): every path shared the cores with that load`)
-  for (const p of wefts) {
-    for (const d of p.drops ?? []) {
-      const reasons = Object.entries(d.reasons).map(([k, v]) => `${k} ${v}`).join(', ')
-      if (reasons !== '' || d.tunTxDropped > 0) print(`note: ${p.label} ${d.node} dropped ${reasons !== '' ? reasons : 'nothing itself'}; its TUN tx_dropped ${d.tunTxDropped} (packets the kernel queued that the daemon did not read in time)`)
-    }
+}
+
+/** Head to head by condition: each condition's rounds, the median ratio with its least and greatest, and each path's median rate. */
+function printConditions (title: string, conds: ConditionResult[], print: (l: string) => void): void {
+  if (conds.length === 0) return
+  const n = Math.max(...conds.map((c) => c.rounds.length))
+  const w = Math.max(9, ...conds.map((c) => c.label.length)) + 2
+  print(`\n${title}`)
+  print(`${'condition'.padEnd(w)}${Array.from({ length: n }, (_, i) => `round ${i + 1}: kernel/weft Gbit/s`.padEnd(28)).join('')}median ratio (min to max)   median Gbit/s kernel/weft`)
+  for (const c of conds) {
+    const cells = c.rounds.map((r) => `${f2(r.kernelGbps)}/${f2(r.weftGbps)} = ${f2(r.ratio)}x`.padEnd(28)).join('')
+    const ratio = `${f2(c.medianRatio)}x (${f2(c.minRatio)} to ${f2(c.maxRatio)})`
+    print(`${c.label.padEnd(w)}${cells.padEnd(28 * n)}${ratio.padEnd(28)}${f2(c.kernelGbps)}/${f2(c.weftGbps)}${c.error !== undefined ? `  failed: ${c.error.split('\n')[0]}` : ''}`)
   }
+}
+
+/** A condition's name on a chart bar: 'node, bbr', 'pod x4, cubic' */
+function shortLabel (c: ConditionResult): string {
+  return `${c.source}${c.streams > 1 ? ` x${c.streams}` : ''}, ${c.algorithm}`
 }
 
 /** Each path's rounds and their median ratio (nothing if none ran). */
@@ -424,7 +477,7 @@ function roundsPanel (title: string, reference: string, h2h: HeadToHead[]): Pane
   }
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[]): string {
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = []): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -434,6 +487,14 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
     ...(ref !== undefined ? { reference: get(ref), referenceLabel: 'kernel VXLAN' } : {})
   })
   const bg = Math.max(...results.map((p) => p.background))
+  const condPanel = conds.length > 0 ? [roundsPanel(`TCP head to head by condition (source, streams, congestion control): weft vxlan, median of ${Math.max(...conds.map((c) => c.rounds.length))} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', conds.map((c) => ({ ...c, label: shortLabel(c) })))] : []
+  if (results.length === 0 && conds.length > 0) {
+    return renderChart({
+      title: `weft bench ${stamp}: head to head by condition`,
+      subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${o.seconds} s per run; ratios are to kernel VXLAN in the same round`,
+      panels: condPanel
+    })
+  }
   return renderChart({
     title: `weft bench ${stamp}: pod to pod across two nodes`,
     subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, TCP ${congestionLabel(o)}, ${o.seconds} s per run, background load up to ${bg.toFixed(2)} cores; ratios are to kernel VXLAN`,
@@ -444,6 +505,7 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
         (p) => senderBound(p) ? '= sent' : undefined),
       panel('ping round trip, median (shorter is better)', 'ms', (p) => p.ping?.medianMs),
       ...(h2h.length > 0 ? [roundsPanel(`TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', h2h)] : []),
+      ...condPanel,
       ...(workers.length > 0 ? [roundsPanel(`TCP, ${WORKER_STREAMS} streams, two workers against one: median of ${o.rounds} alternating rounds`, 'weft vxlan', workers)] : []),
       ...(pings.length > 0 ? [pingPanel(`ping, median of ${pingRoundCount(pings)} alternating rounds: weft's median minus kernel VXLAN's (shorter is better; line: ${PING_TARGET_US} µs)`, pings)] : [])
     ]
@@ -487,18 +549,40 @@ async function pingRoundsOf (o: Options, results: PathFigures[]): Promise<PingHe
   }
 }
 
-/** Head to head, when kernel VXLAN and a weft path were both measured and --rounds > 0. */
-async function rounds (o: Options, results: PathFigures[]): Promise<HeadToHead[]> {
+/**
+ * Head to head, when kernel VXLAN and a weft path were both measured and
+ * --rounds > 0. Weft vxlan's rounds are the conditions' pod, 1 stream,
+ * --congestion rounds when those ran (the same measure: run again, they
+ * would only cost half a minute).
+ */
+async function rounds (o: Options, results: PathFigures[], conds: ConditionResult[]): Promise<HeadToHead[]> {
   const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
   const ok = (d: PathDef): boolean => results.some((p) => p.name === d.name && p.error === undefined)
   const wefts = o.paths.filter((d) => kindOf(d) === 'weft' && ok(d) && !('headToHead' in d && !d.headToHead))
   if (o.rounds === 0 || kernel === undefined || !ok(kernel) || wefts.length === 0) return []
-  try {
-    return await headToHead(kernel, wefts, { rounds: o.rounds, seconds: o.seconds, congestion: o.congestion, progress })
-  } catch (err) {
-    progress(`head to head failed: ${(err as Error).stack ?? String(err)}`)
-    return wefts.map((d) => ({ name: d.name, label: d.label, rounds: [], medianRatio: NaN, error: (err as Error).message }))
+  const same = conds.find((c) => c.source === 'pod' && c.streams === 1 && c.congestion === (o.congestion ?? 'default') && c.error === undefined && c.rounds.length > 0)
+  const taken = (d: PathDef): HeadToHead | undefined => d.name === 'vxlan' && same !== undefined ? { name: d.name, label: d.label, rounds: same.rounds, medianRatio: same.medianRatio } : undefined
+  const run = wefts.filter((d) => taken(d) === undefined)
+  let measured: HeadToHead[] = []
+  if (run.length > 0) {
+    try {
+      measured = await headToHead(kernel, run, { rounds: o.rounds, seconds: o.seconds, congestion: o.congestion, progress })
+    } catch (err) {
+      progress(`head to head failed: ${(err as Error).stack ?? String(err)}`)
+      measured = run.map((d) => ({ name: d.name, label: d.label, rounds: [], medianRatio: NaN, error: (err as Error).message }))
+    }
   }
+  return wefts.map((d) => taken(d) ?? measured.find((h) => h.name === d.name) as HeadToHead)
+}
+
+/** Head to head by condition (conditions.ts): in a whole run, when kernel VXLAN and weft vxlan were both measured and --rounds > 0. */
+async function conditionsOf (o: Options, results: PathFigures[]): Promise<ConditionResult[]> {
+  if (o.rounds === 0) return []
+  if (o.only === undefined) {
+    const ok = (name: string): boolean => o.paths.some((d) => d.name === name) && results.some((p) => p.name === name && p.error === undefined)
+    if (!ok('kernel-vxlan') || !ok('vxlan')) return []
+  }
+  return await conditionRounds({ rounds: o.rounds, seconds: o.seconds, conditions: o.conditions, congestions: o.h2hCongestions, progress })
 }
 
 export async function main (argv: string[]): Promise<number> {
@@ -518,14 +602,14 @@ export async function main (argv: string[]): Promise<number> {
   const t0 = performance.now()
 
   let micro: MicroResult | undefined
-  if (o.micro) {
+  if (o.micro && o.only === undefined) {
     micro = await runMicro({ progress })
     printMicro(micro, (l) => console.log(l))
   }
 
   const results: PathFigures[] = []
   // One path at a time, each in its own topology torn down before the next starts.
-  for (const def of o.paths) {
+  for (const def of o.only === undefined ? o.paths : []) {
     try {
       results.push(await measurePath(def, o))
     } catch (err) {
@@ -534,12 +618,13 @@ export async function main (argv: string[]): Promise<number> {
       results.push({ name: def.name, label: def.label, kind: kindOf(def), background: NaN, podMtu: NaN, error: (err as Error).message })
     }
   }
-  const h2h = await rounds(o, results)
+  const conds = await conditionsOf(o, results)
+  const h2h = await rounds(o, results, conds)
   const workers = await workerRounds(o, results)
   const pings = await pingRoundsOf(o, results)
   const took = (performance.now() - t0) / 1000
   progress(`done in ${took.toFixed(0)} s`)
-  table(results, o, (l) => console.log(l), h2h, workers, pings)
+  table(results, o, (l) => console.log(l), h2h, workers, pings, conds)
 
   const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
   const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
@@ -549,31 +634,33 @@ export async function main (argv: string[]): Promise<number> {
     started: started.toISOString(),
     seconds: took,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, loadavg: os.loadavg() },
-    options: { seconds: o.seconds, paths: o.paths.map((p) => p.name), offloads: o.offloads, udpRate: o.udpRate, pings: o.pings, rounds: o.rounds, congestion: o.congestion ?? 'default' },
+    options: { seconds: o.seconds, paths: o.only === undefined ? o.paths.map((p) => p.name) : [], offloads: o.offloads, udpRate: o.udpRate, pings: o.pings, rounds: o.rounds, congestion: o.congestion ?? 'default', ...(o.only !== undefined ? { only: o.only } : {}), conditions: o.conditions.map((c) => c.name), h2hCongestion: o.h2hCongestions },
     micro,
     paths: results,
     ratiosToKernelVxlan: ratios(results),
     headToHead: h2h,
+    headToHeadByCondition: conds,
     workers,
     pingRounds: pings
   }, null, 2) + '\n')
-  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings))
+  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
-  return results.some((p) => p.error !== undefined) ? 1 : 0
+  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[] }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[] }
   const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
-  const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file }
+  const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file, only: undefined, conditions: [], h2hCongestions: [] }
+  const conds = j.headToHeadByCondition ?? []
   const h2h = j.headToHead ?? []
   const workers = j.workers ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
   const pings = j.pingRounds ?? []
-  table(j.paths, o, (l) => console.log(l), h2h, workers, pings)
+  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }

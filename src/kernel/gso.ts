@@ -1,4 +1,4 @@
-// A device's GSO size, fitted to one UDP_SEGMENT message, and setting it.
+// A device's GSO size, fitted to one UDP_SEGMENT message.
 //
 // A TCP socket hands the kernel super-packets of up to its route's device's
 // gso_max_size (64 KB by default): 46 segments at weft's VXLAN MTU of 1450.
@@ -13,14 +13,15 @@
 // but more of them).
 //
 // Which device's size counts is the one the sending socket's route leaves
-// by: a pod's own interface (weft's CNI plugin sets it, src/cni/gso.ts), or,
-// for the node's own traffic, weft's TUN device (backend/tun/device.ts).
+// by: a pod's own interface, which weft's CNI plugin sets (src/cni/gso.ts).
+// The node's own TCP leaves by weft's TUN device, which keeps the kernel's
+// size: a lower one would make the kernel cut up every bigger super-packet
+// forwarded into it (backend/tun/device.ts says what that cost).
 //
 // TCP's size goal is floor((gso_max_size - 1 - MAX_TCP_HEADER) / mss)
 // segments, and MAX_TCP_HEADER is 256 or 320 bytes depending on the kernel's
 // configuration; half an MSS of slack on top of the segments plus 300 lands
 // on the wanted count for either, with or without TCP timestamps.
-import { run, type KernelOptions } from './exec'
 
 /** the largest UDP payload of one IPv4 datagram: one UDP_SEGMENT message */
 const UDP_MAX_PAYLOAD = 65507
@@ -47,23 +48,4 @@ export function fittedGsoMaxSize (mtu: number, encap = ENCAP_MAX): number | unde
   const perMessage = Math.min(UDP_MAX_SEGMENTS, Math.floor(UDP_MAX_PAYLOAD / (mtu + encap)))
   const size = perMessage * mss + Math.floor(mss / 2) + TCP_HEADROOM
   return size < GSO_DEFAULT ? size : undefined
-}
-
-/** A device's gso_max_size as the kernel reports it (`ip -d -j link show`); undefined if iproute2 does not print it. */
-export async function gsoMaxSizeOf (dev: string, opts: KernelOptions = {}): Promise<number | undefined> {
-  const out = await run(['ip', '-d', '-j', 'link', 'show', 'dev', dev], opts)
-  const links = JSON.parse(out) as Array<{ gso_max_size?: unknown }>
-  const size = links[0]?.gso_max_size
-  return typeof size === 'number' ? size : undefined
-}
-
-/**
- * Set a device's gso_max_size and read it back: resolves with what the
- * kernel now reports (undefined if iproute2 does not print it). A kernel or
- * iproute2 that refuses the setting rejects (a KernelCommandError).
- */
-export async function setGsoMaxSize (dev: string, size: number, opts: KernelOptions = {}): Promise<number | undefined> {
-  if (!Number.isInteger(size) || size < 1 || size > GSO_DEFAULT) throw new RangeError(`gso_max_size must be 1..${GSO_DEFAULT}, got ${size}`)
-  await run(['ip', 'link', 'set', 'dev', dev, 'gso_max_size', String(size)], opts)
-  return await gsoMaxSizeOf(dev, opts)
 }

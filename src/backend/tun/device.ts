@@ -3,7 +3,18 @@
 // 1. a TUN device (`weft.<VNI>`, `weft.ipip`, `weft0`; flannel's are
 //    `flannel.<VNI>`, `flannel.ipip`, `flannel0`), MTU = underlay less the
 //    encapsulation, our subnet's network address on it (/32, as flannel does),
-//    opened with the offloads the kernel gives (offloads.ts)
+//    opened with the offloads the kernel gives (offloads.ts). Its
+//    gso_max_size stays the kernel's 64 KB, unlike a pod's interface
+//    (kernel/gso.ts): the kernel takes a lower one on a TUN, and the node's
+//    own TCP would then send super-packets of one UDP_SEGMENT message each,
+//    but it also cuts up, before the TUN, every forwarded super-packet at
+//    least that size (gso_features_check, since Linux 6.13): a pod attached
+//    by another CNI plugin, or traffic GRO merged on the way in, then
+//    reaches weft one segment per read. Measured head to head on 6.18
+//    (bench/conditions.ts), weft at 62511: such a pod's TCP fell from 0.69x
+//    kernel VXLAN to 0.42x (BBR) and from 0.44x to 0.32x (cubic), the
+//    node's own did not measurably gain (0.72x/0.56x before, 0.62x/0.54x).
+//    test/backend/tun-gso.test.ts holds the device to 64 KB.
 // 2. one route: the whole cluster network into the device (our own subnet
 //    is more specific, on the pods' bridge, so it stays local)
 // 3. forwarding on, and flannel's forward accept rules (and --ip-masq rules),
