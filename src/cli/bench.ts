@@ -15,7 +15,7 @@ const SCRIPT = path.join(__dirname, '..', '..', 'bench', 'run.js')
 export const bench: Command = {
   name: 'bench',
   summary: 'benchmark veth, kernel VXLAN and every weft backend in namespaces (throughput, packet rate, latency, CPU); needs root and iperf3',
-  usage: 'weft bench [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro]',
+  usage: 'weft bench [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder] [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro] [--only head-to-head] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]',
   async run (argv, io) {
     if (!fs.existsSync(SCRIPT)) {
       io.err(`weft bench: ${SCRIPT} is missing: the benchmarks come with the source tree (build it with \`npx tsc -p .\`), not with an installed package`)
