@@ -44,7 +44,7 @@
 // first probe to the last, RSS after the forced GC grew less than 2 MB
 // ("rssFlat") and the heap in use after it less than 1 MB ("heapFlat"), and
 // the least-squares line through those probes rises less than that per hour
-// (or, over a window under 12 minutes, less than a fifth of it across the
+// (or, over a window under 30 minutes, less than half of it across the
 // window); null when no daemon had two probes 2 minutes apart past its
 // warm-up (a run under about 7 minutes). The whole life's figures, warm-up
 // included, and the VmRSS slope are printed beside them, not judged.
