@@ -9,6 +9,7 @@ import { annotationNames } from '../kube/annotations'
 import type { Annotations } from '../kube/annotations'
 import { KubeClient } from '../kube/client'
 import { KubeSubnetManager } from '../kube/manager'
+import { storedVtepMac } from '../kube/node'
 import type { KubeNode } from '../kube/node'
 import type { StoreOutage } from '../store/outage'
 import { untilStoreAnswers } from '../store/retry'
@@ -55,18 +56,7 @@ export async function startKube (flags: KubeFlags, log: Logger, outage: StoreOut
   if (node === undefined) return undefined
   const storedPublicIP = KubeSubnetManager.storedPublicIP(node, names)
   if (storedPublicIP !== undefined) log.info({ publicIP: storedPublicIP, annotation: names.nodePublicIP }, 'using the public IP from the node annotation')
-  return { client, names, nodeName, storedPublicIP, storedVtepMac: storedMac(node, names), describe: `the Kubernetes API at ${client.server} as node ${nodeName}` }
-}
-
-function storedMac (n: KubeNode, names: Annotations): string | undefined {
-  const raw = n.metadata?.annotations?.[names.backendData]
-  if (typeof raw !== 'string' || raw.length > 4096) return undefined
-  try {
-    const mac = (JSON.parse(raw) as { VtepMAC?: unknown } | null)?.VtepMAC
-    return typeof mac === 'string' ? mac.toLowerCase() : undefined
-  } catch {
-    return undefined
-  }
+  return { client, names, nodeName, storedPublicIP, storedVtepMac: storedVtepMac(node, names), describe: `the Kubernetes API at ${client.server} as node ${nodeName}` }
 }
 
 /**

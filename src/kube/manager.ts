@@ -95,7 +95,7 @@ export class KubeSubnetManager {
     if (own === undefined) throw new WeftError('ENONODE', `node ${JSON.stringify(this.o.nodeName)} does not exist in the Kubernetes API (NODE_NAME, or the pod's spec.nodeName, must name this node)`)
     const sub = podSubnet(own)
     if ('reason' in sub) {
-      throw new WeftError('ENOPODCIDR', sub.reason === 'its pod CIDR is not assigned'
+      throw new WeftError('ENOPODCIDR', sub.unassigned === true
         ? `node ${JSON.stringify(this.o.nodeName)} pod cidr not assigned (kube-controller-manager assigns one with --allocate-node-cidrs)`
         : `node ${JSON.stringify(this.o.nodeName)}: ${sub.reason}`)
     }

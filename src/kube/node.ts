@@ -44,11 +44,11 @@ export function isManaged (n: KubeNode, names: Annotations): boolean {
  * (one or two entries, one per family) over podCIDR, and refuses three or
  * more.
  */
-export function podSubnet (n: KubeNode): { subnet: Ip4Net } | { reason: string } {
+export function podSubnet (n: KubeNode): { subnet: Ip4Net } | { reason: string, unassigned?: true } {
   const list = n.spec?.podCIDRs
   const cidrs = Array.isArray(list) && list.length > 0 ? list : [n.spec?.podCIDR]
   if (cidrs.length > 2) return { reason: 'its pod CIDRs should be IPv4/IPv6 only or dual stack (more than two)' }
-  if (cidrs.every((c) => c === undefined || c === '')) return { reason: 'its pod CIDR is not assigned' }
+  if (cidrs.every((c) => c === undefined || c === '')) return { reason: 'its pod CIDR is not assigned', unassigned: true }
   for (const c of cidrs) {
     if (typeof c !== 'string') return { reason: 'its pod CIDR is not a string' }
     if (c.includes(':')) continue
@@ -95,6 +95,18 @@ export function nodeToLease (n: KubeNode, names: Annotations): NodeLease {
       backendType: type,
       ...(data !== undefined && data !== null ? { backendData: data } : {})
     }
+  }
+}
+
+/** The VTEP MAC in a node's backend-data annotation (flanneld's GetStoredMacAddresses), lower case, if it parses. */
+export function storedVtepMac (n: KubeNode, names: Annotations): string | undefined {
+  const raw = annotationsOf(n)[names.backendData]
+  if (typeof raw !== 'string' || raw.length > MAX_BACKEND_DATA) return undefined
+  try {
+    const mac = (JSON.parse(raw) as { VtepMAC?: unknown } | null)?.VtepMAC
+    return typeof mac === 'string' ? mac.toLowerCase() : undefined
+  } catch {
+    return undefined
   }
 }
 
