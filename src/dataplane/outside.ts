@@ -176,21 +176,22 @@ export class Outside {
       this.spoofCursor = (this.spoofCursor + 1) % UNKNOWN_RING
       return
     }
-    if (partial) {
-      stats[Count.OUTSIDE_PARTIAL]++
-      // unchecked (no vnet header to hand it to the kernel): finished here, one pass
-      if (!o.checked) finishChecksum(slab, ip, total)
-    } else if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
     // total drops any link-layer padding after the packet
     const proto = slab[ip + 9]
     // a TCP header that says it is shorter than TCP's own, or longer than
     // the packet, would mislead the coalescing (and the super-packet's
-    // header length); fragments past the first carry no TCP header
+    // header length); fragments past the first carry no TCP header. Checked
+    // before any checksum is finished, so a dropped packet counts no finish.
     if (proto === 6 && ((slab[ip + 6] & 0x1f) | slab[ip + 7]) === 0) {
       const ihl = (vihl & 15) << 2
       const doff = total >= ihl + 20 ? slab[ip + ihl + 12] >> 4 : 0
       if (doff < 5 || ihl + (doff << 2) > total) { stats[Reason.BAD_TCP_DATA_OFFSET]++; return }
     }
+    if (partial) {
+      stats[Count.OUTSIDE_PARTIAL]++
+      // unchecked (no vnet header to hand it to the kernel): finished here, one pass
+      if (!o.checked) finishChecksum(slab, ip, total)
+    } else if (!o.checked && finishPartialChecksum(slab, ip, total)) stats[Count.CHECKSUMS_FINISHED]++
     const leftPartial = partial && o.checked
     if (superMss > 0) { o.writes.superTcp(ip, total, superMss); stats[Count.OUTSIDE_UNSEGMENTED]++ } else if (proto === 6) o.writes.tcp(ip, total, leftPartial)
     else if (proto === 17) o.writes.udp(ip, total, leftPartial)

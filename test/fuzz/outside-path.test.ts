@@ -163,3 +163,13 @@ test('IP-in-IP: an outer header whose total length ends before the datagram does
   assert.equal(out.delivered.length, 0, `passed ${out.delivered[0]?.length} bytes from past the outer packet's 21: ${hex(d)}`)
   assert.ok(out.drops.truncated === 1 || out.drops.bad_total_length === 1, JSON.stringify(out.drops))
 })
+
+test('a TCP packet whose data offset is bad is dropped before its partial checksum is finished, so no finish is counted', async (t) => {
+  const rig = directRig('ipip')
+  t.after(() => rig.close())
+  // found by the loopback property (seed -862174183): inner TCP of 22 bytes, data offset 0, checksum field left partial
+  const d = Buffer.from('4500003e000100000104bb1c7f4d00037f4d00024500002a00030000400661400af401a40af402009c40145100000003000000000018020019a80000ca02'.replace(/ /g, ''), 'hex')
+  const out = await rig.inject([{ datagram: d, from: 'peer' }])
+  assert.deepEqual(out.drops, { bad_tcp_data_offset: 1 })
+  assert.equal(out.finished, 0)
+})
