@@ -15,6 +15,8 @@
 //    and is called back once the socket drains.
 // 5. With a BusyPoll attached, each batch read keeps the loop polling for a
 //    short window instead of sleeping (busy.c).
+// 6. wakeAfter(us) calls JS back once after that many µs (a timerfd on the
+//    same loop), for writes JS paces instead of sending at once.
 //
 // Errors thrown to JS carry `code` = errno name (EPERM, EBUSY, ...) and a
 // message that names the syscall.
@@ -29,6 +31,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "weft.h"
@@ -218,6 +221,7 @@ class Io : public Napi::ObjectWrap<Io> {
                            InstanceMethod<&Io::Start>("start"),
                            InstanceMethod<&Io::SetReading>("setReading"),
                            InstanceMethod<&Io::WantWritable>("wantWritable"),
+                           InstanceMethod<&Io::WakeAfter>("wakeAfter"),
                            InstanceMethod<&Io::SetBusyPoll>("setBusyPoll"),
                            InstanceMethod<&Io::Close>("close"),
                            InstanceAccessor<&Io::GetFd>("fd"),
@@ -261,6 +265,7 @@ class Io : public Napi::ObjectWrap<Io> {
   }
 
   ~Io() override {
+    StopTimer();
     StopPoll();
     if (fd_ >= 0) ::close(fd_);
     weft_mmsg_free(mmsg_);
@@ -379,26 +384,42 @@ class Io : public Napi::ObjectWrap<Io> {
 
   // send(count) -> packets consumed (sent or dropped); fewer than count means
   // the kernel queue is full (EAGAIN): keep the rest and wait for writable.
+  // TUN with pieces: send(count, first, firstPiece) writes count writes from
+  // write `first`, whose pieces start at `firstPiece` (a paced batch goes in
+  // several calls); both default to 0.
   Napi::Value Send(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!tx_.slab) THROW_TYPE(env, "send() before setSend()");
     uint32_t count = info[0].As<Napi::Number>().Uint32Value();
     if (count > tx_.max) count = tx_.max;
     if (fd_ < 0) THROW_ERRNO(env, EBADF, "send", "(closed)");
-    int r = kind_ == WEFT_KIND_FD ? weft_fd_write_batch(fd_, &tx_, count, ctr_)
-                                  : weft_sock_send_batch(fd_, kind_, mmsg_, &tx_, count, ctr_);
+    weft_tx_t tx = tx_;
+    if (kind_ == WEFT_KIND_FD && info.Length() > 2) {
+      uint32_t first = info[1].As<Napi::Number>().Uint32Value(), piece = info[2].As<Napi::Number>().Uint32Value();
+      // every write has a piece at least: first <= piece; count is then within segs too
+      if (first > piece || piece > tx.max || (!tx.segs && first != piece))
+        THROW_TYPE(env, "send(count, first, firstPiece): first <= firstPiece <= the batch");
+      tx.offsets += piece;
+      tx.lengths += piece;
+      if (tx.segs) tx.segs += first;
+      tx.max -= piece;
+      if (count > tx.max) count = tx.max;
+    }
+    int r = kind_ == WEFT_KIND_FD ? weft_fd_write_batch(fd_, &tx, count, ctr_)
+                                  : weft_sock_send_batch(fd_, kind_, mmsg_, &tx, count, ctr_);
     if (r < 0) THROW_ERRNO(env, -r, kind_ == WEFT_KIND_FD ? "write" : "sendmmsg", "");
     ctr_[WEFT_TX_BATCHES]++;
     return Napi::Number::New(env, r);
   }
 
-  // start(onRead: (n) => void, onWritable?: () => void)
+  // start(onRead: (n) => void, onWritable?: () => void, onTimer?: () => void)
   Napi::Value Start(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsFunction()) THROW_TYPE(env, "start(onRead, onWritable?)");
+    if (!info[0].IsFunction()) THROW_TYPE(env, "start(onRead, onWritable?, onTimer?)");
     if (fd_ < 0) THROW_ERRNO(env, EBADF, "start", "(closed)");
     onRead_ = Napi::Persistent(info[0].As<Napi::Function>());
     if (info[1].IsFunction()) onWritable_ = Napi::Persistent(info[1].As<Napi::Function>());
+    if (info[2].IsFunction()) onTimer_ = Napi::Persistent(info[2].As<Napi::Function>());
     if (!poll_) {
       uv_loop_t *loop = nullptr;
       if (napi_get_uv_event_loop(env, &loop) != napi_ok) THROW_TYPE(env, "no event loop");
@@ -430,6 +451,60 @@ class Io : public Napi::ObjectWrap<Io> {
     return info.Env().Undefined();
   }
 
+  // wakeAfter(us): call onTimer once, us µs from now (1..1000000); a second
+  // call before then moves the time. The timerfd is made on first use.
+  Napi::Value WakeAfter(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    double us = info[0].As<Napi::Number>().DoubleValue();
+    if (!(us >= 1 && us <= 1e6)) {
+      Napi::RangeError::New(env, "wakeAfter(us): 1..1000000").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (fd_ < 0) THROW_ERRNO(env, EBADF, "wakeAfter", "(closed)");
+    if (!timer_) {
+      uv_loop_t *loop = nullptr;
+      if (napi_get_uv_event_loop(env, &loop) != napi_ok) THROW_TYPE(env, "no event loop");
+      int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+      if (tfd < 0) THROW_ERRNO(env, errno, "timerfd_create", "");
+      timer_ = new uv_poll_t;
+      int r = uv_poll_init(loop, timer_, tfd);
+      if (r < 0) {
+        ::close(tfd);
+        delete timer_;
+        timer_ = nullptr;
+        THROW_ERRNO(env, -r, "uv_poll_init", "(timer)");
+      }
+      timerFd_ = tfd;
+      timer_->data = this;
+    }
+    uint64_t ns = static_cast<uint64_t>(us * 1000);
+    struct itimerspec t = {{0, 0}, {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}};
+    if (timerfd_settime(timerFd_, 0, &t, nullptr) < 0) THROW_ERRNO(env, errno, "timerfd_settime", "");
+    uv_poll_start(timer_, UV_READABLE, &Io::OnTimer);  // watched only while a wake is due
+    return env.Undefined();
+  }
+
+  static void OnTimer(uv_poll_t *h, int status, int events) {
+    Io *self = static_cast<Io *>(h->data);
+    if (!self || status < 0 || !(events & UV_READABLE)) return;
+    uint64_t expirations;
+    if (::read(self->timerFd_, &expirations, sizeof expirations) != sizeof expirations) return;  // moved: not yet
+    uv_poll_stop(h);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->Call(self->onTimer_, {});
+  }
+
+  void StopTimer() {
+    if (!timer_) return;
+    uv_poll_stop(timer_);
+    timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t *>(timer_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+    timer_ = nullptr;
+    ::close(timerFd_);
+    timerFd_ = -1;
+  }
+
   // setBusyPoll(poller: BusyPoll | null): each batch read kicks it.
   Napi::Value SetBusyPoll(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
@@ -445,6 +520,7 @@ class Io : public Napi::ObjectWrap<Io> {
 
   // close(): idempotent; stops polling and closes the fd.
   Napi::Value Close(const Napi::CallbackInfo &info) {
+    StopTimer();
     StopPoll();
     if (fd_ >= 0) {
       ::close(fd_);
@@ -452,6 +528,7 @@ class Io : public Napi::ObjectWrap<Io> {
     }
     onRead_.Reset();
     onWritable_.Reset();
+    onTimer_.Reset();
     busy_ = nullptr;
     busyRef_.Reset();
     return info.Env().Undefined();
@@ -533,7 +610,9 @@ class Io : public Napi::ObjectWrap<Io> {
   weft_mmsg_t *mmsg_ = nullptr;
   uv_poll_t *poll_ = nullptr;
   bool reading_ = false, wantWrite_ = false;
-  Napi::FunctionReference onRead_, onWritable_;
+  Napi::FunctionReference onRead_, onWritable_, onTimer_;
+  uv_poll_t *timer_ = nullptr;  // wakeAfter's timerfd, watched on this loop
+  int timerFd_ = -1;
   BusyPoll *busy_ = nullptr;
   Napi::ObjectReference busyRef_;
 };

@@ -18,7 +18,10 @@
 // 4. it is queued for the TUN where it lies (no copy): TCP segments (and,
 //    with TUN USO, UDP datagrams) of one flow coalesce into super-packets
 //    (tun-writes.ts)
-// 5. one call writes the batch to the TUN
+// 5. one call writes the batch to the TUN; if UDP in it must be paced
+//    (pacer.ts), the socket is not read again until the last of it is
+//    written (the slab holds it), which also leaves any backlog in the
+//    socket's buffer rather than ours
 // Senders without a lease, and lease holders that sent a spoofed inner
 // source, are remembered in small rings (no allocation) so that the control
 // plane can log each one once.
@@ -87,7 +90,11 @@ export class Outside {
     this.spoofSenders = o.spoofSenders ?? new Uint32Array(UNKNOWN_RING)
     this.checkSource = o.checkSource === true
     o.sock.receiveInto(o.rx, o.checked ? { checkInner: o.encap.headroom, rco: o.encap.remoteChecksum === true } : {})
+    o.writes.onDrained = this.drained
   }
+
+  /** The paced rest of a batch is written: the slab is free, read again. */
+  private readonly drained = (): void => { this.o.sock.setReading(true) }
 
   /** Our subnet (inner destinations must be inside it). */
   setOwnSubnet (ip: number, prefixLen: number): void {
@@ -147,6 +154,7 @@ export class Outside {
       }
     }
     o.writes.send()
+    if (o.writes.pending > 0) o.sock.setReading(false)
   }
 
   /** One datagram from `peer`: checked, decapsulated and queued for the TUN. */

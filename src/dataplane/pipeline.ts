@@ -10,6 +10,7 @@ import { PER_PEER } from './fdb'
 import { ANSWER_SLOT, ANSWER_SLOTS, Inside } from './inside'
 import { GRO_MAX_SEGMENTS, Outside } from './outside'
 import { TunWrites } from './tun-writes'
+import { pacingFactor, UdpPacer } from './pacer'
 import { VNET_F_DATA_VALID, VNET_HDR_LEN } from '../native/vnet'
 import { snapshot } from '../native/counters'
 import { Count, newStats, snapshotStats } from './stats'
@@ -45,6 +46,11 @@ export interface PipelineOptions {
   spoofSenders?: Uint32Array
   /** drop inner sources the sender does not hold (Outside's checkSource) */
   checkSource?: boolean
+  /**
+   * Pace UDP into the TUN at this many times its arrival rate (pacer.ts);
+   * 0: write every batch at once. Default: WEFT_UDP_PACING, else PACE_FACTOR.
+   */
+  udpPacing?: number
 }
 
 export type DataplaneSnapshot = StatsSnapshot & { tun: Record<string, number>, sock: Record<string, number> }
@@ -70,6 +76,7 @@ export class Pipeline {
   readonly stats: Float64Array
   readonly inside: Inside
   readonly outside: Outside
+  private readonly writes: TunWrites
   private started = false
   private busy: BusyPoll | null = null
 
@@ -96,7 +103,9 @@ export class Pipeline {
     // pieces: a header and a packet per write at most
     const pieces = new PacketBatch({ size: Math.min(8192, 2 * maxWrites), slotSize: 1, slab: outSlab })
     const checked = vnet
-    const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0, off.uso === true)
+    const factor = o.udpPacing ?? pacingFactor(process.env.WEFT_UDP_PACING)
+    const writes = new TunWrites(o.tun, pieces, vnet, hdrBase, maxWrites, this.stats, checked ? VNET_F_DATA_VALID : 0, off.uso === true, factor > 0 ? new UdpPacer(factor) : undefined)
+    this.writes = writes
     this.inside = new Inside({ tun: o.tun, sock: o.sock, rx: inRx, tx: inTx, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, vnet, coalesce: off.gso === true, onFatal: (e) => o.onFatal('inside', e), writes, answerSlab: outSlab, answerBase })
     this.outside = new Outside({ sock: o.sock, rx: outRx, writes, fdb: o.fdb, encap: o.encap, stats: this.stats, mtu: o.mtu, checked, onFatal: (e) => o.onFatal('outside', e), unknownSources: o.unknownSources, spoofSenders: o.spoofSenders, checkSource: o.checkSource })
   }
@@ -110,7 +119,7 @@ export class Pipeline {
       this.o.tun.busyPoll(this.busy)
       this.o.sock.busyPoll(this.busy)
     }
-    this.o.tun.start(this.inside.onBatch)
+    this.o.tun.start(this.inside.onBatch, undefined, this.writes.resume)
     this.o.sock.start(this.outside.onBatch, this.inside.flush)
   }
 

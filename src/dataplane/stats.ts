@@ -74,13 +74,16 @@ export const Count = {
   /** light batches read while the loop was busy-polling: each found it awake instead of waking it */
   BUSY_POLL_CAUGHT: DROP_COUNT + 16,
   /** times heavy traffic began, holding busy polling off (for 100 ms, renewed while it lasts) */
-  BUSY_POLL_SUSPENDED: DROP_COUNT + 17
+  BUSY_POLL_SUSPENDED: DROP_COUNT + 17,
+  /** times UDP into the TUN waited for the pacer (a backlog spread out instead of written at once; pacer.ts) */
+  OUTSIDE_PACED: DROP_COUNT + 18
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
   'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished',
   'unreachable_sent', 'inside_super_packets', 'outside_super_packets', 'outside_coalesced', 'inside_partial_checksums',
-  'outside_partial_checksums', 'outside_unsegmented', 'busy_poll_ns', 'busy_poll_caught', 'busy_poll_suspended'
+  'outside_partial_checksums', 'outside_unsegmented', 'busy_poll_ns', 'busy_poll_caught', 'busy_poll_suspended',
+  'outside_paced'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

@@ -15,7 +15,11 @@
 //    headers for the whole (IP length and checksum, PSH if any had it, the
 //    TCP/UDP checksum left partial for the kernel to finish) and its vnet
 //    header asks for TCPV4/UDP_L4 segmentation at the first segment's size
-// 5. send(): one call into the addon for every write of the batch
+// 5. send(): one call into the addon for every write of the batch; with a
+//    UdpPacer (pacer.ts), UDP writes go as it allows and the rest after a
+//    wait (the TUN's wakeAfter, then resume()), in order with everything
+//    else; whoever owns the slab (Outside) waits for onDrained before
+//    reusing it
 // Inner checksums were checked once on receive (the socket's checkInner):
 // coalescing relies on that check (the kernel never checks a super-packet's
 // segments), so it needs it. Single TCP/UDP packets go with DATA_VALID,
@@ -32,6 +36,8 @@ import { fold, pseudoHeaderSum4At } from '../packet/checksum'
 import { setIpv4Checksum } from '../packet/ipv4'
 import { Count, Drop } from './stats'
 import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../native/vnet'
+import { DATAGRAM_OVERHEAD } from './pacer'
+import type { UdpPacer } from './pacer'
 
 /** bytes per header slot in the header area */
 const HDR_SLOT = 12
@@ -58,6 +64,17 @@ export class TunWrites {
   private runProto = 0
   /** [0] the sequence number the next segment must carry (int32 view of a uint32) */
   private readonly seq = new Int32Array(1)
+  /** per write: what its UDP datagrams cost a receiving socket (0: not UDP, never held) */
+  private readonly cost: Float64Array
+  /** UDP cost queued since the last send(): what arrived in the batch */
+  private arrivedCost = 0
+  /** writes (and their pieces) already written of those queued; the rest wait for the pacer */
+  private sent = 0
+  private sentPieces = 0
+  /** a wake is due: the queued writes go from resume(), not send() */
+  private waiting = false
+  /** called once the last paced write of a batch went: the slab is free again */
+  onDrained: () => void = () => {}
 
   /**
    * batch: registered with the TUN in pieces mode; its slab holds the header
@@ -73,11 +90,19 @@ export class TunWrites {
     /** VNET_F_DATA_VALID if inner checksums were checked on receive, else 0 */
     private readonly checked: number,
     /** the TUN takes UDP_L4 super-packets (USO): coalesce UDP too */
-    private readonly uso = false
+    private readonly uso = false,
+    /** paces UDP writes (the TUN's start must then route onTimer to resume()); none: every batch at once */
+    private readonly pacer?: UdpPacer,
+    /** now in µs (tests pass their own clock) */
+    private readonly now: () => number = nowUs
   ) {
     if (hdrBase + maxWrites * HDR_SLOT > batch.slab.length) throw new RangeError('the header area does not fit in the slab')
+    this.cost = new Float64Array(maxWrites)
     tun.sendFrom(batch, undefined, { pieces: true })
   }
+
+  /** Writes queued and not yet written (a paced batch's rest). */
+  get pending (): number { return this.writes - this.sent }
 
   static headerArea (maxWrites: number): number { return maxWrites * HDR_SLOT }
 
@@ -144,6 +169,15 @@ export class TunWrites {
 
   /** A UDP datagram (IPv4, header already checked): coalesced when it continues the open run (USO only). */
   udp (ip: number, total: number, partial = false): void {
+    const p0 = this.pieces
+    this.queueUdp(ip, total, partial)
+    if (this.pieces === p0) return // dropped: no room
+    const c = total + DATAGRAM_OVERHEAD
+    this.cost[this.writes - 1] += c
+    this.arrivedCost += c
+  }
+
+  private queueUdp (ip: number, total: number, partial: boolean): void {
     const s = this.batch.slab
     const payload = total - 28
     const plain = this.uso && this.checked !== 0 && this.vnet && s[ip] === 0x45 && payload > 0 &&
@@ -235,6 +269,7 @@ export class TunWrites {
     o.lengths[p] = total
     p++
     o.segs[w] = p - this.pieces
+    this.cost[w] = 0
     this.pieces = p
     this.writes = w + 1
   }
@@ -268,9 +303,21 @@ export class TunWrites {
     this.stats[Count.OUTSIDE_COALESCED] += this.runSegs
   }
 
-  /** Write everything queued (one call into the addon); returns writes the kernel refused. */
+  /**
+   * Write what is queued (one call into the addon): everything, or with a
+   * pacer as much as it allows, the rest from resume() after a wait (then
+   * `pending` > 0). While a wait is due this writes nothing: what was just
+   * queued goes after the rest, in order. Returns writes the kernel refused.
+   */
   send (): number {
     this.close()
+    const pacer = this.pacer
+    // no UDP since the last send and nothing waiting: nothing to pace (TCP goes as before)
+    if (pacer !== undefined && (this.arrivedCost > 0 || this.waiting)) {
+      pacer.arrived(this.arrivedCost, this.now())
+      this.arrivedCost = 0
+      return this.waiting ? 0 : this.paced(pacer)
+    }
     const n = this.writes
     if (n === 0) return 0
     this.writes = 0
@@ -280,4 +327,59 @@ export class TunWrites {
     if (written < n) this.stats[Drop.TUN_WRITE] += n - written
     return n - written
   }
+
+  /** The TUN's onTimer: the wait is over, write the next piece of the paced batch. */
+  readonly resume = (): void => {
+    if (!this.waiting || this.pacer === undefined) return
+    this.waiting = false
+    this.paced(this.pacer)
+    if (!this.waiting) this.onDrained()
+  }
+
+  /** Write from `sent` on as far as the pacer allows; the rest waits for a wake. */
+  private paced (pacer: UdpPacer): number {
+    const end = this.writes
+    if (this.sent === end) { this.reset(); return 0 }
+    pacer.refill(this.now())
+    const segs = this.batch.segs
+    const cost = this.cost
+    let used = 0
+    let pieces = 0
+    let w = this.sent
+    for (; w < end; w++) {
+      const c = cost[w]
+      if (c > 0) {
+        if (!pacer.allows(used, c)) break
+        used += c
+      }
+      pieces += segs[w]
+    }
+    let refused = 0
+    const n = w - this.sent
+    if (n > 0) {
+      pacer.spend(used)
+      const written = this.tun.sendRange(n, this.sent, this.sentPieces)
+      if (written < n) refused = n - written
+      this.stats[Drop.TUN_WRITE] += refused
+      this.sent = w
+      this.sentPieces += pieces
+    }
+    if (w === end) { this.reset(); return refused }
+    this.waiting = true
+    this.stats[Count.OUTSIDE_PACED]++
+    this.tun.wakeAfter(pacer.waitFor(cost[w]))
+    return refused
+  }
+
+  /** Everything queued went: the slots and pieces start over. */
+  private reset (): void {
+    this.writes = 0
+    this.pieces = 0
+    this.sent = 0
+    this.sentPieces = 0
+  }
+}
+
+function nowUs (): number {
+  return performance.now() * 1000
 }

@@ -61,10 +61,13 @@ export interface NativeIo {
   setReceive (views: NativeReceive): void
   setSend (views: NativeSend): void
   read (): number
-  send (count: number): number
-  start (onRead: (n: number) => void, onWritable?: () => void): void
+  /** TUN with pieces: `count` writes from write `first`, whose pieces start at `firstPiece` */
+  send (count: number, first?: number, firstPiece?: number): number
+  start (onRead: (n: number) => void, onWritable?: () => void, onTimer?: () => void): void
   setReading (on: boolean): void
   wantWritable (): void
+  /** onTimer once, `us` µs from now (1..1e6); a later call moves it */
+  wakeAfter (us: number): void
   setBusyPoll (poller: NativeBusyPoll | null): void
   close (): void
 }

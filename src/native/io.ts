@@ -10,6 +10,8 @@
 //    packets 0..count-1 and returns how many were consumed (sent or dropped
 //    with a counted reason). Fewer than count means the kernel queue is full:
 //    keep the rest, call wantWritable(), resend from onWritable.
+// 4. wakeAfter(us) calls start's onTimer once after that many µs (a timerfd
+//    on the same loop): for writes the caller paces (dataplane/pacer.ts).
 // Counters live in a Float64Array the addon writes directly: reading them
 // costs no call.
 import { fromNative } from '../errors'
@@ -105,9 +107,9 @@ export class PacketIo {
     this.io.setSend({ ...views, dests: batch.dests, table: peers.table, segs: o.gso === true ? batch.segs : null, inner: o.inner ?? 0, coalesce: o.coalesce === true })
   }
 
-  start (onBatch: (count: number) => void, onWritable?: () => void): void {
+  start (onBatch: (count: number) => void, onWritable?: () => void, onTimer?: () => void): void {
     try {
-      this.io.start(onBatch, onWritable)
+      this.io.start(onBatch, onWritable, onTimer)
     } catch (err) { throw fromNative(err) }
   }
 
@@ -121,6 +123,20 @@ export class PacketIo {
   send (count: number): number {
     try {
       return this.io.send(count)
+    } catch (err) { throw fromNative(err) }
+  }
+
+  /** A TUN registered with pieces: `count` writes from write `first`, whose pieces start at `firstPiece`. */
+  sendRange (count: number, first: number, firstPiece: number): number {
+    try {
+      return this.io.send(count, first, firstPiece)
+    } catch (err) { throw fromNative(err) }
+  }
+
+  /** start's onTimer once, `us` µs from now (1..1e6); a later call moves it. */
+  wakeAfter (us: number): void {
+    try {
+      this.io.wakeAfter(us)
     } catch (err) { throw fromNative(err) }
   }
 

@@ -44,6 +44,8 @@ export interface NodeOptions {
   remCsum?: boolean
   /** drop inner sources the sender does not hold (the backends' default) */
   checkSource?: boolean
+  /** the pipeline's UDP pacing factor (0: off); default the pipeline's */
+  udpPacing?: number
 }
 
 /** A VXLAN pipeline between an in-memory TUN and a loopback UDP socket. */
@@ -53,7 +55,7 @@ export function node (subnet: string, mac: string, o: NodeOptions = {}): TestNod
   const net = parseCidr('10.244.0.0/16')
   const fdb = new Fdb({ network: net, subnetLen: 24, port: 0 })
   const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb, o.remCsum === true), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, checkSource: o.checkSource === true, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb, o.remCsum === true), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, checkSource: o.checkSource === true, udpPacing: o.udpPacing, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(subnet)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
   const wireRx = new PacketBatch({ size: 64, slotSize: o.wireSlot ?? 2048 })
