@@ -1,10 +1,12 @@
 // Decode one captured frame into a plain summary object for `weft capture`:
 // the link header, the (outer) IPv4 packet, the flannel encapsulation it
-// uses (VXLAN, IP-in-IP, the UDP backend) and the packet it carries. Pure:
+// uses (VXLAN, IP-in-IP, the UDP backend, WireGuard) and the packet it
+// carries (WireGuard's is ciphertext: only its message header is read). Pure:
 // bytes and a link type in, an object out, no I/O. It never throws: a
 // malformed packet yields a summary saying at which layer decoding stopped
-// and why, in the validate* reason names of src/packet/reason.ts, because a
-// capture tool is most needed exactly when packets are wrong.
+// and why, in the validate* reason names of src/packet/reason.ts (and the
+// bad_wireguard_* names below), because a capture tool is most needed
+// exactly when packets are wrong.
 import {
   ARPOP_REQUEST, ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN,
   ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMP_TIME_EXCEEDED,
@@ -37,6 +39,9 @@ export const LINKTYPE_NAMES: Readonly<Record<number, string>> = {
 /** flannel's UDP backend port (the payload is a bare IP packet). */
 export const FLANNEL_UDP_PORT = 8285
 
+/** flannel's wireguard backend port (ListenPort; 51821 is its IPv6 one, not decoded here). */
+export const WIREGUARD_PORT = 51820
+
 const LINUX_SLL_HLEN = 16
 const IPV6_HLEN = 40
 
@@ -46,14 +51,16 @@ export interface DecodeOptions {
   readonly vxlanPorts: readonly number[]
   /** UDP ports carrying flannel's UDP backend (8285). */
   readonly udpPorts: readonly number[]
+  /** UDP ports carrying WireGuard (flannel's default is 51820). */
+  readonly wireguardPorts: readonly number[]
   /** Decode IPv4 protocol 4 as IP-in-IP. */
   readonly ipip: boolean
 }
 
-export const DEFAULT_DECODE: DecodeOptions = { vxlanPorts: [VXLAN_PORT_FLANNEL], udpPorts: [FLANNEL_UDP_PORT], ipip: true }
+export const DEFAULT_DECODE: DecodeOptions = { vxlanPorts: [VXLAN_PORT_FLANNEL], udpPorts: [FLANNEL_UDP_PORT], wireguardPorts: [WIREGUARD_PORT], ipip: true }
 
 /** Look for no encapsulation: what a VTEP (weft.1, flannel.1) carries is the inner traffic itself. */
-export const PLAIN_DECODE: DecodeOptions = { vxlanPorts: [], udpPorts: [], ipip: false }
+export const PLAIN_DECODE: DecodeOptions = { vxlanPorts: [], udpPorts: [], wireguardPorts: [], ipip: false }
 
 export interface EthInfo {
   src: string
@@ -105,11 +112,38 @@ export interface IcmpInfo {
 
 export type L4Info = TcpInfo | UdpInfo | IcmpInfo
 
+/** A WireGuard message's kind; a keepalive is a transport message with no payload. */
+export type WireguardMessage = 'initiation' | 'response' | 'cookie' | 'transport' | 'keepalive'
+
+/**
+ * The header of a WireGuard message (all there is to read: the rest is
+ * encrypted). Indices are unsigned 32-bit numbers. The counter is a number
+ * when it is at most 2^53 - 1 (Number.MAX_SAFE_INTEGER), which every real
+ * one is (sessions are rekeyed within minutes), else its exact decimal string,
+ * so --json never rounds it.
+ */
+export interface WireguardInfo {
+  type: 'wireguard'
+  srcPort: number
+  dstPort: number
+  /** missing when the type is not one of WireGuard's (see the malformed reason) */
+  message?: WireguardMessage
+  /** initiation, response: the sender's index for this handshake */
+  senderIndex?: number
+  /** response, cookie, transport, keepalive: the index the receiver picked */
+  receiverIndex?: number
+  /** transport, keepalive: the 64-bit nonce counter */
+  counter?: number | string
+  /** the whole WireGuard message (the UDP payload), bytes */
+  length: number
+}
+
 export type EncapInfo =
   /** flags and vni are missing when the VXLAN header is cut short */
   | { type: 'vxlan', srcPort: number, dstPort: number, flags?: number, vni?: number, rco?: true }
   | { type: 'ipip' }
   | { type: 'udp', srcPort: number, dstPort: number }
+  | WireguardInfo
 
 export interface IpInfo {
   src: string
@@ -130,9 +164,9 @@ export interface IpInfo {
 }
 
 export interface Problem {
-  /** where decoding stopped: ethernet, sll, ip, ipv4, ipv6, udp, tcp, icmp, vxlan, arp */
+  /** where decoding stopped: ethernet, sll, ip, ipv4, ipv6, udp, tcp, icmp, vxlan, wireguard, arp */
   layer: string
-  /** a REASON_NAMES entry, e.g. 'truncated' */
+  /** a REASON_NAMES entry, e.g. 'truncated', or a WG_REASONS one */
   reason: string
   /** bytes there were from this layer on */
   bytes: number
@@ -337,12 +371,71 @@ function decodeUdp (buf: Buffer, l4: number, l4Len: number, ipOff: number, ip: I
       decodeRawIp(buf, payload, payloadEnd, ip.inner, opts, depth + 1)
       return
     }
+    if (isPort(opts.wireguardPorts, srcPort, dstPort)) {
+      const wg = decodeWireguard(buf, payload, payloadEnd, srcPort, dstPort)
+      ip.encap = wg.info
+      if (wg.reason !== undefined) out.malformed = { layer: 'wireguard', reason: wg.reason, bytes: payloadEnd - payload }
+      return
+    }
   }
   ip.l4 = { type: 'udp', srcPort, dstPort, len: udpLen - UDP_HLEN }
 }
 
 function isPort (ports: readonly number[], src: number, dst: number): boolean {
   return ports.includes(dst) || ports.includes(src)
+}
+
+// WireGuard messages (whitepaper section 5.4; wireguard-go device/noise-protocol.go):
+// a type byte, three zero bytes, then little-endian fields.
+const WG_MESSAGES: Readonly<Record<number, { message: WireguardMessage, size: number }>> = {
+  1: { message: 'initiation', size: 148 },
+  2: { message: 'response', size: 92 },
+  3: { message: 'cookie', size: 64 }
+}
+const WG_TRANSPORT = 4
+/** type, receiver index, counter (16) and the Poly1305 tag (16): a keepalive, no payload */
+const WG_TRANSPORT_MIN = 32
+
+/**
+ * Why a datagram on a WireGuard port is not a WireGuard message (the
+ * Problem reason; src/packet/reason.ts has no WireGuard codes yet):
+ * - truncated: fewer than 4 bytes, no whole type field
+ * - bad_wireguard_reserved: a known type byte followed by non-zero bytes
+ *   (receivers read the type as a 32-bit word, so they drop it as unknown)
+ * - bad_wireguard_type: a type other than 1 to 4
+ * - bad_wireguard_length: a handshake message not of its fixed size, or a
+ *   transport message shorter than 32 bytes
+ * A transport message whose payload is not a multiple of 16 is not
+ * malformed: senders pad to 16 but never past the device MTU, so a
+ * full-size packet on a 1420-byte MTU travels unpadded.
+ */
+export const WG_REASONS = ['truncated', 'bad_wireguard_reserved', 'bad_wireguard_type', 'bad_wireguard_length'] as const
+
+function decodeWireguard (buf: Buffer, off: number, end: number, srcPort: number, dstPort: number): { info: WireguardInfo, reason?: typeof WG_REASONS[number] } {
+  const length = end - off
+  const head = { type: 'wireguard' as const, srcPort, dstPort }
+  if (length < 4) return { info: { ...head, length }, reason: 'truncated' }
+  const type = buf[off] as number
+  const known = type === WG_TRANSPORT ? { message: 'transport' as const, size: WG_TRANSPORT_MIN } : WG_MESSAGES[type]
+  if (known === undefined) return { info: { ...head, length }, reason: 'bad_wireguard_type' }
+  const named = { ...head, message: known.message }
+  if (buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) return { info: { ...named, length }, reason: 'bad_wireguard_reserved' }
+  if (type === WG_TRANSPORT ? length < WG_TRANSPORT_MIN : length !== known.size) return { info: { ...named, length }, reason: 'bad_wireguard_length' }
+  switch (type) {
+    case 1: return { info: { ...named, senderIndex: buf.readUInt32LE(off + 4), length } }
+    case 2: return { info: { ...named, senderIndex: buf.readUInt32LE(off + 4), receiverIndex: buf.readUInt32LE(off + 8), length } }
+    case 3: return { info: { ...named, receiverIndex: buf.readUInt32LE(off + 4), length } }
+  }
+  const counter = buf.readBigUInt64LE(off + 8)
+  return {
+    info: {
+      ...head,
+      message: length === WG_TRANSPORT_MIN ? 'keepalive' : 'transport',
+      receiverIndex: buf.readUInt32LE(off + 4),
+      counter: counter <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(counter) : counter.toString(),
+      length
+    }
+  }
 }
 
 const TCP_FLAG_CHARS: ReadonlyArray<[number, string]> = [
@@ -418,9 +511,12 @@ function decodeFirstFragment (buf: Buffer, l4: number, l4Len: number, ip: IpInfo
 
 /**
  * The addresses of the packet a pod sent: the inner packet of an
- * encapsulated one, else the packet itself (as on a VTEP).
+ * encapsulated one, else the packet itself (as on a VTEP). None for a tunnel
+ * packet whose inner packet is not there to read: encrypted (WireGuard) or
+ * malformed (the outer addresses are nodes', not pods').
  */
 export function podAddresses (d: Decoded): { src: string, dst: string } | undefined {
+  if (d.ip?.encap !== undefined && d.ip.inner === undefined) return undefined
   const ip = d.ip?.inner?.ip ?? d.ip
   return ip === undefined ? undefined : { src: ip.src, dst: ip.dst }
 }

@@ -1,9 +1,10 @@
 // Turn a decoded packet (decode.ts) into the one line `weft capture` prints,
 // tcpdump-like so it reads at a glance:
 //   12:01:02.123456 198.18.0.1 > 198.18.0.2 VXLAN vni 1 | 10.244.1.2 > 10.244.2.3 ICMP echo request id 5 seq 1 len 84
+//   12:01:02.123456 198.18.0.1:51820 > 198.18.0.2:51820 WireGuard transport receiver 0x1a2b3c4d counter 17 len 1452
 // or into one JSON object for --json. Pure; no I/O.
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED } from '../packet'
-import type { Decoded, IcmpInfo, IpInfo, Layers } from './decode'
+import type { Decoded, IcmpInfo, IpInfo, Layers, WireguardInfo } from './decode'
 
 const PROTO_NAMES: Readonly<Record<number, string>> = {
   [IPPROTO_ICMP]: 'ICMP', [IPPROTO_TCP]: 'TCP', [IPPROTO_UDP]: 'UDP', [IPPROTO_IPIP]: 'IPIP'
@@ -48,11 +49,31 @@ function describeIcmp (ip: IpInfo, icmp: IcmpInfo): string {
   return `ICMP type ${t} code ${icmp.code}`
 }
 
+/** A 32-bit WireGuard index (a random value, not a quantity) as 8 hex digits: 0x1a2b3c4d. */
+function index (n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`
+}
+
+const WG_NAMES: Readonly<Record<string, string>> = { cookie: 'cookie reply' }
+
+/** A WireGuard message: its kind and the header fields there are in the clear. */
+function describeWireguard (ip: IpInfo, wg: WireguardInfo, malformed: boolean): string {
+  let s = `${ip.src}:${wg.srcPort} > ${ip.dst}:${wg.dstPort} WireGuard`
+  if (wg.message !== undefined) s += ` ${WG_NAMES[wg.message] ?? wg.message}`
+  if (wg.senderIndex !== undefined) s += ` sender ${index(wg.senderIndex)}`
+  if (wg.receiverIndex !== undefined) s += ` receiver ${index(wg.receiverIndex)}`
+  if (wg.counter !== undefined) s += ` counter ${wg.counter}`
+  // A malformed one's length is in the problem that follows.
+  return malformed ? s : `${s} len ${wg.length}`
+}
+
 /** The IP part: addresses, encapsulation or transport header, fragment, warnings. */
 function describeIp (ip: IpInfo, malformed: boolean): string {
   const l4 = ip.l4
   let s: string
-  if (ip.encap !== undefined) {
+  if (ip.encap?.type === 'wireguard') {
+    s = describeWireguard(ip, ip.encap, malformed)
+  } else if (ip.encap !== undefined) {
     const e = ip.encap
     const tag = e.type === 'vxlan' ? (e.vni !== undefined ? `VXLAN vni ${e.vni}${e.rco === true ? ' rco' : ''}` : 'VXLAN') : e.type === 'ipip' ? 'IPIP' : 'FLANNEL-UDP'
     s = `${ip.src} > ${ip.dst} ${tag}`

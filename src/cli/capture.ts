@@ -31,13 +31,13 @@ function pickDevice (iface: string | undefined): string {
 
 export const capture: Command = {
   name: 'capture',
-  summary: 'capture overlay packets (VXLAN, IP-in-IP, UDP) and print outer and inner headers, or write a pcap file',
-  usage: 'weft capture [--iface NAME] [--backend vxlan|ipip|udp|auto] [--port N] [--pod IP[/LEN]]... [--node IP[/LEN]]... ' +
+  summary: 'capture overlay packets (VXLAN, IP-in-IP, UDP, WireGuard) and print outer and inner headers, or write a pcap file',
+  usage: 'weft capture [--iface NAME] [--backend vxlan|ipip|udp|wireguard|auto] [--port N] [--pod IP[/LEN]]... [--node IP[/LEN]]... ' +
     '[--count N] [--seconds S] [--write FILE.pcap] [--json]\n\n' +
     '  --iface    device to capture on (default: the default route\'s); a VTEP such as weft.1\n' +
     '             shows the pods\' packets themselves\n' +
-    '  --backend  which tunnel traffic to capture on the underlay (default auto: all three)\n' +
-    '  --port     the tunnel\'s UDP port (VXLAN 8472 for vxlan/auto, 8285 for udp)\n' +
+    '  --backend  which tunnel traffic to capture on the underlay (default auto: all four)\n' +
+    '  --port     the tunnel\'s UDP port (VXLAN 8472 for vxlan/auto, 8285 for udp, 51820 for wireguard)\n' +
     '  --pod      only packets from or to this pod address or subnet (inner headers); repeatable\n' +
     '  --node     only tunnel packets from or to this node address or subnet (outer); repeatable\n' +
     '  --count    stop after N packets;  --seconds  stop after S seconds (Ctrl-C stops too)\n' +

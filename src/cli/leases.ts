@@ -1,5 +1,6 @@
 // `weft leases`: every lease in the store, as a table for people.
 import { parseArgs } from 'node:util'
+import { field } from '../go-json'
 import { formatCidr } from '../packet/net'
 import { ip4ToString } from '../packet/ip'
 import { openStore } from '../store/open'
@@ -17,12 +18,36 @@ function expiry (ms: number | null, now: number): string {
   return h > 0 ? `in ${h}h${String(m).padStart(2, '0')}m` : `in ${m}m${String(s % 60).padStart(2, '0')}s`
 }
 
-function vtepMac (data: unknown): string {
-  if (data !== null && typeof data === 'object') {
-    const mac = (data as Record<string, unknown>).VtepMAC
-    if (typeof mac === 'string') return mac
+/** A store value's string made safe for a terminal: no control characters, at most 64 characters. */
+function printable (s: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+  return clean.length > 64 ? `${clean.slice(0, 63)}…` : clean
+}
+
+/** A WireGuard public key as flannel writes it: standard base64 of 32 bytes. */
+function isWireguardKey (s: string): boolean {
+  return /^[A-Za-z0-9+/]{43}=$/.test(s) && Buffer.from(s, 'base64').length === 32
+}
+
+/**
+ * What a lease's BackendData says about reaching the node, read the way
+ * flannel reads it (Go's encoding/json: keys in any case): vxlan's VtepMAC,
+ * wireguard's PublicKey and Port ("key <base64> port 51820"); a value that
+ * is not what flannel writes is named, not shown.
+ */
+function backendData (type: string, data: unknown): string {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return '-'
+  const d = data as Record<string, unknown>
+  if (type === 'wireguard') {
+    const key = field(d, 'PublicKey')
+    const port = field(d, 'Port')
+    const keyText = typeof key === 'string' && isWireguardKey(key) ? key : '(invalid)'
+    const portText = typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535 ? String(port) : '(invalid)'
+    return `key ${keyText} port ${portText}`
   }
-  return '-'
+  const mac = field(d, 'VtepMAC')
+  return typeof mac === 'string' ? printable(mac) : '-'
 }
 
 const KUBE_OPTIONS = {
@@ -34,7 +59,7 @@ const KUBE_OPTIONS = {
 
 export const leases: Command = {
   name: 'leases',
-  summary: 'list the subnet leases in the store (subnet, public IP, backend, VTEP MAC, expiry)',
+  summary: 'list the subnet leases in the store (subnet, public IP, backend, VTEP MAC or WireGuard key and port, expiry)',
   usage: `weft leases [--json] ${STORE_USAGE}\n       weft leases [--json] --kube-subnet-mgr [--kubeconfig-file F] [--kube-api-url URL] [--kube-annotation-prefix P]   (every Node's lease)`,
   async run (argv, io) {
     const { values } = parseArgs({ args: argv, options: { ...STORE_OPTIONS, ...KUBE_OPTIONS, json: { type: 'boolean' } }, allowPositionals: true })
@@ -49,8 +74,11 @@ export const leases: Command = {
       if (values.json === true) {
         io.out(JSON.stringify(rows.map((l) => ({ subnet: formatCidr(l.subnet), publicIP: ip4ToString(l.attrs.publicIP), backendType: l.attrs.backendType, backendData: l.attrs.backendData ?? null, expiration: l.expiration === null ? null : new Date(l.expiration).toISOString() }))))
       } else {
-        const table = [['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', ...(kube ? [] : ['EXPIRES'])]]
-        for (const l of rows) table.push([formatCidr(l.subnet), ip4ToString(l.attrs.publicIP), l.attrs.backendType === '' ? 'udp' : l.attrs.backendType, vtepMac(l.attrs.backendData), ...(kube ? [] : [expiry(l.expiration, now)])])
+        const table = [['SUBNET', 'PUBLIC IP', 'BACKEND', 'BACKEND DATA', ...(kube ? [] : ['EXPIRES'])]]
+        for (const l of rows) {
+          const type = l.attrs.backendType
+          table.push([formatCidr(l.subnet), ip4ToString(l.attrs.publicIP), type === '' ? 'udp' : printable(type), backendData(type, l.attrs.backendData), ...(kube ? [] : [expiry(l.expiration, now)])])
+        }
         const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)))
         for (const r of table) io.out(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())
         io.out(`${rows.length} lease${rows.length === 1 ? '' : 's'}`)

@@ -1,8 +1,9 @@
 // `bin/weft capture` for real, as root, inside network namespaces we create:
 // kernel VXLAN traffic between two hosts decoded outer and inner; --pod,
 // --json and --write (read back by tcpdump); IP-in-IP, UDP-backend and
-// malformed VXLAN frames injected on the underlay; a TUN VTEP (link type
-// RAW); and the ways a capture ends (--count, --seconds, SIGTERM).
+// malformed VXLAN frames injected on the underlay; WireGuard messages sent
+// over UDP sockets between two hosts; a TUN VTEP (link type RAW); and the
+// ways a capture ends (--count, --seconds, SIGTERM).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -73,7 +74,7 @@ test('kernel VXLAN between two hosts: each packet printed with outer and inner h
     await kernelPair(topo)
     const h1 = topo.hosts[0] as Host
     const cap = await startCapture(topo, h1, '--iface', 'eth0', '--count', '4')
-    assert.match(cap.stderr, /listening on eth0 \(underlay, link type EN10MB\), filter "\(udp port 8472 or ip proto 4 or udp port 8285\)"/)
+    assert.match(cap.stderr, /listening on eth0 \(underlay, link type EN10MB\), filter "\(udp port 8472 or ip proto 4 or udp port 8285 or udp port 51820\)"/)
     await topo.exec(h1, ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.244.2.0'])
     await finished(cap)
 
@@ -159,6 +160,62 @@ test('IP-in-IP, UDP-backend and broken VXLAN frames on the underlay; the filter 
   })
 })
 
+/** A node one-liner on h1 that sends each payload to 198.18.0.2's `port`, one after another, from UDP port 51820 (or from an ephemeral one when `fromWg` is false). */
+function udpSendScript (datagrams: Array<[Buffer, number, boolean?]>): string {
+  return [
+    "const dgram = require('node:dgram')",
+    "const wg = dgram.createSocket('udp4')",
+    "const other = dgram.createSocket('udp4')",
+    `const all = ${JSON.stringify(datagrams.map(([b, port, fromWg]) => [b.toString('hex'), port, fromWg !== false]))}`,
+    "wg.bind(51820, '198.18.0.1', async () => {",
+    "  for (const [h, port, fromWg] of all) await new Promise((resolve, reject) => (fromWg ? wg : other).send(Buffer.from(h, 'hex'), port, '198.18.0.2', (e) => e ? reject(e) : resolve()))",
+    '  wg.close()',
+    '  other.close()',
+    '})'
+  ].join('\n')
+}
+
+test('WireGuard messages sent over UDP between two hosts: each kind decoded; --backend wireguard, --port and --json', { skip }, async (t) => {
+  // Hand-built messages (no WireGuard on either host): only their headers are read.
+  const shortTransport = f.wgTransport(9, 1n, 0).subarray(0, 20)
+  const datagrams: Array<[Buffer, number, boolean?]> = [
+    [Buffer.alloc(10), 9999, false], // neither port WireGuard's: the filter drops it
+    [f.wgInitiation(0x1a2b3c4d), 51820],
+    [f.wgResponse(0x00c0ffee, 0x1a2b3c4d), 51820],
+    [f.wgCookieReply(0x1a2b3c4d), 51820],
+    [f.wgTransport(0x00c0ffee, 17n, 1420), 51820], // a full-size packet on a 1420 MTU: unpadded
+    [f.wgTransport(0x00c0ffee, 18n, 0), 51820],
+    [shortTransport, 51820]
+  ]
+  await withTopology(t, { hosts: 2, label: 'capture-wg' }, async (topo) => {
+    const [h1, h2] = topo.hosts as [Host, Host]
+    const cap = await startCapture(topo, h1, '--iface', 'eth0', '--count', '6')
+    await topo.exec(h1, [process.execPath, '-e', udpSendScript(datagrams)])
+    await finished(cap)
+    const lines = cap.stdoutLines.map((l) => l.replace(new RegExp(`^${TIME} `), ''))
+    const ep = '198.18.0.1:51820 > 198.18.0.2:51820 WireGuard'
+    assert.deepEqual(lines, [
+      `${ep} initiation sender 0x1a2b3c4d len 148`,
+      `${ep} response sender 0x00c0ffee receiver 0x1a2b3c4d len 92`,
+      `${ep} cookie reply receiver 0x1a2b3c4d len 64`,
+      `${ep} transport receiver 0x00c0ffee counter 17 len 1452`,
+      `${ep} keepalive receiver 0x00c0ffee counter 18 len 32`,
+      `${ep} transport malformed wireguard: bad_wireguard_length (20 bytes)`
+    ])
+
+    // Another port, on the receiving side, as JSON.
+    const json = await startCapture(topo, h2, '--iface', 'eth0', '--backend', 'wireguard', '--port', '51999', '--node', '198.18.0.1', '--json', '--count', '1')
+    assert.match(json.stderr, /filter "udp port 51999 and host 198\.18\.0\.1"/)
+    await topo.exec(h1, [process.execPath, '-e', udpSendScript([[f.wgTransport(0x1a2b3c4d, 5n, 0), 51820], [f.wgTransport(0x1a2b3c4d, 2n ** 60n, 64), 51999]])])
+    await finished(json)
+    assert.equal(json.stdoutLines.length, 1, json.stdout)
+    const o = JSON.parse(json.stdoutLines[0] as string) as { ip: { src: string, dst: string, encap: unknown }, summary: string }
+    assert.deepEqual([o.ip.src, o.ip.dst], ['198.18.0.1', '198.18.0.2'])
+    assert.deepEqual(o.ip.encap, { type: 'wireguard', srcPort: 51820, dstPort: 51999, message: 'transport', receiverIndex: 0x1a2b3c4d, counter: '1152921504606846976', length: 96 })
+    assert.equal(o.summary, '198.18.0.1:51820 > 198.18.0.2:51999 WireGuard transport receiver 0x1a2b3c4d counter 1152921504606846976 len 96')
+  })
+})
+
 test('on a TUN VTEP (weft.1): link type RAW, the pods\' packets themselves', { skip }, async (t) => {
   await withTopology(t, { hosts: 1, label: 'capture-tun' }, async (topo) => {
     const h1 = topo.hosts[0] as Host
@@ -204,7 +261,8 @@ test('a capture ends on --seconds and on SIGTERM, cleanly; bad input is a one-li
 
     const cases: Array<[string[], RegExp]> = [
       [['--iface', 'nosuch0'], /no network interface nosuch0 here \[EIFACE\]/],
-      [['--iface', 'eth0', '--backend', 'gre'], /--backend must be one of vxlan, ipip, udp, auto.*\[EFLAG\]/],
+      [['--iface', 'eth0', '--backend', 'gre'], /--backend must be one of vxlan, ipip, udp, wireguard, auto.*\[EFLAG\]/],
+      [['--iface', 'eth0', '--backend', 'wireguard', '--pod', '10.244.1.2'], /--pod matches inner .* WireGuard encrypts them: use --node.*\[EFLAG\]/],
       [['--iface', 'eth0', '--count', '0'], /--count must be an integer.*\[EFLAG\]/],
       [['--iface', 'eth0', '--pod', 'pod-a'], /--pod "pod-a" is neither an IPv4 address nor a CIDR \[EFLAG\]/],
       [['--iface', 'eth0', '--backend', 'ipip', '--port', '9'], /--port does not apply.*\[EFLAG\]/]

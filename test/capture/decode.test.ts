@@ -15,7 +15,8 @@ import { describePacket, formatJson, formatLine, formatTime, isoTime } from '../
 import { ETH_HLEN, IPPROTO_TCP, IPV4_MIN_HLEN, TCP_ACK, TCP_SYN, UDP_HLEN, setIcmpChecksum, setIpv4Checksum } from '../../src/packet'
 import { KERNEL_VXLAN_FRAMES, KERNEL_VXLAN_FRAMES_CSUM_PARTIAL } from '../packet/vectors/kernel-vxlan'
 import {
-  NODE1, NODE2, POD1, POD2, icmpPacket, ipipFrame, ipv4, tcpSegment, udpBackendFrame, udpDatagram, vxlanFrame
+  NODE1, NODE2, POD1, POD2, icmpPacket, ipipFrame, ipv4, tcpSegment, udpBackendFrame, udpDatagram, vxlanFrame,
+  wgInitiation, wgTransport, wireguardFrame
 } from './frames'
 
 // Lines carry local time of day; pin the zone so the expected text is fixed.
@@ -122,7 +123,7 @@ test('IP-in-IP: protocol 4, the payload is the pod packet', () => {
   assert.equal(line(ipipFrame(tcpSegment(POD1, POD2, SYN))),
     '198.18.0.1 > 198.18.0.2 IPIP | 10.244.1.2:40000 > 10.244.2.3:5201 TCP [S] seq 123 len 0')
   // --backend vxlan does not look inside IP-in-IP.
-  assert.equal(line(ipipFrame(icmpPacket(POD1, POD2, 9, 3)), LINKTYPE_ETHERNET, { vxlanPorts: [8472], udpPorts: [], ipip: false }),
+  assert.equal(line(ipipFrame(icmpPacket(POD1, POD2, 9, 3)), LINKTYPE_ETHERNET, { vxlanPorts: [8472], udpPorts: [], wireguardPorts: [], ipip: false }),
     '198.18.0.1 > 198.18.0.2 IPIP len 104')
 })
 
@@ -271,7 +272,9 @@ const VALID_FRAMES = [
   ...KERNEL_VXLAN_FRAMES.map((f) => Buffer.from(f.hex, 'hex')),
   vxlanFrame(tcpSegment(POD1, POD2, SYN)),
   ipipFrame(icmpPacket(POD1, POD2, 1, 1)),
-  udpBackendFrame(udpDatagram(POD1, POD2, 1, 2, Buffer.alloc(8)))
+  udpBackendFrame(udpDatagram(POD1, POD2, 1, 2, Buffer.alloc(8))),
+  wireguardFrame(wgInitiation(0x1a2b3c4d)),
+  wireguardFrame(wgTransport(0x1a2b3c4d, 17n, 100))
 ]
 
 test('valid frames cut short or with bytes changed: a line for every one, never an exception', () => {

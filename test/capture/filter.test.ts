@@ -14,18 +14,28 @@ const base: FilterOptions = { backend: 'auto', nodes: [], pods: [], kind: 'under
 const nets = (...s: string[]) => s.map((x) => parseAddressOrNet(x, '--x'))
 
 test('underlay filters: the tunnel of each backend, --port, --node as host/net', () => {
-  assert.equal(buildFilter(base), '(udp port 8472 or ip proto 4 or udp port 8285)')
+  assert.equal(buildFilter(base), '(udp port 8472 or ip proto 4 or udp port 8285 or udp port 51820)')
   assert.equal(buildFilter({ ...base, backend: 'vxlan' }), 'udp port 8472')
   assert.equal(buildFilter({ ...base, backend: 'vxlan', port: 4789 }), 'udp port 4789')
   assert.equal(buildFilter({ ...base, backend: 'ipip' }), 'ip proto 4')
   assert.equal(buildFilter({ ...base, backend: 'udp' }), 'udp port 8285')
   assert.equal(buildFilter({ ...base, backend: 'udp', port: 9000 }), 'udp port 9000')
-  assert.equal(encapFilter('auto', 4789), 'udp port 4789 or ip proto 4 or udp port 8285')
+  assert.equal(buildFilter({ ...base, backend: 'wireguard' }), 'udp port 51820')
+  assert.equal(buildFilter({ ...base, backend: 'wireguard', port: 51999 }), 'udp port 51999')
+  assert.equal(buildFilter({ ...base, backend: 'wireguard', nodes: nets('198.18.0.2') }), 'udp port 51820 and host 198.18.0.2')
+  // auto: --port is VXLAN's; the others keep their defaults
+  assert.equal(encapFilter('auto', 4789), 'udp port 4789 or ip proto 4 or udp port 8285 or udp port 51820')
   assert.equal(buildFilter({ ...base, backend: 'vxlan', nodes: nets('198.18.0.2') }), 'udp port 8472 and host 198.18.0.2')
   assert.equal(buildFilter({ ...base, nodes: nets('198.18.0.2', '198.18.1.7/24') }),
-    '(udp port 8472 or ip proto 4 or udp port 8285) and (host 198.18.0.2 or net 198.18.1.0/24)')
+    '(udp port 8472 or ip proto 4 or udp port 8285 or udp port 51820) and (host 198.18.0.2 or net 198.18.1.0/24)')
   // --pod is matched after decoding on the underlay: not in the BPF.
-  assert.equal(buildFilter({ ...base, pods: nets('10.244.1.2') }), '(udp port 8472 or ip proto 4 or udp port 8285)')
+  assert.equal(buildFilter({ ...base, pods: nets('10.244.1.2') }), '(udp port 8472 or ip proto 4 or udp port 8285 or udp port 51820)')
+})
+
+test('--backend wireguard refuses --pod on the underlay (the pod addresses are encrypted); on its device --pod works', () => {
+  assert.throws(() => buildFilter({ ...base, backend: 'wireguard', pods: nets('10.244.1.2') }),
+    (e: unknown) => e instanceof WeftError && e.code === 'EFLAG' && /WireGuard encrypts them: use --node/.test(e.message))
+  assert.equal(buildFilter({ ...base, backend: 'wireguard', kind: 'vtep', pods: nets('10.244.1.2') }), 'ip and host 10.244.1.2')
 })
 
 test('VTEP filters: the pods\' own packets, --pod in BPF, --node refused', () => {
@@ -37,11 +47,15 @@ test('VTEP filters: the pods\' own packets, --pod in BPF, --node refused', () =>
 
 test('decode options follow the backend; a VTEP looks for no tunnel', () => {
   assert.deepEqual(decodeOptionsFor('auto', undefined, 'underlay'), DEFAULT_DECODE)
-  assert.deepEqual(decodeOptionsFor('auto', 4789, 'underlay'), { vxlanPorts: [4789], udpPorts: [8285], ipip: true })
-  assert.deepEqual(decodeOptionsFor('vxlan', undefined, 'underlay'), { vxlanPorts: [8472], udpPorts: [], ipip: false })
-  assert.deepEqual(decodeOptionsFor('ipip', undefined, 'underlay'), { vxlanPorts: [], udpPorts: [], ipip: true })
-  assert.deepEqual(decodeOptionsFor('udp', 9000, 'underlay'), { vxlanPorts: [], udpPorts: [9000], ipip: false })
+  assert.deepEqual(DEFAULT_DECODE, { vxlanPorts: [8472], udpPorts: [8285], wireguardPorts: [51820], ipip: true })
+  assert.deepEqual(decodeOptionsFor('auto', 4789, 'underlay'), { vxlanPorts: [4789], udpPorts: [8285], wireguardPorts: [51820], ipip: true })
+  assert.deepEqual(decodeOptionsFor('vxlan', undefined, 'underlay'), { vxlanPorts: [8472], udpPorts: [], wireguardPorts: [], ipip: false })
+  assert.deepEqual(decodeOptionsFor('ipip', undefined, 'underlay'), { vxlanPorts: [], udpPorts: [], wireguardPorts: [], ipip: true })
+  assert.deepEqual(decodeOptionsFor('udp', 9000, 'underlay'), { vxlanPorts: [], udpPorts: [9000], wireguardPorts: [], ipip: false })
+  assert.deepEqual(decodeOptionsFor('wireguard', undefined, 'underlay'), { vxlanPorts: [], udpPorts: [], wireguardPorts: [51820], ipip: false })
+  assert.deepEqual(decodeOptionsFor('wireguard', 51999, 'underlay'), { vxlanPorts: [], udpPorts: [], wireguardPorts: [51999], ipip: false })
   assert.deepEqual(decodeOptionsFor('vxlan', undefined, 'vtep'), PLAIN_DECODE)
+  assert.deepEqual(decodeOptionsFor('wireguard', undefined, 'vtep'), PLAIN_DECODE)
 })
 
 test('--pod matches the inner addresses of a tunnel packet, either direction, address or subnet', () => {
@@ -55,6 +69,10 @@ test('--pod matches the inner addresses of a tunnel packet, either direction, ad
   const plain = decodePacket(icmpPacket(POD1, POD2, 1, 1), LINKTYPE_RAW)
   assert.equal(matchesPods(plain, nets(POD1)), true)
   assert.equal(matchesPods(decodePacket(Buffer.alloc(3), LINKTYPE_ETHERNET), nets(POD1)), false)
+  // A tunnel packet with no inner packet to read (here a VXLAN header with bad flags): its outer addresses are nodes', never pods'.
+  const broken = vxlanFrame(icmpPacket(POD1, POD2, 1, 1))
+  broken[14 + 20 + 8] = 0
+  assert.equal(matchesPods(decodePacket(broken, LINKTYPE_ETHERNET), nets('198.18.0.0/16')), false)
 })
 
 test('--pod/--node values: an address or a CIDR, anything else a WeftError', () => {

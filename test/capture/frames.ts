@@ -1,6 +1,8 @@
 // Test-side builders for the frames `weft capture` decodes: pod packets
-// (IPv4 + ICMP/UDP/TCP) wrapped the three ways flannel tunnels them, all
-// made with the codecs in src/packet so every length and checksum is right.
+// (IPv4 + ICMP/UDP/TCP) wrapped the three ways flannel tunnels them in the
+// clear, all made with the codecs in src/packet so every length and checksum
+// is right; and WireGuard messages, whose headers are built by hand from the
+// whitepaper's layout (the rest stands in for ciphertext).
 import {
   ETH_HLEN, ETHERTYPE_IPV4, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_UDP, IPV4_MIN_HLEN, UDP_HLEN, VXLAN_HLEN,
   parseIp4, parseMacNumber, setUdp4Checksum, writeEthernet, writeIpv4Header, writeUdpHeader, writeVxlan
@@ -76,4 +78,46 @@ export function ipipFrame (inner: Uint8Array): Buffer {
 /** flannel's UDP backend: UDP 8285 -> 8285 whose payload is the bare IP packet. */
 export function udpBackendFrame (inner: Uint8Array, port = 8285): Buffer {
   return ethernet(MAC2, MAC1, outerUdp(NODE1, NODE2, port, port, inner))
+}
+
+/** A WireGuard message: the type byte, three zero bytes, `size` bytes in all, filler after the header fields. */
+function wgMessage (type: number, size: number): Buffer {
+  const buf = Buffer.alloc(size, 0xa5)
+  buf.writeUInt32LE(type, 0)
+  return buf
+}
+
+/** Type 1, 148 bytes: sender index at 4. */
+export function wgInitiation (sender: number): Buffer {
+  const buf = wgMessage(1, 148)
+  buf.writeUInt32LE(sender, 4)
+  return buf
+}
+
+/** Type 2, 92 bytes: sender index at 4, receiver index at 8. */
+export function wgResponse (sender: number, receiver: number): Buffer {
+  const buf = wgMessage(2, 92)
+  buf.writeUInt32LE(sender, 4)
+  buf.writeUInt32LE(receiver, 8)
+  return buf
+}
+
+/** Type 3, 64 bytes: receiver index at 4. */
+export function wgCookieReply (receiver: number): Buffer {
+  const buf = wgMessage(3, 64)
+  buf.writeUInt32LE(receiver, 4)
+  return buf
+}
+
+/** Type 4: receiver index at 4, 64-bit counter at 8, then `plaintext` bytes of "ciphertext" and the 16-byte tag (0: a keepalive). */
+export function wgTransport (receiver: number, counter: bigint, plaintext: number): Buffer {
+  const buf = wgMessage(4, 32 + plaintext)
+  buf.writeUInt32LE(receiver, 4)
+  buf.writeBigUInt64LE(counter, 8)
+  return buf
+}
+
+/** A WireGuard message between the nodes' endpoints (51820 -> 51820, as flannel's nodes talk). */
+export function wireguardFrame (msg: Uint8Array, sport = 51820, dport = 51820): Buffer {
+  return ethernet(MAC2, MAC1, outerUdp(NODE1, NODE2, sport, dport, msg))
 }
