@@ -32,6 +32,9 @@
 //    weft's gso_max_size (another CNI's), each under the machine's default
 //    congestion control and under cubic; its pod, 1 stream, --congestion
 //    rounds stand for weft vxlan in the per-path head to head
+//    and UDP (udp-search.ts): the highest rate kernel VXLAN, weft vxlan and
+//    weft udp each carry with at most 1 % loss, all set up at once and
+//    probed in turn, and each one's loss at kernel VXLAN's rate
 // 4. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
 //    next to it
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
@@ -43,11 +46,13 @@
 // rounds by condition are the exception: they run each condition under the
 // machine's default and under cubic (--h2h-congestion), since users run both.
 //
-// --only head-to-head runs the conditions' rounds alone (about 2.5 minutes).
+// --only head-to-head runs the conditions' rounds alone (about 2.5 minutes);
+// --only udp the UDP search alone (about 1.5 minutes; the daemons take
+// WEFT_UDP_PACING from the bench's environment).
 //
 // usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
 //          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro]
-//          [--only head-to-head] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]
+//          [--only head-to-head|udp] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -69,6 +74,8 @@ import { CONDITIONS, conditionRounds, selectConditions, selectCongestions } from
 import type { Condition, ConditionResult } from './conditions'
 import type { Bar, Panel } from './chart'
 import { benchArgs, congestionOption, numberFlag, usage } from './args'
+import { LOSS_LIMIT, PROBE_SECONDS, printUdpMaxRate, udpMaxRate, udpPanel } from './udp-search'
+import type { UdpMaxRate } from './udp-search'
 import { median, percentile } from './stats'
 
 const FLOOD = path.join(__dirname, 'udp-flood.js')
@@ -92,8 +99,8 @@ interface Options {
   micro: boolean
   /** print the table and redraw the chart of an earlier run's JSON, run nothing */
   report: string | undefined
-  /** 'head-to-head': the conditions' rounds alone, nothing else */
-  only: 'head-to-head' | undefined
+  /** 'head-to-head': the conditions' rounds alone, nothing else; 'udp': the UDP search alone */
+  only: 'head-to-head' | 'udp' | undefined
   /** head to head by condition: the sources and stream counts */
   conditions: Condition[]
   /** ... each under these congestion controls ('default': the machine's) */
@@ -111,7 +118,7 @@ const FLAGS = {
   congestion: { type: 'string', default: 'cubic' },
   'no-micro': { type: 'boolean', default: false },
   report: { type: 'string', hint: 'FILE.json' },
-  only: { type: 'string', hint: 'head-to-head' },
+  only: { type: 'string', hint: 'head-to-head|udp' },
   conditions: { type: 'string', default: CONDITIONS.map((c) => c.name).join(',') },
   'h2h-congestion': { type: 'string', default: 'default,cubic' }
 } as const
@@ -122,8 +129,8 @@ function options (argv: string[]): Options {
   const pings = numberFlag('pings', values.pings, { min: 10, max: 2000, integer: true })
   const rounds = numberFlag('rounds', values.rounds, { min: 0, max: 9, integer: true })
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
-  if (values.only !== undefined && values.only !== 'head-to-head') throw new RangeError(`--only takes head-to-head, got ${values.only}`)
-  if (values.only !== undefined && rounds === 0) throw new RangeError('--only head-to-head needs --rounds 1 or more')
+  if (values.only !== undefined && values.only !== 'head-to-head' && values.only !== 'udp') throw new RangeError(`--only takes head-to-head or udp, got ${values.only}`)
+  if (values.only === 'head-to-head' && rounds === 0) throw new RangeError('--only head-to-head needs --rounds 1 or more')
   return {
     seconds,
     paths: selectPaths(values.paths),
@@ -342,9 +349,10 @@ function congestionLabel (o: Options): string {
   return o.congestion ?? "the machine's default congestion control"
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = []): void {
-  // a run of the conditions alone (--only head-to-head) has no paths' table
-  if (results.length > 0 || conds.length === 0) pathsTable(results, o, print)
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate): void {
+  // a run of the conditions or the UDP search alone (--only) has no paths' table
+  if (results.length > 0 || (conds.length === 0 && udp === undefined)) pathsTable(results, o, print)
+  if (udp !== undefined) printUdpMaxRate(udp, print)
   printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
   printConditions(`head to head by condition: weft vxlan against kernel VXLAN, both set up at once and run in turn, ${Math.max(0, ...conds.map((c) => c.rounds.length))} rounds of ${o.seconds} s`, conds, print)
   printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
@@ -477,7 +485,7 @@ function roundsPanel (title: string, reference: string, h2h: HeadToHead[]): Pane
   }
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = []): string {
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -488,11 +496,12 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
   })
   const bg = Math.max(...results.map((p) => p.background))
   const condPanel = conds.length > 0 ? [roundsPanel(`TCP head to head by condition (source, streams, congestion control): weft vxlan, median of ${Math.max(...conds.map((c) => c.rounds.length))} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', conds.map((c) => ({ ...c, label: shortLabel(c) })))] : []
-  if (results.length === 0 && conds.length > 0) {
+  const udpPanels = udp !== undefined ? [udpPanel(udp)] : []
+  if (results.length === 0 && (conds.length > 0 || udp !== undefined)) {
     return renderChart({
-      title: `weft bench ${stamp}: head to head by condition`,
-      subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${o.seconds} s per run; ratios are to kernel VXLAN in the same round`,
-      panels: condPanel
+      title: `weft bench ${stamp}: ${conds.length > 0 ? 'head to head by condition' : 'UDP within 1 % loss'}`,
+      subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${conds.length > 0 ? `${o.seconds} s per run` : `${udp?.probeSeconds ?? '-'} s per probe`}; ratios are to kernel VXLAN in the same run`,
+      panels: [...condPanel, ...udpPanels]
     })
   }
   return renderChart({
@@ -504,6 +513,7 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
       panel(`64-byte UDP packets delivered${ok.some(senderBound) ? ' ("= sent": all arrived, the sender was the limit)' : ''}`, 'kpackets/s', (p) => p.pps === undefined ? undefined : p.pps.delivered / 1000,
         (p) => senderBound(p) ? '= sent' : undefined),
       panel('ping round trip, median (shorter is better)', 'ms', (p) => p.ping?.medianMs),
+      ...udpPanels,
       ...(h2h.length > 0 ? [roundsPanel(`TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', h2h)] : []),
       ...condPanel,
       ...(workers.length > 0 ? [roundsPanel(`TCP, ${WORKER_STREAMS} streams, two workers against one: median of ${o.rounds} alternating rounds`, 'weft vxlan', workers)] : []),
@@ -575,9 +585,24 @@ async function rounds (o: Options, results: PathFigures[], conds: ConditionResul
   return wefts.map((d) => taken(d) ?? measured.find((h) => h.name === d.name) as HeadToHead)
 }
 
+/** The UDP search (udp-search.ts): kernel VXLAN against weft vxlan and udp, those of --paths that were measured (with --only udp: selected). */
+async function udpSearchOf (o: Options, results: PathFigures[]): Promise<UdpMaxRate | undefined> {
+  if (o.only === 'head-to-head') return undefined
+  const ok = (d: PathDef): boolean => o.only === 'udp' || results.some((p) => p.name === d.name && p.error === undefined)
+  const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
+  const wefts = o.paths.filter((d) => (d.name === 'vxlan' || d.name === 'udp') && ok(d))
+  if (kernel === undefined || !ok(kernel) || wefts.length === 0) return undefined
+  try {
+    return await udpMaxRate(kernel, wefts, { progress })
+  } catch (err) {
+    progress(`UDP search failed: ${(err as Error).stack ?? String(err)}`)
+    return { lossLimitPercent: LOSS_LIMIT, probeSeconds: PROBE_SECONDS, datagramBytes: NaN, pacing: process.env.WEFT_UDP_PACING ?? '', background: [], paths: [kernel, ...wefts].map((d) => ({ name: d.name, label: d.label, probes: [], maxMbps: NaN, maxOfferedMbps: NaN, senderBound: false, finished: false, error: (err as Error).message })), seconds: NaN }
+  }
+}
+
 /** Head to head by condition (conditions.ts): in a whole run, when kernel VXLAN and weft vxlan were both measured and --rounds > 0. */
 async function conditionsOf (o: Options, results: PathFigures[]): Promise<ConditionResult[]> {
-  if (o.rounds === 0) return []
+  if (o.rounds === 0 || o.only === 'udp') return []
   if (o.only === undefined) {
     const ok = (name: string): boolean => o.paths.some((d) => d.name === name) && results.some((p) => p.name === name && p.error === undefined)
     if (!ok('kernel-vxlan') || !ok('vxlan')) return []
@@ -622,9 +647,10 @@ export async function main (argv: string[]): Promise<number> {
   const h2h = await rounds(o, results, conds)
   const workers = await workerRounds(o, results)
   const pings = await pingRoundsOf(o, results)
+  const udp = await udpSearchOf(o, results)
   const took = (performance.now() - t0) / 1000
   progress(`done in ${took.toFixed(0)} s`)
-  table(results, o, (l) => console.log(l), h2h, workers, pings, conds)
+  table(results, o, (l) => console.log(l), h2h, workers, pings, conds, udp)
 
   const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
   const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
@@ -641,16 +667,17 @@ export async function main (argv: string[]): Promise<number> {
     headToHead: h2h,
     headToHeadByCondition: conds,
     workers,
-    pingRounds: pings
+    pingRounds: pings,
+    ...(udp !== undefined ? { udpMaxRate: udp } : {})
   }, null, 2) + '\n')
-  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds))
+  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds, udp))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
-  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) ? 1 : 0
+  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) || (udp?.paths.some((p) => p.error !== undefined) ?? false) ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[] }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[], udpMaxRate?: UdpMaxRate }
   const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
   const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file, only: undefined, conditions: [], h2hCongestions: [] }
   const conds = j.headToHeadByCondition ?? []
@@ -658,9 +685,9 @@ function report (file: string): number {
   const workers = j.workers ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
   const pings = j.pingRounds ?? []
-  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds)
+  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds, j.udpMaxRate)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds, j.udpMaxRate))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }

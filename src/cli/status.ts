@@ -49,6 +49,8 @@ export const status: Command = {
     if ((c.busy_poll_ns ?? 0) > 0 || (c.busy_poll_caught ?? 0) > 0 || (c.busy_poll_suspended ?? 0) > 0) {
       io.out(`busy poll ${((c.busy_poll_ns ?? 0) / 1e9).toFixed(3)} s spent polling, ${c.busy_poll_caught ?? 0} batches found the loop awake, held off ${c.busy_poll_suspended ?? 0} times by heavy traffic`)
     }
+    // only a node that received UDP faster than it could write it at once has paced
+    if ((c.outside_paced ?? 0) > 0) io.out(`paced     UDP to pods waited ${c.outside_paced} times, a backlog read at once written to the TUN in pieces (WEFT_UDP_PACING)`)
     const drops = Object.entries(s.counters?.drops ?? {})
     io.out(`drops     ${drops.length === 0 ? 'none' : drops.map(([k, v]) => `${k}=${v}`).join(' ')}`)
     return 0

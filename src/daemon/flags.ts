@@ -21,6 +21,7 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { WeftError } from '../errors'
 import { compileIfaceRegex } from '../kernel/iface'
+import { pacingFactor } from '../dataplane/pacer'
 import type { StoreFlags } from '../store/open'
 
 export interface RunFlags extends StoreFlags {
@@ -197,6 +198,10 @@ export function parseRunFlags (argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const publicIpv6 = String(get('public-ipv6'))
   if (publicIpv6 !== '' && !isIPv6(publicIpv6)) throw new WeftError('EFLAG', `--public-ipv6 ${JSON.stringify(publicIpv6)} is not an IPv6 address`)
+  // read again by each dataplane as it is built, after the lease: refused here, before anything is set up
+  try { pacingFactor(env.WEFT_UDP_PACING) } catch {
+    throw new WeftError('EFLAG', `WEFT_UDP_PACING=${JSON.stringify(env.WEFT_UDP_PACING)}: takes off, or a factor above 0 (unset: 2)`)
+  }
   return {
     etcdEndpoints: endpoints === '' ? undefined : endpoints.split(',').map((x) => x.trim()).filter((x) => x !== ''),
     etcdPrefix: String(get('etcd-prefix')),

@@ -124,6 +124,9 @@ export class Metrics {
     counter('weft_busy_poll_seconds_total', 'Time the dataplane spent busy-polling and found nothing (--busy-poll): CPU spent for latency', [], (s, set) => {
       set({}, num(s.counters.counters, 'busy_poll_ns') / 1e9)
     })
+    counter('weft_udp_pacing_waits_total', 'Waits of UDP bound for pods behind the pacer (WEFT_UDP_PACING), one per piece held back: when a batch read from the underlay holds more than the pacer lets into the TUN at once (about 40 full-size datagrams, under half a default socket buffer), the rest goes in pieces at WEFT_UDP_PACING times (default 2) the rate it arrived, so that a receiving pod is not handed it whole. It grows when the daemon reads late (its core was busy); TCP is never held; 0 with WEFT_UDP_PACING=off', [], (s, set) => {
+      set({}, num(s.counters.counters, 'outside_paced'))
+    })
     counter('weft_syscalls_total', 'Packet I/O system calls, by device and direction', ['device', 'direction'], (s, set) => {
       for (const d of ['tun', 'sock'] as const) {
         set({ device: d, direction: 'rx' }, num(s.counters[d], 'rxSyscalls'))

@@ -39,6 +39,13 @@ test('an unknown flag is refused, naming it; so is an argument that is not a fla
   assert.throws(() => parseRunFlags(['--constructor'], {}), /unknown flag --constructor/)
 })
 
+test('WEFT_UDP_PACING: unset, off or a factor above 0; anything else stops `weft run` before it sets anything up, naming the value', () => {
+  for (const ok of [undefined, '', 'off', '0', '2', '1.5', '8']) assert.doesNotThrow(() => parseRunFlags([], ok === undefined ? {} : { WEFT_UDP_PACING: ok }), `WEFT_UDP_PACING=${String(ok)}`)
+  for (const bad of ['on', 'OFF', '-1', 'fast', '2x']) {
+    assert.throws(() => parseRunFlags([], { WEFT_UDP_PACING: bad }), (err: Error & { code?: string }) => err.code === 'EFLAG' && err.message.includes(`WEFT_UDP_PACING=${JSON.stringify(bad)}: takes off, or a factor above 0`))
+  }
+})
+
 test('--busy-poll: off unless told; a window in µs up to a second, from the flag or FLANNELD_BUSY_POLL; anything else refused naming the flag', () => {
   assert.equal(parseRunFlags([], {}).busyPoll, 0)
   assert.equal(parseRunFlags(['--busy-poll', '20000'], {}).busyPoll, 20000)

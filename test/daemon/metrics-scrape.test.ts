@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import { Metrics } from '../../src/daemon/metrics'
+import { COUNT_NAMES } from '../../src/dataplane/stats'
 import { Health } from '../../src/daemon/health'
 import { captureLogger } from '../helpers/log'
 import { flood, get, loop } from '../../lab/raw-http'
@@ -43,6 +44,28 @@ test('one status() per scrape, read by every collector', async () => {
   // scrapes at once share the render under way
   await Promise.all([m.text(), m.text(), m.text()])
   assert.equal(c.calls(), 3)
+})
+
+test('the pacer\'s waits are exported (weft_udp_pacing_waits_total), with a HELP that names WEFT_UDP_PACING', async () => {
+  const status = (): never => ({ peers: [], counters: { counters: { outside_paced: 7 }, drops: {}, tun: {}, sock: {} } }) as never
+  const text = await new Metrics(status, () => 0, { maxAgeMs: 0 }).text()
+  assert.match(text, /^# TYPE weft_udp_pacing_waits_total counter$/m)
+  assert.match(text, /^# HELP weft_udp_pacing_waits_total .*WEFT_UDP_PACING.*TCP is never held/m)
+  assert.match(text, /^weft_udp_pacing_waits_total 7$/m)
+  // a dataplane without the counter (host-gw) exports 0
+  const none = await new Metrics(() => ({ peers: [], counters: { counters: {} } }) as never, () => 0, { maxAgeMs: 0 }).text()
+  assert.match(none, /^weft_udp_pacing_waits_total 0$/m)
+})
+
+test('every dataplane counter /metrics reads is one the dataplane keeps (a misspelt name would export 0 for ever)', async () => {
+  const read = new Set<string>()
+  // the snapshot's counters record which names the collectors ask for
+  const counters = new Proxy({}, { get (_o, k) { if (typeof k === 'string') read.add(k); return 1 } })
+  const status = (): never => ({ peers: [], counters: { counters, drops: {}, tun: {}, sock: {} } }) as never
+  await new Metrics(status, () => 0, { maxAgeMs: 0 }).text()
+  const unknown = [...read].filter((k) => !COUNT_NAMES.includes(k))
+  assert.deepEqual(unknown, [], `read but not in COUNT_NAMES: ${unknown.join(', ')}`)
+  for (const k of ['outside_paced', 'busy_poll_caught', 'outside_coalesced']) assert.ok(read.has(k), `${k} is exported`)
 })
 
 test('a scrape loop calls status() at most once per maxAgeMs (a fake clock)', async () => {
