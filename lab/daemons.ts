@@ -53,7 +53,9 @@ export interface StartOptions {
 /** `weft run` on host h, resolved once it logs "running". */
 export async function startDaemon (topo: Topology, h: Host, o: StartOptions): Promise<Daemon> {
   const stateDir = `${o.dir}/${h.name}`
-  const child = topo.spawn(h, [process.execPath, BIN, 'run', ...o.store, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...(o.extra ?? [])], o.env !== undefined ? { env: o.env } : {})
+  // every node its own WireGuard key (flannel's default file is one per host, and the lab's nodes share a host)
+  const env = o.env ?? { ...process.env, WIREGUARD_KEY_FILE: `${stateDir}/wgkey` }
+  const child = topo.spawn(h, [process.execPath, BIN, 'run', ...o.store, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...(o.extra ?? [])], { env })
   await child.waitForLine(/"msg":"running"/, o.timeoutMs ?? 20_000)
   return {
     host: h,

@@ -18,12 +18,13 @@ fi
 # EnableNFTables mode; unshare/setpriv; the toolchain node-gyp needs;
 # clang-format for `npm run lint` (the C in native/); openssl for the test
 # Kubernetes API server's certificate; patchelf for the DaemonSet's CNI
-# install step (test/deploy runs it).
+# install step (test/deploy runs it); libsodium for the addon's
+# XChaCha20-Poly1305 (the wireguard backend's cookie replies).
 packages=(
   iproute2 iputils-ping iperf3 tcpdump ethtool
   etcd-server etcd-client
   containernetworking-plugins
-  libpcap-dev
+  libpcap-dev libsodium-dev
   iptables nftables util-linux openssl patchelf
   make g++ python3
   clang-format

@@ -850,6 +850,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeOffloads", Napi::Function::New<ProbeOffloads>(env, "probeOffloads"));
   exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
   exports.Set("spawnWait", Napi::Function::New<SpawnWait>(env, "spawnWait"));
+  InitWg(env, exports);  // exports.wg: WireGuard crypto (wg_addon.cc; wg.h, force-included)
 
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
   for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);

@@ -26,6 +26,7 @@ import { VxlanBackend } from './vxlan/backend'
 import { UdpBackend } from './udp/backend'
 import { IpipBackend } from './ipip/backend'
 import { HostGwBackend } from './host-gw/backend'
+import { WireguardBackend } from './wireguard/backend'
 
 type Factory<T extends BackendConfig['type']> = (ctx: BackendContext, cfg: Extract<BackendConfig, { type: T }>) => Backend
 
@@ -33,7 +34,8 @@ const BACKENDS: { [T in BackendConfig['type']]?: Factory<T> } = {
   vxlan: (ctx, cfg) => new VxlanBackend(ctx, cfg),
   udp: (ctx, cfg) => new UdpBackend(ctx, cfg),
   ipip: (ctx, cfg) => new IpipBackend(ctx, cfg),
-  'host-gw': (ctx, cfg) => new HostGwBackend(ctx, cfg)
+  'host-gw': (ctx, cfg) => new HostGwBackend(ctx, cfg),
+  wireguard: (ctx, cfg) => new WireguardBackend(ctx, cfg)
 }
 
 export function createBackend (ctx: BackendContext): Backend {

@@ -9,5 +9,6 @@ export function backendNeeds (b: BackendConfig): PrivilegeNeeds {
     case 'udp': return { tun: true, rawSocket: false, udpPort: b.port }
     case 'ipip': return { tun: true, rawSocket: true }
     case 'host-gw': return { tun: false, rawSocket: false }
+    case 'wireguard': return { tun: true, rawSocket: false, udpPort: b.listenPort }
   }
 }

@@ -33,6 +33,8 @@ export interface FdbOptions {
   capacity?: number
   /** capacity * PER_PEER slots for the per-peer counters (a worker's: over a SharedArrayBuffer) */
   perPeer?: Float64Array
+  /** entries of `addrs` past capacity that no lease ever gets: destinations the backend sets itself (wireguard's handshake replies) */
+  spareAddrs?: number
 }
 
 /** Told every change that took effect, in order: a worker's copy of the table replays them. */
@@ -92,7 +94,7 @@ export class Fdb {
     this.publicIPs = new Uint32Array(this.capacity)
     this.remCsum = new Uint8Array(this.capacity)
     this.rcoFrom = new Uint8Array(this.capacity)
-    this.addrs = new PeerTable(this.capacity)
+    this.addrs = new PeerTable(this.capacity + (o.spareAddrs ?? 0))
     this.perPeer = o.perPeer ?? new Float64Array(this.capacity * PER_PEER)
     this.routes = new Int32Array(slots).fill(-1)
     this.netMask = mask(o.network.prefixLen) | 0

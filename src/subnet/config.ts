@@ -39,12 +39,18 @@ export const UDP_DEFAULT_PORT = 8285
  */
 export const MAX_TABLE_SUBNETS = 1 << 22
 
-export const BACKEND_TYPES = ['vxlan', 'udp', 'ipip', 'host-gw'] as const
+export const BACKEND_TYPES = ['vxlan', 'udp', 'ipip', 'host-gw', 'wireguard'] as const
 export type BackendType = typeof BACKEND_TYPES[number]
 
 // Registered in flanneld but not implemented by weft: these get a clearer
 // message than "unknown backend type".
-const FLANNEL_ONLY_TYPES = ['ipsec', 'wireguard', 'alloc', 'extension', 'tencent-vpc']
+const FLANNEL_ONLY_TYPES = ['ipsec', 'alloc', 'extension', 'tencent-vpc']
+
+export const WIREGUARD_DEFAULT_PORT = 51820
+export const WIREGUARD_DEFAULT_PORT_V6 = 51821
+/** flannel's wireguard Modes (pkg/backend/wireguard); the name is compared as written, as flannel does */
+export const WIREGUARD_MODES = ['separate', 'auto', 'ipv4', 'ipv6'] as const
+export type WireguardMode = typeof WIREGUARD_MODES[number]
 
 export interface VxlanBackendConfig {
   readonly type: 'vxlan'
@@ -66,7 +72,22 @@ export interface VxlanBackendConfig {
 export interface UdpBackendConfig { readonly type: 'udp', readonly port: number }
 export interface IpipBackendConfig { readonly type: 'ipip', readonly directRouting: boolean }
 export interface HostGwBackendConfig { readonly type: 'host-gw' }
-export type BackendConfig = VxlanBackendConfig | UdpBackendConfig | IpipBackendConfig | HostGwBackendConfig
+/** flannel's wireguard options, with its defaults */
+export interface WireguardBackendConfig {
+  readonly type: 'wireguard'
+  /** UDP port we listen on and publish in BackendData */
+  readonly listenPort: number
+  /** flannel's IPv6 device's port (kept for the config's round trip; weft is IPv4-only) */
+  readonly listenPortV6: number
+  /** underlay MTU to derive the device MTU from (less 80); 0 = the external interface's */
+  readonly mtu: number
+  /** base64 pre-shared key, '' = none */
+  readonly psk: string
+  /** seconds between keepalives sent whatever the traffic; 0 = off */
+  readonly persistentKeepalive: number
+  readonly mode: WireguardMode
+}
+export type BackendConfig = VxlanBackendConfig | UdpBackendConfig | IpipBackendConfig | HostGwBackendConfig | WireguardBackendConfig
 
 export interface NetworkConfig {
   /** network address with host bits cleared, as net.ParseCIDR gives it */
@@ -381,7 +402,30 @@ function backendOptions (type: BackendType, o: Obj): BackendConfig {
       return { type, directRouting: boolField(o, 'DirectRouting', 'Backend.DirectRouting', false) }
     case 'host-gw':
       return { type }
+    case 'wireguard': {
+      const port = (name: string, dflt: number): number => inRange(intField(o, name, `Backend.${name}`, dflt), 1, 65535, `Backend.${name}`, 'must be from 1 to 65535')
+      const mtu = intField(o, 'MTU', 'Backend.MTU', 0)
+      // the device gets MTU - 80, and an IPv4 link needs at least 68
+      if (mtu !== 0) inRange(mtu, 68 + WIREGUARD_MTU_OVERHEAD, 65535, 'Backend.MTU', `must be 0 (use the external interface's) or from ${68 + WIREGUARD_MTU_OVERHEAD} to 65535`)
+      const psk = field(o, 'PSK') ?? ''
+      if (typeof psk !== 'string') fail(`Backend.PSK ${show(psk)}: must be a string (a base64 key, as wg genpsk prints)`)
+      if (psk !== '' && !isWireguardKey(psk)) fail('Backend.PSK: must be a base64 key of 32 bytes, as wg genpsk prints (the value is not shown)')
+      // a Go time.Duration that flannel multiplies by time.Second: a count of seconds
+      const keepalive = inRange(intField(o, 'PersistentKeepaliveInterval', 'Backend.PersistentKeepaliveInterval', 0), 0, 65535, 'Backend.PersistentKeepaliveInterval', 'must be seconds from 0 (off) to 65535')
+      const mode = field(o, 'Mode') ?? 'separate'
+      if (typeof mode !== 'string' || !(WIREGUARD_MODES as readonly string[]).includes(mode)) fail(`Backend.Mode ${show(mode)}: no valid Mode configured (one of ${WIREGUARD_MODES.join(', ')})`)
+      if (mode === 'ipv6') fail('Backend.Mode "ipv6": IPv6 is not supported by weft yet (use separate, auto or ipv4)')
+      return { type, listenPort: port('ListenPort', WIREGUARD_DEFAULT_PORT), listenPortV6: port('ListenPortV6', WIREGUARD_DEFAULT_PORT_V6), mtu, psk, persistentKeepalive: keepalive, mode: mode as WireguardMode }
+    }
   }
+}
+
+/** The MTU a wireguard device is given less than its base (flannel's overhead: IPv6 and padding to spare). */
+export const WIREGUARD_MTU_OVERHEAD = 80
+
+/** A WireGuard key as wg prints it: base64 of 32 bytes. */
+export function isWireguardKey (s: string): boolean {
+  return /^[A-Za-z0-9+/]{43}=$/.test(s) && Buffer.from(s, 'base64').length === 32
 }
 
 /** How many subnets lie from SubnetMin to SubnetMax, both included. */
@@ -401,7 +445,8 @@ const OPTION_NAMES: Record<BackendType, readonly string[]> = {
   vxlan: ['VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting', 'RemCsum'],
   udp: ['Port'],
   ipip: ['DirectRouting'],
-  'host-gw': []
+  'host-gw': [],
+  wireguard: ['ListenPort', 'ListenPortV6', 'MTU', 'PSK', 'PersistentKeepaliveInterval', 'Mode']
 }
 
 /**

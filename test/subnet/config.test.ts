@@ -145,7 +145,7 @@ test('Backend present needs a Type naming a known backend', () => {
   rejects({ Network: '10.0.0.0/8', Backend: { VNI: 1 } }, /Backend\.Type is missing/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: '' } }, /Backend\.Type "": unknown backend type/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'geneve' } }, /^net-conf: Backend\.Type "geneve": unknown backend type/)
-  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard' } }, /Backend\.Type "wireguard": backend not supported by weft/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'ipsec' } }, /Backend\.Type "ipsec": backend not supported by weft/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 7 } }, /Backend\.Type 7: must be a string/)
   rejects({ Network: '10.0.0.0/8', Backend: 'vxlan' }, /^net-conf: Backend "vxlan": must be an object/)
   rejects({ Network: '10.0.0.0/8', Backend: null }, /Backend null: must be an object/)
@@ -246,4 +246,17 @@ test('EnableNFTables: a bool, default false; null is the default; any key case; 
     assert.equal(parse({ Network: '10.0.0.0/8', EnableNFTables: true, Backend: { Type: type } }).enableNFTables, true, type)
   }
   rejects({ Network: '10.0.0.0/8', EnableNFTables: 1 }, /EnableNFTables 1: must be true or false/)
+})
+
+test('wireguard: flannel\'s options and defaults; a PSK that is not a key, a bad Mode or IPv6 mode are refused', () => {
+  assert.deepEqual(parse({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard' } }).backend, { type: 'wireguard', listenPort: 51820, listenPortV6: 51821, mtu: 0, psk: '', persistentKeepalive: 0, mode: 'separate' })
+  const psk = Buffer.alloc(32, 7).toString('base64')
+  assert.deepEqual(parse({ Network: '10.0.0.0/8', Backend: { type: 'WireGuard', listenport: 51000, MTU: 1400, PSK: psk, PersistentKeepaliveInterval: 25, Mode: 'auto' } }).backend, { type: 'wireguard', listenPort: 51000, listenPortV6: 51821, mtu: 1400, psk, persistentKeepalive: 25, mode: 'auto' })
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PSK: 'secret' } }, /Backend\.PSK: must be a base64 key of 32 bytes/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PSK: 5 } }, /Backend\.PSK 5: must be a string/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'Auto' } }, /Backend\.Mode "Auto": no valid Mode configured/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'ipv6' } }, /IPv6 is not supported by weft yet/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', ListenPort: 0 } }, /Backend\.ListenPort 0: must be from 1 to 65535/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', MTU: 100 } }, /Backend\.MTU 100/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PersistentKeepaliveInterval: -1 } }, /PersistentKeepaliveInterval -1/)
 })

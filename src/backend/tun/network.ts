@@ -45,7 +45,7 @@ export interface Dataplane {
 }
 
 export interface TunNetworkOptions {
-  backend: 'vxlan' | 'ipip' | 'udp'
+  backend: 'vxlan' | 'ipip' | 'udp' | 'wireguard'
   /** the TUN, its address, route and rules (device.ts, shared by the TUN backends) */
   device: TunDevice
   dataplane: Dataplane
@@ -63,6 +63,14 @@ export interface TunNetworkOptions {
   remCsumOf?: (lease: Lease) => boolean
   /** DirectRouting: kernel routes to directly connected peers */
   direct?: PeerRoutes
+  /** the UDP port the peer listens on, if not the table's (wireguard: its BackendData's Port) */
+  portOf?: (lease: Lease) => number
+  /** a usable peer's lease went into the table at `index` (wireguard: its key), before any traffic can use it */
+  peerSet?: (index: number, lease: Lease) => void
+  /** the peer at `index` left the table (wireguard: its sessions end) */
+  peerDeleted?: (index: number) => void
+  /** what `weft status` shows of the peer at `index` beyond the table's (wireguard: endpoint, handshake) */
+  peerStatus?: (index: number) => Record<string, unknown>
   /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
   onSubnet?: (lease: Lease) => void
   log: Logger
@@ -95,7 +103,8 @@ function tunTxDropped (dev: string): number {
 const WORDS = {
   vxlan: { table: 'FDB', packets: 'VXLAN' },
   ipip: { table: 'route table', packets: 'IP-in-IP' },
-  udp: { table: 'route table', packets: 'UDP-encapsulated packets' }
+  udp: { table: 'route table', packets: 'UDP-encapsulated packets' },
+  wireguard: { table: 'peer table', packets: 'WireGuard messages' }
 } as const
 
 export class TunNetwork implements Network {
@@ -148,14 +157,14 @@ export class TunNetwork implements Network {
       const publicIP = ip4ToString(l.attrs.publicIP)
       if (e.type === 'removed') {
         if (fdb.claimants(l.attrs.publicIP) <= 2) this.conflicted.forget(String(l.attrs.publicIP >>> 0))
-        if (fdb.delete(l.subnet)) log.info({ subnet: key, publicIP, ...(fdb.claimants(l.attrs.publicIP) > 0 ? { stillClaimedBy: fdb.claimants(l.attrs.publicIP) } : {}) }, `peer removed from the ${WORDS[this.o.backend].table}`)
+        if (this.remove(l)) log.info({ subnet: key, publicIP, ...(fdb.claimants(l.attrs.publicIP) > 0 ? { stillClaimedBy: fdb.claimants(l.attrs.publicIP) } : {}) }, `peer removed from the ${WORDS[this.o.backend].table}`)
         this.undirect(l)
         this.forget(key)
         continue
       }
       const why = unusablePublicIP(l.attrs.publicIP) ?? this.o.unusable(l)
       if (why !== undefined) {
-        fdb.delete(l.subnet)
+        this.remove(l)
         this.undirect(l)
         this.o.dataplane.stats[Drop.PEER_UNUSABLE]++
         this.unusable.warn(key, { subnet: key, publicIP, reason: why })
@@ -163,13 +172,13 @@ export class TunNetwork implements Network {
       }
       if (l.attrs.publicIP === this.o.ownPublicIP) {
         // a put of it again (its holder renewing, or a writer repeating it) says nothing new
-        if (fdb.delete(l.subnet)) this.undirect(l)
+        if (this.remove(l)) this.undirect(l)
         this.ownIp.warn(key, { subnet: key })
         continue
       }
       let index: number
       try {
-        index = fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l), undefined, this.o.remCsumOf?.(l) ?? false)
+        index = fdb.set(l.subnet, l.attrs.publicIP, this.o.macOf?.(l), this.o.portOf?.(l), this.o.remCsumOf?.(l) ?? false)
       } catch (err) {
         // A full peer table must not stop the node: anyone who can write a
         // lease could otherwise take every node down with one too many.
@@ -179,6 +188,7 @@ export class TunNetwork implements Network {
         this.tableFull.warn(key, { subnet: key, publicIP, reason: (err as Error).message })
         continue
       }
+      this.o.peerSet?.(index, l)
       this.forget(key)
       this.noteConflict(l.attrs.publicIP)
       const direct = this.o.direct !== undefined && directlyConnected(this.o.underlayName, l.attrs.publicIP)
@@ -218,7 +228,8 @@ export class TunNetwork implements Network {
           insidePackets: dataplane.peerCounter(e.index, PeerCount.INSIDE_PACKETS),
           insideBytes: dataplane.peerCounter(e.index, PeerCount.INSIDE_BYTES),
           outsidePackets: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_PACKETS),
-          outsideBytes: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_BYTES)
+          outsideBytes: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_BYTES),
+          ...this.o.peerStatus?.(e.index)
         }
       }),
       offloads: { ...this.o.device.offloads, gso: this.o.device.offloads.gso && !this.gsoRefused() },
@@ -251,6 +262,14 @@ export class TunNetwork implements Network {
     this.conflicts++
     // a writer may pile thousands of leases on one address: name a few
     this.conflicted.warn(name, { publicIP: ip4ToString(publicIP), claimants: n, subnets: fdb.claimantsOf(publicIP, CONFLICT_SUBNETS_NAMED).map(formatCidr) })
+  }
+
+  /** Take the lease's subnet out of the table (telling the backend); whether it was there. */
+  private remove (l: Lease): boolean {
+    const index = this.o.peerDeleted !== undefined ? this.o.fdb.lookup(l.subnet.ip | 0) : -1
+    if (!this.o.fdb.delete(l.subnet)) return false
+    if (index >= 0 && this.o.fdb.lookup(l.subnet.ip | 0) < 0) this.o.peerDeleted?.(index)
+    return true
   }
 
   /** A lease that went, or came good: name it again if it turns bad again. */

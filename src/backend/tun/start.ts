@@ -5,7 +5,9 @@
 // 2. the backend's underlay socket(s), opened once the device exists
 // 3. the peer table (Fdb) and the Pipeline over the backend's
 //    encapsulation; a backend may put more pipelines beside it (vxlan's
-//    --workers) and hand back what runs them all
+//    --workers) and hand back what runs them all, or bring loops of its own
+//    over the same device, socket and table (wireguard: its packets are
+//    sealed per session, not wrapped per packet)
 // 4. the TunNetwork that turns lease events into table entries (network.ts)
 // 5. the loops start
 // A failure at any step closes what the steps before it opened.
@@ -13,6 +15,7 @@ import type { Encapsulation } from '../../dataplane/encap'
 import { Fdb } from '../../dataplane/fdb'
 import { Pipeline } from '../../dataplane/pipeline'
 import type { PacketIo } from '../../native'
+import type { Offloads } from './offloads'
 import type { Lease } from '../../subnet/lease'
 import { trafficSettings, type BackendContext } from '../backend'
 import { TunDevice } from './device'
@@ -31,9 +34,23 @@ export interface UnderlaySocket {
 }
 
 /** What a backend's own peer handling adds to the network (see TunNetworkOptions). */
-export type PeerOptions = Pick<TunNetworkOptions, 'unusable' | 'macOf' | 'remCsumOf' | 'direct' | 'onSubnet'>
+export type PeerOptions = Pick<TunNetworkOptions, 'unusable' | 'macOf' | 'remCsumOf' | 'direct' | 'onSubnet' | 'portOf' | 'peerSet' | 'peerDeleted' | 'peerStatus'>
 
-export interface TunStart {
+/** A backend's own loops (instead of the shared Pipeline): what the network needs, and start(). */
+export interface OwnLoops extends Dataplane {
+  start: () => void
+}
+
+/** What a backend's own loops are made from. */
+export interface LoopParts {
+  tun: PacketIo
+  sock: PacketIo
+  fdb: Fdb
+  mtu: number
+  offloads: Offloads
+}
+
+export interface TunStart<P extends OwnLoops = Pipeline> {
   backend: TunNetworkOptions['backend']
   ctx: BackendContext
   lease: Lease
@@ -49,15 +66,20 @@ export interface TunStart {
   port: number
   /** peers the table holds (the Fdb's default) */
   capacity?: number
-  encap: (fdb: Fdb) => Encapsulation
+  /** destinations past the table's peers the backend sets itself (Fdb spareAddrs) */
+  spareAddrs?: number
+  /** 3: the shared pipeline's encapsulation; or `loops` */
+  encap?: (fdb: Fdb) => Encapsulation
+  /** 3: instead of encap, the backend's own loops (they close what they were given on close()) */
+  loops?: (parts: LoopParts) => P
   /** 3: more pipelines beside the first, and what runs them all (it closes its own on failure) */
-  dataplane?: (main: Pipeline, fdb: Fdb, device: TunDevice) => Dataplane
-  /** 4: the backend's peer rules, given the pipeline */
-  peers: (pipeline: Pipeline) => PeerOptions
+  dataplane?: (main: P, fdb: Fdb, device: TunDevice) => Dataplane
+  /** 4: the backend's peer rules, given the pipeline (or the backend's loops) */
+  peers: (pipeline: P) => PeerOptions
 }
 
 /** Steps 1 to 5; resolves with the running network and its device. */
-export async function startTun (o: TunStart): Promise<{ network: TunNetwork, device: TunDevice }> {
+export async function startTun<P extends OwnLoops = Pipeline> (o: TunStart<P>): Promise<{ network: TunNetwork, device: TunDevice }> {
   const { ctx, lease, mtu } = o
   const { config, log, underlay } = ctx
   const device = await TunDevice.create({ name: o.device, mtu, subnet: lease.subnet, network: config.network, ipMasq: ctx.ipMasq, traffic: trafficSettings(ctx), batch: TUN_BATCH, ...(o.queues !== undefined ? { queues: o.queues } : {}), log })
@@ -67,19 +89,21 @@ export async function startTun (o: TunStart): Promise<{ network: TunNetwork, dev
   let extra: Dataplane | undefined
   const { network, pipeline } = await device.adopt(async () => {
     try {
-      const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: o.port, ...(o.capacity !== undefined ? { capacity: o.capacity } : {}) })
-      const pipeline = new Pipeline({
-        tun: device.tun.io,
-        sock: sock.io,
-        fdb,
-        encap: o.encap(fdb),
-        mtu,
-        batch: TUN_BATCH,
-        offloads: device.offloads,
-        busyPollUs: ctx.busyPoll ?? 0,
-        checkSource: ctx.sourceCheck ?? true,
-        onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
-      })
+      const fdb = new Fdb({ network: config.network, subnetLen: config.subnetLen, port: o.port, ...(o.capacity !== undefined ? { capacity: o.capacity } : {}), ...(o.spareAddrs !== undefined ? { spareAddrs: o.spareAddrs } : {}) })
+      const pipeline: P = o.loops !== undefined
+        ? o.loops({ tun: device.tun.io, sock: sock.io, fdb, mtu, offloads: device.offloads })
+        : new Pipeline({
+          tun: device.tun.io,
+          sock: sock.io,
+          fdb,
+          encap: requireEncap(o.encap)(fdb),
+          mtu,
+          batch: TUN_BATCH,
+          offloads: device.offloads,
+          busyPollUs: ctx.busyPoll ?? 0,
+          checkSource: ctx.sourceCheck ?? true,
+          onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
+        }) as unknown as P
       extra = o.dataplane?.(pipeline, fdb, device)
       const network = new TunNetwork({
         backend: o.backend,
@@ -102,4 +126,9 @@ export async function startTun (o: TunStart): Promise<{ network: TunNetwork, dev
   })
   pipeline.start()
   return { network, device }
+}
+
+function requireEncap (e: ((fdb: Fdb) => Encapsulation) | undefined): (fdb: Fdb) => Encapsulation {
+  if (e === undefined) throw new TypeError('startTun needs encap or loops')
+  return e
 }

@@ -1,0 +1,364 @@
+// The WireGuard backend's dataplane: the inside and outside loops
+// (inside.ts, outside.ts) over the TUN and the UDP socket, the protocol
+// (../../wireguard: handshakes, sessions, timers, cookies) and the addon's
+// key tables and batch cipher.
+// 1. the protocol hands each new keypair a slot; its sending and receiving
+//    keys go into the addon's two key tables at that slot (hooks below), so
+//    a batch names sessions by slot and no key crosses per packet
+// 2. lease events (../tun/network.ts) add, update and remove peers by table
+//    index; a new peer gets a handshake at once, so that the first packets
+//    to it find a session
+// 3. what the protocol wants sent (initiations, responses, cookie replies,
+//    keepalives: ready-made datagrams) goes through the socket's send batch
+//    when the inside loop is not using it, to spare table entries past the
+//    peers' (the addresses are the protocol's, not a lease's)
+// 4. timers: one interval, unref'd, ticks the protocol when a deadline is due
+// 5. `wg show` through the UAPI socket (../../wireguard/uapi.ts)
+import { performance } from 'node:perf_hooks'
+import { PacketBatch } from '../../native/batch'
+import { WgKeys, WgOpener, WgSealer, WG_OVERHEAD } from '../../native/wg'
+import { VNET_F_DATA_VALID, VNET_HDR_LEN } from '../../native/vnet'
+import type { Logger } from '../../log'
+import { formatCidr } from '../../packet/net'
+import { ip4ToString } from '../../packet/ip'
+import type { Lease } from '../../subnet/lease'
+import { dataplaneSnapshot } from '../../dataplane/pipeline'
+import { GRO_MAX_SEGMENTS, UNKNOWN_RING } from '../../dataplane/outside'
+import { PER_PEER } from '../../dataplane/fdb'
+import { newStats } from '../../dataplane/stats'
+import { TunWrites } from '../../dataplane/tun-writes'
+import { pacingFactor, UdpPacer } from '../../dataplane/pacer'
+import { Device } from '../../wireguard/device'
+import type { Outgoing, Peer } from '../../wireguard/peer'
+import { sealTransport } from '../../wireguard/session'
+import type { Keypair } from '../../wireguard/session'
+import { finishChecksum } from '../../packet/partial-checksum'
+import { WgDrop, WG_DROP_NAMES } from '../../wireguard/reasons'
+import { startUapiServer } from '../../wireguard/uapi'
+import type { UapiServer, UapiPeer } from '../../wireguard/uapi'
+import type { KeyPair } from '../../wireguard/keys'
+import type { LoopParts, OwnLoops } from '../tun/start'
+import { TUN_BATCH } from '../tun/start'
+import { WgInside } from './inside'
+import { WgOutside } from './outside'
+import type { Handshake } from './outside'
+import type { WireguardPeerData } from './peer-key'
+
+/** Messages the socket's send batch holds: a TUN batch of full-size packets, or a few super-packets' segments. */
+const SEND_MESSAGES = 512
+/** Table entries past the peers' for the protocol's own datagrams (a batch of them at most). */
+export const CONTROL_DESTS = 64
+/** The protocol's timers are looked at this often (ms); WireGuard's are seconds apart. */
+const TICK_MS = 100
+/** Handshake messages a second past which we are under load (cookies before work, as wireguard-go does at 1/8 of its queue). */
+const UNDER_LOAD_PER_SECOND = 128
+/** Rows of each key table: three keypairs per peer at most. */
+const KEY_SLOTS_PER_PEER = 3
+/** Packets kept per peer while its handshake is on its way (wireguard-go keeps 128; a few cover a ping, a SYN, a DNS query) */
+const STAGED_PER_PEER = 16
+/** The peer with the lower key starts its own handshake this long after it learnt the other's lease, if none has come (ms) */
+const SECOND_INITIATOR_DELAY = 1000
+
+export interface WgLoopsOptions extends LoopParts {
+  keys: KeyPair
+  psk: Buffer | undefined
+  /** seconds, 0 = off */
+  persistentKeepalive: number
+  /** the device name, for the UAPI socket */
+  device: string
+  listenPort: number
+  log: Logger
+  /** where the UAPI socket goes (default /var/run/wireguard) */
+  uapiDir?: string
+}
+
+export class WgLoops implements OwnLoops {
+  readonly stats: Float64Array
+  /** counts by WgDrop code */
+  readonly wgDrops: Float64Array
+  readonly device: Device
+  handshakesOk = 0
+  rekeys = 0
+  uapiPath: string | undefined
+  private readonly sendKeys: WgKeys
+  private readonly recvKeys: WgKeys
+  private readonly peers: Array<Peer | undefined>
+  private readonly subnets: Array<string | undefined>
+  private readonly indexOf = new Map<Peer, number>()
+  private readonly inside: WgInside
+  private readonly outside: WgOutside
+  private readonly writes: TunWrites
+  private readonly tx: PacketBatch
+  private readonly control: Outgoing[] = []
+  private readonly staged = new Map<Peer, Buffer[]>()
+  private readonly timer: NodeJS.Timeout
+  private readonly unknown = new Uint32Array(UNKNOWN_RING)
+  private readonly spoof = new Uint32Array(UNKNOWN_RING)
+  private shakesThisSecond = 0
+  private secondStart = 0
+  private uapi: UapiServer | undefined
+  private closed = false
+  private readonly now = (): number => performance.now()
+
+  constructor (private readonly o: WgLoopsOptions) {
+    const { fdb, mtu, offloads } = o
+    this.stats = newStats()
+    this.wgDrops = new Float64Array(WG_DROP_NAMES.length)
+    this.peers = new Array<Peer | undefined>(fdb.capacity)
+    this.subnets = new Array<string | undefined>(fdb.capacity)
+    const slots = fdb.capacity * KEY_SLOTS_PER_PEER
+    this.sendKeys = new WgKeys(slots)
+    this.recvKeys = new WgKeys(slots)
+    this.device = new Device({
+      privateKey: o.keys.privateKey,
+      keySlots: slots,
+      hooks: {
+        keypairCreated: (kp: Keypair) => {
+          this.sendKeys.set(kp.slot, kp.sendKey)
+          this.recvKeys.set(kp.slot, kp.receiveKey)
+          if (kp.peer.lastHandshake !== 0 && kp.isInitiator) this.rekeys++
+          this.handshakesOk++
+        },
+        keypairRemoved: (kp: Keypair) => {
+          this.sendKeys.clear(kp.slot)
+          this.recvKeys.clear(kp.slot)
+        },
+        sessionReady: (peer: Peer) => this.unstage(peer)
+      }
+    })
+    const vnet = offloads.vnet
+    // inside: TUN reads (super-packets with TSO) sealed into the socket's send batch
+    const inSlot = roundUp((vnet ? VNET_HDR_LEN : 0) + (offloads.tso ? 65535 : mtu) + 1, 64)
+    const rx = new PacketBatch({ size: TUN_BATCH, slotSize: inSlot })
+    this.tx = new PacketBatch({ size: SEND_MESSAGES, slotSize: roundUp(mtu + WG_OVERHEAD + 16, 64) })
+    const sealer = new WgSealer({ keys: this.sendKeys, input: rx, vnet, output: this.tx, mtu })
+    o.sock.sendFrom(this.tx, fdb.addrs, { gso: true, inner: 0, coalesce: offloads.gso })
+    // outside: socket reads (GRO messages of up to 64 datagrams), opened in
+    // place, then the TUN writes' header area in the same slab
+    const outSlot = offloads.gro ? roundUp(65535 + 1, 64) : roundUp(mtu + WG_OVERHEAD + 16 + 1, 64)
+    const datagrams = TUN_BATCH * (offloads.gro ? GRO_MAX_SEGMENTS : 1)
+    const hdrBase = TUN_BATCH * outSlot
+    const outSlab = Buffer.allocUnsafeSlow(hdrBase + TunWrites.headerArea(datagrams))
+    const outRx = new PacketBatch({ size: TUN_BATCH, slotSize: outSlot, slab: outSlab })
+    const pieces = new PacketBatch({ size: Math.min(8192, 2 * datagrams), slotSize: 1, slab: outSlab })
+    const factor = pacingFactor(process.env.WEFT_UDP_PACING)
+    this.writes = new TunWrites(o.tun, pieces, vnet, hdrBase, datagrams, this.stats, vnet ? VNET_F_DATA_VALID : 0, offloads.uso === true, factor > 0 ? new UdpPacer(factor) : undefined)
+    const opener = new WgOpener({ keys: this.recvKeys, slab: outSlab, max: datagrams })
+    const onFatal = (where: string) => (errno: number) => o.log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
+    const endpointOf = (index: number): void => this.endpointMoved(index)
+    this.inside = new WgInside({ tun: o.tun, sock: o.sock, rx, tx: this.tx, sealer, fdb, peers: this.peers, stats: this.stats, wgDrops: this.wgDrops, mtu, vnet, now: this.now, onFatal: onFatal('inside'), idle: () => this.sendControl(), endpointOf, stage: (peer, slab, ip, len, csum) => this.stage(peer, slab, ip, len, csum) })
+    this.outside = new WgOutside({ sock: o.sock, rx: outRx, opener, writes: this.writes, fdb, indexes: this.device.indexes, indexOf: this.indexOf, stats: this.stats, wgDrops: this.wgDrops, now: this.now, onFatal: onFatal('outside'), handshakes: (list, n) => this.handshakes(list, n), endpointOf, endpointSeen: this.inside.endpointSeen })
+    this.timer = setInterval(() => this.tick(), TICK_MS)
+    this.timer.unref()
+  }
+
+  start (): void {
+    this.o.tun.start(this.inside.onBatch, undefined, this.writes.resume)
+    this.o.sock.start(this.outside.onBatch, this.inside.flush)
+  }
+
+  /** The UAPI socket, for `wg show <device>`. */
+  async startUapi (): Promise<void> {
+    this.uapi = await startUapiServer({ device: this.o.device, dir: this.o.uapiDir, log: this.o.log, state: () => this.uapiState() })
+    this.uapiPath = this.uapi.path
+  }
+
+  // --- peers, from lease events ------------------------------------------
+
+  /** The lease at table index `index` names this key and port: a new peer, or the same one updated. */
+  setPeer (index: number, d: WireguardPeerData, lease: Lease): void {
+    const endpoint = { addr: lease.attrs.publicIP >>> 0, port: d.port }
+    const existing = this.peers[index]
+    this.subnets[index] = formatCidr(lease.subnet)
+    if (existing !== undefined && existing.publicKey.equals(d.publicKey)) {
+      existing.setEndpoint(endpoint)
+      this.endpointMoved(index)
+      return
+    }
+    if (existing !== undefined) this.deletePeer(index)
+    const other = this.device.peer(d.publicKey)
+    if (other !== undefined) {
+      // two leases with one key: the first keeps it (a node copied another's key file?)
+      this.wgDrops[WgDrop.UNKNOWN_PEER]++
+      this.o.log.warn({ subnet: this.subnets[index], publicKey: d.publicKeyText, heldBy: this.subnets[this.indexOf.get(other) ?? -1] }, 'ignoring a lease whose WireGuard key another lease already holds')
+      return
+    }
+    if (d.publicKey.equals(this.device.publicKey)) {
+      this.o.log.warn({ subnet: this.subnets[index] }, 'ignoring a lease that holds our own WireGuard key')
+      return
+    }
+    const peer = this.device.addPeer({ publicKey: d.publicKey, presharedKey: this.o.psk ?? null, endpoint, persistentKeepalive: this.o.persistentKeepalive })
+    this.peers[index] = peer
+    this.indexOf.set(peer, index)
+    this.inside.endpointSeen[index] = -1
+    this.endpointMoved(index)
+    // A handshake now, so that the first packets find a session; but from
+    // one side only: two nodes that learn of each other at once and both
+    // initiate each answer the other's and wait for a confirmation that
+    // neither sends, until Rekey-Timeout (5 s; so do wireguard-go and the
+    // kernel). The higher key goes first; the lower one goes a second
+    // later if nothing came (the other's may have arrived before we knew it).
+    if (Buffer.compare(this.device.publicKey, d.publicKey) > 0) this.initiate(peer)
+    else setTimeout(() => { if (this.peers[index] === peer && peer.current === null && peer.next === null) this.initiate(peer) }, SECOND_INITIATOR_DELAY).unref()
+  }
+
+  private initiate (peer: Peer): void {
+    if (this.closed) return
+    peer.send(this.now(), 0)
+    this.queue(this.device.takeOutgoing())
+  }
+
+  /** Inside: a packet for a peer whose handshake is on its way, copied (its checksum finished) to go once it is ready. */
+  private stage (peer: Peer, slab: Buffer, ip: number, len: number, needsCsum: boolean): boolean {
+    let list = this.staged.get(peer)
+    if (list === undefined) { list = []; this.staged.set(peer, list) }
+    if (list.length >= STAGED_PER_PEER) return false
+    const pkt = Buffer.from(slab.subarray(ip, ip + len))
+    if (needsCsum) finishChecksum(pkt, 0, len)
+    list.push(pkt)
+    return true
+  }
+
+  /** The peer has a session: what waited for it goes, sealed here (a few packets, once). */
+  private unstage (peer: Peer): void {
+    const list = this.staged.get(peer)
+    if (list === undefined) return
+    this.staged.delete(peer)
+    const now = this.now()
+    for (const pkt of list) {
+      const c = peer.send(now, 1)
+      const kp = peer.current
+      if (c < 0 || kp === null) { this.wgDrops[WgDrop.NO_SESSION]++; continue }
+      this.control.push({ kind: 'keepalive', peer, bytes: sealTransport(kp, c, pkt, this.o.mtu), addr: peer.endpointAddr, port: peer.endpointPort })
+    }
+    setImmediate(() => this.sendControl())
+  }
+
+  deletePeer (index: number): void {
+    const peer = this.peers[index]
+    if (peer === undefined) return
+    this.peers[index] = undefined
+    this.indexOf.delete(peer)
+    this.staged.delete(peer)
+    this.device.removePeer(peer)
+  }
+
+  /** What `weft status` shows of a peer beyond the table's. */
+  peerStatus (index: number): Record<string, unknown> {
+    const p = this.peers[index]
+    if (p === undefined) return { wireguard: 'no peer (its key is another lease\'s, or ours)' }
+    return {
+      publicKey: p.publicKey.toString('base64'),
+      endpoint: p.endpointAddr === 0 ? null : `${ip4ToString(p.endpointAddr)}:${p.endpointPort}`,
+      latestHandshake: p.lastHandshake === 0 ? null : new Date(performance.timeOrigin + p.lastHandshake).toISOString(),
+      session: p.current !== null,
+      persistentKeepalive: p.persistentKeepalive
+    }
+  }
+
+  // --- the Dataplane the network drives -----------------------------------
+
+  setOwnSubnet (ip: number, prefixLen: number): void { this.outside.setOwnSubnet(ip, prefixLen) }
+  setLocalAddresses (): void {}
+  unknownRings (): Uint32Array[] { return [this.unknown] }
+  spoofRings (): Uint32Array[] { return [this.spoof] }
+  peerCounter (index: number, which: number): number { return this.o.fdb.perPeer[index * PER_PEER + which] }
+
+  snapshot (): object {
+    const drops: Record<string, number> = {}
+    for (let i = 1; i < this.wgDrops.length; i++) if (this.wgDrops[i] !== 0) drops[WG_DROP_NAMES[i]] = this.wgDrops[i]
+    return {
+      ...dataplaneSnapshot(this.stats, this.o.tun.counters, this.o.sock.counters),
+      wireguard: { handshakes: this.handshakesOk, rekeys: this.rekeys, drops, peers: this.indexOf.size }
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.timer)
+    this.device.close()
+    this.o.tun.close()
+    this.o.sock.close()
+    await this.uapi?.close()
+  }
+
+  // --- the control path ----------------------------------------------------
+
+  /** The send table's address for the peer at `index` follows its endpoint (roaming, a lease's new port). */
+  private endpointMoved (index: number): void {
+    const p = this.peers[index]
+    if (p === undefined) return
+    if (p.endpointAddr !== 0) this.o.fdb.addrs.set(index, p.endpointAddr, p.endpointPort)
+    this.inside.endpointSeen[index] = p.endpointVersion
+  }
+
+  /** Handshake messages a batch held: answered now, and whatever they started is sent. */
+  private handshakes (list: Handshake[], n: number): void {
+    const now = this.now()
+    if (now - this.secondStart >= 1000) { this.secondStart = now; this.shakesThisSecond = 0 }
+    for (let i = 0; i < n; i++) {
+      const h = list[i]
+      this.shakesThisSecond++
+      const r = this.device.handshakeMessage(h.bytes, h.addr, h.port, now, this.shakesThisSecond > UNDER_LOAD_PER_SECOND)
+      if (r.reason !== WgDrop.OK) this.wgDrops[r.reason]++
+      this.queue(r.replies)
+    }
+    this.queue(this.device.takeOutgoing())
+  }
+
+  private tick (): void {
+    const now = this.now()
+    if (this.device.nextDeadline() <= now) this.queue(this.device.tick(now))
+    else this.queue(this.device.takeOutgoing())
+  }
+
+  private queue (out: readonly Outgoing[]): void {
+    for (const m of out) if (m.addr !== 0 && m.port !== 0) this.control.push(m)
+    this.sendControl()
+  }
+
+  /** 3. The protocol's datagrams, when the send batch is free. */
+  private sendControl (): void {
+    if (this.control.length === 0 || !this.inside.idle || this.closed) return
+    const tx = this.tx
+    const base = this.o.fdb.capacity
+    const n = Math.min(this.control.length, CONTROL_DESTS)
+    for (let i = 0; i < n; i++) {
+      const m = this.control[i]
+      tx.offsets[i] = i * tx.slotSize
+      m.bytes.copy(tx.slab, tx.offsets[i])
+      tx.lengths[i] = m.bytes.length
+      tx.segs[i] = 0
+      tx.dests[i] = base + i
+      this.o.fdb.addrs.set(base + i, m.addr, m.port)
+    }
+    this.control.splice(0, n)
+    // a full socket buffer drops them: the protocol retransmits handshakes
+    this.o.sock.send(n)
+    if (this.control.length > 0) setImmediate(() => this.sendControl())
+  }
+
+  private uapiState (): { privateKey: Buffer, listenPort: number, fwmark: number, peers: UapiPeer[] } {
+    const peers: UapiPeer[] = []
+    const perPeer = this.o.fdb.perPeer
+    for (const [p, index] of this.indexOf) {
+      const wall = p.lastHandshake === 0 ? undefined : performance.timeOrigin + p.lastHandshake
+      peers.push({
+        publicKey: p.publicKey,
+        ...(this.o.psk !== undefined ? { presharedKey: this.o.psk } : {}),
+        ...(p.endpointAddr !== 0 ? { endpoint: { ip: ip4ToString(p.endpointAddr), port: p.endpointPort } } : {}),
+        persistentKeepalive: p.persistentKeepalive,
+        allowedIps: this.subnets[index] !== undefined ? [this.subnets[index] as string] : [],
+        lastHandshake: wall === undefined ? undefined : { sec: Math.floor(wall / 1000), nsec: Math.floor((wall % 1000) * 1e6) },
+        rxBytes: perPeer[index * PER_PEER + 3],
+        txBytes: perPeer[index * PER_PEER + 1]
+      })
+    }
+    return { privateKey: this.o.keys.privateKey, listenPort: this.o.listenPort, fwmark: 0, peers }
+  }
+}
+
+function roundUp (n: number, to: number): number {
+  return Math.ceil(n / to) * to
+}
