@@ -10,6 +10,9 @@
 // 4. the C forwarder (forwarder.c): a TUN device per host routed as weft's
 //    is, and the least program that can carry it, one packet per syscall;
 //    the floor under any TUN-based tunnel, weft included
+// 5. wireguard-go (wireguard-go.ts): Debian's userspace WireGuard set up as
+//    flanneld's wireguard backend sets it up, the reference for weft's
+//    wireguard; its pods get the device's MTU (1420)
 // All pods get the same MTU (1450, flannel's VXLAN MTU on a 1500 underlay),
 // lowered only where a backend cannot carry it, so the paths differ only in
 // what carries the packets. The topology (namespaces, daemons, pods) is torn
@@ -26,6 +29,7 @@ import { cluster } from '../lab/daemons'
 import type { Daemon } from '../lab/daemons'
 import { cpuOf, nodePid } from '../lab/cpu'
 import { forwarderBinary } from './forwarder'
+import { buildWireguardGo } from './wireguard-go'
 import type { CpuTimes } from '../lab/cpu'
 
 export const POD_MTU = 1450
@@ -43,7 +47,9 @@ export const PATHS = [
   { name: 'ipip', key: 'weftIpip', label: 'weft ipip', backend: 'ipip' },
   { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
   { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' },
-  { name: 'forwarder', key: 'forwarder', label: 'C forwarder' }
+  { name: 'forwarder', key: 'forwarder', label: 'C forwarder' },
+  // a reference like kernel VXLAN, for weft's wireguard: not in the VXLAN head to head
+  { name: 'wireguard-go', key: 'wireguardGo', label: 'wireguard-go', headToHead: false }
 ] as const
 
 /**
@@ -172,6 +178,10 @@ async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (
     const [p1] = await addPods(topo, h1, { subnet: subnets[0], count: 1, mtu: POD_MTU })
     const [p2] = await addPods(topo, h2, { subnet: subnets[1], count: 1, mtu: POD_MTU })
     return { ...base, pods: [p1, p2] }
+  }
+  if (def.name === 'wireguard-go') {
+    const w = await buildWireguardGo(topo, h1, h2)
+    return { ...base, podMtu: w.podMtu, pods: w.pods }
   }
   const backend = def.backend
   const config = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: backend } })

@@ -245,7 +245,7 @@ async function flood (topo: Topology, from: Pod, to: Pod, seconds: number): Prom
 }
 
 function kindOf (def: PathDef): Bar['kind'] {
-  return def.name === 'veth' ? 'ceiling' : def.name === 'kernel-vxlan' ? 'reference' : def.name === 'forwarder' ? 'floor' : 'weft'
+  return def.name === 'veth' ? 'ceiling' : def.name === 'kernel-vxlan' || def.name === 'wireguard-go' ? 'reference' : def.name === 'forwarder' ? 'floor' : 'weft'
 }
 
 async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {

@@ -19,13 +19,16 @@ fi
 # clang-format for `npm run lint` (the C in native/); openssl for the test
 # Kubernetes API server's certificate; patchelf for the DaemonSet's CNI
 # install step (test/deploy runs it); libsodium for the addon's
-# XChaCha20-Poly1305 (the wireguard backend's cookie replies).
+# XChaCha20-Poly1305 (the wireguard backend's cookie replies); wireguard-go
+# and wireguard-tools (`wg`) for the lab's reference WireGuard nodes and for
+# checking weft's `wg` socket.
 packages=(
   iproute2 iputils-ping iperf3 tcpdump ethtool
   etcd-server etcd-client
   containernetworking-plugins
   libpcap-dev libsodium-dev
   iptables nftables util-linux openssl patchelf
+  wireguard-go wireguard-tools
   make g++ python3
   clang-format
 )
