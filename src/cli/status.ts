@@ -1,5 +1,7 @@
 // `weft status`: the running daemon's lease, backend, device, peers and live
-// counters, read over its control socket.
+// counters, read over its control socket. A WireGuard node's peers are shown
+// the way `wg show` shows them (key, endpoint, allowed IPs, latest
+// handshake, transfer, keepalive), then its handshakes and drops by reason.
 import { parseArgs } from 'node:util'
 import { WeftError } from '../errors'
 import { fetchStatus } from '../daemon/control'
@@ -13,7 +15,54 @@ interface Status {
   device?: string
   mtu?: number
   peers?: Array<Record<string, unknown>>
-  counters?: { drops?: Record<string, number>, counters?: Record<string, number>, workers?: Array<Record<string, number>> }
+  counters?: { drops?: Record<string, number>, counters?: Record<string, number>, workers?: Array<Record<string, number>>, wireguard?: WireguardCounters }
+}
+
+/** The WireGuard backend's counters (src/backend/wireguard/loops.ts); publicKey and listenPort when the daemon gives them. */
+interface WireguardCounters {
+  handshakes?: number
+  rekeys?: number
+  drops?: Record<string, number>
+  peers?: number
+  publicKey?: string
+  listenPort?: number
+}
+
+/** How long ago, as `wg show` says it but shorter: "12 s", "3 min 4 s", "2 h 5 min", "3 d 4 h". */
+export function formatAge (seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds))
+  if (s < 60) return `${s} s`
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 !== 0 ? ` ${s % 60} s` : ''}`
+  if (s < 86400) return `${Math.floor(s / 3600)} h${Math.floor(s / 60) % 60 !== 0 ? ` ${Math.floor(s / 60) % 60} min` : ''}`
+  return `${Math.floor(s / 86400)} d${Math.floor(s / 3600) % 24 !== 0 ? ` ${Math.floor(s / 3600) % 24} h` : ''}`
+}
+
+/** Bytes as `wg show` prints them: "512 B", "1.50 KiB", "3.20 MiB", ... */
+export function formatBytes (n: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  if (n < 1024) return `${n} B`
+  let v = n / 1024
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++ }
+  return `${v.toFixed(2)} ${units[u]}`
+}
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
+
+/** One peer of a WireGuard node, as `wg show` shows a peer (plus its lease and packet counts). */
+function wireguardPeer (p: Record<string, unknown>, now: number): string[] {
+  if (typeof p.publicKey !== 'string') return [`  lease ${String(p.subnet)} of ${String(p.publicIP)}: ${typeof p.wireguard === 'string' ? p.wireguard : 'no WireGuard peer'}`]
+  const lines = [`  peer: ${p.publicKey}`]
+  lines.push(`    endpoint: ${typeof p.endpoint === 'string' ? p.endpoint : '(none)'}`)
+  lines.push(`    allowed ips: ${String(p.subnet)} (the lease of ${String(p.publicIP)})`)
+  const at = typeof p.latestHandshake === 'string' ? Date.parse(p.latestHandshake) : NaN
+  const session = p.session === true ? '' : ' (no session now)'
+  lines.push(`    latest handshake: ${Number.isFinite(at) ? `${formatAge((now - at) / 1000)} ago${session}` : 'none yet'}`)
+  const n = (k: string): number => Number(p[k] ?? 0)
+  lines.push(`    transfer: ${formatBytes(n('outsideBytes'))} received, ${formatBytes(n('insideBytes'))} sent (${n('outsidePackets')} / ${n('insidePackets')} packets)`)
+  const keepalive = Number(p.persistentKeepalive ?? 0)
+  lines.push(`    persistent keepalive: ${keepalive > 0 ? `every ${keepalive} s` : 'off'}`)
+  return lines
 }
 
 export const status: Command = {
@@ -35,7 +84,12 @@ export const status: Command = {
     io.out(`backend   ${s.backend ?? '-'} on ${s.device ?? '-'} (MTU ${s.mtu ?? '-'})`)
     const peers = s.peers ?? []
     io.out(`peers     ${peers.length}`)
-    if (peers.length > 0) {
+    const wg = s.counters?.wireguard
+    if (s.backend === 'wireguard') {
+      const now = Date.now()
+      for (const p of peers) { io.out(''); for (const l of wireguardPeer(p, now)) io.out(l) }
+      if (peers.length > 0) io.out('')
+    } else if (peers.length > 0) {
       const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'OUT PKTS', 'IN PKTS']]
       for (const p of peers) rows.push([String(p.subnet), String(p.publicIP), String(p.vtepMAC ?? '-'), String(p.insidePackets ?? '-'), String(p.outsidePackets ?? '-')])
       const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
@@ -51,6 +105,12 @@ export const status: Command = {
     }
     // only a node that received UDP faster than it could write it at once has paced
     if ((c.outside_paced ?? 0) > 0) io.out(`paced     UDP to pods waited ${c.outside_paced} times, a backlog read at once written to the TUN in pieces (WEFT_UDP_PACING)`)
+    if (wg !== undefined) {
+      const id = wg.publicKey !== undefined ? `, public key ${wg.publicKey}${wg.listenPort !== undefined ? `, UDP port ${wg.listenPort}` : ''}` : ''
+      io.out(`wireguard ${plural(wg.peers ?? 0, 'peer')}, ${plural(wg.handshakes ?? 0, 'handshake')} completed (${plural(wg.rekeys ?? 0, 'rekey')})${id}`)
+      const wgDrops = Object.entries(wg.drops ?? {})
+      io.out(`wg drops  ${wgDrops.length === 0 ? 'none' : wgDrops.map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    }
     const drops = Object.entries(s.counters?.drops ?? {})
     io.out(`drops     ${drops.length === 0 ? 'none' : drops.map(([k, v]) => `${k}=${v}`).join(' ')}`)
     return 0

@@ -23,10 +23,29 @@
 // that hold them are no secret (the store, every node's routes); what the
 // series add is how much this node exchanges with each peer. Where that
 // matters, bind the port to the node (--healthz-ip 127.0.0.1) or firewall it.
+//
+// The WireGuard backend's own families (weft_wireguard_*) exist only on a
+// node that runs it: on any other their HELP and TYPE are all there is.
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { NetworkStatus } from '../backend/backend'
+import { WG_DROP_NAMES } from '../wireguard/reasons'
 
-type Status = NetworkStatus & { counters: { drops?: Record<string, number>, counters?: Record<string, number>, tun?: Record<string, number>, sock?: Record<string, number> } }
+/** What the WireGuard backend's snapshot() adds to the counters (src/backend/wireguard/loops.ts). */
+export interface WireguardCounters {
+  /** handshakes completed, as initiator or responder */
+  handshakes?: number
+  /** of those, the ones we started with a peer we had had a handshake with */
+  rekeys?: number
+  /** messages refused (or packets not sent), by WG_DROP_NAMES reason; only the non-zero ones */
+  drops?: Record<string, number>
+  /** WireGuard peers (leases with a usable key) */
+  peers?: number
+}
+
+type Status = NetworkStatus & { counters: { drops?: Record<string, number>, counters?: Record<string, number>, tun?: Record<string, number>, sock?: Record<string, number>, wireguard?: WireguardCounters } }
+
+/** Every reason weft_wireguard_drops_total has a series for (WG_DROP_NAMES but "ok"). */
+export const WIREGUARD_DROP_REASONS: readonly string[] = WG_DROP_NAMES.slice(1)
 
 export class Metrics {
   readonly registry = new Registry()
@@ -151,6 +170,78 @@ export class Metrics {
         set({ peer: String(p.subnet), direction: 'outside' }, Number(p.outsideBytes ?? 0))
       }
     })
+
+    // --- WireGuard (Backend.Type wireguard) ---------------------------------
+    // Failed handshakes are not a family of their own: the backend counts
+    // each refused message by its reason only, and several reasons
+    // (bad_length, bad_type, decrypt_failed, unknown_receiver_index) befall
+    // handshake and transport messages alike. So one family,
+    // weft_wireguard_drops_total{reason}, has every reason, each a series
+    // from the start (0 until it happens: a fixed set, WG_DROP_NAMES, so
+    // rate() and alerts work before the first drop), and its HELP says which reasons
+    // are handshakes'. Completed handshakes and rekeys are counters of their
+    // own; per peer only the latest handshake's time, labelled by subnet as
+    // the other per-peer families (no key label: a key names the same peer
+    // as its subnet, and changes with the node's key file).
+    const wireguard = (s: Status | undefined): WireguardCounters | undefined => s?.counters.wireguard
+    const wgFamily = (name: string, help: string, labelNames: string[], fill: (wg: WireguardCounters, set: (labels: Record<string, string>, v: number) => void) => void): void => {
+      // eslint-disable-next-line no-new
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: r,
+        collect () {
+          this.reset()
+          const wg = wireguard(snapshot())
+          // reset() leaves an unlabelled counter at 0: on another backend, no series at all
+          if (wg === undefined) { if (labelNames.length === 0) this.remove({}); return }
+          fill(wg, (labels, v) => this.inc(labels, v))
+        }
+      })
+    }
+    wgFamily('weft_wireguard_handshakes_total', 'WireGuard handshakes completed: a new session with a peer, this node initiating or responding (the side that started a session renews it every 2 minutes while traffic flows). Handshakes that failed are in weft_wireguard_drops_total, by reason', [], (wg, set) => {
+      set({}, wg.handshakes ?? 0)
+    })
+    wgFamily('weft_wireguard_rekeys_total', 'WireGuard handshakes this node started with a peer it had had a session with before: the renewal every 2 minutes, or a new session after a peer was away; a subset of weft_wireguard_handshakes_total', [], (wg, set) => {
+      set({}, wg.rekeys ?? 0)
+    })
+    wgFamily('weft_wireguard_drops_total', 'WireGuard messages refused, and pod packets not sent, by reason. Handshakes: bad_mac1 (not meant for our key, or corrupted), bad_mac2 (under load without a valid cookie: a cookie reply went back), rate_limited (under load, a source past 20 handshakes a second; or past 16 in one read), unknown_peer (a key no lease holds, or a lease whose key another lease holds), stale_timestamp (a replayed initiation), handshake_flood (a second initiation from a peer within 20 ms), bad_key, bad_cookie, no_key_slot. Transport: unknown_receiver_index (no session by that index: an old one, or a peer that restarted), replay, key_expired (a session past 180 s), no_session (a pod packet for a peer without a session, past the 16 kept while its handshake is on its way). Any message: bad_length, bad_type, decrypt_failed (failed authentication: forged or corrupted). Decrypted packets refused for what they hold (spoofed_source, ...) are in weft_drops_total', ['reason'], (wg, set) => {
+      const drops = wg.drops ?? {}
+      for (const reason of WIREGUARD_DROP_REASONS) set({ reason }, drops[reason] ?? 0)
+      // a reason newer than this list still shows
+      for (const [reason, v] of Object.entries(drops)) if (!WIREGUARD_DROP_REASONS.includes(reason)) set({ reason }, v)
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'weft_wireguard_peers',
+      help: 'WireGuard peers: other nodes\' leases with a usable key (one whose key is ours or another lease\'s is counted in weft_peers, not here)',
+      registers: r,
+      collect () {
+        this.reset()
+        const wg = wireguard(snapshot())
+        if (wg === undefined) this.remove({})
+        else this.set(wg.peers ?? 0)
+      }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'weft_wireguard_peer_last_handshake_timestamp_seconds',
+      help: 'When the latest WireGuard handshake with each peer completed (Unix time; 0: none yet). Its age is time() minus this: while traffic flows (or PersistentKeepaliveInterval keeps it flowing) a session is renewed every 2 minutes, and none is used past 3, so an age past 180 s means no session now: an idle peer, or one that cannot be reached',
+      labelNames: ['peer'],
+      registers: r,
+      collect () {
+        this.reset()
+        const s = snapshot()
+        if (wireguard(s) === undefined || s === undefined) return
+        for (const p of s.peers) {
+          if (typeof p.publicKey !== 'string') continue // a lease that is no WireGuard peer
+          const t = typeof p.latestHandshake === 'string' ? Date.parse(p.latestHandshake) : NaN
+          this.set({ peer: String(p.subnet) }, Number.isFinite(t) ? t / 1000 : 0)
+        }
+      }
+    })
+
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'weft_offload_enabled',

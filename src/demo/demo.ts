@@ -1,10 +1,17 @@
 // `weft demo`: a small cluster on this one host, to see weft work.
 // 1. check what it needs (root, /dev/net/tun, iproute2, iperf3, the CNI plugins)
 // 2. N nodes as namespaces on a bridge underlay, one embedded store file
-// 3. a `weft run` daemon per node; wait for each to write subnet.env
+//    holding the network config with the chosen backend (--backend)
+// 3. a `weft run` daemon per node; wait for each to write subnet.env. With
+//    wireguard each node has its own key file in its state dir (flannel's
+//    default, /run/flannel/wgkey, is one per host, and these nodes share one)
+//    and its own /run/wireguard (a tmpfs in the mount namespace `ip netns
+//    exec` gives it), so each has a `wg show` socket and the host's is left
+//    alone
 // 4. two pods per node, attached through weft's CNI plugin, which delegates to
 //    the real bridge and host-local plugins
-// 5. the pod table, a ping matrix, an iperf3 figure between two nodes
+// 5. the pod table, a ping matrix (wireguard: then node 1's sessions), an
+//    iperf3 figure between two nodes
 // 6. tear everything down (also on Ctrl-C), unless --keep
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -17,7 +24,21 @@ import { SqliteStore } from '../store/sqlite/sqlite-store'
 import { formatCidr } from '../packet/net'
 import { DEMO_PREFIX, DemoNet, inNs, sh, stopPids } from './host'
 
+/** The backends the demo runs (Backend.Type), how its lines name each, and what carries the iperf3 stream. */
+export const DEMO_BACKENDS: Readonly<Record<string, { name: string, path: string }>> = {
+  vxlan: { name: 'VXLAN', path: 'through weft\'s userspace VXLAN' },
+  wireguard: { name: 'WireGuard', path: 'encrypted by weft\'s userspace WireGuard' },
+  udp: { name: 'UDP encapsulation', path: 'through weft\'s userspace UDP encapsulation' },
+  ipip: { name: 'IP-in-IP', path: 'through weft\'s userspace IP-in-IP' }
+  // not host-gw: the demo's pods have no default route, and the bridge
+  // plugin's ipMasq gives their packets to other nodes the node's underlay
+  // address (what leaves through a weft device has its overlay address),
+  // which the pod at the other end cannot answer
+}
+
 export interface DemoOptions {
+  /** a DEMO_BACKENDS key; default vxlan */
+  backend?: string
   nodes: number
   podsPerNode: number
   keep: boolean
@@ -31,7 +52,9 @@ interface Pod { name: string, ns: string, node: number, ip: string }
 
 const MAIN_JS = path.join(__dirname, '..', 'main.js')
 const CNI_JS = path.join(__dirname, '..', 'cni', 'main.js')
-const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+const configFor = (backend: string): string => JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: backend } })
+/** Where a wireguard node's `wg show` socket goes: a tmpfs of its own there (see the top). */
+const WG_RUN_DIR = '/run/wireguard'
 
 async function which (bin: string): Promise<boolean> {
   return (await sh(['sh', '-c', `command -v ${bin}`], { allowFail: true })).code === 0
@@ -88,7 +111,7 @@ async function pingMatrix (pods: Pod[], out: (l: string) => void): Promise<numbe
 }
 
 /** iperf3 between two pods, printing each second's rate as it comes (progress), then the result. */
-async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string) => void, net: DemoNet, dir: string, signal: AbortSignal): Promise<void> {
+async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string) => void, net: DemoNet, dir: string, signal: AbortSignal, path: string): Promise<void> {
   net.spawn(server.ns, ['iperf3', '-s', '-1'], `${dir}/iperf-server.log`)
   for (let i = 0; i < 50; i++) {
     if ((await sh(inNs(server.ns, ['ss', '-Hltn', 'sport = :5201']), { allowFail: true })).stdout.trim() !== '') break
@@ -112,11 +135,29 @@ async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string
   clearTimeout(timer)
   signal.removeEventListener('abort', onAbort)
   if (signal.aborted) return
-  if (receiver !== '') out(`  ${client.name} -> ${server.name}: ${receiver} Gbit/s over ${seconds} s (TCP, one stream, through weft's userspace VXLAN)`)
+  if (receiver !== '') out(`  ${client.name} -> ${server.name}: ${receiver} Gbit/s over ${seconds} s (TCP, one stream, ${path})`)
   else out(`  iperf3 failed: ${error.trim()}`)
 }
 
+/** Node 1's WireGuard sessions, from its `weft status`: one line per peer. */
+async function wireguardSessions (dir: string, nodes: number, out: (l: string) => void): Promise<void> {
+  const r = await sh([process.execPath, MAIN_JS, 'status', '--json', '--state-dir', `${dir}/n1`], { allowFail: true })
+  let s: { peers?: Array<Record<string, unknown>> }
+  try { s = JSON.parse(r.stdout) as typeof s } catch { out(`  weft status failed: ${r.stderr.trim()}`); return }
+  const nodeOf = new Map<string, string>()
+  for (let i = 2; i <= nodes; i++) nodeOf.set(`198.18.0.${i}`, `n${i}`)
+  for (const p of s.peers ?? []) {
+    const at = typeof p.latestHandshake === 'string' ? Date.parse(p.latestHandshake) : NaN
+    const shake = Number.isFinite(at) ? `handshake ${Math.max(0, Math.round((Date.now() - at) / 1000))} s ago` : 'no handshake yet'
+    const key = typeof p.publicKey === 'string' ? `, key ${p.publicKey.slice(0, 8)}...` : ''
+    out(`  n1 -> ${nodeOf.get(String(p.publicIP)) ?? String(p.publicIP)} (${String(p.subnet)}) at ${String(p.endpoint ?? '-')}: ${p.session === true ? 'session up' : 'no session'}, ${shake}${key}`)
+  }
+}
+
 export async function runDemo (o: DemoOptions): Promise<number> {
+  const backend = o.backend ?? 'vxlan'
+  const kind = DEMO_BACKENDS[backend]
+  if (kind === undefined) throw new WeftError('EDEMO', `the demo runs the backends ${Object.keys(DEMO_BACKENDS).join(', ')}; not ${JSON.stringify(backend)}`)
   await preflight(o)
   const id = `${process.pid.toString(36)}`
   const prefix = `${DEMO_PREFIX}${id}-`
@@ -130,15 +171,21 @@ export async function runDemo (o: DemoOptions): Promise<number> {
     await net.init()
     for (let i = 1; i <= o.nodes; i++) await net.addNode(i)
 
-    step(2, 'storing the network config (10.244.0.0/16, VXLAN) in the embedded store')
+    step(2, `storing the network config (10.244.0.0/16, ${kind.name}) in the embedded store`)
     const store = new SqliteStore({ path: `${dir}/store.db` })
-    await store.putConfig(CONFIG)
+    await store.putConfig(configFor(backend))
     await store.close()
 
     step(3, `starting a weft daemon on each node (logs in ${dir}/nN/weft.log)`)
+    const wireguard = backend === 'wireguard'
+    if (wireguard) fs.mkdirSync(WG_RUN_DIR, { recursive: true, mode: 0o755 })
+    const pids: number[] = []
     for (let i = 1; i <= o.nodes; i++) {
       fs.mkdirSync(`${dir}/n${i}`, { recursive: true })
-      net.spawn(`${prefix}n${i}`, [process.execPath, MAIN_JS, 'run', '--store', `sqlite:${dir}/store.db`, '--iface', 'eth0', '--subnet-file', `${dir}/n${i}/subnet.env`, '--state-dir', `${dir}/n${i}`], `${dir}/n${i}/weft.log`)
+      const run = [process.execPath, MAIN_JS, 'run', '--store', `sqlite:${dir}/store.db`, '--iface', 'eth0', '--subnet-file', `${dir}/n${i}/subnet.env`, '--state-dir', `${dir}/n${i}`]
+      const argv = wireguard ? ['sh', '-c', `mount -t tmpfs -o mode=0755,size=64k weft-demo-wg ${WG_RUN_DIR} && exec "$@"`, 'sh', ...run] : run
+      const env = wireguard ? { ...process.env, WIREGUARD_KEY_FILE: `${dir}/n${i}/wgkey` } : undefined
+      pids.push(net.spawn(`${prefix}n${i}`, argv, `${dir}/n${i}/weft.log`, env))
     }
     for (let i = 1; i <= o.nodes; i++) {
       await waitFile(`${dir}/n${i}/subnet.env`, 20_000, o.signal)
@@ -156,12 +203,13 @@ export async function runDemo (o: DemoOptions): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 300)) // the last node's FDB entry reaches the others
     failures = await pingMatrix(pods, o.out)
     o.out(failures === 0 ? '  every pod reaches every pod' : `  ${failures} pairs failed`)
+    if (wireguard) await wireguardSessions(dir, o.nodes, o.out)
 
     const a = pods.find((p) => p.node === 1)
     const b = pods.find((p) => p.node === 2)
     if (a !== undefined && b !== undefined && o.iperfSeconds > 0) {
       step(6, `iperf3 for ${o.iperfSeconds} s from ${b.name} (node n2) to ${a.name} (node n1)`)
-      await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal)
+      await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal, kind.path)
     }
     if (o.keep) {
       o.out('')
@@ -169,6 +217,7 @@ export async function runDemo (o: DemoOptions): Promise<number> {
       o.out(`  sudo ip netns exec ${prefix}n1p1 ping ${pods[pods.length - 1].ip}`)
       o.out(`  sudo ${process.execPath} ${MAIN_JS} status --state-dir ${dir}/n1`)
       o.out(`  sudo ${process.execPath} ${MAIN_JS} leases --store sqlite:${dir}/store.db`)
+      if (wireguard) o.out(`  sudo nsenter -m -t ${pids[0]} wg show weft-wg      # WireGuard's own tool, on n1's socket`)
       o.out(`  sudo ${process.execPath} ${MAIN_JS} demo clean      # when done`)
       return failures === 0 ? 0 : 1
     }

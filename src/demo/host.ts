@@ -53,10 +53,10 @@ export class DemoNet {
     return ns
   }
 
-  /** A long-running process in a namespace; killed by PID at teardown. */
-  spawn (ns: string, argv: string[], logFile: string): number {
+  /** A long-running process in a namespace; killed by PID at teardown. `ip netns exec` execs it: the PID is the process's own. */
+  spawn (ns: string, argv: string[], logFile: string, env?: NodeJS.ProcessEnv): number {
     const out = fs.openSync(logFile, 'a')
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', out, out], detached: true })
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', out, out], detached: true, env: env ?? process.env })
     fs.closeSync(out)
     child.unref()
     if (child.pid === undefined) throw new WeftError('EDEMO', `could not start ${argv.join(' ')}`)

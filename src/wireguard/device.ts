@@ -3,7 +3,11 @@
 // sends nothing itself: everything to send is queued as Outgoing datagrams
 // the backend sends from its WireGuard socket.
 //
-// The backend's calls, all taking `now` (ms, one clock for the device):
+// The backend's calls, all taking `now`: one clock for the device, in
+// milliseconds since the epoch (Date.now(), or a test's fake clock), because
+// the initiation's TAI64N timestamp and peer.lastHandshake are read off it. A
+// peer refuses an initiation whose timestamp is not newer than the last it
+// took from us, so a clock that restarts from zero would lock us out.
 //
 //   handshakeMessage(msg, addr, port, now, underLoad)  a type 1-3 datagram
 //        → { reason, peer, replies }: what it did, and what to send

@@ -1,11 +1,13 @@
 // A scrape's cost on the dataplane's thread: one status() per scrape, shared
 // by every collector, and at most one a second however often /metrics is
-// asked for (a counting status function stands in for the network's).
+// asked for (a counting status function stands in for the network's); and
+// what the families make of a made-up status (the WireGuard backend's).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import { Metrics } from '../../src/daemon/metrics'
+import { Metrics, WIREGUARD_DROP_REASONS } from '../../src/daemon/metrics'
+import { WG_DROP_NAMES } from '../../src/wireguard/reasons'
 import { COUNT_NAMES } from '../../src/dataplane/stats'
 import { Health } from '../../src/daemon/health'
 import { captureLogger } from '../helpers/log'
@@ -66,6 +68,66 @@ test('every dataplane counter /metrics reads is one the dataplane keeps (a missp
   const unknown = [...read].filter((k) => !COUNT_NAMES.includes(k))
   assert.deepEqual(unknown, [], `read but not in COUNT_NAMES: ${unknown.join(', ')}`)
   for (const k of ['outside_paced', 'busy_poll_caught', 'outside_coalesced']) assert.ok(read.has(k), `${k} is exported`)
+})
+
+/** A wireguard node's status as the daemon serves it (src/backend/tun/network.ts with loops.ts's peerStatus and snapshot). */
+function wireguardStatus (wireguard: unknown): () => never {
+  return () => ({
+    backend: 'wireguard',
+    device: 'weft-wg',
+    mtu: 1420,
+    peers: [
+      { subnet: '10.244.2.0/24', publicIP: '192.0.2.2', insidePackets: 3, insideBytes: 300, outsidePackets: 4, outsideBytes: 400, publicKey: 'xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=', endpoint: '192.0.2.2:51820', latestHandshake: '2026-12-07T03:00:00.250Z', session: true, persistentKeepalive: 0 },
+      { subnet: '10.244.3.0/24', publicIP: '192.0.2.3', insidePackets: 0, insideBytes: 0, outsidePackets: 0, outsideBytes: 0, publicKey: 'TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=', endpoint: '192.0.2.3:51820', latestHandshake: null, session: false, persistentKeepalive: 25 },
+      { subnet: '10.244.4.0/24', publicIP: '192.0.2.4', insidePackets: 0, insideBytes: 0, outsidePackets: 0, outsideBytes: 0, wireguard: 'no peer (its key is another lease\'s, or ours)' }
+    ],
+    counters: { counters: {}, drops: {}, tun: {}, sock: {}, wireguard }
+  }) as never
+}
+
+test('a wireguard node: handshakes, rekeys, peers, every drop reason (0 until it happens), each peer\'s latest handshake', async () => {
+  const text = await new Metrics(wireguardStatus({ handshakes: 9, rekeys: 4, drops: { bad_mac1: 3, replay: 2 }, peers: 2 }), () => 0, { maxAgeMs: 0 }).text()
+  assert.match(text, /^# TYPE weft_wireguard_handshakes_total counter$/m)
+  assert.match(text, /^weft_wireguard_handshakes_total 9$/m)
+  assert.match(text, /^weft_wireguard_rekeys_total 4$/m)
+  assert.match(text, /^weft_wireguard_peers 2$/m)
+  assert.match(text, /^weft_wireguard_drops_total\{reason="bad_mac1"\} 3$/m)
+  assert.match(text, /^weft_wireguard_drops_total\{reason="replay"\} 2$/m)
+  const series = [...text.matchAll(/^weft_wireguard_drops_total\{reason="([a-z0-9_]+)"\} (\d+)$/gm)]
+  assert.deepEqual(series.map((m) => m[1]), WG_DROP_NAMES.slice(1), 'one series per reason, none for "ok"')
+  assert.equal(series.filter((m) => m[2] !== '0').length, 2)
+  // a peer with a handshake: its time; one with none yet: 0; a lease that is no WireGuard peer: no series
+  assert.match(text, /^weft_wireguard_peer_last_handshake_timestamp_seconds\{peer="10\.244\.2\.0\/24"\} 1796612400\.25$/m)
+  assert.match(text, /^weft_wireguard_peer_last_handshake_timestamp_seconds\{peer="10\.244\.3\.0\/24"\} 0$/m)
+  assert.doesNotMatch(text, /weft_wireguard_peer_last_handshake_timestamp_seconds\{peer="10\.244\.4\.0\/24"\}/)
+  assert.match(text, /^weft_peers 3$/m, 'the table holds the lease weft_wireguard_peers leaves out')
+})
+
+test('a drop reason newer than WG_DROP_NAMES still gets its series', async () => {
+  const text = await new Metrics(wireguardStatus({ handshakes: 0, rekeys: 0, drops: { some_new_reason: 5 }, peers: 0 }), () => 0, { maxAgeMs: 0 }).text()
+  assert.match(text, /^weft_wireguard_drops_total\{reason="some_new_reason"\} 5$/m)
+})
+
+test('a node on another backend has no weft_wireguard_* series (HELP and TYPE only)', async () => {
+  const text = await new Metrics(counting().status, () => 0, { maxAgeMs: 0 }).text()
+  const series = text.split('\n').filter((l) => l.startsWith('weft_wireguard_'))
+  assert.deepEqual(series, [])
+  assert.match(text, /^# TYPE weft_wireguard_handshakes_total counter$/m)
+})
+
+test('every WireGuard number /metrics reads is one the backend\'s snapshot has, and the drops HELP explains every reason', async () => {
+  // the keys of loops.ts's snapshot().wireguard (the lab test in
+  // health-metrics.test.ts reads them from a running node)
+  const read = new Set<string>()
+  const wireguard = new Proxy({}, { get (_o, k) { if (typeof k === 'string') read.add(k); return k === 'drops' ? {} : 1 } })
+  await new Metrics(wireguardStatus(wireguard), () => 0, { maxAgeMs: 0 }).text()
+  const known = ['handshakes', 'rekeys', 'drops', 'peers']
+  assert.deepEqual([...read].filter((k) => !known.includes(k)), [])
+  for (const k of known) assert.ok(read.has(k), `${k} is exported`)
+  assert.deepEqual(WIREGUARD_DROP_REASONS, WG_DROP_NAMES.filter((n) => n !== 'ok'))
+  const help = /^# HELP weft_wireguard_drops_total (.*)$/m.exec(await new Metrics(wireguardStatus({}), () => 0, { maxAgeMs: 0 }).text())?.[1] ?? ''
+  const missing = WIREGUARD_DROP_REASONS.filter((r) => !new RegExp(`\\b${r}\\b`).test(help))
+  assert.deepEqual(missing, [], `reasons the HELP does not mention: ${missing.join(', ')}`)
 })
 
 test('a scrape loop calls status() at most once per maxAgeMs (a fake clock)', async () => {

@@ -46,3 +46,22 @@ test('Ctrl-C in the middle of the demo tears everything down', { skip, timeout: 
   assert.deepEqual(demoNamespaces(r.pid), [])
   assert.deepEqual(demoProcesses(), [])
 })
+
+test('--backend wireguard: the same demo, encrypted: every pod reaches every pod, node 1 has a session with each peer, iperf3 runs, and it cleans up', { skip, timeout: 150_000 }, async () => {
+  const r = await run(['--backend', 'wireguard', '--nodes', '3', '--pods', '1', '--seconds', '2'])
+  assert.equal(r.code, 0, r.out)
+  assert.match(r.out, /\[2\/6\] storing the network config \(10\.244\.0\.0\/16, WireGuard\) in the embedded store/)
+  assert.match(r.out, /n3p1\s+n3 \(198\.18\.0\.3\)\s+10\.244\.\d+\.2/)
+  assert.match(r.out, /every pod reaches every pod/)
+  for (const n of [2, 3]) assert.match(r.out, new RegExp(`^ {2}n1 -> n${n} \\(10\\.244\\.\\d+\\.0/24\\) at 198\\.18\\.0\\.${n}:51820: session up, handshake \\d+ s ago, key [A-Za-z0-9+/]{8}\\.\\.\\.$`, 'm'))
+  assert.match(r.out, /n2p1 -> n1p1: [\d.]+ Gbit\/s over 2 s \(TCP, one stream, encrypted by weft's userspace WireGuard\)/)
+  assert.deepEqual(demoNamespaces(r.pid), [])
+  assert.deepEqual(demoProcesses(), [], 'no daemon left running')
+})
+
+test('a backend the demo does not run is refused before anything is built', { timeout: 30_000 }, async () => {
+  const r = await run(['--backend', 'host-gw'])
+  assert.equal(r.code, 1)
+  assert.match(r.out, /--backend "host-gw": the demo runs vxlan, wireguard, udp, ipip \[EFLAG\]/)
+  assert.doesNotMatch(r.out, /\[1\/6\]/)
+})

@@ -2,7 +2,7 @@
 // for kernels without the wireguard module; a weft node and a flanneld node
 // on kernel WireGuard share one cluster.
 // 1. the node's key pair from flannel's key file (/run/flannel/wgkey, or
-//    WIREGUARD_KEY_FILE), made 0600 on first start and kept across restarts;
+//    WIREGUARD_KEY_FILE), made on first start as flannel makes it (0400) and kept across restarts;
 //    the lease says BackendType "wireguard" and BackendData
 //    {"PublicKey":"<base64>","Port":<ListenPort>}, exactly flannel's
 // 2. a TUN device `weft-wg` (flannel's is `flannel-wg`), MTU = (Backend.MTU or
@@ -78,9 +78,9 @@ export class WireguardBackend implements Backend {
         return loops
       },
       peers: (l) => ({
-        unusable: (lease) => { const d = peerData(lease); return 'reason' in d ? d.reason : undefined },
-        portOf: (lease) => { const d = peerData(lease); return 'reason' in d ? 0 : d.port },
-        peerSet: (index, lease) => { const d = peerData(lease); if (!('reason' in d)) l.setPeer(index, d, lease) },
+        unusable: (lease) => { const d = peerData(lease, this.cfg.listenPort); return 'reason' in d ? d.reason : undefined },
+        portOf: (lease) => { const d = peerData(lease, this.cfg.listenPort); return 'reason' in d ? 0 : d.port },
+        peerSet: (index, lease) => { const d = peerData(lease, this.cfg.listenPort); if (!('reason' in d)) l.setPeer(index, d, lease) },
         peerDeleted: (index) => l.deletePeer(index),
         peerStatus: (index) => l.peerStatus(index)
       })

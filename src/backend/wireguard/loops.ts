@@ -24,8 +24,8 @@ import { ip4ToString } from '../../packet/ip'
 import type { Lease } from '../../subnet/lease'
 import { dataplaneSnapshot } from '../../dataplane/pipeline'
 import { GRO_MAX_SEGMENTS, UNKNOWN_RING } from '../../dataplane/outside'
-import { PER_PEER } from '../../dataplane/fdb'
-import { newStats } from '../../dataplane/stats'
+import { PER_PEER, PeerCount } from '../../dataplane/fdb'
+import { Count, newStats } from '../../dataplane/stats'
 import { TunWrites } from '../../dataplane/tun-writes'
 import { pacingFactor, UdpPacer } from '../../dataplane/pacer'
 import { Device } from '../../wireguard/device'
@@ -98,7 +98,12 @@ export class WgLoops implements OwnLoops {
   private secondStart = 0
   private uapi: UapiServer | undefined
   private closed = false
-  private readonly now = (): number => performance.now()
+  /**
+   * Epoch ms, monotonic within the process: the protocol's clock. Epoch,
+   * because initiations carry it as their TAI64N timestamp and a peer refuses
+   * one not newer than the last it saw from our key, across our restarts.
+   */
+  private readonly now = (): number => performance.timeOrigin + performance.now()
 
   constructor (private readonly o: WgLoopsOptions) {
     const { fdb, mtu, offloads } = o
@@ -230,6 +235,13 @@ export class WgLoops implements OwnLoops {
       const kp = peer.current
       if (c < 0 || kp === null) { this.wgDrops[WgDrop.NO_SESSION]++; continue }
       this.control.push({ kind: 'keepalive', peer, bytes: sealTransport(kp, c, pkt, this.o.mtu), addr: peer.endpointAddr, port: peer.endpointPort })
+      const index = this.indexOf.get(peer)
+      if (index !== undefined) {
+        this.o.fdb.perPeer[index * PER_PEER + PeerCount.INSIDE_PACKETS]++
+        this.o.fdb.perPeer[index * PER_PEER + PeerCount.INSIDE_BYTES] += pkt.length
+      }
+      this.stats[Count.INSIDE_PACKETS]++
+      this.stats[Count.INSIDE_BYTES] += pkt.length
     }
     setImmediate(() => this.sendControl())
   }
@@ -250,7 +262,7 @@ export class WgLoops implements OwnLoops {
     return {
       publicKey: p.publicKey.toString('base64'),
       endpoint: p.endpointAddr === 0 ? null : `${ip4ToString(p.endpointAddr)}:${p.endpointPort}`,
-      latestHandshake: p.lastHandshake === 0 ? null : new Date(performance.timeOrigin + p.lastHandshake).toISOString(),
+      latestHandshake: p.lastHandshake === 0 ? null : new Date(p.lastHandshake).toISOString(),
       session: p.current !== null,
       persistentKeepalive: p.persistentKeepalive
     }
@@ -269,7 +281,7 @@ export class WgLoops implements OwnLoops {
     for (let i = 1; i < this.wgDrops.length; i++) if (this.wgDrops[i] !== 0) drops[WG_DROP_NAMES[i]] = this.wgDrops[i]
     return {
       ...dataplaneSnapshot(this.stats, this.o.tun.counters, this.o.sock.counters),
-      wireguard: { handshakes: this.handshakesOk, rekeys: this.rekeys, drops, peers: this.indexOf.size }
+      wireguard: { publicKey: this.device.publicKey.toString('base64'), listenPort: this.o.listenPort, handshakes: this.handshakesOk, rekeys: this.rekeys, drops, peers: this.indexOf.size }
     }
   }
 
@@ -343,7 +355,7 @@ export class WgLoops implements OwnLoops {
     const peers: UapiPeer[] = []
     const perPeer = this.o.fdb.perPeer
     for (const [p, index] of this.indexOf) {
-      const wall = p.lastHandshake === 0 ? undefined : performance.timeOrigin + p.lastHandshake
+      const wall = p.lastHandshake === 0 ? undefined : p.lastHandshake
       peers.push({
         publicKey: p.publicKey,
         ...(this.o.psk !== undefined ? { presharedKey: this.o.psk } : {}),
@@ -351,8 +363,8 @@ export class WgLoops implements OwnLoops {
         persistentKeepalive: p.persistentKeepalive,
         allowedIps: this.subnets[index] !== undefined ? [this.subnets[index] as string] : [],
         lastHandshake: wall === undefined ? undefined : { sec: Math.floor(wall / 1000), nsec: Math.floor((wall % 1000) * 1e6) },
-        rxBytes: perPeer[index * PER_PEER + 3],
-        txBytes: perPeer[index * PER_PEER + 1]
+        rxBytes: perPeer[index * PER_PEER + PeerCount.OUTSIDE_BYTES],
+        txBytes: perPeer[index * PER_PEER + PeerCount.INSIDE_BYTES]
       })
     }
     return { privateKey: this.o.keys.privateKey, listenPort: this.o.listenPort, fwmark: 0, peers }
