@@ -9,6 +9,7 @@ import { readSubnetEnv } from '../src/subnet/env'
 import type { SubnetEnv } from '../src/subnet/env'
 import { fetchStatus } from '../src/daemon/control'
 import type { ChildHandle, Host, Topology } from './netns'
+import type { ExecResult } from './proc'
 
 export const BIN = path.join(__dirname, '..', '..', 'bin', 'weft')
 
@@ -24,6 +25,8 @@ export interface Daemon {
   env: () => SubnetEnv
   status: () => Promise<Record<string, unknown> & { peers: Array<Record<string, unknown>>, counters: { drops: Record<string, number>, counters: Record<string, number> } }>
   stateDir: string
+  /** `wg <args>` against the node's own /run/wireguard (the wireguard backend's socket) */
+  wg: (args: readonly string[]) => Promise<ExecResult>
 }
 
 export function cluster (t: { after: (fn: () => void) => void }, topo: Topology, config: string): Cluster {
@@ -55,7 +58,12 @@ export async function startDaemon (topo: Topology, h: Host, o: StartOptions): Pr
   const stateDir = `${o.dir}/${h.name}`
   // every node its own WireGuard key (flannel's default file is one per host, and the lab's nodes share a host)
   const env = o.env ?? { ...process.env, WIREGUARD_KEY_FILE: `${stateDir}/wgkey` }
-  const child = topo.spawn(h, [process.execPath, BIN, 'run', ...o.store, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...(o.extra ?? [])], { env })
+  // and its own /run/wireguard (a tmpfs in the mount namespace `ip netns
+  // exec` gives it; `exec` keeps the pid): the wireguard backend's `wg`
+  // socket is /var/run/wireguard/weft-wg.sock on every node, and the lab's
+  // nodes share one /run. `wg` reaches it through nsenter (Daemon.wg).
+  const script = 'mkdir -p /run/wireguard && mount -t tmpfs -o mode=0755,size=64k weft-lab-wg /run/wireguard && exec "$@"'
+  const child = topo.spawn(h, ['sh', '-c', script, 'sh', process.execPath, BIN, 'run', ...o.store, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...(o.extra ?? [])], { env })
   await child.waitForLine(/"msg":"running"/, o.timeoutMs ?? 20_000)
   return {
     host: h,
@@ -66,6 +74,7 @@ export async function startDaemon (topo: Topology, h: Host, o: StartOptions): Pr
       if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
       return e
     },
-    status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>
+    status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>,
+    wg: async (args) => await topo.exec(h, ['nsenter', '-t', String(child.pid), '-m', 'wg', ...args])
   }
 }

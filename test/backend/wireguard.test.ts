@@ -9,7 +9,8 @@ import { waitFor, withTopology } from '../../lab/netns'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { cluster } from '../../lab/daemons'
 import { addPods } from '../../lab/pods'
-import { iperf, ping } from '../../lab/traffic'
+import { iperf, ping, pingMatrix } from '../../lab/traffic'
+import { cniPods, cniSkipReason } from '../../lab/cni'
 import { wireguardGoNode, wireguardLeaseValue } from '../../lab/wireguard'
 import { mesh, podsFor, rawLeases } from './mesh'
 
@@ -67,7 +68,7 @@ test('interop: a weft node and a flanneld-style WireGuard node (wireguard-go and
     assert.equal(dump.peers.length, 1)
     assert.ok(dump.peers[0].latestHandshake > 0 && dump.peers[0].rxBytes > 0 && dump.peers[0].txBytes > 0, JSON.stringify(dump.peers[0]))
     // weft's view, through its UAPI socket, with the real `wg`
-    const shown = await topo.exec(hw, ['wg', 'show', 'weft-wg', 'dump'])
+    const shown = await w.wg(['show', 'weft-wg', 'dump'])
     const peerLine = shown.stdout.trim().split('\n')[1]?.split('\t') ?? []
     assert.equal(peerLine[0], g.publicKey)
     assert.equal(peerLine[2], `${hg.underlayIp}:51820`)
@@ -75,5 +76,18 @@ test('interop: a weft node and a flanneld-style WireGuard node (wireguard-go and
     assert.ok(Number(peerLine[4]) > 0, 'a latest handshake')
     const st = await w.status()
     t.diagnostic(`weft counters: ${JSON.stringify((st.counters as unknown as { wireguard: unknown }).wireguard)}`)
+  })
+})
+
+test('wireguard through weft\'s CNI plugin: three nodes, a pod on each attached by `weft cni` from subnet.env, every pod reaches every pod', { skip: skip ?? cniSkipReason(), timeout: 120_000 }, async (t) => {
+  await withTopology(t, { hosts: 3, label: 'wg-cni', timeoutMs: 100_000 }, async (topo) => {
+    const c = cluster(t, topo, CONFIG)
+    const nodes = [await c.start(topo.hosts[0]), await c.start(topo.hosts[1]), await c.start(topo.hosts[2])]
+    const pods = []
+    for (const d of nodes) pods.push(...await cniPods(topo, d.host, { subnetFile: `${d.stateDir}/subnet.env`, dataDir: d.stateDir, count: 1 }))
+    await waitFor(async () => (await Promise.all(nodes.map((d) => d.status()))).every((s) => s.peers.length === 2), { what: 'complete peer tables', timeoutMs: 5000 })
+    const m = await pingMatrix(topo, pods)
+    assert.deepEqual(m.failed, [], 'every pod reaches every pod')
+    assert.equal(m.ok.length, 6)
   })
 })
