@@ -13,7 +13,9 @@
 //    by the addon; handshakes, timers and cookies in TypeScript (../../wireguard)
 // 5. every other node's lease is a peer whose allowed IPs are its subnet and
 //    whose endpoint is its PublicIP and Port, updated live from the store; a
-//    lease with a missing or bad key is skipped with one warning and counted
+//    lease with a missing or bad key (or ours, or one another lease holds,
+//    or a low-order point) is skipped with one warning and counted
+//    (peer_unusable)
 import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { openUdp4 } from '../../native'
 import type { WireguardBackendConfig } from '../../subnet/config'
@@ -78,7 +80,7 @@ export class WireguardBackend implements Backend {
         return loops
       },
       peers: (l) => ({
-        unusable: (lease) => { const d = peerData(lease, this.cfg.listenPort); return 'reason' in d ? d.reason : undefined },
+        unusable: (lease) => { const d = peerData(lease, this.cfg.listenPort); return 'reason' in d ? d.reason : l.unusableKey(lease, d.publicKey) },
         portOf: (lease) => { const d = peerData(lease, this.cfg.listenPort); return 'reason' in d ? 0 : d.port },
         peerSet: (index, lease) => { const d = peerData(lease, this.cfg.listenPort); if (!('reason' in d)) l.setPeer(index, d, lease) },
         peerDeleted: (index) => l.deletePeer(index),

@@ -14,7 +14,9 @@
 // 4. one send for the messages: same-size messages to one peer go as
 //    UDP_SEGMENT sends; if the send batch fills up, the rest of the TUN batch
 //    is sealed after it went; if the socket takes only part, the TUN is not
-//    read again until it drains (backpressure, not loss)
+//    read again until it drains (backpressure, not loss); an entry whose
+//    keypair died while it waited (a rekey, the peer's key changed) is
+//    dropped (no_session), never sealed with whatever key its slot holds by then
 // Nothing here allocates, closes over per-packet state, or logs.
 import type { PacketBatch } from '../../native/batch'
 import type { PacketIo } from '../../native/io'
@@ -27,6 +29,7 @@ import { PER_PEER, PeerCount } from '../../dataplane/fdb'
 import { Count, Drop } from '../../dataplane/stats'
 import { WgDrop } from '../../wireguard/reasons'
 import type { Peer } from '../../wireguard/peer'
+import type { Keypair } from '../../wireguard/session'
 
 export interface WgInsideOptions {
   tun: PacketIo
@@ -71,10 +74,19 @@ export class WgInside {
   private readingTun = true
   /** the endpoint version each table index was last sent to */
   readonly endpointSeen: Int32Array
+  /**
+   * The keypair each entry's counters were reserved on. Its key slot is its
+   * own only while it lives: an entry left unsealed while the socket was
+   * full must not be sealed after its keypair died, when the slot may
+   * already hold another session's key (that session issues the same
+   * counters again: a nonce used twice under one key).
+   */
+  private readonly keypairs: Array<Keypair | null>
 
   constructor (private readonly o: WgInsideOptions) {
     o.tun.receiveInto(o.rx, { vnet: o.vnet })
     this.endpointSeen = new Int32Array(o.fdb.capacity).fill(-1)
+    this.keypairs = new Array<Keypair | null>(o.rx.size).fill(null)
   }
 
   /** Whether nothing is waiting to be sealed or sent (the send batch is free). */
@@ -140,6 +152,7 @@ export class WgInside {
       if (kp === null) { wgDrops[WgDrop.NO_SESSION]++; continue }
       if (peer.endpointVersion !== this.endpointSeen[index]) o.endpointOf(index)
       keySlot[i] = kp.slot
+      this.keypairs[i] = kp
       receiver[i] = kp.remoteIndex
       counter[i] = c
       gsoOf[i] = gso
@@ -176,6 +189,7 @@ export class WgInside {
         for (let i = 0; i < tx.size; i++) tx.offsets[i] = i * size
       }
       if (this.nextEntry >= this.entries) break
+      this.dropDead()
       const m = o.sealer.seal(this.entries - this.nextEntry, this.nextEntry)
       const produced = o.sealer.produced
       let j = this.nextEntry
@@ -192,6 +206,18 @@ export class WgInside {
     }
     this.reading(true)
     o.idle()
+  }
+
+  /** Entries not sealed yet whose keypair died meanwhile (a rekey, the peer gone): dropped, not sealed with whatever key its slot holds now. */
+  private dropDead (): void {
+    const keySlot = this.o.sealer.keySlot
+    for (let i = this.nextEntry; i < this.entries; i++) {
+      const kp = this.keypairs[i]
+      if (keySlot[i] >= 0 && kp !== null && kp.dead) {
+        keySlot[i] = -1
+        this.o.wgDrops[WgDrop.NO_SESSION]++
+      }
+    }
   }
 
   /** A packet the sealer refused, counted by why. */

@@ -35,6 +35,7 @@ import type { Keypair } from '../../wireguard/session'
 import { finishChecksum } from '../../packet/partial-checksum'
 import { WgDrop, WG_DROP_NAMES } from '../../wireguard/reasons'
 import { startUapiServer } from '../../wireguard/uapi'
+import { dh } from '../../wireguard/primitives'
 import type { UapiServer, UapiPeer } from '../../wireguard/uapi'
 import type { KeyPair } from '../../wireguard/keys'
 import type { LoopParts, OwnLoops } from '../tun/start'
@@ -95,6 +96,7 @@ export class WgLoops implements OwnLoops {
   private readonly unknown = new Uint32Array(UNKNOWN_RING)
   private readonly spoof = new Uint32Array(UNKNOWN_RING)
   private shakesThisSecond = 0
+  private lastTick = 0
   private secondStart = 0
   private uapi: UapiServer | undefined
   private closed = false
@@ -152,7 +154,7 @@ export class WgLoops implements OwnLoops {
     const onFatal = (where: string) => (errno: number) => o.log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     const endpointOf = (index: number): void => this.endpointMoved(index)
     this.inside = new WgInside({ tun: o.tun, sock: o.sock, rx, tx: this.tx, sealer, fdb, peers: this.peers, stats: this.stats, wgDrops: this.wgDrops, mtu, vnet, now: this.now, onFatal: onFatal('inside'), idle: () => this.sendControl(), endpointOf, stage: (peer, slab, ip, len, csum) => this.stage(peer, slab, ip, len, csum) })
-    this.outside = new WgOutside({ sock: o.sock, rx: outRx, opener, writes: this.writes, fdb, indexes: this.device.indexes, indexOf: this.indexOf, stats: this.stats, wgDrops: this.wgDrops, now: this.now, onFatal: onFatal('outside'), handshakes: (list, n) => this.handshakes(list, n), endpointOf, endpointSeen: this.inside.endpointSeen })
+    this.outside = new WgOutside({ sock: o.sock, rx: outRx, opener, writes: this.writes, fdb, indexes: this.device.indexes, indexOf: this.indexOf, stats: this.stats, wgDrops: this.wgDrops, now: this.now, onFatal: onFatal('outside'), handshakes: (list, n) => this.handshakes(list, n), endpointOf, endpointSeen: this.inside.endpointSeen, spoofSenders: this.spoof })
     this.timer = setInterval(() => this.tick(), TICK_MS)
     this.timer.unref()
   }
@@ -169,6 +171,26 @@ export class WgLoops implements OwnLoops {
   }
 
   // --- peers, from lease events ------------------------------------------
+
+  /**
+   * Why a lease's (well-formed) key cannot be a peer: it is ours, another
+   * lease already holds it (the first keeps it: a node that copied
+   * another's key file?), or no handshake can ever use it (a low-order
+   * point). Asked before the lease goes into the table, so that such a lease
+   * is skipped as any unusable one is: one warning, counted peer_unusable,
+   * no table entry (../tun/network.ts).
+   */
+  unusableKey (lease: Lease, publicKey: Buffer): string | undefined {
+    if (publicKey.equals(this.device.publicKey)) return 'its PublicKey is ours (a copy of our key file?)'
+    const other = this.device.peer(publicKey)
+    if (other !== undefined) {
+      const heldBy = this.subnets[this.indexOf.get(other) ?? -1]
+      if (heldBy === formatCidr(lease.subnet)) return undefined // the same lease again
+      return `its PublicKey is already the peer ${heldBy ?? '?'}'s (a copy of that node's key file?)`
+    }
+    if (dh(this.device.local.privateKey, publicKey) === null) return 'its PublicKey is not a usable Curve25519 key (a low-order point: no handshake can use it)'
+    return undefined
+  }
 
   /** The lease at table index `index` names this key and port: a new peer, or the same one updated. */
   setPeer (index: number, d: WireguardPeerData, lease: Lease): void {
@@ -321,8 +343,14 @@ export class WgLoops implements OwnLoops {
 
   private tick (): void {
     const now = this.now()
-    if (this.device.nextDeadline() <= now) this.queue(this.device.tick(now))
-    else this.queue(this.device.takeOutgoing())
+    // at least once a second whatever the peers' timers say: tick() also
+    // forgets the handshake rate limiter's quiet sources
+    if (this.device.nextDeadline() <= now || now - this.lastTick >= 1000) {
+      this.lastTick = now
+      this.queue(this.device.tick(now))
+    } else {
+      this.queue(this.device.takeOutgoing())
+    }
   }
 
   private queue (out: readonly Outgoing[]): void {
@@ -345,10 +373,12 @@ export class WgLoops implements OwnLoops {
       tx.dests[i] = base + i
       this.o.fdb.addrs.set(base + i, m.addr, m.port)
     }
-    this.control.splice(0, n)
-    // a full socket buffer drops them: the protocol retransmits handshakes
-    this.o.sock.send(n)
-    if (this.control.length > 0) setImmediate(() => this.sendControl())
+    // what a full socket did not take waits for it to drain (the socket's
+    // onWritable runs the inside loop's flush, which ends here again)
+    const sent = this.o.sock.send(n)
+    this.control.splice(0, sent)
+    if (sent < n) this.o.sock.wantWritable()
+    else if (this.control.length > 0) setImmediate(() => this.sendControl())
   }
 
   private uapiState (): { privateKey: Buffer, listenPort: number, fwmark: number, peers: UapiPeer[] } {

@@ -14,7 +14,9 @@
 // 4. per opened message: the peer accepts its counter (replay window,
 //    Peer.received: it also roams the endpoint and runs the receive
 //    timers); a keepalive ends there; a packet must be IPv4, whole, for our
-//    subnet and from the sending peer's own subnet (cryptokey routing), and
+//    subnet and from the sending peer's own subnet (cryptokey routing: a
+//    peer that sends another source is remembered in a small ring, for the
+//    control plane to name once, as ../../dataplane/outside.ts does), and
 //    is queued for the TUN where it lies, coalescing as the other backends do
 // 5. one call writes the batch to the TUN (paced UDP may hold the socket's
 //    reading until it went, as in ../../dataplane/outside.ts)
@@ -35,8 +37,13 @@ import type { IndexTable } from '../../wireguard/index-table'
 import type { Peer } from '../../wireguard/peer'
 import type { Keypair } from '../../wireguard/session'
 
-/** Handshake messages taken from one batch; more are dropped (rate_limited): a flood must not stall the dataplane. */
-export const HANDSHAKES_PER_BATCH = 16
+/**
+ * Handshake messages taken from one batch; more are dropped (rate_limited):
+ * a flood must not stall the dataplane. Generous, because this cap comes
+ * before any check: the cheap ones (mac1, then mac2 and the per-source
+ * limit under load) sort a flood out before any Diffie-Hellman is done.
+ */
+export const HANDSHAKES_PER_BATCH = 128
 
 /** A handshake message copied out of a batch, with its sender. */
 export interface Handshake { bytes: Buffer, addr: number, port: number }
@@ -60,6 +67,8 @@ export interface WgOutsideOptions {
   /** the peer at this index roamed: its address in the send table is stale */
   endpointOf: (index: number) => void
   endpointSeen: Int32Array
+  /** UNKNOWN_RING slots: the public IPs of peers that sent an inner source not theirs, for the control plane to name once */
+  spoofSenders: Uint32Array
 }
 
 export class WgOutside {
@@ -69,6 +78,7 @@ export class WgOutside {
   private readonly fromAddr: Uint32Array
   private readonly fromPort: Uint32Array
   private queued = 0
+  private spoofCursor = 0
   private readonly shakes: Handshake[] = []
   private shakeCount = 0
 
@@ -203,7 +213,12 @@ export class WgOutside {
       if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; continue }
       // cryptokey routing: the source must be in the sending peer's allowed IPs (its subnet)
       const src = (slab[ip + 12] << 24) | (slab[ip + 13] << 16) | (slab[ip + 14] << 8) | slab[ip + 15]
-      if (fdb.lookup(src) !== index) { stats[Drop.SPOOFED_SOURCE]++; continue }
+      if (fdb.lookup(src) !== index) {
+        stats[Drop.SPOOFED_SOURCE]++
+        o.spoofSenders[this.spoofCursor] = fdb.publicIPs[index]
+        this.spoofCursor = (this.spoofCursor + 1) % o.spoofSenders.length
+        continue
+      }
       const proto = slab[ip + 9]
       const checked = inner[j]
       if (checked === WgInner.BAD) { stats[Drop.BAD_INNER_CHECKSUM]++; continue }
