@@ -87,9 +87,11 @@ export function renderChart (c: Chart): string {
   const height = y + 24
   // only the kinds drawn (a run of some --paths leaves others out)
   const drawn = new Set(c.panels.flatMap((p) => p.bars.map((b) => b.kind)))
+  // the references drawn: kernel VXLAN, and wireguard-go where the WireGuard head to head is
+  const references = [...new Set(c.panels.flatMap((p) => p.bars.filter((b) => b.kind === 'reference').map((b) => b.label)))]
   const legend = (['ceiling', 'reference', 'weft', 'floor'] as const).filter((k) => drawn.has(k)).map((k, i) => {
     const lx = 10 + i * 185
-    const name = { ceiling: 'plain veth (ceiling)', reference: 'kernel VXLAN (flannel)', weft: 'weft backends', floor: 'C forwarder (TUN floor)' }[k]
+    const name = { ceiling: 'plain veth (ceiling)', reference: references.length === 1 && references[0] === 'kernel VXLAN' ? 'kernel VXLAN (flannel)' : references.join(', '), weft: 'weft backends', floor: 'C forwarder (TUN floor)' }[k]
     return `<rect x="${lx}" y="${height - 22}" width="12" height="12" fill="${COLOURS[k]}"/><text x="${lx + 18}" y="${height - 12}" class="label">${name}</text>`
   }).join('')
   return [

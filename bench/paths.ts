@@ -13,6 +13,9 @@
 // 5. wireguard-go (wireguard-go.ts): Debian's userspace WireGuard set up as
 //    flanneld's wireguard backend sets it up, the reference for weft's
 //    wireguard; its pods get the device's MTU (1420)
+// 6. weft wireguard: two `weft run` daemons as in 3, `"Backend":{"Type":
+//    "wireguard"}`, each with a key file of its own (lab/daemons.ts); the
+//    device's MTU is 1420 (underlay less 80, as flannel), so its pods get 1420
 // All pods get the same MTU (1450, flannel's VXLAN MTU on a 1500 underlay),
 // lowered only where a backend cannot carry it, so the paths differ only in
 // what carries the packets. The topology (namespaces, daemons, pods) is torn
@@ -48,6 +51,8 @@ export const PATHS = [
   { name: 'udp', key: 'weftUdp', label: 'weft udp', backend: 'udp' },
   { name: 'host-gw', key: 'weftHostGw', label: 'weft host-gw', backend: 'host-gw' },
   { name: 'forwarder', key: 'forwarder', label: 'C forwarder' },
+  // encrypted: measured against wireguard-go in rounds of their own (wg-rounds.ts), not in the VXLAN head to head
+  { name: 'wireguard', key: 'weftWireguard', label: 'weft wireguard', backend: 'wireguard', headToHead: false },
   // a reference like kernel VXLAN, for weft's wireguard: not in the VXLAN head to head
   { name: 'wireguard-go', key: 'wireguardGo', label: 'wireguard-go', headToHead: false }
 ] as const
@@ -93,6 +98,8 @@ export interface PathSetup {
   pods: [Pod, Pod]
   podMtu: number
   weft?: Weft
+  /** the processes that carry the packets (weft's daemons, wireguard-go; h1's first), for their CPU; empty where the kernel does it */
+  procs: number[]
 }
 
 export interface PathOptions {
@@ -146,7 +153,7 @@ export function cleanUpOnInterrupt (): void {
 }
 
 async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (fn: () => void) => void, progress: (msg: string) => void): Promise<PathSetup> {
-  const base = { def, topo, hosts: [h1, h2] as [Host, Host], podMtu: POD_MTU }
+  const base = { def, topo, hosts: [h1, h2] as [Host, Host], podMtu: POD_MTU, procs: [] as number[] }
   if (def.name === 'veth') {
     const [p1] = await addPods(topo, h1, { subnet: '10.244.1.0/24', count: 1, mtu: POD_MTU })
     const [p2] = await addPods(topo, h2, { subnet: '10.244.2.0/24', count: 1, mtu: POD_MTU })
@@ -181,7 +188,7 @@ async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (
   }
   if (def.name === 'wireguard-go') {
     const w = await buildWireguardGo(topo, h1, h2)
-    return { ...base, podMtu: w.podMtu, pods: w.pods }
+    return { ...base, podMtu: w.podMtu, pods: w.pods, procs: w.nodes.map((n) => nodePid(n.pid)) }
   }
   const backend = def.backend
   const config = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: backend } })
@@ -210,7 +217,7 @@ async function build (def: PathDef, topo: Topology, h1: Host, h2: Host, after: (
     deviceMtu: Number(s1.mtu),
     offloads: [s1, s2].map((s) => s.offloads as Record<string, boolean> | undefined)
   }
-  return { ...base, podMtu: mtu, pods: [p1, p2], weft }
+  return { ...base, podMtu: mtu, pods: [p1, p2], weft, procs: weft.pids }
 }
 
 /** Pod-to-pod ping: resolves neighbours and proves the path before timing it. */

@@ -35,6 +35,10 @@
 //    and UDP (udp-search.ts): the highest rate kernel VXLAN, weft vxlan and
 //    weft udp each carry with at most 1 % loss, all set up at once and
 //    probed in turn, and each one's loss at kernel VXLAN's rate
+//    and the WireGuard head to head (wg-rounds.ts): weft wireguard,
+//    wireguard-go and weft vxlan set up at once, one TCP stream through each
+//    in turn under the machine's default congestion control and cubic,
+//    with the CPU seconds per GB of the processes carrying the packets
 // 4. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
 //    next to it
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
@@ -48,11 +52,12 @@
 //
 // --only head-to-head runs the conditions' rounds alone (about 2.5 minutes);
 // --only udp the UDP search alone (about 1.5 minutes; the daemons take
-// WEFT_UDP_PACING from the bench's environment).
+// WEFT_UDP_PACING from the bench's environment); --only wireguard the
+// WireGuard head to head alone (about 1.5 minutes at --seconds 3, 2.5 at 5).
 //
 // usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
 //          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro]
-//          [--only head-to-head|udp] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]
+//          [--only head-to-head|udp|wireguard] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -61,7 +66,7 @@ import type { Topology } from '../lab/netns'
 import type { Pod } from '../lab/pods'
 import { iperf, ping } from '../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../lab/skip'
-import { backgroundLoad, coresBetween, machineTicks, memoryOf } from '../lab/cpu'
+import { backgroundLoad, coresBetween, cpuOf, machineTicks, memoryOf } from '../lab/cpu'
 import type { Cores } from '../lab/cpu'
 import { BUSY_POLL_US, cleanUpOnInterrupt, PATHS, proveReachable, selectPaths, VXLAN_BUSY_POLL, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
@@ -77,6 +82,8 @@ import { benchArgs, congestionOption, numberFlag, usage } from './args'
 import { LOSS_LIMIT, PROBE_SECONDS, printUdpMaxRate, udpMaxRate, udpPanel } from './udp-search'
 import type { UdpMaxRate } from './udp-search'
 import { median, percentile } from './stats'
+import { printWireguardRounds, wireguardRounds } from './wg-rounds'
+import type { WireguardHeadToHead } from './wg-rounds'
 
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
@@ -84,6 +91,9 @@ const ROOT = path.join(__dirname, '..', '..')
 const SINK_PORT = 9
 
 const progress = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`) }
+
+const ONLY = ['head-to-head', 'udp', 'wireguard'] as const
+type Only = typeof ONLY[number]
 
 interface Options {
   seconds: number
@@ -99,8 +109,8 @@ interface Options {
   micro: boolean
   /** print the table and redraw the chart of an earlier run's JSON, run nothing */
   report: string | undefined
-  /** 'head-to-head': the conditions' rounds alone, nothing else; 'udp': the UDP search alone */
-  only: 'head-to-head' | 'udp' | undefined
+  /** 'head-to-head': the conditions' rounds alone, nothing else; 'udp': the UDP search alone; 'wireguard': the WireGuard head to head alone */
+  only: Only | undefined
   /** head to head by condition: the sources and stream counts */
   conditions: Condition[]
   /** ... each under these congestion controls ('default': the machine's) */
@@ -118,7 +128,7 @@ const FLAGS = {
   congestion: { type: 'string', default: 'cubic' },
   'no-micro': { type: 'boolean', default: false },
   report: { type: 'string', hint: 'FILE.json' },
-  only: { type: 'string', hint: 'head-to-head|udp' },
+  only: { type: 'string', hint: 'head-to-head|udp|wireguard' },
   conditions: { type: 'string', default: CONDITIONS.map((c) => c.name).join(',') },
   'h2h-congestion': { type: 'string', default: 'default,cubic' }
 } as const
@@ -129,8 +139,9 @@ function options (argv: string[]): Options {
   const pings = numberFlag('pings', values.pings, { min: 10, max: 2000, integer: true })
   const rounds = numberFlag('rounds', values.rounds, { min: 0, max: 9, integer: true })
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
-  if (values.only !== undefined && values.only !== 'head-to-head' && values.only !== 'udp') throw new RangeError(`--only takes head-to-head or udp, got ${values.only}`)
-  if (values.only === 'head-to-head' && rounds === 0) throw new RangeError('--only head-to-head needs --rounds 1 or more')
+  const only = values.only as Only | undefined
+  if (only !== undefined && !ONLY.includes(only)) throw new RangeError(`--only takes head-to-head, udp or wireguard, got ${values.only}`)
+  if ((only === 'head-to-head' || only === 'wireguard') && rounds === 0) throw new RangeError(`--only ${only} needs --rounds 1 or more`)
   return {
     seconds,
     paths: selectPaths(values.paths),
@@ -142,7 +153,7 @@ function options (argv: string[]): Options {
     congestion: congestionOption(values.congestion),
     micro: !values['no-micro'],
     report: values.report,
-    only: values.only,
+    only,
     conditions: selectConditions(values.conditions),
     h2hCongestions: selectCongestions(values['h2h-congestion'], congestionOption)
   }
@@ -163,21 +174,30 @@ interface Window {
   cores: Cores
   /** weft only: each daemon over the window */
   daemons?: DaemonWindow[]
+  /** a path carried by processes that are not weft (wireguard-go): each one's cores (user + sys over the window), h1's first */
+  processes?: number[]
 }
 
-/** Runs fn with the machine's and the daemons' CPU sampled tightly around it (status queries outside). */
-async function measured<T> (topo: Topology, weft: Weft | undefined, fn: () => Promise<T>): Promise<{ value: T, window: Window }> {
+/**
+ * Runs fn with the machine's and the daemons' CPU sampled tightly around it
+ * (status queries outside); without weft, the CPU of `procs` (wireguard-go's).
+ */
+async function measured<T> (topo: Topology, weft: Weft | undefined, fn: () => Promise<T>, procs: number[] = []): Promise<{ value: T, window: Window }> {
   const c0 = weft !== undefined ? await weftCounters(topo, weft) : undefined
   const cpu0 = weftCpu(weft)
+  const others = weft === undefined ? procs : []
+  const p0 = others.map(cpuOf)
   const m0 = machineTicks()
   const t0 = performance.now()
   const value = await fn()
   const wall = (performance.now() - t0) / 1000
   const m1 = machineTicks()
   const cpu1 = weftCpu(weft)
+  const p1 = others.map(cpuOf)
   const mem = weft?.pids.map(memoryOf)
   const c1 = weft !== undefined ? await weftCounters(topo, weft) : undefined
   const window: Window = { wall, cores: coresBetween(m0, m1) }
+  if (others.length > 0) window.processes = others.map((_, j) => (p1[j].user + p1[j].sys - p0[j].user - p0[j].sys) / wall)
   if (weft !== undefined && c0 !== undefined && c1 !== undefined && mem !== undefined) {
     window.daemons = weftSamples(weft, c0, c1, cpu0, cpu1).map((s, j) => ({ ...s, cores: (s.user + s.sys) / wall, rssMiB: mem[j].rssMiB }))
   }
@@ -263,14 +283,14 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
 
     progress(`${def.label}: warm-up, ${WARM_UP_PINGS} pings at 2 ms; ping, ${o.pings} at 10 ms ...`)
     await ping(topo, client, server.ip, { count: WARM_UP_PINGS, intervalS: 0.002, waitS: 1 })
-    const p = await measured(topo, weft, async () => await ping(topo, client, server.ip, { count: o.pings, intervalS: 0.01, waitS: 1, rtts: true }))
+    const p = await measured(topo, weft, async () => await ping(topo, client, server.ip, { count: o.pings, intervalS: 0.01, waitS: 1, rtts: true }), s.procs)
     const rtts = p.value.rtts ?? []
     fig.ping = { sent: p.value.sent, received: p.value.received, medianMs: median(rtts), p99Ms: percentile(rtts, 99), window: p.window }
     progress(`  median ${fig.ping.medianMs.toFixed(3)} ms, p99 ${fig.ping.p99Ms.toFixed(3)} ms, ${fig.ping.received}/${fig.ping.sent} replies`)
 
     for (const streams of [1, 4]) {
       progress(`${def.label}: TCP, ${streams} stream${streams > 1 ? 's' : ''}, ${o.seconds} s ...`)
-      const t = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: streams, congestion: o.congestion }))
+      const t = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, parallel: streams, congestion: o.congestion }), s.procs)
       const f: TcpFigures = { gbps: t.value.gbps, retransmits: t.value.retransmits, window: t.window }
       if (streams === 1) fig.tcp1 = f
       else fig.tcp4 = f
@@ -278,7 +298,7 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
     }
 
     progress(`${def.label}: UDP at ${o.udpRate}bit/s, ${o.seconds} s ...`)
-    const u = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, udp: { bitrate: o.udpRate, length: s.podMtu - 28 } }))
+    const u = await measured(topo, weft, async () => await iperf(topo, server, client, { serverIp: server.ip, seconds: o.seconds, udp: { bitrate: o.udpRate, length: s.podMtu - 28 } }), s.procs)
     fig.udp = {
       offeredGbps: rateToGbps(o.udpRate),
       receivedGbps: u.value.gbps,
@@ -291,7 +311,7 @@ async function measurePath (def: PathDef, o: Options): Promise<PathFigures> {
     progress(`  ${(fig.udp.receivedGbps * 1000).toFixed(0)} Mbit/s arrived, ${fig.udp.lostPercent.toFixed(2)} % lost`)
 
     progress(`${def.label}: 64-byte UDP flood, ${o.seconds} s ...`)
-    const f = await measured(topo, weft, async () => await flood(topo, client, server, o.seconds))
+    const f = await measured(topo, weft, async () => await flood(topo, client, server, o.seconds), s.procs)
     fig.pps = { ...f.value, window: f.window }
     progress(`  ${fmtRate(fig.pps.delivered)}packets/s delivered of ${fmtRate(fig.pps.offered)}packets/s sent`)
 
@@ -319,9 +339,16 @@ function senderBound (p: PathFigures): boolean {
   return p.pps !== undefined && p.pps.delivered >= 0.98 * p.pps.offered
 }
 
-/** Both daemons' cores summed over a window. */
+/** Both daemons' cores summed over a window (or both wireguard-go's). */
 function daemonCores (w: Window | undefined): number | undefined {
-  return w?.daemons?.reduce((a, d) => a + d.cores, 0)
+  return w?.daemons?.reduce((a, d) => a + d.cores, 0) ?? w?.processes?.reduce((a, c) => a + c, 0)
+}
+
+/** CPU seconds of the carrying processes per GB (10^9 bytes) a TCP measurement moved. */
+function cpuPerGB (f: TcpFigures | undefined, seconds: number): number | undefined {
+  const cores = daemonCores(f?.window)
+  if (f === undefined || cores === undefined) return undefined
+  return cores * f.window.wall / (f.gbps * seconds / 8)
 }
 
 type Metric = 'tcp1' | 'tcp4' | 'udp' | 'pps' | 'rtt'
@@ -349,10 +376,11 @@ function congestionLabel (o: Options): string {
   return o.congestion ?? "the machine's default congestion control"
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate): void {
-  // a run of the conditions or the UDP search alone (--only) has no paths' table
-  if (results.length > 0 || (conds.length === 0 && udp === undefined)) pathsTable(results, o, print)
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead): void {
+  // a run of the conditions, the UDP search or the WireGuard rounds alone (--only) has no paths' table
+  if (results.length > 0 || (conds.length === 0 && udp === undefined && wg === undefined)) pathsTable(results, o, print)
   if (udp !== undefined) printUdpMaxRate(udp, print)
+  if (wg !== undefined) printWireguardRounds(wg, print)
   printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
   printConditions(`head to head by condition: weft vxlan against kernel VXLAN, both set up at once and run in turn, ${Math.max(0, ...conds.map((c) => c.rounds.length))} rounds of ${o.seconds} s`, conds, print)
   printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
@@ -367,9 +395,18 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void, 
   }
 }
 
+/** '1450', or '1450 (weft wireguard, wireguard-go: 1420)' where some paths' pods have another */
+function podMtus (results: PathFigures[]): string {
+  const ok = results.filter((p) => Number.isFinite(p.podMtu))
+  const first = ok[0]?.podMtu
+  if (first === undefined) return '-'
+  const others = [...new Set(ok.filter((p) => p.podMtu !== first).map((p) => p.podMtu))]
+  return `${first}${others.map((m) => ` (${ok.filter((p) => p.podMtu === m).map((p) => p.label).join(', ')}: ${m})`).join('')}`
+}
+
 /** The paths' own table: each path's figures, the daemons' CPU and RSS, the ratios. */
 function pathsTable (results: PathFigures[], o: Options, print: (l: string) => void): void {
-  print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${results[0]?.podMtu ?? '-'}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
+  print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${podMtus(results)}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
   print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
   for (const p of results) {
@@ -377,18 +414,19 @@ function pathsTable (results: PathFigures[], o: Options, print: (l: string) => v
     print(`${p.label.padEnd(14)} ${f2(p.tcp1?.gbps).padStart(6)} ${f2(p.tcp4?.gbps).padStart(6)}  ${f0((p.udp?.receivedGbps ?? NaN) * 1000).padStart(7)} ${f2(p.udp?.lostPercent).padStart(7)}   ${`${kpps(p.pps?.delivered)}${senderBound(p) ? '*' : ' '}`.padStart(9)} ${`(${kpps(p.pps?.offered)})`.padStart(7)}  ${f3(p.ping?.medianMs).padStart(7)} ${f3(p.ping?.p99Ms).padStart(7)}  ${f2(p.background).padStart(8)}`)
   }
   if (results.some(senderBound)) print('* all that was sent arrived: the flood generator, not the path, set this rate (the path can do at least this)')
-  const wefts = results.filter((p) => p.backend !== undefined && p.error === undefined)
+  const wefts = results.filter((p) => p.error === undefined && (p.backend !== undefined || p.tcp1?.window.processes !== undefined))
   if (wefts.length > 0) {
-    print('\nweft daemons: CPU of both (h1 sender + h2 receiver) in cores during each measurement; RSS in MiB (largest seen / peak)')
-    print('path            ping   TCP 1  TCP 4    UDP  flood    RSS h1     RSS h2   dev MTU  offloads in use')
+    print('\nweft daemons (and wireguard-go\'s processes): CPU of both (h1 sender + h2 receiver) in cores during each measurement, and CPU seconds per GB that TCP moved; RSS in MiB (largest seen / peak)')
+    print('path            ping   TCP 1  TCP 4    UDP  flood  s/GB 1  s/GB 4    RSS h1     RSS h2   dev MTU  offloads in use')
     for (const p of wefts) {
       const rss = (j: number): string => {
+        if (p.backend === undefined) return '-'
         const seen = Math.max(...[p.ping, p.tcp1, p.tcp4, p.udp, p.pps].map((m) => m?.window.daemons?.[j]?.rssMiB ?? 0))
         return `${f0(seen)}/${f0(p.peakMiB?.[j])}`
       }
       const on = (x: Record<string, boolean> | undefined | null): string => x === undefined || x === null ? '-' : Object.keys(x).filter((k) => x[k]).join(',') || 'none'
-      const offl = [...new Set((p.offloads ?? []).map(on))].join(' / ')
-      print(`${p.label.padEnd(14)} ${f2(daemonCores(p.ping?.window)).padStart(5)}  ${f2(daemonCores(p.tcp1?.window)).padStart(5)}  ${f2(daemonCores(p.tcp4?.window)).padStart(5)}  ${f2(daemonCores(p.udp?.window)).padStart(5)}  ${f2(daemonCores(p.pps?.window)).padStart(5)}  ${rss(0).padStart(8)}   ${rss(1).padStart(8)}  ${String(p.deviceMtu ?? '-').padStart(7)}  ${offl}`)
+      const offl = p.backend === undefined ? 'none (one packet per syscall)' : [...new Set((p.offloads ?? []).map(on))].join(' / ')
+      print(`${p.label.padEnd(14)} ${f2(daemonCores(p.ping?.window)).padStart(5)}  ${f2(daemonCores(p.tcp1?.window)).padStart(5)}  ${f2(daemonCores(p.tcp4?.window)).padStart(5)}  ${f2(daemonCores(p.udp?.window)).padStart(5)}  ${f2(daemonCores(p.pps?.window)).padStart(5)}  ${f2(cpuPerGB(p.tcp1, o.seconds)).padStart(6)}  ${f2(cpuPerGB(p.tcp4, o.seconds)).padStart(6)}  ${rss(0).padStart(8)}   ${rss(1).padStart(8)}  ${String(p.deviceMtu ?? p.podMtu).padStart(7)}  ${offl}`)
     }
     if (wefts.some((p) => p.backend === 'host-gw')) print('(host-gw: the kernel forwards, the daemon only keeps routes: its CPU is idle upkeep)')
   }
@@ -485,7 +523,21 @@ function roundsPanel (title: string, reference: string, h2h: HeadToHead[]): Pane
   }
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate): string {
+/** The WireGuard head to head: per congestion control, each path's median Gbit/s, wireguard-go as the reference line. */
+function wgPanels (wg: WireguardHeadToHead | undefined): Panel[] {
+  if (wg === undefined) return []
+  return wg.congestions.map((c) => {
+    const go = c.paths.find((p) => p.name === 'wireguard-go')
+    return {
+      title: `WireGuard head to head, TCP 1 stream, ${c.label}: median of ${wg.rounds} alternating rounds (CPU s/GB after the value)`,
+      unit: 'Gbit/s',
+      bars: c.paths.map((p) => ({ label: p.label, value: p.medianGbps, kind: p.name === 'wireguard-go' ? 'reference' as const : 'weft' as const, note: `${Number.isFinite(p.cpuPerGB) ? p.cpuPerGB.toFixed(1) : '-'} s/GB` })),
+      ...(go !== undefined ? { reference: go.medianGbps, referenceLabel: 'wireguard-go' } : {})
+    }
+  })
+}
+
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -497,11 +549,19 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
   const bg = Math.max(...results.map((p) => p.background))
   const condPanel = conds.length > 0 ? [roundsPanel(`TCP head to head by condition (source, streams, congestion control): weft vxlan, median of ${Math.max(...conds.map((c) => c.rounds.length))} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', conds.map((c) => ({ ...c, label: shortLabel(c) })))] : []
   const udpPanels = udp !== undefined ? [udpPanel(udp)] : []
+  const wireguardPanels = wgPanels(wg)
+  if (results.length === 0 && wg !== undefined && conds.length === 0 && udp === undefined) {
+    return renderChart({
+      title: `weft bench ${stamp}: WireGuard head to head`,
+      subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${wg.seconds} s per run, ${wg.wireguardGo}; ratios are to wireguard-go in the same run`,
+      panels: wireguardPanels
+    })
+  }
   if (results.length === 0 && (conds.length > 0 || udp !== undefined)) {
     return renderChart({
       title: `weft bench ${stamp}: ${conds.length > 0 ? 'head to head by condition' : 'UDP within 1 % loss'}`,
       subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${conds.length > 0 ? `${o.seconds} s per run` : `${udp?.probeSeconds ?? '-'} s per probe`}; ratios are to kernel VXLAN in the same run`,
-      panels: [...condPanel, ...udpPanels]
+      panels: [...condPanel, ...udpPanels, ...wireguardPanels]
     })
   }
   return renderChart({
@@ -517,7 +577,8 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
       ...(h2h.length > 0 ? [roundsPanel(`TCP, 1 stream, head to head: median of ${o.rounds} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', h2h)] : []),
       ...condPanel,
       ...(workers.length > 0 ? [roundsPanel(`TCP, ${WORKER_STREAMS} streams, two workers against one: median of ${o.rounds} alternating rounds`, 'weft vxlan', workers)] : []),
-      ...(pings.length > 0 ? [pingPanel(`ping, median of ${pingRoundCount(pings)} alternating rounds: weft's median minus kernel VXLAN's (shorter is better; line: ${PING_TARGET_US} µs)`, pings)] : [])
+      ...(pings.length > 0 ? [pingPanel(`ping, median of ${pingRoundCount(pings)} alternating rounds: weft's median minus kernel VXLAN's (shorter is better; line: ${PING_TARGET_US} µs)`, pings)] : []),
+      ...wireguardPanels
     ]
   })
 }
@@ -587,7 +648,7 @@ async function rounds (o: Options, results: PathFigures[], conds: ConditionResul
 
 /** The UDP search (udp-search.ts): kernel VXLAN against weft vxlan and udp, those of --paths that were measured (with --only udp: selected). */
 async function udpSearchOf (o: Options, results: PathFigures[]): Promise<UdpMaxRate | undefined> {
-  if (o.only === 'head-to-head') return undefined
+  if (o.only === 'head-to-head' || o.only === 'wireguard') return undefined
   const ok = (d: PathDef): boolean => o.only === 'udp' || results.some((p) => p.name === d.name && p.error === undefined)
   const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
   const wefts = o.paths.filter((d) => (d.name === 'vxlan' || d.name === 'udp') && ok(d))
@@ -600,9 +661,28 @@ async function udpSearchOf (o: Options, results: PathFigures[]): Promise<UdpMaxR
   }
 }
 
+/**
+ * The WireGuard head to head (wg-rounds.ts): weft wireguard and wireguard-go,
+ * and weft vxlan beside them, set up at once. In a whole run, when weft
+ * wireguard and wireguard-go were both measured (weft vxlan joins if it was);
+ * with --only wireguard, those of --paths (wireguard and wireguard-go always).
+ */
+async function wireguardOf (o: Options, results: PathFigures[]): Promise<WireguardHeadToHead | undefined> {
+  if (o.rounds === 0 || (o.only !== undefined && o.only !== 'wireguard')) return undefined
+  const find = (name: string): PathDef | undefined => PATHS.find((d) => d.name === name)
+  const chosen = (name: string): boolean => o.paths.some((d) => d.name === name)
+  const ok = (name: string): boolean => o.only === 'wireguard' ? chosen(name) : chosen(name) && results.some((p) => p.name === name && p.error === undefined)
+  const reference = find('wireguard-go')
+  const weft = find('wireguard')
+  if (reference === undefined || weft === undefined) return undefined
+  if (o.only !== 'wireguard' && (!ok('wireguard') || !ok('wireguard-go'))) return undefined
+  const vxlan = ok('vxlan') ? find('vxlan') : undefined
+  return await wireguardRounds({ reference, weft, ...(vxlan !== undefined ? { vxlan } : {}) }, { rounds: o.rounds, seconds: o.seconds, congestions: o.h2hCongestions, progress })
+}
+
 /** Head to head by condition (conditions.ts): in a whole run, when kernel VXLAN and weft vxlan were both measured and --rounds > 0. */
 async function conditionsOf (o: Options, results: PathFigures[]): Promise<ConditionResult[]> {
-  if (o.rounds === 0 || o.only === 'udp') return []
+  if (o.rounds === 0 || o.only === 'udp' || o.only === 'wireguard') return []
   if (o.only === undefined) {
     const ok = (name: string): boolean => o.paths.some((d) => d.name === name) && results.some((p) => p.name === name && p.error === undefined)
     if (!ok('kernel-vxlan') || !ok('vxlan')) return []
@@ -617,7 +697,7 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   if (o.report !== undefined) return report(o.report)
-  const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'ping')
+  const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'ping') ?? (o.only === 'wireguard' ? toolSkipReason('wireguard-go', 'wg', 'nsenter') : undefined)
   if (skip !== undefined) { console.log(`bench: skipped: ${skip}`); return 0 }
   // the daemons inherit our environment (cluster() spawns them with it)
   cleanUpOnInterrupt()
@@ -648,9 +728,10 @@ export async function main (argv: string[]): Promise<number> {
   const workers = await workerRounds(o, results)
   const pings = await pingRoundsOf(o, results)
   const udp = await udpSearchOf(o, results)
+  const wg = await wireguardOf(o, results)
   const took = (performance.now() - t0) / 1000
   progress(`done in ${took.toFixed(0)} s`)
-  table(results, o, (l) => console.log(l), h2h, workers, pings, conds, udp)
+  table(results, o, (l) => console.log(l), h2h, workers, pings, conds, udp, wg)
 
   const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
   const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
@@ -668,16 +749,17 @@ export async function main (argv: string[]): Promise<number> {
     headToHeadByCondition: conds,
     workers,
     pingRounds: pings,
-    ...(udp !== undefined ? { udpMaxRate: udp } : {})
+    ...(udp !== undefined ? { udpMaxRate: udp } : {}),
+    ...(wg !== undefined ? { wireguardHeadToHead: wg } : {})
   }, null, 2) + '\n')
-  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds, udp))
+  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds, udp, wg))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
-  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) || (udp?.paths.some((p) => p.error !== undefined) ?? false) ? 1 : 0
+  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) || (udp?.paths.some((p) => p.error !== undefined) ?? false) || wg?.error !== undefined ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[], udpMaxRate?: UdpMaxRate }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[], udpMaxRate?: UdpMaxRate, wireguardHeadToHead?: WireguardHeadToHead }
   const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
   const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file, only: undefined, conditions: [], h2hCongestions: [] }
   const conds = j.headToHeadByCondition ?? []
@@ -685,9 +767,9 @@ function report (file: string): number {
   const workers = j.workers ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
   const pings = j.pingRounds ?? []
-  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds, j.udpMaxRate)
+  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds, j.udpMaxRate))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }

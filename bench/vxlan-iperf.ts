@@ -34,7 +34,7 @@
 // under the table, and would allow its pods slightly bigger packets.
 //
 // usage: sudo node dist/bench/vxlan-iperf.js [--seconds 3] [--repeat 2] [--congestion cubic]
-//          [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
+//          [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder,wireguard,wireguard-go]
 import os from 'node:os'
 import type { Topology } from '../lab/netns'
 import type { Pod } from '../lab/pods'
@@ -219,7 +219,8 @@ function report (results: PathResult[]): void {
   const dir = (p: PathResult): string => `${p.from}->${p.to}`
   const cpus = os.cpus().length
 
-  console.log(`\nsingle-stream TCP, pod on one node -> pod on the other, ${seconds} s per run, pod MTU ${POD_MTU}, ${cpus} CPUs, kernel ${os.release()}`)
+  const wgMtu = results.some((p) => /wireguard/i.test(p.key)) ? ' (1420 on the WireGuard paths: the device\'s, underlay less 80)' : ''
+  console.log(`\nsingle-stream TCP, pod on one node -> pod on the other, ${seconds} s per run, pod MTU ${POD_MTU}${wgMtu}, ${cpus} CPUs, kernel ${os.release()}`)
   console.log('                                 Gbit/s                 retransmits   machine cores busy during runs     background')
   console.log('path          dir     runs   median    min    max        per run     all   user    sys  softirq     (idle: 0)')
   for (const p of results) {
@@ -227,7 +228,7 @@ function report (results: PathResult[]): void {
     console.log(`${p.label.padEnd(13)} ${dir(p).padEnd(6)} ${String(p.runs.length).padStart(5)}  ${f2(s.median).padStart(7)} ${f2(s.min).padStart(6)} ${f2(s.max).padStart(6)}  ${String(s.retransmitsMedian).padStart(13)}  ${f2(s.cores.busy).padStart(6)} ${f2(s.cores.user).padStart(6)} ${f2(s.cores.sys).padStart(6)} ${f2(s.cores.softirq).padStart(8)}  ${f2(s.background).padStart(12)}`)
   }
   const wefts = results.filter((p) => p.backend !== undefined && p.from === 'h1')
-  if (wefts.length > 0) console.log(`weft device MTUs: ${wefts.map((p) => `${p.backend} ${p.deviceMtu ?? '?'}`).join(', ')} (the pods use ${POD_MTU} on every path)`)
+  if (wefts.length > 0) console.log(`weft device MTUs: ${wefts.map((p) => `${p.backend} ${p.deviceMtu ?? '?'}`).join(', ')} (the pods use ${POD_MTU} on every path${wgMtu !== '' ? ' but the WireGuard ones' : ''})`)
 
   if (wefts.length > 0) {
     console.log('\nweft daemons during the h1->h2 runs (CPU in cores, and its share on the main thread; the rest is the iperf3s, the kernel and any background)')
