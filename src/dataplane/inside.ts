@@ -177,7 +177,7 @@ export class Inside {
   readonly flush = (): void => {
     const o = this.o
     if (this.pending === 0) { this.reading(true); return }
-    if (this.first > 0) this.shiftDown()
+    if (this.first > 0) { this.o.tx.moveToFront(this.first, this.pending); this.first = 0 }
     const sent = o.sock.send(this.pending)
     if (sent >= this.pending) {
       this.pending = 0
@@ -196,19 +196,6 @@ export class Inside {
     if (on === this.readingTun) return
     this.readingTun = on
     this.o.tun.setReading(on)
-  }
-
-  /** Move the unsent tail of tx to the front (the addon always sends from 0). */
-  private shiftDown (): void {
-    const t = this.o.tx
-    const f = this.first
-    for (let i = 0; i < this.pending; i++) {
-      t.offsets[i] = t.offsets[f + i]
-      t.lengths[i] = t.lengths[f + i]
-      t.dests[i] = t.dests[f + i]
-      t.segs[i] = t.segs[f + i]
-    }
-    this.first = 0
   }
 }
 

@@ -78,6 +78,20 @@ export class PacketBatch {
   resetOffsets (): void {
     for (let i = 0; i < this.size; i++) this.offsets[i] = i * this.slotSize + this.headroom
   }
+
+  /**
+   * Send entries first..first+count-1 become 0..count-1 (offsets, lengths,
+   * dests, segs): the addon always sends from entry 0, so a partly sent
+   * batch moves its unsent tail to the front.
+   */
+  moveToFront (first: number, count: number): void {
+    for (let i = 0; i < count; i++) {
+      this.offsets[i] = this.offsets[first + i]
+      this.lengths[i] = this.lengths[first + i]
+      this.dests[i] = this.dests[first + i]
+      this.segs[i] = this.segs[first + i]
+    }
+  }
 }
 
 /**

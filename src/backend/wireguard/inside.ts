@@ -173,7 +173,7 @@ export class WgInside {
     const tx = o.tx
     for (;;) {
       if (this.pending > 0) {
-        if (this.first > 0) this.shiftDown()
+        if (this.first > 0) { this.o.tx.moveToFront(this.first, this.pending); this.first = 0 }
         const sent = o.sock.send(this.pending)
         if (sent < this.pending) {
           this.first = sent
@@ -184,9 +184,8 @@ export class WgInside {
           return
         }
         this.pending = 0
-        // shiftDown moved entries: every slot's offset back in place for the next seal
-        const size = tx.slotSize
-        for (let i = 0; i < tx.size; i++) tx.offsets[i] = i * size
+        // moveToFront moved entries (and sendControl used slots): every slot's offset back in place for the next seal
+        tx.resetOffsets()
       }
       if (this.nextEntry >= this.entries) break
       this.dropDead()
@@ -233,19 +232,6 @@ export class WgInside {
     if (on === this.readingTun) return
     this.readingTun = on
     this.o.tun.setReading(on)
-  }
-
-  /** Move the unsent tail of tx to the front (the addon always sends from 0). */
-  private shiftDown (): void {
-    const t = this.o.tx
-    const f = this.first
-    for (let i = 0; i < this.pending; i++) {
-      t.offsets[i] = t.offsets[f + i]
-      t.lengths[i] = t.lengths[f + i]
-      t.dests[i] = t.dests[f + i]
-      t.segs[i] = t.segs[f + i]
-    }
-    this.first = 0
   }
 }
 
