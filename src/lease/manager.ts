@@ -85,6 +85,7 @@ export class LeaseManager {
   private readonly watcher = new LeaseWatcher(undefined)
   /** store entries that are not valid leases, named once each (bounded: a writer can invent keys without end) */
   private readonly invalid: OnceLog
+  private readonly rewritten: OnceLog
   private readonly ttl: number
   private readonly margin: number
   private readonly retryMs: number
@@ -104,6 +105,7 @@ export class LeaseManager {
     this.preferred = o.previousSubnet
     this.outage = o.outage ?? new StoreOutage(o.log)
     this.invalid = new OnceLog(o.log, 'ignoring a store entry that is not a valid lease')
+    this.rewritten = new OnceLog(o.log, 'someone rewrote our lease with other attributes (BackendData: the VTEP MAC, the WireGuard key): writing ours back now')
     if (this.ttl > 0 && this.margin >= this.ttl) {
       throw new WeftError('ECONFIG', `--subnet-lease-renew-margin (${this.margin} s) must be shorter than the lease TTL (${this.ttl} s)`)
     }
@@ -289,7 +291,8 @@ export class LeaseManager {
       const mine = own === undefined ? undefined : b.snapshot.find((l) => equal(l.subnet, own.subnet))
       if (own !== undefined && mine === undefined) lost = own
       else if (mine !== undefined) {
-        if (mine.attrs.publicIP === this.o.publicIP) { this.current = mine; renewer.schedule() } else lost = own
+        if (mine.attrs.publicIP === this.o.publicIP) this.adopt(mine, renewer)
+        else lost = own
       }
       peers = recreated ? this.watcher.merge(b.snapshot) : this.watcher.reset(b.snapshot)
       if (b.reason === 'compacted') {
@@ -300,7 +303,8 @@ export class LeaseManager {
       for (const e of b.events) {
         if (own === undefined) break
         if (e.type === 'put' && equal(e.lease.subnet, own.subnet)) {
-          if (e.lease.attrs.publicIP === this.o.publicIP) { this.current = e.lease; renewer.schedule() } else lost = own
+          if (e.lease.attrs.publicIP === this.o.publicIP) this.adopt(e.lease, renewer)
+          else lost = own
         } else if (e.type === 'delete' && equal(e.subnet, own.subnet)) lost = own
       }
       peers = this.watcher.update(b.events)
@@ -309,9 +313,29 @@ export class LeaseManager {
     return { lost, recreated }
   }
 
+  /**
+   * Our lease as the store now has it. If a writer changed what we publish
+   * in it (a forged WireGuard key or VTEP MAC would send our peers' traffic
+   * astray, and our own renewals would only put ours back a day later), it
+   * is renewed with ours at once.
+   */
+  private adopt (l: Lease, renewer: Renewer): void {
+    this.current = l
+    if (sameAttrs(l.attrs, this.o.attrs)) { renewer.schedule(); return }
+    this.rewritten.warn(formatCidr(l.subnet), { subnet: formatCidr(l.subnet) })
+    renewer.schedule(0)
+  }
+
   private warnSkipped (skipped: readonly { key: string, reason: string }[]): void {
     for (const s of skipped) this.invalid.warn(`${clip(s.key)}\u0000${clip(s.reason)}`, { key: clip(s.key), reason: clip(s.reason) })
   }
+}
+
+/** Do two leases publish the same: type, IPv6 address and backend data (as JSON)? */
+function sameAttrs (a: LeaseAttrs, b: LeaseAttrs): boolean {
+  return a.backendType === b.backendType && a.publicIPv6 === b.publicIPv6 &&
+    JSON.stringify(a.backendData ?? null) === JSON.stringify(b.backendData ?? null) &&
+    JSON.stringify(a.backendV6Data ?? null) === JSON.stringify(b.backendV6Data ?? null)
 }
 
 /** A store writer's text, cut to a length a log line can carry. */

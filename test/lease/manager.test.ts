@@ -187,3 +187,22 @@ test('a node that leases between our list and our create still reaches us as a p
   ac.abort()
   await running
 })
+
+test('our lease rewritten with other attributes (a forged VTEP MAC or WireGuard key) is written back with ours at once, and said once', async () => {
+  const store = new MemoryStore()
+  const { m, logs } = manager(store, '198.18.0.1')
+  const l = await m.acquire()
+  const ac = new AbortController()
+  const running = m.run(ac.signal, { onPeers: () => {} })
+  const forged = JSON.stringify({ PublicIP: '198.18.0.1', PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: '66:66:66:66:66:66' } })
+  store.putRaw(subnetKey(l.subnet), forged)
+  const ours = async (): Promise<boolean> => (await store.listLeases()).leases.some((x) => formatCidr(x.subnet) === formatCidr(l.subnet) && JSON.stringify(x.attrs) === JSON.stringify(attrs('198.18.0.1')))
+  await waitFor(ours, { what: 'our attributes back', timeoutMs: 3000 })
+  assert.equal(formatCidr(m.lease.subnet), formatCidr(l.subnet), 'the same lease, not a revocation')
+  store.putRaw(subnetKey(l.subnet), forged)
+  await waitFor(ours, { what: 'our attributes back again', timeoutMs: 3000 })
+  assert.equal(logs.find(/someone rewrote our lease/).length, 1)
+  assert.equal(logs.find(/lease has been revoked/).length, 0)
+  ac.abort()
+  await running
+})
