@@ -34,6 +34,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "options.h"
 #include "weft.h"
 
 namespace {
@@ -76,27 +77,7 @@ bool IsAbsent(const Napi::Value &v) {
   return v.IsUndefined() || v.IsNull();
 }
 
-// An options object, read once at setup. Every value read is kept in
-// Held(), so the memory C is given pointers into lives as long as the
-// registration does, whatever JS does to the object afterwards.
-class Options {
- public:
-  explicit Options(const Napi::Value &v)
-      : obj_(v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(v.Env())), held_(Napi::Array::New(v.Env())) {}
-
-  Napi::Value Get(const char *key) {
-    Napi::Value v = obj_.Get(key);
-    held_.Set(n_++, v);
-    return v;
-  }
-
-  Napi::Object Held() const { return held_; }
-
- private:
-  Napi::Object obj_;
-  Napi::Array held_;
-  uint32_t n_ = 0;
-};
+using weft::Options;
 
 // What every batch registration (weft_rx_t, weft_tx_t) starts with: zeroed,
 // then the slab and the slots' offsets and lengths, checked by the caller.

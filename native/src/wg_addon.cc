@@ -17,6 +17,7 @@
 #include <cstring>
 #include <vector>
 
+#include "options.h"
 #include "weft.h"
 #include "wg.h"
 
@@ -44,23 +45,7 @@ bool IsBytes(const Napi::Value &v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
 }
 
-// An options object's values, kept alive as long as the object built from them.
-class Options {
- public:
-  explicit Options(const Napi::Value &v)
-      : obj_(v.IsObject() ? v.As<Napi::Object>() : Napi::Object::New(v.Env())), held_(Napi::Array::New(v.Env())) {}
-  Napi::Value Get(const char *key) {
-    Napi::Value v = obj_.Get(key);
-    held_.Set(n_++, v);
-    return v;
-  }
-  Napi::Object Held() const { return held_; }
-
- private:
-  Napi::Object obj_;
-  Napi::Array held_;
-  uint32_t n_ = 0;
-};
+using weft::Options;
 
 // ------------------------------------------------------------ WgKeys ------
 
