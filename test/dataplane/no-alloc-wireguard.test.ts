@@ -16,23 +16,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import v8 from 'node:v8'
-import vm from 'node:vm'
 import { Count, Drop } from '../../src/dataplane/stats'
-import { GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
-import { openUdp4, PacketBatch, probeOffloads } from '../../src/native'
-import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
-import { IPPROTO_UDP, IPV4_FLAG_DF, writeIpv4Header } from '../../src/packet/ipv4'
-import { parseIp4 } from '../../src/packet/ip'
-import { writeUdpHeader } from '../../src/packet/udp'
+import { openUdp4, probeOffloads } from '../../src/native'
 import { WgDrop } from '../../src/wireguard/reasons'
 import { LOOPBACK, udpPacket } from './helpers'
 import { addWgPeer, orderedKeyPairs, tsoSuperPacket, wgNode } from './wireguard-helpers'
 import type { WgTestNode } from './wireguard-helpers'
-import { gcCounter, tick } from './gc'
+import { allocRounds, plain, usoSuperPacket } from './alloc-rounds'
 import { waitFor } from '../../lab/wait'
-
-v8.setFlagsFromString('--expose-gc')
-const gc = vm.runInNewContext('gc') as () => void
 
 const offloads = probeOffloads()
 const skip = offloads.udpGso && offloads.udpGro ? undefined : 'the kernel lacks UDP GSO or UDP GRO'
@@ -45,26 +36,6 @@ const MSS = MTU - 52
 function offloadNode (subnet: string, keys: ReturnType<typeof orderedKeyPairs>[number]): WgTestNode {
   const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: true, rcvbuf: 8 << 20, sndbuf: 4 << 20 })
   return wgNode(subnet, { sock: udp.io, port: udp.port, keys, mtu: MTU, offloads: { vnet: true, tso: true, uso: true, gro: true, gso: true }, wireSlot: 65600, wireTxSize: 32 })
-}
-
-/** A USO super-packet: IPv4 + UDP + payload, cut at `size`, the UDP checksum partial. */
-function usoSuperPacket (payload: number, size: number): Buffer {
-  const total = 28 + payload
-  const b = Buffer.alloc(VNET_HDR_LEN + total)
-  writeVnetHdr(b, 0, VNET_F_NEEDS_CSUM, GSO_UDP_L4, 28, size, 20, 6)
-  const ip = VNET_HDR_LEN
-  writeIpv4Header(b, ip, 0, total, 1, IPV4_FLAG_DF, 64, IPPROTO_UDP, parseIp4('10.244.1.2'), parseIp4('10.244.2.4'))
-  writeUdpHeader(b, ip + 20, 40000, 7000, 8 + payload)
-  for (let i = 0; i < payload; i++) b[ip + 28 + i] = (i * 11) & 255
-  const p = fold(pseudoHeaderSum4At(b, ip, IPPROTO_UDP, 8 + payload))
-  b[ip + 26] = p >> 8
-  b[ip + 27] = p & 255
-  return b
-}
-
-/** A plain packet with a vnet header that asks for nothing. */
-function plain (p: Buffer): Buffer {
-  return Buffer.concat([Buffer.alloc(VNET_HDR_LEN), p])
 }
 
 test('300,000 segments through two WireGuard nodes with TSO, USO, UDP GSO/GRO and TUN coalescing, sealed and opened by the addon, cause no more GCs than one small packet per turn', { skip, timeout: 30_000 }, async (t) => {
@@ -87,50 +58,13 @@ test('300,000 segments through two WireGuard nodes with TSO, USO, UDP GSO/GRO an
     ...Array.from({ length: 16 }, (_, i) => plain(udpPacket('10.244.1.2', '10.244.2.5', 1000, i)))
   ]
   const segmentsPerTurn = 46 + 20 + 16
-  packets.forEach((p, i) => {
-    p.copy(a.wireTx.slab, a.wireTx.offsets[i])
-    a.wireTx.lengths[i] = p.length
-  })
   // the baseline: one 100-byte UDP packet per turn, through the same loops and callbacks
-  const one = new PacketBatch({ size: 1, slotSize: 2048 })
   const small = plain(udpPacket('10.244.1.2', '10.244.2.6', 100, 1))
-  small.copy(one.slab, one.offsets[0])
-  one.lengths[0] = small.length
-  let short = 0
-  const round = async (turns: number, count: number): Promise<void> => {
-    for (let k = 0; k < turns; k++) {
-      if (a.wire.send(count) !== count) short++
-      await tick()
-      await tick()
-      while (b.wire.read() > 0);
-    }
-  }
-  const gcs = gcCounter(t)
-  const counted = async (turns: number, tx: PacketBatch, count: number): Promise<{ gcs: number, heap: number }> => {
-    a.wire.sendFrom(tx)
-    gc()
-    await tick()
-    const heap = process.memoryUsage().heapUsed
-    gcs.reset()
-    await round(turns, count)
-    const n = gcs.count
-    gc()
-    return { gcs: n, heap: process.memoryUsage().heapUsed - heap }
-  }
-
-  // warm up both kinds of turn: JIT, inline caches, maps all settled
-  await round(300, packets.length)
-  a.wire.sendFrom(one)
-  await round(100, 1)
-  const warm = Date.now()
   const N = 3700
-  // the first counted round sees one GC more whatever it carries: one throw-away turn first
-  await counted(1, one, 1)
-  const without = await counted(N, one, 1)
-  const start = b.loops.stats[Count.OUTSIDE_PACKETS]
   const aSock = (): Record<string, number> => (a.loops.snapshot() as { sock: Record<string, number> }).sock
-  const sentBefore = aSock().txPackets
-  const withPackets = await counted(N, a.wireTx, packets.length)
+  let start = 0
+  let sentBefore = 0
+  const { without, withPackets, short, warm } = await allocRounds(t, { a, b }, packets, small, N, () => { start = b.loops.stats[Count.OUTSIDE_PACKETS]; sentBefore = aSock().txPackets })
   const segments = b.loops.stats[Count.OUTSIDE_PACKETS] - start
   const aSnap = a.loops.snapshot() as { tun: Record<string, number>, sock: Record<string, number>, wireguard: { handshakes: number, drops: Record<string, number> } }
   const bSnap = b.loops.snapshot() as { tun: Record<string, number>, sock: Record<string, number>, counters: Record<string, number>, drops: Record<string, number>, wireguard: { handshakes: number, drops: Record<string, number> } }
