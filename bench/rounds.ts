@@ -119,13 +119,21 @@ export async function pingRounds (kernel: PathDef, wefts: PathDef[], o: { rounds
       return { name: d.name, label: d.label, rounds: measured, medianGapUs: median(measured.map((x) => x.gapUs)), ...(error !== undefined ? { error } : {}) }
     })
   }
-  // nested: each path stays up (and is torn down) around the ones after it;
-  // a weft path that fails to come up is left out, the others go on
-  const upFrom = async (i: number): Promise<PingHeadToHead[]> => {
+  return await withPathsUp(all, { label: 'bench-ping', what: 'ping rounds', timeoutMs, progress: o.progress }, setups, errors, measure)
+}
+
+/**
+ * Every path of `all` set up at once, then `measure()`: nested, so that each
+ * path stays up (and is torn down) around the ones after it; each is proven
+ * reachable and warmed, and put in setups[i]. A path after the first that
+ * fails to come up is left out (its error in errors[i]) and the others go on.
+ */
+export async function withPathsUp<T> (all: readonly PathDef[], o: { label: string, what: string, timeoutMs: number, progress: (msg: string) => void }, setups: Array<PathSetup | undefined>, errors: Array<string | undefined>, measure: () => Promise<T>): Promise<T> {
+  const upFrom = async (i: number): Promise<T> => {
     if (i === all.length) return await measure()
     let up = false
     try {
-      return await withPath(all[i], { label: 'bench-ping', timeoutMs, progress: o.progress }, async (s) => {
+      return await withPath(all[i], { label: o.label, timeoutMs: o.timeoutMs, progress: o.progress }, async (s) => {
         await proveReachable(s.topo, s.pods[0], s.pods[1], all[i].label)
         await warm(s.topo, s.pods[0], s.pods[1])
         setups[i] = s
@@ -134,7 +142,7 @@ export async function pingRounds (kernel: PathDef, wefts: PathDef[], o: { rounds
       })
     } catch (err) {
       if (up || i === 0) throw err
-      o.progress(`ping rounds: ${all[i].label} did not come up, going on without it: ${(err as Error).message}`)
+      o.progress(`${o.what}: ${all[i].label} did not come up, going on without it: ${(err as Error).message}`)
       errors[i] = (err as Error).message
       return await upFrom(i + 1)
     }

@@ -21,14 +21,13 @@
 // UdpRcvbufErrors (its socket buffer was full), and on weft the receiving
 // daemon's pacing waits (outside_paced) and drops. The daemons take
 // WEFT_UDP_PACING from the bench's environment (unset: the pacer's default).
-import type { Host, Topology } from '../lab/netns'
-import type { Pod } from '../lab/pods'
-import { iperf, ping } from '../lab/traffic'
+import type { Topology } from '../lab/netns'
+import { iperf } from '../lab/traffic'
 import { backgroundLoad, coresBetween, machineTicks } from '../lab/cpu'
-import { proveReachable, weftCounters, withPath } from './paths'
+import { weftCounters } from './paths'
 import type { PathDef, PathSetup, WeftCounters } from './paths'
 import type { Panel } from './chart'
-import { WARM_UP_PINGS } from './rounds'
+import { withPathsUp } from './rounds'
 import { median } from './stats'
 
 /** A probe passes when it lost at most this many percent of its datagrams. */
@@ -325,31 +324,7 @@ export async function udpMaxRate (kernel: PathDef, wefts: PathDef[], o: UdpSearc
     return out
   }
 
-  // nested: each path stays up around the ones after it; a weft path that
-  // fails to come up is left out, the others go on
-  const upFrom = async (i: number): Promise<UdpMaxRate> => {
-    if (i === all.length) return await measure()
-    let up = false
-    try {
-      return await withPath(all[i], { label: 'bench-udp', timeoutMs, progress: o.progress }, async (s) => {
-        await proveReachable(s.topo, s.pods[0], s.pods[1], all[i].label)
-        await warm(s.topo, s.pods[0], s.pods[1])
-        setups[i] = s
-        up = true
-        return await upFrom(i + 1)
-      })
-    } catch (err) {
-      if (up || i === 0) throw err
-      o.progress(`UDP search: ${all[i].label} did not come up, going on without it: ${(err as Error).message}`)
-      errors[i] = (err as Error).message
-      return await upFrom(i + 1)
-    }
-  }
-  return await upFrom(0)
-}
-
-async function warm (topo: Topology, client: Pod | Host, server: Pod): Promise<void> {
-  await ping(topo, client, server.ip, { count: WARM_UP_PINGS, intervalS: 0.002, waitS: 1 })
+  return await withPathsUp(all, { label: 'bench-udp', what: 'UDP search', timeoutMs, progress: o.progress }, setups, errors, measure)
 }
 
 // --- report ----------------------------------------------------------------------
