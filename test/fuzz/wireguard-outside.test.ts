@@ -129,7 +129,7 @@ test('the session\'s transport messages, intact, mutated on the wire, replayed, 
   const f = await fuzz(t, await directRig(true), recipes, 600, 3)
   const d = f.tally.dropped
   // not vacuous: packets the node must take, and each way of refusing a transport message
-  assert.ok(f.tally.passed > f.tally.datagrams / 10, `only ${f.tally.passed} of ${f.tally.datagrams} passed`)
+  assert.ok(f.tally.passed > f.tally.datagrams / 20, `only ${f.tally.passed} of ${f.tally.datagrams} passed`)
   for (const r of ['replay', 'decrypt_failed', 'unknown_receiver_index', 'spoofed_source']) assert.ok((d[r] ?? 0) > 0, `some ${r}: ${JSON.stringify(d)}`)
   // the peer that sent another's source is remembered for the control plane to name (by its lease's address)
   assert.ok(f.rig.node.loops.spoofRings()[0].includes(PEER >>> 0), 'the peer is in the ring of spoofing senders')
