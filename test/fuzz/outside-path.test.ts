@@ -10,6 +10,7 @@ import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import { reasonsMatch } from './reasons-match'
 import { verifyIpv4Checksum } from '../../src/packet/ipv4'
 import { tunSkipReason } from '../../lab/skip'
 import { budget } from './budget'
@@ -47,22 +48,6 @@ function samePacket (kind: EncapKind, got: Buffer, want: Buffer): { finished: bo
     if (g.equals(w)) return { finished: true }
   }
   return `delivered ${hex(got)}\n     want ${hex(want)}`
-}
-
-/** Can each dropped datagram be given one counted reason it really has? (bipartite matching) */
-function reasonsMatch (sets: Array<Set<string>>, counted: Record<string, number>): boolean {
-  const slots = Object.entries(counted).flatMap(([r, n]) => Array<string>(n).fill(r))
-  if (slots.length !== sets.length) return false
-  const owner = new Array<number>(slots.length).fill(-1)
-  const place = (i: number, seen: boolean[]): boolean => {
-    for (let j = 0; j < slots.length; j++) {
-      if (seen[j] || !sets[i].has(slots[j])) continue
-      seen[j] = true
-      if (owner[j] < 0 || place(owner[j], seen)) { owner[j] = i; return true }
-    }
-    return false
-  }
-  return sets.every((_, i) => place(i, new Array<boolean>(slots.length).fill(false)))
 }
 
 async function check (rig: OutsideRig, cases: readonly Case[], tally: Tally): Promise<void> {

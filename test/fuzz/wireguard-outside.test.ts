@@ -14,6 +14,7 @@ import { test } from 'node:test'
 import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import { reasonsMatch } from './reasons-match'
 import { performance } from 'node:perf_hooks'
 import { WgDrop, WG_DROP_NAMES } from '../../src/wireguard/reasons'
 import { DROP_NAMES } from '../../src/dataplane/stats'
@@ -27,22 +28,6 @@ import type { Recipe } from './wireguard-frames'
 const hex = (b: Buffer): string => b.toString('hex')
 
 interface Tally { runs: number, datagrams: number, passed: number, quiet: number, dropped: Record<string, number>, cookieReplies: number }
-
-/** Can each dropped datagram be given one counted reason it really has? (bipartite matching, as outside-path.test.ts) */
-function reasonsMatch (sets: Array<Set<string>>, counted: Record<string, number>): boolean {
-  const slots = Object.entries(counted).flatMap(([r, n]) => Array<string>(n).fill(r))
-  if (slots.length !== sets.length) return false
-  const owner = new Array<number>(slots.length).fill(-1)
-  const place = (i: number, seen: boolean[]): boolean => {
-    for (let j = 0; j < slots.length; j++) {
-      if (seen[j] || !sets[i].has(slots[j])) continue
-      seen[j] = true
-      if (owner[j] < 0 || place(owner[j], seen)) { owner[j] = i; return true }
-    }
-    return false
-  }
-  return sets.every((_, i) => place(i, new Array<boolean>(slots.length).fill(false)))
-}
 
 interface Fuzz { rig: WgRig, model: WgModel, tally: Tally, deliveredCounters: Set<number> }
 
