@@ -4,6 +4,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { packetPair, PacketBatch } from '../../src/native'
+import { waitFor } from '../../lab/wait'
+
+/** Resolves once `fired` holds `n` wakes (waiting for the condition, not a fixed time). */
+async function wakes (fired: number[], n: number): Promise<void> {
+  await waitFor(() => fired.length >= n, { what: `${n} wake(s)`, timeoutMs: 2000, intervalMs: 1 })
+}
 
 test('wakeAfter calls onTimer once, no sooner than asked; a second call before then moves it; the range is checked', async (t) => {
   const [a, b] = packetPair(4)
@@ -12,13 +18,14 @@ test('wakeAfter calls onTimer once, no sooner than asked; a second call before t
   a.start(() => {}, undefined, () => { fired.push(performance.now()) })
   const start = performance.now()
   a.wakeAfter(2000)
-  await new Promise((resolve) => setTimeout(resolve, 30))
+  await wakes(fired, 1)
+  await new Promise((resolve) => setImmediate(resolve))
   assert.equal(fired.length, 1, 'once')
   assert.ok(fired[0] - start >= 1.9, `after ${(fired[0] - start).toFixed(2)} ms`)
   const again = performance.now()
   a.wakeAfter(200_000)
   a.wakeAfter(3000) // moved nearer
-  await new Promise((resolve) => setTimeout(resolve, 40))
+  await wakes(fired, 2)
   assert.equal(fired.length, 2)
   assert.ok(fired[1] - again >= 2.9 && fired[1] - again < 150, `moved: after ${(fired[1] - again).toFixed(2)} ms`)
   assert.throws(() => { a.wakeAfter(0) }, RangeError)
