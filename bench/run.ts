@@ -39,6 +39,10 @@
 //    wireguard-go and weft vxlan set up at once, one TCP stream through each
 //    in turn under the machine's default congestion control and cubic,
 //    with the CPU seconds per GB of the processes carrying the packets
+//    and IPv6 beside IPv4 (ipv6.ts, issue 22): kernel flannel.1 and
+//    flannel-v6.1 and weft vxlan dual stack set up at once, one TCP stream
+//    through each of the four paths in turn; weft/kernel over IPv4 and over
+//    IPv6, and how far apart the two ratios are
 // 4. a table (ratios against kernel VXLAN), a JSON file and an SVG chart
 //    next to it
 // --no-offloads runs the daemons with WEFT_OFFLOADS=off (no TUN TSO, no
@@ -53,11 +57,12 @@
 // --only head-to-head runs the conditions' rounds alone (about 2.5 minutes);
 // --only udp the UDP search alone (about 1.5 minutes; the daemons take
 // WEFT_UDP_PACING from the bench's environment); --only wireguard the
-// WireGuard head to head alone (about 1.5 minutes at --seconds 3, 2.5 at 5).
+// WireGuard head to head alone (about 1.5 minutes at --seconds 3, 2.5 at 5);
+// --only ipv6 IPv6 beside IPv4 alone (about 1.5 minutes at --rounds 3 --seconds 3).
 //
 // usage: sudo node dist/bench/run.js [--seconds 3] [--paths veth,kernel-vxlan,vxlan,vxlan-2w,ipip,udp,host-gw,forwarder]
 //          [--no-offloads] [--out FILE.json] [--udp-rate 1G] [--pings 200] [--rounds 3] [--congestion cubic] [--no-micro]
-//          [--only head-to-head|udp|wireguard] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]
+//          [--only head-to-head|udp|wireguard|ipv6] [--conditions pod,pod-4,node,other-cni] [--h2h-congestion default,cubic]
 //        node dist/bench/run.js --report FILE.json   (table and chart again from a run's JSON)
 import fs from 'node:fs'
 import os from 'node:os'
@@ -84,6 +89,8 @@ import type { UdpMaxRate } from './udp-search'
 import { median, percentile } from './stats'
 import { printWireguardRounds, wireguardRounds } from './wg-rounds'
 import type { WireguardHeadToHead } from './wg-rounds'
+import { ipv6Panels, ipv6Rounds, ipv6SkipReason, printIpv6Rounds } from './ipv6'
+import type { Ipv6HeadToHead } from './ipv6'
 
 const FLOOD = path.join(__dirname, 'udp-flood.js')
 const ROOT = path.join(__dirname, '..', '..')
@@ -92,7 +99,7 @@ const SINK_PORT = 9
 
 const progress = (msg: string): void => { process.stderr.write(`bench: ${msg}\n`) }
 
-const ONLY = ['head-to-head', 'udp', 'wireguard'] as const
+const ONLY = ['head-to-head', 'udp', 'wireguard', 'ipv6'] as const
 type Only = typeof ONLY[number]
 
 interface Options {
@@ -109,7 +116,7 @@ interface Options {
   micro: boolean
   /** print the table and redraw the chart of an earlier run's JSON, run nothing */
   report: string | undefined
-  /** 'head-to-head': the conditions' rounds alone, nothing else; 'udp': the UDP search alone; 'wireguard': the WireGuard head to head alone */
+  /** 'head-to-head': the conditions' rounds alone, nothing else; 'udp': the UDP search alone; 'wireguard': the WireGuard head to head alone; 'ipv6': IPv6 beside IPv4 alone */
   only: Only | undefined
   /** head to head by condition: the sources and stream counts */
   conditions: Condition[]
@@ -128,7 +135,7 @@ const FLAGS = {
   congestion: { type: 'string', default: 'cubic' },
   'no-micro': { type: 'boolean', default: false },
   report: { type: 'string', hint: 'FILE.json' },
-  only: { type: 'string', hint: 'head-to-head|udp|wireguard' },
+  only: { type: 'string', hint: 'head-to-head|udp|wireguard|ipv6' },
   conditions: { type: 'string', default: CONDITIONS.map((c) => c.name).join(',') },
   'h2h-congestion': { type: 'string', default: 'default,cubic' }
 } as const
@@ -140,8 +147,8 @@ function options (argv: string[]): Options {
   const rounds = numberFlag('rounds', values.rounds, { min: 0, max: 9, integer: true })
   if (!/^\d+(\.\d+)?[KMG]?$/.test(values['udp-rate'])) throw new RangeError(`--udp-rate takes an iperf3 rate such as 1G or 500M, got ${values['udp-rate']}`)
   const only = values.only as Only | undefined
-  if (only !== undefined && !ONLY.includes(only)) throw new RangeError(`--only takes head-to-head, udp or wireguard, got ${values.only}`)
-  if ((only === 'head-to-head' || only === 'wireguard') && rounds === 0) throw new RangeError(`--only ${only} needs --rounds 1 or more`)
+  if (only !== undefined && !ONLY.includes(only)) throw new RangeError(`--only takes head-to-head, udp, wireguard or ipv6, got ${values.only}`)
+  if ((only === 'head-to-head' || only === 'wireguard' || only === 'ipv6') && rounds === 0) throw new RangeError(`--only ${only} needs --rounds 1 or more`)
   return {
     seconds,
     paths: selectPaths(values.paths),
@@ -376,11 +383,12 @@ function congestionLabel (o: Options): string {
   return o.congestion ?? "the machine's default congestion control"
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead): void {
-  // a run of the conditions, the UDP search or the WireGuard rounds alone (--only) has no paths' table
-  if (results.length > 0 || (conds.length === 0 && udp === undefined && wg === undefined)) pathsTable(results, o, print)
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead, v6?: Ipv6HeadToHead): void {
+  // a run of the conditions, the UDP search, the WireGuard or the IPv6 rounds alone (--only) has no paths' table
+  if (results.length > 0 || (conds.length === 0 && udp === undefined && wg === undefined && v6 === undefined)) pathsTable(results, o, print)
   if (udp !== undefined) printUdpMaxRate(udp, print)
   if (wg !== undefined) printWireguardRounds(wg, print)
+  if (v6 !== undefined) printIpv6Rounds(v6, print)
   printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
   printConditions(`head to head by condition: weft vxlan against kernel VXLAN, both set up at once and run in turn, ${Math.max(0, ...conds.map((c) => c.rounds.length))} rounds of ${o.seconds} s`, conds, print)
   printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
@@ -537,7 +545,7 @@ function wgPanels (wg: WireguardHeadToHead | undefined): Panel[] {
   })
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead): string {
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead, v6?: Ipv6HeadToHead): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -550,6 +558,14 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
   const condPanel = conds.length > 0 ? [roundsPanel(`TCP head to head by condition (source, streams, congestion control): weft vxlan, median of ${Math.max(...conds.map((c) => c.rounds.length))} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', conds.map((c) => ({ ...c, label: shortLabel(c) })))] : []
   const udpPanels = udp !== undefined ? [udpPanel(udp)] : []
   const wireguardPanels = wgPanels(wg)
+  const v6Panels = ipv6Panels(v6)
+  if (results.length === 0 && v6 !== undefined && wg === undefined && conds.length === 0 && udp === undefined) {
+    return renderChart({
+      title: `weft bench ${stamp}: IPv6 beside IPv4`,
+      subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, TCP ${v6.congestion}, ${v6.seconds} s per run; ratios are to the kernel's flannel.1 and flannel-v6.1 in the same run`,
+      panels: v6Panels
+    })
+  }
   if (results.length === 0 && wg !== undefined && conds.length === 0 && udp === undefined) {
     return renderChart({
       title: `weft bench ${stamp}: WireGuard head to head`,
@@ -561,7 +577,7 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
     return renderChart({
       title: `weft bench ${stamp}: ${conds.length > 0 ? 'head to head by condition' : 'UDP within 1 % loss'}`,
       subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, ${conds.length > 0 ? `${o.seconds} s per run` : `${udp?.probeSeconds ?? '-'} s per probe`}; ratios are to kernel VXLAN in the same run`,
-      panels: [...condPanel, ...udpPanels, ...wireguardPanels]
+      panels: [...condPanel, ...udpPanels, ...wireguardPanels, ...v6Panels]
     })
   }
   return renderChart({
@@ -578,7 +594,8 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
       ...condPanel,
       ...(workers.length > 0 ? [roundsPanel(`TCP, ${WORKER_STREAMS} streams, two workers against one: median of ${o.rounds} alternating rounds`, 'weft vxlan', workers)] : []),
       ...(pings.length > 0 ? [pingPanel(`ping, median of ${pingRoundCount(pings)} alternating rounds: weft's median minus kernel VXLAN's (shorter is better; line: ${PING_TARGET_US} µs)`, pings)] : []),
-      ...wireguardPanels
+      ...wireguardPanels,
+      ...v6Panels
     ]
   })
 }
@@ -648,7 +665,7 @@ async function rounds (o: Options, results: PathFigures[], conds: ConditionResul
 
 /** The UDP search (udp-search.ts): kernel VXLAN against weft vxlan and udp, those of --paths that were measured (with --only udp: selected). */
 async function udpSearchOf (o: Options, results: PathFigures[]): Promise<UdpMaxRate | undefined> {
-  if (o.only === 'head-to-head' || o.only === 'wireguard') return undefined
+  if (o.only === 'head-to-head' || o.only === 'wireguard' || o.only === 'ipv6') return undefined
   const ok = (d: PathDef): boolean => o.only === 'udp' || results.some((p) => p.name === d.name && p.error === undefined)
   const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
   const wefts = o.paths.filter((d) => (d.name === 'vxlan' || d.name === 'udp') && ok(d))
@@ -680,9 +697,25 @@ async function wireguardOf (o: Options, results: PathFigures[]): Promise<Wiregua
   return await wireguardRounds({ reference, weft, ...(vxlan !== undefined ? { vxlan } : {}) }, { rounds: o.rounds, seconds: o.seconds, congestions: o.h2hCongestions, progress })
 }
 
+/**
+ * IPv6 beside IPv4 (ipv6.ts): in a whole run, when kernel VXLAN and weft
+ * vxlan were both measured (its IPv4 half is theirs again, beside its IPv6
+ * half); with --only ipv6, always. Not with --rounds 0.
+ */
+async function ipv6Of (o: Options, results: PathFigures[]): Promise<Ipv6HeadToHead | undefined> {
+  if (o.rounds === 0 || (o.only !== undefined && o.only !== 'ipv6')) return undefined
+  if (o.only === undefined) {
+    const ok = (name: string): boolean => o.paths.some((d) => d.name === name) && results.some((p) => p.name === name && p.error === undefined)
+    if (!ok('kernel-vxlan') || !ok('vxlan')) return undefined
+    const skip = ipv6SkipReason()
+    if (skip !== undefined) { progress(`IPv6 beside IPv4 skipped: ${skip}`); return undefined }
+  }
+  return await ipv6Rounds({ rounds: o.rounds, seconds: o.seconds, congestion: o.congestion, progress })
+}
+
 /** Head to head by condition (conditions.ts): in a whole run, when kernel VXLAN and weft vxlan were both measured and --rounds > 0. */
 async function conditionsOf (o: Options, results: PathFigures[]): Promise<ConditionResult[]> {
-  if (o.rounds === 0 || o.only === 'udp' || o.only === 'wireguard') return []
+  if (o.rounds === 0 || o.only === 'udp' || o.only === 'wireguard' || o.only === 'ipv6') return []
   if (o.only === undefined) {
     const ok = (name: string): boolean => o.paths.some((d) => d.name === name) && results.some((p) => p.name === name && p.error === undefined)
     if (!ok('kernel-vxlan') || !ok('vxlan')) return []
@@ -697,7 +730,7 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   if (o.report !== undefined) return report(o.report)
-  const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'ping') ?? (o.only === 'wireguard' ? toolSkipReason('wireguard-go', 'wg', 'nsenter') : undefined)
+  const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'ping') ?? (o.only === 'wireguard' ? toolSkipReason('wireguard-go', 'wg', 'nsenter') : undefined) ?? (o.only === 'ipv6' ? ipv6SkipReason() : undefined)
   if (skip !== undefined) { console.log(`bench: skipped: ${skip}`); return 0 }
   // the daemons inherit our environment (cluster() spawns them with it)
   cleanUpOnInterrupt()
@@ -729,9 +762,10 @@ export async function main (argv: string[]): Promise<number> {
   const pings = await pingRoundsOf(o, results)
   const udp = await udpSearchOf(o, results)
   const wg = await wireguardOf(o, results)
+  const v6 = await ipv6Of(o, results)
   const took = (performance.now() - t0) / 1000
   progress(`done in ${took.toFixed(0)} s`)
-  table(results, o, (l) => console.log(l), h2h, workers, pings, conds, udp, wg)
+  table(results, o, (l) => console.log(l), h2h, workers, pings, conds, udp, wg, v6)
 
   const jsonPath = path.resolve(o.out ?? path.join(ROOT, 'bench', 'results', `${stamp}.json`))
   const svgPath = jsonPath.replace(/\.json$/, '') + '.svg'
@@ -750,16 +784,17 @@ export async function main (argv: string[]): Promise<number> {
     workers,
     pingRounds: pings,
     ...(udp !== undefined ? { udpMaxRate: udp } : {}),
-    ...(wg !== undefined ? { wireguardHeadToHead: wg } : {})
+    ...(wg !== undefined ? { wireguardHeadToHead: wg } : {}),
+    ...(v6 !== undefined ? { ipv6HeadToHead: v6 } : {})
   }, null, 2) + '\n')
-  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds, udp, wg))
+  fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds, udp, wg, v6))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
-  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) || (udp?.paths.some((p) => p.error !== undefined) ?? false) || wg?.error !== undefined ? 1 : 0
+  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) || (udp?.paths.some((p) => p.error !== undefined) ?? false) || wg?.error !== undefined || v6?.error !== undefined ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[], udpMaxRate?: UdpMaxRate, wireguardHeadToHead?: WireguardHeadToHead }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[], udpMaxRate?: UdpMaxRate, wireguardHeadToHead?: WireguardHeadToHead, ipv6HeadToHead?: Ipv6HeadToHead }
   const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
   const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file, only: undefined, conditions: [], h2hCongestions: [] }
   const conds = j.headToHeadByCondition ?? []
@@ -767,9 +802,9 @@ function report (file: string): number {
   const workers = j.workers ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
   const pings = j.pingRounds ?? []
-  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead)
+  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead, j.ipv6HeadToHead)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead, j.ipv6HeadToHead))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }

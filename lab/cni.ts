@@ -23,7 +23,11 @@ export interface CniPodsOptions {
   count: number
 }
 
-/** `count` pods on host h through `CNI_COMMAND=ADD`; resolves with their addresses. */
+/**
+ * `count` pods on host h through `CNI_COMMAND=ADD`; resolves with their
+ * addresses: `ip` the IPv4 one (the IPv6 one on an IPv6-only node), `ip6`
+ * the IPv6 one when the node has IPv6.
+ */
 export async function cniPods (topo: Topology, h: Host, o: CniPodsOptions): Promise<Pod[]> {
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', type: 'weft', subnetFile: o.subnetFile, dataDir: `${o.dataDir}/cni`, ipam: { dataDir: `${o.dataDir}/ipam` } })
   const pods: Pod[] = []
@@ -34,9 +38,12 @@ export async function cniPods (topo: Topology, h: Host, o: CniPodsOptions): Prom
     const r = await topo.exec(h, ['env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), BIN], { input: conf, allowFail: true, timeoutMs: 30_000 })
     if (r.code !== 0) throw new Error(`CNI ADD of ${name} on ${h.name} failed (${r.code}): ${r.stdout}${r.stderr}`)
     const out = JSON.parse(r.stdout) as { ips?: Array<{ address: string }> }
-    const ip = out.ips?.[0]?.address.split('/')[0]
+    const addrs = (out.ips ?? []).map((a) => a.address.split('/')[0])
+    const ip4 = addrs.find((a) => !a.includes(':'))
+    const ip6 = addrs.find((a) => a.includes(':'))
+    const ip = ip4 ?? ip6
     if (ip === undefined) throw new Error(`CNI ADD of ${name} on ${h.name} gave no address: ${r.stdout}`)
-    pods.push({ name, ns, ip, host: h })
+    pods.push({ name, ns, ip, host: h, ...(ip6 !== undefined ? { ip6 } : {}) })
   }
   return pods
 }

@@ -7,6 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { readSubnetEnv } from '../src/subnet/env'
 import type { SubnetEnv } from '../src/subnet/env'
+import type { Ip4Net } from '../src/packet/net'
 import { fetchStatus } from '../src/daemon/control'
 import type { ChildHandle, Host, Topology } from './netns'
 import type { ExecResult } from './proc'
@@ -22,7 +23,10 @@ export interface Cluster {
 export interface Daemon {
   host: Host
   child: ChildHandle
-  env: () => SubnetEnv
+  /** the node's subnet.env, which must have its IPv4 half (most tests' networks are IPv4) */
+  env: () => SubnetEnv & { network: Ip4Net, subnet: Ip4Net }
+  /** the node's subnet.env as written, either family */
+  subnetEnv: () => SubnetEnv
   status: () => Promise<Record<string, unknown> & { peers: Array<Record<string, unknown>>, counters: { drops: Record<string, number>, counters: Record<string, number> } }>
   stateDir: string
   /** `wg <args>` against the node's own /run/wireguard (the wireguard backend's socket) */
@@ -65,15 +69,21 @@ export async function startDaemon (topo: Topology, h: Host, o: StartOptions): Pr
   const script = 'mkdir -p /run/wireguard && mount -t tmpfs -o mode=0755,size=64k weft-lab-wg /run/wireguard && exec "$@"'
   const child = topo.spawn(h, ['sh', '-c', script, 'sh', process.execPath, BIN, 'run', ...o.store, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...(o.extra ?? [])], { env })
   await child.waitForLine(/"msg":"running"/, o.timeoutMs ?? 20_000)
+  const readEnv = (): SubnetEnv => {
+    const e = readSubnetEnv(`${stateDir}/subnet.env`)
+    if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
+    return e
+  }
   return {
     host: h,
     child,
     stateDir,
     env: () => {
-      const e = readSubnetEnv(`${stateDir}/subnet.env`)
-      if (e === undefined) throw new Error(`${h.name} wrote no subnet.env`)
-      return e
+      const e = readEnv()
+      if (e.subnet === undefined || e.network === undefined) throw new Error(`${h.name} wrote no IPv4 subnet in subnet.env`)
+      return e as SubnetEnv & { network: Ip4Net, subnet: Ip4Net }
     },
+    subnetEnv: readEnv,
     status: async () => await fetchStatus(stateDir) as Awaited<ReturnType<Daemon['status']>>,
     wg: async (args) => await topo.exec(h, ['nsenter', '-t', String(child.pid), '-m', 'wg', ...args])
   }

@@ -33,6 +33,9 @@ export type { ChildHandle, ExecOptions, ExecResult, ExitInfo, SpawnOptions, Stre
 
 export const UNDERLAY_PREFIX = '198.18.0.'
 export const UNDERLAY_PREFIX_LEN = 24
+/** With `ipv6`, host i also has 2001:2::i/64 (RFC 5180's benchmarking range, as 198.18.0.0/15 is). */
+export const UNDERLAY6_PREFIX = '2001:2::'
+export const UNDERLAY6_PREFIX_LEN = 64
 const MAX_HOSTS = 254 // 198.18.0.1 .. 198.18.0.254
 const IP_TIMEOUT_MS = 10_000
 const TERM_GRACE_MS = 1000
@@ -46,6 +49,8 @@ export interface Host {
   readonly ns: string;
   /** e.g. '198.18.0.1' (prefix length 24). */
   readonly underlayIp: string;
+  /** e.g. '2001:2::1' (prefix length 64), when the topology has `ipv6`; else undefined */
+  readonly underlayIp6: string | undefined;
   readonly ifname: 'eth0';
 }
 
@@ -56,7 +61,9 @@ export interface TopologyOptions {
   /** MTU of the underlay (veths and bridge); default 1500. */
   mtu?: number;
   /**
-   * Keep IPv6 enabled in the namespaces. Off by default so the underlay
+   * Keep IPv6 enabled in the namespaces, and give each host an IPv6
+   * underlay address too (UNDERLAY6_PREFIX + index, no duplicate address
+   * detection so it is usable at once). Off by default so the underlay
    * carries no router/neighbour solicitations or MLD reports that would
    * confuse packet counts and captures.
    */
@@ -168,8 +175,10 @@ class TopologyImpl implements Topology {
     await this.ip('-n', u, 'link', 'add', name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', ns)
     await this.ip('-n', u, 'link', 'set', name, 'master', 'br0', 'up')
     await this.ip('-n', ns, 'addr', 'add', `${underlayIp}/${UNDERLAY_PREFIX_LEN}`, 'dev', 'eth0')
+    const underlayIp6 = this.ipv6 ? `${UNDERLAY6_PREFIX}${index.toString(16)}` : undefined
+    if (underlayIp6 !== undefined) await this.ip('-n', ns, 'addr', 'add', `${underlayIp6}/${UNDERLAY6_PREFIX_LEN}`, 'dev', 'eth0', 'nodad')
     await this.ip('-n', ns, 'link', 'set', 'eth0', 'up')
-    const host: Host = { index, name, ns, underlayIp, ifname: 'eth0' }
+    const host: Host = { index, name, ns, underlayIp, underlayIp6, ifname: 'eth0' }
     this.hosts.push(host)
     return host
   }

@@ -11,6 +11,7 @@
 // them (and the veths with them) like every other namespace of the run.
 
 import type { Host, Topology } from './netns'
+import { ip6ToString, networkOf6, parseCidr6 } from '../src/packet/net6'
 
 export interface Pod {
   /** 'h3p1': host name + 'p' + pod number on that host (1-based). */
@@ -19,12 +20,16 @@ export interface Pod {
   ns: string
   /** e.g. '10.244.3.2' (prefix length of the subnet given to addPods). */
   ip: string
+  /** the pod's IPv6 address, when it has one (addPods with subnet6, a dual-stack CNI ADD) */
+  ip6?: string
   host: Host
 }
 
 export interface AddPodsOptions {
   /** The node's pod subnet, e.g. '10.244.3.0/24'; the bridge gets its first address. */
   subnet: string
+  /** and its IPv6 pod subnet, e.g. 'fc00:0:0:3::/64': the bridge gets ::1, pod i ::(i+1), a default route each */
+  subnet6?: string
   count: number
   /** MTU of both veth ends and the bridge; default 1450 (flannel VXLAN). */
   mtu?: number
@@ -79,6 +84,12 @@ export async function addPods (topo: Topology, host: Host, opts: AddPodsOptions)
     await ipx(['link', 'set', br, 'up'])
   }
   await topo.exec(host, ['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { timeoutMs: IP_MS })
+  const net6 = opts.subnet6 !== undefined ? networkOf6(parseCidr6(opts.subnet6)) : undefined
+  const v6 = (n: number): string => ip6ToString((net6 as { ip: bigint }).ip + BigInt(n))
+  if (net6 !== undefined) {
+    await topo.exec(host, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'], { timeoutMs: IP_MS })
+    await topo.exec(host, ['ip', '-6', 'addr', 'replace', `${v6(1)}/${net6.prefixLen}`, 'dev', br, 'nodad'], { timeoutMs: IP_MS })
+  }
 
   const podPrefix = `${host.ns}p`
   const first = topo.namespaces.filter((n) => n.startsWith(podPrefix) && /^\d+$/.test(n.slice(podPrefix.length))).length + 1
@@ -97,7 +108,13 @@ export async function addPods (topo: Topology, host: Host, opts: AddPodsOptions)
     if (opts.gsoMaxSize !== undefined) await pip(['link', 'set', 'eth0', 'gso_max_size', String(opts.gsoMaxSize)])
     await pip(['link', 'set', 'eth0', 'up'])
     await pip(['route', 'add', 'default', 'via', gw, 'dev', 'eth0'])
-    pods.push({ name, ns, ip, host })
+    let ip6: string | undefined
+    if (net6 !== undefined) {
+      ip6 = v6(i + 1)
+      await pip(['-6', 'addr', 'add', `${ip6}/${net6.prefixLen}`, 'dev', 'eth0', 'nodad'])
+      await pip(['-6', 'route', 'add', 'default', 'via', v6(1), 'dev', 'eth0'])
+    }
+    pods.push({ name, ns, ip, ...(ip6 !== undefined ? { ip6 } : {}), host })
   }
   return pods
 }

@@ -55,6 +55,8 @@ export interface PingMatrixOptions {
   timeoutS?: number
   /** Pairs pinging at once; default 4. */
   concurrency?: number
+  /** 6: ping each pod's IPv6 address (Pod.ip6; a pod without one fails); default 4 */
+  family?: 4 | 6
 }
 
 export interface PingMatrixResult {
@@ -84,7 +86,9 @@ export async function pingMatrix (topo: Topology, pods: readonly Pod[], opts: Pi
     while (next < pairs.length) {
       const i = next++
       const [a, b] = pairs[i]!
-      const argv = ['ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', String(timeoutS), '-w', String(deadlineS), b.ip]
+      const to = opts.family === 6 ? b.ip6 : b.ip
+      if (to === undefined) { results[i] = { from: a.name, to: b.name, ok: false, output: `${b.name} has no IPv6 address` }; continue }
+      const argv = ['ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', String(timeoutS), '-w', String(deadlineS), to]
       const r = await topo.exec(a.ns, argv, { allowFail: true, timeoutMs: deadlineS * 1000 + 5000 })
       results[i] = { from: a.name, to: b.name, ok: r.code === 0, output: (r.stdout + r.stderr).trim() }
     }

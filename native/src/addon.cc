@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -254,7 +255,7 @@ class Io : public Napi::ObjectWrap<Io> {
 
  private:
   // setReceive({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array, capacity,
-  //              addrs?, ports?, segs?: Uint32Array, vnet?: boolean,
+  //              addrs?, ports?, segs?: Uint32Array, addrs6?: Uint32Array, vnet?: boolean,
   //              bad?: Uint32Array, inner?: number, rco?: boolean })
   // (NativeReceive in src/native/binding.ts). Read once, into rx_, which
   // every batch read uses as it is.
@@ -284,6 +285,13 @@ class Io : public Napi::ObjectWrap<Io> {
     rx.addrs = opt[0];
     rx.ports = opt[1];
     rx.segs = opt[2];
+    // udp6: four words of the sender's address per entry
+    Napi::Value addrs6 = kind_ == WEFT_KIND_UDP6 ? o.Get("addrs6") : env.Undefined();
+    if (!IsAbsent(addrs6)) {
+      if (!IsU32Array(addrs6) || addrs6.As<Napi::Uint32Array>().ElementLength() < 4 * static_cast<size_t>(rx.max))
+        THROW_TYPE(env, "addrs6 must be a Uint32Array of 4 * batch");
+      rx.addrs6 = addrs6.As<Napi::Uint32Array>().Data();
+    }
     rx.vnet = kind_ == WEFT_KIND_FD && o.Get("vnet").ToBoolean();
     // sockets: bad = Uint32Array(2 * batch), inner = offset of the inner packet
     Napi::Value bad = kind_ != WEFT_KIND_FD ? o.Get("bad") : env.Undefined();
@@ -293,7 +301,7 @@ class Io : public Napi::ObjectWrap<Io> {
       rx.bad = bad.As<Napi::Uint32Array>().Data();
       Napi::Value inner = o.Get("inner");
       rx.inner = inner.IsNumber() ? inner.As<Napi::Number>().Uint32Value() : 0;
-      rx.rco = kind_ == WEFT_KIND_UDP4 && o.Get("rco").ToBoolean();
+      rx.rco = weft_kind_udp(kind_) && o.Get("rco").ToBoolean();
     }
     if (rx.capacity == 0) THROW_TYPE(env, "capacity must be > 0");
     rx_ = rx;
@@ -302,7 +310,7 @@ class Io : public Napi::ObjectWrap<Io> {
   }
 
   // setSend({ slab: Buffer, offsets: Uint32Array, lengths: Uint32Array,
-  //           dests?, table?, segs?: Uint32Array, inner?: number, coalesce?: boolean })
+  //           dests?, table?, tableStride?, segs?: Uint32Array, inner?: number, coalesce?: boolean })
   // (NativeSend in src/native/binding.ts). segs: sockets, what each message
   // is; fd, pieces per write (weft.h). Read once, into tx_.
   Napi::Value SetSend(const Napi::CallbackInfo &info) {
@@ -329,9 +337,16 @@ class Io : public Napi::ObjectWrap<Io> {
       auto dests = destsV.As<Napi::Uint32Array>();
       auto table = tableV.As<Napi::Uint32Array>();
       if (dests.ElementLength() < tx.max) tx.max = dests.ElementLength();
+      // words per peer: the table's layout must be this socket's family's
+      // (a PeerTable6 on an IPv4 socket would send to garbage)
+      Napi::Value strideV = o.Get("tableStride");
+      uint32_t stride = weft_table_stride(kind_);
+      if (strideV.IsNumber() ? strideV.As<Napi::Number>().Uint32Value() != stride : stride != 2)
+        THROW_TYPE(env, kind_ == WEFT_KIND_UDP6 ? "a udp6 socket sends through a PeerTable6 (tableStride 5)"
+                                                : "an IPv4 socket sends through a PeerTable (tableStride 2)");
       tx.dests = dests.Data();
       tx.table = table.Data();
-      tx.table_len = table.ElementLength() / 2;
+      tx.table_len = table.ElementLength() / stride;
       Napi::Value segs = o.Get("segs");
       if (!IsAbsent(segs)) {
         if (!IsU32Array(segs) || segs.As<Napi::Uint32Array>().ElementLength() < tx.max)
@@ -691,6 +706,24 @@ Napi::Value Udp4Open(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, fd);
 }
 
+// udp6Open(addr: Buffer (16 bytes, all zero = any), port, opts?) -> fd
+Napi::Value Udp6Open(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() != 16 || !info[1].IsNumber())
+    THROW_TYPE(env, "udp6Open(addr: Buffer of 16 bytes, port: number, opts?)");
+  weft_sock_opts_t o = SockOpts(info[2]);
+  uint8_t addr[16];
+  std::memcpy(addr, info[0].As<Napi::Buffer<uint8_t>>().Data(), 16);
+  uint32_t port = info[1].As<Napi::Number>().Uint32Value();
+  int fd = weft_udp6_open(addr, static_cast<uint16_t>(port), &o);
+  if (fd < 0) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, addr, ip, sizeof ip);
+    THROW_ERRNO(env, -fd, "socket/bind(udp6)", "[" + std::string(ip) + "]:" + std::to_string(port));
+  }
+  return Napi::Number::New(env, fd);
+}
+
 // raw4Open(protocol, bindAddr: u32, opts?) -> fd
 Napi::Value Raw4Open(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -821,6 +854,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("linkSetUp", Napi::Function::New<LinkSetUp>(env, "linkSetUp"));
   exports.Set("linkIndex", Napi::Function::New<LinkIndex>(env, "linkIndex"));
   exports.Set("udp4Open", Napi::Function::New<Udp4Open>(env, "udp4Open"));
+  exports.Set("udp6Open", Napi::Function::New<Udp6Open>(env, "udp6Open"));
   exports.Set("raw4Open", Napi::Function::New<Raw4Open>(env, "raw4Open"));
   exports.Set("sockLocalPort", Napi::Function::New<SockLocalPort>(env, "sockLocalPort"));
   exports.Set("sockSetGro", Napi::Function::New<SockSetGro>(env, "sockSetGro"));
@@ -851,6 +885,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("KIND_FD", static_cast<double>(WEFT_KIND_FD));
   c.Set("KIND_UDP4", static_cast<double>(WEFT_KIND_UDP4));
   c.Set("KIND_RAW4", static_cast<double>(WEFT_KIND_RAW4));
+  c.Set("KIND_UDP6", static_cast<double>(WEFT_KIND_UDP6));
   c.Set("IPPROTO_IPIP", static_cast<double>(IPPROTO_IPIP));
   c.Set("IP_PMTUDISC_DONT", static_cast<double>(IP_PMTUDISC_DONT));
   c.Set("IP_PMTUDISC_DO", static_cast<double>(IP_PMTUDISC_DO));
@@ -868,6 +903,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("VNET_F_DATA_VALID", static_cast<double>(WEFT_VNET_F_DATA_VALID));
   c.Set("GSO_NONE", static_cast<double>(WEFT_GSO_NONE));
   c.Set("GSO_TCPV4", static_cast<double>(WEFT_GSO_TCPV4));
+  c.Set("GSO_TCPV6", static_cast<double>(WEFT_GSO_TCPV6));
   c.Set("GSO_UDP_L4", static_cast<double>(WEFT_GSO_UDP_L4));
   // the send and receive contracts (weft.h)
   c.Set("SEGS_PARTIAL", static_cast<double>(WEFT_SEGS_PARTIAL));

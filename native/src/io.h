@@ -62,12 +62,18 @@ typedef struct {
   uint8_t tag, closed, partial;
 } msg_meta_t;
 
+/* A message's peer, of either family (the socket's). */
+typedef union {
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+} weft_sockaddr_t;
+
 /* Per-socket scratch, allocated once (weft_mmsg_new) for `max` messages. */
 struct weft_mmsg {
   uint32_t max;
   struct mmsghdr *msgs;
   struct iovec *iov;
-  struct sockaddr_in *addr;
+  weft_sockaddr_t *addr;
   unsigned char *ctl;
   uint8_t *hdrs; /* SEG_CAP segment headers */
   msg_meta_t *meta;

@@ -1,6 +1,6 @@
 /*
- * Underlay sockets: UDP over IPv4 (VXLAN, flannel's UDP backend) and raw IPv4
- * for protocol 4 (IP-in-IP). Both are non-blocking; uv_poll tells us when to
+ * Underlay sockets: UDP over IPv4 or IPv6 (VXLAN, flannel's UDP backend) and
+ * raw IPv4 for protocol 4 (IP-in-IP). Both are non-blocking; uv_poll tells us when to
  * read, and a full send queue shows up as EAGAIN, never as a blocked thread.
  *
  * Buffer sizes: a tunnel at multi-Gbit/s needs megabytes of socket buffer to
@@ -28,11 +28,17 @@ static int set_buffers(int fd, const weft_sock_opts_t *o) {
   return 0;
 }
 
-static int apply_opts(int fd, const weft_sock_opts_t *o) {
+/* One pmtudisc value serves both families: the kernel numbers them alike. */
+_Static_assert(IP_PMTUDISC_DONT == IPV6_PMTUDISC_DONT && IP_PMTUDISC_WANT == IPV6_PMTUDISC_WANT &&
+                   IP_PMTUDISC_DO == IPV6_PMTUDISC_DO && IP_PMTUDISC_PROBE == IPV6_PMTUDISC_PROBE,
+               "IPV6_PMTUDISC_* are IP_PMTUDISC_*");
+
+static int apply_opts(int fd, int v6, const weft_sock_opts_t *o) {
   int one = 1, err;
   if ((err = set_buffers(fd, o)) < 0) return err;
   if (o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) return -errno;
-  if (o->pmtudisc >= 0 && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &o->pmtudisc, sizeof o->pmtudisc) < 0)
+  if (o->pmtudisc >= 0 && setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER,
+                                     &o->pmtudisc, sizeof o->pmtudisc) < 0)
     return -errno;
   return 0;
 }
@@ -43,7 +49,7 @@ int weft_udp4_open(uint32_t addr, uint16_t port, const weft_sock_opts_t *o) {
 
   fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if ((err = apply_opts(fd, o)) < 0) goto fail;
+  if ((err = apply_opts(fd, 0, o)) < 0) goto fail;
   if (o->gro && (err = weft_sock_set_gro(fd, 1)) < 0) goto fail;
 
   memset(&sin, 0, sizeof sin);
@@ -60,13 +66,41 @@ fail:
   return err;
 }
 
+int weft_udp6_open(const uint8_t addr[16], uint16_t port, const weft_sock_opts_t *o) {
+  struct sockaddr_in6 sin6;
+  int fd, err, one = 1;
+
+  fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  /* never IPv4-mapped: the IPv4 socket of a dual-stack node takes the same port */
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  if ((err = apply_opts(fd, 1, o)) < 0) goto fail;
+  if (o->gro && (err = weft_sock_set_gro(fd, 1)) < 0) goto fail;
+
+  memset(&sin6, 0, sizeof sin6);
+  sin6.sin6_family = AF_INET6;
+  memcpy(&sin6.sin6_addr, addr, 16);
+  sin6.sin6_port = htons(port);
+  if (bind(fd, (struct sockaddr *)&sin6, sizeof sin6) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  return fd;
+fail:
+  close(fd);
+  return err;
+}
+
 int weft_raw4_open(int protocol, uint32_t bind_addr, const weft_sock_opts_t *o) {
   struct sockaddr_in sin;
   int fd, err;
 
   fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
   if (fd < 0) return -errno;
-  if ((err = apply_opts(fd, o)) < 0) goto fail;
+  if ((err = apply_opts(fd, 0, o)) < 0) goto fail;
   if (bind_addr != 0) {
     memset(&sin, 0, sizeof sin);
     sin.sin_family = AF_INET;
@@ -83,10 +117,12 @@ fail:
 }
 
 int weft_sock_local_port(int fd) {
-  struct sockaddr_in sin;
-  socklen_t len = sizeof sin;
-  if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0) return -errno;
-  return ntohs(sin.sin_port);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+  if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return -EAFNOSUPPORT;
 }
 
 int weft_sock_set_gro(int fd, int on) {
@@ -108,18 +144,28 @@ int weft_sock_buffers(int fd, int *rcvbuf, int *sndbuf) {
  * (the kernel's own reuseport hash uses the outer 4-tuple, which between two
  * weft nodes is the same for every flow: port 8472 at both ends).
  * A reuseport cBPF program sees the datagram from its UDP payload on:
- *   0 VXLAN header (8), 8 inner Ethernet (14), 22 inner IPv4
- * The flow key is inner source ^ destination ^ the first 4 bytes after the
- * IPv4 header (TCP/UDP ports), its halves folded together, multiplied by
- * 2^32 / phi and taken from the product's high half, modulo n. Without the
- * fold the client's port (the high half) would never reach the bits taken,
- * and without the multiply the modulo would take the low bit alone, which
- * is the same for every client flow: Linux gives connect()ing sockets even
- * ports. A datagram too short to hold the key makes the program return 0:
- * the first socket.
+ *   0 VXLAN header (8), 8 inner Ethernet (14), 22 inner IPv4 or IPv6
+ * The flow key is the XOR of the inner source, destination and the first 4
+ * bytes after the IP header (TCP/UDP ports): IPv4's one word each, IPv6's
+ * four words of each address and the word after its 40-byte header (a
+ * packet with extension headers gets a key of other bytes, the same for
+ * every packet of its flow). The key's halves are folded together,
+ * multiplied by 2^32 / phi and taken from the product's high half, modulo
+ * n. Without the fold the client's port (the high half) would never reach
+ * the bits taken, and without the multiply the modulo would take the low
+ * bit alone, which is the same for every client flow: Linux gives
+ * connect()ing sockets even ports. A datagram too short to hold the key
+ * makes the program return 0: the first socket.
  */
+#define V6_ADDR_WORD(k)                                                                         \
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 8 + 4 * (k)), BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0), \
+      BPF_STMT(BPF_MISC | BPF_TAX, 0)
 int weft_sock_steer_inner_flow(int fd, uint32_t n) {
   struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 22), /* A = inner version */
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 11, 0), /* IPv6: past the 11 of IPv4 */
+      /* IPv4 */
       BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 22),     /* X = inner IHL * 4 */
       BPF_STMT(BPF_LD | BPF_W | BPF_IND, 22),      /* A = the inner ports */
       BPF_STMT(BPF_ST, 0),                         /* M[0] = A */
@@ -130,7 +176,20 @@ int weft_sock_steer_inner_flow(int fd, uint32_t n) {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 16), /* A = inner destination */
       BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
       BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-      BPF_STMT(BPF_MISC | BPF_TAX, 0), /* A ^= A >> 16 */
+      BPF_STMT(BPF_JMP | BPF_JA, 26), /* to the fold, past the 26 of IPv6 */
+      /* IPv6: X = ports, then X ^= each address word (through A) */
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 22 + 40),
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      V6_ADDR_WORD(0),
+      V6_ADDR_WORD(1),
+      V6_ADDR_WORD(2),
+      V6_ADDR_WORD(3),
+      V6_ADDR_WORD(4),
+      V6_ADDR_WORD(5),
+      V6_ADDR_WORD(6),
+      V6_ADDR_WORD(7),
+      /* the fold: A ^= A >> 16 */
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),
       BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
       BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
       BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1),

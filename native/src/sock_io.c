@@ -1,10 +1,11 @@
 /*
- * Batched I/O on an underlay socket (UDP or raw IPv4): one syscall per batch,
- * the JS side called once per batch, never per packet.
+ * Batched I/O on an underlay socket (UDP over IPv4 or IPv6, or raw IPv4):
+ * one syscall per batch, the JS side called once per batch, never per packet.
  *
- * Receive: one recvmmsg(MSG_DONTWAIT) for the whole batch; source address,
- *   port and UDP_GRO segment size reported per packet, and with `bad` each
- *   (segment's) inner TCP/UDP checksum checked (check_inner).
+ * Receive: one recvmmsg(MSG_DONTWAIT) for the whole batch; source address
+ *   (IPv4 in addrs, IPv6 in addrs6), port and UDP_GRO segment size reported
+ *   per packet, and with `bad` each (segment's) inner TCP/UDP checksum
+ *   checked (check_inner), over an inner IPv4 or IPv6 header.
  * Send: sendmmsg() over runs of messages that sock_run.c builds from the
  *   batch (destinations from the address table, super-packets cut into
  *   segments, UDP_SEGMENT runs), then:
@@ -29,6 +30,9 @@
 
 /* A message's inner checks fill two 32-bit words of `bad`. */
 _Static_assert(WEFT_RX_CHECK_SEGMENTS == 64, "bad[2i], bad[2i + 1] hold 64 bits");
+/* report_sender reads either family's port and family through the IPv4 view */
+_Static_assert(offsetof(struct sockaddr_in, sin_port) == offsetof(struct sockaddr_in6, sin6_port), "port");
+_Static_assert(offsetof(struct sockaddr_in, sin_family) == offsetof(struct sockaddr_in6, sin6_family), "family");
 
 weft_mmsg_t *weft_mmsg_new(uint32_t max) {
   weft_mmsg_t *m = calloc(1, sizeof *m);
@@ -121,21 +125,38 @@ static void check_inner(const weft_rx_t *rx, int kind, int i, uint32_t len, uint
   rx->bad[2 * i + 1] = hi;
 }
 
+/* The sender of message i: IPv4 in addrs (host order), or IPv6 in addrs6
+ * (four host-order words, big-endian in the address) with addrs 0. A
+ * dropped slot (a NULL sa) gets 0.0.0.0 or :: (never a real sender). */
+static void report_sender(const weft_rx_t *rx, int i, const weft_sockaddr_t *sa) {
+  int v6 = sa && sa->v6.sin6_family == AF_INET6;
+  if (rx->addrs) rx->addrs[i] = sa && !v6 ? ntohl(sa->v4.sin_addr.s_addr) : 0;
+  if (rx->addrs6) {
+    uint32_t *w = rx->addrs6 + 4 * (size_t)i;
+    for (int k = 0; k < 4; k++) {
+      uint32_t be = 0;
+      if (v6) memcpy(&be, sa->v6.sin6_addr.s6_addr + 4 * k, 4);
+      w[k] = ntohl(be);
+    }
+  }
+  /* sin_port and sin6_port share their place */
+  if (sa && rx->ports) rx->ports[i] = ntohs(sa->v4.sin_port);
+}
+
 /* Report received message i in the batch's arrays. */
 static void report_recv(weft_mmsg_t *m, const weft_rx_t *rx, int kind, int i, int want_seg, double *ctr) {
   struct msghdr *h = &m->msgs[i].msg_hdr;
   uint32_t len = m->msgs[i].msg_len;
   if (h->msg_flags & MSG_TRUNC) {
-    /* length 0 and source 0.0.0.0: dropped here, skip it (a real empty
-     * datagram keeps its sender and is judged like any other) */
+    /* length 0 and source 0.0.0.0 (::): dropped here, skip it (a real
+     * empty datagram keeps its sender and is judged like any other) */
     ctr[WEFT_RX_DROP_TRUNCATED]++;
     rx->lengths[i] = 0;
-    if (rx->addrs) rx->addrs[i] = 0;
+    report_sender(rx, i, NULL);
     return;
   }
   rx->lengths[i] = len;
-  if (rx->addrs) rx->addrs[i] = ntohl(m->addr[i].sin_addr.s_addr);
-  if (rx->ports) rx->ports[i] = ntohs(m->addr[i].sin_port);
+  report_sender(rx, i, &m->addr[i]);
   if (want_seg) {
     uint32_t seg = gro_size(h);
     rx->segs[i] = seg;
@@ -148,7 +169,7 @@ static void report_recv(weft_mmsg_t *m, const weft_rx_t *rx, int kind, int i, in
 
 int weft_sock_recv_batch(int fd, int kind, weft_mmsg_t *m, const weft_rx_t *rx, double *ctr) {
   uint32_t max = rx->max < m->max ? rx->max : m->max;
-  int want_seg = rx->segs != NULL && kind == WEFT_KIND_UDP4;
+  int want_seg = rx->segs != NULL && weft_kind_udp(kind);
   int r, retries = EINTR_RETRIES;
 
   if (max > 0 && (max = prepare_recv(m, rx, max, want_seg)) == 0) return -EINVAL;

@@ -55,7 +55,7 @@ typedef struct {
 /* How a super-packet is cut, from parse_super. */
 typedef struct {
   weft_gso_t g;
-  uint8_t *pkt; /* the entry: encapsulation prefix (tx->inner bytes), then the inner IPv4 packet */
+  uint8_t *pkt; /* the entry: encapsulation prefix (tx->inner bytes), then the inner IP packet */
   uint32_t dest;
   uint32_t mss;
   uint32_t nseg;    /* segments */
@@ -72,14 +72,26 @@ enum { TAKEN = 0, FULL = 1 };
 /*
  * The inner flow a datagram or super-packet belongs to, as a receiver's
  * steering by inner flow reads it (weft_sock_steer_inner_flow): inner source
- * ^ destination ^ the 4 bytes after the IPv4 header (TCP/UDP ports); 0 when
- * too short to tell. A UDP_SEGMENT message reaches one socket of a
- * receiver's SO_REUSEPORT group as a whole, steered by its first datagram,
- * so datagrams of two flows never share one: a flow split between two
- * receiving workers would arrive out of order.
+ * ^ destination ^ the 4 bytes after the IP header (TCP/UDP ports), IPv6's
+ * addresses word by word; 0 when too short to tell. A UDP_SEGMENT message
+ * reaches one socket of a receiver's SO_REUSEPORT group as a whole, steered
+ * by its first datagram, so datagrams of two flows never share one: a flow
+ * split between two receiving workers would arrive out of order.
  */
+static uint32_t inner_flow6(const uint8_t *ip, uint32_t len) {
+  uint32_t key, w;
+  if (len < 44) return 0;
+  memcpy(&key, ip + 40, 4);
+  for (uint32_t k = 0; k < 8; k++) {
+    memcpy(&w, ip + 8 + 4 * k, 4);
+    key ^= w;
+  }
+  return key;
+}
+
 static uint32_t inner_flow(const uint8_t *ip, uint32_t len) {
   uint32_t ihl, src, dst, ports;
+  if (len >= 1 && (ip[0] >> 4) == 6) return inner_flow6(ip, len);
   if (len < 20) return 0;
   ihl = (uint32_t)(ip[0] & 0xf) * 4;
   if (ihl < 20 || len < ihl + 4) return 0;
@@ -95,12 +107,24 @@ static msg_meta_t *open_msg(run_t *r, uint32_t d, uint32_t entry, uint32_t seg, 
   uint32_t k = r->k++;
   struct msghdr *h = &m->msgs[k].msg_hdr;
   msg_meta_t *mm = &m->meta[k];
-  memset(&m->addr[k], 0, sizeof m->addr[k]);
-  m->addr[k].sin_family = AF_INET;
-  m->addr[k].sin_addr.s_addr = htonl(r->tx->table[2 * d]);
-  m->addr[k].sin_port = r->kind == WEFT_KIND_UDP4 ? htons((uint16_t)r->tx->table[2 * d + 1]) : 0;
-  h->msg_name = &m->addr[k];
-  h->msg_namelen = sizeof m->addr[k];
+  weft_sockaddr_t *sa = &m->addr[k];
+  memset(sa, 0, sizeof *sa);
+  if (r->kind == WEFT_KIND_UDP6) {
+    const uint32_t *t = r->tx->table + 5 * (size_t)d;
+    sa->v6.sin6_family = AF_INET6;
+    for (int w = 0; w < 4; w++) {
+      uint32_t be = htonl(t[w]);
+      memcpy(sa->v6.sin6_addr.s6_addr + 4 * w, &be, 4);
+    }
+    sa->v6.sin6_port = htons((uint16_t)t[4]);
+    h->msg_namelen = sizeof sa->v6;
+  } else {
+    sa->v4.sin_family = AF_INET;
+    sa->v4.sin_addr.s_addr = htonl(r->tx->table[2 * d]);
+    sa->v4.sin_port = r->kind == WEFT_KIND_UDP4 ? htons((uint16_t)r->tx->table[2 * d + 1]) : 0;
+    h->msg_namelen = sizeof sa->v4;
+  }
+  h->msg_name = sa;
   h->msg_iov = &m->iov[r->iv];
   h->msg_iovlen = 0;
   h->msg_control = NULL;
@@ -276,14 +300,14 @@ static int add_entry(run_t *r, uint32_t i, uint32_t *s) {
 static void finish_run(run_t *r) {
   for (uint32_t j = 0; j < r->k; j++) {
     const msg_meta_t *mm = &r->m->meta[j];
-    if (r->kind == WEFT_KIND_UDP4 && mm->nseg > 1 && (mm->tag == MSG_CONTIG || r->gso))
+    if (weft_kind_udp(r->kind) && mm->nseg > 1 && (mm->tag == MSG_CONTIG || r->gso))
       set_segment_size(r->m, j, (uint16_t)mm->size);
   }
 }
 
 uint32_t weft_build_run(int kind, weft_mmsg_t *m, const weft_tx_t *tx, uint32_t *pi, uint32_t *ps, uint32_t count,
                         double *ctr) {
-  run_t r = {m, tx, ctr, kind, kind == WEFT_KIND_UDP4 && !m->no_gso, 0, 0, 0, NULL};
+  run_t r = {m, tx, ctr, kind, weft_kind_udp(kind) && !m->no_gso, 0, 0, 0, NULL};
   uint32_t i = *pi, s = *ps;
   while (i < count && add_entry(&r, i, &s) == TAKEN) i++;
   finish_run(&r);

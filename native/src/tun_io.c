@@ -30,6 +30,7 @@ _Static_assert(WEFT_VNET_F_NEEDS_CSUM == VIRTIO_NET_HDR_F_NEEDS_CSUM, "VIRTIO_NE
 _Static_assert(WEFT_VNET_F_DATA_VALID == VIRTIO_NET_HDR_F_DATA_VALID, "VIRTIO_NET_HDR_F_DATA_VALID");
 _Static_assert(WEFT_GSO_NONE == VIRTIO_NET_HDR_GSO_NONE, "VIRTIO_NET_HDR_GSO_NONE");
 _Static_assert(WEFT_GSO_TCPV4 == VIRTIO_NET_HDR_GSO_TCPV4, "VIRTIO_NET_HDR_GSO_TCPV4");
+_Static_assert(WEFT_GSO_TCPV6 == VIRTIO_NET_HDR_GSO_TCPV6, "VIRTIO_NET_HDR_GSO_TCPV6");
 #ifdef VIRTIO_NET_HDR_GSO_UDP_L4 /* newer headers than Debian 12's */
 _Static_assert(WEFT_GSO_UDP_L4 == VIRTIO_NET_HDR_GSO_UDP_L4, "VIRTIO_NET_HDR_GSO_UDP_L4");
 #endif
@@ -42,7 +43,9 @@ static inline uint16_t get16h(const uint8_t *p) {
 
 /* A TUN read with a vnet header: a plain packet whose checksum the kernel
  * left to us (TUN_F_CSUM) is finished here, so JS only ever sees complete
- * plain packets; super-packets are counted and left for segmentation.
+ * plain packets, IPv4 or IPv6 alike (csum_start/csum_offset say where, not
+ * the IP header); super-packets (TCPV4, TCPV6, UDP_L4) are counted and left
+ * for segmentation.
  * Returns 0, or -1 if the header points outside the packet. */
 static int vnet_rx(uint8_t *p, uint32_t len, double *ctr) {
   if (len < WEFT_VNET_HDR_LEN) return -1;

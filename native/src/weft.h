@@ -38,6 +38,7 @@
 #define WEFT_VNET_F_DATA_VALID 2
 #define WEFT_GSO_NONE 0
 #define WEFT_GSO_TCPV4 1
+#define WEFT_GSO_TCPV6 4
 #define WEFT_GSO_UDP_L4 5
 /* Set in a send entry's segs beside (type << 16 | mss): cut the super-packet
  * with the inner TCP/UDP checksums left partial (pseudo-header sum only), for
@@ -49,10 +50,13 @@
 #define WEFT_VXLAN_RCO_BYTE1 0x20
 
 /* Largest UDP payload one IPv4 datagram (and so one UDP_SEGMENT send) holds,
- * and the kernel's cap on segments per UDP_SEGMENT send (UDP_MAX_SEGMENTS). */
+ * and the kernel's cap on segments per UDP_SEGMENT send (UDP_MAX_SEGMENTS).
+ * An IPv6 datagram holds 20 bytes more (65527); one limit for both keeps a
+ * message's plan the same whichever family carries it. */
 #define WEFT_UDP_MAX_PAYLOAD 65507
 #define WEFT_UDP_MAX_SEGMENTS 64
-/* Room for one segment's headers: encapsulation prefix + IPv4 + TCP, each <= 64. */
+/* Room for one segment's headers: encapsulation prefix + IPv4 or IPv6 + TCP
+ * (IPv4 and TCP each <= 64, IPv6 40 without extension headers). */
 #define WEFT_SEG_HDR_MAX 192
 /* Segments of one received (UDP_GRO) message whose inner checksums are
  * checked: a bit each in bad[2i], bad[2i + 1]. JS drops the rest unchecked. */
@@ -99,7 +103,18 @@ enum weft_counter {
 
 extern const char *const weft_counter_names[WEFT_COUNTER_COUNT];
 
-enum weft_io_kind { WEFT_KIND_FD = 0, WEFT_KIND_UDP4 = 1, WEFT_KIND_RAW4 = 2 };
+enum weft_io_kind { WEFT_KIND_FD = 0, WEFT_KIND_UDP4 = 1, WEFT_KIND_RAW4 = 2, WEFT_KIND_UDP6 = 3 };
+
+/* A UDP socket of either family: same batching, GRO, GSO and checks. */
+static inline int weft_kind_udp(int kind) {
+  return kind == WEFT_KIND_UDP4 || kind == WEFT_KIND_UDP6;
+}
+
+/* Words per peer in a send's address table: addr, port (IPv4); four
+ * big-endian words of the address, port (IPv6). */
+static inline uint32_t weft_table_stride(int kind) {
+  return kind == WEFT_KIND_UDP6 ? 5 : 2;
+}
 
 /* TUN open flags (ours, mapped to IFF_* inside tun.c). */
 #define WEFT_TUN_TAP 0x1
@@ -113,14 +128,16 @@ typedef struct {
   size_t slab_len;
   const uint32_t *offsets; /* [max] start of slot i */
   uint32_t *lengths;       /* [max] out: length of packet i, 0 = dropped */
-  uint32_t *addrs;         /* [max] out: source IPv4, host order (sockets only; may be NULL) */
+  uint32_t *addrs;         /* [max] out: source IPv4, host order (sockets only; may be NULL); 0 on udp6 */
+  uint32_t *addrs6;        /* [4 * max] out (udp6): source IPv6, word k of entry i (bytes 4k..4k+3 read
+                              big-endian) at 4i + k; all zero for a dropped slot (may be NULL) */
   uint32_t *ports;         /* [max] out: source port (UDP only; may be NULL) */
   uint32_t *segs;          /* [max] out: UDP_GRO segment size, 0 = not coalesced (may be NULL) */
   uint32_t capacity;       /* bytes each slot can hold */
   uint32_t max;            /* packets per batch */
   int vnet;                /* TUN with IFF_VNET_HDR: finish partial checksums of plain packets */
   /* sockets: check each (segment's) inner TCP/UDP checksum, the inner IPv4
-   * packet starting `inner` bytes in (raw sockets: after the outer header);
+   * or IPv6 packet starting `inner` bytes in (raw sockets: after the outer header);
    * bad[2i], bad[2i+1] get a bitmask of the bad segments of message i */
   uint32_t *bad;
   uint32_t inner;
@@ -133,7 +150,8 @@ typedef struct {
 } weft_rx_t;
 
 /*
- * A send batch. dests[i] indexes the address table (pairs of addr, port).
+ * A send batch. dests[i] indexes the address table: weft_table_stride(kind)
+ * words per peer, (addr, port) for IPv4, (w0, w1, w2, w3, port) for udp6.
  *
  * Sockets: segs[i] says what message i is (segs may be NULL: all plain)
  *   0                      a plain datagram; with `coalesce`, runs of plain
@@ -141,8 +159,9 @@ typedef struct {
  *                          UDP_SEGMENT send
  *   1..0xffff              a contiguous run of datagrams of that size, sent
  *                          with UDP_SEGMENT
- *   (type << 16) | mss     a super-packet (type WEFT_GSO_TCPV4/UDP_L4) whose
- *                          inner IPv4 packet starts `inner` bytes in, after the
+ *   (type << 16) | mss     a super-packet (type WEFT_GSO_TCPV4/TCPV6/UDP_L4)
+ *                          whose inner IPv4 or IPv6 packet (no extension
+ *                          headers) starts `inner` bytes in, after the
  *                          encapsulation prefix: cut into mss-sized segments,
  *                          each sent with a copy of the prefix in front
  *                          (| WEFT_SEGS_PARTIAL: inner checksums left partial)
@@ -156,7 +175,7 @@ typedef struct {
   const uint32_t *lengths;
   const uint32_t *dests; /* sockets only */
   const uint32_t *segs;  /* see above (may be NULL) */
-  const uint32_t *table; /* [2 * table_len]: addr (host order), port */
+  const uint32_t *table; /* [stride * table_len]: addr (host order), port; udp6: w0..w3, port */
   uint32_t table_len;
   uint32_t max;
   uint32_t inner; /* sockets: bytes of encapsulation before a super-packet's IP header */
@@ -165,10 +184,11 @@ typedef struct {
 
 /* A super-packet's shape, from weft_gso_parse. */
 typedef struct {
-  uint32_t type;    /* WEFT_GSO_TCPV4 or WEFT_GSO_UDP_L4 */
-  uint32_t ihl;     /* IPv4 header bytes */
-  uint32_t hdr;     /* IPv4 + TCP/UDP header bytes */
+  uint32_t type;    /* WEFT_GSO_TCPV4, WEFT_GSO_TCPV6 or WEFT_GSO_UDP_L4 */
+  uint32_t ihl;     /* IP header bytes (40 for IPv6) */
+  uint32_t hdr;     /* IP + TCP/UDP header bytes */
   uint32_t payload; /* bytes after hdr */
+  int v6;           /* the IP header is IPv6 */
 } weft_gso_t;
 
 /* Per-socket scratch for recvmmsg/sendmmsg, sized once for `max` messages
@@ -192,9 +212,11 @@ typedef struct {
   int rcvbuf; /* bytes, 0 = leave the kernel default */
   int sndbuf;
   int gro;      /* enable UDP_GRO */
-  int pmtudisc; /* -1 leave, else IP_PMTUDISC_* */
+  int pmtudisc; /* -1 leave, else IP_PMTUDISC_* (IPV6_PMTUDISC_* on IPv6: the same numbers) */
 } weft_sock_opts_t;
 int weft_udp4_open(uint32_t addr, uint16_t port, const weft_sock_opts_t *o);
+/* IPv6 only (IPV6_V6ONLY), so an IPv4 socket can bind the same port beside it */
+int weft_udp6_open(const uint8_t addr[16], uint16_t port, const weft_sock_opts_t *o);
 int weft_raw4_open(int protocol, uint32_t bind_addr, const weft_sock_opts_t *o);
 int weft_sock_local_port(int fd);
 int weft_sock_set_gro(int fd, int on);

@@ -40,7 +40,8 @@ enum weft_wg_status {
 
 /* open: inner[j], what the decrypted packet's TCP/UDP checksum is */
 enum weft_wg_inner {
-  WEFT_WG_INNER_UNCHECKED = 0, /* not IPv4 TCP/UDP, a fragment, its total length too long, UDP without checksum */
+  WEFT_WG_INNER_UNCHECKED = 0, /* not IPv4/IPv6 TCP/UDP (IPv6 extension headers), a fragment, its length too long,
+                                  UDP without checksum */
   WEFT_WG_INNER_GOOD = 1,      /* checked (a partial one was finished here) */
   WEFT_WG_INNER_BAD = -1,
 };

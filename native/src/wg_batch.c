@@ -155,10 +155,24 @@ uint32_t weft_wg_seal_batch(const weft_wg_seal_t *s, uint32_t first, uint32_t co
 
 /* 3. The inner packet's checksum, only where there is one to check: IPv4
  * TCP/UDP, not a fragment, its total length within what was decrypted (the
- * rest is padding), UDP with a checksum. weft_inner_check does the work
- * (and finishes a checksum a sender left partial). */
+ * rest is padding), UDP with a checksum; or IPv6 with TCP/UDP right after
+ * its header (extension headers: unchecked, for the JS side to judge), its
+ * payload length within what was decrypted, UDP with a checksum.
+ * weft_inner_check does the work (and finishes a checksum a sender left
+ * partial). */
+static int8_t inner_status6(uint8_t *ip, uint32_t len) {
+  uint32_t tot;
+  if (len < 40) return WEFT_WG_INNER_UNCHECKED;
+  tot = 40 + ((uint32_t)ip[4] << 8 | ip[5]);
+  if (tot > len) return WEFT_WG_INNER_UNCHECKED;
+  if (ip[6] == 6 ? tot - 40 < 20 : ip[6] != 17 || tot - 40 < 8 || (ip[40 + 6] | ip[40 + 7]) == 0)
+    return WEFT_WG_INNER_UNCHECKED;
+  return weft_inner_check(ip, tot) < 0 ? WEFT_WG_INNER_BAD : WEFT_WG_INNER_GOOD;
+}
+
 static int8_t inner_status(uint8_t *ip, uint32_t len) {
   uint32_t ihl, tot, proto;
+  if (len >= 1 && (ip[0] >> 4) == 6) return inner_status6(ip, len);
   if (len < 20 || (ip[0] >> 4) != 4) return WEFT_WG_INNER_UNCHECKED;
   ihl = (uint32_t)(ip[0] & 15) * 4;
   tot = (uint32_t)ip[2] << 8 | ip[3];

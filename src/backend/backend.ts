@@ -13,6 +13,8 @@ import { DEFAULT_TRAFFIC_SETTINGS, type TrafficSettings } from '../kernel/traffi
 export interface BackendContext {
   readonly config: NetworkConfig
   readonly underlay: Underlay
+  /** the node's public IPv6 (--public-ipv6, or the underlay's global address) when the network has IPv6 */
+  readonly publicIPv6?: bigint
   readonly stateDir: string
   readonly ipMasq: boolean
   /** dataplane threads (vxlan; 1 = the main thread only) */

@@ -18,3 +18,16 @@ export function podMtu (backend: BackendConfig, underlayMtu: number): number {
   const base = (backend.type === 'vxlan' || backend.type === 'wireguard') && backend.mtu > 0 ? backend.mtu : underlayMtu
   return base - OVERHEAD[backend.type]
 }
+
+/** VXLAN over an IPv6 underlay: the outer header is 40 bytes, not 20. */
+export const VXLAN6_OVERHEAD = OVERHEAD.vxlan + 20
+
+/**
+ * The IPv6 VXLAN device's MTU (weft-v6.<VNI>): the underlay's less 70.
+ * flanneld gives flannel-v6.<VNI> the IPv4 device's 50 less, so its
+ * full-size IPv6 packets do not fit the underlay (the kernel's vxlan then
+ * drops them with a Packet Too Big); weft does not copy that.
+ */
+export function vxlan6Mtu (backend: { mtu: number }, underlayMtu: number): number {
+  return (backend.mtu > 0 ? backend.mtu : underlayMtu) - VXLAN6_OVERHEAD
+}

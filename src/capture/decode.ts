@@ -1,5 +1,5 @@
 // Decode one captured frame into a plain summary object for `weft capture`:
-// the link header, the (outer) IPv4 packet, the flannel encapsulation it
+// the link header, the (outer) IPv4 or IPv6 packet, the flannel encapsulation it
 // uses (VXLAN, IP-in-IP, the UDP backend, WireGuard) and the packet it
 // carries (WireGuard's is ciphertext: only its message header is read). Pure:
 // bytes and a link type in, an object out, no I/O. It never throws: a
@@ -18,8 +18,10 @@ import {
   readIpv4TotalLength, readIpv4Ttl, readTcpAck, readTcpDstPort, readTcpFlags, readTcpHeaderLength,
   readTcpSeq, readTcpSrcPort, readTcpWindow, readUdpDstPort, readUdpLength, readUdpSrcPort,
   readVni, readVxlanFlags, validateArp, validateIcmp, validateIpv4, validateTcp4, validateUdp4,
-  validateVxlan
+  validateVxlan, validateIpv6, walkIpv6, walkOffset, walkProtocol, ip6FromBytes, ip6ToString, readIpv6FlowLabel,
+  readIpv6HopLimit, readIpv6PayloadLength, NEXTHDR_FRAGMENT, NEXTHDR_ICMPV6, validateIcmp6, IPV6_HLEN
 } from '../packet'
+import { extensionNames, fragmentHeader, icmp6Fields } from './decode6'
 
 // Link types as pcap files number them (LINKTYPE_*, tcpdump.org/linktypes):
 // they also go into the header of a `--write` file.
@@ -27,13 +29,15 @@ export const LINKTYPE_ETHERNET = 1
 export const LINKTYPE_RAW = 101
 export const LINKTYPE_LINUX_SLL = 113
 export const LINKTYPE_IPV4 = 228
+export const LINKTYPE_IPV6 = 229
 
 /** Link types decodePacket understands, by the names tcpdump prints. */
 export const LINKTYPE_NAMES: Readonly<Record<number, string>> = {
   [LINKTYPE_ETHERNET]: 'EN10MB',
   [LINKTYPE_RAW]: 'RAW',
   [LINKTYPE_LINUX_SLL]: 'LINUX_SLL',
-  [LINKTYPE_IPV4]: 'IPV4'
+  [LINKTYPE_IPV4]: 'IPV4',
+  [LINKTYPE_IPV6]: 'IPV6'
 }
 
 /** flannel's UDP backend port (the payload is a bare IP packet). */
@@ -43,7 +47,6 @@ export const FLANNEL_UDP_PORT = 8285
 export const WIREGUARD_PORT = 51820
 
 const LINUX_SLL_HLEN = 16
-const IPV6_HLEN = 40
 
 /** Which UDP ports and IP protocols count as encapsulation. */
 export interface DecodeOptions {
@@ -99,8 +102,12 @@ export interface UdpInfo {
 
 export interface IcmpInfo {
   type: 'icmp'
+  /** ICMPv6 (types and names per RFC 4443 / 4861) */
+  v6?: true
   icmpType: number
   code: number
+  /** ICMPv6 neighbour solicitation/advertisement, redirect: the address it is about */
+  target?: string
   /** echo id and sequence number */
   id?: number
   seq?: number
@@ -146,13 +153,22 @@ export type EncapInfo =
   | WireguardInfo
 
 export interface IpInfo {
+  /** 6 for IPv6 (absent: IPv4) */
+  version?: 6
   src: string
   dst: string
+  /** IPv4 protocol; IPv6: the upper layer's next header (a fragment's: the fragmented one) */
   proto: number
+  /** TTL, or IPv6's hop limit */
   ttl: number
+  /** IPv4 identification; IPv6: the fragment header's identification, else 0 */
   id: number
-  /** total length (header + payload) */
+  /** total length (header + payload; IPv6: 40 + payload length) */
   len: number
+  /** IPv6 flow label */
+  flow?: number
+  /** IPv6 extension headers, in order (hop-by-hop, routing, dstopts, fragment) */
+  ext?: string[]
   /** set for any fragment: byte offset, and whether more follow (MF) */
   frag?: { offset: number, more: boolean }
   l4?: L4Info
@@ -214,6 +230,9 @@ export function decodePacket (buf: Buffer, linkType: number, opts: DecodeOptions
       case LINKTYPE_IPV4:
         decodeIpv4(buf, 0, buf.length, d, opts, 0)
         break
+      case LINKTYPE_IPV6:
+        decodeIpv6(buf, 0, buf.length, d, opts, 0)
+        break
       default:
         d.other = `link type ${linkType}`
     }
@@ -246,7 +265,7 @@ function decodeSll (buf: Buffer, d: Decoded, opts: DecodeOptions): void {
 function decodeEthertype (buf: Buffer, type: number, off: number, end: number, out: Layers, opts: DecodeOptions, depth: number): void {
   if (type === ETHERTYPE_IPV4) decodeIpv4(buf, off, end, out, opts, depth)
   else if (type === ETHERTYPE_ARP) decodeArp(buf, off, end, out)
-  else if (type === ETHERTYPE_IPV6) out.other = `IPv6, not decoded (${end - off} bytes)`
+  else if (type === ETHERTYPE_IPV6) decodeIpv6(buf, off, end, out, opts, depth)
   else if (type === ETHERTYPE_VLAN) out.other = `802.1Q VLAN, not decoded (${end - off} bytes)`
   else out.other = `ethertype 0x${type.toString(16).padStart(4, '0')}, not decoded (${end - off} bytes)`
 }
@@ -256,8 +275,7 @@ function decodeRawIp (buf: Buffer, off: number, end: number, out: Layers, opts: 
   if (end - off < 1) { out.malformed = problem('ip', Reason.TRUNCATED, end - off); return }
   const version = buf[off] >>> 4
   if (version === 4) decodeIpv4(buf, off, end, out, opts, depth)
-  else if (version === 6 && end - off >= IPV6_HLEN) out.other = `IPv6, not decoded (${end - off} bytes)`
-  else if (version === 6) out.malformed = problem('ipv6', Reason.TRUNCATED, end - off)
+  else if (version === 6) decodeIpv6(buf, off, end, out, opts, depth)
   else out.malformed = problem('ip', Reason.BAD_VERSION, end - off)
 }
 
@@ -321,8 +339,8 @@ function decodeIpv4 (buf: Buffer, off: number, end: number, out: Layers, opts: D
     return
   }
   switch (ip.proto) {
-    case IPPROTO_UDP: decodeUdp(buf, l4, l4Len, off, ip, out, opts, depth); break
-    case IPPROTO_TCP: decodeTcp(buf, l4, l4Len, off, ip, out); break
+    case IPPROTO_UDP: decodeUdp(buf, l4, l4Len, validateUdp4(buf, l4, l4Len, off), ip, out, opts, depth); break
+    case IPPROTO_TCP: decodeTcp(buf, l4, l4Len, validateTcp4(buf, l4, l4Len, off), ip, out); break
     case IPPROTO_ICMP: decodeIcmp(buf, l4, l4Len, ip, out); break
     case IPPROTO_IPIP:
       if (depth === 0 && opts.ipip) {
@@ -334,8 +352,78 @@ function decodeIpv4 (buf: Buffer, off: number, end: number, out: Layers, opts: D
   }
 }
 
-function decodeUdp (buf: Buffer, l4: number, l4Len: number, ipOff: number, ip: IpInfo, out: Layers, opts: DecodeOptions, depth: number): void {
-  const r = validateUdp4(buf, l4, l4Len, ipOff)
+/**
+ * The IPv6 packet at buf[off, end) and what it carries (as decodeIpv4: the
+ * encapsulation only at depth 0, VXLAN and the UDP backend's port over an
+ * IPv6 underlay too). Extension headers are walked (ipv6.ts) and named.
+ */
+function decodeIpv6 (buf: Buffer, off: number, end: number, out: Layers, opts: DecodeOptions, depth: number): void {
+  const avail = end - off
+  const r = validateIpv6(buf, off, avail)
+  const whole = avail >= IPV6_HLEN && buf[off] >>> 4 === 6
+  const ip: IpInfo | undefined = whole
+    ? { version: 6, src: ip6ToString(ip6FromBytes(buf, off + 8)), dst: ip6ToString(ip6FromBytes(buf, off + 24)), proto: buf[off + 6], ttl: readIpv6HopLimit(buf, off), id: 0, len: IPV6_HLEN + readIpv6PayloadLength(buf, off) }
+    : undefined
+  if (ip !== undefined) {
+    const flow = readIpv6FlowLabel(buf, off)
+    if (flow !== 0) ip.flow = flow
+    out.ip = ip
+  }
+  if (r !== Reason.OK || ip === undefined) {
+    out.malformed = problem(avail >= 1 && buf[off] >>> 4 !== 6 ? 'ip' : 'ipv6', r === Reason.OK ? Reason.TRUNCATED : r, avail)
+    return
+  }
+  const w = walkIpv6(buf, off, ip.len)
+  let at = off + walkOffset(w)
+  let proto = walkProtocol(w)
+  if (at > off + IPV6_HLEN || proto === NEXTHDR_FRAGMENT) ip.ext = extensionNames(buf, off, at - off + (proto === NEXTHDR_FRAGMENT ? 8 : 0))
+  const pktEnd = off + ip.len
+  if (proto === NEXTHDR_FRAGMENT) {
+    const f = fragmentHeader(buf, at)
+    ip.proto = f.proto
+    ip.id = f.id
+    ip.frag = { offset: f.offset, more: f.more }
+    if (f.offset !== 0) return
+    at += 8
+    proto = f.proto
+    if (f.more) {
+      // the first fragment: header fields only, as decodeFirstFragment does for IPv4
+      if (proto === NEXTHDR_ICMPV6 && pktEnd - at >= 4) ip.l4 = { type: 'icmp', v6: true, ...icmp6Fields(buf, at, pktEnd - at) }
+      else decodeFirstFragment(buf, at, pktEnd - at, ip)
+      return
+    }
+  }
+  ip.proto = proto
+  const l4Len = pktEnd - at
+  switch (proto) {
+    case IPPROTO_UDP: decodeUdp(buf, at, l4Len, udp6Length(buf, at, l4Len), ip, out, opts, depth); break
+    case IPPROTO_TCP: decodeTcp(buf, at, l4Len, tcp6Offset(buf, at, l4Len), ip, out); break
+    case NEXTHDR_ICMPV6: {
+      const v = validateIcmp6(buf, at, l4Len, off)
+      if (v === Reason.TRUNCATED) { out.malformed = problem('icmp6', v, l4Len); return }
+      if (v === Reason.BAD_ICMP_CHECKSUM && at === off + IPV6_HLEN) warn(ip, v)
+      ip.l4 = { type: 'icmp', v6: true, ...icmp6Fields(buf, at, l4Len) }
+      break
+    }
+  }
+}
+
+/** validateUdp4's length checks, for a datagram over IPv6 (its checksum is not judged, as decodeUdp would not report it). */
+function udp6Length (buf: Buffer, l4: number, len: number): number {
+  if (len < UDP_HLEN) return Reason.TRUNCATED
+  const length = readUdpLength(buf, l4)
+  return length < UDP_HLEN || length > len ? Reason.BAD_UDP_LENGTH : Reason.OK
+}
+
+/** validateTcp4's header checks, for a segment over IPv6. */
+function tcp6Offset (buf: Buffer, l4: number, len: number): number {
+  if (len < 20) return Reason.TRUNCATED
+  const hlen = readTcpHeaderLength(buf, l4)
+  return hlen < 20 || hlen > len ? Reason.BAD_TCP_DATA_OFFSET : Reason.OK
+}
+
+/** `r`: the datagram's validation (validateUdp4, or udp6Length over IPv6). */
+function decodeUdp (buf: Buffer, l4: number, l4Len: number, r: number, ip: IpInfo, out: Layers, opts: DecodeOptions, depth: number): void {
   // A bad UDP checksum is not reported: at a tap on the sending host, with
   // TX checksum offload, the field holds only the pseudo-header seed
   // (CHECKSUM_PARTIAL, see test/packet/kernel-vxlan.test.ts). validateUdp4
@@ -462,8 +550,8 @@ function tcpInfo (buf: Buffer, l4: number, len: number): TcpInfo {
   }
 }
 
-function decodeTcp (buf: Buffer, l4: number, l4Len: number, ipOff: number, ip: IpInfo, out: Layers): void {
-  const r = validateTcp4(buf, l4, l4Len, ipOff)
+/** `r`: the segment's validation (validateTcp4, or tcp6Offset over IPv6). */
+function decodeTcp (buf: Buffer, l4: number, l4Len: number, r: number, ip: IpInfo, out: Layers): void {
   // As for UDP, a TCP checksum seen at a tap may be a CHECKSUM_PARTIAL seed.
   if (r !== Reason.OK && r !== Reason.BAD_TCP_CHECKSUM) { out.malformed = problem('tcp', r, l4Len); return }
   ip.l4 = tcpInfo(buf, l4, l4Len - readTcpHeaderLength(buf, l4))

@@ -5,9 +5,15 @@
 // or into one JSON object for --json. Pure; no I/O.
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED } from '../packet'
 import type { Decoded, IcmpInfo, IpInfo, Layers, WireguardInfo } from './decode'
+import { describeIcmp6 } from './decode6'
 
 const PROTO_NAMES: Readonly<Record<number, string>> = {
-  [IPPROTO_ICMP]: 'ICMP', [IPPROTO_TCP]: 'TCP', [IPPROTO_UDP]: 'UDP', [IPPROTO_IPIP]: 'IPIP'
+  [IPPROTO_ICMP]: 'ICMP', [IPPROTO_TCP]: 'TCP', [IPPROTO_UDP]: 'UDP', [IPPROTO_IPIP]: 'IPIP', 50: 'ESP', 51: 'AH', 58: 'ICMP6', 59: 'no-next-header'
+}
+
+/** address:port, an IPv6 address in brackets ([fc00::1]:5201) so that its colons stay readable */
+function hp (addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`
 }
 
 function two (n: number): string {
@@ -32,6 +38,7 @@ export function isoTime (tsUs: number): string {
 const UNREACH_CODES: Readonly<Record<number, string>> = { 0: 'net', 1: 'host', 2: 'protocol', 3: 'port' }
 
 function describeIcmp (ip: IpInfo, icmp: IcmpInfo): string {
+  if (icmp.v6 === true) return describeIcmp6(icmp)
   const t = icmp.icmpType
   if (t === ICMP_ECHO_REQUEST || t === ICMP_ECHO_REPLY) {
     return `ICMP echo ${t === ICMP_ECHO_REQUEST ? 'request' : 'reply'} id ${icmp.id ?? 0} seq ${icmp.seq ?? 0}`
@@ -58,7 +65,7 @@ const WG_NAMES: Readonly<Record<string, string>> = { cookie: 'cookie reply' }
 
 /** A WireGuard message: its kind and the header fields there are in the clear. */
 function describeWireguard (ip: IpInfo, wg: WireguardInfo, malformed: boolean): string {
-  let s = `${ip.src}:${wg.srcPort} > ${ip.dst}:${wg.dstPort} WireGuard`
+  let s = `${hp(ip.src, wg.srcPort)} > ${hp(ip.dst, wg.dstPort)} WireGuard`
   if (wg.message !== undefined) s += ` ${WG_NAMES[wg.message] ?? wg.message}`
   if (wg.senderIndex !== undefined) s += ` sender ${index(wg.senderIndex)}`
   if (wg.receiverIndex !== undefined) s += ` receiver ${index(wg.receiverIndex)}`
@@ -78,9 +85,9 @@ function describeIp (ip: IpInfo, malformed: boolean): string {
     const tag = e.type === 'vxlan' ? (e.vni !== undefined ? `VXLAN vni ${e.vni}${e.rco === true ? ' rco' : ''}` : 'VXLAN') : e.type === 'ipip' ? 'IPIP' : 'FLANNEL-UDP'
     s = `${ip.src} > ${ip.dst} ${tag}`
   } else if (l4?.type === 'tcp') {
-    s = `${ip.src}:${l4.srcPort} > ${ip.dst}:${l4.dstPort} TCP [${l4.flags}] seq ${l4.seq}${l4.flags.includes('.') ? ` ack ${l4.ack}` : ''} len ${l4.len}`
+    s = `${hp(ip.src, l4.srcPort)} > ${hp(ip.dst, l4.dstPort)} TCP [${l4.flags}] seq ${l4.seq}${l4.flags.includes('.') ? ` ack ${l4.ack}` : ''} len ${l4.len}`
   } else if (l4?.type === 'udp') {
-    s = `${ip.src}:${l4.srcPort} > ${ip.dst}:${l4.dstPort} UDP len ${l4.len}`
+    s = `${hp(ip.src, l4.srcPort)} > ${hp(ip.dst, l4.dstPort)} UDP len ${l4.len}`
   } else if (l4?.type === 'icmp') {
     // ICMP's len is the IP datagram's, as ping's "56(84) bytes".
     s = `${ip.src} > ${ip.dst} ${describeIcmp(ip, l4)} len ${ip.len}`
@@ -99,7 +106,8 @@ function describeIp (ip: IpInfo, malformed: boolean): string {
 }
 
 function warnings (ip: IpInfo): string {
-  return ip.warnings !== undefined && ip.warnings.length > 0 ? ` [${ip.warnings.join(', ')}]` : ''
+  const ext = ip.ext !== undefined && ip.ext.length > 0 ? ` ext ${ip.ext.join(',')}` : ''
+  return ext + (ip.warnings !== undefined && ip.warnings.length > 0 ? ` [${ip.warnings.join(', ')}]` : '')
 }
 
 function describeLayers (l: Layers): string {

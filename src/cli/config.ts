@@ -4,7 +4,8 @@ import fs from 'node:fs'
 import { WeftError } from '../errors'
 import { formatCidr } from '../packet/net'
 import { ip4ToString } from '../packet/ip'
-import { parseNetworkConfig, subnetCount } from '../subnet/config'
+import { formatCidr6, ip6ToString } from '../packet/net6'
+import { ipv6SubnetCount, parseNetworkConfig, subnetCount } from '../subnet/config'
 import { describeStore, openStore } from '../store/open'
 import type { Command } from './command'
 import { parseStoreArgs, STORE_USAGE } from './store-flags'
@@ -32,7 +33,12 @@ export const config: Command = {
       const text = source === '-' ? fs.readFileSync(0, 'utf8') : source.trimStart().startsWith('{') ? source : fs.readFileSync(source, 'utf8')
       const cfg = parseNetworkConfig(text) // refuses a bad config before it reaches the store
       await store.putConfig(text.trim())
-      io.out(`network ${formatCidr(cfg.network)}: ${subnetCount(cfg)} subnets of /${cfg.subnetLen} (${ip4ToString(cfg.subnetMin)} to ${ip4ToString(cfg.subnetMax)}), backend ${cfg.backend.type}`)
+      const parts: string[] = []
+      if (cfg.enableIPv4) parts.push(`network ${formatCidr(cfg.network)}: ${subnetCount(cfg)} subnets of /${cfg.subnetLen} (${ip4ToString(cfg.subnetMin)} to ${ip4ToString(cfg.subnetMax)})`)
+      if (cfg.ipv6Network !== undefined && cfg.ipv6SubnetMin !== undefined && cfg.ipv6SubnetMax !== undefined) {
+        parts.push(`IPv6 network ${formatCidr6(cfg.ipv6Network)}: ${ipv6SubnetCount(cfg)} subnets of /${cfg.ipv6SubnetLen} (${ip6ToString(cfg.ipv6SubnetMin)} to ${ip6ToString(cfg.ipv6SubnetMax)})`)
+      }
+      io.out(`${parts.join('; ')}, backend ${cfg.backend.type}`)
       if (cfg.backendDefaulted) io.out('note: no Backend given, so weft uses vxlan (flanneld would use udp)')
       return 0
     } finally {

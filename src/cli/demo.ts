@@ -8,7 +8,7 @@ import type { Command } from './command'
 export const demo: Command = {
   name: 'demo',
   summary: 'run a small cluster on this host (nodes and pods in namespaces): pod table, ping matrix, iperf3',
-  usage: `weft demo [--backend vxlan] [--nodes 3] [--pods 2] [--seconds 5] [--keep] [--cni-path /usr/lib/cni]\n       --backend: ${Object.keys(DEMO_BACKENDS).join(', ')}\n       weft demo clean   (remove what a --keep run left)`,
+  usage: `weft demo [--backend vxlan] [--ipv6] [--nodes 3] [--pods 2] [--seconds 5] [--keep] [--cni-path /usr/lib/cni]\n       --backend: ${Object.keys(DEMO_BACKENDS).join(', ')}\n       --ipv6: dual stack (IPv6Network fc00::/48, an IPv6 underlay; vxlan)\n       weft demo clean   (remove what a --keep run left)`,
   async run (argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -19,6 +19,7 @@ export const demo: Command = {
         pods: { type: 'string', default: '2' },
         seconds: { type: 'string', default: '5' },
         keep: { type: 'boolean', default: false },
+        ipv6: { type: 'boolean', default: false },
         'cni-path': { type: 'string', default: '/usr/lib/cni' }
       }
     })
@@ -32,6 +33,7 @@ export const demo: Command = {
     try {
       return await runDemo({
         backend,
+        ipv6: values.ipv6 === true,
         nodes: Math.min(20, Math.max(2, Number(values.nodes))),
         podsPerNode: Math.min(8, Math.max(1, Number(values.pods))),
         iperfSeconds: Math.min(60, Math.max(0, Number(values.seconds))),

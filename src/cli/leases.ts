@@ -2,6 +2,9 @@
 import { parseArgs } from 'node:util'
 import { field } from '../go-json'
 import { formatCidr } from '../packet/net'
+import { formatCidr6 } from '../packet/net6'
+import { hasIPv4 } from '../subnet/lease'
+import type { Lease } from '../subnet/lease'
 import { ip4ToString } from '../packet/ip'
 import { openStore } from '../store/open'
 import type { LeaseList } from '../store/store'
@@ -50,6 +53,14 @@ function backendData (type: string, data: unknown): string {
   return typeof mac === 'string' ? printable(mac) : '-'
 }
 
+/** By IPv4 subnet, then IPv6 subnet (IPv6-only leases, whose IPv4 part is 0.0.0.0/0, first). */
+function byAddress (a: Lease, b: Lease): number {
+  if (a.subnet.ip !== b.subnet.ip) return a.subnet.ip - b.subnet.ip
+  const x = a.subnet6?.ip ?? -1n
+  const y = b.subnet6?.ip ?? -1n
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
 const KUBE_OPTIONS = {
   'kube-subnet-mgr': { type: 'boolean' },
   'kubeconfig-file': { type: 'string' },
@@ -59,7 +70,7 @@ const KUBE_OPTIONS = {
 
 export const leases: Command = {
   name: 'leases',
-  summary: 'list the subnet leases in the store (subnet, public IP, backend, VTEP MAC or WireGuard key and port, expiry)',
+  summary: 'list the subnet leases in the store (subnets, public IPs, backend, VTEP MAC or WireGuard key and port, expiry)',
   usage: `weft leases [--json] ${STORE_USAGE}\n       weft leases [--json] --kube-subnet-mgr [--kubeconfig-file F] [--kube-api-url URL] [--kube-annotation-prefix P]   (every Node's lease)`,
   async run (argv, io) {
     const { values } = parseArgs({ args: argv, options: { ...STORE_OPTIONS, ...KUBE_OPTIONS, json: { type: 'boolean' } }, allowPositionals: true })
@@ -70,14 +81,34 @@ export const leases: Command = {
         ? await store.listLeases()
         : await listNodeLeases({ kubeconfig: values['kubeconfig-file'] ?? '', apiUrl: values['kube-api-url'] ?? '', annotationPrefix: values['kube-annotation-prefix'] ?? DEFAULT_ANNOTATION_PREFIX })
       const now = Date.now()
-      const rows = [...list.leases].sort((a, b) => a.subnet.ip - b.subnet.ip)
+      const rows = [...list.leases].sort(byAddress)
       if (values.json === true) {
-        io.out(JSON.stringify(rows.map((l) => ({ subnet: formatCidr(l.subnet), publicIP: ip4ToString(l.attrs.publicIP), backendType: l.attrs.backendType, backendData: l.attrs.backendData ?? null, expiration: l.expiration === null ? null : new Date(l.expiration).toISOString() }))))
+        io.out(JSON.stringify(rows.map((l) => ({
+          subnet: hasIPv4(l) ? formatCidr(l.subnet) : null,
+          subnet6: l.subnet6 !== undefined ? formatCidr6(l.subnet6) : null,
+          publicIP: ip4ToString(l.attrs.publicIP),
+          publicIPv6: l.attrs.publicIPv6,
+          backendType: l.attrs.backendType,
+          backendData: l.attrs.backendData ?? null,
+          backendV6Data: l.attrs.backendV6Data ?? null,
+          expiration: l.expiration === null ? null : new Date(l.expiration).toISOString()
+        }))))
       } else {
-        const table = [['SUBNET', 'PUBLIC IP', 'BACKEND', 'BACKEND DATA', ...(kube ? [] : ['EXPIRES'])]]
+        // the IPv6 columns only where some lease has IPv6, so an IPv4 cluster's table stays as it was
+        const v6 = rows.some((l) => l.subnet6 !== undefined || l.attrs.publicIPv6 !== null || l.attrs.backendV6Data !== undefined)
+        const table = [['SUBNET', ...(v6 ? ['IPV6 SUBNET'] : []), 'PUBLIC IP', ...(v6 ? ['PUBLIC IPV6'] : []), 'BACKEND', 'BACKEND DATA', ...(v6 ? ['BACKEND V6 DATA'] : []), ...(kube ? [] : ['EXPIRES'])]]
         for (const l of rows) {
           const type = l.attrs.backendType
-          table.push([formatCidr(l.subnet), ip4ToString(l.attrs.publicIP), type === '' ? 'udp' : printable(type), backendData(type, l.attrs.backendData), ...(kube ? [] : [expiry(l.expiration, now)])])
+          table.push([
+            hasIPv4(l) ? formatCidr(l.subnet) : '-',
+            ...(v6 ? [l.subnet6 !== undefined ? formatCidr6(l.subnet6) : '-'] : []),
+            ip4ToString(l.attrs.publicIP),
+            ...(v6 ? [l.attrs.publicIPv6 !== null ? printable(l.attrs.publicIPv6) : '-'] : []),
+            type === '' ? 'udp' : printable(type),
+            backendData(type, l.attrs.backendData),
+            ...(v6 ? [backendData(type, l.attrs.backendV6Data)] : []),
+            ...(kube ? [] : [expiry(l.expiration, now)])
+          ])
         }
         const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)))
         for (const r of table) io.out(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())

@@ -27,7 +27,6 @@ export const run: Command = {
     setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET}`)
     // -v N as flanneld's klog verbosity; WEFT_LOG_LEVEL names a level and wins
     const log = createLogger(process.env.WEFT_LOG_LEVEL === undefined || process.env.WEFT_LOG_LEVEL === '' ? { level: logLevelFor(flags.verbosity) } : {})
-    if (flags.publicIpv6 !== '') log.warn({ publicIPv6: flags.publicIpv6 }, '--public-ipv6 is accepted but not used: weft is IPv4-only until dual stack lands')
     const ac = new AbortController()
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'shutting down')

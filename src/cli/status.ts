@@ -8,7 +8,7 @@ import { fetchStatus } from '../daemon/control'
 import type { Command } from './command'
 
 interface Status {
-  lease?: { subnet: string, publicIP: string, expiration: number | null }
+  lease?: { subnet: string, publicIP: string, expiration: number | null, subnet6?: string, publicIPv6?: string | null }
   ready?: boolean
   store?: string
   backend?: string
@@ -16,6 +16,16 @@ interface Status {
   mtu?: number
   peers?: Array<Record<string, unknown>>
   counters?: { drops?: Record<string, number>, counters?: Record<string, number>, workers?: Array<Record<string, number>>, wireguard?: WireguardCounters }
+  /** a dual-stack node's IPv6 half (its own device, table and counters) */
+  ipv6?: Status
+}
+
+/** The table of a TUN backend's peers, IPv4 or IPv6 entries alike. */
+function peerTable (peers: Array<Record<string, unknown>>): string[] {
+  const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'OUT PKTS', 'IN PKTS']]
+  for (const p of peers) rows.push([String(p.subnet ?? p.subnet6), String(p.publicIP ?? p.publicIPv6), String(p.vtepMAC ?? '-'), String(p.insidePackets ?? '-'), String(p.outsidePackets ?? '-')])
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  return rows.map((r) => '  ' + r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())
 }
 
 /** The WireGuard backend's counters (src/backend/wireguard/loops.ts); publicKey and listenPort when the daemon gives them. */
@@ -78,7 +88,8 @@ export const status: Command = {
       throw new WeftError('ENODAEMON', `no weft daemon answers in ${String(values['state-dir'])}: ${(err as Error).message}`)
     }
     if (values.json === true) { io.out(JSON.stringify(s)); return 0 }
-    io.out(`lease     ${s.lease?.subnet ?? '-'} (public IP ${s.lease?.publicIP ?? '-'}, ${s.lease?.expiration === null ? 'reservation' : `expires ${new Date(s.lease?.expiration ?? 0).toISOString()}`})`)
+    const v6 = s.lease?.subnet6 !== undefined ? ` and ${s.lease.subnet6} (public IPv6 ${s.lease.publicIPv6 ?? '-'})` : ''
+    io.out(`lease     ${s.lease?.subnet ?? '-'} (public IP ${s.lease?.publicIP ?? '-'})${v6}, ${s.lease?.expiration === null ? 'a reservation' : `expires ${new Date(s.lease?.expiration ?? 0).toISOString()}`}`)
     io.out(`ready     ${s.ready === true ? 'yes' : 'no'}`)
     io.out(`store     ${s.store ?? '-'}`)
     io.out(`backend   ${s.backend ?? '-'} on ${s.device ?? '-'} (MTU ${s.mtu ?? '-'})`)
@@ -90,10 +101,7 @@ export const status: Command = {
       for (const p of peers) { io.out(''); for (const l of wireguardPeer(p, now)) io.out(l) }
       if (peers.length > 0) io.out('')
     } else if (peers.length > 0) {
-      const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'OUT PKTS', 'IN PKTS']]
-      for (const p of peers) rows.push([String(p.subnet), String(p.publicIP), String(p.vtepMAC ?? '-'), String(p.insidePackets ?? '-'), String(p.outsidePackets ?? '-')])
-      const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-      for (const r of rows) io.out('  ' + r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())
+      for (const l of peerTable(peers)) io.out(l)
     }
     const c = s.counters?.counters ?? {}
     io.out(`traffic   out ${c.inside_packets ?? 0} packets / ${c.inside_bytes ?? 0} bytes, in ${c.outside_packets ?? 0} packets / ${c.outside_bytes ?? 0} bytes`)
@@ -113,6 +121,16 @@ export const status: Command = {
     }
     const drops = Object.entries(s.counters?.drops ?? {})
     io.out(`drops     ${drops.length === 0 ? 'none' : drops.map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    const h6 = s.ipv6
+    if (h6 !== undefined) {
+      const peers6 = h6.peers ?? []
+      io.out(`ipv6      ${h6.backend ?? '-'} on ${h6.device ?? '-'}, ${plural(peers6.length, 'peer')}`)
+      if (peers6.length > 0) for (const l of peerTable(peers6)) io.out(l)
+      const c6 = h6.counters?.counters ?? {}
+      io.out(`traffic6  out ${c6.inside_packets ?? 0} packets / ${c6.inside_bytes ?? 0} bytes, in ${c6.outside_packets ?? 0} packets / ${c6.outside_bytes ?? 0} bytes`)
+      const d6 = Object.entries(h6.counters?.drops ?? {})
+      io.out(`drops6    ${d6.length === 0 ? 'none' : d6.map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    }
     return 0
   }
 }

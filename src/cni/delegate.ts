@@ -2,10 +2,15 @@
 // config for the delegate plugins (bridge + host-local), the way
 // cni-plugin/flannel_linux.go builds it (flannel.md section 11):
 //   type bridge, isGateway true, ipMasq = !FLANNEL_IPMASQ, mtu = FLANNEL_MTU,
-//   ipam host-local with ranges [[{subnet: FLANNEL_SUBNET}]] and a route to
-//   FLANNEL_NETWORK; fields the user set in `delegate` win; the user may not
-//   set `name` or `ipam` inside `delegate`.
-import { formatCidr } from '../packet/net'
+//   ipam host-local with one range set per family, IPv4 first:
+//   ranges [[{subnet: FLANNEL_SUBNET}], [{subnet: FLANNEL_IPV6_SUBNET}]]
+//   (either alone on a single-family node), and after the routes the user
+//   gave, a route to FLANNEL_NETWORK then one to FLANNEL_IPV6_NETWORK;
+//   fields the user set in `delegate` win; the user may not set `name` or
+//   `ipam` inside `delegate`.
+import { formatCidr, parseCidr } from '../packet/net'
+import { formatCidr6, networkOf6, parseCidr6, parseIp6 } from '../packet/net6'
+import { parseIp4 } from '../packet/ip'
 import type { SubnetEnv } from '../subnet/env'
 import { CniCode, CniError } from './errors'
 import { checkNetworkName, checkPluginName, configPath } from './validate'
@@ -43,6 +48,7 @@ export function parseConf (text: string): WeftCniConf {
     throw new CniError(CniCode.INVALID_CONFIG, '"name" and "ipam" may not be set inside "delegate" (weft sets them, as flannel does)')
   }
   if (c.ipam !== undefined && !isObject(c.ipam)) throw new CniError(CniCode.INVALID_CONFIG, 'ipam must be an object')
+  if (c.ipam?.routes !== undefined) checkRoutes(c.ipam.routes)
   // Refused here, for every command, rather than when a delegate is about to
   // run: a config naming a program outside CNI_PATH is not one to act on at all.
   // (ipam.type is run by the bridge plugin, whose libcni refuses the same.)
@@ -77,13 +83,56 @@ export function delegateConf (conf: WeftCniConf, env: SubnetEnv): Record<string,
   d.cniVersion = conf.cniVersion
   const ipam: Record<string, unknown> = { ...(conf.ipam ?? {}) }
   if (ipam.type === undefined) ipam.type = 'host-local'
-  ipam.ranges = [[{ subnet: formatCidr(env.subnet) }]]
+  // subnet.env names the bridge address ("10.244.1.1/24"); host-local wants
+  // the network, as flannel's plugin prints the net.IPNet it parsed
+  const ranges: unknown[] = []
+  if (env.subnet !== undefined) ranges.push([{ subnet: formatCidr(env.subnet) }])
+  if (env.subnet6 !== undefined) ranges.push([{ subnet: formatCidr6(networkOf6(env.subnet6)) }])
+  ipam.ranges = ranges
   const routes = Array.isArray(ipam.routes) ? [...(ipam.routes as unknown[])] : []
-  routes.push({ dst: formatCidr(env.network) })
+  if (env.network !== undefined) routes.push({ dst: formatCidr(env.network) })
+  if (env.network6 !== undefined) routes.push({ dst: formatCidr6(networkOf6(env.network6)) })
   ipam.routes = routes
   d.ipam = ipam
   if (conf.runtimeConfig !== undefined) d.runtimeConfig = conf.runtimeConfig
   return sortKeys(d)
+}
+
+/**
+ * ipam.routes as flannel's plugin reads them (types.Route: dst a CIDR of
+ * either family, gw an address): a route that is not one is refused before
+ * anything runs, with the entry and field named, where flannel says "failed
+ * to parse ipam.routes". The entries are passed on as given.
+ */
+function checkRoutes (routes: unknown): void {
+  if (!Array.isArray(routes)) throw new CniError(CniCode.INVALID_CONFIG, 'ipam.routes must be an array of {"dst": CIDR, "gw"?: address}')
+  routes.forEach((r: unknown, i) => {
+    const where = `ipam.routes[${i}]`
+    if (!isObject(r)) throw new CniError(CniCode.INVALID_CONFIG, `${where} must be an object {"dst": CIDR, "gw"?: address}`)
+    const dst = r.dst
+    if (typeof dst !== 'string' || !isCidr(dst)) throw new CniError(CniCode.INVALID_CONFIG, `${where}.dst ${JSON.stringify(dst) ?? String(dst)} is not an IPv4 or IPv6 CIDR`)
+    if (r.gw !== undefined && (typeof r.gw !== 'string' || !isAddress(r.gw))) throw new CniError(CniCode.INVALID_CONFIG, `${where}.gw ${JSON.stringify(r.gw) ?? String(r.gw)} is not an IPv4 or IPv6 address`)
+  })
+}
+
+function isCidr (s: string): boolean {
+  try {
+    if (s.includes(':')) parseCidr6(s)
+    else parseCidr(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function isAddress (s: string): boolean {
+  try {
+    if (s.includes(':')) parseIp6(s)
+    else parseIp4(s)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Go marshals maps in key order; so do we, so the saved file reads the same as flannel's. */

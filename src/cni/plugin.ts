@@ -17,7 +17,9 @@
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { WeftError } from '../errors'
 import { formatCidr } from '../packet/net'
+import { formatCidr6, networkOf6 } from '../packet/net6'
 import { parseSubnetEnv } from '../subnet/env'
 import type { SubnetEnv } from '../subnet/env'
 import { attachmentFile, legacyFile, loadSaved, parseEntryName, save } from './attachments'
@@ -59,6 +61,9 @@ function loadSubnetEnv (conf: WeftCniConf): SubnetEnv {
     return parseSubnetEnv(readBounded(fd, MAX_SUBNET_ENV_BYTES, file).toString('utf8'), file)
   } catch (err) {
     if (err instanceof CniError) throw err
+    // the parser's message names the file, the key and why (a bad
+    // FLANNEL_IPV6_SUBNET, say): that is the message the runtime should log
+    if (err instanceof WeftError && err.code === 'ESUBNETENV') throw new CniError(CniCode.INVALID_CONFIG, err.message, 'subnet.env is written by `weft run` (or flanneld); check that node\'s daemon')
     throw new CniError(CniCode.INVALID_CONFIG, `cannot use ${file}`, (err as Error).message)
   } finally {
     fs.closeSync(fd)
@@ -162,10 +167,15 @@ function cmdCheck (conf: WeftCniConf, io: CniIo): void {
   const s = findSaved(conf, a, io)
   if (s === undefined) throw new CniError(CniCode.UNKNOWN_CONTAINER, `no attachment of container ${a.containerId} (${a.ifname}) to ${conf.name} is known`)
   const env = loadSubnetEnv(conf)
-  const ranges = (s.d.ipam as { ranges: unknown[] }).ranges
-  const want = formatCidr(env.subnet)
-  if (!ranges.some((set) => Array.isArray(set) && set.some((r) => (r as { subnet?: unknown } | null)?.subnet === want))) {
-    throw new CniError(CniCode.INVALID_CONFIG, `the container was attached to another subnet than this node's ${want}: the node's lease changed; recreate the pod`)
+  const ranges = (s.d.ipam as { ranges?: unknown } | undefined)?.ranges
+  // each family the node has now must be one the pod was given an address from
+  const wants: string[] = []
+  if (env.subnet !== undefined) wants.push(formatCidr(env.subnet))
+  if (env.subnet6 !== undefined) wants.push(formatCidr6(networkOf6(env.subnet6)))
+  for (const want of wants) {
+    if (!Array.isArray(ranges) || !ranges.some((set) => Array.isArray(set) && set.some((r) => (r as { subnet?: unknown } | null)?.subnet === want))) {
+      throw new CniError(CniCode.INVALID_CONFIG, `the container was attached to another subnet than this node's ${want}: the node's lease changed; recreate the pod`)
+    }
   }
 }
 

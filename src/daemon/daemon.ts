@@ -17,8 +17,11 @@ import fs from 'node:fs'
 import { WeftError } from '../errors'
 import { contains, equal, formatCidr } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
+import { contains6, equal6, formatCidr6, ip6ToString } from '../packet/net6'
+import type { Ip6Net } from '../packet/net6'
+import { describeSubnets, hasIPv4, leaseKey } from '../subnet/lease'
 import type { Lease } from '../subnet/lease'
-import { fitsRange } from '../lease/allocate'
+import { leaseFits } from '../lease/allocate'
 import { LeaseManager } from '../lease/manager'
 import type { PeerEvent } from '../lease/watcher'
 import { LEASE_TTL_ENV, leaseTiming } from '../lease/timing'
@@ -101,12 +104,16 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
       kube = await startKube(flags, log, outage, signal)
       if (kube === undefined) return 0
     }
-    const publicIp = kube?.storedPublicIP ?? flags.publicIp
-    const underlay = findUnderlay({ iface: flags.iface, ifaceRegex: flags.ifaceRegex, ifaceCanReach: flags.ifaceCanReach, publicIp, log })
-    log.info({ iface: underlay.name, ip: ip4ToString(underlay.ip), publicIP: ip4ToString(underlay.publicIP), mtu: underlay.mtu }, 'using the underlay interface')
     const read = await untilStoreAnswers({ outage, op: 'config', msg: 'cannot reach the store to read the network config; retrying', signal }, async () => await readConfig(flags, store))
     if (read === undefined) return 0
     const { cfg, stored } = read
+    const publicIp = kube?.storedPublicIP ?? flags.publicIp
+    // flanneld too reads the config first: which addresses the interface needs depends on its families
+    const family = cfg.enableIPv6 ? (cfg.enableIPv4 ? 'dual' : 'ipv6') : 'ipv4'
+    const underlay = findUnderlay({ iface: flags.iface, ifaceRegex: flags.ifaceRegex, ifaceCanReach: flags.ifaceCanReach, publicIp, family, ...(cfg.enableIPv6 ? { publicIpv6: flags.publicIpv6 } : {}), log })
+    const publicIPv6 = underlay.publicIPv6
+    log.info({ iface: underlay.name, ip: ip4ToString(underlay.ip), publicIP: ip4ToString(underlay.publicIP), ...(publicIPv6 !== undefined ? { publicIPv6: ip6ToString(publicIPv6) } : {}), mtu: underlay.mtu }, 'using the underlay interface')
+    if (!cfg.enableIPv6 && flags.publicIpv6 !== '') log.warn({ publicIPv6: flags.publicIpv6 }, '--public-ipv6 is not used: the network config does not enable IPv6')
     if (cfg.backendDefaulted) {
       log.warn(`the network config has no Backend: using ${cfg.backend.type} (flanneld would silently use ${FLANNEL_CODE_DEFAULT_BACKEND_TYPE})`)
     }
@@ -116,7 +123,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     // Before the lease: a daemon that cannot build its device takes nothing.
     checkPrivileges(backendNeeds(cfg.backend))
     if (flags.workers > 1 && cfg.backend.type !== 'vxlan') log.warn({ workers: flags.workers, backend: cfg.backend.type }, 'only the vxlan backend runs more than one dataplane worker: running one')
-    const backend = createBackend({ config: cfg, underlay, stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, busyPoll: flags.busyPoll, sourceCheck: flags.sourceCheck, rules: { forwardRules: flags.iptablesForwardRules, randomFully: !flags.ipMasqFullyRandomDisable, resyncSeconds: flags.iptablesResync }, log })
+    const backend = createBackend({ config: cfg, underlay, ...(publicIPv6 !== undefined ? { publicIPv6 } : {}), stateDir: flags.stateDir, ipMasq: flags.ipMasq, workers: flags.workers, busyPoll: flags.busyPoll, sourceCheck: flags.sourceCheck, rules: { forwardRules: flags.iptablesForwardRules, randomFully: !flags.ipMasqFullyRandomDisable, resyncSeconds: flags.iptablesResync }, log })
     const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)
     const manager: SubnetManager = kube !== undefined
@@ -132,19 +139,30 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
         renewRetryMs: timing.renewRetryMs,
         onRevoked: flags.exitOnRevoke ? 'exit' : 'reacquire',
         outage,
-        ...(prev !== undefined ? { previousSubnet: prev } : {})
+        ...(prev.subnet !== undefined ? { previousSubnet: prev.subnet } : {}),
+        ...(prev.subnet6 !== undefined ? { previousSubnet6: prev.subnet6 } : {})
       })
     metrics.skippedLeases = () => manager.skipped
     const lease = await untilStoreAnswers({ outage, op: 'acquire', msg: kube !== undefined ? 'cannot reach the Kubernetes API to publish our node\'s lease; retrying' : 'cannot reach the store to lease a subnet; retrying', signal }, async () => await manager.acquire())
     if (lease === undefined) return 0
     const writeEnv = (l: Lease): void => {
-      writeSubnetEnv(flags.subnetFile, { network: cfg.network, subnet: l.subnet, mtu, ipMasq: flags.ipMasq })
-      log.info({ file: flags.subnetFile, subnet: formatCidr(l.subnet), mtu }, 'wrote subnet.env')
+      writeSubnetEnv(flags.subnetFile, {
+        ...(cfg.enableIPv4 ? { network: cfg.network, subnet: l.subnet } : {}),
+        ...(cfg.ipv6Network !== undefined && l.subnet6 !== undefined ? { network6: cfg.ipv6Network, subnet6: l.subnet6 } : {}),
+        mtu,
+        ipMasq: flags.ipMasq
+      })
+      log.info({ file: flags.subnetFile, subnet: describeSubnets(l.subnet, l.subnet6), mtu }, 'wrote subnet.env')
     }
     network = await backend.start(lease)
     writeEnv(lease)
     control = new ControlServer(flags.stateDir, () => ({
-      lease: { subnet: formatCidr(manager.lease.subnet), publicIP: ip4ToString(manager.lease.attrs.publicIP), expiration: manager.lease.expiration },
+      lease: {
+        subnet: hasIPv4(manager.lease) ? formatCidr(manager.lease.subnet) : '-',
+        publicIP: ip4ToString(manager.lease.attrs.publicIP),
+        expiration: manager.lease.expiration,
+        ...(manager.lease.subnet6 !== undefined ? { subnet6: formatCidr6(manager.lease.subnet6), publicIPv6: manager.lease.attrs.publicIPv6 } : {})
+      },
       ready: health.isReady,
       store: describe(),
       storeUp: outage.up,
@@ -152,7 +170,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     }), log, { onRefused: (reason) => metrics.httpRefused.inc({ server: 'control', reason }) })
     await control.listen()
     health.setReady(true)
-    log.info({ subnet: formatCidr(lease.subnet), backend: cfg.backend.type }, 'running')
+    log.info({ subnet: describeSubnets(lease.subnet, lease.subnet6), backend: cfg.backend.type }, 'running')
 
     const net = network
     if (manager instanceof KubeSubnetManager && flags.setNodeNetworkUnavailable) void manager.markNetworkAvailable(signal)
@@ -161,10 +179,15 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     // Named once each, in bounded memory and at a bounded rate: a writer can invent them without end.
     const foreign = new OnceLog(log, 'ignoring a lease that is not a subnet of this network')
     const fits = (e: PeerEvent): boolean => {
-      if (kube !== undefined ? inNetwork(e.lease.subnet, cfg.network) : fitsRange(e.lease.subnet, cfg)) return true
-      const key = formatCidr(e.lease.subnet)
-      if (e.type === 'added') foreign.warn(key, { subnet: key, network: formatCidr(cfg.network), subnetLen: cfg.subnetLen })
-      else foreign.forget(key)
+      if (kube !== undefined ? inNetworks(e.lease, cfg) : leaseFits(e.lease, cfg)) return true
+      const key = leaseKey(e.lease)
+      if (e.type === 'added') {
+        foreign.warn(key, {
+          subnet: describeSubnets(e.lease.subnet, e.lease.subnet6),
+          ...(cfg.enableIPv4 ? { network: formatCidr(cfg.network), subnetLen: cfg.subnetLen } : {}),
+          ...(cfg.ipv6Network !== undefined ? { ipv6Network: formatCidr6(cfg.ipv6Network), ipv6SubnetLen: cfg.ipv6SubnetLen } : {})
+        })
+      } else foreign.forget(key)
       return false
     }
     await manager.run(signal, {
@@ -172,7 +195,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
         const events = all.filter(fits)
         if (events.length === 0) return
         for (const e of events) {
-          log.debug({ subnet: formatCidr(e.lease.subnet), publicIP: ip4ToString(e.lease.attrs.publicIP), backend: e.lease.attrs.backendType }, e.type === 'added' ? 'peer added' : 'peer removed')
+          log.debug({ subnet: describeSubnets(e.lease.subnet, e.lease.subnet6), publicIP: ip4ToString(e.lease.attrs.publicIP), ...(e.lease.attrs.publicIPv6 !== null ? { publicIPv6: e.lease.attrs.publicIPv6 } : {}), backend: e.lease.attrs.backendType }, e.type === 'added' ? 'peer added' : 'peer removed')
         }
         for (const e of events) metrics.peerEvents.inc({ type: e.type })
         metrics.watchBatches.inc()
@@ -199,19 +222,29 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
   }
 }
 
-/** kube mode: a pod CIDR need only lie in the Network (kube-controller-manager picks its size, not SubnetLen), as in flanneld. */
-function inNetwork (s: Ip4Net, network: Ip4Net): boolean {
-  return s.prefixLen >= network.prefixLen && contains(network, s.ip)
+/**
+ * kube mode: a pod CIDR need only lie in the Network (kube-controller-manager
+ * picks its size, not SubnetLen), as in flanneld; each family the network
+ * has, and the lease carries, must.
+ */
+function inNetworks (l: Lease, cfg: NetworkConfig): boolean {
+  if (cfg.enableIPv4 && hasIPv4(l) && !(l.subnet.prefixLen >= cfg.network.prefixLen && contains(cfg.network, l.subnet.ip))) return false
+  const n6 = cfg.ipv6Network
+  if (n6 !== undefined && l.subnet6 !== undefined && !(l.subnet6.prefixLen >= n6.prefixLen && contains6(n6, l.subnet6.ip))) return false
+  return (cfg.enableIPv4 && hasIPv4(l)) || (n6 !== undefined && l.subnet6 !== undefined)
 }
 
-/** The subnet from the previous subnet.env, if it belongs to this network (flannel PR #752). */
-function readPreviousSubnet (file: string, cfg: NetworkConfig, log: Logger): NetworkConfig['network'] | undefined {
+/** The subnets from the previous subnet.env, each if it belongs to this network (flannel PR #752). */
+function readPreviousSubnet (file: string, cfg: NetworkConfig, log: Logger): { subnet?: Ip4Net, subnet6?: Ip6Net } {
   try {
     const env = readSubnetEnv(file)
-    if (env === undefined || !equal(env.network, cfg.network)) return undefined
-    return env.subnet
+    if (env === undefined) return {}
+    return {
+      ...(cfg.enableIPv4 && env.network !== undefined && env.subnet !== undefined && equal(env.network, cfg.network) ? { subnet: env.subnet } : {}),
+      ...(cfg.ipv6Network !== undefined && env.network6 !== undefined && env.subnet6 !== undefined && equal6(env.network6, cfg.ipv6Network) ? { subnet6: env.subnet6 } : {})
+    }
   } catch (err) {
     log.warn({ file, err: (err as Error).message }, 'ignoring an unreadable previous subnet.env')
-    return undefined
+    return {}
   }
 }

@@ -28,10 +28,10 @@ export interface RunFlags extends StoreFlags {
   iface: string[]
   /** --iface-regex: patterns tried after every --iface, in order */
   ifaceRegex: string[]
-  /** --iface-can-reach: an IPv4 address ('' = not given) */
+  /** --iface-can-reach: an IP address ('' = not given); IPv6 for an IPv6-only underlay */
   ifaceCanReach: string
   publicIp: string
-  /** --public-ipv6: accepted and kept; weft is IPv4-only, so unused */
+  /** --public-ipv6: the IPv6 address advertised to peers when EnableIPv6 ('' = the interface's global IPv6 address) */
   publicIpv6: string
   subnetFile: string
   subnetLeaseRenewMargin: number
@@ -98,9 +98,9 @@ export const RUN_FLAGS: Record<string, Spec & { help: string }> = {
   'set-node-network-unavailable': { type: 'boolean', default: true, help: 'kube mode: clear the node\'s NetworkUnavailable condition once ready (default true; --set-node-network-unavailable=false leaves it alone)' },
   iface: { type: 'string', multiple: true, split: true, default: [], help: 'interface (name or IPv4 address) for the underlay; repeatable, tried in order, first match wins; default: the one holding --public-ip, else the default route\'s (FLANNELD_IFACE may list several, comma-separated: flanneld takes it as one)' },
   'iface-regex': { type: 'string', multiple: true, default: [], help: 'regex for the underlay interface, matched against every interface\'s IPv4 addresses, then names; repeatable, tried after every --iface; JavaScript syntax (RE2\'s inline flags such as (?i) are refused)' },
-  'iface-can-reach': { type: 'string', default: '', help: 'use the interface (and source address) the kernel routes this IPv4 address through, as `ip route get` says; tried after every --iface and --iface-regex' },
+  'iface-can-reach': { type: 'string', default: '', help: 'use the interface (and source address) the kernel routes this address through, as `ip route get` says (an IPv6 address on an IPv6-only network); tried after every --iface and --iface-regex' },
   'public-ip': { type: 'string', default: '', help: 'IP advertised to peers (default: the interface\'s)' },
-  'public-ipv6': { type: 'string', default: '', help: 'IPv6 address advertised to peers: accepted for flanneld\'s sake, unused (weft is IPv4-only until dual stack lands; a warning says so)' },
+  'public-ipv6': { type: 'string', default: '', help: 'IPv6 address advertised to peers when the network config has EnableIPv6 (default: the interface\'s first global IPv6 address)' },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env', help: 'where to write subnet.env' },
   'subnet-lease-renew-margin': { type: 'string', default: '60', help: 'renew the lease this many minutes before it expires (1..1439)' },
   'ip-masq': { type: 'boolean', default: false, help: 'masquerade traffic leaving the overlay' },
@@ -193,8 +193,9 @@ export function parseRunFlags (argv: string[], env: NodeJS.ProcessEnv = process.
   const ifaceRegex = get('iface-regex') as string[]
   for (const r of ifaceRegex) compileIfaceRegex(r)
   const ifaceCanReach = String(get('iface-can-reach'))
-  if (ifaceCanReach !== '' && !isIPv4(ifaceCanReach)) {
-    throw new WeftError('EFLAG', `--iface-can-reach ${JSON.stringify(ifaceCanReach)}: ${isIPv6(ifaceCanReach) ? 'weft is IPv4-only: give an IPv4 address' : 'not an IP address'}`)
+  // an IPv6 one is for an IPv6-only network (EnableIPv4 false); the underlay's choice says so if it is not one
+  if (ifaceCanReach !== '' && !isIPv4(ifaceCanReach) && !isIPv6(ifaceCanReach)) {
+    throw new WeftError('EFLAG', `--iface-can-reach ${JSON.stringify(ifaceCanReach)}: not an IP address`)
   }
   const publicIpv6 = String(get('public-ipv6'))
   if (publicIpv6 !== '' && !isIPv6(publicIpv6)) throw new WeftError('EFLAG', `--public-ipv6 ${JSON.stringify(publicIpv6)} is not an IPv6 address`)

@@ -42,7 +42,18 @@ export interface WireguardCounters {
   peers?: number
 }
 
-type Status = NetworkStatus & { counters: { drops?: Record<string, number>, counters?: Record<string, number>, tun?: Record<string, number>, sock?: Record<string, number>, wireguard?: WireguardCounters } }
+type Status = NetworkStatus & { counters: { drops?: Record<string, number>, counters?: Record<string, number>, tun?: Record<string, number>, sock?: Record<string, number>, wireguard?: WireguardCounters }, ipv6?: Status }
+
+/** A status and, on a dual-stack node, its IPv6 half's (src/backend/tun/dual.ts). */
+function halves (s: Status | undefined): Status[] {
+  if (s === undefined) return []
+  return s.ipv6 !== undefined ? [s, s.ipv6] : [s]
+}
+
+/** A per-peer series' label: the peer's subnet (an IPv6 table entry's IPv6 subnet). */
+function peerLabel (p: Record<string, unknown>): string {
+  return String(p.subnet ?? p.subnet6)
+}
 
 /** Every reason weft_wireguard_drops_total has a series for (WG_DROP_NAMES but "ok"). */
 export const WIREGUARD_DROP_REASONS: readonly string[] = WG_DROP_NAMES.slice(1)
@@ -98,8 +109,9 @@ export class Metrics {
         registers: r,
         collect () {
           this.reset()
-          const s = snapshot()
-          if (s !== undefined) fill(s, (labels, v) => this.inc(labels, v))
+          // a dual-stack node's two halves add up in each series (inc), its
+          // per-peer series apart by their subnets
+          for (const half of halves(snapshot())) fill(half, (labels, v) => this.inc(labels, v))
         }
       })
     }
@@ -160,14 +172,14 @@ export class Metrics {
     })
     counter('weft_peer_packets_total', 'Packets per peer and direction', ['peer', 'direction'], (s, set) => {
       for (const p of s.peers) {
-        set({ peer: String(p.subnet), direction: 'inside' }, Number(p.insidePackets ?? 0))
-        set({ peer: String(p.subnet), direction: 'outside' }, Number(p.outsidePackets ?? 0))
+        set({ peer: peerLabel(p), direction: 'inside' }, Number(p.insidePackets ?? 0))
+        set({ peer: peerLabel(p), direction: 'outside' }, Number(p.outsidePackets ?? 0))
       }
     })
     counter('weft_peer_bytes_total', 'Inner bytes per peer and direction', ['peer', 'direction'], (s, set) => {
       for (const p of s.peers) {
-        set({ peer: String(p.subnet), direction: 'inside' }, Number(p.insideBytes ?? 0))
-        set({ peer: String(p.subnet), direction: 'outside' }, Number(p.outsideBytes ?? 0))
+        set({ peer: peerLabel(p), direction: 'inside' }, Number(p.insideBytes ?? 0))
+        set({ peer: peerLabel(p), direction: 'outside' }, Number(p.outsideBytes ?? 0))
       }
     })
 
@@ -255,7 +267,7 @@ export class Metrics {
       }
     })
     // eslint-disable-next-line no-new
-    new Gauge({ name: 'weft_peers', help: 'Peers in the forwarding table', registers: r, collect () { this.set(snapshot()?.peers.length ?? 0) } })
+    new Gauge({ name: 'weft_peers', help: 'Peers in the forwarding table (dual stack: IPv4 and IPv6 entries, a peer of both counted in each)', registers: r, collect () { this.set(halves(snapshot()).reduce((n, h) => n + h.peers.length, 0)) } })
     const self = this
     // eslint-disable-next-line no-new
     new Gauge({ name: 'weft_skipped_leases', help: 'Store entries (in kube mode: Nodes with flannel\'s annotations) that are not valid leases, each named once in the log at warn and skipped', registers: r, collect () { this.set(self.skippedLeases()) } })

@@ -19,6 +19,8 @@
 // 5. one send for the whole batch; if the socket takes only part, the TUN is
 //    not read again until the socket drains (backpressure, not loss)
 // Nothing here allocates, closes over per-packet state, or logs.
+// An IPv6 pipeline (an Fdb6) runs inside6.ts's loop for step 2 instead; the
+// choice is made once, here in the constructor.
 import type { PacketBatch } from '../native/batch'
 import { SEGS_PARTIAL } from '../native/batch'
 import type { PacketIo } from '../native/io'
@@ -27,6 +29,8 @@ import { setIcmpChecksum, ICMP_DEST_UNREACH } from '../packet/icmp'
 import { Reason } from '../packet/reason'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
+import { Fdb6 } from './fdb6'
+import { queueBatch6 } from './inside6'
 import { PER_PEER, PeerCount } from './fdb'
 import { Count, Drop } from './stats'
 import type { TunWrites } from './tun-writes'
@@ -39,7 +43,8 @@ export interface InsideOptions {
   rx: PacketBatch
   /** send batch over the same slab */
   tx: PacketBatch
-  fdb: Fdb
+  /** an Fdb6 makes this an IPv6 pipeline's inside (inside6.ts) */
+  fdb: Fdb | Fdb6
   encap: Encapsulation
   stats: Float64Array
   mtu: number
@@ -80,11 +85,15 @@ export class Inside {
   private readingTun = true
   /** our TUN address, 4 bytes, the source of answers; empty = no answers */
   private answerFrom: Buffer = Buffer.alloc(0)
+  /** Called by the addon once per batch (the IPv4 loop, or an IPv6 pipeline's). */
+  readonly onBatch: (n: number) => void
 
   constructor (private readonly o: InsideOptions) {
     if (o.rx.headroom + (o.vnet ? VNET_HDR_LEN : 0) < o.encap.headroom) throw new RangeError('receive headroom is smaller than the encapsulation')
     o.tun.receiveInto(o.rx, { vnet: o.vnet })
-    o.sock.sendFrom(o.tx, o.fdb.addrs, { gso: true, inner: o.encap.headroom, coalesce: o.coalesce && o.sock.kind === 'udp4' })
+    const v6 = o.fdb instanceof Fdb6
+    o.sock.sendFrom(o.tx, o.fdb.addrs, { gso: true, inner: o.encap.headroom, coalesce: o.coalesce && o.sock.kind === (v6 ? 'udp6' : 'udp4') })
+    this.onBatch = v6 ? this.batch6 : this.batch4
   }
 
   /**
@@ -94,6 +103,7 @@ export class Inside {
    */
   answerUnreachable (source: number): void {
     if (source !== 0 && (this.o.writes === undefined || this.o.answerSlab === undefined)) throw new RangeError('answering needs the TUN writes and an answer area')
+    if (source !== 0 && this.o.fdb instanceof Fdb6) throw new RangeError('an IPv6 pipeline does not answer (flannel\'s UDP backend, the one that does, is IPv4 only)')
     if (source === 0) { this.answerFrom = Buffer.alloc(0); return }
     // kept as bytes: a uint32 above 2^31 passed around per packet would be a heap number
     const b = Buffer.alloc(4)
@@ -101,8 +111,15 @@ export class Inside {
     this.answerFrom = b
   }
 
-  /** Called by the addon once per batch. */
-  readonly onBatch = (n: number): void => {
+  /** An IPv6 pipeline's batch: queued by inside6.ts, sent as an IPv4 one. */
+  private readonly batch6 = (n: number): void => {
+    if (n < 0) { this.o.onFatal(-n); return }
+    this.first = 0
+    this.pending = queueBatch6(this.o, n)
+    this.flush()
+  }
+
+  private readonly batch4 = (n: number): void => {
     const o = this.o
     if (n < 0) { o.onFatal(-n); return }
     const slab = o.rx.slab
@@ -115,7 +132,7 @@ export class Inside {
     const vnet = o.vnet
     const stats = o.stats
     const perPeer = o.fdb.perPeer
-    const fdb = o.fdb
+    const fdb = o.fdb as Fdb
     const encap = o.encap
     const mtu = o.mtu
     const from = this.answerFrom

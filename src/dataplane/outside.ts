@@ -35,13 +35,18 @@ import type { Fdb } from './fdb'
 import { PER_PEER, PeerCount } from './fdb'
 import { Count, Drop } from './stats'
 import type { TunWrites } from './tun-writes'
+import { Fdb6 } from './fdb6'
+import type { Ip6Net } from '../packet/net6'
+import { GRO_MAX_SEGMENTS, MAX_LOCAL_ADDRESSES, UNKNOWN_RING } from './outside-limits'
+import { OutsidePath6 } from './outside6'
 
 export interface OutsideOptions {
   sock: PacketIo
   rx: PacketBatch
   /** the TUN's writes (shared with the inside loop's ICMP answers) */
   writes: TunWrites
-  fdb: Fdb
+  /** an Fdb6 makes this an IPv6 pipeline's outside (outside6.ts) */
+  fdb: Fdb | Fdb6
   encap: Encapsulation
   stats: Float64Array
   mtu: number
@@ -52,6 +57,9 @@ export interface OutsideOptions {
   unknownSources?: Uint32Array
   /** UNKNOWN_RING slots for spoofSenders (likewise) */
   spoofSenders?: Uint32Array
+  /** IPv6: UNKNOWN_RING * 4 slots (four words per address) for unknownSources6 and spoofSenders6 */
+  unknownSources6?: Uint32Array
+  spoofSenders6?: Uint32Array
   /**
    * Drop a datagram whose inner source is inside the network but not in a
    * subnet its sender holds, or is one of this node's addresses (Drop.SPOOFED_SOURCE).
@@ -61,15 +69,7 @@ export interface OutsideOptions {
   checkSource?: boolean
 }
 
-export const UNKNOWN_RING = 16
-/** Datagrams one UDP_GRO read may hold (the kernel's UDP_GRO_CNT_MAX), and whose inner checksums the addon checks (two uint32 of bits). */
-export const GRO_MAX_SEGMENTS = 64
-/**
- * This node's addresses the source check holds (a node with IPVS has one per
- * service on kube-ipvs0, so there can be many); past this many, the rest are
- * not checked and the network says so. Sorted, searched in halves.
- */
-export const MAX_LOCAL_ADDRESSES = 4096
+export { UNKNOWN_RING, GRO_MAX_SEGMENTS, MAX_LOCAL_ADDRESSES }
 
 export class Outside {
   /** recent senders that hold no lease (uint32), written round-robin */
@@ -84,6 +84,16 @@ export class Outside {
   /** this node's own addresses (int32), never a peer's inner source */
   private readonly local = new Int32Array(MAX_LOCAL_ADDRESSES)
   private localCount = 0
+  /**
+   * Called by the addon once per batch: the IPv4 loop, or an IPv6
+   * pipeline's (chosen here once, so neither family's loop tests which it is).
+   */
+  readonly onBatch: (n: number) => void
+  /** the IPv6 loop and its state, for an Fdb6 */
+  private readonly v6: OutsidePath6 | undefined
+  /** recent IPv6 senders without a lease, and IPv6 spoofers: four words each (empty for IPv4) */
+  readonly unknownSources6: Uint32Array
+  readonly spoofSenders6: Uint32Array
 
   constructor (private readonly o: OutsideOptions) {
     this.unknownSources = o.unknownSources ?? new Uint32Array(UNKNOWN_RING)
@@ -91,6 +101,27 @@ export class Outside {
     this.checkSource = o.checkSource === true
     o.sock.receiveInto(o.rx, o.checked ? { checkInner: o.encap.headroom, rco: o.encap.remoteChecksum === true } : {})
     o.writes.onDrained = this.drained
+    if (o.fdb instanceof Fdb6) {
+      this.unknownSources6 = o.unknownSources6 ?? new Uint32Array(UNKNOWN_RING * 4)
+      this.spoofSenders6 = o.spoofSenders6 ?? new Uint32Array(UNKNOWN_RING * 4)
+      this.v6 = new OutsidePath6(o, o.fdb, this.unknownSources6, this.spoofSenders6)
+      this.onBatch = this.v6.onBatch
+    } else {
+      this.unknownSources6 = new Uint32Array(0)
+      this.spoofSenders6 = new Uint32Array(0)
+      this.v6 = undefined
+      this.onBatch = this.batch4
+    }
+  }
+
+  /** IPv6: our subnet (inner destinations must be inside it). */
+  setOwnSubnet6 (subnet: Ip6Net): void {
+    this.v6?.setOwnSubnet(subnet)
+  }
+
+  /** IPv6: this node's addresses, which no peer may use as inner sources. */
+  setLocalAddresses6 (addrs: readonly bigint[]): void {
+    this.v6?.setLocalAddresses(addrs)
   }
 
   /** The paced rest of a batch is written: the slab is free, read again. */
@@ -110,7 +141,7 @@ export class Outside {
     this.local.subarray(0, n).sort()
   }
 
-  readonly onBatch = (n: number): void => {
+  private readonly batch4 = (n: number): void => {
     const o = this.o
     if (n < 0) { o.onFatal(-n); return }
     const offsets = o.rx.offsets
@@ -120,7 +151,7 @@ export class Outside {
     const bad = o.rx.bad
     const checked = o.checked
     const stats = o.stats
-    const fdb = o.fdb
+    const fdb = o.fdb as Fdb
     stats[Count.OUTSIDE_BATCHES]++
     for (let i = 0; i < n; i++) {
       const len = lengths[i]
@@ -180,7 +211,7 @@ export class Outside {
     if ((dst & this.ownMask) !== this.ownBase) { stats[Drop.NOT_FOR_US]++; return }
     if (this.checkSource && !this.sourceOk((slab[ip + 12] << 24) | (slab[ip + 13] << 16) | (slab[ip + 14] << 8) | slab[ip + 15], peer)) {
       stats[Drop.SPOOFED_SOURCE]++
-      this.spoofSenders[this.spoofCursor] = o.fdb.publicIPs[peer]
+      this.spoofSenders[this.spoofCursor] = (o.fdb as Fdb).publicIPs[peer]
       this.spoofCursor = (this.spoofCursor + 1) % UNKNOWN_RING
       return
     }
@@ -217,7 +248,7 @@ export class Outside {
    * outside it, from anywhere but loopback and this node's own addresses.
    */
   private sourceOk (src: number, peer: number): boolean {
-    const held = this.o.fdb.sourceHolds(src, peer)
+    const held = (this.o.fdb as Fdb).sourceHolds(src, peer)
     if (held >= 0) return held === 1
     if ((src >>> 24) === 127) return false
     const local = this.local

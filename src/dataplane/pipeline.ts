@@ -6,6 +6,8 @@ import { BusyPoll } from '../native/busy-poll'
 import { PacketBatch } from '../native/batch'
 import type { Encapsulation } from './encap'
 import type { Fdb } from './fdb'
+import type { Fdb6 } from './fdb6'
+import type { Ip6Net } from '../packet/net6'
 import { PER_PEER } from './fdb'
 import { ANSWER_SLOT, ANSWER_SLOTS, Inside } from './inside'
 import { GRO_MAX_SEGMENTS, Outside } from './outside'
@@ -19,7 +21,8 @@ import type { StatsSnapshot } from './stats'
 export interface PipelineOptions {
   tun: PacketIo
   sock: PacketIo
-  fdb: Fdb
+  /** an Fdb6 (with a udp6 socket and a TUN carrying IPv6) makes an IPv6 pipeline */
+  fdb: Fdb | Fdb6
   encap: Encapsulation
   /** the TUN device's MTU (largest inner packet) */
   mtu: number
@@ -140,6 +143,26 @@ export class Pipeline {
   /** This node's addresses, which no peer may send from. */
   setLocalAddresses (addrs: readonly number[]): void {
     this.outside.setLocalAddresses(addrs)
+  }
+
+  /** IPv6 pipeline: our IPv6 subnet (inner destinations must be inside it). */
+  setOwnSubnet6 (subnet: Ip6Net): void {
+    this.outside.setOwnSubnet6(subnet)
+  }
+
+  /** IPv6 pipeline: this node's IPv6 addresses, which no peer may send from. */
+  setLocalAddresses6 (addrs: readonly bigint[]): void {
+    this.outside.setLocalAddresses6(addrs)
+  }
+
+  /** IPv6 pipeline: the rings of recent senders without a lease, four words per address (0s = empty slot). */
+  unknownRings6 (): Uint32Array[] {
+    return [this.outside.unknownSources6]
+  }
+
+  /** IPv6 pipeline: the rings of recent lease holders that sent a spoofed inner source, four words per address. */
+  spoofRings6 (): Uint32Array[] {
+    return [this.outside.spoofSenders6]
   }
 
   /** The rings of recent senders without a lease (one here; one per worker in a WorkerGroup). */

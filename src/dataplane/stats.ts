@@ -11,7 +11,7 @@ export const Drop = {
   UNKNOWN_SOURCE: REASON_COUNT + 1,
   /** the inner Ethernet destination is not our VTEP MAC */
   NOT_OUR_MAC: REASON_COUNT + 2,
-  /** the inner packet is not IPv4 (IPv6, ARP, ...) */
+  /** the inner packet is not IPv4 (IPv6, ARP, ...) on an IPv4 pipeline */
   NOT_IPV4: REASON_COUNT + 3,
   /** the inner destination is not in our subnet */
   NOT_FOR_US: REASON_COUNT + 4,
@@ -32,15 +32,17 @@ export const Drop = {
   /** VXLAN remote checksum offload that does not describe the packet (or is not on here) */
   BAD_VXLAN_RCO: REASON_COUNT + 12,
   /** the inner source lies in a subnet the sender does not hold, or is one of our own addresses */
-  SPOOFED_SOURCE: REASON_COUNT + 13
+  SPOOFED_SOURCE: REASON_COUNT + 13,
+  /** an IPv6 pipeline's inner packet is not IPv6 (IPv4, ARP, ...) */
+  NOT_IPV6: REASON_COUNT + 14
 } as const
 
-export const DROP_COUNT = REASON_COUNT + 14
+export const DROP_COUNT = REASON_COUNT + 15
 
 export const DROP_NAMES: readonly string[] = [
   ...REASON_NAMES,
   'no_route', 'unknown_source', 'not_our_mac', 'not_ipv4', 'not_for_us', 'too_big', 'tun_write', 'peer_unusable', 'loop', 'wrong_protocol',
-  'bad_inner_checksum', 'gso_unsupported', 'bad_vxlan_rco', 'spoofed_source'
+  'bad_inner_checksum', 'gso_unsupported', 'bad_vxlan_rco', 'spoofed_source', 'not_ipv6'
 ]
 
 /** Non-drop counters, after the drop slots. */
@@ -76,14 +78,16 @@ export const Count = {
   /** times heavy traffic began, holding busy polling off (for 100 ms, renewed while it lasts) */
   BUSY_POLL_SUSPENDED: DROP_COUNT + 17,
   /** times UDP into the TUN waited for the pacer (a backlog spread out instead of written at once; pacer.ts) */
-  OUTSIDE_PACED: DROP_COUNT + 18
+  OUTSIDE_PACED: DROP_COUNT + 18,
+  /** IPv6 fragments (next header 44) passed to the TUN whole, for the kernel to reassemble or forward (never coalesced) */
+  OUTSIDE_IPV6_FRAGMENTS: DROP_COUNT + 19
 } as const
 
 export const COUNT_NAMES: readonly string[] = [
   'inside_packets', 'inside_bytes', 'inside_batches', 'outside_packets', 'outside_bytes', 'outside_batches', 'inside_backpressure', 'checksums_finished',
   'unreachable_sent', 'inside_super_packets', 'outside_super_packets', 'outside_coalesced', 'inside_partial_checksums',
   'outside_partial_checksums', 'outside_unsegmented', 'busy_poll_ns', 'busy_poll_caught', 'busy_poll_suspended',
-  'outside_paced'
+  'outside_paced', 'outside_ipv6_fragments'
 ]
 
 export const STAT_SLOTS = DROP_COUNT + COUNT_NAMES.length

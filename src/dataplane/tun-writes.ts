@@ -30,12 +30,21 @@
 // coalesced run does.
 // Only the last write can be an open run: interleaved flows simply coalesce
 // less, which keeps every write's pieces contiguous.
+// IPv6 (an IPv6 pipeline's writes): the *6 methods do the same over the
+// fixed 40-byte header, TCP/UDP straight after it only (behind extension
+// headers, or in a fragment, a packet goes single, its checksum left to the
+// kernel's own check); a flow is the first 4 bytes (version, traffic class,
+// flow label), next header, hop limit and both addresses; a closed run
+// becomes GSO_TCPV6 (or UDP_L4) with its checksum over the IPv6
+// pseudo-header. One pipeline's writes carry one family; close() tells a
+// run's by the version nibble of its first packet.
 import type { PacketBatch } from '../native/batch'
 import type { PacketIo } from '../native/io'
 import { fold, pseudoHeaderSum4At } from '../packet/checksum'
+import { pseudoHeaderSum6At } from '../packet/ipv6'
 import { setIpv4Checksum } from '../packet/ipv4'
 import { Count, Drop } from './stats'
-import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../native/vnet'
+import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../native/vnet'
 import { DATAGRAM_OVERHEAD } from './pacer'
 import type { UdpPacer } from './pacer'
 
@@ -44,6 +53,7 @@ const HDR_SLOT = 12
 /** segments per coalesced write: the kernel's own GRO stops at 64 too */
 const MAX_SEGMENTS = 64
 const MAX_IP_LEN = 65535
+const IPV6_HLEN = 40
 const TCP_ACK = 0x10
 const TCP_PSH = 0x08
 
@@ -281,6 +291,7 @@ export class TunWrites {
     this.head = -1
     if (this.runSegs < 2) return
     const s = this.batch.slab
+    if ((s[h] >> 4) === 6) { this.close6(h); return }
     const l4len = this.headThl + this.runPayload
     const total = 20 + l4len
     s[h + 2] = total >> 8
@@ -299,6 +310,174 @@ export class TunWrites {
     s[at] = p >> 8
     s[at + 1] = p & 255
     if (this.vnet) writeVnetHdr(s, this.hdrBase + (this.writes - 1) * HDR_SLOT, VNET_F_NEEDS_CSUM, tcp ? GSO_TCPV4 : GSO_UDP_L4, 20 + this.headThl, this.headMss, 20, tcp ? 16 : 6)
+    this.stats[Count.OUTSIDE_SUPER_PACKETS]++
+    this.stats[Count.OUTSIDE_COALESCED] += this.runSegs
+  }
+
+  /** single() for an IPv6 packet: DATA_VALID only for TCP/UDP straight after the header (what the socket checked). */
+  single6 (ip: number, total: number, partial = false): void {
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    const nh = this.batch.slab[ip + 6]
+    this.open6(ip, total, nh === 6 || nh === 17 ? this.checked : 0, partial)
+  }
+
+  /** tcp() for an IPv6 segment whose TCP header follows the fixed one (next header 6, header already checked). */
+  tcp6 (ip: number, total: number, partial = false): void {
+    const s = this.batch.slab
+    const t = ip + IPV6_HLEN
+    const thl = (s[t + 12] >> 4) << 2
+    const payload = total - IPV6_HLEN - thl
+    const flags = s[t + 13]
+    const plain = this.checked !== 0 && this.vnet && s[ip + 6] === 6 && (flags === TCP_ACK || flags === (TCP_ACK | TCP_PSH)) && payload > 0
+    if (!plain) { this.single6(ip, total, partial); return }
+    const h = this.head
+    if (h >= 0 && this.runProto === 6 && this.continues6(h, ip, thl, payload) && this.pieces < this.batch.size) {
+      this.append(t + thl, payload)
+      this.seq[0] = this.seq[0] + payload
+      if ((flags & TCP_PSH) !== 0) this.runPsh = 1
+      if (payload < this.headMss || this.runPsh !== 0 || this.runSegs >= MAX_SEGMENTS) this.close()
+      return
+    }
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    this.open6(ip, total, this.checked, partial)
+    if ((flags & TCP_PSH) !== 0) return
+    this.startRun(ip, 6, thl, payload)
+    this.seq[0] = ((s[t + 4] << 24) | (s[t + 5] << 16) | (s[t + 6] << 8) | s[t + 7]) + payload
+  }
+
+  /** udp() for an IPv6 datagram (next header 17 straight after the fixed header, or single). */
+  udp6 (ip: number, total: number, partial = false): void {
+    const p0 = this.pieces
+    this.queueUdp6(ip, total, partial)
+    if (this.pieces === p0) return
+    const c = total + DATAGRAM_OVERHEAD
+    this.cost[this.writes - 1] += c
+    this.arrivedCost += c
+  }
+
+  private queueUdp6 (ip: number, total: number, partial: boolean): void {
+    const s = this.batch.slab
+    const u = ip + IPV6_HLEN
+    const payload = total - IPV6_HLEN - 8
+    const plain = this.uso && this.checked !== 0 && this.vnet && s[ip + 6] === 17 && payload > 0 &&
+      ((s[u + 4] << 8) | s[u + 5]) === total - IPV6_HLEN && (s[u + 6] | s[u + 7]) !== 0
+    if (!plain) { this.single6(ip, total, partial); return }
+    const h = this.head
+    if (h >= 0 && this.runProto === 17 && payload <= this.headMss && this.runPayload + payload + 8 <= MAX_IP_LEN &&
+        this.sameFlow6(h, ip) && this.pieces < this.batch.size) {
+      this.append(u + 8, payload)
+      if (payload < this.headMss || this.runSegs >= MAX_SEGMENTS) this.close()
+      return
+    }
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    this.open6(ip, total, this.checked, partial)
+    this.startRun(ip, 17, 8, payload)
+  }
+
+  /** superTcp() for an IPv6 TCP super-packet (next header 6 straight after the fixed header). */
+  superTcp6 (ip: number, total: number, mss: number): void {
+    this.close()
+    if (!this.room(1)) { this.stats[Drop.TUN_WRITE]++; return }
+    this.open6(ip, total, 0, false)
+    const s = this.batch.slab
+    const t = ip + IPV6_HLEN
+    const thl = (s[t + 12] >> 4) << 2
+    const p = fold(pseudoHeaderSum6At(s, ip, 6, total - IPV6_HLEN))
+    s[t + 16] = p >> 8
+    s[t + 17] = p & 255
+    writeVnetHdr(s, this.hdrBase + (this.writes - 1) * HDR_SLOT, VNET_F_NEEDS_CSUM, GSO_TCPV6, IPV6_HLEN + thl, mss, IPV6_HLEN, 16)
+  }
+
+  /** The open run takes `len` more bytes of payload at `at` (one piece of the last write). */
+  private append (at: number, len: number): void {
+    const o = this.batch
+    o.offsets[this.pieces] = at
+    o.lengths[this.pieces] = len
+    this.pieces++
+    o.segs[this.writes - 1]++
+    this.runSegs++
+    this.runPayload += len
+  }
+
+  /** The write just opened heads a run. */
+  private startRun (ip: number, proto: number, thl: number, payload: number): void {
+    this.head = ip
+    this.runProto = proto
+    this.headThl = thl
+    this.headMss = payload
+    this.runSegs = 1
+    this.runPayload = payload
+    this.runPsh = 0
+  }
+
+  /** Version, traffic class, flow label, next header, hop limit and both addresses equal. */
+  private sameFlow6 (h: number, ip: number): boolean {
+    const s = this.batch.slab
+    if (s[ip] !== s[h] || s[ip + 1] !== s[h + 1] || s[ip + 2] !== s[h + 2] || s[ip + 3] !== s[h + 3] || s[ip + 6] !== s[h + 6] || s[ip + 7] !== s[h + 7]) return false
+    for (let i = 8; i < IPV6_HLEN; i++) if (s[ip + i] !== s[h + i]) return false
+    // the ports
+    for (let i = IPV6_HLEN; i < IPV6_HLEN + 4; i++) if (s[ip + i] !== s[h + i]) return false
+    return true
+  }
+
+  /** continues() over IPv6. */
+  private continues6 (h: number, ip: number, thl: number, payload: number): boolean {
+    const s = this.batch.slab
+    if (thl !== this.headThl || payload > this.headMss) return false
+    if (this.runPayload + payload + thl > MAX_IP_LEN) return false
+    if (!this.sameFlow6(h, ip)) return false
+    const t = ip + IPV6_HLEN
+    const ht = h + IPV6_HLEN
+    for (let i = 8; i < 13; i++) if (s[t + i] !== s[ht + i]) return false
+    if (s[t + 14] !== s[ht + 14] || s[t + 15] !== s[ht + 15]) return false
+    for (let i = 20; i < thl; i++) if (s[t + i] !== s[ht + i]) return false
+    const seq = (s[t + 4] << 24) | (s[t + 5] << 16) | (s[t + 6] << 8) | s[t + 7]
+    return seq === this.seq[0]
+  }
+
+  /** open() for IPv6: a partial checksum starts after the fixed header. */
+  private open6 (ip: number, total: number, flags: number, partial: boolean): void {
+    const o = this.batch
+    const w = this.writes
+    let p = this.pieces
+    if (this.vnet) {
+      const at = this.hdrBase + w * HDR_SLOT
+      if (partial) writeVnetHdr(o.slab, at, VNET_F_NEEDS_CSUM, GSO_NONE, 0, 0, IPV6_HLEN, o.slab[ip + 6] === 6 ? 16 : 6)
+      else writeVnetHdr(o.slab, at, flags, GSO_NONE, 0, 0, 0, 0)
+      o.offsets[p] = at
+      o.lengths[p] = VNET_HDR_LEN
+      p++
+    }
+    o.offsets[p] = ip
+    o.lengths[p] = total
+    p++
+    o.segs[w] = p - this.pieces
+    this.cost[w] = 0
+    this.pieces = p
+    this.writes = w + 1
+  }
+
+  /** close() of an IPv6 run of several segments. */
+  private close6 (h: number): void {
+    const s = this.batch.slab
+    const l4len = this.headThl + this.runPayload
+    s[h + 4] = l4len >> 8
+    s[h + 5] = l4len & 255
+    const t = h + IPV6_HLEN
+    const tcp = this.runProto === 6
+    if (tcp && this.runPsh !== 0) s[t + 13] |= TCP_PSH
+    if (!tcp) {
+      s[t + 4] = l4len >> 8
+      s[t + 5] = l4len & 255
+    }
+    const p = fold(pseudoHeaderSum6At(s, h, this.runProto, l4len))
+    const at = t + (tcp ? 16 : 6)
+    s[at] = p >> 8
+    s[at + 1] = p & 255
+    if (this.vnet) writeVnetHdr(s, this.hdrBase + (this.writes - 1) * HDR_SLOT, VNET_F_NEEDS_CSUM, tcp ? GSO_TCPV6 : GSO_UDP_L4, IPV6_HLEN + this.headThl, this.headMss, IPV6_HLEN, tcp ? 16 : 6)
     this.stats[Count.OUTSIDE_SUPER_PACKETS]++
     this.stats[Count.OUTSIDE_COALESCED] += this.runSegs
   }

@@ -13,6 +13,9 @@
 // 5. the pod table, a ping matrix (wireguard: then node 1's sessions), an
 //    iperf3 figure between two nodes
 // 6. tear everything down (also on Ctrl-C), unless --keep
+// With --ipv6 (vxlan) the network is dual stack, as flannel's with
+// EnableIPv6: the nodes also have IPv6 underlay addresses, each pod gets an
+// address of each family, and the ping matrix and iperf3 run over both.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import readline from 'node:readline'
@@ -22,7 +25,15 @@ import { WeftError } from '../errors'
 import { readSubnetEnv } from '../subnet/env'
 import { SqliteStore } from '../store/sqlite/sqlite-store'
 import { formatCidr } from '../packet/net'
-import { DEMO_PREFIX, DemoNet, inNs, sh, stopPids } from './host'
+import { formatCidr6 } from '../packet/net6'
+import { DEMO_PREFIX, DEMO_UNDERLAY6, DemoNet, inNs, sh, stopPids } from './host'
+
+/** What a node's subnet.env says it leased, both families. */
+function leased (file: string): string {
+  const env = readSubnetEnv(file)
+  if (env === undefined) return '-'
+  return [env.subnet !== undefined ? formatCidr(env.subnet) : undefined, env.subnet6 !== undefined ? formatCidr6(env.subnet6) : undefined].filter((x) => x !== undefined).join(' ')
+}
 
 /** The backends the demo runs (Backend.Type), how its lines name each, and what carries the iperf3 stream. */
 export const DEMO_BACKENDS: Readonly<Record<string, { name: string, path: string }>> = {
@@ -39,6 +50,8 @@ export const DEMO_BACKENDS: Readonly<Record<string, { name: string, path: string
 export interface DemoOptions {
   /** a DEMO_BACKENDS key; default vxlan */
   backend?: string
+  /** dual stack: IPv6Network fc00::/48 beside 10.244.0.0/16, an IPv6 underlay (vxlan only) */
+  ipv6?: boolean
   nodes: number
   podsPerNode: number
   keep: boolean
@@ -48,11 +61,11 @@ export interface DemoOptions {
   signal: AbortSignal
 }
 
-interface Pod { name: string, ns: string, node: number, ip: string }
+interface Pod { name: string, ns: string, node: number, ip: string, ip6?: string }
 
 const MAIN_JS = path.join(__dirname, '..', 'main.js')
 const CNI_JS = path.join(__dirname, '..', 'cni', 'main.js')
-const configFor = (backend: string): string => JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: backend } })
+const configFor = (backend: string, ipv6: boolean): string => JSON.stringify({ Network: '10.244.0.0/16', ...(ipv6 ? { EnableIPv6: true, IPv6Network: 'fc00::/48' } : {}), Backend: { Type: backend } })
 /** Where a wireguard node's `wg show` socket goes: a tmpfs of its own there (see the top). */
 const WG_RUN_DIR = '/run/wireguard'
 
@@ -90,17 +103,21 @@ async function attachPod (net: DemoNet, dir: string, node: number, j: number, cn
   let result: { ips?: Array<{ address: string }>, msg?: string }
   try { result = JSON.parse(r.stdout) as typeof result } catch { throw new WeftError('EDEMO', `the CNI plugin printed no result: ${r.stderr}`) }
   if (r.code !== 0 || result.ips === undefined) throw new WeftError('EDEMO', `CNI ADD for n${node}p${j} failed: ${result.msg ?? r.stdout}`)
-  return { name: `n${node}p${j}`, ns, node, ip: result.ips[0].address.split('/')[0] }
+  const addrs = result.ips.map((x) => x.address.split('/')[0])
+  const ip6 = addrs.find((a) => a.includes(':'))
+  return { name: `n${node}p${j}`, ns, node, ip: addrs.find((a) => !a.includes(':')) ?? addrs[0], ...(ip6 !== undefined ? { ip6 } : {}) }
 }
 
-async function pingMatrix (pods: Pod[], out: (l: string) => void): Promise<number> {
+async function pingMatrix (pods: Pod[], out: (l: string) => void, family: 4 | 6 = 4): Promise<number> {
   const pairs = pods.flatMap((a) => pods.filter((b) => b !== a).map((b) => [a, b] as const))
   const ok = new Set<string>()
   let next = 0
   await Promise.all(Array.from({ length: 4 }, async () => {
     while (next < pairs.length) {
       const [a, b] = pairs[next++]
-      const r = await sh(inNs(a.ns, ['ping', '-c', '2', '-i', '0.2', '-w', '3', b.ip]), { allowFail: true })
+      const to = family === 6 ? b.ip6 : b.ip
+      if (to === undefined) continue
+      const r = await sh(inNs(a.ns, ['ping', '-c', '2', '-i', '0.2', '-w', '3', to]), { allowFail: true })
       if (r.code === 0) ok.add(`${a.name}>${b.name}`)
     }
   }))
@@ -111,13 +128,14 @@ async function pingMatrix (pods: Pod[], out: (l: string) => void): Promise<numbe
 }
 
 /** iperf3 between two pods, printing each second's rate as it comes (progress), then the result. */
-async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string) => void, net: DemoNet, dir: string, signal: AbortSignal, path: string): Promise<void> {
+async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string) => void, net: DemoNet, dir: string, signal: AbortSignal, path: string, family: 4 | 6 = 4): Promise<void> {
+  const serverIp = family === 6 ? server.ip6 ?? server.ip : server.ip
   net.spawn(server.ns, ['iperf3', '-s', '-1'], `${dir}/iperf-server.log`)
   for (let i = 0; i < 50; i++) {
     if ((await sh(inNs(server.ns, ['ss', '-Hltn', 'sport = :5201']), { allowFail: true })).stdout.trim() !== '') break
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  const child = spawn('ip', inNs(client.ns, ['iperf3', '-c', server.ip, '-t', String(seconds), '-i', '1', '-f', 'g', '--forceflush', '--connect-timeout', '3000']).slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('ip', inNs(client.ns, ['iperf3', '-c', serverIp, '-t', String(seconds), '-i', '1', '-f', 'g', '--forceflush', '--connect-timeout', '3000']).slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 20) * 1000)
   const onAbort = (): void => { child.kill('SIGKILL') }
   signal.addEventListener('abort', onAbort, { once: true })
@@ -135,7 +153,7 @@ async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string
   clearTimeout(timer)
   signal.removeEventListener('abort', onAbort)
   if (signal.aborted) return
-  if (receiver !== '') out(`  ${client.name} -> ${server.name}: ${receiver} Gbit/s over ${seconds} s (TCP, one stream, ${path})`)
+  if (receiver !== '') out(`  ${client.name} -> ${server.name}: ${receiver} Gbit/s over ${seconds} s (TCP over IPv${family}, one stream, ${path})`)
   else out(`  iperf3 failed: ${error.trim()}`)
 }
 
@@ -158,6 +176,8 @@ export async function runDemo (o: DemoOptions): Promise<number> {
   const backend = o.backend ?? 'vxlan'
   const kind = DEMO_BACKENDS[backend]
   if (kind === undefined) throw new WeftError('EDEMO', `the demo runs the backends ${Object.keys(DEMO_BACKENDS).join(', ')}; not ${JSON.stringify(backend)}`)
+  const ipv6 = o.ipv6 === true
+  if (ipv6 && backend !== 'vxlan') throw new WeftError('EDEMO', `--ipv6 runs with the vxlan backend only (weft's ${backend} backend is IPv4-only${backend === 'wireguard' ? ' for now' : ', as flannel\'s is'})`)
   await preflight(o)
   const id = `${process.pid.toString(36)}`
   const prefix = `${DEMO_PREFIX}${id}-`
@@ -167,13 +187,13 @@ export async function runDemo (o: DemoOptions): Promise<number> {
   const step = (n: number, text: string): void => o.out(`[${n}/6] ${text}`)
   let failures = 0
   try {
-    step(1, `building ${o.nodes} nodes on a bridge underlay (198.18.0.0/24) in network namespaces`)
+    step(1, `building ${o.nodes} nodes on a bridge underlay (198.18.0.0/24${ipv6 ? ` and ${DEMO_UNDERLAY6}/64` : ''}) in network namespaces`)
     await net.init()
-    for (let i = 1; i <= o.nodes; i++) await net.addNode(i)
+    for (let i = 1; i <= o.nodes; i++) await net.addNode(i, ipv6)
 
-    step(2, `storing the network config (10.244.0.0/16, ${kind.name}) in the embedded store`)
+    step(2, `storing the network config (10.244.0.0/16${ipv6 ? ' and fc00::/48, dual stack' : ''}, ${kind.name}) in the embedded store`)
     const store = new SqliteStore({ path: `${dir}/store.db` })
-    await store.putConfig(configFor(backend))
+    await store.putConfig(configFor(backend, ipv6))
     await store.close()
 
     step(3, `starting a weft daemon on each node (logs in ${dir}/nN/weft.log)`)
@@ -189,20 +209,25 @@ export async function runDemo (o: DemoOptions): Promise<number> {
     }
     for (let i = 1; i <= o.nodes; i++) {
       await waitFile(`${dir}/n${i}/subnet.env`, 20_000, o.signal)
-      o.out(`  node n${i}: leased ${formatCidr(readSubnetEnv(`${dir}/n${i}/subnet.env`)?.subnet ?? { ip: 0, prefixLen: 0 })}`)
+      o.out(`  node n${i}: leased ${leased(`${dir}/n${i}/subnet.env`)}`)
     }
 
     step(4, `attaching ${o.podsPerNode} pods per node through weft's CNI plugin (delegating to bridge + host-local)`)
     const pods: Pod[] = []
     for (let i = 1; i <= o.nodes; i++) for (let j = 1; j <= o.podsPerNode; j++) pods.push(await attachPod(net, dir, i, j, o.cniPath))
-    const rows = [['POD', 'NODE', 'POD IP', 'NODE SUBNET']]
-    for (const p of pods) rows.push([p.name, `n${p.node} (198.18.0.${p.node})`, p.ip, formatCidr(readSubnetEnv(`${dir}/n${p.node}/subnet.env`)?.subnet ?? { ip: 0, prefixLen: 0 })])
+    const rows = ipv6 ? [['POD', 'NODE', 'POD IP', 'POD IPV6', 'NODE SUBNETS']] : [['POD', 'NODE', 'POD IP', 'NODE SUBNET']]
+    for (const p of pods) rows.push([p.name, `n${p.node} (198.18.0.${p.node})`, p.ip, ...(ipv6 ? [p.ip6 ?? '-'] : []), leased(`${dir}/n${p.node}/subnet.env`)])
     for (const l of table(rows)) o.out(l)
 
     step(5, `ping from every pod to every pod (${pods.length * (pods.length - 1)} pairs)`)
     await new Promise((resolve) => setTimeout(resolve, 300)) // the last node's FDB entry reaches the others
     failures = await pingMatrix(pods, o.out)
-    o.out(failures === 0 ? '  every pod reaches every pod' : `  ${failures} pairs failed`)
+    o.out(failures === 0 ? `  every pod reaches every pod${ipv6 ? ' over IPv4' : ''}` : `  ${failures} pairs failed`)
+    if (ipv6) {
+      const f6 = await pingMatrix(pods, o.out, 6)
+      o.out(f6 === 0 ? '  every pod reaches every pod over IPv6' : `  ${f6} pairs failed over IPv6`)
+      failures += f6
+    }
     if (wireguard) await wireguardSessions(dir, o.nodes, o.out)
 
     const a = pods.find((p) => p.node === 1)
@@ -210,6 +235,7 @@ export async function runDemo (o: DemoOptions): Promise<number> {
     if (a !== undefined && b !== undefined && o.iperfSeconds > 0) {
       step(6, `iperf3 for ${o.iperfSeconds} s from ${b.name} (node n2) to ${a.name} (node n1)`)
       await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal, kind.path)
+      if (ipv6) await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal, kind.path, 6)
     }
     if (o.keep) {
       o.out('')

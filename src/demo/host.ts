@@ -43,12 +43,13 @@ export class DemoNet {
     await sh(['ip', '-n', this.underlay, 'link', 'set', 'br0', 'up'])
   }
 
-  /** Node i: namespace with eth0 = 198.18.0.i/24 on the underlay bridge. */
-  async addNode (i: number): Promise<string> {
+  /** Node i: namespace with eth0 = 198.18.0.i/24 on the underlay bridge (and 2001:2::i/64 with ipv6). */
+  async addNode (i: number, ipv6 = false): Promise<string> {
     const ns = await this.addNamespace(`${this.prefix}n${i}`)
     await sh(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `u${i}`, 'netns', this.underlay])
     await sh(['ip', '-n', this.underlay, 'link', 'set', `u${i}`, 'master', 'br0', 'up'])
     await sh(['ip', '-n', ns, 'addr', 'add', `198.18.0.${i}/24`, 'dev', 'eth0'])
+    if (ipv6) await sh(['ip', '-n', ns, 'addr', 'add', `${DEMO_UNDERLAY6}${i.toString(16)}/64`, 'dev', 'eth0', 'nodad'])
     await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up'])
     return ns
   }
@@ -72,6 +73,9 @@ export class DemoNet {
     this.namespaces.length = 0
   }
 }
+
+/** The demo's IPv6 underlay (--ipv6): 2001:2::/64, from RFC 5180's benchmarking range. */
+export const DEMO_UNDERLAY6 = '2001:2::'
 
 export async function stopPids (pids: number[]): Promise<void> {
   const alive = (p: number): boolean => { try { process.kill(p, 0); return true } catch { return false } }

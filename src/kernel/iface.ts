@@ -16,28 +16,47 @@
 // link-local, permanent before dynamic, primary before secondary; never a
 // deprecated one, nor loopback, multicast or broadcast.
 //
+// IPv6 (the `family` option): 'dual' chooses the interface as above and
+// adds its public IPv6 address: --public-ipv6, else the interface's first
+// global IPv6 address (never link-local, deprecated, tentative or failed
+// duplicate detection), as flannel's LookupExtIface with both stacks; none
+// is an error. 'ipv6' (EnableIPv4 false) chooses by IPv6 addresses instead:
+// --iface names or IPv6 addresses, regexes over IPv6 addresses then names,
+// --iface-can-reach an IPv6 address, else the IPv6 default route's; the
+// IPv4 fields are then 0.
+//
 // Where weft differs from flanneld:
 // - --public-ip given without any --iface* and held by no interface (NAT):
 //   flanneld stops ("Failed to find any valid interface to use"); weft uses
 //   the default route's interface, as it did before flanneld changed.
 // - a regex is JavaScript's, not Go's RE2: the same for ordinary patterns;
 //   RE2's inline flags such as (?i) are refused when the flags are read.
-// - IPv4 only: an IPv6 --iface or --iface-can-reach matches nothing.
+// - in the IPv4 and dual modes an IPv6 --iface or --iface-can-reach matches
+//   nothing (flanneld looks the IPv6 interface up separately in dual stack);
+//   --public-ipv6 is taken as given, whichever interface holds it.
 import { execFileSync } from 'node:child_process'
 import { isIPv4, isIPv6 } from 'node:net'
 import { WeftError } from '../errors'
 import type { Logger } from '../log'
 import { parseIp4 } from '../packet/ip'
+import { ip6ToString, parseIp6 } from '../packet/net6'
 
 export interface Underlay {
   /** interface name */
   readonly name: string
   /** the interface's IPv4 address (uint32) */
   readonly ip: number
-  /** the address peers send to (uint32) */
+  /** the address peers send to (uint32); 0 on an IPv6-only underlay */
   readonly publicIP: number
   readonly mtu: number
+  /** the interface's IPv6 address, with family 'dual' or 'ipv6' */
+  readonly ip6?: bigint
+  /** the IPv6 address peers send to (--public-ipv6, else ip6), with family 'dual' or 'ipv6' */
+  readonly publicIPv6?: bigint
 }
+
+/** Which addresses the underlay needs: IPv4 (default), both, or IPv6 only. */
+export type UnderlayFamily = 'ipv4' | 'dual' | 'ipv6'
 
 export interface UnderlayOptions {
   /** --iface: names or addresses, in order */
@@ -48,6 +67,10 @@ export interface UnderlayOptions {
   ifaceCanReach?: string
   /** --public-ip ('' or absent: the interface's address) */
   publicIp?: string
+  /** --public-ipv6 ('' or absent: the interface's global IPv6 address) */
+  publicIpv6?: string
+  /** default 'ipv4'; 'dual' when EnableIPv6, 'ipv6' when EnableIPv4 is false too */
+  family?: UnderlayFamily
   /** candidates that did not match are logged here (info, as flanneld) */
   log?: Logger
   /** look in this named network namespace (tests) */
@@ -65,6 +88,20 @@ export interface LinkAddress {
   readonly secondary: boolean
 }
 
+/** One IPv6 address of a link, with the flags that say whether it may be used. */
+export interface LinkAddress6 {
+  readonly ip: string
+  readonly prefixLen: number
+  /** 'global', 'link', 'host', 'site' as `ip` prints the scope */
+  readonly scope: string
+  readonly dynamic: boolean
+  readonly deprecated: boolean
+  /** duplicate address detection not done yet, or failed: not usable */
+  readonly tentative: boolean
+  /** a temporary (privacy) address */
+  readonly temporary: boolean
+}
+
 export interface Link {
   readonly index: number
   readonly name: string
@@ -75,13 +112,15 @@ export interface Link {
   readonly carrier: boolean
   /** its IPv4 addresses as the kernel lists them */
   readonly inet: readonly LinkAddress[]
+  /** its IPv6 addresses as the kernel lists them (absent: none known) */
+  readonly inet6?: readonly LinkAddress6[]
 }
 
 /** What the choice looks at: the links, and the routes asked about (lazily). */
 export interface HostView {
   readonly links: readonly Link[]
-  /** the main table's default route's device; throws if there is a default route without one */
-  defaultRouteDev: () => string | undefined
+  /** the main table's default route's device (IPv4's, or IPv6's with 6); throws if there is a default route without one */
+  defaultRouteDev: (family?: 4 | 6) => string | undefined
   /** `ip route get ip`: the device and the source address the kernel would use */
   routeGet: (ip: string) => { dev: string, prefsrc?: string }
 }
@@ -91,7 +130,7 @@ interface IpAddrJson {
   ifname?: string
   mtu?: number
   flags?: string[]
-  addr_info?: Array<{ family?: string, local?: string, prefixlen?: number, dynamic?: boolean, deprecated?: boolean, secondary?: boolean, temporary?: boolean }>
+  addr_info?: Array<{ family?: string, local?: string, prefixlen?: number, scope?: string, dynamic?: boolean, deprecated?: boolean, secondary?: boolean, temporary?: boolean, tentative?: boolean, dadfailed?: boolean }>
 }
 
 /** The links in `ip -j addr show` output, in the kernel's (ifindex) order. */
@@ -109,8 +148,56 @@ export function parseIpAddrJson (text: string): Link[] {
       dynamic: a.dynamic === true,
       deprecated: a.deprecated === true,
       secondary: a.secondary === true || a.temporary === true
+    })),
+    inet6: (l.addr_info ?? []).filter((a) => a.family === 'inet6' && typeof a.local === 'string').map((a) => ({
+      ip: a.local as string,
+      prefixLen: a.prefixlen ?? 128,
+      scope: a.scope ?? 'global',
+      dynamic: a.dynamic === true,
+      deprecated: a.deprecated === true,
+      tentative: a.tentative === true || a.dadfailed === true,
+      temporary: a.temporary === true
     }))
   }))
+}
+
+/**
+ * The IPv6 addresses a peer may reach the link at, best first: global scope
+ * and global unicast only (a link-local address is no use across a routed
+ * underlay), not deprecated, not tentative; permanent before dynamic,
+ * stable before temporary.
+ */
+export function usableAddresses6 (link: Link): string[] {
+  const rank = (a: LinkAddress6): number => (a.dynamic ? 2 : 0) + (a.temporary ? 1 : 0)
+  return (link.inet6 ?? [])
+    .filter((a) => a.scope === 'global' && !a.deprecated && !a.tentative && globalUnicast6(a.ip))
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)
+    .map((x) => x.a.ip)
+}
+
+/** Go's IsGlobalUnicast for IPv6: not ::, loopback, multicast (ff00::/8) or link-local (fe80::/10). */
+function globalUnicast6 (text: string): boolean {
+  let v: bigint
+  try { v = parseIp6(text) } catch { return false }
+  const top16 = Number(v >> 112n)
+  return v !== 0n && v !== 1n && (top16 >> 8) !== 0xff && (top16 & 0xffc0) !== 0xfe80
+}
+
+/**
+ * The node's public IPv6 address: --public-ipv6 if given, else the link's
+ * first usable IPv6 address (usableAddresses6), else undefined. Throws
+ * EFLAG for a --public-ipv6 that is not an IPv6 address.
+ */
+export function publicIPv6Of (link: Link, publicIpv6 = ''): bigint | undefined {
+  if (publicIpv6 !== '') return parsePublicIpv6(publicIpv6)
+  const first = usableAddresses6(link)[0]
+  return first === undefined ? undefined : parseIp6(first)
+}
+
+function parsePublicIpv6 (s: string): bigint {
+  if (!isIPv6(s)) throw new WeftError('EFLAG', `--public-ipv6 ${JSON.stringify(s)} is not an IPv6 address`)
+  return parseIp6(s)
 }
 
 function jsonOf<T> (text: string, what: string): T {
@@ -204,6 +291,25 @@ function byRoute (view: HostView, ip: string): Attempt {
 
 /** The choice itself, over a view of the host (tests hand it a made-up one). */
 export function chooseUnderlay (o: UnderlayOptions, view: HostView): Underlay {
+  const family = o.family ?? 'ipv4'
+  if (family === 'ipv6') return chooseUnderlay6(o, view)
+  const u = chooseUnderlay4(o, view)
+  if (family === 'ipv4') return u
+  const link = view.links.find((l) => l.name === u.name) as Link
+  const pub6 = publicIPv6Of(link, o.publicIpv6 ?? '')
+  if (pub6 === undefined) {
+    throw new WeftError('EIFACE', `EnableIPv6 is on but interface ${u.name} has no global IPv6 address (${describe6(link)}): give it one, or give --public-ipv6`)
+  }
+  const own = usableAddresses6(link)[0]
+  return { ...u, ip6: own !== undefined ? parseIp6(own) : pub6, publicIPv6: pub6 }
+}
+
+const describe6 = (l: Link): string => (l.inet6 ?? []).length === 0
+  ? 'it has no IPv6 address at all'
+  : `it has ${(l.inet6 ?? []).map((a) => `${a.ip} (${[a.scope, ...(a.deprecated ? ['deprecated'] : []), ...(a.tentative ? ['tentative'] : [])].join(', ')})`).join(', ')}`
+
+/** The IPv4 (and dual-stack) choice: see the top of this file. */
+function chooseUnderlay4 (o: UnderlayOptions, view: HostView): Underlay {
   const ifaces = o.iface ?? []
   const regexes = o.ifaceRegex ?? []
   const canReach = o.ifaceCanReach ?? ''
@@ -249,6 +355,93 @@ export function chooseUnderlay (o: UnderlayOptions, view: HostView): Underlay {
   return { name: found.link.name, ip, publicIP: pub ?? ip, mtu: found.link.mtu }
 }
 
+interface Found6 { link: Link, ip: string }
+type Attempt6 = Found6 | { why: string }
+
+function withAddress6 (link: Link, ip?: string): Attempt6 {
+  const addr = ip ?? usableAddresses6(link)[0]
+  if (addr === undefined) return { why: `${link.name} has no usable IPv6 address` }
+  return { link, ip: addr }
+}
+
+/** --iface on an IPv6-only underlay: an IPv6 address names the link holding it, anything else not an address is a name. */
+function byIface6 (links: readonly Link[], want: string): Attempt6 {
+  if (isIPv6(want)) {
+    const n = parseIp6(want)
+    const link = links.find((l) => (l.inet6 ?? []).some((a) => isIPv6(a.ip) && parseIp6(a.ip) === n))
+    return link === undefined ? { why: `no interface has the address ${want}` } : { link, ip: want }
+  }
+  if (isIPv4(want)) return { why: 'an IPv4 address: the underlay is IPv6-only (EnableIPv4 false)' }
+  const link = links.find((l) => l.name === want)
+  return link === undefined ? { why: 'no such interface' } : withAddress6(link)
+}
+
+function byRegex6 (links: readonly Link[], pattern: string): Attempt6 {
+  const re = compileIfaceRegex(pattern)
+  for (const l of links) {
+    const ip = usableAddresses6(l).find((a) => re.test(a))
+    if (ip !== undefined) return { link: l, ip }
+  }
+  const link = links.find((l) => re.test(l.name))
+  if (link === undefined) return { why: `matches none of the interfaces here (${links.map((l) => `${l.name}:[${usableAddresses6(l).join(' ')}]`).join(', ')})` }
+  return withAddress6(link)
+}
+
+function byRoute6 (view: HostView, ip: string): Attempt6 {
+  if (!isIPv6(ip)) return { why: 'not an IPv6 address (the underlay is IPv6-only)' }
+  let r: { dev: string, prefsrc?: string }
+  try {
+    r = view.routeGet(ip)
+  } catch (err) {
+    return { why: `no route: ${(err as Error).message}` }
+  }
+  const link = view.links.find((l) => l.name === r.dev)
+  if (link === undefined) return { why: `its route's device ${r.dev} is not listed` }
+  return withAddress6(link, r.prefsrc !== undefined && isIPv6(r.prefsrc) ? r.prefsrc : undefined)
+}
+
+/** The IPv6-only choice (EnableIPv4 false): as chooseUnderlay4, by IPv6 addresses and the IPv6 default route. */
+function chooseUnderlay6 (o: UnderlayOptions, view: HostView): Underlay {
+  const ifaces = o.iface ?? []
+  const regexes = o.ifaceRegex ?? []
+  const canReach = o.ifaceCanReach ?? ''
+  const publicIpv6 = o.publicIpv6 ?? ''
+  const pub = publicIpv6 !== '' ? parsePublicIpv6(publicIpv6) : undefined
+  let found: Found6 | undefined
+  if (ifaces.length > 0 || regexes.length > 0 || canReach !== '') {
+    const misses: string[] = []
+    const tries: Array<[string, () => Attempt6]> = [
+      ...ifaces.map((v): [string, () => Attempt6] => [`--iface ${v}`, () => byIface6(view.links, v)]),
+      ...regexes.map((v): [string, () => Attempt6] => [`--iface-regex ${v}`, () => byRegex6(view.links, v)]),
+      ...(canReach !== '' ? [[`--iface-can-reach ${canReach}`, () => byRoute6(view, canReach)] as [string, () => Attempt6]] : [])
+    ]
+    for (const [what, attempt] of tries) {
+      const a = attempt()
+      if ('link' in a) { found = a; break }
+      misses.push(`${what}: ${a.why}`)
+      o.log?.info({ candidate: what, reason: a.why }, 'could not find a valid interface matching it')
+    }
+    if (found === undefined) throw new WeftError('EIFACE', `no interface to use matches the interfaces, regexes and address given (${misses.join('; ')})`)
+  } else {
+    if (pub !== undefined) {
+      const a = byIface6(view.links, ip6ToString(pub))
+      if ('link' in a) found = a
+      else o.log?.info({ publicIPv6: publicIpv6 }, 'no interface holds the public IPv6 address (NAT?): using the IPv6 default route\'s interface')
+    }
+    if (found === undefined) {
+      const name = view.defaultRouteDev(6)
+      if (name === undefined) throw new WeftError('EIFACE', 'no IPv6 default route to pick the underlay interface from: give --iface')
+      const link = view.links.find((l) => l.name === name)
+      const a = link === undefined ? { why: `${name} is not listed` } : withAddress6(link)
+      if (!('link' in a)) throw new WeftError('EIFACE', `the IPv6 default route's interface ${name} has no usable IPv6 address (${a.why}): give --iface`)
+      found = a
+    }
+  }
+  if (!(found.link.mtu > 0)) throw new WeftError('EIFACE', `cannot determine the MTU of interface ${found.link.name}`)
+  const ip6 = parseIp6(found.ip)
+  return { name: found.link.name, ip: 0, publicIP: 0, mtu: found.link.mtu, ip6, publicIPv6: pub ?? ip6 }
+}
+
 const IP_TIMEOUT_MS = 10_000
 
 /** `ip [-n ns] args`, synchronously: this runs once, before anything else is started. */
@@ -268,14 +461,14 @@ function ipSync (args: readonly string[], netns?: string): string {
 export function hostView (netns?: string): HostView {
   return {
     links: parseIpAddrJson(ipSync(['-j', 'addr', 'show'], netns)),
-    defaultRouteDev: () => {
-      const routes = jsonOf<Array<{ dev?: string }>>(ipSync(['-4', '-j', 'route', 'show', 'default'], netns), 'ip -j route show default')
+    defaultRouteDev: (family = 4) => {
+      const routes = jsonOf<Array<{ dev?: string }>>(ipSync([`-${family}`, '-j', 'route', 'show', 'default'], netns), 'ip -j route show default')
       if (routes.length === 0) return undefined
       if (routes[0]!.dev === undefined) throw new WeftError('EIFACE', 'found a default route but cannot tell its interface (multipath?): give --iface')
       return routes[0]!.dev
     },
     routeGet: (ip) => {
-      const r = jsonOf<Array<{ dev?: string, prefsrc?: string }>>(ipSync(['-4', '-j', 'route', 'get', ip], netns), 'ip -j route get')[0]
+      const r = jsonOf<Array<{ dev?: string, prefsrc?: string }>>(ipSync([isIPv6(ip) ? '-6' : '-4', '-j', 'route', 'get', ip], netns), 'ip -j route get')[0]
       if (r?.dev === undefined) throw new Error(`ip route get ${ip} names no device`)
       return { dev: r.dev, ...(r.prefsrc !== undefined ? { prefsrc: r.prefsrc } : {}) }
     }

@@ -12,18 +12,20 @@
 //   jump (flanneld only checks that each of its rules exists).
 // - remove() exists: flanneld leaves its rules behind when it stops (only its
 //   nftables mode cleans iptables up, and then looks for FLANNEL-FWD in `nat`).
-// - IPv4 only; flanneld's ip6tables set (same rules, ff00::/8) is not built.
+// One instance is one family: an IPv6 Network and subnet make it run
+// ip6tables and ip6tables-restore (flanneld's IPv6 set: the same chains in
+// ip6tables' tables); traffic.ts pairs two for a dual-stack network.
 // The nftables twin, for "EnableNFTables": true, is nftables.ts; both
 // implement traffic.ts's TrafficManager, which is all the backends see.
 import { WeftError } from '../errors'
 import type { Logger } from '../log'
 import { KernelCommandError, probe, type ProbeResult } from './exec'
-import { forwardChain, isJumpTo, masqChain, ruleLine, type ChainSet, type Table } from './iptables-rules'
+import { forwardChain, isJumpTo, masqChain, ruleLine, sameFamily, type ChainSet, type Family, type Table } from './iptables-rules'
 import type { TrafficManager } from './traffic'
 import { SerialRules, type RulesOptions } from './serial-rules'
 
 export interface TrafficRulesOptions extends RulesOptions {
-  /** binaries to use (e.g. iptables-legacy); default iptables and iptables-restore */
+  /** binaries to use (e.g. iptables-legacy); default iptables and iptables-restore, or ip6tables and ip6tables-restore for an IPv6 network */
   iptables?: string
   iptablesRestore?: string
 }
@@ -46,20 +48,25 @@ export function versionHasRandomFully (versionOutput: string): boolean {
 
 export class TrafficRules extends SerialRules implements TrafficManager {
   readonly kind = 'iptables'
+  /** 4: iptables, 6: ip6tables; from the network's CIDR */
+  readonly family: Family
   private readonly opts: TrafficRulesOptions
   private readonly bin: string
   private readonly restoreBin: string
-  protected readonly missingMsg = 'some iptables rules are missing; deleting and recreating them'
+  protected readonly missingMsg: string
   protected get log (): Logger | undefined { return this.opts.log }
 
   constructor (opts: TrafficRulesOptions) {
     super()
     this.opts = { ...opts }
-    this.bin = opts.iptables ?? 'iptables'
-    this.restoreBin = opts.iptablesRestore ?? 'iptables-restore'
-    // Fail on a bad CIDR now, not at the first apply().
+    // Fail on a bad CIDR (or a family mix) now, not at the first apply().
+    this.family = sameFamily(opts.network, opts.podSubnet)
     forwardChain(opts.network)
     masqChain(opts.network, opts.podSubnet, false)
+    const v6 = this.family === 6
+    this.bin = opts.iptables ?? (v6 ? 'ip6tables' : 'iptables')
+    this.restoreBin = opts.iptablesRestore ?? (v6 ? 'ip6tables-restore' : 'iptables-restore')
+    this.missingMsg = v6 ? 'some ip6tables rules are missing; deleting and recreating them' : 'some iptables rules are missing; deleting and recreating them'
   }
 
   /** The chains this configuration installs, in the order they are applied. */
@@ -89,11 +96,11 @@ export class TrafficRules extends SerialRules implements TrafficManager {
         await this.applySet(set)
       } catch (err) {
         if (!(err instanceof KernelCommandError)) throw err // e.g. iptables not installed: no point
-        this.opts.log?.warn({ err }, `applying ${set.chain} failed; retrying once`)
+        this.opts.log?.warn({ err }, `applying ${set.chain} (${this.bin}) failed; retrying once`)
         await this.applySet(set)
       }
     }
-    this.opts.log?.debug('iptables rules applied')
+    this.opts.log?.debug(`${this.bin} rules applied`)
   }
 
   private async applySet (set: ChainSet): Promise<void> {
@@ -151,7 +158,7 @@ export class TrafficRules extends SerialRules implements TrafficManager {
       ...(exists ? [`-F ${set.chain}`, `-X ${set.chain}`] : []),
       'COMMIT'
     ])
-    this.opts.log?.info(`removed iptables chain ${set.chain} (${set.table})`)
+    this.opts.log?.info(`removed ${this.bin} chain ${set.chain} (${set.table})`)
   }
 
   /** `iptables -S <chain>` lines, or undefined if the chain does not exist (exit status 1). */
@@ -208,6 +215,6 @@ export class TrafficRules extends SerialRules implements TrafficManager {
 function notFound (err: unknown, bin: string): unknown {
   if (!(err instanceof KernelCommandError) || !err.notFound) return err
   return new WeftError('EKERNEL',
-    `${bin} not found: install the iptables package, or set "EnableNFTables": true in the network config to use nftables (or run without --ip-masq and with --iptables-forward-rules=false)`,
+    `${bin} not found: install the iptables package (it has ip6tables too), or set "EnableNFTables": true in the network config to use nftables (or run without --ip-masq and with --iptables-forward-rules=false)`,
     { cause: err })
 }

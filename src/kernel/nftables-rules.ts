@@ -12,18 +12,19 @@
 // flannel's iptables rule does (`-m mark --mark 0x4000/0x4000`):
 // `meta mark & 0x00004000 == 0x00004000 return`.
 //
-// IPv4 only, as the rest of weft: flannel's `ip6 flannel-ipv6` table (the same
-// chains with ip6 matches and ff00::/8) is not built; it is only removed.
-import { canonicalCidr, type Cidr } from './iptables-rules'
+// For an IPv6 Network and subnet the table is flannel's `ip6 flannel-ipv6`:
+// the same chains, comments and rules with `ip6` matches and ff00::/8 for
+// multicast; the family follows from the CIDRs.
+import { canonicalCidr, cidrFamily, multicastOf, sameFamily, type Cidr, type Family } from './iptables-rules'
 
 export const NFT_FAMILY = 'ip'
 export const NFT_TABLE = 'flannel-ipv4'
+export const NFT_FAMILY_V6 = 'ip6'
 export const NFT_TABLE_V6 = 'flannel-ipv6'
 export const NFT_FORWARD_CHAIN = 'forward'
 export const NFT_MASQ_CHAIN = 'postrtg'
 /** kube-proxy's masquerade bit (flannel's trafficmngr.KubeProxyMark, 0x4000/0x4000) */
 export const KUBE_PROXY_MARK_BIT = 0x4000
-const MULTICAST = '224.0.0.0/4'
 
 /** Every table flannel's nftables mode makes: what a clean-up removes. */
 export const NFT_TABLES_ALL: ReadonlyArray<{ family: string, name: string }> = [
@@ -60,21 +61,30 @@ export interface NftTableOptions {
 
 const hex8 = (n: number): string => '0x' + n.toString(16).padStart(8, '0')
 
+/** flannel's table for a family: `ip flannel-ipv4` or `ip6 flannel-ipv6` (nft's family name is also the match prefix). */
+export function nftTableOf (family: Family): { family: string, name: string } {
+  return family === 6 ? { family: NFT_FAMILY_V6, name: NFT_TABLE_V6 } : { family: NFT_FAMILY, name: NFT_TABLE }
+}
+
 /** --iptables-forward-rules: accept forwarded traffic from and to the Network. */
 export function nftForwardChain (network: Cidr): NftChain {
   const net = canonicalCidr(network)
+  const ip = nftTableOf(cidrFamily(network)).family
   return {
     name: NFT_FORWARD_CHAIN,
     comment: 'chain to accept flannel traffic',
     type: 'filter',
     hook: 'forward',
     priority: 'filter',
-    rules: [`ip saddr ${net} accept`, `ip daddr ${net} accept`]
+    rules: [`${ip} saddr ${net} accept`, `${ip} daddr ${net} accept`]
   }
 }
 
 /** --ip-masq: flannel's six rules, same order and meaning as its iptables FLANNEL-POSTRTG. */
 export function nftMasqChain (network: Cidr, podSubnet: Cidr, randomFully: boolean): NftChain {
+  const family = sameFamily(network, podSubnet)
+  const ip = nftTableOf(family).family
+  const multicast = multicastOf(family)
   const net = canonicalCidr(network)
   const pod = canonicalCidr(podSubnet)
   const masq = randomFully ? 'masquerade fully-random' : 'masquerade'
@@ -89,24 +99,25 @@ export function nftMasqChain (network: Cidr, podSubnet: Cidr, randomFully: boole
       // not what kube-proxy marked for its own masquerading (no double NAT)
       `meta mark & ${mark} == ${mark} return`,
       // nothing within the overlay
-      `ip saddr ${pod} ip daddr ${net} return`,
-      `ip saddr ${net} ip daddr ${pod} return`,
+      `${ip} saddr ${pod} ${ip} daddr ${net} return`,
+      `${ip} saddr ${net} ${ip} daddr ${pod} return`,
       // nor outside traffic to our pods that a node forwarded to us
-      `ip saddr != ${net} ip daddr ${pod} return`,
+      `${ip} saddr != ${net} ${ip} daddr ${pod} return`,
       // pods to the outside world, but not multicast
-      `ip saddr ${net} ip daddr != ${MULTICAST} ${masq}`,
+      `${ip} saddr ${net} ${ip} daddr != ${multicast} ${masq}`,
       // the host to the overlay
-      `ip saddr != ${net} ip daddr ${net} ${masq}`
+      `${ip} saddr != ${net} ${ip} daddr ${net} ${masq}`
     ]
   }
 }
 
 /** The whole table for these options: always the table (flannel creates it at start), then the chains asked for. */
 export function nftTable (o: NftTableOptions): NftTable {
+  const { family, name } = nftTableOf(sameFamily(o.network, o.podSubnet))
   const chains: NftChain[] = []
   if (o.forwardRules) chains.push(nftForwardChain(o.network))
   if (o.ipMasq) chains.push(nftMasqChain(o.network, o.podSubnet, o.randomFully))
-  return { family: NFT_FAMILY, name: NFT_TABLE, comment: `rules for ${NFT_TABLE}`, chains }
+  return { family, name, comment: `rules for ${name}`, chains }
 }
 
 const quote = (s: string): string => `"${s.replace(/["\\]/g, '')}"`

@@ -17,12 +17,17 @@
 //   at its next start in iptables mode, as weft does too: traffic.ts).
 // - the kube-proxy mark is matched as a bit, not as an exact value
 //   (nftables-rules.ts says why).
-// - IPv4 only: flanneld also makes an (empty unless dual stack) table
-//   `ip6 flannel-ipv6`.
+// - one table per family the network has: flanneld makes both `ip
+//   flannel-ipv4` and `ip6 flannel-ipv6` at start, the one of a family the
+//   network lacks left empty; weft does not make that empty table.
+// One instance is one family (an IPv6 Network and subnet: `ip6
+// flannel-ipv6`); traffic.ts pairs two for a dual-stack network, each
+// family's table replaced in a transaction of its own, as flanneld does.
 import { WeftError } from '../errors'
 import type { Logger } from '../log'
 import { KernelCommandError, probe, type ProbeResult } from './exec'
-import { NFT_FAMILY, NFT_TABLE, nftApplyScript, nftRandomFullyProbe, nftRemoveScript, nftTable, renderNftTable, sameListing, type NftTable } from './nftables-rules'
+import { sameFamily, type Family } from './iptables-rules'
+import { nftApplyScript, nftRandomFullyProbe, nftRemoveScript, nftTable, nftTableOf, renderNftTable, sameListing, type NftTable } from './nftables-rules'
 import type { TrafficManager } from './traffic'
 import { SerialRules, type RulesOptions } from './serial-rules'
 
@@ -40,12 +45,16 @@ const commentsCache = new Map<string, boolean>()
 
 export class NftRules extends SerialRules implements TrafficManager {
   readonly kind = 'nftables'
+  /** 4: table ip flannel-ipv4, 6: table ip6 flannel-ipv6; from the network's CIDR */
+  readonly family: Family
   private readonly opts: NftRulesOptions
   private readonly bin: string
   private readonly key: string
+  /** our table, as `nft list table` and `delete table` name it */
+  private readonly tableRef: { family: string, name: string }
   /** what `nft list table` printed right after our last apply() */
   private applied: string | undefined
-  protected readonly missingMsg = `the nftables table ${NFT_FAMILY} ${NFT_TABLE} is missing or changed; recreating it`
+  protected readonly missingMsg: string
   protected get log (): Logger | undefined { return this.opts.log }
 
   constructor (opts: NftRulesOptions) {
@@ -53,9 +62,15 @@ export class NftRules extends SerialRules implements TrafficManager {
     this.opts = { ...opts }
     this.bin = opts.nft ?? 'nft'
     this.key = `${this.bin}\0${opts.netns ?? ''}`
-    // Fail on a bad CIDR now, not at the first apply().
+    // Fail on a bad CIDR (or a family mix) now, not at the first apply().
+    this.family = sameFamily(opts.network, opts.podSubnet)
     nftTable({ network: opts.network, podSubnet: opts.podSubnet, ipMasq: true, forwardRules: true, randomFully: false })
+    this.tableRef = nftTableOf(this.family)
+    this.missingMsg = `the nftables table ${this.tableName} is missing or changed; recreating it`
   }
+
+  /** "ip flannel-ipv4" or "ip6 flannel-ipv6", for messages */
+  private get tableName (): string { return `${this.tableRef.family} ${this.tableRef.name}` }
 
   /** The table this configuration installs. */
   async table (): Promise<NftTable> {
@@ -66,9 +81,9 @@ export class NftRules extends SerialRules implements TrafficManager {
   /** Deletes the table (all our rules, whatever the options). */
   protected async doRemove (): Promise<void> {
     const existed = (await this.list()) !== undefined
-    await this.script(nftRemoveScript())
+    await this.script(nftRemoveScript([this.tableRef]))
     this.applied = undefined
-    if (existed) this.opts.log?.info(`removed nftables table ${NFT_FAMILY} ${NFT_TABLE}`)
+    if (existed) this.opts.log?.info(`removed nftables table ${this.tableName}`)
   }
 
   /** Replaces the table whole, in one transaction. */
@@ -90,7 +105,7 @@ export class NftRules extends SerialRules implements TrafficManager {
       this.opts.log?.debug({ listing: now }, 'this nft prints our table in its own words; checking against that listing from now on')
     }
     this.applied = now
-    this.opts.log?.debug('nftables rules applied')
+    this.opts.log?.debug(`nftables rules applied (${this.tableName})`)
   }
 
   /** Is the table there, with exactly our chains and rules? */
@@ -102,9 +117,9 @@ export class NftRules extends SerialRules implements TrafficManager {
     return this.applied !== undefined && sameListing(now, this.applied)
   }
 
-  /** `nft list table ip flannel-ipv4`, or undefined if there is no such table. */
+  /** `nft list table ip flannel-ipv4` (or ip6 flannel-ipv6), or undefined if there is no such table. */
   private async list (): Promise<string | undefined> {
-    const argv = ['list', 'table', NFT_FAMILY, NFT_TABLE]
+    const argv = ['list', 'table', this.tableRef.family, this.tableRef.name]
     const r = await this.tool(argv)
     if (r.code === 0) return r.stdout
     if (/No such file or directory/.test(r.stderr)) return undefined

@@ -4,11 +4,11 @@
 import type { Logger } from '../log'
 import type { Cidr } from './iptables-rules'
 
-/** What both rule sets are built from: flanneld's flags and the lease. */
+/** What both rule sets are built from: flanneld's flags and the lease (one IP family: the CIDRs'). */
 export interface RulesOptions {
-  /** the flannel Network, e.g. "10.244.0.0/16" */
+  /** the flannel Network, e.g. "10.244.0.0/16", or its IPv6Network, e.g. "fc00::/48" */
   network: Cidr
-  /** this node's lease subnet, e.g. "10.244.1.0/24" */
+  /** this node's lease subnet, e.g. "10.244.1.0/24", or its IPv6 subnet, e.g. "fc00:0:0:1::/64" */
   podSubnet: Cidr
   /** flanneld --ip-masq: the masquerade rules */
   ipMasq: boolean
@@ -57,7 +57,8 @@ export abstract class SerialRules {
     return this.serial(() => this.doRemove())
   }
 
-  private serial<T> (f: () => Promise<T>): Promise<T> {
+  /** Runs f after every operation queued before it has settled. */
+  protected serial<T> (f: () => Promise<T>): Promise<T> {
     const p = this.queue.then(f, f)
     this.queue = p.catch(() => {})
     return p

@@ -1,7 +1,8 @@
-// Kernel sysctls, chiefly net.ipv4.ip_forward, which every flannel backend
-// needs (a node forwards between pods and the overlay). Without a namespace
-// we write /proc/sys directly: no dependency on procps and no process spawn.
-// With one (tests), `ip netns exec <ns> sysctl` does it, because /proc/sys/net
+// Kernel sysctls, chiefly net.ipv4.ip_forward (and for IPv6
+// net.ipv6.conf.all.forwarding), which every flannel backend needs (a node
+// forwards between pods and the overlay). Without a namespace we write
+// /proc/sys directly: no dependency on procps and no process spawn. With one
+// (tests), `ip netns exec <ns> sysctl` does it, because /proc/sys/net
 // shows the network namespace of whoever opens it.
 import { readFile, writeFile } from 'node:fs/promises'
 import { WeftError } from '../errors'
@@ -68,7 +69,23 @@ export async function getSysctl (name: string, opts: KernelOptions = {}): Promis
   }
 }
 
-/** net.ipv4.ip_forward=1: the node routes between its pods and the overlay. */
-export async function enableForwarding (opts: KernelOptions = {}): Promise<void> {
-  await setSysctl('net.ipv4.ip_forward', 1, opts)
+export interface ForwardingOptions extends KernelOptions {
+  /** net.ipv4.ip_forward=1 (default true; false for an IPv6-only network) */
+  ipv4?: boolean
+  /** net.ipv6.conf.all.forwarding=1 (default false: only when the network has IPv6) */
+  ipv6?: boolean
+}
+
+/**
+ * The node routes between its pods and the overlay: net.ipv4.ip_forward=1,
+ * and with `ipv6` net.ipv6.conf.all.forwarding=1. IPv6 is opt-in because it
+ * is not free: with forwarding on, an interface whose accept_ra is 1 (the
+ * default) stops taking router advertisements, so a host that gets its IPv6
+ * default route by SLAAC needs accept_ra=2 there; only a network with IPv6
+ * asks for it.
+ */
+export async function enableForwarding (opts: ForwardingOptions = {}): Promise<void> {
+  const { ipv4, ipv6, ...kernel } = opts
+  if (ipv4 !== false) await setSysctl('net.ipv4.ip_forward', 1, kernel)
+  if (ipv6 === true) await setSysctl('net.ipv6.conf.all.forwarding', 1, kernel)
 }

@@ -1,5 +1,5 @@
 // Every Node's lease as one list, for `weft leases --kube-subnet-mgr`: what
-// each weft or flanneld node would route to.
+// each weft or flanneld node would route to, in each family the node has.
 import type { LeaseList } from '../store/store'
 import { annotationNames } from './annotations'
 import { KubeClient } from './client'
@@ -10,6 +10,7 @@ export async function listNodeLeases (o: KubeClientOptions & { annotationPrefix:
   const names = annotationNames(o.annotationPrefix)
   const client = new KubeClient(o)
   const list = await client.listNodes()
-  const { leases, skipped } = new NodeTable(names).reset(list.nodes)
+  // no network config here: each node's lease of whichever families it has
+  const { leases, skipped } = new NodeTable(names, 'auto').reset(list.nodes)
   return { leases, skipped, revision: 0, server: client.server }
 }

@@ -4,9 +4,10 @@
 // LeaseManager does (acquire, lease, run), so every backend works unchanged.
 //
 // 1. acquire(): list the nodes (the initial sync), find ours, check its pod
-//    CIDR against the Network, and patch our annotations through the status
-//    subresource if they differ, as flanneld does (public-ip-overwrite
-//    honoured)
+//    CIDRs against the Network and IPv6Network (per family the network has),
+//    and patch our annotations through the status subresource if they
+//    differ, as flanneld does (public-ip-overwrite and public-ipv6-overwrite
+//    honoured; the IPv6 ones written only when flanneld writes them)
 // 2. run(): watch nodes from the list's resourceVersion; events become
 //    store events (node-table.ts) and then peer batches (LeaseWatcher); a
 //    410 (the version expired) relists and applies the difference; a cut
@@ -21,6 +22,8 @@ import { WeftError } from '../errors'
 import type { Logger } from '../log'
 import { contains, formatCidr } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
+import { contains6, formatCidr6 } from '../packet/net6'
+import type { Ip6Net } from '../packet/net6'
 import { ip4ToString } from '../packet/ip'
 import { backoffMs, StoreError } from '../store/store'
 import type { StoreOutage } from '../store/outage'
@@ -32,7 +35,7 @@ import { OnceLog } from '../util/log-once'
 import { sleep } from '../util/sleep'
 import type { Annotations } from './annotations'
 import type { KubeClient } from './client'
-import { annotationsOf, nodeName, podSubnet } from './node'
+import { annotationsOf, nodeName, podSubnets } from './node'
 import type { KubeNode } from './node'
 import { NodeTable } from './node-table'
 import type { TableChange } from './node-table'
@@ -41,9 +44,13 @@ export interface KubeManagerOptions {
   client: KubeClient
   nodeName: string
   names: Annotations
-  /** the Network the pod CIDRs must lie in */
+  /** the Network the IPv4 pod CIDRs must lie in */
   network: Ip4Net
-  /** our address and backend data, as the backend gives them */
+  /** the IPv6Network the IPv6 pod CIDRs must lie in (the network's EnableIPv6); absent: no IPv6 */
+  network6?: Ip6Net
+  /** the network's EnableIPv4 (default true); false: an IPv6-only network, `network` unused */
+  enableIPv4?: boolean
+  /** our address and backend data, as the backend gives them (attrs.publicIPv6 and backendV6Data: the IPv6 ones) */
   publicIP: number
   attrs: LeaseAttrs
   log: Logger
@@ -72,7 +79,7 @@ export class KubeSubnetManager {
   private onOwn: ((n: KubeNode) => void) | undefined
 
   constructor (private readonly o: KubeManagerOptions) {
-    this.table = new NodeTable(o.names)
+    this.table = new NodeTable(o.names, { ipv4: o.enableIPv4 ?? true, ipv6: o.network6 !== undefined })
     this.random = o.random ?? Math.random
     this.invalid = new OnceLog(o.log, 'ignoring a node whose flannel annotations do not make a lease')
   }
@@ -93,28 +100,44 @@ export class KubeSubnetManager {
     this.resourceVersion = list.resourceVersion
     const own = list.nodes.find((n) => nodeName(n) === this.o.nodeName)
     if (own === undefined) throw new WeftError('ENONODE', `node ${JSON.stringify(this.o.nodeName)} does not exist in the Kubernetes API (NODE_NAME, or the pod's spec.nodeName, must name this node)`)
-    const sub = podSubnet(own)
+    const sub = podSubnets(own)
     if ('reason' in sub) {
       throw new WeftError('ENOPODCIDR', sub.unassigned === true
         ? `node ${JSON.stringify(this.o.nodeName)} pod cidr not assigned (kube-controller-manager assigns one with --allocate-node-cidrs)`
         : `node ${JSON.stringify(this.o.nodeName)}: ${sub.reason}`)
     }
-    const subnet = sub.subnet
-    if (!contains(this.o.network, subnet.ip) || subnet.prefixLen < this.o.network.prefixLen) {
+    const ipv4 = this.o.enableIPv4 ?? true
+    const network6 = this.o.network6
+    // flannel goes on with an empty subnet of a family the network has and
+    // the node lacks (and its backend then fails obscurely); weft says so
+    if (ipv4 && sub.subnet === undefined) throw new WeftError('ENOPODCIDR', `node ${JSON.stringify(this.o.nodeName)} has no IPv4 pod CIDR, and the network has IPv4 (EnableIPv4): give the node one in spec.podCIDRs, or set EnableIPv4 false`)
+    if (network6 !== undefined && sub.subnet6 === undefined) throw new WeftError('ENOPODCIDR', `node ${JSON.stringify(this.o.nodeName)} has no IPv6 pod CIDR, and the network has IPv6 (EnableIPv6): give the node one in spec.podCIDRs (kube-controller-manager's --cluster-cidr with an IPv6 CIDR)`)
+    const subnet: Ip4Net = ipv4 && sub.subnet !== undefined ? sub.subnet : { ip: 0, prefixLen: 0 }
+    if (ipv4 && (!contains(this.o.network, subnet.ip) || subnet.prefixLen < this.o.network.prefixLen)) {
       throw new WeftError('ESUBNET', `subnet "${formatCidr(this.o.network)}" specified in the flannel net config doesn't contain "${formatCidr(subnet)}" PodCIDR of the "${this.o.nodeName}" node`)
     }
+    const subnet6 = network6 !== undefined ? sub.subnet6 : undefined
+    if (network6 !== undefined && subnet6 !== undefined && (!contains6(network6, subnet6.ip) || subnet6.prefixLen < network6.prefixLen)) {
+      throw new WeftError('ESUBNET', `subnet "${formatCidr6(network6)}" specified in the flannel net config doesn't contain "${formatCidr6(subnet6)}" IPv6 PodCIDR of the "${this.o.nodeName}" node`)
+    }
     await this.publish(own)
-    this.current = { subnet, attrs: this.o.attrs, expiration: null, revision: 0 }
-    this.watcher.setOwn(subnet)
+    this.current = { subnet, ...(subnet6 !== undefined ? { subnet6 } : {}), attrs: this.o.attrs, expiration: null, revision: 0 }
+    this.watcher.setOwn(this.current)
     const { skipped } = this.table.reset(list.nodes)
     this.warnSkipped(skipped)
-    log.info({ node: this.o.nodeName, subnet: formatCidr(subnet), nodes: list.nodes.length }, 'our subnet is the node\'s pod CIDR')
+    log.info({ node: this.o.nodeName, ...(ipv4 ? { subnet: formatCidr(subnet) } : {}), ...(subnet6 !== undefined ? { subnet6: formatCidr6(subnet6) } : {}), nodes: list.nodes.length }, 'our subnet is the node\'s pod CIDR')
     return this.current
   }
 
   /** The node-public-ip annotation flanneld reads at start (its GetStoredPublicIP): overrides --public-ip when set. */
   static storedPublicIP (n: KubeNode, names: Annotations): string | undefined {
     const v = annotationsOf(n)[names.nodePublicIP]
+    return typeof v === 'string' && v !== '' ? v : undefined
+  }
+
+  /** The node-public-ipv6 annotation flanneld reads at start with node-public-ip: overrides --public-ipv6 when set. */
+  static storedPublicIPv6 (n: KubeNode, names: Annotations): string | undefined {
+    const v = annotationsOf(n)[names.nodePublicIPv6]
     return typeof v === 'string' && v !== '' ? v : undefined
   }
 
@@ -211,17 +234,37 @@ export class KubeSubnetManager {
     if (peers.length > 0) h.onPeers(peers)
   }
 
-  /** The annotations flanneld's AcquireLease writes, given what the node has now. */
+  /**
+   * The annotations flanneld's AcquireLease writes, given what the node has
+   * now: backend-type and kube-subnet-manager always; backend-data and
+   * public-ip unless a vxlan node has no IPv4 backend data (IPv6-only: then
+   * they are not written; another backend writes "null" and "0.0.0.0", as
+   * flanneld does); backend-v6-data and public-ipv6 for vxlan with IPv6
+   * backend data, and for host-gw (and wireguard with its data) with a
+   * public IPv6, never otherwise. public-ip-overwrite and
+   * public-ipv6-overwrite win over our own addresses.
+   */
   private wanted (n: KubeNode): Record<string, string> {
     const names = this.o.names
     const a = annotationsOf(n)
-    const overwrite = a[names.publicIPOverwrite]
-    const want: Record<string, string> = {
-      [names.backendType]: this.o.attrs.backendType,
-      [names.backendData]: JSON.stringify(this.o.attrs.backendData ?? null),
-      [names.publicIP]: typeof overwrite === 'string' && overwrite !== '' ? overwrite : ip4ToString(this.o.publicIP),
-      [names.subnetKubeManaged]: 'true'
+    const attrs = this.o.attrs
+    const type = attrs.backendType
+    const bd = JSON.stringify(attrs.backendData ?? null)
+    const v6bd = JSON.stringify(attrs.backendV6Data ?? null)
+    const pub6 = attrs.publicIPv6
+    const want: Record<string, string> = { [names.backendType]: type }
+    if ((type === 'vxlan' && bd !== 'null') || (type === 'wireguard' && bd !== 'null') || type !== 'vxlan') {
+      const overwrite = a[names.publicIPOverwrite]
+      want[names.backendData] = bd
+      want[names.publicIP] = typeof overwrite === 'string' && overwrite !== '' ? overwrite : ip4ToString(this.o.publicIP)
     }
+    // (flanneld would crash printing a vxlan node's missing PublicIPv6; weft writes no IPv6 annotations then)
+    if (pub6 !== null && ((type === 'vxlan' && v6bd !== 'null') || (type === 'wireguard' && v6bd !== 'null') || type === 'host-gw' || type === 'extension')) {
+      const overwrite6 = a[names.publicIPv6Overwrite]
+      want[names.backendV6Data] = v6bd
+      want[names.publicIPv6] = typeof overwrite6 === 'string' && overwrite6 !== '' ? overwrite6 : pub6
+    }
+    want[names.subnetKubeManaged] = 'true'
     return want
   }
 
@@ -236,6 +279,10 @@ export class KubeSubnetManager {
     const overwrite = have[this.o.names.publicIPOverwrite]
     if (typeof overwrite === 'string' && overwrite !== '' && diff[this.o.names.publicIP] !== undefined) {
       this.o.log.info({ publicIP: overwrite, annotation: this.o.names.publicIPOverwrite }, 'publishing the public IP from the node annotation')
+    }
+    const overwrite6 = have[this.o.names.publicIPv6Overwrite]
+    if (typeof overwrite6 === 'string' && overwrite6 !== '' && diff[this.o.names.publicIPv6] !== undefined) {
+      this.o.log.info({ publicIPv6: overwrite6, annotation: this.o.names.publicIPv6Overwrite }, 'publishing the public IPv6 from the node annotation')
     }
     await this.o.client.patchNodeStatus(this.o.nodeName, { metadata: { annotations: diff } })
     this.o.log.info({ node: this.o.nodeName, annotations: Object.keys(diff) }, 'published our backend data in the node\'s annotations')

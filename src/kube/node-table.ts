@@ -10,16 +10,23 @@
 //   lease of a node stripped of its annotations; its pods are unreachable
 //   meanwhile, so a stale route helps nobody)
 // - a malformed node is skipped and reported once by the caller (skipped)
-// - two nodes claiming one pod CIDR (a cluster misconfigured by hand): the
-//   first keeps it, the second is skipped until the first lets go
+// - two nodes claiming one pod CIDR of either family (a cluster
+//   misconfigured by hand): the first keeps it, the second is skipped until
+//   the first lets go
+// - a dual-stack node is one lease of both subnets, an IPv6-only node one
+//   whose IPv4 half is 0.0.0.0/0 (flannel's key "0.0.0.0-0&fc00::-64"), as
+//   the families the network has (EnableIPv4, EnableIPv6) make them
 // Pure: no I/O.
 import { subnetKey } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
+import { subnetKey6 } from '../packet/net6'
+import type { Ip6Net } from '../packet/net6'
+import { hasIPv4, leaseKey as storeKey } from '../subnet/lease'
 import type { Lease, Skipped } from '../subnet/lease'
 import type { StoreEvent } from '../store/store'
 import type { Annotations } from './annotations'
-import { isManaged, leaseKey, nodeName, nodeToLease } from './node'
-import type { KubeNode } from './node'
+import { IPV4_ONLY, isManaged, leaseKey, nodeName, nodeToLease } from './node'
+import type { Families, KubeNode } from './node'
 
 interface Entry {
   /** what peers care about, to tell a change from a heartbeat */
@@ -36,16 +43,16 @@ export interface TableChange {
 
 export class NodeTable {
   private readonly nodes = new Map<string, Entry>()
-  /** subnet key -> the node holding it */
+  /** family subnet key ("10.244.1.0-24", "fc00::-64") -> the node holding it */
   private readonly holders = new Map<string, string>()
   private revision = 0
 
-  constructor (private readonly names: Annotations) {}
+  constructor (private readonly names: Annotations, private readonly families: Families = IPV4_ONLY) {}
 
   /** Every lease now held, for a snapshot. */
   leases (): Lease[] {
     const out: Lease[] = []
-    for (const name of this.holders.values()) {
+    for (const name of new Set(this.holders.values())) {
       const l = this.nodes.get(name)?.lease
       if (l !== undefined) out.push(l)
     }
@@ -63,13 +70,13 @@ export class NodeTable {
     if (old !== undefined && old.key === key) return { events: [], skipped: [] }
     const out: TableChange = { events: [], skipped: [] }
     const entry: Entry = { key, lease: undefined, skipped: undefined }
-    const made = isManaged(n, this.names) ? nodeToLease(n, this.names) : undefined
+    const made = isManaged(n, this.names) ? nodeToLease(n, this.names, this.families) : undefined
     if (made !== undefined && !made.ok) {
       entry.skipped = made.reason
       out.skipped.push({ key: `node ${name}`, reason: made.reason })
     } else if (made !== undefined) {
-      entry.lease = { subnet: made.subnet, attrs: made.attrs, expiration: null, revision: ++this.revision }
-      if (old?.lease !== undefined && subnetKey(old.lease.subnet) === subnetKey(made.subnet) && this.holders.get(subnetKey(made.subnet)) === name) {
+      entry.lease = { subnet: made.subnet, ...(made.subnet6 !== undefined ? { subnet6: made.subnet6 } : {}), attrs: made.attrs, expiration: null, revision: ++this.revision }
+      if (old?.lease !== undefined && storeKey(old.lease) === storeKey(entry.lease) && this.holds(name, old.lease)) {
         // same subnet, new attributes (a new VTEP MAC, a new public IP): one put replaces it, no gap
         this.nodes.set(name, entry)
         out.events.push({ type: 'put', lease: entry.lease })
@@ -110,32 +117,68 @@ export class NodeTable {
     return this.holders.get(subnetKey(subnet))
   }
 
+  /** The node holding an IPv6 subnet. */
+  holderOf6 (subnet6: Ip6Net): string | undefined {
+    return this.holders.get(subnetKey6(subnet6))
+  }
+
+  /** Does the node hold the lease's subnets (every family of it)? */
+  private holds (name: string, l: Lease): boolean {
+    return familyKeys(l).every((k) => this.holders.get(k) === name)
+  }
+
+  /** Take the lease's subnets if no other node holds one of them; returns whether it did. */
+  private tryClaim (name: string, l: Lease): string | undefined {
+    const keys = familyKeys(l)
+    for (const k of keys) {
+      const holder = this.holders.get(k)
+      if (holder !== undefined && holder !== name) return `its pod CIDR ${k} is held by node ${holder}`
+    }
+    for (const k of keys) this.holders.set(k, name)
+    return undefined
+  }
+
   private claim (name: string, entry: Entry, out: TableChange): void {
     const l = entry.lease
     if (l === undefined) return
-    const k = subnetKey(l.subnet)
-    const holder = this.holders.get(k)
-    if (holder !== undefined && holder !== name) {
-      out.skipped.push({ key: `node ${name}`, reason: `its pod CIDR ${k} is held by node ${holder}` })
+    const conflict = this.tryClaim(name, l)
+    if (conflict !== undefined) {
+      out.skipped.push({ key: `node ${name}`, reason: conflict })
       return
     }
-    this.holders.set(k, name)
     out.events.push({ type: 'put', lease: l })
   }
 
-  /** Lets go of whatever the node held; a node waiting for the same subnet takes it over. */
+  /**
+   * Lets go of whatever the node held; a node waiting for one of its subnets
+   * takes it over if all of its own are free now (a lease of the same key
+   * replaces the old one with a put alone, as before).
+   */
   private release (name: string, out: TableChange): void {
     const l = this.nodes.get(name)?.lease
-    if (l === undefined) return
-    const k = subnetKey(l.subnet)
-    if (this.holders.get(k) !== name) return
-    this.holders.delete(k)
+    if (l === undefined || !this.holds(name, l)) return
+    const freed = familyKeys(l)
+    for (const k of freed) this.holders.delete(k)
+    let replaced = false
     for (const [other, e] of this.nodes) {
-      if (other === name || e.lease === undefined || subnetKey(e.lease.subnet) !== k) continue
-      this.holders.set(k, other)
+      if (other === name || e.lease === undefined || !familyKeys(e.lease).some((k) => freed.includes(k))) continue
+      if (this.tryClaim(other, e.lease) !== undefined) continue
+      if (storeKey(e.lease) === storeKey(l)) replaced = true
+      else if (!replaced) { out.events.push(deleteOf(l, ++this.revision)); replaced = true }
       out.events.push({ type: 'put', lease: e.lease })
-      return
     }
-    out.events.push({ type: 'delete', subnet: l.subnet, revision: ++this.revision })
+    if (!replaced) out.events.push(deleteOf(l, ++this.revision))
   }
+}
+
+/** The subnets a lease holds, one key per family ("10.244.1.0-24", "fc00::-64"). */
+function familyKeys (l: Lease): string[] {
+  const keys: string[] = []
+  if (hasIPv4(l)) keys.push(subnetKey(l.subnet))
+  if (l.subnet6 !== undefined) keys.push(subnetKey6(l.subnet6))
+  return keys
+}
+
+function deleteOf (l: Lease, revision: number): StoreEvent {
+  return { type: 'delete', subnet: l.subnet, ...(l.subnet6 !== undefined ? { subnet6: l.subnet6 } : {}), revision }
 }

@@ -16,8 +16,10 @@
 //    lease back from memory, and peers get a grace period to do the same;
 //    leasing again and putting back wait the store out (store/retry.ts)
 // Every timer runs on the clock it is given, so tests move time by hand.
-import { formatCidr, equal } from '../packet/net'
+import { equal, formatCidr, overlaps } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
+import { equal6, formatCidr6, overlaps6, parseIp6 } from '../packet/net6'
+import type { Ip6Net } from '../packet/net6'
 import type { Logger } from '../log'
 import { WeftError } from '../errors'
 import { StoreError, SUBNET_TTL_SECONDS } from '../store/store'
@@ -27,9 +29,10 @@ import type { StoreOp } from '../store/outage'
 import { untilStoreAnswers } from '../store/retry'
 import { realClock } from '../util/clock'
 import type { Clock, Timer } from '../util/clock'
-import { fitsRange, freeCandidates, taken } from './allocate'
+import { fitsRange, fitsRange6, freeCandidates, freeCandidates6, hasRange4, leaseFits, NO_IP4, range6, subnetCount6, takenSubnets } from './allocate'
 import { subnetCount } from '../subnet/config'
 import type { SubnetRange } from './allocate'
+import { describeSubnets, hasIPv4, sameSubnets } from '../subnet/lease'
 import type { Lease, LeaseAttrs } from '../subnet/lease'
 import { LeaseWatcher } from './watcher'
 import { Renewer } from './renewer'
@@ -49,6 +52,8 @@ export interface LeaseManagerOptions {
   renewRetryMs?: number
   /** FLANNEL_SUBNET from the previous subnet.env */
   previousSubnet?: Ip4Net
+  /** FLANNEL_IPV6_SUBNET from the previous subnet.env */
+  previousSubnet6?: Ip6Net
   /** what a revoked lease leads to; flannel exits, weft re-acquires unless told otherwise */
   onRevoked?: 'reacquire' | 'exit'
   random?: () => number
@@ -93,6 +98,7 @@ export class LeaseManager {
   private readonly clock: Clock
   /** where acquire() tries first after "our public IP": subnet.env's, later the revoked one */
   private preferred: Ip4Net | undefined
+  private preferred6: Ip6Net | undefined
   private preferredSource: PreferredSource = 'subnet.env'
   readonly outage: StoreOutage
 
@@ -103,6 +109,7 @@ export class LeaseManager {
     this.random = o.random ?? Math.random
     this.clock = o.clock ?? realClock
     this.preferred = o.previousSubnet
+    this.preferred6 = o.previousSubnet6
     this.outage = o.outage ?? new StoreOutage(o.log)
     this.invalid = new OnceLog(o.log, 'ignoring a store entry that is not a valid lease')
     this.rewritten = new OnceLog(o.log, 'someone rewrote our lease with other attributes (BackendData: the VTEP MAC, the WireGuard key): writing ours back now')
@@ -117,48 +124,23 @@ export class LeaseManager {
   }
 
   async acquire (): Promise<Lease> {
-    const { store, range, publicIP, log } = this.o
+    const { store, range, log } = this.o
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
       const list = await store.listLeases()
       this.warnSkipped(list.skipped)
-      const mine = list.leases.find((l) => l.attrs.publicIP === publicIP)
+      const mine = list.leases.find((l) => this.isOurs(l.attrs))
       let lease: Lease | undefined
       try {
-        if (mine !== undefined && fitsRange(mine.subnet, range)) {
+        if (mine !== undefined && leaseFits(mine, range)) {
           // A restart: take our lease back. A reservation stays one (flannel #1329).
-          lease = await store.renewLease(mine.subnet, this.o.attrs, mine.expiration === null ? 0 : this.ttl)
-          log.info({ subnet: formatCidr(lease.subnet), reservation: lease.expiration === null }, 'found the lease holding our public IP; reusing it')
+          lease = await store.renewLease(mine.subnet, this.o.attrs, mine.expiration === null ? 0 : this.ttl, mine.subnet6)
+          log.info({ ...subnetFields(lease), reservation: lease.expiration === null }, 'found the lease holding our public IP; reusing it')
         } else {
           if (mine !== undefined) {
-            log.warn({ subnet: formatCidr(mine.subnet) }, 'our old lease no longer fits the network config; deleting it')
-            await store.deleteLease(mine.subnet)
+            log.warn(subnetFields(mine), 'our old lease no longer fits the network config; deleting it')
+            await store.deleteLease(mine.subnet, mine.subnet6)
           }
-          const used = taken(list.leases.filter((l) => l !== mine), list.skipped)
-          const prev = this.preferred !== undefined && fitsRange(this.preferred, range) ? this.preferred : undefined
-          if (prev !== undefined && !used.some((u) => equal(u, prev))) {
-            lease = await store.createLease(prev, this.o.attrs, this.ttl)
-            log.info({ subnet: formatCidr(lease.subnet) }, this.preferredSource === 'subnet.env' ? 'leased the subnet from the previous subnet.env' : 'leased our previous subnet again')
-          } else {
-            const cands = freeCandidates(range, used)
-            if (cands.length === 0) {
-              throw new WeftError('EOUTOFSUBNETS', `out of subnets: all ${subnetCount(range)} /${range.subnetLen} subnets of ${formatCidr(range.network)} are leased`)
-            }
-            const pick = cands[Math.floor(this.random() * cands.length)]
-            lease = await store.createLease(pick, this.o.attrs, this.ttl)
-            if (prev === undefined) {
-              log.info({ subnet: formatCidr(lease.subnet), publicIP: ip4ToString(publicIP) }, 'leased a new subnet')
-            } else {
-              // the node comes back to find its subnet given away (its lease
-              // expired while it was down): say so, with both subnets
-              const holder = list.leases.find((l) => equal(l.subnet, prev))
-              log.warn({
-                previous: formatCidr(prev),
-                subnet: formatCidr(lease.subnet),
-                ...(holder !== undefined ? { heldBy: ip4ToString(holder.attrs.publicIP) } : {}),
-                from: this.preferredSource
-              }, `our previous subnet ${formatCidr(prev)} is held by another node; leased ${formatCidr(lease.subnet)} instead`)
-            }
-          }
+          lease = await this.createNew(list.leases.filter((l) => l !== mine), list.skipped)
         }
       } catch (err) {
         if (err instanceof StoreError && (err.code === 'EEXIST' || err.code === 'ENOENT')) {
@@ -173,11 +155,100 @@ export class LeaseManager {
       // have leased between our list and our create, and only the watch can
       // tell us (our own put comes back too, and is recognised as ours).
       this.listRevision = list.revision
-      this.initial = list.leases.filter((l) => !equal(l.subnet, lease.subnet))
-      this.watcher.setOwn(lease.subnet)
+      this.initial = list.leases.filter((l) => !sameSubnets(l, lease))
+      this.watcher.setOwn(lease)
       return lease
     }
     throw new WeftError('ELEASERACE', `could not lease a subnet after ${RACE_RETRIES} attempts: every pick was taken by another node first`)
+  }
+
+  /**
+   * Picks the subnets of each family the range has (the preferred ones if
+   * they fit and are free, else a random free one) and creates the lease.
+   */
+  private async createNew (others: readonly Lease[], skipped: readonly { key: string, reason: string }[]): Promise<Lease> {
+    const { store, range, log } = this.o
+    const used = takenSubnets(others, skipped)
+    const r6 = range6(range)
+    const want4 = hasRange4(range)
+    const prev = want4 && this.preferred !== undefined && fitsRange(this.preferred, range) ? this.preferred : undefined
+    const prev6 = r6 !== undefined && this.preferred6 !== undefined && fitsRange6(this.preferred6, r6) ? this.preferred6 : undefined
+    const free4 = prev !== undefined && !used.v4.some((u) => overlaps(u, prev)) ? prev : undefined
+    const free6 = prev6 !== undefined && !used.v6.some((u) => overlaps6(u, prev6)) ? prev6 : undefined
+    let subnet = NO_IP4
+    let subnet6: Ip6Net | undefined
+    if (want4) {
+      subnet = free4 ?? this.pick(freeCandidates(range, used.v4), () =>
+        `out of subnets: all ${subnetCount(range)} /${range.subnetLen} subnets of ${formatCidr(range.network)} are leased`)
+    }
+    if (r6 !== undefined) {
+      subnet6 = free6 ?? this.pick(freeCandidates6(r6, used.v6), () =>
+        `out of subnets: all ${subnetCount6(r6)} /${r6.subnetLen} IPv6 subnets of ${formatCidr6(r6.network)} are leased`)
+    }
+    const lease = await store.createLease(subnet, this.o.attrs, this.ttl, subnet6)
+    if (want4 && subnet6 !== undefined) await this.checkNoTwin(lease)
+    const hadPrev = prev !== undefined || prev6 !== undefined
+    const gotPrev = (!want4 || free4 !== undefined) && (r6 === undefined || free6 !== undefined)
+    if (hadPrev && gotPrev) {
+      log.info(subnetFields(lease), this.preferredSource === 'subnet.env' ? 'leased the subnet from the previous subnet.env' : 'leased our previous subnet again')
+    } else if (!hadPrev) {
+      log.info({ ...subnetFields(lease), ...this.publicFields() }, 'leased a new subnet')
+    } else {
+      // the node comes back to find its subnet given away (its lease
+      // expired while it was down): say so, with both subnets
+      const was = describeSubnets(prev ?? NO_IP4, prev6)
+      const holder = others.find((l) => (prev !== undefined && hasIPv4(l) && overlaps(l.subnet, prev)) || (prev6 !== undefined && l.subnet6 !== undefined && overlaps6(l.subnet6, prev6)))
+      log.warn({
+        previous: was,
+        ...subnetFields(lease),
+        ...(holder !== undefined ? { heldBy: holder.attrs.publicIP !== 0 || holder.attrs.publicIPv6 === null ? ip4ToString(holder.attrs.publicIP) : holder.attrs.publicIPv6 } : {}),
+        from: this.preferredSource
+      }, `our previous subnet ${was} is held by another node; leased ${describeSubnets(lease.subnet, lease.subnet6)} instead`)
+    }
+    return lease
+  }
+
+  /**
+   * A dual-stack key names two subnets, and etcd (like flannel) compares one
+   * key per transaction: a node that raced us to the same IPv4 subnet with
+   * another IPv6 one (or the other way round) wrote another key, and both
+   * creates succeeded. Whoever wrote second gives way: it deletes its lease
+   * and tries again (EEXIST). The embedded stores refuse such a create
+   * already (store/conflict.ts); this is the same rule for every store.
+   */
+  private async checkNoTwin (lease: Lease): Promise<void> {
+    const { store, log } = this.o
+    const now = await store.listLeases()
+    const twin = now.leases.find((l) => !sameSubnets(l, lease) && l.revision < lease.revision &&
+      ((hasIPv4(l) && equal(l.subnet, lease.subnet)) || (l.subnet6 !== undefined && lease.subnet6 !== undefined && equal6(l.subnet6, lease.subnet6))))
+    if (twin === undefined) return
+    log.info({ ...subnetFields(lease), other: describeSubnets(twin.subnet, twin.subnet6) }, 'another node leased one of our subnets first; giving it way and trying again')
+    await store.deleteLease(lease.subnet, lease.subnet6)
+    throw new StoreError('EEXIST', `subnet ${describeSubnets(lease.subnet, lease.subnet6)} was leased by another node first`)
+  }
+
+  /** One of the free candidates, at random (racing nodes rarely pick the same); none: out of subnets. */
+  private pick<T> (cands: readonly T[], outOf: () => string): T {
+    if (cands.length === 0) throw new WeftError('EOUTOFSUBNETS', outOf())
+    return cands[Math.floor(this.random() * cands.length)]
+  }
+
+  /**
+   * Is a lease with these attributes ours? By PublicIP, as flannel's
+   * findLeaseByIP; on an IPv6-only network by PublicIPv6 (flannel compares
+   * PublicIP there too, which every IPv6-only node has as 0.0.0.0).
+   */
+  private isOurs (a: LeaseAttrs): boolean {
+    if (hasRange4(this.o.range)) return a.publicIP === this.o.publicIP
+    return sameIp6Text(a.publicIPv6, this.o.attrs.publicIPv6)
+  }
+
+  private publicFields (): Record<string, string> {
+    const v6 = this.o.attrs.publicIPv6
+    return {
+      ...(hasRange4(this.o.range) ? { publicIP: ip4ToString(this.o.publicIP) } : {}),
+      ...(v6 !== null ? { publicIPv6: v6 } : {})
+    }
   }
 
   /** Watch and renew until the signal aborts (or the lease is revoked with onRevoked 'exit'). */
@@ -203,7 +274,7 @@ export class LeaseManager {
           if (lost !== undefined && await this.restore(lost, all, h, renewer)) continue
         }
         if (lost === undefined) continue
-        this.o.log.warn({ subnet: formatCidr(lost.subnet) }, 'lease has been revoked')
+        this.o.log.warn(subnetFields(lost), 'lease has been revoked')
         if (this.o.onRevoked === 'exit') {
           h.onRevoked?.(lost)
           stop.abort()
@@ -211,8 +282,8 @@ export class LeaseManager {
         }
         const next = await this.retrying('acquire', 'cannot reach the store to lease a subnet again; retrying', all, async () => await this.acquireAfterRevocation(lost))
         if (next === undefined) break
-        if (!equal(next.subnet, lost.subnet)) {
-          const ev = this.watcher.setOwn(next.subnet)
+        if (!sameSubnets(next, lost)) {
+          const ev = this.watcher.setOwn(next)
           if (ev.length > 0) h.onPeers(ev)
           h.onLeaseChanged?.(next, lost)
         }
@@ -227,7 +298,7 @@ export class LeaseManager {
   /** Renewal, called by the Renewer. */
   async renew (): Promise<Lease> {
     const l = this.lease
-    const next = await this.o.store.renewLease(l.subnet, this.o.attrs, l.expiration === null ? 0 : this.ttl)
+    const next = await this.o.store.renewLease(l.subnet, this.o.attrs, l.expiration === null ? 0 : this.ttl, l.subnet6)
     this.current = next
     return next
   }
@@ -242,7 +313,8 @@ export class LeaseManager {
 
   /** Ask for the revoked subnet back first; take another if it is gone. */
   private async acquireAfterRevocation (old: Lease): Promise<Lease> {
-    this.preferred = old.subnet
+    this.preferred = hasIPv4(old) ? old.subnet : undefined
+    this.preferred6 = old.subnet6
     this.preferredSource = 'revoked'
     return await this.acquire()
   }
@@ -253,10 +325,10 @@ export class LeaseManager {
    * holds our subnet in the new store (then it is a revocation).
    */
   private async restore (own: Lease, signal: AbortSignal, h: ManagerHandlers, renewer: Renewer): Promise<boolean> {
-    this.o.log.warn({ subnet: formatCidr(own.subnet) }, 'the store was recreated without our lease; putting it back from memory')
+    this.o.log.warn(subnetFields(own), 'the store was recreated without our lease; putting it back from memory')
     try {
       const l = await this.retrying('restore', 'cannot reach the store to put our lease back; retrying', signal,
-        async () => await this.o.store.createLease(own.subnet, this.o.attrs, own.expiration === null ? 0 : this.ttl))
+        async () => await this.o.store.createLease(own.subnet, this.o.attrs, own.expiration === null ? 0 : this.ttl, own.subnet6))
       if (l === undefined) return true // stopping
       this.current = l
       h.onRenewed?.(l)
@@ -276,7 +348,7 @@ export class LeaseManager {
   private dropUnconfirmed (h: ManagerHandlers): void {
     const gone = this.watcher.dropUnconfirmed()
     if (gone.length === 0) return
-    this.o.log.info({ subnets: gone.map((e) => formatCidr(e.lease.subnet)) }, 'peers whose leases did not come back after the store was recreated are removed')
+    this.o.log.info({ subnets: gone.map((e) => describeSubnets(e.lease.subnet, e.lease.subnet6)) }, 'peers whose leases did not come back after the store was recreated are removed')
     h.onPeers(gone)
   }
 
@@ -288,10 +360,10 @@ export class LeaseManager {
     let peers: PeerEvent[]
     const recreated = b.snapshot !== undefined && b.reason === 'recreated'
     if (b.snapshot !== undefined) {
-      const mine = own === undefined ? undefined : b.snapshot.find((l) => equal(l.subnet, own.subnet))
+      const mine = own === undefined ? undefined : b.snapshot.find((l) => sameSubnets(l, own))
       if (own !== undefined && mine === undefined) lost = own
       else if (mine !== undefined) {
-        if (mine.attrs.publicIP === this.o.publicIP) this.adopt(mine, renewer)
+        if (this.isOurs(mine.attrs)) this.adopt(mine, renewer)
         else lost = own
       }
       peers = recreated ? this.watcher.merge(b.snapshot) : this.watcher.reset(b.snapshot)
@@ -302,10 +374,10 @@ export class LeaseManager {
     } else {
       for (const e of b.events) {
         if (own === undefined) break
-        if (e.type === 'put' && equal(e.lease.subnet, own.subnet)) {
-          if (e.lease.attrs.publicIP === this.o.publicIP) this.adopt(e.lease, renewer)
+        if (e.type === 'put' && sameSubnets(e.lease, own)) {
+          if (this.isOurs(e.lease.attrs)) this.adopt(e.lease, renewer)
           else lost = own
-        } else if (e.type === 'delete' && equal(e.subnet, own.subnet)) lost = own
+        } else if (e.type === 'delete' && sameSubnets(e, own)) lost = own
       }
       peers = this.watcher.update(b.events)
     }
@@ -322,7 +394,7 @@ export class LeaseManager {
   private adopt (l: Lease, renewer: Renewer): void {
     this.current = l
     if (sameAttrs(l.attrs, this.o.attrs)) { renewer.schedule(); return }
-    this.rewritten.warn(formatCidr(l.subnet), { subnet: formatCidr(l.subnet) })
+    this.rewritten.warn(describeSubnets(l.subnet, l.subnet6), subnetFields(l))
     renewer.schedule(0)
   }
 
@@ -336,6 +408,24 @@ function sameAttrs (a: LeaseAttrs, b: LeaseAttrs): boolean {
   return a.backendType === b.backendType && a.publicIPv6 === b.publicIPv6 &&
     JSON.stringify(a.backendData ?? null) === JSON.stringify(b.backendData ?? null) &&
     JSON.stringify(a.backendV6Data ?? null) === JSON.stringify(b.backendV6Data ?? null)
+}
+
+/** A lease's subnets as log fields: subnet (IPv4, absent on an IPv6-only lease) and subnet6. */
+function subnetFields (l: { readonly subnet: Ip4Net, readonly subnet6?: Ip6Net }): Record<string, string> {
+  return {
+    ...(hasIPv4(l) ? { subnet: formatCidr(l.subnet) } : {}),
+    ...(l.subnet6 !== undefined ? { subnet6: formatCidr6(l.subnet6) } : {})
+  }
+}
+
+/** Do two PublicIPv6 texts name the same address (either may be written in another form)? */
+function sameIp6Text (a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return false
+  try {
+    return parseIp6(a) === parseIp6(b)
+  } catch {
+    return false
+  }
 }
 
 /** A store writer's text, cut to a length a log line can carry. */

@@ -3,10 +3,10 @@
 // reservation (a lease with no TTL). Its failures are counted against the
 // store but never start or end an outage: the watch alone decides that
 // (StoreOutage.counted), so the state cannot flap between the two loops.
-import { formatCidr } from '../packet/net'
 import type { Logger } from '../log'
 import { StoreError } from '../store/store'
 import type { StoreOp } from '../store/outage'
+import { describeSubnets } from '../subnet/lease'
 import type { Lease } from '../subnet/lease'
 import type { Clock, Timer } from '../util/clock'
 
@@ -56,7 +56,7 @@ export class Renewer {
       const l = await this.m.renew()
       if (this.failing) log.info('lease renewal works again')
       this.failing = false
-      log.info({ subnet: formatCidr(l.subnet), expiration: l.expiration }, 'renewed the lease')
+      log.info({ subnet: describeSubnets(l.subnet, l.subnet6), expiration: l.expiration }, 'renewed the lease')
       this.o.onRenewed?.(l)
       this.schedule()
     } catch (err) {

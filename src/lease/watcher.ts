@@ -12,9 +12,12 @@
 //   it lacks are kept (their holders are putting them back as we speak, and
 //   forwarding to them must not stop meanwhile) until dropUnconfirmed()
 //   removes those that did not come back
+// - a lease is known by its key (both families, lease.ts leaseKey), never by
+//   its IPv4 subnet alone, which every IPv6-only lease shares (0.0.0.0/0)
 // Pure: no I/O, no timers, so it is tested on its own.
-import { equal, subnetKey } from '../packet/net'
-import type { Ip4Net } from '../packet/net'
+import { makeSubnetKey } from '../packet/net'
+import type { Ip4Net, SubnetKeyParts } from '../packet/net'
+import { leaseKey } from '../subnet/lease'
 import type { Lease } from '../subnet/lease'
 import type { StoreEvent } from '../store/store'
 
@@ -27,14 +30,21 @@ export class LeaseWatcher {
   /** peers a recreated store lacked, as we knew them then */
   private readonly unconfirmed = new Map<string, Lease>()
 
-  constructor (private own: Ip4Net | undefined) {}
+  /** the key of the node's own lease */
+  private own: string | undefined
 
-  /** The node's own subnet changed (re-acquired after a revocation). */
-  setOwn (own: Ip4Net): PeerEvent[] {
-    this.own = own
-    const old = this.known.get(subnetKey(own))
+  /** own: the node's lease (its subnets), or an IPv4 subnet alone */
+  constructor (own: Ip4Net | SubnetKeyParts | undefined) {
+    this.own = own === undefined ? undefined : ownKey(own)
+  }
+
+  /** The node's own subnets changed (re-acquired after a revocation). */
+  setOwn (own: Ip4Net | SubnetKeyParts): PeerEvent[] {
+    const k = ownKey(own)
+    this.own = k
+    const old = this.known.get(k)
     if (old === undefined) return []
-    this.known.delete(subnetKey(own))
+    this.known.delete(k)
     return [{ type: 'removed', lease: old }]
   }
 
@@ -46,7 +56,7 @@ export class LeaseWatcher {
   reset (leases: readonly Lease[]): PeerEvent[] {
     const out: PeerEvent[] = []
     const next = new Map<string, Lease>()
-    for (const l of leases) if (!this.isOwn(l.subnet)) next.set(subnetKey(l.subnet), l)
+    for (const l of leases) if (!this.isOwn(leaseKey(l))) next.set(leaseKey(l), l)
     for (const [k, old] of this.known) if (!next.has(k)) out.push({ type: 'removed', lease: old })
     for (const [k, l] of next) {
       const old = this.known.get(k)
@@ -62,7 +72,7 @@ export class LeaseWatcher {
   merge (leases: readonly Lease[]): PeerEvent[] {
     const out: PeerEvent[] = []
     const next = new Map<string, Lease>()
-    for (const l of leases) if (!this.isOwn(l.subnet)) next.set(subnetKey(l.subnet), l)
+    for (const l of leases) if (!this.isOwn(leaseKey(l))) next.set(leaseKey(l), l)
     this.unconfirmed.clear()
     for (const [k, old] of this.known) if (!next.has(k)) this.unconfirmed.set(k, old)
     for (const [k, l] of next) {
@@ -90,12 +100,13 @@ export class LeaseWatcher {
     const out: PeerEvent[] = []
     for (const e of events) {
       if (e.type === 'put') {
-        if (this.isOwn(e.lease.subnet)) continue
-        this.known.set(subnetKey(e.lease.subnet), e.lease)
+        const k = leaseKey(e.lease)
+        if (this.isOwn(k)) continue
+        this.known.set(k, e.lease)
         out.push({ type: 'added', lease: e.lease })
       } else {
-        if (this.isOwn(e.subnet)) continue
-        const k = subnetKey(e.subnet)
+        const k = leaseKey(e)
+        if (this.isOwn(k)) continue
         const old = this.known.get(k)
         if (old === undefined) continue // never heard of it: nothing to tear down
         this.known.delete(k)
@@ -105,7 +116,11 @@ export class LeaseWatcher {
     return out
   }
 
-  private isOwn (s: Ip4Net): boolean {
-    return this.own !== undefined && equal(this.own, s)
+  private isOwn (key: string): boolean {
+    return this.own === key
   }
+}
+
+function ownKey (own: Ip4Net | SubnetKeyParts): string {
+  return 'subnet' in own ? makeSubnetKey(own.subnet, own.subnet6) : makeSubnetKey(own)
 }

@@ -7,8 +7,9 @@
 // next read into the same batch ("borrowed until the next read").
 //
 // The parallel Uint32Arrays are shared with the addon: it fills lengths/addrs/
-// ports/segs on receive and reads offsets/lengths/dests/segs on send. A length
-// of 0 after a receive marks a slot whose packet was dropped (and counted).
+// addrs6/ports/segs on receive and reads offsets/lengths/dests/segs on send. A
+// length of 0 after a receive marks a slot whose packet was dropped (and
+// counted); its sender then reads as 0.0.0.0 (addrs) or :: (addrs6).
 import { constants } from './binding'
 
 export interface BatchOptions {
@@ -39,8 +40,15 @@ export class PacketBatch {
   readonly slab: Buffer
   readonly offsets: Uint32Array
   readonly lengths: Uint32Array
-  /** source (receive) IPv4 as host-order uint32 */
+  /** source (receive) IPv4 as host-order uint32; 0 on a udp6 socket */
   readonly addrs: Uint32Array
+  /**
+   * source (receive on a udp6 socket) IPv6: entry i's address as four
+   * big-endian words at 4i..4i+3 (word k = bytes 4k..4k+3). Allocated with
+   * every batch (16 bytes a slot), so that any batch can be handed to
+   * either family's socket without a second shape.
+   */
+  readonly addrs6: Uint32Array
   readonly ports: Uint32Array
   /**
    * receive: UDP_GRO segment size, 0 = not coalesced; send on a socket: what
@@ -67,6 +75,7 @@ export class PacketBatch {
     this.offsets = new Uint32Array(opts.size)
     this.lengths = new Uint32Array(opts.size)
     this.addrs = new Uint32Array(opts.size)
+    this.addrs6 = new Uint32Array(opts.size * 4)
     this.ports = new Uint32Array(opts.size)
     this.segs = new Uint32Array(opts.size)
     this.dests = new Uint32Array(opts.size)
@@ -100,17 +109,44 @@ export class PacketBatch {
  * allocated once; entries are rewritten in place as peers come and go.
  */
 export class PeerTable {
+  /** words per peer (the addon checks it against the socket's family) */
+  static readonly STRIDE = 2
   readonly table: Uint32Array
   readonly capacity: number
 
   constructor (capacity: number) {
     this.capacity = capacity
-    this.table = new Uint32Array(capacity * 2)
+    this.table = new Uint32Array(capacity * PeerTable.STRIDE)
   }
 
   set (index: number, addr: number, port: number): void {
     if (index < 0 || index >= this.capacity) throw new RangeError(`peer index ${index} outside 0..${this.capacity - 1}`)
     this.table[2 * index] = addr >>> 0
     this.table[2 * index + 1] = port
+  }
+}
+
+/**
+ * Destinations for a udp6 socket's sends, as PeerTable: per index the IPv6
+ * address as four big-endian words (word k = bytes 4k..4k+3, as
+ * PacketBatch.addrs6 reports a sender) and the port, (w0, w1, w2, w3, port).
+ */
+export class PeerTable6 {
+  static readonly STRIDE = 5
+  readonly table: Uint32Array
+  readonly capacity: number
+
+  constructor (capacity: number) {
+    this.capacity = capacity
+    this.table = new Uint32Array(capacity * PeerTable6.STRIDE)
+  }
+
+  /** `words`: the address's four big-endian words (ip6Words in src/packet/net6.ts) */
+  set (index: number, words: ArrayLike<number>, port: number): void {
+    if (index < 0 || index >= this.capacity) throw new RangeError(`peer index ${index} outside 0..${this.capacity - 1}`)
+    if (words.length !== 4) throw new RangeError('an IPv6 address is four words')
+    const at = PeerTable6.STRIDE * index
+    for (let k = 0; k < 4; k++) this.table[at + k] = words[k] >>> 0
+    this.table[at + 4] = port
   }
 }

@@ -23,8 +23,10 @@ export interface NativeReceive {
   lengths: Uint32Array
   /** bytes each slot can hold */
   capacity: number
-  /** sockets: [batch] out: source IPv4, host order */
+  /** sockets: [batch] out: source IPv4, host order (0 on udp6) */
   addrs?: Uint32Array | null
+  /** udp6: [4 * batch] out: source IPv6, four big-endian words per entry (all zero for a dropped slot) */
+  addrs6?: Uint32Array | null
   /** UDP: [batch] out: source port */
   ports?: Uint32Array | null
   /** UDP: [batch] out: UDP_GRO segment size, 0 = not coalesced */
@@ -33,7 +35,7 @@ export interface NativeReceive {
   vnet?: boolean
   /** sockets: [2 * batch] out: bitmask of each message's segments whose inner checksum is bad; absent: no checks */
   bad?: Uint32Array | null
-  /** with bad: bytes before the inner IPv4 packet (UDP; raw sockets read the outer header) */
+  /** with bad: bytes before the inner IPv4 or IPv6 packet (UDP; raw sockets read the outer header) */
   inner?: number
   /** with bad, UDP: a datagram with the VXLAN RCO flag is not checked */
   rco?: boolean
@@ -46,11 +48,13 @@ export interface NativeSend {
   lengths: Uint32Array
   /** sockets: [batch] index into table */
   dests?: Uint32Array | null
-  /** sockets: (addr host order, port) pairs */
+  /** sockets: (addr host order, port) pairs; udp6: (w0, w1, w2, w3, port) */
   table?: Uint32Array | null
+  /** sockets: words per peer in table, 2 or (udp6) 5; checked against the socket's family (absent: 2) */
+  tableStride?: number
   /** sockets: what each entry is (plain, a UDP_SEGMENT run, a super-packet); TUN: pieces per write */
   segs?: Uint32Array | null
-  /** sockets: bytes of encapsulation before a super-packet's IPv4 header */
+  /** sockets: bytes of encapsulation before a super-packet's IPv4 or IPv6 header */
   inner?: number
   /** sockets: gather same-size plain datagrams into UDP_SEGMENT sends */
   coalesce?: boolean
@@ -83,7 +87,7 @@ export interface SockOptions {
   sndbuf?: number
   /** enable UDP_GRO on the socket */
   gro?: boolean
-  /** IP_MTU_DISCOVER value (constants.IP_PMTUDISC_*); default: leave the kernel's */
+  /** IP_MTU_DISCOVER value (constants.IP_PMTUDISC_*; IPV6_MTU_DISCOVER on udp6, same numbers); default: leave the kernel's */
   pmtudisc?: number
 }
 
@@ -127,6 +131,8 @@ export interface Binding {
   linkSetUp (name: string, up: boolean): void
   linkIndex (name: string): number
   udp4Open (addr: number, port: number, opts?: SockOptions): number
+  /** addr: 16 bytes, all zero = any; IPV6_V6ONLY */
+  udp6Open (addr: Buffer, port: number, opts?: SockOptions): number
   raw4Open (protocol: number, bindAddr: number, opts?: SockOptions): number
   sockLocalPort (fd: number): number
   sockSetGro (fd: number, on: boolean): void
@@ -158,6 +164,7 @@ export interface NativeConstants {
   KIND_FD: number
   KIND_UDP4: number
   KIND_RAW4: number
+  KIND_UDP6: number
   IPPROTO_IPIP: number
   IP_PMTUDISC_DONT: number
   IP_PMTUDISC_DO: number
@@ -178,6 +185,7 @@ export interface NativeConstants {
   VNET_F_DATA_VALID: number
   GSO_NONE: number
   GSO_TCPV4: number
+  GSO_TCPV6: number
   GSO_UDP_L4: number
   /** or'ed into a super-packet's send segs: see ./batch */
   SEGS_PARTIAL: number
@@ -203,6 +211,7 @@ const CONSTANT_NAMES: Record<keyof NativeConstants, true> = {
   KIND_FD: true,
   KIND_UDP4: true,
   KIND_RAW4: true,
+  KIND_UDP6: true,
   IPPROTO_IPIP: true,
   IP_PMTUDISC_DONT: true,
   IP_PMTUDISC_DO: true,
@@ -219,6 +228,7 @@ const CONSTANT_NAMES: Record<keyof NativeConstants, true> = {
   VNET_F_DATA_VALID: true,
   GSO_NONE: true,
   GSO_TCPV4: true,
+  GSO_TCPV6: true,
   GSO_UDP_L4: true,
   SEGS_PARTIAL: true,
   VXLAN_RCO_BYTE1: true,

@@ -17,17 +17,18 @@
 import { fromNative } from '../errors'
 import { native } from './binding'
 import type { NativeIo } from './binding'
-import type { PacketBatch, PeerTable } from './batch'
+import { PeerTable, PeerTable6 } from './batch'
+import type { PacketBatch } from './batch'
 import type { BusyPoll } from './busy-poll'
 import { COUNTER_NAMES, snapshot } from './counters'
 import type { CounterSnapshot } from './counters'
 
-export type IoKind = 'fd' | 'udp4' | 'raw4'
+export type IoKind = 'fd' | 'udp4' | 'raw4' | 'udp6'
 
 export interface ReceiveOptions {
   /** TUN with IFF_VNET_HDR: every packet starts with a virtio_net_hdr; partial checksums of plain packets are finished */
   vnet?: boolean
-  /** sockets: check every (segment's) inner TCP/UDP checksum, the inner IPv4 packet starting this many bytes in (raw: after the outer header); results in batch.bad */
+  /** sockets: check every (segment's) inner TCP/UDP checksum, the inner IPv4 or IPv6 packet starting this many bytes in (raw: after the outer header; IPv6 with extension headers is not checked); results in batch.bad */
   checkInner?: number
   /**
    * UDP sockets carrying VXLAN, with checkInner: a datagram with the remote
@@ -41,7 +42,7 @@ export interface ReceiveOptions {
 export interface SendOptions {
   /** sockets: batch.segs describes each entry (UDP_SEGMENT runs, super-packets to segment) */
   gso?: boolean
-  /** sockets: bytes of encapsulation in front of a super-packet's inner IPv4 header */
+  /** sockets: bytes of encapsulation in front of a super-packet's inner IPv4 or IPv6 header */
   inner?: number
   /** sockets: send runs of same-size plain datagrams to one peer as one UDP_SEGMENT message */
   coalesce?: boolean
@@ -52,7 +53,8 @@ export interface SendOptions {
 const KINDS: Record<IoKind, number> = {
   fd: native.constants.KIND_FD,
   udp4: native.constants.KIND_UDP4,
-  raw4: native.constants.KIND_RAW4
+  raw4: native.constants.KIND_RAW4,
+  udp6: native.constants.KIND_UDP6
 }
 
 export class PacketIo {
@@ -83,8 +85,9 @@ export class PacketIo {
       lengths: batch.lengths,
       capacity: batch.capacity,
       addrs: sock ? batch.addrs : null,
+      addrs6: this.kind === 'udp6' ? batch.addrs6 : null,
       ports: sock ? batch.ports : null,
-      segs: this.kind === 'udp4' ? batch.segs : null,
+      segs: this.kind === 'udp4' || this.kind === 'udp6' ? batch.segs : null,
       vnet: opts.vnet === true,
       bad: sock && opts.checkInner !== undefined ? batch.bad : null,
       inner: opts.checkInner ?? 0,
@@ -93,10 +96,11 @@ export class PacketIo {
   }
 
   /**
-   * Sockets need `peers`. `true` is short for { gso: true }: batch.segs says
-   * per entry what to send (see PacketBatch.segs).
+   * Sockets need `peers`: a PeerTable, or a PeerTable6 for a 'udp6' socket
+   * (either on the other family's socket is refused). `true` is short for
+   * { gso: true }: batch.segs says per entry what to send (see PacketBatch.segs).
    */
-  sendFrom (batch: PacketBatch, peers?: PeerTable, opts: boolean | SendOptions = {}): void {
+  sendFrom (batch: PacketBatch, peers?: PeerTable | PeerTable6, opts: boolean | SendOptions = {}): void {
     const o: SendOptions = typeof opts === 'boolean' ? { gso: opts } : opts
     const views = { slab: batch.slab, offsets: batch.offsets, lengths: batch.lengths }
     if (this.kind === 'fd') {
@@ -104,7 +108,10 @@ export class PacketIo {
       return
     }
     if (peers === undefined) throw new TypeError('a socket needs a PeerTable to send')
-    this.io.setSend({ ...views, dests: batch.dests, table: peers.table, segs: o.gso === true ? batch.segs : null, inner: o.inner ?? 0, coalesce: o.coalesce === true })
+    const v6 = this.kind === 'udp6'
+    if (v6 !== (peers instanceof PeerTable6)) throw new TypeError(v6 ? 'a udp6 socket sends through a PeerTable6' : `a ${this.kind} socket sends through a PeerTable, not a PeerTable6`)
+    const tableStride = v6 ? PeerTable6.STRIDE : PeerTable.STRIDE
+    this.io.setSend({ ...views, dests: batch.dests, table: peers.table, tableStride, segs: o.gso === true ? batch.segs : null, inner: o.inner ?? 0, coalesce: o.coalesce === true })
   }
 
   start (onBatch: (count: number) => void, onWritable?: () => void, onTimer?: () => void): void {

@@ -1,6 +1,8 @@
-// Underlay sockets with batched I/O: UDP over IPv4 and raw IPv4 (protocol 4
-// for IP-in-IP). Addresses cross the boundary as host-order uint32.
-import { fromNative } from '../errors'
+// Underlay sockets with batched I/O: UDP over IPv4 or IPv6 and raw IPv4
+// (protocol 4 for IP-in-IP). IPv4 addresses cross the boundary as host-order
+// uint32, IPv6 ones as 16 bytes (binding) or four big-endian words (batches,
+// PeerTable6).
+import { fromNative, WeftError } from '../errors'
 import { native } from './binding'
 import type { SockOptions } from './binding'
 import { PacketIo } from './io'
@@ -29,6 +31,45 @@ export function openUdp4Fd (opts: UdpOptions): number {
     return native.udp4Open(opts.addr >>> 0, opts.port, opts)
   } catch (err) {
     throw fromNative(err, { EADDRINUSE: `UDP port ${opts.port} is taken by another process` })
+  }
+}
+
+export interface Udp6Options extends SockOptions {
+  /** local IPv6, 16 bytes (all zero = any) */
+  addr: Buffer
+  /** 0 = let the kernel choose */
+  port: number
+  batch?: number
+}
+
+export interface Udp6 {
+  readonly port: number
+  /** kind 'udp6': receives fill batch.addrs6; sends take a PeerTable6 */
+  readonly io: PacketIo
+}
+
+/**
+ * A UDP socket over IPv6 only (IPV6_V6ONLY: an IPv4 socket binds the same
+ * port beside it), with everything an IPv4 one has: batches, GRO, GSO,
+ * super-packet segmentation, inner checks. pmtudisc takes the
+ * IP_PMTUDISC_* values (IPv6's are the same numbers).
+ */
+export function openUdp6 (opts: Udp6Options): Udp6 {
+  const fd = openUdp6Fd(opts)
+  return { port: native.sockLocalPort(fd), io: new PacketIo(fd, 'udp6', opts.batch ?? 64) }
+}
+
+/** The same socket as a bare fd, for another thread to wrap (as 'udp6'): nothing here owns it. */
+export function openUdp6Fd (opts: Udp6Options): number {
+  if (!Buffer.isBuffer(opts.addr) || opts.addr.length !== 16) throw new WeftError('EINVAL', 'an IPv6 socket address is 16 bytes')
+  try {
+    return native.udp6Open(opts.addr, opts.port, opts)
+  } catch (err) {
+    throw fromNative(err, {
+      EADDRINUSE: `UDP port ${opts.port} (IPv6) is taken by another process`,
+      EADDRNOTAVAIL: 'the IPv6 address is not on this host (or still tentative: duplicate address detection)',
+      EAFNOSUPPORT: 'IPv6 is disabled on this host'
+    })
   }
 }
 

@@ -14,6 +14,7 @@ export const VNET_F_DATA_VALID: number = constants.VNET_F_DATA_VALID
 
 export const GSO_NONE: number = constants.GSO_NONE
 export const GSO_TCPV4: number = constants.GSO_TCPV4
+export const GSO_TCPV6: number = constants.GSO_TCPV6
 export const GSO_UDP_L4: number = constants.GSO_UDP_L4
 
 /** gso_size of the header at buf[at] */

@@ -127,7 +127,7 @@ export const WgStatus = {
 
 /** WgOpener.inner[j], for an OK datagram: the decrypted packet's TCP/UDP checksum */
 export const WgInner = {
-  /** nothing to check: not IPv4 TCP/UDP, a fragment, a total length past the payload, UDP without a checksum */
+  /** nothing to check: not IPv4 or IPv6 TCP/UDP (IPv6 with extension headers included), a fragment, a length past the payload, UDP without a checksum */
   UNCHECKED: c.INNER_UNCHECKED,
   /** checked good (or left partial by its sender and finished here) */
   GOOD: c.INNER_GOOD,

@@ -1,7 +1,10 @@
 // IPv4 networks as (uint32 address, prefix length), like flannel's
-// pkg/ip.IP4Net, plus flannel's subnet-key form ("10.244.1.0-24").
+// pkg/ip.IP4Net, plus flannel's subnet-key form ("10.244.1.0-24", and the
+// dual-stack "10.244.1.0-24&fc00::-64").
 import { WeftError } from '../errors'
 import { ip4ToString, parseIp4 } from './ip'
+import { parseIp6, subnetKey6 } from './net6'
+import type { Ip6Net } from './net6'
 
 export interface Ip4Net {
   /** network address, host order (host bits may be set only where a caller says so) */
@@ -64,21 +67,58 @@ export function subnetKey (n: Ip4Net): string {
   return `${ip4ToString(n.ip)}-${n.prefixLen}`
 }
 
-const KEY_RE = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})-(\d{1,2})(?:&([0-9a-fA-F:]+)-(\d{1,3}))?$/
+/** The subnets a store key names: a dual-stack or IPv6-only key adds subnet6. */
+export interface SubnetKeyParts {
+  /** 0.0.0.0/0 in an IPv6-only key, as flannel writes it */
+  readonly subnet: Ip4Net
+  readonly subnet6?: Ip6Net
+}
 
 /**
- * flannel's subnetRegex: "10.244.1.0-24", optionally "&<v6>-<len>" (dual
- * stack; weft keeps only the IPv4 part). Returns undefined for keys that do
- * not parse, which callers skip with a warning, as flannel does.
+ * flannel's MakeSubnetKey: "10.244.1.0-24", or "10.244.1.0-24&fc00::-64"
+ * with an IPv6 subnet (an IPv6-only lease: "0.0.0.0-0&fc00::-64"). The one
+ * function that names a lease in a store, so that every map keyed by lease
+ * agrees with the stores (an IPv6-only lease's IPv4 part is the same for all).
  */
-export function parseSubnetKey (key: string): Ip4Net | undefined {
+export function makeSubnetKey (subnet: Ip4Net, subnet6?: Ip6Net): string {
+  // flannel writes the IPv4 form alone when the IPv6 net is empty (::/0)
+  if (subnet6 === undefined || (subnet6.ip === 0n && subnet6.prefixLen === 0)) return subnetKey(subnet)
+  return `${subnetKey(subnet)}&${subnetKey6(subnet6)}`
+}
+
+// flannel's subnetRegex, anchored at both ends (flannel's is not at the
+// start, so "x10.244.1.0-24" would pass there); the IPv6 half in lower
+// case only, as flannel's [a-f\d:]+ and as MakeSubnetKey writes it.
+const KEY_RE = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})-(\d{1,2})(?:&([0-9a-f:]+)-(\d{1,3}))?$/
+
+/**
+ * flannel's ParseSubnetKey: both halves of "10.244.1.0-24&fc00::-64".
+ * Returns undefined for keys that do not parse, which callers skip with a
+ * warning, as flannel does. Host bits are not checked here (store/decode.ts
+ * does, as flannel's regex lets them through).
+ */
+export function parseLeaseKey (key: string): SubnetKeyParts | undefined {
   const m = KEY_RE.exec(key)
   if (m === null) return undefined
   const len = Number(m[2])
   if (len > 32) return undefined
+  let subnet: Ip4Net
   try {
-    return { ip: parseIp4(m[1]), prefixLen: len }
+    subnet = { ip: parseIp4(m[1]), prefixLen: len }
   } catch {
     return undefined
   }
+  if (m[3] === undefined) return { subnet }
+  const len6 = Number(m[4])
+  if (len6 > 128) return undefined
+  try {
+    return { subnet, subnet6: { ip: parseIp6(m[3]), prefixLen: len6 } }
+  } catch {
+    return undefined
+  }
+}
+
+/** The IPv4 half of a key (see parseLeaseKey); undefined for keys that do not parse. */
+export function parseSubnetKey (key: string): Ip4Net | undefined {
+  return parseLeaseKey(key)?.subnet
 }

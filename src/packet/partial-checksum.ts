@@ -12,6 +12,7 @@
 // which a finished checksum matches by chance once in 65536; those rare
 // packets are told apart by verifying them before anything is rewritten.
 import { onesSum, pseudoHeaderSum4At, fold } from './checksum'
+import { pseudoHeaderSum6At } from './ipv6'
 
 const TCP = 6
 const UDP = 17
@@ -57,6 +58,44 @@ export function finishChecksum (buf: Buffer, ipOff: number, total: number): void
   const ihl = (buf[ipOff] & 15) * 4
   const l4 = ipOff + ihl
   const l4len = total - ihl
+  const at = l4 + (proto === TCP ? 16 : 6)
+  if (l4len < (proto === TCP ? 18 : 8)) return
+  let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
+  if (proto === UDP && c === 0) c = 0xffff
+  buf[at] = c >>> 8
+  buf[at + 1] = c & 0xff
+}
+
+/**
+ * finishPartialChecksum for the IPv6 packet at buf[ipOff] (total bytes
+ * long): TCP or UDP straight after the fixed header only (behind extension
+ * headers the kernel's own check stands). Returns true if it wrote the field.
+ */
+export function finishPartialChecksum6 (buf: Buffer, ipOff: number, total: number): boolean {
+  const proto = buf[ipOff + 6]
+  if (proto !== TCP && proto !== UDP) return false
+  const l4 = ipOff + 40
+  const l4len = total - 40
+  const field = proto === TCP ? 16 : 6
+  if (l4len < field + 2) return false
+  const at = l4 + field
+  const value = (buf[at] << 8) | buf[at + 1]
+  const pseudo = fold(pseudoHeaderSum6At(buf, ipOff, proto, l4len))
+  if (value !== pseudo) return false
+  if (fold(onesSum(buf, l4, l4len, pseudo)) === 0xffff) return false
+  let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
+  if (proto === UDP && c === 0) c = 0xffff
+  buf[at] = c >>> 8
+  buf[at + 1] = c & 0xff
+  return true
+}
+
+/** finishChecksum for IPv6 (TCP/UDP straight after the fixed header; else left alone). */
+export function finishChecksum6 (buf: Buffer, ipOff: number, total: number): void {
+  const proto = buf[ipOff + 6]
+  if (proto !== TCP && proto !== UDP) return
+  const l4 = ipOff + 40
+  const l4len = total - 40
   const at = l4 + (proto === TCP ? 16 : 6)
   if (l4len < (proto === TCP ? 18 : 8)) return
   let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff

@@ -8,7 +8,7 @@ export const Reason = {
   OK: 0,
   /** Fewer bytes than the header (or its declared length) needs. */
   TRUNCATED: 1,
-  /** IPv4 version nibble is not 4. */
+  /** IP version nibble is not the one expected (4, or 6 on an IPv6 path). */
   BAD_VERSION: 2,
   /** IPv4 IHL < 5, or the header it declares does not fit. */
   BAD_IHL: 3,
@@ -40,6 +40,20 @@ export const Reason = {
   BAD_ARP_FORMAT: 17,
   /** ARP opcode is not the one this operation expects. */
   BAD_ARP_OP: 18,
+  /** IPv6 payload length claims bytes past the packet we were given. */
+  BAD_PAYLOAD_LENGTH: 19,
+  /** IPv6 jumbogram (RFC 2675: payload length 0 with a hop-by-hop jumbo option, or the option anywhere): never on a tunnel with a 16-bit UDP length. */
+  JUMBOGRAM: 20,
+  /**
+   * IPv6 extension headers that do not add up: one runs past the packet, a
+   * hop-by-hop header that is not first, or more than IPV6_MAX_EXT_HEADERS
+   * of them before the upper layer.
+   */
+  BAD_EXTENSION_HEADER: 21,
+  /** IPv6 fragment (next header 44) where the path needs a whole datagram. */
+  IPV6_FRAGMENT: 22,
+  /** Neighbour Discovery or router messages (ICMPv6 133..137) inside a tunnel: link-local signalling a peer has no business sending through it, dropped as ARP is. */
+  NDP: 23,
 } as const
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason]
@@ -65,6 +79,11 @@ export const REASON_NAMES: readonly string[] = [
   'wrong_vni',
   'bad_arp_format',
   'bad_arp_op',
+  'bad_payload_length',
+  'jumbogram',
+  'bad_extension_header',
+  'ipv6_fragment',
+  'ndp',
 ]
 
 /** Number of reason codes; size of a per-reason counter array. */

@@ -8,12 +8,13 @@
 // snapshot instead, and carries on from there.
 import { WeftError } from '../errors'
 import type { Ip4Net } from '../packet/net'
+import type { Ip6Net } from '../packet/net6'
 import type { Lease, LeaseAttrs, Skipped } from '../subnet/lease'
 
 export type StoreEvent =
   | { readonly type: 'put', readonly lease: Lease }
-  /** flannel's store-level delete carries only the subnet; the watcher adds the cached attrs */
-  | { readonly type: 'delete', readonly subnet: Ip4Net, readonly revision: number }
+  /** flannel's store-level delete carries only the subnets (the key); the watcher adds the cached attrs */
+  | { readonly type: 'delete', readonly subnet: Ip4Net, readonly subnet6?: Ip6Net, readonly revision: number }
 
 /**
  * Why a watch handed over a snapshot instead of changes:
@@ -57,12 +58,20 @@ export interface Store {
   getConfig (): Promise<string | undefined>
   putConfig (text: string): Promise<void>
   listLeases (): Promise<LeaseList>
-  /** Create if absent. ttlSeconds 0 = a reservation (no expiry). Throws StoreError EEXIST if the subnet is taken. */
-  createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease>
+  /**
+   * Create if absent. ttlSeconds 0 = a reservation (no expiry). Throws
+   * StoreError EEXIST if the key is taken. A lease is named by its key,
+   * flannel's MakeSubnetKey(subnet, subnet6): give subnet6 for a dual-stack
+   * or IPv6-only lease (then subnet is 0.0.0.0/0). The embedded stores also
+   * refuse (EEXIST) a lease whose subnet of either family overlaps another
+   * key's: two nodes that picked the same IPv4 subnet with different IPv6
+   * ones write different keys.
+   */
+  createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease>
   /** Rewrite an existing lease with new attrs and a fresh TTL (0 = reservation). Throws StoreError ENOENT if it is gone. */
-  renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease>
+  renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease>
   /** Idempotent. */
-  deleteLease (subnet: Ip4Net): Promise<void>
+  deleteLease (subnet: Ip4Net, subnet6?: Ip6Net): Promise<void>
   /** Batches of changes after fromRevision, until the signal aborts. Retries on store errors by itself. */
   watchLeases (fromRevision: number, opts: WatchOptions): AsyncIterable<WatchBatch>
   /** Idempotent. */

@@ -1,8 +1,8 @@
 // flannel's network config (net-conf.json, or etcd <prefix>/config), read the
 // way flanneld reads it: Go's encoding/json into subnet.Config (keys matched
-// case-insensitively at every level, unknown keys ignored), then the IPv4 half
-// of CheckNetworkConfig (defaults and bounds), then the backend's own option
-// struct. A config flannel rejects, weft rejects too, with a WeftError ECONFIG
+// case-insensitively at every level, unknown keys ignored), then
+// CheckNetworkConfig (defaults and bounds, IPv4 and IPv6 halves), then the
+// backend's own option struct. A config flannel rejects, weft rejects too, with a WeftError ECONFIG
 // that names the field and says why. Where weft is stricter or picks another
 // default, the comment at that spot says so.
 import { WeftError } from '../errors'
@@ -10,6 +10,8 @@ import { field } from '../go-json'
 import { contains, formatCidr, networkOf, size } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
 import { ip4ToString, parseIp4 } from '../packet/ip'
+import { formatCidr6, ip6ToString, mask6, networkOf6, parseIp6 } from '../packet/net6'
+import type { Ip6Net } from '../packet/net6'
 import { VXLAN_MTU_OVERHEAD } from '../packet/vxlan'
 
 /**
@@ -77,7 +79,7 @@ export interface WireguardBackendConfig {
   readonly type: 'wireguard'
   /** UDP port we listen on and publish in BackendData */
   readonly listenPort: number
-  /** flannel's IPv6 device's port (kept for the config's round trip; weft is IPv4-only) */
+  /** flannel's IPv6 device's port (kept for the config's round trip; weft's wireguard is IPv4-only for now) */
   readonly listenPortV6: number
   /** underlay MTU to derive the device MTU from (less 80); 0 = the external interface's */
   readonly mtu: number
@@ -90,13 +92,24 @@ export interface WireguardBackendConfig {
 export type BackendConfig = VxlanBackendConfig | UdpBackendConfig | IpipBackendConfig | HostGwBackendConfig | WireguardBackendConfig
 
 export interface NetworkConfig {
-  /** network address with host bits cleared, as net.ParseCIDR gives it */
+  /** network address with host bits cleared, as net.ParseCIDR gives it; {0, 0} when enableIPv4 is false (not to be used then) */
   readonly network: Ip4Net
+  /** 0 when enableIPv4 is false */
   readonly subnetLen: number
-  /** first and last subnet addresses that may be leased (uint32, host order) */
+  /** first and last subnet addresses that may be leased (uint32, host order); 0 when enableIPv4 is false */
   readonly subnetMin: number
   readonly subnetMax: number
-  readonly enableIPv4: true
+  /** flannel's EnableIPv4 (default true); false: an IPv6-only network */
+  readonly enableIPv4: boolean
+  /** flannel's EnableIPv6 (default false): pods get an IPv6 subnet too */
+  readonly enableIPv6: boolean
+  /** the IPv6 network, host bits cleared; present iff enableIPv6 */
+  readonly ipv6Network?: Ip6Net
+  /** flannel's IPv6SubnetLen, computed as flannel does when absent (64 for a /62 or larger) */
+  readonly ipv6SubnetLen: number
+  /** first and last IPv6 subnet addresses that may be leased; present iff enableIPv6 */
+  readonly ipv6SubnetMin?: bigint
+  readonly ipv6SubnetMax?: bigint
   /**
    * flannel's EnableNFTables: the node's forward and --ip-masq rules go in
    * the nftables table `ip flannel-ipv4` (src/kernel/nftables.ts) instead of
@@ -158,7 +171,7 @@ function inRange (v: number, lo: number, hi: number, label: string, why: string)
 function parseNetwork (v: unknown): Ip4Net {
   if (typeof v !== 'string') fail(`Network ${show(v)}: must be a string such as "10.244.0.0/16"`)
   const slash = v.indexOf('/')
-  if (v.includes(':')) fail(`Network ${show(v)}: invalid IPv4 CIDR format (IPv6 is not supported by weft yet)`)
+  if (v.includes(':')) fail(`Network ${show(v)}: invalid IPv4 CIDR format (an IPv6 network goes in IPv6Network, with EnableIPv6 true)`)
   const len = v.slice(slash + 1)
   if (slash < 0 || !/^[0-9]+$/.test(len) || Number(len) > 32) fail(`Network ${show(v)}: invalid CIDR (want a.b.c.d/len with len 0..32)`)
   let ip: number
@@ -277,21 +290,58 @@ export function networkConfigFromJson (raw: unknown): NetworkConfig {
   if (raw !== null && !isObj(raw)) fail(`the config must be a JSON object, got ${show(raw)}`)
   const obj: Obj = raw ?? {}
 
-  // weft is IPv4-only: IPv6Network, IPv6SubnetLen/Min/Max and Networks are
-  // not read at all (flannel's decoder would still reject a malformed one).
-  if (boolField(obj, 'EnableIPv6', 'EnableIPv6', false)) {
-    fail('EnableIPv6 true: IPv6 is not supported by weft yet (remove EnableIPv6 or set it to false)')
-  }
-  if (!boolField(obj, 'EnableIPv4', 'EnableIPv4', true)) {
-    fail('EnableIPv4 false: weft is IPv4-only, so EnableIPv4 must be true (or absent)')
-  }
+  const enableIPv4 = boolField(obj, 'EnableIPv4', 'EnableIPv4', true)
+  const enableIPv6 = boolField(obj, 'EnableIPv6', 'EnableIPv6', false)
   const enableNFTables = boolField(obj, 'EnableNFTables', 'EnableNFTables', false)
+  // flannel would accept neither and then lease nothing; weft says so at once
+  if (!enableIPv4 && !enableIPv6) fail('EnableIPv4 false and EnableIPv6 false: enable at least one family (EnableIPv4 is true when absent)')
 
   const { backend, backendDefaulted } = parseBackend(field(obj, 'Backend'))
-  const { network, subnetLen, subnetMin, subnetMax } = checkIp4(obj)
-  checkTable(backend, network, subnetLen)
-  return { network, subnetLen, subnetMin, subnetMax, enableIPv4: true, enableNFTables, backend, backendDefaulted, raw }
+  checkBackendFamilies(backend, enableIPv6)
+  // Go's decoder reads every field whatever the Enable flags say, so a
+  // malformed one is refused even in the family that is off
+  const v4 = enableIPv4 ? checkIp4(obj) : (decodeIp4Fields(obj), { network: { ip: 0, prefixLen: 0 }, subnetLen: 0, subnetMin: 0, subnetMax: 0 })
+  const v6 = enableIPv6 ? checkIp6(obj) : decodeIp6Fields(obj)
+  if (enableIPv4) checkTable(backend, formatCidr(v4.network), v4.network.prefixLen, v4.subnetLen, 32, 'SubnetLen')
+  if (v6.ipv6Network !== undefined) checkTable(backend, formatCidr6(v6.ipv6Network), v6.ipv6Network.prefixLen, v6.ipv6SubnetLen, 128, 'IPv6SubnetLen')
+  return { ...v4, enableIPv4, enableIPv6, ...v6, enableNFTables, backend, backendDefaulted, raw }
 }
+
+// flannel's udp and ipip backends are IPv4-only (their devices and
+// encapsulations carry IPv4 alone), and weft's wireguard has no IPv6 yet.
+function checkBackendFamilies (backend: BackendConfig, enableIPv6: boolean): void {
+  if (!enableIPv6) return
+  if (backend.type === 'udp' || backend.type === 'ipip') {
+    fail(`EnableIPv6 true: the ${backend.type} backend is IPv4-only, as flannel's is (use vxlan, host-gw, or EnableIPv6 false)`)
+  }
+  if (backend.type === 'wireguard') fail('EnableIPv6 true: IPv6 for the wireguard backend is not supported by weft yet (use vxlan or host-gw, or EnableIPv6 false)')
+}
+
+// With EnableIPv4 false flannel still decodes these: a malformed one is a
+// decode error there, so it is here; their values are not used.
+function decodeIp4Fields (obj: Obj): void {
+  const n = field(obj, 'Network')
+  if (n !== undefined) parseNetwork(n)
+  const len = intField(obj, 'SubnetLen', 'SubnetLen', 0)
+  if (len < 0) fail(`SubnetLen ${len}: must not be negative`)
+  addrField(obj, 'SubnetMin')
+  addrField(obj, 'SubnetMax')
+}
+
+type Ip6Fields = Pick<NetworkConfig, 'ipv6Network' | 'ipv6SubnetLen' | 'ipv6SubnetMin' | 'ipv6SubnetMax'>
+
+function decodeIp6Fields (obj: Obj): Ip6Fields {
+  const n = field(obj, 'IPv6Network')
+  if (n !== undefined) parseNetwork6(n)
+  const len = intField(obj, 'IPv6SubnetLen', 'IPv6SubnetLen', 0)
+  if (len < 0) fail(`IPv6SubnetLen ${len}: must not be negative`)
+  addr6Field(obj, 'IPv6SubnetMin')
+  addr6Field(obj, 'IPv6SubnetMax')
+  return { ipv6SubnetLen: DEFAULT_IPV6_SUBNET_LEN }
+}
+
+/** flannel's IPv6SubnetLen when the config gives none and the network is a /62 or larger. */
+export const DEFAULT_IPV6_SUBNET_LEN = 64
 
 // CheckNetworkConfig, IPv4 half, in flannel's order.
 function checkIp4 (obj: Obj): { network: Ip4Net, subnetLen: number, subnetMin: number, subnetMax: number } {
@@ -336,14 +386,87 @@ function checkIp4 (obj: Obj): { network: Ip4Net, subnetLen: number, subnetMin: n
   return { network, subnetLen, subnetMin, subnetMax }
 }
 
+// CheckNetworkConfig, IPv6 half, in flannel's order, with its bounds: a
+// subnet at most /126, the network cut in four at least, /64 by default.
+function checkIp6 (obj: Obj): Ip6Fields {
+  const netValue = field(obj, 'IPv6Network')
+  if (netValue === undefined) fail('IPv6Network is missing: EnableIPv6 is true, so please define a correct IPv6Network, e.g. "fc00::/48"')
+  const network = parseNetwork6(netValue)
+  const cidr = formatCidr6(network)
+  if (network.ip === 0n && network.prefixLen === 0) {
+    fail(`IPv6Network ${show(netValue)}: please define a correct IPv6Network (::/0 counts as empty)`)
+  }
+
+  let subnetLen = intField(obj, 'IPv6SubnetLen', 'IPv6SubnetLen', 0)
+  if (subnetLen < 0) fail(`IPv6SubnetLen ${subnetLen}: must not be negative`)
+  if (subnetLen > 0) {
+    if (subnetLen > 126) fail(`IPv6SubnetLen ${subnetLen}: must be less than /127`)
+    if (subnetLen < network.prefixLen + 2) {
+      fail(`IPv6SubnetLen ${subnetLen}: network must be able to accommodate at least four subnets (IPv6Network ${cidr} needs IPv6SubnetLen ${network.prefixLen + 2} or more)`)
+    }
+  } else if (network.prefixLen > 124) {
+    fail(`IPv6Network "${cidr}": IPv6Network is too small. Minimum useful network prefix is /124`)
+  } else {
+    subnetLen = network.prefixLen <= 62 ? DEFAULT_IPV6_SUBNET_LEN : network.prefixLen + 2
+  }
+  const step = 1n << BigInt(128 - subnetLen)
+  const inNet = (a: bigint): boolean => (a & mask6(network.prefixLen)) === network.ip
+
+  // absent, null or "::" (flannel's ip.IsEmpty) means the first subnet after the network address, and the last one
+  let min = addr6Field(obj, 'IPv6SubnetMin')
+  if (min === 0n) min = network.ip + step
+  else if (!inNet(min)) fail(`IPv6SubnetMin ${ip6ToString(min)}: is not in the range of the IPv6Network ${cidr}`)
+  let max = addr6Field(obj, 'IPv6SubnetMax')
+  if (max === 0n) max = network.ip + (1n << BigInt(128 - network.prefixLen)) - step
+  else if (!inNet(max)) fail(`IPv6SubnetMax ${ip6ToString(max)}: is not in the range of the IPv6Network ${cidr}`)
+
+  if ((min & (step - 1n)) !== 0n) fail(`IPv6SubnetMin ${ip6ToString(min)}: is not on an IPv6SubnetLen boundary (/${subnetLen})`)
+  if ((max & (step - 1n)) !== 0n) fail(`IPv6SubnetMax ${ip6ToString(max)}: is not on an IPv6SubnetLen boundary (/${subnetLen})`)
+  // flannel does not check this; it then fails at lease time with "out of subnets"
+  if (min > max) fail(`IPv6SubnetMin ${ip6ToString(min)} is above IPv6SubnetMax ${ip6ToString(max)}: no subnet could ever be leased`)
+  return { ipv6Network: network, ipv6SubnetLen: subnetLen, ipv6SubnetMin: min, ipv6SubnetMax: max }
+}
+
+// flannel's ip.IP6Net decoding: net.ParseCIDR, host bits dropped. Go would
+// take an IPv4 CIDR here too (as ::ffff:a.b.c.d/len); weft refuses it.
+function parseNetwork6 (v: unknown): Ip6Net {
+  if (typeof v !== 'string') fail(`IPv6Network ${show(v)}: must be a string such as "fc00::/48"`)
+  const slash = v.indexOf('/')
+  const len = v.slice(slash + 1)
+  if (slash < 0 || !/^[0-9]+$/.test(len) || Number(len) > 128) fail(`IPv6Network ${show(v)}: invalid CIDR (want an IPv6 address/len with len 0..128, e.g. "fc00::/48")`)
+  if (!v.includes(':')) fail(`IPv6Network ${show(v)}: not an IPv6 CIDR (the IPv4 network goes in Network)`)
+  let ip: bigint
+  try {
+    ip = parseIp6(v.slice(0, slash))
+  } catch {
+    fail(`IPv6Network ${show(v)}: invalid CIDR (${show(v.slice(0, slash))} is not an IPv6 address)`)
+  }
+  return networkOf6({ ip, prefixLen: Number(len) })
+}
+
+// flannel's *ip.IP6: null leaves the pointer nil (unset), "::" is empty too;
+// anything else goes through net.ParseIP. 0n means unset.
+function addr6Field (obj: Obj, name: string): bigint {
+  const v = field(obj, name)
+  if (v === undefined || v === null) return 0n
+  if (typeof v !== 'string') fail(`${name} ${show(v)}: must be a string such as "fc00:0:0:1::"`)
+  if (!v.includes(':')) fail(`${name} ${show(v)}: not an IPv6 address`)
+  try {
+    return parseIp6(v)
+  } catch {
+    return fail(`${name} ${show(v)}: invalid IPv6 address`)
+  }
+}
+
 // weft's own limit (MAX_TABLE_SUBNETS), checked here so that `weft config
 // set` and a starting node refuse what the dataplane would.
-function checkTable (backend: BackendConfig, network: Ip4Net, subnetLen: number): void {
+function checkTable (backend: BackendConfig, cidr: string, prefixLen: number, subnetLen: number, bits: number, lenName: string): void {
   if (backend.type === 'host-gw') return
-  const subnets = 2 ** (subnetLen - network.prefixLen)
+  const subnets = 2 ** (subnetLen - prefixLen)
   if (subnets <= MAX_TABLE_SUBNETS) return
-  fail(`Network "${formatCidr(network)}" with SubnetLen ${subnetLen} has ${subnets} subnets; the ${backend.type} backend's peer table holds at most ${MAX_TABLE_SUBNETS} ` +
-    `(use SubnetLen ${network.prefixLen + Math.log2(MAX_TABLE_SUBNETS)} or less, or a smaller Network)`)
+  const netName = bits === 32 ? 'Network' : 'IPv6Network'
+  fail(`${netName} "${cidr}" with ${lenName} ${subnetLen} has ${subnets} subnets; the ${backend.type} backend's peer table holds at most ${MAX_TABLE_SUBNETS} ` +
+    `(use ${lenName} ${prefixLen + Math.log2(MAX_TABLE_SUBNETS)} or less, or a smaller ${netName})`)
 }
 
 // ip.IP4 has its own UnmarshalJSON, which Go calls even for null, so null is
@@ -414,7 +537,7 @@ function backendOptions (type: BackendType, o: Obj): BackendConfig {
       const keepalive = inRange(intField(o, 'PersistentKeepaliveInterval', 'Backend.PersistentKeepaliveInterval', 0), 0, 65535, 'Backend.PersistentKeepaliveInterval', 'must be seconds from 0 (off) to 65535')
       const mode = field(o, 'Mode') ?? 'separate'
       if (typeof mode !== 'string' || !(WIREGUARD_MODES as readonly string[]).includes(mode)) fail(`Backend.Mode ${show(mode)}: no valid Mode configured (one of ${WIREGUARD_MODES.join(', ')})`)
-      if (mode === 'ipv6') fail('Backend.Mode "ipv6": IPv6 is not supported by weft yet (use separate, auto or ipv4)')
+      if (mode === 'ipv6') fail('Backend.Mode "ipv6": IPv6 for the wireguard backend is not supported by weft yet (use separate, auto or ipv4)')
       return { type, listenPort: port('ListenPort', WIREGUARD_DEFAULT_PORT), listenPortV6: port('ListenPortV6', WIREGUARD_DEFAULT_PORT_V6), mtu, psk, persistentKeepalive: keepalive, mode: mode as WireguardMode }
     }
   }
@@ -440,6 +563,13 @@ export function * candidateSubnets (cfg: Pick<NetworkConfig, 'subnetLen' | 'subn
   for (let ip = cfg.subnetMin; ip <= cfg.subnetMax; ip += step) yield { ip, prefixLen: cfg.subnetLen }
 }
 
+/** How many IPv6 subnets lie from IPv6SubnetMin to IPv6SubnetMax, both included (0n without IPv6). */
+export function ipv6SubnetCount (cfg: Pick<NetworkConfig, 'ipv6SubnetLen' | 'ipv6SubnetMin' | 'ipv6SubnetMax'>): bigint {
+  const { ipv6SubnetMin: min, ipv6SubnetMax: max } = cfg
+  if (min === undefined || max === undefined || max < min) return 0n
+  return ((max - min) >> BigInt(128 - cfg.ipv6SubnetLen)) + 1n
+}
+
 // Canonical option names per backend, as flannel's docs spell them.
 const OPTION_NAMES: Record<BackendType, readonly string[]> = {
   vxlan: ['VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting', 'RemCsum'],
@@ -460,12 +590,25 @@ const OPTION_NAMES: Record<BackendType, readonly string[]> = {
 export function formatNetworkConfig (obj: unknown): string {
   const cfg = networkConfigFromJson(obj)
   const src: Obj = isObj(obj) ? obj : {}
-  const out: Obj = { Network: formatCidr(cfg.network) }
-  const len = field(src, 'SubnetLen')
-  if (typeof len === 'number' && len !== 0) out.SubnetLen = cfg.subnetLen
-  for (const name of ['SubnetMin', 'SubnetMax'] as const) {
-    const v = field(src, name)
-    if (v !== undefined && parseAddr(v, name) !== 0) out[name] = ip4ToString(name === 'SubnetMin' ? cfg.subnetMin : cfg.subnetMax)
+  const out: Obj = {}
+  if (cfg.enableIPv4) {
+    out.Network = formatCidr(cfg.network)
+    const len = field(src, 'SubnetLen')
+    if (typeof len === 'number' && len !== 0) out.SubnetLen = cfg.subnetLen
+    for (const name of ['SubnetMin', 'SubnetMax'] as const) {
+      const v = field(src, name)
+      if (v !== undefined && parseAddr(v, name) !== 0) out[name] = ip4ToString(name === 'SubnetMin' ? cfg.subnetMin : cfg.subnetMax)
+    }
+  }
+  if (cfg.ipv6Network !== undefined) {
+    out.IPv6Network = formatCidr6(cfg.ipv6Network)
+    const len = field(src, 'IPv6SubnetLen')
+    if (typeof len === 'number' && len !== 0) out.IPv6SubnetLen = cfg.ipv6SubnetLen
+    for (const name of ['IPv6SubnetMin', 'IPv6SubnetMax'] as const) {
+      const v = field(src, name)
+      const given = name === 'IPv6SubnetMin' ? cfg.ipv6SubnetMin : cfg.ipv6SubnetMax
+      if (typeof v === 'string' && given !== undefined && addr6Field(src, name) !== 0n) out[name] = ip6ToString(given)
+    }
   }
   for (const name of ['EnableIPv4', 'EnableIPv6', 'EnableNFTables']) {
     const v = field(src, name)

@@ -1,11 +1,14 @@
 // The lease value, byte-compatible with flannel's Go json.Marshal of
 // lease.LeaseAttrs: field order PublicIP, PublicIPv6, BackendType,
 // BackendData, BackendV6Data; PublicIPv6 always present (null without v6);
-// BackendType and the data fields omitted when empty. Reading matches keys
-// as Go's decoder does (../go-json.ts): in any case, the last match winning.
+// BackendType and the data fields omitted when empty. PublicIPv6 is kept as
+// read (flannel writes it in Go's form, ip6ToString's); a node writing its
+// own gives ip6ToString(address). Reading matches keys as Go's decoder does
+// (../go-json.ts): in any case, the last match winning.
 import { WeftError } from '../errors'
 import { field } from '../go-json'
 import { ip4ToString, parseIp4 } from '../packet/ip'
+import { parseIp6 } from '../packet/net6'
 import type { LeaseAttrs } from './lease'
 
 export function encodeLeaseAttrs (a: LeaseAttrs): string {
@@ -38,7 +41,17 @@ export function decodeLeaseAttrs (text: string): LeaseAttrs {
     }
   }
   const v6 = field(o, 'PublicIPv6')
-  if (v6 !== undefined && v6 !== null && typeof v6 !== 'string') throw new WeftError('ELEASEVALUE', 'lease PublicIPv6 is not a string')
+  if (v6 !== undefined && v6 !== null) {
+    if (typeof v6 !== 'string') throw new WeftError('ELEASEVALUE', 'lease PublicIPv6 is not a string')
+    // flannel's decoder (ip.IP6's net.ParseIP) refuses the value too, and
+    // skips the lease; it would take IPv4 text as ::ffff:a.b.c.d, which no
+    // IPv6 underlay can reach, so weft refuses that as well
+    try {
+      parseIp6(v6)
+    } catch {
+      throw new WeftError('ELEASEVALUE', `lease PublicIPv6 ${JSON.stringify(v6.length > 64 ? `${v6.slice(0, 61)}...` : v6)} is not an IPv6 address`)
+    }
+  }
   const bt = field(o, 'BackendType')
   if (bt !== undefined && bt !== null && typeof bt !== 'string') throw new WeftError('ELEASEVALUE', 'lease BackendType is not a string')
   const data = field(o, 'BackendData')

@@ -1,6 +1,9 @@
 // A subnet lease, as flannel's pkg/lease and pkg/subnet describe it: which
 // node (public IP) holds which subnet, with what backend, until when.
+import { formatCidr, makeSubnetKey } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
+import { formatCidr6 } from '../packet/net6'
+import type { Ip6Net } from '../packet/net6'
 
 export interface LeaseAttrs {
   /** flannel "PublicIP": the node's underlay address (uint32, host order) */
@@ -15,7 +18,10 @@ export interface LeaseAttrs {
 }
 
 export interface Lease {
+  /** the IPv4 subnet; 0.0.0.0/0 for an IPv6-only lease, as in flannel */
   readonly subnet: Ip4Net
+  /** the IPv6 subnet; absent when the lease has none */
+  readonly subnet6?: Ip6Net
   readonly attrs: LeaseAttrs
   /** ms since the epoch; null for a reservation, which never expires */
   readonly expiration: number | null
@@ -46,4 +52,30 @@ export function unusablePublicIP (ip: number): string | undefined {
   if (ip >>> 28 === 0xe) return 'its PublicIP is a multicast address'
   if (ip >>> 0 === 0xffffffff) return 'its PublicIP is the broadcast address'
   return undefined
+}
+
+/**
+ * The lease's store key (flannel's MakeSubnetKey), which identifies it:
+ * maps of leases are keyed by it, never by the IPv4 subnet alone, which
+ * every IPv6-only lease shares (0.0.0.0/0).
+ */
+export function leaseKey (l: { readonly subnet: Ip4Net, readonly subnet6?: Ip6Net }): string {
+  return makeSubnetKey(l.subnet, l.subnet6)
+}
+
+/** Does the lease hold an IPv4 subnet (false for an IPv6-only one, whose subnet is 0.0.0.0/0)? */
+export function hasIPv4 (l: { readonly subnet: Ip4Net, readonly subnet6?: Ip6Net }): boolean {
+  return !(l.subnet6 !== undefined && l.subnet.ip === 0 && l.subnet.prefixLen === 0)
+}
+
+/** The lease's subnets for people and logs: "10.244.1.0/24", "10.244.1.0/24 and fc00:0:0:1::/64", "fc00:0:0:1::/64". */
+export function describeSubnets (subnet: Ip4Net, subnet6?: Ip6Net): string {
+  if (subnet6 === undefined) return formatCidr(subnet)
+  if (!hasIPv4({ subnet, subnet6 })) return formatCidr6(subnet6)
+  return `${formatCidr(subnet)} and ${formatCidr6(subnet6)}`
+}
+
+/** Do two leases name the same subnets (flannel's sameSubnet: both families)? */
+export function sameSubnets (a: { readonly subnet: Ip4Net, readonly subnet6?: Ip6Net }, b: { readonly subnet: Ip4Net, readonly subnet6?: Ip6Net }): boolean {
+  return leaseKey(a) === leaseKey(b)
 }

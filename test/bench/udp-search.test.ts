@@ -137,8 +137,8 @@ test('--report prints the UDP search and the at-rate rounds, and draws its panel
   assert.match(svg, /UDP: the highest rate carried with at most 1 % loss/)
 })
 
-test('--only takes udp and wireguard beside head-to-head, and nothing else', () => {
+test('--only takes udp, wireguard and ipv6 beside head-to-head, and nothing else', () => {
   const r = spawnSync(process.execPath, [RUN, '--only', 'tcp'], { encoding: 'utf8' })
   assert.equal(r.status, 2)
-  assert.match(r.stderr, /--only takes head-to-head, udp or wireguard, got tcp/)
+  assert.match(r.stderr, /--only takes head-to-head, udp, wireguard or ipv6, got tcp/)
 })

@@ -264,7 +264,7 @@ test('a capture ends on --seconds and on SIGTERM, cleanly; bad input is a one-li
       [['--iface', 'eth0', '--backend', 'gre'], /--backend must be one of vxlan, ipip, udp, wireguard, auto.*\[EFLAG\]/],
       [['--iface', 'eth0', '--backend', 'wireguard', '--pod', '10.244.1.2'], /--pod matches inner .* WireGuard encrypts them: use --node.*\[EFLAG\]/],
       [['--iface', 'eth0', '--count', '0'], /--count must be an integer.*\[EFLAG\]/],
-      [['--iface', 'eth0', '--pod', 'pod-a'], /--pod "pod-a" is neither an IPv4 address nor a CIDR \[EFLAG\]/],
+      [['--iface', 'eth0', '--pod', 'pod-a'], /--pod "pod-a" is neither an IP address nor a CIDR \[EFLAG\]/],
       [['--iface', 'eth0', '--backend', 'ipip', '--port', '9'], /--port does not apply.*\[EFLAG\]/]
     ]
     for (const [args, re] of cases) {

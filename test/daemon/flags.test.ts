@@ -122,7 +122,8 @@ test('--iface-regex (repeatable, one pattern per FLANNELD_IFACE_REGEX even with 
   assert.deepEqual(parseRunFlags([], { FLANNELD_IFACE: 'eth0,eth1' }).iface, ['eth0', 'eth1'])
   assert.throws(() => parseRunFlags(['--iface-regex', '(?i)eth'], {}), /--iface-regex "\(\?i\)eth": not a regular expression/)
   assert.throws(() => parseRunFlags(['--iface-can-reach', 'example.com'], {}), /--iface-can-reach "example.com": not an IP address/)
-  assert.throws(() => parseRunFlags(['--iface-can-reach', '2001:db8::1'], {}), /weft is IPv4-only/)
+  // an IPv6 one is for an IPv6-only network's underlay
+  assert.equal(parseRunFlags(['--iface-can-reach', '2001:db8::1'], {}).ifaceCanReach, '2001:db8::1')
   assert.equal(parseRunFlags(['--public-ipv6', '2001:db8::7'], {}).publicIpv6, '2001:db8::7')
   assert.equal(parseRunFlags([], {}).publicIpv6, '')
   assert.throws(() => parseRunFlags(['--public-ipv6', '192.0.2.1'], {}), /--public-ipv6 "192.0.2.1" is not an IPv6 address/)

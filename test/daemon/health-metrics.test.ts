@@ -57,7 +57,7 @@ test('a wireguard node exports its handshakes, drops by reason, peers and each p
       const stateDir = `${c.dir}/${h.name}`
       const child = topo.spawn(h, ['sh', '-c', 'mount -t tmpfs -o mode=0755,size=64k weft-test-wg /run/wireguard && exec "$@"', 'sh', process.execPath, BIN, 'run', '--store', `sqlite:${c.dir}/store.db`, '--subnet-file', `${stateDir}/subnet.env`, '--state-dir', stateDir, '--iface', 'eth0', ...extra], { env: { ...process.env, WIREGUARD_KEY_FILE: `${stateDir}/wgkey` } })
       await child.waitForLine(/"msg":"running"/, 20_000)
-      return { stateDir, subnet: readSubnetEnv(`${stateDir}/subnet.env`)?.subnet.ip ?? 0 }
+      return { stateDir, subnet: readSubnetEnv(`${stateDir}/subnet.env`)?.subnet?.ip ?? 0 }
     }
     const a = await start(topo.hosts[0], '--healthz-ip', '127.0.0.1', '--healthz-port', '8081')
     const b = await start(topo.hosts[1])

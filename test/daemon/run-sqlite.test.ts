@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseCidr } from '../../src/packet/net'
+import type { Ip4Net } from '../../src/packet/net'
 import { readSubnetEnv } from '../../src/subnet/env'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
 import { withTopology, waitFor } from '../../lab/netns'
@@ -41,7 +42,7 @@ test('three daemons lease distinct subnets, write subnet.env, and each sees the 
     const ds = topo.hosts.map((h) => daemon(topo, h, dir))
     for (const d of ds) await d.waitForLine(/"msg":"running"/, 15_000)
     const envs = topo.hosts.map((h) => readSubnetEnv(`${dir}/${h.name}/subnet.env`))
-    assert.equal(new Set(envs.map((e) => `${e?.subnet.ip}`)).size, 3)
+    assert.equal(new Set(envs.map((e) => `${e?.subnet?.ip}`)).size, 3)
     for (const e of envs) {
       assert.equal(e?.mtu, 1450)
       assert.equal(e?.ipMasq, false)
@@ -83,7 +84,7 @@ test('a lease deleted under a running daemon is noticed within a second, logged,
     assert.ok(env !== undefined)
     const store = new SqliteStore({ path: `${dir}/store.db` })
     const t0 = Date.now()
-    await store.deleteLease(env.subnet)
+    await store.deleteLease(env.subnet as Ip4Net)
     await store.close()
     const line = await d.waitForLine(/lease has been revoked/, 5000)
     const noticed = (JSON.parse(line) as LogLine).time
@@ -109,7 +110,7 @@ test('bad input in the store is reported once and hurts nothing: a value that is
       assert.deepEqual(warned.map((l) => l.key).sort(), ['10.244.200.0-24', 'garbage-key'])
       assert.ok(lines(d).every((l) => l.level !== 50), 'no error logged')
     }
-    const envs = topo.hosts.map((h) => readSubnetEnv(`${dir}/${h.name}/subnet.env`)?.subnet.ip)
+    const envs = topo.hosts.map((h) => readSubnetEnv(`${dir}/${h.name}/subnet.env`)?.subnet?.ip)
     assert.ok(!envs.includes(parseCidr('10.244.200.0/24').ip), 'the subnet behind the broken value was not handed out')
   })
   const check = new SqliteStore({ path: `${dir}/store.db` })

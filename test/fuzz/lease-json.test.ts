@@ -93,7 +93,7 @@ function flannelJson (l: LeaseAttrs): string {
 const key = fc.oneof(
   fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 40 })).map(([ip, len]) => `${ip4ToString(ip)}-${len}`),
   fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 8, max: 30 })).map(([ip, len]) => subnetKey({ ip: (ip & mask(len)) >>> 0, prefixLen: len })),
-  fc.constantFrom('10.244.1.0-24&fc00:0:0:1::-64', '10.244.1.0/24', '10.244.1.0-24 ', '010.244.1.0-24', '10.244.1.0-', '-24', ''),
+  fc.constantFrom('10.244.1.0-24&fc00:0:0:1::-64', '0.0.0.0-0&fc00::-64', '10.244.1.0-24&fc00::1-64', '10.244.1.0-24&FC00::-64', '10.244.1.0/24', '10.244.1.0-24 ', '010.244.1.0-24', '10.244.1.0-', '-24', ''),
   fc.string()
 )
 
@@ -110,6 +110,8 @@ test('any store entry: a lease for a real subnet, or skipped with a reason; neve
     const { ip, prefixLen } = (l as Lease).subnet
     assert.ok(Number.isInteger(prefixLen) && prefixLen >= 0 && prefixLen <= 32)
     assert.equal((ip & ~mask(prefixLen)) >>> 0, 0, `${k}: host bits set in a lease's subnet`)
+    const s6 = (l as Lease).subnet6
+    if (s6 !== undefined) assert.equal(s6.ip & ((1n << BigInt(128 - s6.prefixLen)) - 1n), 0n, `${k}: host bits set in a lease's IPv6 subnet`)
   }), budget(3000, 2))
   assert.ok(leases > 0)
 })

@@ -8,12 +8,14 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { withTopology } from '../../lab/netns'
 import { netnsSkipReason } from '../../lab/skip'
-import { chooseUnderlay, findUnderlay, parseIpAddrJson, usableAddresses, type HostView, type Link, type LinkAddress } from '../../src/kernel/iface'
+import { chooseUnderlay, findUnderlay, parseIpAddrJson, publicIPv6Of, usableAddresses, usableAddresses6, type HostView, type Link, type LinkAddress, type LinkAddress6 } from '../../src/kernel/iface'
+import { ip6ToString, parseIp6 } from '../../src/packet/net6'
 import { ip4ToString } from '../../src/packet/ip'
 import { captureLogger } from '../helpers/log'
 
 const addr = (ip: string, more: Partial<LinkAddress> = {}): LinkAddress => ({ ip, prefixLen: 24, dynamic: false, deprecated: false, secondary: false, ...more })
-const link = (index: number, name: string, inet: LinkAddress[], mtu = 1500): Link => ({ index, name, mtu, up: true, carrier: true, inet })
+const link = (index: number, name: string, inet: LinkAddress[], mtu = 1500, inet6: LinkAddress6[] = []): Link => ({ index, name, mtu, up: true, carrier: true, inet, inet6 })
+const addr6 = (ip: string, more: Partial<LinkAddress6> = {}): LinkAddress6 => ({ ip, prefixLen: 64, scope: 'global', dynamic: false, deprecated: false, tentative: false, temporary: false, ...more })
 
 const LINKS: Link[] = [
   link(1, 'lo', [addr('127.0.0.1', { prefixLen: 8 })], 65536),
@@ -114,11 +116,59 @@ test('`ip -j addr show` is read for names, MTUs, up and carrier, and each IPv4 a
     { ifindex: 7, ifname: 'vx0', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'], mtu: 1500, operstate: 'LOWERLAYERDOWN', addr_info: [{ family: 'inet', local: '198.19.7.1', prefixlen: 24, dynamic: true }, { family: 'inet', local: '198.19.7.2', prefixlen: 24, secondary: true, deprecated: true }] }
   ])
   assert.deepEqual(parseIpAddrJson(text), [
-    { index: 1, name: 'lo', mtu: 65536, up: true, carrier: true, inet: [addr('127.0.0.1', { prefixLen: 8 })] },
-    { index: 7, name: 'vx0', mtu: 1500, up: true, carrier: false, inet: [addr('198.19.7.1', { dynamic: true }), addr('198.19.7.2', { secondary: true, deprecated: true })] }
+    { index: 1, name: 'lo', mtu: 65536, up: true, carrier: true, inet: [addr('127.0.0.1', { prefixLen: 8 })], inet6: [addr6('::1', { prefixLen: 128 })] },
+    { index: 7, name: 'vx0', mtu: 1500, up: true, carrier: false, inet: [addr('198.19.7.1', { dynamic: true }), addr('198.19.7.2', { secondary: true, deprecated: true })], inet6: [] }
   ])
   assert.deepEqual(parseIpAddrJson(''), [])
   assert.throws(() => parseIpAddrJson('[{'), /cannot parse the JSON of ip -j addr show/)
+})
+
+const V6LINKS: Link[] = [
+  link(1, 'lo', [addr('127.0.0.1', { prefixLen: 8 })], 65536, [addr6('::1', { prefixLen: 128, scope: 'host' })]),
+  link(2, 'eth0', [addr('192.0.2.10')], 1500, [addr6('fe80::1', { scope: 'link' }), addr6('2001:2::10')]),
+  link(3, 'ens5', [addr('198.18.0.5')], 9001, [addr6('2001:2:0:5::9', { deprecated: true }), addr6('2001:2:0:5::7', { tentative: true })]),
+  link(4, 'v6only', [], 1400, [addr6('2001:2:0:4::1', { dynamic: true }), addr6('2001:2:0:4::2'), addr6('2001:2:0:4::3', { temporary: true })])
+]
+
+test('IPv6 addresses a peer may use: global scope only, not link-local, deprecated or tentative; permanent, then stable, first', () => {
+  assert.deepEqual(usableAddresses6(V6LINKS[1]), ['2001:2::10'])
+  assert.deepEqual(usableAddresses6(V6LINKS[2]), [])
+  assert.deepEqual(usableAddresses6(V6LINKS[3]), ['2001:2:0:4::2', '2001:2:0:4::3', '2001:2:0:4::1'])
+  // a global-scope multicast or link-local address is still no unicast address
+  assert.deepEqual(usableAddresses6(link(9, 'x', [], 1500, [addr6('ff02::1'), addr6('fe80::9'), addr6('::1')])), [])
+  assert.equal(ip6ToString(publicIPv6Of(V6LINKS[1])!), '2001:2::10')
+  assert.equal(publicIPv6Of(V6LINKS[2]), undefined)
+  assert.equal(ip6ToString(publicIPv6Of(V6LINKS[2], '2001:db8::1')!), '2001:db8::1', '--public-ipv6 wins')
+  assert.throws(() => publicIPv6Of(V6LINKS[1], '10.0.0.1'), /--public-ipv6 "10\.0\.0\.1" is not an IPv6 address/)
+})
+
+test('family dual: the interface as for IPv4, plus its public IPv6 (or --public-ipv6); none is an error saying what to do', () => {
+  const v = view({ links: V6LINKS, dflt: 'eth0' })
+  const u = chooseUnderlay({ family: 'dual' }, v)
+  assert.deepEqual([u.name, ip4ToString(u.publicIP), ip6ToString(u.ip6!), ip6ToString(u.publicIPv6!)], ['eth0', '192.0.2.10', '2001:2::10', '2001:2::10'])
+  const nat = chooseUnderlay({ family: 'dual', publicIpv6: '2001:db8::9' }, v)
+  assert.deepEqual([ip6ToString(nat.ip6!), ip6ToString(nat.publicIPv6!)], ['2001:2::10', '2001:db8::9'])
+  assert.throws(() => chooseUnderlay({ family: 'dual', iface: ['ens5'] }, v), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'EIFACE')
+    assert.match(err.message, /^EnableIPv6 is on but interface ens5 has no global IPv6 address \(it has 2001:2:0:5::9 \(global, deprecated\), 2001:2:0:5::7 \(global, tentative\)\): give it one, or give --public-ipv6$/)
+    return true
+  })
+  assert.equal(parseIp6('2001:db8::1'), chooseUnderlay({ family: 'dual', iface: ['ens5'], publicIpv6: '2001:db8::1' }, v).publicIPv6)
+  // family ipv4 (the default) does not look at IPv6 at all
+  assert.equal(chooseUnderlay({ iface: ['ens5'] }, v).publicIPv6, undefined)
+})
+
+test('family ipv6 (IPv6-only): chosen by IPv6 addresses and the IPv6 default route; the IPv4 fields are 0', () => {
+  const v = view({ links: V6LINKS, dflt: 'v6only', routes: { '2001:2:0:4::99': { dev: 'v6only', prefsrc: '2001:2:0:4::1' } } })
+  const p6 = (u: { name: string, ip: number, publicIP: number, ip6?: bigint, publicIPv6?: bigint }): string[] => [u.name, String(u.ip), String(u.publicIP), ip6ToString(u.ip6 ?? 0n), ip6ToString(u.publicIPv6 ?? 0n)]
+  assert.deepEqual(p6(chooseUnderlay({ family: 'ipv6' }, v)), ['v6only', '0', '0', '2001:2:0:4::2', '2001:2:0:4::2'])
+  assert.deepEqual(p6(chooseUnderlay({ family: 'ipv6', iface: ['2001:2::10'] }, v)), ['eth0', '0', '0', '2001:2::10', '2001:2::10'])
+  assert.deepEqual(p6(chooseUnderlay({ family: 'ipv6', iface: ['ens5', 'eth0'] }, v)), ['eth0', '0', '0', '2001:2::10', '2001:2::10'])
+  assert.deepEqual(p6(chooseUnderlay({ family: 'ipv6', ifaceRegex: [':4::3$'] }, v)), ['v6only', '0', '0', '2001:2:0:4::3', '2001:2:0:4::3'])
+  assert.deepEqual(p6(chooseUnderlay({ family: 'ipv6', ifaceCanReach: '2001:2:0:4::99' }, v)), ['v6only', '0', '0', '2001:2:0:4::1', '2001:2:0:4::1'])
+  assert.deepEqual(p6(chooseUnderlay({ family: 'ipv6', publicIpv6: '2001:2::10' }, v)), ['eth0', '0', '0', '2001:2::10', '2001:2::10'])
+  assert.throws(() => chooseUnderlay({ family: 'ipv6', iface: ['192.0.2.10', 'ens5'] }, v), /--iface 192\.0\.2\.10: an IPv4 address: the underlay is IPv6-only \(EnableIPv4 false\); --iface ens5: ens5 has no usable IPv6 address/)
+  assert.throws(() => chooseUnderlay({ family: 'ipv6' }, view({ links: V6LINKS })), /no IPv6 default route to pick the underlay interface from: give --iface/)
 })
 
 test('in a namespace: --iface names a link whose peer is down (no carrier) and one that is down itself, and gets their addresses; regex and can-reach find them too', { skip: netnsSkipReason() }, async (t) => {
@@ -147,5 +197,20 @@ test('in a namespace: --iface names a link whose peer is down (no carrier) and o
     assert.throws(() => findUnderlay({ netns: h.ns }), /no default route to pick the underlay interface from/)
     await sh('ip', 'route', 'add', 'default', 'via', '198.19.7.254', 'dev', 'vx0', 'onlink')
     assert.deepEqual(pick(findUnderlay({ netns: h.ns })), ['vx0', '198.19.7.1', '198.19.7.1', '1400'])
+  })
+})
+
+test('in a namespace: family dual reads the interface\'s global IPv6 address, not its link-local one', { skip: netnsSkipReason() }, async (t) => {
+  await withTopology(t, { hosts: 1, label: 'iface-v6', ipv6: true }, async (topo) => {
+    const h = topo.hosts[0]!
+    const mine = h.underlayIp6!
+    const u = findUnderlay({ iface: ['eth0'], family: 'dual', netns: h.ns })
+    assert.equal(u.name, 'eth0')
+    assert.equal(ip6ToString(u.publicIPv6!), mine)
+    const only = findUnderlay({ iface: [mine], family: 'ipv6', netns: h.ns })
+    assert.deepEqual([only.name, only.publicIP, ip6ToString(only.ip6!)], ['eth0', 0, mine])
+    // a deprecated address (preferred lifetime 0) is not taken
+    await topo.exec(h, ['ip', '-6', 'addr', 'add', '2001:2::ff/64', 'dev', 'eth0', 'nodad', 'preferred_lft', '0'])
+    assert.equal(ip6ToString(findUnderlay({ iface: ['eth0'], family: 'dual', netns: h.ns }).publicIPv6!), mine)
   })
 })

@@ -46,7 +46,7 @@ test('hosts are h1..hN in wt-<runid>-hN namespaces with 198.18.0.N/24 on eth0, p
     assert.equal(topo.underlayNs, `wt-${topo.runId}-u`)
     assert.deepEqual(
       topo.hosts.map((h) => ({ ...h })),
-      [1, 2, 3].map((i) => ({ index: i, name: `h${i}`, ns: `wt-${topo.runId}-h${i}`, underlayIp: `198.18.0.${i}`, ifname: 'eth0' }))
+      [1, 2, 3].map((i) => ({ index: i, name: `h${i}`, ns: `wt-${topo.runId}-h${i}`, underlayIp: `198.18.0.${i}`, underlayIp6: undefined, ifname: 'eth0' }))
     )
     assert.deepEqual(topo.namespaces, [topo.underlayNs, ...topo.hosts.map((h) => h.ns)])
     for (const h of topo.hosts) {
@@ -136,7 +136,7 @@ test('withTopology destroys and rejects when the callback overruns its timeout',
 test('addHost() gives a host reachable from the others', { skip }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'addhost' }, async (topo) => {
     const h3 = await topo.addHost()
-    assert.deepEqual({ ...h3 }, { index: 3, name: 'h3', ns: `wt-${topo.runId}-h3`, underlayIp: '198.18.0.3', ifname: 'eth0' })
+    assert.deepEqual({ ...h3 }, { index: 3, name: 'h3', ns: `wt-${topo.runId}-h3`, underlayIp: '198.18.0.3', underlayIp6: undefined, ifname: 'eth0' })
     assert.equal(topo.hosts.length, 3)
     await ping(topo, topo.hosts[0]!, h3.underlayIp)
     await ping(topo, h3, topo.hosts[1]!.underlayIp)

@@ -4,6 +4,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import pino from 'pino'
 import { formatCidr, parseCidr } from '../../src/packet/net'
+import { formatCidr6 } from '../../src/packet/net6'
+import { networkConfigFromJson } from '../../src/subnet/config'
 import type { SubnetRange } from '../../src/lease/allocate'
 import { LeaseManager } from '../../src/lease/manager'
 import { parseIp4 } from '../../src/packet/ip'
@@ -45,4 +47,29 @@ test('50 lease managers on one etcd, acquiring at once, all get distinct subnets
   const full = await race(etcd.endpoint, '/race-b', 10, small)
   assert.equal(full.filter((r) => r.lease !== undefined).length, 7)
   assert.deepEqual(full.filter((r) => r.lease === undefined).map((r) => r.code), ['EOUTOFSUBNETS', 'EOUTOFSUBNETS', 'EOUTOFSUBNETS'])
+})
+
+test('dual stack on etcd: managers that all pick the same IPv4 subnet with different IPv6 ones (different keys, each create succeeds) end with distinct subnets in both families', { skip, timeout: 120_000 }, async (t) => {
+  const etcd = await startEtcd()
+  t.after(() => etcd.stop())
+  const range = networkConfigFromJson({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fc00::/48' })
+  const n = 8
+  const stores = Array.from({ length: n }, () => new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/race-dual' }))
+  try {
+    const leases = await Promise.all(stores.map(async (store, i) => {
+      const ip = parseIp4(`198.18.1.${i + 1}`)
+      // draws go IPv4 pick, IPv6 pick, retry jitter: the IPv4 pick always the first free, the IPv6 one this node's own
+      let draws = 0
+      const random = (): number => (draws++ % 3 === 1 ? (i + 0.5) / n : 0)
+      const m = new LeaseManager({ store, range, publicIP: ip, attrs: { publicIP: ip, publicIPv6: `2001:2::${i + 1}`, backendType: 'host-gw' }, log: pino({ level: 'silent' }), random })
+      return await m.acquire()
+    }))
+    assert.equal(new Set(leases.map((l) => formatCidr(l.subnet))).size, n)
+    assert.equal(new Set(leases.map((l) => formatCidr6(l.subnet6!))).size, n)
+    const all = (await stores[0].listLeases()).leases
+    assert.equal(all.length, n, 'the losers deleted their twins')
+    assert.equal(new Set(all.map((l) => formatCidr(l.subnet))).size, n)
+  } finally {
+    await Promise.all(stores.map((s) => s.close()))
+  }
 })

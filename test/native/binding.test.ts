@@ -79,3 +79,38 @@ test('sockets refuse a busy port with EADDRINUSE and a hint', () => {
     })
   } finally { a.io.close() }
 })
+
+test('the addon itself holds a send\'s address table to the socket\'s family: udp6 takes tableStride 5, IPv4 sockets 2 (or none)', () => {
+  const { openUdp4Fd, openUdp6Fd } = require('../../src/native') as typeof import('../../src/native')
+  const six = new native.Io({ fd: openUdp6Fd({ addr: Buffer.alloc(16), port: 0 }), kind: constants.KIND_UDP6, counters: new Float64Array(COUNTER_NAMES.length), maxBatch: 4 })
+  const four = new native.Io({ fd: openUdp4Fd({ addr: 0x7f000001, port: 0 }), kind: constants.KIND_UDP4, counters: new Float64Array(COUNTER_NAMES.length), maxBatch: 4 })
+  const views = { slab: Buffer.alloc(64), offsets: new Uint32Array(4), lengths: new Uint32Array(4), dests: new Uint32Array(4), table: new Uint32Array(10) }
+  try {
+    assert.throws(() => { six.setSend(views) }, /udp6 socket sends through a PeerTable6 \(tableStride 5\)/)
+    assert.throws(() => { six.setSend({ ...views, tableStride: 2 }) }, /PeerTable6/)
+    six.setSend({ ...views, tableStride: 5 })
+    assert.throws(() => { four.setSend({ ...views, tableStride: 5 }) }, /IPv4 socket sends through a PeerTable \(tableStride 2\)/)
+    four.setSend(views)
+    four.setSend({ ...views, tableStride: 2 })
+  } finally { six.close(); four.close() }
+})
+
+test('an IPv6 socket address must be 16 bytes; a busy IPv6 port is refused with EADDRINUSE and a hint', () => {
+  const { openUdp6 } = require('../../src/native') as typeof import('../../src/native')
+  assert.throws(() => openUdp6({ addr: Buffer.alloc(4), port: 0 }), (err: unknown) => {
+    assert.equal((err as { code?: string }).code, 'EINVAL')
+    return true
+  })
+  assert.throws(() => { native.udp6Open(Buffer.alloc(15), 0) }, /udp6Open\(addr: Buffer of 16 bytes/)
+  const a = openUdp6({ addr: Buffer.alloc(16), port: 0 })
+  try {
+    assert.throws(() => openUdp6({ addr: Buffer.alloc(16), port: a.port }), (err: unknown) => {
+      assert.ok(err instanceof SystemError)
+      assert.equal(err.code, 'EADDRINUSE')
+      assert.equal(err.syscall, 'socket/bind(udp6)')
+      assert.match(err.message, /\[::\]:\d+/)
+      assert.match(err.message, /taken by another process/)
+      return true
+    })
+  } finally { a.io.close() }
+})

@@ -23,7 +23,7 @@ test('the addon exports exactly the constants the TypeScript side declares, each
 test('the virtio_net_hdr has one JS home, src/native/vnet, equal to the addon and to the virtio ABI', () => {
   // include/uapi/linux/virtio_net.h (tun_io.c also holds the C side to it
   // when it compiles, except GSO_UDP_L4, which Debian 12's header lacks)
-  const abi = { VNET_HDR_LEN: 10, VNET_F_NEEDS_CSUM: 1, VNET_F_DATA_VALID: 2, GSO_NONE: 0, GSO_TCPV4: 1, GSO_UDP_L4: 5 } as const
+  const abi = { VNET_HDR_LEN: 10, VNET_F_NEEDS_CSUM: 1, VNET_F_DATA_VALID: 2, GSO_NONE: 0, GSO_TCPV4: 1, GSO_TCPV6: 4, GSO_UDP_L4: 5 } as const
   for (const [k, v] of Object.entries(abi) as Array<[keyof typeof abi, number]>) {
     assert.equal(vnet[k], c[k], k)
     assert.equal(vnet[k], v, `${k} is the kernel's`)

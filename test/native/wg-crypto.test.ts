@@ -19,7 +19,7 @@ import vm from 'node:vm'
 import { PacketBatch, PeerTable } from '../../src/native/batch'
 import { openUdp4 } from '../../src/native/socket'
 import { probeOffloads } from '../../src/native/offloads'
-import { GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
+import { GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
 import {
   aeadOpen, aeadOpenNonce, aeadSeal, aeadSealNonce, blake2s, wgNonce, WG_HDR_LEN, WG_OVERHEAD, WgInner, WgKeys,
   WgOpener, WgSealCode, WgSealer, WgStatus, xaeadOpen, xaeadSeal
@@ -30,6 +30,7 @@ import { parseIp4 } from '../../src/packet/ip'
 import { readTcpSeq, setTcp4Checksum, TCP_ACK, TCP_PSH, verifyTcp4Checksum, writeTcpHeader } from '../../src/packet/tcp'
 import { setUdp4Checksum, verifyUdp4Checksum, writeUdpHeader } from '../../src/packet/udp'
 import { gcCounter, tick } from '../dataplane/gc'
+import { makePartial6, tcp6Packet, tcp6WithHopByHop, udp6Packet, verifyL4Checksum6 } from './ip6-ref'
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex')
 const MTU = 1420
@@ -310,6 +311,47 @@ test('a TUN packet with NEEDS_CSUM has its checksum finished before sealing; an 
   opener.keySlot.fill(0)
   assert.equal(opener.open(2), 2)
   assert.equal(opener.inner[1], WgInner.UNCHECKED)
+})
+
+test('inner IPv6: a TCPv6 super-packet is sealed as segments TSO6 would cut, a partial checksum is finished, and open checks IPv6 TCP/UDP (not past an extension header)', () => {
+  const r = rig({ vnet: true })
+  const mss = MTU - 72
+  const sup = tcp6Packet({ payload: pattern(3 * mss + 100, 8), seq: 0xfffffff0 })
+  const partial = tcp6Packet({ payload: pattern(300, 9) })
+  const whole = Buffer.from(partial)
+  makePartial6(partial)
+  const udp = udp6Packet(pattern(200, 10))
+  const corrupt = udp6Packet(pattern(200, 11))
+  corrupt[100] ^= 4
+  const ext = tcp6WithHopByHop(pattern(100, 12))
+  ext[120] ^= 4 // corrupt too, but behind an extension header: not the opener's to judge
+  put(r, 0, sup, 0, 10, (GSO_TCPV6 << 16) | mss, VNET_F_NEEDS_CSUM, [40, 16])
+  put(r, 1, partial, 0, 20, 0, VNET_F_NEEDS_CSUM, [40, 16])
+  put(r, 2, udp, 0, 21)
+  put(r, 3, corrupt, 0, 22)
+  put(r, 4, ext, 0, 23)
+  const n = r.sealer.seal(5)
+  assert.equal(n, 8)
+  assert.deepEqual([...r.sealer.produced.subarray(0, 5)], [4, 1, 1, 1, 1])
+  const slab = Buffer.alloc(16 * 1500)
+  const opener = new WgOpener({ keys: r.keys, slab, max: 16 })
+  receiveAll(r, n, opener, slab, Array(n).fill(0))
+  assert.equal(opener.open(n), n)
+  assert.deepEqual([...opener.inner.subarray(0, n)], [...Array(6).fill(WgInner.GOOD), WgInner.BAD, WgInner.UNCHECKED])
+  const plain = (k: number): Buffer => {
+    const at = opener.offsets[k] + WG_HDR_LEN
+    return slab.subarray(at, at + 40 + slab.readUInt16BE(at + 4))
+  }
+  for (let j = 0; j < 4; j++) {
+    const seg = plain(j)
+    const chunk = j < 3 ? mss : 100
+    assert.equal(seg.length, 72 + chunk, `segment ${j}: length`)
+    assert.equal(seg.readUInt32BE(44), (0xfffffff0 + j * mss) >>> 0, `segment ${j}: sequence number`)
+    assert.ok(seg.subarray(72).equals(sup.subarray(72 + j * mss, 72 + j * mss + chunk)), `segment ${j}: payload`)
+    assert.ok(verifyL4Checksum6(seg), `segment ${j}: checksum over the IPv6 pseudo-header`)
+  }
+  assert.ok(plain(4).equals(whole), 'the partial checksum was finished before sealing')
+  assert.ok(plain(5).equals(udp))
 })
 
 test('messages sealed by another library (libsodium, one-off) open in the batch, unpadded lengths included', () => {

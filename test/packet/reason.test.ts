@@ -17,7 +17,7 @@ test('reason codes are 0..n-1, OK is 0, and REASON_NAMES[code] is the lower-case
 // exceptions. A cheap guard against regressions: scan their source (comments
 // stripped) for the syntax those need. errors.ts, ip.ts and the string half
 // of mac.ts are off the hot path and exempt.
-const HOT = ['bytes', 'checksum', 'ethernet', 'arp', 'ipv4', 'udp', 'tcp', 'icmp', 'vxlan']
+const HOT = ['bytes', 'checksum', 'ethernet', 'arp', 'ipv4', 'ipv6', 'udp', 'tcp', 'icmp', 'icmp6', 'vxlan']
 const SRC_DIR = join(__dirname, '..', '..', '..', 'src', 'packet') // from dist/test/packet
 
 for (const mod of HOT) {

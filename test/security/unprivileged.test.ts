@@ -13,6 +13,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { fetchStatus } from '../../src/daemon/control'
 import { formatCidr } from '../../src/packet/net'
+import type { Ip4Net } from '../../src/packet/net'
 import { readSubnetEnv } from '../../src/subnet/env'
 import { withTopology, waitFor } from '../../lab/netns'
 import type { ChildHandle, Host, Topology } from '../../lab/netns'
@@ -105,7 +106,7 @@ test('two daemons running as uid 65534 with only CAP_NET_ADMIN and CAP_NET_RAW l
     for (const h of hosts) {
       const env = readSubnetEnv(`${dir}/${h.name}/subnet.env`)
       assert.ok(env !== undefined)
-      pods.push(...await addPods(topo, h, { subnet: formatCidr(env.subnet), count: 1, mtu: env.mtu }))
+      pods.push(...await addPods(topo, h, { subnet: formatCidr(env.subnet as Ip4Net), count: 1, mtu: env.mtu }))
     }
     await waitFor(async () => (await Promise.all(hosts.map((h) => fetchStatus(`${dir}/${h.name}`) as Promise<{ peers: unknown[] }>))).every((s) => s.peers.length === 1), { what: 'each node lists the other', timeoutMs: 5000 })
     const m = await pingMatrix(topo, pods)

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs'
 import net from 'node:net'
 import { formatCidr, parseCidr } from '../../src/packet/net'
 import type { Ip4Net } from '../../src/packet/net'
+import { formatCidr6, parseCidr6 } from '../../src/packet/net6'
 import type { LeaseAttrs } from '../../src/subnet/lease'
 import { parseIp4 } from '../../src/packet/ip'
 import { CONFIG_NOT_FOUND_HINT, EtcdStore } from '../../src/store/etcd/etcd-store'
@@ -158,7 +159,7 @@ describe('etcd store, flannel compatibility', { skip }, () => {
     ctl('put', `--lease=${granted[1]}`, `${PREFIX}/subnets/10.244.3.0-24`, flannelJson('198.18.0.3', 'aa:bb:cc:dd:ee:03'))
     // Go decodes keys case-insensitively; a hand-written value may use any case
     ctl('put', `${PREFIX}/subnets/10.244.4.0-24`, '{"publicip":"198.18.0.4","backendtype":"host-gw"}')
-    // flannel's dual-stack key: weft keeps the IPv4 part
+    // flannel's dual-stack key: both halves, the IPv6 one as subnet6
     ctl('put', `${PREFIX}/subnets/10.244.5.0-24&fc00:0:0:5::-64`, flannelJson('198.18.0.5', 'aa:bb:cc:dd:ee:05'))
 
     const list = await store.listLeases()
@@ -175,7 +176,31 @@ describe('etcd store, flannel compatibility', { skip }, () => {
     assert.equal(hostgw.attrs.backendType, 'host-gw')
     assert.equal(hostgw.attrs.publicIP, parseIp4('198.18.0.4'))
     assert.ok(by.has(`${parseCidr('10.244.5.0/24').ip}/24`))
+    assert.equal(formatCidr6(get(parseCidr('10.244.5.0/24')).subnet6!), 'fc00:0:0:5::/64')
     assert.ok(list.leases.every((l) => l.revision > 0 && l.revision <= list.revision))
+  })
+
+  test('dual-stack and IPv6-only leases: flanneld\'s keys and value bytes (PublicIPv6, BackendV6Data), both ways', async () => {
+    clean()
+    const dual = { ...vxlan('198.18.0.1', 'c6:d2:32:6f:8f:44'), publicIPv6: '2001:2::1', backendV6Data: { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:66' } }
+    await store.createLease(S1, dual, SUBNET_TTL_SECONDS, parseCidr6('fc00:0:0:1::/64'))
+    await store.createLease({ ip: 0, prefixLen: 0 }, { publicIP: 0, publicIPv6: '2001:2::2', backendType: 'host-gw' }, SUBNET_TTL_SECONDS, parseCidr6('fc00:0:0:2::/64'))
+    assert.equal(ctl('get', '--prefix', `${PREFIX}/subnets/`), [
+      `${PREFIX}/subnets/0.0.0.0-0&fc00:0:0:2::-64`,
+      '{"PublicIP":"0.0.0.0","PublicIPv6":"2001:2::2","BackendType":"host-gw"}',
+      `${PREFIX}/subnets/10.244.1.0-24&fc00:0:0:1::-64`,
+      '{"PublicIP":"198.18.0.1","PublicIPv6":"2001:2::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"},"BackendV6Data":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:66"}}',
+      ''
+    ].join('\n'))
+    // what flanneld writes for a dual-stack vxlan node, read back by weft
+    ctl('put', `${PREFIX}/subnets/10.244.3.0-24&fc00:0:0:3::-64`, '{"PublicIP":"198.18.0.3","PublicIPv6":"2001:2::3","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:03"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ff:03"}}')
+    const l = (await store.listLeases()).leases.find((x) => x.subnet.ip === S3.ip)
+    assert.ok(l !== undefined)
+    assert.equal(formatCidr6(l.subnet6!), 'fc00:0:0:3::/64')
+    assert.equal(l.attrs.publicIPv6, '2001:2::3')
+    assert.deepEqual(l.attrs.backendV6Data, { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ff:03' })
+    await store.deleteLease(S3, parseCidr6('fc00:0:0:3::/64'))
+    assert.equal(ctl('get', `${PREFIX}/subnets/10.244.3.0-24&fc00:0:0:3::-64`), '')
   })
 
   test('renewing a reservation keeps it one (no etcd lease), unlike flannel bug #1329', async () => {

@@ -7,6 +7,8 @@ import { toolSkipReason } from '../../lab/skip'
 import { startEtcd } from '../../lab/etcd'
 import type { EtcdHandle } from '../../lab/etcd'
 import { storeConformance } from './conformance'
+import type { StoreHarness } from './conformance'
+import { storeConformance6 } from './conformance6'
 
 const skip = toolSkipReason('etcd')
 let etcd: EtcdHandle | undefined
@@ -29,7 +31,7 @@ function need<T> (x: T | undefined): T {
   return x
 }
 
-storeConformance('etcd store', {
+const harness: StoreHarness = {
   open: async () => new EtcdStore({ endpoints: [need(etcd).endpoint], prefix: `/weft-test/${process.pid}-${++n}` }),
   openPeer: async (first) => new EtcdStore({ endpoints: [need(etcd).endpoint], prefix: (first as EtcdStore).prefix }),
   putRaw: async (s, key, value) => { await need(raw).put(`${(s as EtcdStore).prefix}/subnets/${key}`).value(value) },
@@ -41,4 +43,7 @@ storeConformance('etcd store', {
   // etcd raises shorter TTLs to its minimum lease TTL: 2 s with the default
   // 100 ms heartbeat and 1 s election timeout
   minTtlSeconds: 2
-}, skip)
+}
+
+storeConformance('etcd store', harness, skip)
+storeConformance6('etcd store', { ...harness, refusesSameSubnetOtherKey: false }, skip)

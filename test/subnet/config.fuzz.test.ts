@@ -23,6 +23,13 @@ function check (parse: () => NetworkConfig): NetworkConfig | undefined {
     assert.match(err.message, /^net-conf: \S/)
     return undefined
   }
+  if (!c.enableIPv4) {
+    // IPv6-only: the IPv4 half empty, the IPv6 one within its network
+    assert.ok(c.enableIPv6 && c.ipv6Network !== undefined && c.ipv6SubnetMin !== undefined && c.ipv6SubnetMax !== undefined)
+    assert.deepEqual([c.network, c.subnetLen], [{ ip: 0, prefixLen: 0 }, 0])
+    assert.ok(c.ipv6SubnetMin <= c.ipv6SubnetMax)
+    return c
+  }
   const { network: n, subnetLen, subnetMin: min, subnetMax: max } = c
   assert.ok(n.prefixLen >= 1 && n.prefixLen <= 28, `prefix ${n.prefixLen}`)
   assert.equal((n.ip & ~mask(n.prefixLen)) >>> 0, 0, 'Network has host bits set')

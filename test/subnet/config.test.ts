@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { WeftError } from '../../src/errors'
 import { formatCidr } from '../../src/packet/net'
 import { ip4ToString } from '../../src/packet/ip'
+import { formatCidr6, ip6ToString } from '../../src/packet/net6'
 import {
   DEFAULT_BACKEND_TYPE,
   FLANNEL_CODE_DEFAULT_BACKEND_TYPE,
@@ -13,6 +14,7 @@ import {
   formatNetworkConfig,
   networkConfigFromJson,
   parseNetworkConfig,
+  ipv6SubnetCount,
   subnetCount
 } from '../../src/subnet/config'
 import type { NetworkConfig } from '../../src/subnet/config'
@@ -125,10 +127,109 @@ test('keys match in any case, at every level, and unknown keys are ignored', () 
   rejects({ Networks: '10.0.0.0/8' }, /Network is missing/)
 })
 
-test('IPv6 is rejected with a clear message; IPv6 fields are ignored without it', () => {
-  rejects({ Network: '10.0.0.0/8', EnableIPv6: true, IPv6Network: 'fc00::/48' }, /^net-conf: EnableIPv6 true: IPv6 is not supported by weft yet/)
-  rejects({ Network: '10.0.0.0/8', EnableIPv4: false }, /EnableIPv4 false: weft is IPv4-only/)
-  assert.equal(parse({ Network: '10.0.0.0/8', EnableIPv6: false, IPv6Network: 'fc00::/48', IPv6SubnetLen: 64 }).subnetLen, 24)
+function summary6 (c: NetworkConfig): { network: string, subnetLen: number, min: string, max: string } {
+  assert.ok(c.ipv6Network !== undefined && c.ipv6SubnetMin !== undefined && c.ipv6SubnetMax !== undefined)
+  return { network: formatCidr6(c.ipv6Network), subnetLen: c.ipv6SubnetLen, min: ip6ToString(c.ipv6SubnetMin), max: ip6ToString(c.ipv6SubnetMax) }
+}
+
+test('flannel\'s TestIPv6ConfigDefaults: an IPv6-only fc00::/48 gets /64 subnets from fc00:0:0:1:: to fc00:0:0:ffff::', () => {
+  // flannel's own document, keys in its lower case
+  const c = parse('{ "enableIPv6": true, "ipv6Network": "fc00::/48", "enableIPv4": false }')
+  assert.deepEqual(summary6(c), { network: 'fc00::/48', subnetLen: 64, min: 'fc00:0:0:1::', max: 'fc00:0:0:ffff::' })
+  assert.equal(c.enableIPv4, false)
+  assert.equal(c.enableIPv6, true)
+  // the contract: with IPv4 off, the IPv4 fields are empty
+  assert.deepEqual(summary(c), { network: '0.0.0.0/0', subnetLen: 0, min: '0.0.0.0', max: '0.0.0.0' })
+  assert.equal(ipv6SubnetCount(c), 65535n)
+})
+
+test('flannel\'s TestIPv6ConfigOverrides: IPv6SubnetMin, IPv6SubnetMax and IPv6SubnetLen as given (host-gw: no peer table)', () => {
+  const c = parse({ EnableIPv6: true, IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:1::', IPv6SubnetMax: 'fc00:0:0:f::', IPv6SubnetLen: 124, enableIPv4: false, Backend: { Type: 'host-gw' } })
+  assert.deepEqual(summary6(c), { network: 'fc00::/48', subnetLen: 124, min: 'fc00:0:0:1::', max: 'fc00:0:0:f::' })
+  // weft's peer table: 2^76 subnets are refused for vxlan, naming the field
+  rejects({ EnableIPv6: true, IPv6Network: 'fc00::/48', IPv6SubnetLen: 124, enableIPv4: false }, /IPv6Network "fc00::\/48" with IPv6SubnetLen 124 has .* subnets; the vxlan backend's peer table holds at most 4194304 \(use IPv6SubnetLen 70 or less/)
+})
+
+test('dual stack: both halves checked and filled; defaults as CheckNetworkConfig computes them', () => {
+  const c = parse({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:10:244::/56' })
+  assert.deepEqual(summary(c), { network: '10.244.0.0/16', subnetLen: 24, min: '10.244.1.0', max: '10.244.255.0' })
+  assert.deepEqual(summary6(c), { network: 'fd00:10:244::/56', subnetLen: 64, min: 'fd00:10:244:1::', max: 'fd00:10:244:ff::' })
+  assert.equal(c.enableIPv4, true)
+  // host bits dropped, as net.ParseCIDR does; a /63 is cut in four (/65), a /124 too (/126)
+  assert.equal(formatCidr6(parse({ Network: '10.0.0.0/8', EnableIPv6: true, IPv6Network: 'FC00::1/48' }).ipv6Network!), 'fc00::/48')
+  assert.deepEqual(summary6(parse({ Network: '10.0.0.0/8', EnableIPv6: true, IPv6Network: 'fc00::/63' })), { network: 'fc00::/63', subnetLen: 65, min: 'fc00::8000:0:0:0', max: 'fc00:0:0:1:8000::' })
+  assert.equal(parse({ Network: '10.0.0.0/8', EnableIPv6: true, IPv6Network: 'fc00::/124', Backend: { Type: 'host-gw' } }).ipv6SubnetLen, 126)
+  // null is "unset" for the *ip.IP6 fields, and "::" is empty, as flannel's ip.IsEmpty
+  assert.equal(ip6ToString(parse({ Network: '10.0.0.0/8', EnableIPv6: true, IPv6Network: 'fc00::/48', IPv6SubnetMin: null, IPv6SubnetMax: '::' }).ipv6SubnetMax!), 'fc00:0:0:ffff::')
+  // without EnableIPv6 the IPv6 fields are decoded (as Go does) but not used
+  const v4 = parse({ Network: '10.0.0.0/8', EnableIPv6: false, IPv6Network: 'fc00::/48', IPv6SubnetLen: 64 })
+  assert.equal(v4.subnetLen, 24)
+  assert.equal(v4.enableIPv6, false)
+  assert.equal(v4.ipv6Network, undefined)
+  assert.equal(v4.ipv6SubnetLen, 64)
+})
+
+test('each bad IPv6 field is refused, naming it (flannel\'s CheckNetworkConfig bounds)', () => {
+  const base = { Network: '10.0.0.0/8', EnableIPv6: true }
+  rejects(base, /^net-conf: IPv6Network is missing: EnableIPv6 is true/)
+  rejects({ ...base, IPv6Network: '::/0' }, /IPv6Network "::\/0": please define a correct IPv6Network/)
+  rejects({ ...base, IPv6Network: null }, /IPv6Network null: must be a string/)
+  rejects({ ...base, IPv6Network: 'fc00::' }, /IPv6Network "fc00::": invalid CIDR/)
+  rejects({ ...base, IPv6Network: 'fc00::/129' }, /IPv6Network "fc00::\/129": invalid CIDR/)
+  rejects({ ...base, IPv6Network: '10.1.0.0/16' }, /IPv6Network "10\.1\.0\.0\/16": not an IPv6 CIDR/)
+  rejects({ ...base, IPv6Network: 'fc00::zz/48' }, /IPv6Network "fc00::zz\/48": invalid CIDR \("fc00::zz" is not an IPv6 address\)/)
+  rejects({ ...base, IPv6Network: 'fc00::/125' }, /IPv6Network "fc00::\/125": IPv6Network is too small\. Minimum useful network prefix is \/124/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetLen: 127 }, /IPv6SubnetLen 127: must be less than \/127/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetLen: 49 }, /IPv6SubnetLen 49: network must be able to accommodate at least four subnets \(IPv6Network fc00::\/48 needs IPv6SubnetLen 50 or more\)/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetLen: -1 }, /IPv6SubnetLen -1: must not be negative/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetLen: 64.5 }, /IPv6SubnetLen 64\.5: must be an integer/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fd00::' }, /IPv6SubnetMin fd00::: is not in the range of the IPv6Network fc00::\/48/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc01::' }, /IPv6SubnetMax fc01::: is not in the range of the IPv6Network fc00::\/48/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:1::1' }, /IPv6SubnetMin fc00:0:0:1::1: is not on an IPv6SubnetLen boundary \(\/64\)/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc00:0:0:2:8000::' }, /IPv6SubnetMax fc00:0:0:2:8000::: is not on an IPv6SubnetLen boundary/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:9::', IPv6SubnetMax: 'fc00:0:0:2::' }, /IPv6SubnetMin fc00:0:0:9:: is above IPv6SubnetMax fc00:0:0:2::/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMin: 7 }, /IPv6SubnetMin 7: must be a string/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMin: '10.0.0.1' }, /IPv6SubnetMin "10\.0\.0\.1": not an IPv6 address/)
+  rejects({ ...base, IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:::1' }, /IPv6SubnetMin "fc00:::1": invalid IPv6 address/)
+  // a malformed IPv6 field is a decode error in flannel even with EnableIPv6 false
+  rejects({ Network: '10.0.0.0/8', IPv6Network: 'junk' }, /IPv6Network "junk": invalid CIDR/)
+  rejects({ Network: '10.0.0.0/8', IPv6SubnetMax: 'junk' }, /IPv6SubnetMax "junk": not an IPv6 address/)
+  // an IPv6 Network is pointed to IPv6Network
+  rejects({ Network: 'fc00::/48' }, /Network "fc00::\/48": invalid IPv4 CIDR format \(an IPv6 network goes in IPv6Network, with EnableIPv6 true\)/)
+})
+
+test('IPv6-only: no Network needed; a malformed one is still refused; neither family is refused', () => {
+  const c = parse({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48' })
+  assert.equal(c.enableIPv4, false)
+  assert.equal(parse({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Network: '10.0.0.0/8' }).network.prefixLen, 0)
+  rejects({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Network: '10.0.0.0' }, /Network "10\.0\.0\.0": invalid CIDR/)
+  rejects({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', SubnetLen: -3 }, /SubnetLen -3: must not be negative/)
+  rejects({ EnableIPv4: false }, /EnableIPv4 false and EnableIPv6 false: enable at least one family/)
+  rejects({ EnableIPv4: false, Network: '10.0.0.0/8' }, /enable at least one family/)
+  rejects({ EnableIPv4: 'no', EnableIPv6: true, IPv6Network: 'fc00::/48' }, /EnableIPv4 "no": must be true or false/)
+})
+
+test('backends and IPv6: udp and ipip are IPv4-only as flannel\'s; wireguard\'s IPv6 is not in weft yet; vxlan and host-gw take it', () => {
+  const v6 = { Network: '10.0.0.0/8', EnableIPv6: true, IPv6Network: 'fc00::/48' }
+  rejects({ ...v6, Backend: { Type: 'udp' } }, /^net-conf: EnableIPv6 true: the udp backend is IPv4-only, as flannel's is/)
+  rejects({ ...v6, Backend: { Type: 'ipip' } }, /^net-conf: EnableIPv6 true: the ipip backend is IPv4-only, as flannel's is/)
+  rejects({ ...v6, Backend: { Type: 'wireguard' } }, /^net-conf: EnableIPv6 true: IPv6 for the wireguard backend is not supported by weft yet/)
+  rejects({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Backend: { Type: 'udp' } }, /udp backend is IPv4-only/)
+  assert.equal(parse({ ...v6, Backend: { Type: 'vxlan' } }).backend.type, 'vxlan')
+  assert.equal(parse({ ...v6, Backend: { Type: 'host-gw' } }).backend.type, 'host-gw')
+  // the vxlan table: a /40 of /64s is 2^24 subnets, too many; host-gw keeps no table
+  rejects({ ...v6, IPv6Network: 'fc00::/40' }, /IPv6Network "fc00::\/40" with IPv6SubnetLen 64 has 16777216 subnets; the vxlan backend's peer table holds at most 4194304 \(use IPv6SubnetLen 62 or less, or a smaller IPv6Network\)/)
+  assert.equal(parse({ ...v6, IPv6Network: 'fc00::/40', Backend: { Type: 'host-gw' } }).ipv6SubnetLen, 64)
+  assert.equal(parse({ ...v6, IPv6Network: 'fc00::/42' }).ipv6SubnetLen, 64)
+})
+
+test('formatNetworkConfig writes the IPv6 fields back normalised, and drops the IPv4 ones of an IPv6-only config', () => {
+  assert.equal(formatNetworkConfig({ network: '10.0.0.0/8', enableipv6: true, ipv6network: 'FC00::5/48', IPv6SubnetLen: 64, IPv6SubnetMin: 'fc00:0:0:0010::', IPv6SubnetMax: '::' }),
+    '{"Network":"10.0.0.0/8","IPv6Network":"fc00::/48","IPv6SubnetLen":64,"IPv6SubnetMin":"fc00:0:0:10::","EnableIPv6":true,"Backend":{"Type":"vxlan"}}')
+  assert.equal(formatNetworkConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Network: '10.0.0.0/8', Backend: { Type: 'host-gw' } }),
+    '{"IPv6Network":"fc00::/48","EnableIPv4":false,"EnableIPv6":true,"Backend":{"Type":"host-gw"}}')
+  const doc = { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc00:0:0:20::' }
+  assert.deepEqual({ ...parse(formatNetworkConfig(doc)), raw: null, backendDefaulted: false }, { ...parse(doc), raw: null, backendDefaulted: false })
 })
 
 test('no Backend means vxlan in weft, where flannel\'s code would run udp (flannel issue #1221)', () => {
@@ -255,7 +356,7 @@ test('wireguard: flannel\'s options and defaults; a PSK that is not a key, a bad
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PSK: 'secret' } }, /Backend\.PSK: must be a base64 key of 32 bytes/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PSK: 5 } }, /Backend\.PSK 5: must be a string/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'Auto' } }, /Backend\.Mode "Auto": no valid Mode configured/)
-  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'ipv6' } }, /IPv6 is not supported by weft yet/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'ipv6' } }, /^net-conf: Backend\.Mode "ipv6": IPv6 for the wireguard backend is not supported by weft yet/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', ListenPort: 0 } }, /Backend\.ListenPort 0: must be from 1 to 65535/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', MTU: 100 } }, /Backend\.MTU 100/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PersistentKeepaliveInterval: -1 } }, /PersistentKeepaliveInterval -1/)

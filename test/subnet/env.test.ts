@@ -9,7 +9,10 @@ import path from 'node:path'
 import fc from 'fast-check'
 import { WeftError } from '../../src/errors'
 import { formatCidr, parseCidr } from '../../src/packet/net'
+import { formatCidr6, networkOf6, parseCidr6 } from '../../src/packet/net6'
 import {
+  FLANNEL_IPV6_NETWORK,
+  FLANNEL_IPV6_SUBNET,
   FLANNEL_IPMASQ,
   FLANNEL_MTU,
   FLANNEL_NETWORK,
@@ -111,17 +114,62 @@ test('reads what godotenv reads: comments, blank lines, quotes, spaces, export, 
     'OTHER=ignored'
   ].join('\r\n')
   const env = parseSubnetEnv(text)
-  assert.equal(formatCidr(env.network), '10.5.0.0/16')
+  assert.equal(formatCidr(env.network!), '10.5.0.0/16')
   // the file names the bridge address; the lease is its network
-  assert.equal(formatCidr(env.subnet), '10.5.52.0/24')
+  assert.equal(formatCidr(env.subnet!), '10.5.52.0/24')
   assert.equal(env.mtu, 1450)
   assert.equal(env.ipMasq, true)
 })
 
-test('FLANNEL_NETWORK may list several networks: the first IPv4 one is kept', () => {
+test('FLANNEL_NETWORK may list several networks: the first of each family is kept (the IPv6 one when FLANNEL_IPV6_NETWORK is absent)', () => {
   const env = parseSubnetEnv('FLANNEL_NETWORK=fd00::/56,10.42.0.0/16,10.43.0.0/16\nFLANNEL_SUBNET=10.42.3.1/24\nFLANNEL_IPV6_SUBNET=fd00:0:0:3::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n')
-  assert.equal(formatCidr(env.network), '10.42.0.0/16')
-  assert.equal(formatCidr(env.subnet), '10.42.3.0/24')
+  assert.equal(formatCidr(env.network!), '10.42.0.0/16')
+  assert.equal(formatCidr(env.subnet!), '10.42.3.0/24')
+  assert.equal(formatCidr6(env.network6!), 'fd00::/56')
+  assert.equal(formatCidr6(env.subnet6!), 'fd00:0:0:3::/64')
+})
+
+// flanneld's WriteSubnetFile for a dual-stack lease: the IPv4 lines, then the
+// IPv6 ones (each subnet as its first address, IncrementIP), then MTU and masquerading
+const DUAL_TEXT = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\n' +
+  'FLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'
+const DUAL = { ...ENV, network6: parseCidr6('fc00::/48'), subnet6: parseCidr6('fc00:0:0:1::/64') }
+
+test('dual stack: flanneld\'s exact bytes, in its order, and read back the same', (t) => {
+  assert.deepEqual([FLANNEL_IPV6_NETWORK, FLANNEL_IPV6_SUBNET], ['FLANNEL_IPV6_NETWORK', 'FLANNEL_IPV6_SUBNET'])
+  const file = path.join(tmpdir(t), 'subnet.env')
+  writeSubnetEnv(file, DUAL)
+  assert.equal(fs.readFileSync(file, 'utf8'), DUAL_TEXT)
+  assert.deepEqual(readSubnetEnv(file), DUAL)
+})
+
+test('IPv6-only: no IPv4 lines at all (EnableIPv4 false), and a file with IPv6 alone reads back', () => {
+  const v6 = { network6: parseCidr6('fd00:10:244::/56'), subnet6: parseCidr6('fd00:10:244:a::/64'), mtu: 1430, ipMasq: true }
+  const text = formatSubnetEnv(v6)
+  assert.equal(text, 'FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:a::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=true\n')
+  assert.deepEqual(parseSubnetEnv(text), v6)
+  // the CNI plugin's list form: the first entry is kept
+  assert.equal(formatCidr6(parseSubnetEnv(text.replace('fd00:10:244::/56', 'fd00:10:244::/56,fd00:99::/56')).network6!), 'fd00:10:244::/56')
+})
+
+test('IPv6 round trip: any /N network and subnet read back as written, the file naming the first address', () => {
+  fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), fc.integer({ min: 8, max: 126 }), (ip, len) => {
+    const network6 = networkOf6({ ip, prefixLen: len - 2 })
+    const subnet6 = networkOf6({ ip, prefixLen: len })
+    const text = formatSubnetEnv({ network6, subnet6, mtu: 1500, ipMasq: false })
+    assert.deepEqual(parseSubnetEnv(text), { network6, subnet6, mtu: 1500, ipMasq: false })
+  }), { numRuns: 300 })
+})
+
+test('IPv6 keys: a half family and bad values are named', () => {
+  const v6 = 'FLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n'
+  rejects(v6.replace('FLANNEL_IPV6_NETWORK=fc00::/48\n', ''), /FLANNEL_IPV6_NETWORK is missing$/)
+  rejects(v6.replace('FLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\n', ''), /FLANNEL_IPV6_SUBNET is missing$/)
+  rejects(v6 + 'FLANNEL_SUBNET=10.244.1.1/24\n', /FLANNEL_NETWORK is missing$/)
+  rejects(v6.replace('fc00::/48', '10.0.0.0/8'), /FLANNEL_IPV6_NETWORK "10\.0\.0\.0\/8": "10\.0\.0\.0\/8" is not an IPv6 CIDR/)
+  rejects(v6.replace('fc00:0:0:1::1/64', 'fc00:0:0:1::1/129'), /FLANNEL_IPV6_SUBNET "fc00:0:0:1::1\/129": not an IPv6 CIDR/)
+  assert.throws(() => formatSubnetEnv({ network6: parseCidr6('fc00::/48'), mtu: 1450, ipMasq: false }), { code: 'ESUBNETENV', message: /FLANNEL_IPV6_NETWORK without FLANNEL_IPV6_SUBNET/ })
+  assert.throws(() => formatSubnetEnv({ mtu: 1450, ipMasq: false }), { code: 'ESUBNETENV', message: /at least one family/ })
 })
 
 test('the last assignment of a key wins', () => {
@@ -151,13 +199,16 @@ test('any text: a SubnetEnv or ESUBNETENV, nothing else', () => {
   const line = fc.oneof(
     fc.constantFrom(...TEXT.split('\n')),
     fc.string({ unit: 'binary', maxLength: 40 }),
-    fc.tuple(fc.constantFrom(FLANNEL_NETWORK, FLANNEL_SUBNET, FLANNEL_MTU, FLANNEL_IPMASQ), fc.string({ maxLength: 20 })).map(([k, v]) => `${k}=${v}`)
+    fc.tuple(fc.constantFrom(FLANNEL_NETWORK, FLANNEL_SUBNET, FLANNEL_IPV6_NETWORK, FLANNEL_IPV6_SUBNET, FLANNEL_MTU, FLANNEL_IPMASQ), fc.string({ maxLength: 20 })).map(([k, v]) => `${k}=${v}`),
+    fc.constantFrom(...DUAL_TEXT.split('\n'))
   )
   fc.assert(fc.property(fc.array(line, { maxLength: 8 }), fc.constantFrom('\n', '\r\n', '\r'), (lines, eol) => {
     try {
       const env = parseSubnetEnv(lines.join(eol))
       assert.ok(env.mtu >= 68 && env.mtu <= 65535)
       assert.equal(typeof env.ipMasq, 'boolean')
+      assert.ok((env.network !== undefined) === (env.subnet !== undefined) && (env.network6 !== undefined) === (env.subnet6 !== undefined))
+      assert.ok(env.network !== undefined || env.network6 !== undefined, 'at least one family')
     } catch (err) {
       if (!(err instanceof WeftError) || err.code !== 'ESUBNETENV') throw err
     }

@@ -22,7 +22,7 @@ import { PeerCount } from '../../dataplane/fdb'
 import { MAX_LOCAL_ADDRESSES, UNKNOWN_RING } from '../../dataplane/outside'
 import { Drop } from '../../dataplane/stats'
 import type { Network, NetworkStatus } from '../backend'
-import type { TunDevice } from './device'
+import type { RulesScope, TunDevice } from './device'
 import { directlyConnected } from '../../kernel/routes'
 import type { PeerRoutes } from '../../kernel/routes'
 
@@ -71,6 +71,8 @@ export interface TunNetworkOptions {
   peerDeleted?: (index: number) => void
   /** what `weft status` shows of the peer at `index` beyond the table's (wireguard: endpoint, handshake) */
   peerStatus?: (index: number) => Record<string, unknown>
+  /** the rules the device keeps for a lease (all the network's families), or undefined if it keeps none */
+  rulesFor?: (lease: Lease) => RulesScope | undefined
   /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
   onSubnet?: (lease: Lease) => void
   log: Logger
@@ -208,7 +210,7 @@ export class TunNetwork implements Network {
     this.lease = lease
     this.o.dataplane.setOwnSubnet(lease.subnet.ip, lease.subnet.prefixLen)
     this.o.onSubnet?.(lease)
-    await this.o.device.setSubnet(lease.subnet)
+    await this.o.device.setSubnet(`${ip4ToString(lease.subnet.ip)}/32`, this.o.rulesFor?.(lease))
   }
 
   status (): NetworkStatus {

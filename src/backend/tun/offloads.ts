@@ -1,6 +1,6 @@
 // Which kernel offloads a TUN backend runs with, negotiated once at start:
 // 1. the TUN opens with IFF_VNET_HDR (else: no offloads at all)
-// 2. TUNSETOFFLOAD CSUM|TSO4|USO4|USO6, else CSUM|TSO4 (kernels before 6.2
+// 2. TUNSETOFFLOAD CSUM|TSO4|TSO6|USO4|USO6, else CSUM|TSO4|TSO6 (kernels before 6.2
 //    have no USO), else nothing: reads are then plain packets with a header
 // 3. the UDP socket gets UDP_GRO if the kernel has it
 // UDP_SEGMENT on sends needs no negotiation: the addon turns it off by
@@ -41,8 +41,8 @@ export function openTunWithOffloads (o: TunOptions, log: Logger): { tun: Tun, of
   }
   const c = constants
   const tries: Array<[number, boolean]> = [
-    [c.TUN_F_CSUM | c.TUN_F_TSO4 | c.TUN_F_USO4 | c.TUN_F_USO6, true],
-    [c.TUN_F_CSUM | c.TUN_F_TSO4, false]
+    [c.TUN_F_CSUM | c.TUN_F_TSO4 | c.TUN_F_TSO6 | c.TUN_F_USO4 | c.TUN_F_USO6, true],
+    [c.TUN_F_CSUM | c.TUN_F_TSO4 | c.TUN_F_TSO6, false]
   ]
   for (const [flags, uso] of tries) {
     try {

@@ -18,7 +18,7 @@ import type { PacketIo } from '../../native'
 import type { Offloads } from './offloads'
 import type { Lease } from '../../subnet/lease'
 import { trafficSettings, type BackendContext } from '../backend'
-import { TunDevice } from './device'
+import { addressing4, rulesScope, TunDevice } from './device'
 import { TunNetwork } from './network'
 import type { Dataplane, TunNetworkOptions } from './network'
 
@@ -82,7 +82,7 @@ export interface TunStart<P extends OwnLoops = Pipeline> {
 export async function startTun<P extends OwnLoops = Pipeline> (o: TunStart<P>): Promise<{ network: TunNetwork, device: TunDevice }> {
   const { ctx, lease, mtu } = o
   const { config, log, underlay } = ctx
-  const device = await TunDevice.create({ name: o.device, mtu, subnet: lease.subnet, network: config.network, ipMasq: ctx.ipMasq, traffic: trafficSettings(ctx), batch: TUN_BATCH, ...(o.queues !== undefined ? { queues: o.queues } : {}), log })
+  const device = await TunDevice.create({ name: o.device, mtu, addressing: addressing4(lease.subnet, config.network), rules: rulesScope(lease, config), ipMasq: ctx.ipMasq, traffic: trafficSettings(ctx), batch: TUN_BATCH, ...(o.queues !== undefined ? { queues: o.queues } : {}), log })
   const sock = await device.adopt(() => o.socket(device))
   // from here on a failure closes the sockets (or the dataplane, once it
   // owns them) here, the device and its queues in adopt()
@@ -114,6 +114,7 @@ export async function startTun<P extends OwnLoops = Pipeline> (o: TunStart<P>): 
         mtu,
         ownPublicIP: underlay.publicIP,
         underlayName: underlay.name,
+        rulesFor: (l) => rulesScope(l, config),
         ...o.peers(pipeline),
         log
       })

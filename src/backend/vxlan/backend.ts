@@ -4,12 +4,20 @@
 // Config, construction, the encapsulation (encap.ts), peers' MACs and
 // ours, and the extra dataplane threads (--workers: workers.ts) live here;
 // how every TUN backend starts and follows lease events is ../tun/.
+// With EnableIPv6 a second device carries the IPv6 pods over the IPv6
+// underlay, as flanneld's flannel-v6.<VNI> does: weft-v6.<VNI>, its own
+// VTEP MAC (published in BackendV6Data), socket and table; an IPv6-only
+// network (EnableIPv4 false) has that device alone.
 import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { closeFd, openUdp4, openUdp4Fd, steerInnerFlow } from '../../native'
 import { parseMac } from '../../packet/mac'
 import type { VxlanBackendConfig } from '../../subnet/config'
 import type { Backend, BackendContext, Network } from '../backend'
-import { podMtu } from '../mtu'
+import { podMtu, vxlan6Mtu } from '../mtu'
+import { ip6ToString } from '../../packet/net6'
+import { WeftError } from '../../errors'
+import { DualNetwork } from '../tun/dual'
+import { startTun6 } from '../tun/start6'
 import { enableGro } from '../tun/offloads'
 import { SOCKET_BUFFER, startTun, TUN_BATCH } from '../tun/start'
 import { VxlanEncap } from './encap'
@@ -23,22 +31,75 @@ const FDB_CAPACITY = 4096
 export class VxlanBackend implements Backend {
   readonly type = 'vxlan'
   readonly vtepMac: string
+  /** the IPv6 device's MAC (BackendV6Data), when the network has IPv6 */
+  readonly vtepMac6: string | undefined
 
   constructor (private readonly ctx: BackendContext, private readonly cfg: VxlanBackendConfig) {
     this.vtepMac = loadOrCreateVtepMac(ctx.stateDir, cfg.vni)
+    this.vtepMac6 = ctx.config.enableIPv6 ? loadOrCreateVtepMac(ctx.stateDir, cfg.vni, 6) : undefined
+    if (ctx.config.enableIPv6 && ctx.publicIPv6 === undefined) throw new WeftError('ECONFIG', 'EnableIPv6 is set but this node has no public IPv6 address (give one with --public-ipv6)')
   }
 
   leaseAttrs (): LeaseAttrs {
     // RemCsumRx: we take remote checksum offload (flannel ignores the key)
     const data = this.cfg.remCsum ? { VNI: this.cfg.vni, VtepMAC: this.vtepMac, RemCsumRx: true } : { VNI: this.cfg.vni, VtepMAC: this.vtepMac }
-    return { publicIP: this.ctx.underlay.publicIP, publicIPv6: null, backendType: 'vxlan', backendData: data }
+    const v6 = this.vtepMac6 !== undefined && this.ctx.publicIPv6 !== undefined
+    return {
+      publicIP: this.ctx.underlay.publicIP,
+      publicIPv6: v6 ? ip6ToString(this.ctx.publicIPv6 as bigint) : null,
+      backendType: 'vxlan',
+      // flanneld writes BackendData only with IPv4 on, BackendV6Data only with IPv6 on
+      ...(this.ctx.config.enableIPv4 ? { backendData: data } : {}),
+      ...(v6 ? { backendV6Data: { VNI: this.cfg.vni, VtepMAC: this.vtepMac6 } } : {})
+    }
   }
 
+  /** The pods' MTU: in dual stack the smaller of the two devices', so that a pod's packet fits either tunnel. */
   mtu (): number {
-    return podMtu(this.cfg, this.ctx.underlay.mtu)
+    const v4 = podMtu(this.cfg, this.ctx.underlay.mtu)
+    if (!this.ctx.config.enableIPv6) return v4
+    const v6 = vxlan6Mtu(this.cfg, this.ctx.underlay.mtu)
+    return this.ctx.config.enableIPv4 ? Math.min(v4, v6) : v6
   }
 
   async start (lease: Lease): Promise<Network> {
+    const { enableIPv4, enableIPv6 } = this.ctx.config
+    if (!enableIPv6) return await this.start4(lease)
+    if (!enableIPv4) return await this.start6(lease)
+    const v4 = await this.start4(lease)
+    try {
+      return new DualNetwork(v4, await this.start6(lease))
+    } catch (err) {
+      await v4.close()
+      throw err
+    }
+  }
+
+  /** The IPv6 device, socket and table (one dataplane thread: --workers is the IPv4 device's). */
+  private async start6 (lease: Lease): Promise<Network> {
+    const { log } = this.ctx
+    const mac6 = this.vtepMac6 as string
+    const mtu = this.mtu()
+    const { network } = await startTun6({
+      ctx: this.ctx,
+      lease,
+      mtu,
+      device: `weft-v6.${this.cfg.vni}`,
+      keepsRules: !this.ctx.config.enableIPv4,
+      port: this.cfg.port,
+      capacity: FDB_CAPACITY,
+      ownPublicIPv6: this.ctx.publicIPv6 as bigint,
+      encap: (fdb) => new VxlanEncap(this.cfg.vni, parseMac(mac6), fdb, false),
+      peers: {
+        unusable: (l) => { const m = peerMac(l, 6); return typeof m === 'string' ? undefined : m.reason },
+        macOf: (l) => { const m = peerMac(l, 6); return typeof m === 'string' ? parseMac(m) : undefined }
+      }
+    })
+    log.info({ port: this.cfg.port, vni: this.cfg.vni, vtepMAC: mac6, publicIPv6: ip6ToString(this.ctx.publicIPv6 as bigint) }, 'VXLAN IPv6 dataplane running')
+    return network
+  }
+
+  private async start4 (lease: Lease): Promise<Network> {
     const { config, log } = this.ctx
     const mtu = this.mtu()
     const workers = this.ctx.workers ?? 1

@@ -9,12 +9,19 @@
 // its segments go with the inner checksum left partial; a datagram that
 // arrives marked is let in only where the mark describes it, and goes to the
 // TUN for the kernel to finish (DECAP_PARTIAL).
+// IPv6 (flannel-v6.<VNI>'s side): the same, given an Fdb6, with the inner
+// EtherType 0x86DD both ways; RCO over IPv6 only for TCP/UDP straight after
+// the fixed 40-byte header (a checksum behind extension headers is left to
+// the sender and the receiver's own check, never marked).
+// The family is fixed at construction: per packet, only the two EtherType
+// bytes it writes and compares come from fields.
 import { ETH_HLEN } from '../../packet/ethernet'
 import { Reason } from '../../packet/reason'
 import { hasRco, rcoProtocol, rcoStart, validateVxlan, writeRco, VXLAN_FLAG_I } from '../../packet/vxlan'
 import { DECAP_PARTIAL } from '../../dataplane/encap'
 import type { Encapsulation } from '../../dataplane/encap'
 import type { Fdb } from '../../dataplane/fdb'
+import { Fdb6 } from '../../dataplane/fdb6'
 import { Drop } from '../../dataplane/stats'
 
 /** bytes of the inner TCP header up to its checksum field's end, and UDP's */
@@ -28,12 +35,19 @@ export class VxlanEncap implements Encapsulation {
   private readonly v0: number
   private readonly v1: number
   private readonly v2: number
+  /** the inner EtherType's two bytes: IPv4 (08 00), or IPv6 (86 dd) for an Fdb6 */
+  private readonly et0: number
+  private readonly et1: number
+  private readonly v6: boolean
 
-  /** ourMac: 6 bytes; remoteChecksum: speak RCO with peers that ask for it, and take it from anyone */
-  constructor (private readonly vni: number, private readonly ourMac: Buffer, private readonly fdb: Fdb, readonly remoteChecksum = false) {
+  /** ourMac: 6 bytes; remoteChecksum: speak RCO with peers that ask for it, and take it from anyone; an Fdb6: inner IPv6 */
+  constructor (private readonly vni: number, private readonly ourMac: Buffer, private readonly fdb: Fdb | Fdb6, readonly remoteChecksum = false) {
     this.v0 = (vni >>> 16) & 255
     this.v1 = (vni >>> 8) & 255
     this.v2 = vni & 255
+    this.v6 = fdb instanceof Fdb6
+    this.et0 = this.v6 ? 0x86 : 0x08
+    this.et1 = this.v6 ? 0xdd : 0x00
   }
 
   encap (slab: Buffer, off: number, _len: number, peer: number): number {
@@ -63,13 +77,19 @@ export class VxlanEncap implements Encapsulation {
     slab[h + 17] = m[3]
     slab[h + 18] = m[4]
     slab[h + 19] = m[5]
-    slab[h + 20] = 0x08 // EtherType IPv4
-    slab[h + 21] = 0x00
+    slab[h + 20] = this.et0 // EtherType IPv4 (or IPv6)
+    slab[h + 21] = this.et1
     return h
   }
 
   partial (slab: Buffer, start: number, ip: number, peer: number): boolean {
     if (!this.remoteChecksum || this.fdb.remCsum[peer] === 0) return false
+    if (this.v6) {
+      const nh = slab[ip + 6]
+      if (nh !== 6 && nh !== 17) return false
+      writeRco(slab, start, ETH_HLEN + 40, nh)
+      return true
+    }
     writeRco(slab, start, ETH_HLEN + ((slab[ip] & 15) << 2), slab[ip + 9])
     return true
   }
@@ -81,7 +101,7 @@ export class VxlanEncap implements Encapsulation {
     const m = this.ourMac
     const e = off + 8
     if (slab[e] !== m[0] || slab[e + 1] !== m[1] || slab[e + 2] !== m[2] || slab[e + 3] !== m[3] || slab[e + 4] !== m[4] || slab[e + 5] !== m[5]) return -Drop.NOT_OUR_MAC
-    if (slab[e + 12] !== 0x08 || slab[e + 13] !== 0x00) return -Drop.NOT_IPV4
+    if (slab[e + 12] !== this.et0 || slab[e + 13] !== this.et1) return this.v6 ? -Drop.NOT_IPV6 : -Drop.NOT_IPV4
     if (!hasRco(slab, off)) return VXLAN_HEADROOM
     // The addon did not check this packet's inner checksum. The mark is
     // taken only from a peer that asked for RCO itself (a weft node, which
@@ -93,12 +113,22 @@ export class VxlanEncap implements Encapsulation {
     // any start; a pod's own tunnel inside ours is refused here.
     if (this.fdb.rcoFrom[peer] === 0) return -Drop.BAD_VXLAN_RCO
     const ip = off + VXLAN_HEADROOM
+    if (this.v6) return this.rco6(slab, off, ip, len)
     const ihl = (slab[ip] & 15) << 2
     const proto = slab[ip + 9]
     const total = (slab[ip + 2] << 8) | slab[ip + 3]
     if ((slab[ip] >> 4) !== 4 || ihl < 20 || rcoStart(slab, off) !== ETH_HLEN + ihl || rcoProtocol(slab, off) !== proto ||
         ((slab[ip + 6] & 0x3f) | slab[ip + 7]) !== 0 || total < ihl + (proto === 6 ? TCP_CSUM_END : UDP_CSUM_END) ||
         total > len - VXLAN_HEADROOM) return -Drop.BAD_VXLAN_RCO
+    return VXLAN_HEADROOM | DECAP_PARTIAL
+  }
+
+  /** decap's RCO check for inner IPv6: TCP/UDP straight after the fixed header, whole, inside the datagram. */
+  private rco6 (slab: Buffer, off: number, ip: number, len: number): number {
+    const nh = slab[ip + 6]
+    const total = 40 + ((slab[ip + 4] << 8) | slab[ip + 5])
+    if ((slab[ip] >> 4) !== 6 || (nh !== 6 && nh !== 17) || rcoStart(slab, off) !== ETH_HLEN + 40 || rcoProtocol(slab, off) !== nh ||
+        total < 40 + (nh === 6 ? TCP_CSUM_END : UDP_CSUM_END) || total > len - VXLAN_HEADROOM) return -Drop.BAD_VXLAN_RCO
     return VXLAN_HEADROOM | DECAP_PARTIAL
   }
 }

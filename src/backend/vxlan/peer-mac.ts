@@ -21,12 +21,22 @@ export function peerTakesRemCsum (lease: Lease): boolean {
   return d !== null && typeof d === 'object' && !Array.isArray(d) && field(d as Record<string, unknown>, 'RemCsumRx') === true
 }
 
-/** The VTEP MAC from a vxlan lease's BackendData, or why it is unusable. */
-export function peerMac (lease: Lease): string | { reason: string } {
+/**
+ * The VTEP MAC from a vxlan lease's BackendData (family 4: flannel.<VNI>'s)
+ * or BackendV6Data (family 6: flannel-v6.<VNI>'s, a MAC of its own), or why
+ * it is unusable.
+ */
+export function peerMac (lease: Lease, family: 4 | 6 = 4): string | { reason: string } {
   const other = otherBackend(lease, 'vxlan')
   if (other !== undefined) return { reason: other }
-  const d = lease.attrs.backendData
+  const d = family === 4 ? lease.attrs.backendData : lease.attrs.backendV6Data
   const mac = d !== null && typeof d === 'object' && !Array.isArray(d) ? field(d as Record<string, unknown>, 'VtepMAC') : undefined
-  if (typeof mac !== 'string' || !MAC_RE.test(mac)) return { reason: 'its BackendData has no valid VtepMAC' }
+  if (typeof mac !== 'string' || !MAC_RE.test(mac)) return { reason: `its ${family === 4 ? 'BackendData' : 'BackendV6Data'} has no valid VtepMAC` }
   return mac.toLowerCase()
+}
+
+/** Does the peer's IPv6 device take remote checksum offload (RemCsumRx in BackendV6Data)? */
+export function peerTakesRemCsum6 (lease: Lease): boolean {
+  const d = lease.attrs.backendV6Data
+  return d !== null && typeof d === 'object' && !Array.isArray(d) && field(d as Record<string, unknown>, 'RemCsumRx') === true
 }

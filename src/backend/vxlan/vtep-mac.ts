@@ -16,8 +16,11 @@ export function randomVtepMac (): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
 }
 
-function macFile (stateDir: string, vni: number): string {
-  return path.join(stateDir, `vxlan-${vni}.mac`)
+/** IP family of the VXLAN device: flannel's flannel.<VNI> (4) and flannel-v6.<VNI> (6) have a MAC each. */
+export type Family = 4 | 6
+
+function macFile (stateDir: string, vni: number, family: Family = 4): string {
+  return path.join(stateDir, family === 4 ? `vxlan-${vni}.mac` : `vxlan-v6-${vni}.mac`)
 }
 
 /**
@@ -26,15 +29,15 @@ function macFile (stateDir: string, vni: number): string {
  * peers, as flanneld does, so their FDB entries stay right. Nothing if a MAC
  * is kept already or the annotation's is not one. True if adopted.
  */
-export function adoptVtepMac (stateDir: string, vni: number, mac: string): boolean {
-  const file = macFile(stateDir, vni)
+export function adoptVtepMac (stateDir: string, vni: number, mac: string, family: Family = 4): boolean {
+  const file = macFile(stateDir, vni, family)
   if (!MAC_RE.test(mac) || fs.existsSync(file)) return false
   writeMac(stateDir, file, mac)
   return true
 }
 
-export function loadOrCreateVtepMac (stateDir: string, vni: number): string {
-  const file = macFile(stateDir, vni)
+export function loadOrCreateVtepMac (stateDir: string, vni: number, family: Family = 4): string {
+  const file = macFile(stateDir, vni, family)
   try {
     const text = fs.readFileSync(file, 'utf8').trim()
     if (MAC_RE.test(text)) return text

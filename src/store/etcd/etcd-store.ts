@@ -5,11 +5,13 @@
 // as flannel's updateSubnet does).
 import { Etcd3 } from 'etcd3'
 import type { IEvent, IKeyValue } from 'etcd3'
-import { formatCidr, subnetKey } from '../../packet/net'
+import { makeSubnetKey } from '../../packet/net'
 import type { Ip4Net } from '../../packet/net'
+import type { Ip6Net } from '../../packet/net6'
 import { encodeLeaseAttrs } from '../../subnet/lease-json'
+import { describeSubnets } from '../../subnet/lease'
 import type { Lease, LeaseAttrs, Skipped } from '../../subnet/lease'
-import { isSkipped, leaseFromEntry, subnetFromKey } from '../decode'
+import { deleteFromKey, isSkipped, leaseFromEntry } from '../decode'
 import { StoreError } from '../store'
 import type { LeaseList, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'
 import { toStoreError } from './errors'
@@ -82,9 +84,9 @@ export class EtcdStore implements Store {
   }
 
   /** flannel's create: Grant, then If(Version(key)==0) Then(Put(key, value, lease)). ttlSeconds 0 = a reservation, a key with no etcd lease. */
-  async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
-    return await this.write(subnet, attrs, ttlSeconds, EQUAL,
-      () => new StoreError('EEXIST', `subnet ${formatCidr(subnet)} is already leased`))
+  async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease> {
+    return await this.write(subnet, subnet6, attrs, ttlSeconds, EQUAL,
+      () => new StoreError('EEXIST', `subnet ${describeSubnets(subnet, subnet6)} is already leased`))
   }
 
   /**
@@ -99,13 +101,13 @@ export class EtcdStore implements Store {
    * comes back as a 24 h lease, bug #1329. Here callers keep the 0 they saw
    * as a null expiration.
    */
-  async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
-    return await this.write(subnet, attrs, ttlSeconds, GREATER,
-      () => new StoreError('ENOENT', `lease for ${formatCidr(subnet)} is gone`))
+  async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease> {
+    return await this.write(subnet, subnet6, attrs, ttlSeconds, GREATER,
+      () => new StoreError('ENOENT', `lease for ${describeSubnets(subnet, subnet6)} is gone`))
   }
 
-  async deleteLease (subnet: Ip4Net): Promise<void> {
-    await this.call(() => this.client.kv.deleteRange({ key: this.key(subnet) }))
+  async deleteLease (subnet: Ip4Net, subnet6?: Ip6Net): Promise<void> {
+    await this.call(() => this.client.kv.deleteRange({ key: this.key(subnet, subnet6) }))
   }
 
   watchLeases (fromRevision: number, opts: WatchOptions): AsyncIterable<WatchBatch> {
@@ -131,13 +133,13 @@ export class EtcdStore implements Store {
     this.client.close()
   }
 
-  private key (subnet: Ip4Net): Buffer {
-    return Buffer.from(under(this.prefix, `subnets/${subnetKey(subnet)}`))
+  private key (subnet: Ip4Net, subnet6?: Ip6Net): Buffer {
+    return Buffer.from(under(this.prefix, `subnets/${makeSubnetKey(subnet, subnet6)}`))
   }
 
   /** Grant (unless a reservation), then put if Version(key) compares to 0 as `cmp` says. */
-  private async write (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, cmp: number, lost: () => StoreError): Promise<Lease> {
-    const key = this.key(subnet)
+  private async write (subnet: Ip4Net, subnet6: Ip6Net | undefined, attrs: LeaseAttrs, ttlSeconds: number, cmp: number, lost: () => StoreError): Promise<Lease> {
+    const key = this.key(subnet, subnet6)
     const value = Buffer.from(encodeLeaseAttrs(attrs))
     return await this.call(async () => {
       let leaseId = '0'
@@ -157,7 +159,7 @@ export class EtcdStore implements Store {
         })
         if (!res.succeeded) throw lost()
         ok = true
-        return { subnet, attrs, expiration, revision: Number(res.header.revision) }
+        return { subnet, ...(subnet6 !== undefined ? { subnet6 } : {}), attrs, expiration, revision: Number(res.header.revision) }
       } finally {
         // an unused grant would otherwise live on for its whole TTL
         if (!ok && leaseId !== '0') await this.client.leaseClient.leaseRevoke({ ID: leaseId }).catch(() => undefined)
@@ -197,11 +199,10 @@ export class EtcdStore implements Store {
         else out.push({ type: 'put', lease: l })
         continue
       }
-      // flannel's EventRemoved carries only the subnet
-      const key = this.relative(e.kv.key)
-      const subnet = subnetFromKey(key)
-      if (subnet !== undefined) out.push({ type: 'delete', subnet, revision: Number(e.kv.mod_revision) })
-      else skipped.push({ key, reason: 'key does not parse as a subnet (want e.g. 10.244.1.0-24)' })
+      // flannel's EventRemoved carries only the subnets
+      const d = deleteFromKey(this.relative(e.kv.key), Number(e.kv.mod_revision))
+      if (isSkipped(d)) skipped.push(d)
+      else out.push(d)
     }
     return { events: out, skipped }
   }

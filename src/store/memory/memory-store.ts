@@ -2,11 +2,14 @@
 // TTLs, watches, compaction), for unit tests and for the conformance suite's
 // reference behaviour. Values are kept as the same JSON text the other
 // stores hold, so decoding and skipping work identically.
-import { formatCidr, subnetKey } from '../../packet/net'
+import { makeSubnetKey } from '../../packet/net'
 import type { Ip4Net } from '../../packet/net'
+import type { Ip6Net } from '../../packet/net6'
 import { encodeLeaseAttrs } from '../../subnet/lease-json'
+import { describeSubnets } from '../../subnet/lease'
 import type { Lease, LeaseAttrs, Skipped } from '../../subnet/lease'
-import { isSkipped, leaseFromEntry, subnetFromKey } from '../decode'
+import { conflictingKey } from '../conflict'
+import { deleteFromKey, isSkipped, leaseFromEntry } from '../decode'
 import { StoreError } from '../store'
 import type { LeaseList, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'
 
@@ -49,23 +52,23 @@ export class MemoryStore implements Store {
     return { leases, revision: this.revision, skipped }
   }
 
-  async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
+  async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease> {
     this.expire()
-    const key = subnetKey(subnet)
-    if (this.entries.has(key)) throw new StoreError('EEXIST', `subnet ${formatCidr(subnet)} is already leased`)
-    return this.write(key, subnet, attrs, ttlSeconds)
+    const taken = conflictingKey(this.entries.keys(), subnet, subnet6)
+    if (taken !== undefined) throw new StoreError('EEXIST', `subnet ${describeSubnets(subnet, subnet6)} is already leased (key ${taken})`)
+    return this.write(makeSubnetKey(subnet, subnet6), subnet, subnet6, attrs, ttlSeconds)
   }
 
-  async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
+  async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease> {
     this.expire()
-    const key = subnetKey(subnet)
-    if (!this.entries.has(key)) throw new StoreError('ENOENT', `lease for ${formatCidr(subnet)} is gone`)
-    return this.write(key, subnet, attrs, ttlSeconds)
+    const key = makeSubnetKey(subnet, subnet6)
+    if (!this.entries.has(key)) throw new StoreError('ENOENT', `lease for ${describeSubnets(subnet, subnet6)} is gone`)
+    return this.write(key, subnet, subnet6, attrs, ttlSeconds)
   }
 
-  async deleteLease (subnet: Ip4Net): Promise<void> {
+  async deleteLease (subnet: Ip4Net, subnet6?: Ip6Net): Promise<void> {
     this.expire()
-    const key = subnetKey(subnet)
+    const key = makeSubnetKey(subnet, subnet6)
     if (this.entries.delete(key)) this.append(key, null)
   }
 
@@ -97,9 +100,9 @@ export class MemoryStore implements Store {
       for (const r of this.log) {
         if (r.revision <= rev) continue
         if (r.entry === null) {
-          const subnet = subnetFromKey(r.key)
-          if (subnet !== undefined) events.push({ type: 'delete', subnet, revision: r.revision })
-          else skipped.push({ key: r.key, reason: 'key does not parse as a subnet' })
+          const d = deleteFromKey(r.key, r.revision)
+          if (isSkipped(d)) skipped.push(d)
+          else events.push(d)
         } else {
           const l = leaseFromEntry(r.key, r.entry.value, r.entry.expiration, r.revision)
           if (isSkipped(l)) skipped.push(l)
@@ -120,7 +123,7 @@ export class MemoryStore implements Store {
     this.wake()
   }
 
-  private write (key: string, subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Lease {
+  private write (key: string, subnet: Ip4Net, subnet6: Ip6Net | undefined, attrs: LeaseAttrs, ttlSeconds: number): Lease {
     const entry: Entry = {
       value: encodeLeaseAttrs(attrs),
       expiration: ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : null,
@@ -128,7 +131,7 @@ export class MemoryStore implements Store {
     }
     this.entries.set(key, entry)
     this.append(key, entry)
-    return { subnet, attrs, expiration: entry.expiration, revision: entry.revision }
+    return { subnet, ...(subnet6 !== undefined ? { subnet6 } : {}), attrs, expiration: entry.expiration, revision: entry.revision }
   }
 
   private append (key: string, entry: Entry | null): void {

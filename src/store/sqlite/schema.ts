@@ -1,7 +1,11 @@
 // The embedded store's tables. One file, shared by every weft process on the
 // host (WAL lets readers proceed while one writer commits).
 //
-//   kv    the live leases: subnet key -> lease JSON, expiry, last revision
+//   kv    the live leases: subnet key -> lease JSON, expiry, last revision;
+//         the key is flannel's whole key, "10.244.1.0-24" or dual-stack
+//         "10.244.1.0-24&fc00::-64" (IPv6-only "0.0.0.0-0&fc00::-64"): a
+//         TEXT column already, so IPv6 needed no new schema and a store
+//         written before it opens unchanged
 //   log   every change, numbered: the revision. Watches read it from a
 //         revision on; old rows are trimmed (compaction) and `compacted`
 //         remembers how far, so a watcher that fell behind takes a snapshot

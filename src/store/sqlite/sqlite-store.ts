@@ -22,11 +22,14 @@
 //   the path, creating it empty if there is none (file.ts), and watches hand
 //   over a snapshot marked "recreated" so that holders put their leases back.
 import Database from 'better-sqlite3'
-import { formatCidr, subnetKey } from '../../packet/net'
+import { makeSubnetKey } from '../../packet/net'
 import type { Ip4Net } from '../../packet/net'
+import type { Ip6Net } from '../../packet/net6'
 import { encodeLeaseAttrs } from '../../subnet/lease-json'
+import { describeSubnets } from '../../subnet/lease'
 import type { Lease, LeaseAttrs, Skipped } from '../../subnet/lease'
-import { isSkipped, leaseFromEntry, subnetFromKey } from '../decode'
+import { conflictingKey } from '../conflict'
+import { deleteFromKey, isSkipped, leaseFromEntry } from '../decode'
 import { sleep } from '../../util/sleep'
 import { StoreError, backoffMs } from '../store'
 import type { LeaseList, SnapshotReason, Store, StoreEvent, WatchBatch, WatchOptions } from '../store'
@@ -102,28 +105,32 @@ export class SqliteStore implements Store {
     })
   }
 
-  async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
-    const key = subnetKey(subnet)
+  async createLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease> {
+    const key = makeSubnetKey(subnet, subnet6)
     return await this.write(() => {
-      if (this.sql('SELECT 1 FROM kv WHERE key = ?').get(key) !== undefined) {
-        throw new StoreError('EEXIST', `subnet ${formatCidr(subnet)} is already leased`)
+      // an IPv4-only key: is it taken; a dual-stack or IPv6 one: is either subnet (conflict.ts)
+      const taken = this.sql('SELECT 1 FROM kv WHERE key = ?').get(key) !== undefined
+        ? key
+        : subnet6 !== undefined || this.hasDualKeys() ? conflictingKey(this.keys(), subnet, subnet6) : undefined
+      if (taken !== undefined) {
+        throw new StoreError('EEXIST', `subnet ${describeSubnets(subnet, subnet6)} is already leased (key ${taken})`)
       }
-      return this.put(key, subnet, attrs, ttlSeconds)
+      return this.put(key, subnet, subnet6, attrs, ttlSeconds)
     })
   }
 
-  async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
-    const key = subnetKey(subnet)
+  async renewLease (subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number, subnet6?: Ip6Net): Promise<Lease> {
+    const key = makeSubnetKey(subnet, subnet6)
     return await this.write(() => {
       if (this.sql('SELECT 1 FROM kv WHERE key = ?').get(key) === undefined) {
-        throw new StoreError('ENOENT', `lease for ${formatCidr(subnet)} is gone`)
+        throw new StoreError('ENOENT', `lease for ${describeSubnets(subnet, subnet6)} is gone`)
       }
-      return this.put(key, subnet, attrs, ttlSeconds)
+      return this.put(key, subnet, subnet6, attrs, ttlSeconds)
     })
   }
 
-  async deleteLease (subnet: Ip4Net): Promise<void> {
-    const key = subnetKey(subnet)
+  async deleteLease (subnet: Ip4Net, subnet6?: Ip6Net): Promise<void> {
+    const key = makeSubnetKey(subnet, subnet6)
     await this.write(() => {
       if (this.sql('DELETE FROM kv WHERE key = ?').run(key).changes > 0) this.log(key, null, null)
     })
@@ -292,9 +299,9 @@ export class SqliteStore implements Store {
     const skipped: Skipped[] = []
     for (const r of rows) {
       if (r.value === null) {
-        const subnet = subnetFromKey(r.key)
-        if (subnet !== undefined) events.push({ type: 'delete', subnet, revision: r.rev })
-        else skipped.push({ key: r.key, reason: 'key does not parse as a subnet' })
+        const d = deleteFromKey(r.key, r.rev)
+        if (isSkipped(d)) skipped.push(d)
+        else events.push(d)
       } else {
         const l = leaseFromEntry(r.key, r.value, r.expires_at, r.rev)
         if (isSkipped(l)) skipped.push(l)
@@ -304,12 +311,22 @@ export class SqliteStore implements Store {
     return { events, revision: rows[rows.length - 1].rev, skipped }
   }
 
-  private put (key: string, subnet: Ip4Net, attrs: LeaseAttrs, ttlSeconds: number): Lease {
+  /** Every key held (for the dual-stack conflict check, inside a write's transaction). */
+  private keys (): string[] {
+    return (this.sql('SELECT key FROM kv').all() as Array<{ key: string }>).map((r) => r.key)
+  }
+
+  /** Does any key name an IPv6 subnet? (An IPv4-only store needs no scan.) */
+  private hasDualKeys (): boolean {
+    return this.sql("SELECT 1 FROM kv WHERE key LIKE '%&%' LIMIT 1").get() !== undefined
+  }
+
+  private put (key: string, subnet: Ip4Net, subnet6: Ip6Net | undefined, attrs: LeaseAttrs, ttlSeconds: number): Lease {
     const value = encodeLeaseAttrs(attrs)
     const exp = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : null
     const rev = this.log(key, value, exp)
     this.sql('INSERT INTO kv (key, value, expires_at, mod_rev) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, mod_rev = excluded.mod_rev').run(key, value, exp, rev)
-    return { subnet, attrs, expiration: exp, revision: rev }
+    return { subnet, ...(subnet6 !== undefined ? { subnet6 } : {}), attrs, expiration: exp, revision: rev }
   }
 
   private log (key: string, value: string | null, exp: number | null): number {
