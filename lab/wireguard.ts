@@ -29,15 +29,25 @@
 // from its stdin (/dev/stdin). wireguard-go is killed by PID (the
 // topology's process group for it) when the node stops, when setup fails,
 // or at topology teardown; the TUN device and its routes go with it.
+//
+// With IPv6 (flannel's EnableIPv6, default Mode "separate"), flanneld makes a
+// second device, flannel-wg-v6, with the same key on ListenPortV6 (51821),
+// and sets it up the same way in IPv6 (wireguardGoNode6):
+//   ip -6 addr add fc00:0:0:5::/128 dev flannel-wg-v6   (lease.IPv6Subnet.IP)
+//   ip -6 route replace fc00::/48 dev flannel-wg-v6 scope link   (IPv6Network)
+//   wg set flannel-wg-v6 peer <pub> endpoint [<PublicIPv6>]:<BackendV6Data.Port> allowed-ips <its IPv6 subnet>
 
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto'
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { ChildHandle, ExecOptions, ExecResult, Host, Topology } from './netns'
 import { parseSubnet, subnetAddr } from './pods'
+import { formatCidr6, ip6ToString, networkOf6, parseCidr6 } from '../src/packet/net6'
 
 export const WG_DEVICE = 'flannel-wg'
 export const WG_PORT = 51820
+export const WG_DEVICE_V6 = 'flannel-wg-v6'
+export const WG_PORT_V6 = 51821
 /** flannel's `overhead`: IPv4/IPv6 header, UDP, WireGuard's 32 bytes, rounded up */
 export const WG_OVERHEAD = 80
 
@@ -197,6 +207,21 @@ export function wireguardLeaseValue (node: { publicIp: string, publicKey: string
   })
 }
 
+/**
+ * The lease value flanneld writes for a dual-stack (or, without publicIp,
+ * IPv6-only) wireguard node in Mode "separate": BackendData with the IPv4
+ * device's port, BackendV6Data with ListenPortV6, one key for both.
+ */
+export function wireguardLeaseValue6 (node: { publicIp?: string, publicIp6: string, publicKey: string, port?: number, port6: number }): string {
+  return JSON.stringify({
+    PublicIP: node.publicIp ?? '0.0.0.0',
+    PublicIPv6: node.publicIp6,
+    BackendType: 'wireguard',
+    ...(node.port !== undefined ? { BackendData: { PublicKey: node.publicKey, Port: node.port } } : {}),
+    BackendV6Data: { PublicKey: node.publicKey, Port: node.port6 },
+  })
+}
+
 function canonicalSubnet (subnet: string): string {
   return `${subnetAddr(subnet, 0)}/${parseSubnet(subnet).len}`
 }
@@ -343,6 +368,113 @@ export async function wireguardGoNode (topo: Topology, host: Host, opts: Wiregua
 
     async dump (): Promise<WgDump> {
       return parseWgDump((await wg(['show', WG_DEVICE, 'dump'])).stdout)
+    },
+  }
+}
+
+/** What another node needs to reach flannel-wg-v6 (flannel's addPeer for the IPv6 half of its lease). */
+export interface WireguardPeer6 {
+  publicKey: string
+  /** the lease's PublicIPv6 */
+  publicIp6: string
+  /** the lease's BackendV6Data.Port */
+  port: number
+  /** the peer's IPv6 subnet: its allowed IPs */
+  subnet6: string
+}
+
+export interface WireguardGoOptions6 {
+  /** this node's IPv6 lease subnet, e.g. 'fc00:0:0:5::/64' */
+  subnet6: string
+  /** flannel's IPv6Network; default 'fc00::/48' */
+  network6?: string
+  /** base64; flanneld gives both devices the node's one key (default a new one) */
+  privateKey?: string
+  /** Backend.ListenPortV6; default 51821 */
+  listenPort?: number
+  /** default topology MTU - 80, as flannel gives both devices */
+  mtu?: number
+}
+
+export interface WireguardGoNode6 {
+  host: Host
+  device: string
+  child: ChildHandle
+  subnet6: string
+  publicIp6: string
+  port: number
+  mtu: number
+  publicKey: string
+  peer: WireguardPeer6
+  setPeer(p: WireguardPeer6): Promise<void>
+  removePeer(p: Pick<WireguardPeer6, 'publicKey'>): Promise<void>
+  wg(args: readonly string[], opts?: ExecOptions): Promise<ExecResult>
+  dump(): Promise<WgDump>
+  stop(): Promise<void>
+}
+
+/** Starts a second wireguard-go in `host` and sets it up as flanneld sets up flannel-wg-v6 (Mode "separate"). */
+export async function wireguardGoNode6 (topo: Topology, host: Host, opts: WireguardGoOptions6): Promise<WireguardGoNode6> {
+  if (host.underlayIp6 === undefined) throw new Error('wireguardGoNode6: the topology has no IPv6 underlay (createTopology({ ipv6: true }))')
+  const sn = networkOf6(parseCidr6(opts.subnet6))
+  const subnet6 = formatCidr6(sn)
+  const network6 = formatCidr6(networkOf6(parseCidr6(opts.network6 ?? 'fc00::/48')))
+  const port = opts.listenPort ?? WG_PORT_V6
+  const mtu = opts.mtu ?? topo.mtu - WG_OVERHEAD
+  const privateKey = opts.privateKey !== undefined ? parseKey(opts.privateKey, 'private key').toString('base64') : generatePrivateKey()
+  const publicKey = publicKeyOf(privateKey)
+  const dev = WG_DEVICE_V6
+  const route = ['ip', '-6', 'route', 'replace', network6, 'dev', dev, 'scope', 'link']
+  const script = 'mkdir -p /run/wireguard && mount -t tmpfs -o mode=0755,size=64k weft-lab-wg6 /run/wireguard && exec wireguard-go -f "$0"'
+  const child = topo.spawn(host, ['sh', '-c', script, dev], {
+    env: { ...process.env, WG_PROCESS_FOREGROUND: '1', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', LOG_LEVEL: 'verbose' },
+  })
+  const run = (argv: string[], o: ExecOptions = {}) => topo.exec(host, argv, { timeoutMs: IP_MS, ...o })
+  const wg = (args: readonly string[], o: ExecOptions = {}) => run(['nsenter', '-t', String(child.pid), '-m',
+    ...(o.input !== undefined ? ['sh', '-c', 'cat | wg "$@"', 'wg'] : ['wg']), ...args], o)
+  let stopped: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopped ??= child.stop().then(() => {})
+    return stopped
+  }
+  try {
+    await child.waitForLine(/UAPI listener started/, READY_MS)
+    await run(['ip', 'link', 'set', dev, 'mtu', String(mtu)])
+    await wg(['set', dev, 'private-key', '/dev/stdin', 'listen-port', String(port)], { input: privateKey })
+    await run(['ip', '-6', 'addr', 'add', `${ip6ToString(sn.ip)}/128`, 'dev', dev, 'nodad'])
+    await run(['ip', 'link', 'set', dev, 'up'])
+    await run(route)
+    await run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])
+    const d = parseWgDump((await wg(['show', dev, 'dump'])).stdout)
+    if (d.publicKey !== publicKey || d.listenPort !== port) throw new Error(`wireguardGoNode6: ${dev} has key ${d.publicKey} port ${d.listenPort}, wanted ${publicKey} ${port}`)
+  } catch (e) {
+    await stop().catch(() => {})
+    throw e
+  }
+  const publicIp6 = host.underlayIp6
+  return {
+    host,
+    device: dev,
+    child,
+    subnet6,
+    publicIp6,
+    port,
+    mtu,
+    publicKey,
+    peer: { publicKey, publicIp6, port, subnet6 },
+    wg,
+    stop,
+    async setPeer (p: WireguardPeer6): Promise<void> {
+      parseKey(p.publicKey, 'peer public key')
+      await wg(['set', dev, 'peer', p.publicKey, 'endpoint', `[${p.publicIp6}]:${p.port}`, 'persistent-keepalive', 'off', 'allowed-ips', formatCidr6(networkOf6(parseCidr6(p.subnet6)))])
+      await run(route)
+    },
+    async removePeer (p: Pick<WireguardPeer6, 'publicKey'>): Promise<void> {
+      parseKey(p.publicKey, 'peer public key')
+      await wg(['set', dev, 'peer', p.publicKey, 'remove'])
+    },
+    async dump (): Promise<WgDump> {
+      return parseWgDump((await wg(['show', dev, 'dump'])).stdout)
     },
   }
 }

@@ -110,7 +110,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     const publicIp = kube?.storedPublicIP ?? flags.publicIp
     // flanneld too reads the config first: which addresses the interface needs depends on its families
     const family = cfg.enableIPv6 ? (cfg.enableIPv4 ? 'dual' : 'ipv6') : 'ipv4'
-    const underlay = findUnderlay({ iface: flags.iface, ifaceRegex: flags.ifaceRegex, ifaceCanReach: flags.ifaceCanReach, publicIp, family, ...(cfg.enableIPv6 ? { publicIpv6: flags.publicIpv6 } : {}), log })
+    const underlay = findUnderlay({ iface: flags.iface, ifaceRegex: flags.ifaceRegex, ifaceCanReach: flags.ifaceCanReach, publicIp, family, ...(cfg.enableIPv6 ? { publicIpv6: kube?.storedPublicIPv6 ?? flags.publicIpv6 } : {}), log })
     const publicIPv6 = underlay.publicIPv6
     log.info({ iface: underlay.name, ip: ip4ToString(underlay.ip), publicIP: ip4ToString(underlay.publicIP), ...(publicIPv6 !== undefined ? { publicIPv6: ip6ToString(publicIPv6) } : {}), mtu: underlay.mtu }, 'using the underlay interface')
     if (!cfg.enableIPv6 && flags.publicIpv6 !== '') log.warn({ publicIPv6: flags.publicIpv6 }, '--public-ipv6 is not used: the network config does not enable IPv6')
@@ -120,6 +120,9 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     if (kube?.storedVtepMac !== undefined && cfg.backend.type === 'vxlan' && adoptVtepMac(flags.stateDir, cfg.backend.vni, kube.storedVtepMac)) {
       log.info({ vtepMAC: kube.storedVtepMac }, 'kept the VTEP MAC our node\'s annotation gives its peers')
     }
+    if (kube?.storedVtepMac6 !== undefined && cfg.backend.type === 'vxlan' && cfg.enableIPv6 && adoptVtepMac(flags.stateDir, cfg.backend.vni, kube.storedVtepMac6, 6)) {
+      log.info({ vtepMAC6: kube.storedVtepMac6 }, 'kept the IPv6 VTEP MAC our node\'s annotation gives its peers')
+    }
     // Before the lease: a daemon that cannot build its device takes nothing.
     checkPrivileges(backendNeeds(cfg.backend))
     if (flags.workers > 1 && cfg.backend.type !== 'vxlan') log.warn({ workers: flags.workers, backend: cfg.backend.type }, 'only the vxlan backend runs more than one dataplane worker: running one')
@@ -127,7 +130,7 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     const mtu = backend.mtu()
     const prev = readPreviousSubnet(flags.subnetFile, cfg, log)
     const manager: SubnetManager = kube !== undefined
-      ? new KubeSubnetManager({ client: kube.client, nodeName: kube.nodeName, names: kube.names, network: cfg.network, publicIP: underlay.publicIP, attrs: backend.leaseAttrs(), log, outage })
+      ? new KubeSubnetManager({ client: kube.client, nodeName: kube.nodeName, names: kube.names, network: cfg.network, ...(cfg.ipv6Network !== undefined ? { network6: cfg.ipv6Network } : {}), enableIPv4: cfg.enableIPv4, publicIP: underlay.publicIP, attrs: backend.leaseAttrs(), log, outage })
       : new LeaseManager({
         store: store as Store,
         range: cfg,

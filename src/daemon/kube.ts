@@ -26,8 +26,12 @@ export interface KubeStart {
   nodeName: string
   /** the node-public-ip annotation, when an operator set one: overrides --public-ip */
   storedPublicIP: string | undefined
+  /** the node-public-ipv6 annotation, likewise for --public-ipv6 */
+  storedPublicIPv6: string | undefined
   /** the VTEP MAC the node's backend-data annotation carries (flanneld's GetStoredMacAddresses) */
   storedVtepMac: string | undefined
+  /** and the IPv6 device's, from backend-v6-data */
+  storedVtepMac6: string | undefined
   describe: string
 }
 
@@ -56,7 +60,9 @@ export async function startKube (flags: KubeFlags, log: Logger, outage: StoreOut
   if (node === undefined) return undefined
   const storedPublicIP = KubeSubnetManager.storedPublicIP(node, names)
   if (storedPublicIP !== undefined) log.info({ publicIP: storedPublicIP, annotation: names.nodePublicIP }, 'using the public IP from the node annotation')
-  return { client, names, nodeName, storedPublicIP, storedVtepMac: storedVtepMac(node, names), describe: `the Kubernetes API at ${client.server} as node ${nodeName}` }
+  const storedPublicIPv6 = KubeSubnetManager.storedPublicIPv6(node, names)
+  if (storedPublicIPv6 !== undefined) log.info({ publicIPv6: storedPublicIPv6, annotation: names.nodePublicIPv6 }, 'using the public IPv6 from the node annotation')
+  return { client, names, nodeName, storedPublicIP, storedPublicIPv6, storedVtepMac: storedVtepMac(node, names), storedVtepMac6: storedVtepMac(node, names, true), describe: `the Kubernetes API at ${client.server} as node ${nodeName}` }
 }
 
 /**

@@ -128,7 +128,8 @@ async function pingMatrix (pods: Pod[], out: (l: string) => void, family: 4 | 6 
 }
 
 /** iperf3 between two pods, printing each second's rate as it comes (progress), then the result. */
-async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string) => void, net: DemoNet, dir: string, signal: AbortSignal, path: string, family: 4 | 6 = 4): Promise<void> {
+/** family: which of the pods' addresses; named in the result only when the demo is dual stack (named) */
+async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string) => void, net: DemoNet, dir: string, signal: AbortSignal, path: string, family: 4 | 6 = 4, named = false): Promise<void> {
   const serverIp = family === 6 ? server.ip6 ?? server.ip : server.ip
   net.spawn(server.ns, ['iperf3', '-s', '-1'], `${dir}/iperf-server.log`)
   for (let i = 0; i < 50; i++) {
@@ -153,7 +154,7 @@ async function iperf (server: Pod, client: Pod, seconds: number, out: (l: string
   clearTimeout(timer)
   signal.removeEventListener('abort', onAbort)
   if (signal.aborted) return
-  if (receiver !== '') out(`  ${client.name} -> ${server.name}: ${receiver} Gbit/s over ${seconds} s (TCP over IPv${family}, one stream, ${path})`)
+  if (receiver !== '') out(`  ${client.name} -> ${server.name}: ${receiver} Gbit/s over ${seconds} s (${named ? `TCP over IPv${family}` : 'TCP'}, one stream, ${path})`)
   else out(`  iperf3 failed: ${error.trim()}`)
 }
 
@@ -234,8 +235,8 @@ export async function runDemo (o: DemoOptions): Promise<number> {
     const b = pods.find((p) => p.node === 2)
     if (a !== undefined && b !== undefined && o.iperfSeconds > 0) {
       step(6, `iperf3 for ${o.iperfSeconds} s from ${b.name} (node n2) to ${a.name} (node n1)`)
-      await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal, kind.path)
-      if (ipv6) await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal, kind.path, 6)
+      await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal, kind.path, 4, ipv6)
+      if (ipv6) await iperf(a, b, o.iperfSeconds, o.out, net, dir, o.signal, kind.path, 6, true)
     }
     if (o.keep) {
       o.out('')

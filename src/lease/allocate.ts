@@ -7,7 +7,8 @@
 // Pure: the manager does the store round trips.
 import { contains, overlaps, parseLeaseKey, size } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
-import { mask6, overlaps6 } from '../packet/net6'
+import { ip4ToString } from '../packet/ip'
+import { formatCidr6, mask6, overlaps6 } from '../packet/net6'
 import type { Ip6Net } from '../packet/net6'
 import { hasIPv4 } from '../subnet/lease'
 import type { Lease, Skipped } from '../subnet/lease'
@@ -78,6 +79,28 @@ export function leaseFits (l: { readonly subnet: Ip4Net, readonly subnet6?: Ip6N
   const r6 = range6(r)
   const v6ok = r6 !== undefined ? l.subnet6 !== undefined && fitsRange6(l.subnet6, r6) : l.subnet6 === undefined
   return v4ok && v6ok
+}
+
+/**
+ * Why a peer's lease cannot be used with this range, or undefined if it can:
+ * for peers, each family the lease has must fit that family's range
+ * (fitsRange, fitsRange6); a family the lease lacks is no fault (an IPv4-only
+ * node in a dual-stack cluster is still reached over IPv4), nor is a family
+ * the network lacks (that half is not used), as long as one half is usable.
+ * The reason names the half at fault, for the one warning per lease.
+ */
+export function peerMisfit (l: { readonly subnet: Ip4Net, readonly subnet6?: Ip6Net }, r: SubnetRange): string | undefined {
+  const r6 = range6(r)
+  const v4 = hasIPv4(l) && hasRange4(r)
+  const v6 = l.subnet6 !== undefined && r6 !== undefined
+  if (v4 && !fitsRange(l.subnet, r)) {
+    return `its subnet ${ip4ToString(l.subnet.ip)}/${l.subnet.prefixLen} is not a /${r.subnetLen} of the Network from SubnetMin to SubnetMax`
+  }
+  if (v6 && l.subnet6 !== undefined && r6 !== undefined && !fitsRange6(l.subnet6, r6)) {
+    return `its IPv6 subnet ${formatCidr6(l.subnet6)} is not a /${r6.subnetLen} of the IPv6Network ${formatCidr6(r6.network)} from IPv6SubnetMin to IPv6SubnetMax`
+  }
+  if (!v4 && !v6) return hasRange4(r) ? 'it has no IPv4 subnet, and the network has no IPv6' : 'it has no IPv6 subnet, and the network has no IPv4'
+  return undefined
 }
 
 /** The subnets that are taken, per family. */

@@ -223,3 +223,18 @@ function dotenvValue (key: string, rest: string, file: string): string {
   }
   throw new WeftError('ESUBNETENV', `${file}: ${key}: unterminated ${q === '"' ? 'double' : 'single'} quote`)
 }
+
+/**
+ * The subnets of a previous subnet.env a node may ask for again: each
+ * family's subnet, if the file's network for that family is the config's
+ * (flannel PR #752: a changed network makes the old subnet meaningless).
+ */
+export function previousSubnets (env: SubnetEnv, cfg: { readonly network: Ip4Net, readonly enableIPv4: boolean, readonly ipv6Network?: Ip6Net }): { previousSubnet?: Ip4Net, previousSubnet6?: Ip6Net } {
+  const same4 = cfg.enableIPv4 && env.network !== undefined && env.subnet !== undefined && env.network.ip === cfg.network.ip && env.network.prefixLen === cfg.network.prefixLen
+  const n6 = cfg.ipv6Network
+  const same6 = n6 !== undefined && env.network6 !== undefined && env.subnet6 !== undefined && env.network6.ip === n6.ip && env.network6.prefixLen === n6.prefixLen
+  return {
+    ...(same4 ? { previousSubnet: env.subnet } : {}),
+    ...(same6 ? { previousSubnet6: env.subnet6 } : {})
+  }
+}

@@ -29,6 +29,24 @@ function run (args: string[], onLine?: (l: string, kill: () => void) => void): P
   })
 }
 
+test('the demo with --ipv6 runs a dual-stack cluster: each pod has both families, every pod reaches every pod over each, iperf3 runs over each, and it cleans up', { skip, timeout: 150_000 }, async () => {
+  const r = await run(['--ipv6', '--nodes', '2', '--pods', '2', '--seconds', '1'])
+  assert.equal(r.code, 0, r.out)
+  assert.match(r.out, /fc00::\/48, dual stack/)
+  assert.match(r.out, /n2p2\s+n2 \(198\.18\.0\.2\)\s+10\.244\.\d+\.3\s+fc00:0:0:[0-9a-f]+::3/)
+  assert.match(r.out, /every pod reaches every pod over IPv4/)
+  assert.match(r.out, /every pod reaches every pod over IPv6/)
+  assert.match(r.out, /n2p1 -> n1p1: [\d.]+ Gbit\/s over 1 s \(TCP over IPv6/)
+  assert.deepEqual(demoNamespaces(r.pid), [])
+  assert.deepEqual(demoProcesses(), [], 'no daemon left running')
+})
+
+test('the demo refuses --ipv6 with a backend that has no IPv6', { skip }, async () => {
+  const r = await run(['--ipv6', '--backend', 'ipip'])
+  assert.equal(r.code, 1, r.out)
+  assert.match(r.out, /--ipv6 runs with the vxlan backend only \(weft's ipip backend is IPv4-only, as flannel's is\)/)
+})
+
 test('the demo attaches pods through the CNI plugin, every pod reaches every pod, iperf3 runs, and it cleans up', { skip, timeout: 150_000 }, async () => {
   const r = await run(['--nodes', '3', '--pods', '2', '--seconds', '2'])
   assert.equal(r.code, 0, r.out)

@@ -6,7 +6,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { formatCidr, parseCidr } from '../../src/packet/net'
 import { formatCidr6, parseCidr6, parseIp6 } from '../../src/packet/net6'
-import { fitsRange6, freeCandidates6, leaseFits, range6, takenSubnets } from '../../src/lease/allocate'
+import { fitsRange6, freeCandidates6, leaseFits, peerMisfit, range6, takenSubnets } from '../../src/lease/allocate'
+import { previousSubnets } from '../../src/subnet/env'
 import type { SubnetRange } from '../../src/lease/allocate'
 import { leaseKey } from '../../src/subnet/lease'
 import type { Lease, LeaseAttrs } from '../../src/subnet/lease'
@@ -164,4 +165,27 @@ test('the watcher keys leases by both halves: IPv6-only leases do not collide, a
   assert.deepEqual(del.map((e) => `${e.type} ${e.lease.attrs.publicIPv6 ?? ''}`), ['removed 2001:2::3'])
   assert.equal(w.peers().length, 1)
   assert.equal(parseIp6(w.peers()[0].attrs.publicIPv6!), parseIp6('2001:2::2'))
+})
+
+test('peers: each half a lease has must fit its family\'s range; an IPv4-only peer in a dual-stack network is fine', () => {
+  const p = (v4: string | undefined, v6?: string): { subnet: { ip: number, prefixLen: number }, subnet6?: ReturnType<typeof parseCidr6> } =>
+    ({ subnet: v4 === undefined ? { ip: 0, prefixLen: 0 } : parseCidr(v4), ...(v6 !== undefined ? { subnet6: parseCidr6(v6) } : {}) })
+  assert.equal(peerMisfit(p('10.244.1.0/24', 'fc00:0:0:1::/64'), DUAL), undefined)
+  assert.equal(peerMisfit(p('10.244.1.0/24'), DUAL), undefined)
+  assert.equal(peerMisfit(p(undefined, 'fc00:0:0:1::/64'), DUAL), undefined)
+  assert.match(peerMisfit(p('10.244.1.0/24', 'fc01:0:0:1::/64'), DUAL) ?? '', /^its IPv6 subnet fc01:0:0:1::\/64 is not a \/64 of the IPv6Network fc00::\/48/)
+  assert.match(peerMisfit(p('10.99.1.0/24', 'fc00:0:0:1::/64'), DUAL) ?? '', /^its subnet 10\.99\.1\.0\/24 is not a \/24 of the Network/)
+  assert.equal(peerMisfit(p(undefined, 'fc00:0:0:1::/64'), ONLY), undefined)
+  assert.match(peerMisfit(p('10.244.1.0/24'), ONLY) ?? '', /no IPv6 subnet, and the network has no IPv4/)
+  // a dual-stack peer in an IPv4-only network: its IPv6 half is not used, not a fault
+  assert.equal(peerMisfit(p('10.244.1.0/24', 'fd99::/64'), networkConfigFromJson({ Network: '10.244.0.0/16' })), undefined)
+})
+
+test('the previous subnet.env: each family\'s subnet, if that family\'s network is still the config\'s', () => {
+  const env = { network: parseCidr('10.244.0.0/16'), subnet: parseCidr('10.244.7.0/24'), network6: parseCidr6('fc00::/48'), subnet6: parseCidr6('fc00:0:0:7::/64'), mtu: 1450, ipMasq: false }
+  const dual = networkConfigFromJson({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fc00::/48' })
+  assert.deepEqual(previousSubnets(env, dual), { previousSubnet: env.subnet, previousSubnet6: env.subnet6 })
+  assert.deepEqual(previousSubnets(env, networkConfigFromJson({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fd00::/48' })), { previousSubnet: env.subnet })
+  assert.deepEqual(previousSubnets(env, networkConfigFromJson({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48' })), { previousSubnet6: env.subnet6 })
+  assert.deepEqual(previousSubnets({ network6: env.network6, subnet6: env.subnet6, mtu: 1450, ipMasq: false }, dual), { previousSubnet6: env.subnet6 })
 })

@@ -11,6 +11,7 @@ import { LeaseManager } from '../../src/lease/manager'
 import { parseIp4 } from '../../src/packet/ip'
 import { EtcdStore } from '../../src/store/etcd/etcd-store'
 import { startEtcd } from '../../lab/etcd'
+import { captureLogger } from '../helpers/log'
 import { toolSkipReason } from '../../lab/skip'
 
 const skip = toolSkipReason('etcd')
@@ -55,13 +56,14 @@ test('dual stack on etcd: managers that all pick the same IPv4 subnet with diffe
   const range = networkConfigFromJson({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fc00::/48' })
   const n = 8
   const stores = Array.from({ length: n }, () => new EtcdStore({ endpoints: [etcd.endpoint], prefix: '/race-dual' }))
+  const logs = captureLogger()
   try {
     const leases = await Promise.all(stores.map(async (store, i) => {
       const ip = parseIp4(`198.18.1.${i + 1}`)
       // draws go IPv4 pick, IPv6 pick, retry jitter: the IPv4 pick always the first free, the IPv6 one this node's own
       let draws = 0
       const random = (): number => (draws++ % 3 === 1 ? (i + 0.5) / n : 0)
-      const m = new LeaseManager({ store, range, publicIP: ip, attrs: { publicIP: ip, publicIPv6: `2001:2::${i + 1}`, backendType: 'host-gw' }, log: pino({ level: 'silent' }), random })
+      const m = new LeaseManager({ store, range, publicIP: ip, attrs: { publicIP: ip, publicIPv6: `2001:2::${i + 1}`, backendType: 'host-gw' }, log: logs.log, random })
       return await m.acquire()
     }))
     assert.equal(new Set(leases.map((l) => formatCidr(l.subnet))).size, n)
@@ -69,6 +71,7 @@ test('dual stack on etcd: managers that all pick the same IPv4 subnet with diffe
     const all = (await stores[0].listLeases()).leases
     assert.equal(all.length, n, 'the losers deleted their twins')
     assert.equal(new Set(all.map((l) => formatCidr(l.subnet))).size, n)
+    assert.ok(logs.find(/another node leased one of our subnets first/).length > 0, 'the race did produce twin keys')
   } finally {
     await Promise.all(stores.map((s) => s.close()))
   }

@@ -13,8 +13,10 @@
 // EtherType 0x86DD both ways; RCO over IPv6 only for TCP/UDP straight after
 // the fixed 40-byte header (a checksum behind extension headers is left to
 // the sender and the receiver's own check, never marked).
-// The family is fixed at construction: per packet, only the two EtherType
-// bytes it writes and compares come from fields.
+// The family is fixed at construction: an IPv6 instance gets its own encap
+// and decap (own properties, so its hidden class differs), and the IPv4
+// methods keep their EtherType as constants (measured: reading it from a
+// field cost the IPv4 inside loop 4%).
 import { ETH_HLEN } from '../../packet/ethernet'
 import { Reason } from '../../packet/reason'
 import { hasRco, rcoProtocol, rcoStart, validateVxlan, writeRco, VXLAN_FLAG_I } from '../../packet/vxlan'
@@ -35,9 +37,6 @@ export class VxlanEncap implements Encapsulation {
   private readonly v0: number
   private readonly v1: number
   private readonly v2: number
-  /** the inner EtherType's two bytes: IPv4 (08 00), or IPv6 (86 dd) for an Fdb6 */
-  private readonly et0: number
-  private readonly et1: number
   private readonly v6: boolean
 
   /** ourMac: 6 bytes; remoteChecksum: speak RCO with peers that ask for it, and take it from anyone; an Fdb6: inner IPv6 */
@@ -46,8 +45,33 @@ export class VxlanEncap implements Encapsulation {
     this.v1 = (vni >>> 8) & 255
     this.v2 = vni & 255
     this.v6 = fdb instanceof Fdb6
-    this.et0 = this.v6 ? 0x86 : 0x08
-    this.et1 = this.v6 ? 0xdd : 0x00
+    if (this.v6) {
+      this.encap = this.encap6
+      this.decap = this.decap6
+    }
+  }
+
+  /** encap for an IPv6 pipeline: the same headers, inner EtherType 86DD. */
+  private encap6 (slab: Buffer, off: number, len: number, peer: number): number {
+    const h = VxlanEncap.prototype.encap.call(this, slab, off, len, peer)
+    slab[h + 20] = 0x86
+    slab[h + 21] = 0xdd
+    return h
+  }
+
+  /** decap for an IPv6 pipeline: inner EtherType 86DD (anything else: not_ipv6), RCO as rco6 checks it. */
+  private decap6 (slab: Buffer, off: number, len: number, peer: number): number {
+    if (len < VXLAN_HEADROOM + 20) return -Reason.TRUNCATED
+    const r = validateVxlan(slab, off, len, this.vni, this.remoteChecksum)
+    if (r !== Reason.OK) return -r
+    const m = this.ourMac
+    const e = off + 8
+    if (slab[e] !== m[0] || slab[e + 1] !== m[1] || slab[e + 2] !== m[2] || slab[e + 3] !== m[3] || slab[e + 4] !== m[4] || slab[e + 5] !== m[5]) return -Drop.NOT_OUR_MAC
+    if (slab[e + 12] !== 0x86 || slab[e + 13] !== 0xdd) return -Drop.NOT_IPV6
+    if (!hasRco(slab, off)) return VXLAN_HEADROOM
+    // as for IPv4 (decap): only from a peer that asked for RCO, and only where the mark names this packet's own checksum
+    if (this.fdb.rcoFrom[peer] === 0) return -Drop.BAD_VXLAN_RCO
+    return this.rco6(slab, off, off + VXLAN_HEADROOM, len)
   }
 
   encap (slab: Buffer, off: number, _len: number, peer: number): number {
@@ -77,8 +101,8 @@ export class VxlanEncap implements Encapsulation {
     slab[h + 17] = m[3]
     slab[h + 18] = m[4]
     slab[h + 19] = m[5]
-    slab[h + 20] = this.et0 // EtherType IPv4 (or IPv6)
-    slab[h + 21] = this.et1
+    slab[h + 20] = 0x08 // EtherType IPv4 (an IPv6 instance's encap6 rewrites it)
+    slab[h + 21] = 0x00
     return h
   }
 
@@ -101,7 +125,7 @@ export class VxlanEncap implements Encapsulation {
     const m = this.ourMac
     const e = off + 8
     if (slab[e] !== m[0] || slab[e + 1] !== m[1] || slab[e + 2] !== m[2] || slab[e + 3] !== m[3] || slab[e + 4] !== m[4] || slab[e + 5] !== m[5]) return -Drop.NOT_OUR_MAC
-    if (slab[e + 12] !== this.et0 || slab[e + 13] !== this.et1) return this.v6 ? -Drop.NOT_IPV6 : -Drop.NOT_IPV4
+    if (slab[e + 12] !== 0x08 || slab[e + 13] !== 0x00) return -Drop.NOT_IPV4
     if (!hasRco(slab, off)) return VXLAN_HEADROOM
     // The addon did not check this packet's inner checksum. The mark is
     // taken only from a peer that asked for RCO itself (a weft node, which
@@ -113,7 +137,6 @@ export class VxlanEncap implements Encapsulation {
     // any start; a pod's own tunnel inside ours is refused here.
     if (this.fdb.rcoFrom[peer] === 0) return -Drop.BAD_VXLAN_RCO
     const ip = off + VXLAN_HEADROOM
-    if (this.v6) return this.rco6(slab, off, ip, len)
     const ihl = (slab[ip] & 15) << 2
     const proto = slab[ip + 9]
     const total = (slab[ip + 2] << 8) | slab[ip + 3]

@@ -16,6 +16,15 @@
 //    lease with a missing or bad key (or ours, or one another lease holds,
 //    or a low-order point) is skipped with one warning and counted
 //    (peer_unusable)
+// 6. IPv6 (EnableIPv6), in flannel's default Mode "separate": a second
+//    device `weft-wg-v6` (flannel's flannel-wg-v6) on ListenPortV6 (51821)
+//    with the same key, carrying the IPv6 pods over the IPv6 underlay to
+//    each peer's [PublicIPv6]:BackendV6Data.Port (start6.ts, network6.ts);
+//    the lease has BackendData only with IPv4 on and BackendV6Data
+//    {"PublicKey","Port":<ListenPortV6>} only with IPv6 on, as flannel's
+//    newSubnetAttrs; an IPv6-only network (EnableIPv4 false) has that device
+//    alone. The MTU keeps flannel's 80 less, which covers an IPv6 outer header.
+//    The single-device Modes (auto, ipv4, ipv6) carry IPv4 alone in weft.
 import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { openUdp4 } from '../../native'
 import type { WireguardBackendConfig } from '../../subnet/config'
@@ -27,14 +36,25 @@ import { loadOrCreateKeyFile, keyFilePath, parsePsk } from '../../wireguard/keys
 import type { KeyPair } from '../../wireguard/keys'
 import { peerData } from './peer-key'
 import { CONTROL_DESTS, WgLoops } from './loops'
+import { startWg6 } from './start6'
+import { ip6ToString } from '../../packet/net6'
+import { WeftError } from '../../errors'
+import { DualNetwork } from '../tun/dual'
 
 export const WIREGUARD_DEVICE = 'weft-wg'
+/** flannel's flannel-wg-v6 */
+export const WIREGUARD_DEVICE_V6 = 'weft-wg-v6'
+/** IPv6 peers the table holds */
+const FDB6_CAPACITY = 4096
 
 export class WireguardBackend implements Backend {
   readonly type = 'wireguard'
   private keys: KeyPair | undefined
 
-  constructor (private readonly ctx: BackendContext, private readonly cfg: WireguardBackendConfig) {}
+  constructor (private readonly ctx: BackendContext, private readonly cfg: WireguardBackendConfig) {
+    if (ctx.config.enableIPv6 && cfg.mode !== 'separate') throw new WeftError('ECONFIG', `Backend.Mode "${cfg.mode}" with EnableIPv6: weft's wireguard carries IPv6 in the "separate" Mode only (flannel's default: weft-wg-v6 on ListenPortV6)`)
+    if (ctx.config.enableIPv6 && ctx.publicIPv6 === undefined) throw new WeftError('ECONFIG', 'EnableIPv6 is set but this node has no public IPv6 address (give one with --public-ipv6)')
+  }
 
   /** The key pair, read (or made) once: the lease carries its public half. */
   keyPair (): KeyPair {
@@ -43,12 +63,17 @@ export class WireguardBackend implements Backend {
   }
 
   leaseAttrs (): LeaseAttrs {
+    const { enableIPv4, enableIPv6 } = this.ctx.config
+    const key = this.keyPair().publicKey.toString('base64')
+    const v6 = enableIPv6 && this.ctx.publicIPv6 !== undefined
     return {
       publicIP: this.ctx.underlay.publicIP,
-      publicIPv6: null,
+      publicIPv6: v6 ? ip6ToString(this.ctx.publicIPv6 as bigint) : null,
       backendType: 'wireguard',
-      // flannel's field order: PublicKey, Port
-      backendData: { PublicKey: this.keyPair().publicKey.toString('base64'), Port: this.cfg.listenPort }
+      // flannel's newSubnetAttrs: BackendData only with IPv4 on, BackendV6Data
+      // only with IPv6 on; field order PublicKey, Port
+      ...(enableIPv4 ? { backendData: { PublicKey: key, Port: this.cfg.listenPort } } : {}),
+      ...(enableIPv6 ? { backendV6Data: { PublicKey: key, Port: this.cfg.listenPortV6 } } : {})
     }
   }
 
@@ -57,6 +82,41 @@ export class WireguardBackend implements Backend {
   }
 
   async start (lease: Lease): Promise<Network> {
+    const { enableIPv4, enableIPv6 } = this.ctx.config
+    if (!enableIPv6) return await this.start4(lease)
+    if (!enableIPv4) return await this.start6(lease)
+    const v4 = await this.start4(lease)
+    try {
+      return new DualNetwork(v4, await this.start6(lease))
+    } catch (err) {
+      await v4.close()
+      throw err
+    }
+  }
+
+  /** weft-wg-v6: the IPv6 pods over the IPv6 underlay, on ListenPortV6. */
+  private async start6 (lease: Lease): Promise<Network> {
+    const { log } = this.ctx
+    const keys = this.keyPair()
+    const { network, loops, device } = await startWg6({
+      ctx: this.ctx,
+      lease,
+      mtu: this.mtu(),
+      device: WIREGUARD_DEVICE_V6,
+      keepsRules: !this.ctx.config.enableIPv4,
+      listenPort: this.cfg.listenPortV6,
+      keys,
+      psk: this.cfg.psk === '' ? undefined : parsePsk(this.cfg.psk),
+      persistentKeepalive: this.cfg.persistentKeepalive,
+      capacity: FDB6_CAPACITY
+    })
+    await loops.startUapi().catch((err: Error) => log.warn({ err: err.message, device: WIREGUARD_DEVICE_V6 }, '`wg show` will not see this device: the UAPI socket could not be made'))
+    log.info({ port: this.cfg.listenPortV6, publicKey: keys.publicKey.toString('base64'), publicIPv6: ip6ToString(this.ctx.publicIPv6 as bigint), offloads: device.offloads, uapi: loops.uapiPath }, 'WireGuard IPv6 dataplane running')
+    return network
+  }
+
+  /** weft-wg: the IPv4 pods over the IPv4 underlay, on ListenPort. */
+  private async start4 (lease: Lease): Promise<Network> {
     const { log } = this.ctx
     const keys = this.keyPair()
     const psk = this.cfg.psk === '' ? undefined : parsePsk(this.cfg.psk)

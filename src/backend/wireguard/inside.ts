@@ -5,6 +5,8 @@
 //    TCP/UDP super-packet of up to 64 KB)
 // 2. per packet: an IPv4 packet within the MTU (or a super-packet of a kind
 //    the addon segments), whose destination subnet has a peer (Fdb.lookup),
+//    or, on the IPv6 device (weft-wg-v6), an IPv6 packet (TCPv6 super-packets
+//    too) whose destination an Fdb6 holds (Fdb6.lookupAt),
 //    with a session: the peer reserves one counter per segment (Peer.send);
 //    without one the peer has started a handshake, and the packet is kept
 //    for it (a few per peer, as WireGuard stages them) or dropped (no_session)
@@ -22,9 +24,10 @@ import type { PacketBatch } from '../../native/batch'
 import type { PacketIo } from '../../native/io'
 import { WgSealCode } from '../../native/wg'
 import type { WgSealer } from '../../native/wg'
-import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, vnetGsoSize } from '../../native/vnet'
+import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, vnetGsoSize } from '../../native/vnet'
 import { Reason } from '../../packet/reason'
 import type { Fdb } from '../../dataplane/fdb'
+import type { Fdb6 } from '../../dataplane/fdb6'
 import { PER_PEER, PeerCount } from '../../dataplane/fdb'
 import { Count, Drop } from '../../dataplane/stats'
 import { WgDrop } from '../../wireguard/reasons'
@@ -39,7 +42,8 @@ export interface WgInsideOptions {
   /** the socket's send batch (the sealer's output) */
   tx: PacketBatch
   sealer: WgSealer
-  fdb: Fdb
+  /** an Fdb6 makes this the IPv6 device's loop (IPv6 packets only) */
+  fdb: Fdb | Fdb6
   /** the WireGuard peer at each table index, or undefined */
   peers: Array<Peer | undefined>
   stats: Float64Array
@@ -82,8 +86,13 @@ export class WgInside {
    * counters again: a nonce used twice under one key).
    */
   private readonly keypairs: Array<Keypair | null>
+  /** the IPv6 device's table, or undefined on the IPv4 device */
+  private readonly fdb6: Fdb6 | undefined
+  private readonly fdb4: Fdb | undefined
 
   constructor (private readonly o: WgInsideOptions) {
+    this.fdb6 = 'lookupAt' in o.fdb ? o.fdb : undefined
+    this.fdb4 = 'lookupAt' in o.fdb ? undefined : o.fdb
     o.tun.receiveInto(o.rx, { vnet: o.vnet })
     this.endpointSeen = new Int32Array(o.fdb.capacity).fill(-1)
     this.keypairs = new Array<Keypair | null>(o.rx.size).fill(null)
@@ -110,7 +119,11 @@ export class WgInside {
     const stats = o.stats
     const wgDrops = o.wgDrops
     const perPeer = o.fdb.perPeer
-    const fdb = o.fdb
+    const fdb = this.fdb4
+    const fdb6 = this.fdb6
+    const v6 = fdb6 !== undefined
+    const tcpGso = v6 ? GSO_TCPV6 : GSO_TCPV4
+    const minLen = v6 ? 40 : 20
     const peers = o.peers
     const mtu = o.mtu
     const vnet = o.vnet
@@ -125,7 +138,7 @@ export class WgInside {
       if (vnet) {
         const type = slab[ip + 1]
         if (type !== GSO_NONE) {
-          if (type !== GSO_TCPV4 && type !== GSO_UDP_L4) { stats[Drop.GSO_UNSUPPORTED]++; continue }
+          if (type !== tcpGso && type !== GSO_UDP_L4) { stats[Drop.GSO_UNSUPPORTED]++; continue }
           mss = vnetGsoSize(slab, ip)
           gso = (type << 16) | mss
           stats[Count.INSIDE_SUPER_PACKETS]++
@@ -133,11 +146,17 @@ export class WgInside {
         ip += VNET_HDR_LEN
         len -= VNET_HDR_LEN
       }
-      if (len < 20) { stats[Reason.TRUNCATED]++; continue }
-      if ((slab[ip] >> 4) !== 4) { stats[Drop.NOT_IPV4]++; continue }
-      if (len > mtu && gso === 0) { stats[Drop.TOO_BIG]++; continue }
-      const dst = (slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19]
-      const index = fdb.lookup(dst)
+      if (len < minLen) { stats[Reason.TRUNCATED]++; continue }
+      let index = -1
+      if (fdb6 !== undefined) {
+        if ((slab[ip] >> 4) !== 6) { stats[Drop.NOT_IPV6]++; continue }
+        if (len > mtu && gso === 0) { stats[Drop.TOO_BIG]++; continue }
+        index = fdb6.lookupAt(slab, ip)
+      } else if (fdb !== undefined) {
+        if ((slab[ip] >> 4) !== 4) { stats[Drop.NOT_IPV4]++; continue }
+        if (len > mtu && gso === 0) { stats[Drop.TOO_BIG]++; continue }
+        index = fdb.lookup((slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19])
+      }
       if (index < 0) { stats[Drop.NO_ROUTE]++; continue }
       const peer = peers[index]
       if (peer === undefined) { wgDrops[WgDrop.NO_SESSION]++; continue }
@@ -237,14 +256,18 @@ export class WgInside {
 
 /**
  * How many segments the addon cuts a super-packet into: its payload past
- * the IP and TCP/UDP headers, mss bytes each (0 if it cannot be cut).
+ * the IP and TCP/UDP headers, mss bytes each (0 if it cannot be cut). An
+ * IPv6 super-packet has its TCP/UDP header right after the fixed 40 bytes
+ * (the addon refuses one behind extension headers, and so does this).
  */
 function segments (s: Buffer, ip: number, len: number, mss: number, type: number): number {
   if (mss === 0) return 0
-  const ihl = (s[ip] & 15) << 2
+  const v6 = (s[ip] >> 4) === 6
+  if (v6 && s[ip + 6] !== (type === GSO_TCPV6 ? 6 : 17)) return 0
+  const ihl = v6 ? 40 : (s[ip] & 15) << 2
   if (ihl < 20 || len < ihl + 8) return 0
   let hdr = ihl + 8
-  if (type === GSO_TCPV4) {
+  if (type === GSO_TCPV4 || type === GSO_TCPV6) {
     if (len < ihl + 20) return 0
     hdr = ihl + ((s[ip + ihl + 12] >> 4) << 2)
   }

@@ -14,12 +14,20 @@
 //    peers' (the addresses are the protocol's, not a lease's)
 // 4. timers: one interval, unref'd, ticks the protocol when a deadline is due
 // 5. `wg show` through the UAPI socket (../../wireguard/uapi.ts)
+// The same loops run the IPv6 device (weft-wg-v6) when given an Fdb6: its
+// endpoints are IPv6, which the protocol knows by handle (endpoints6.ts),
+// and its send table is its own (the peers' endpoints, then the control
+// destinations), since a WireGuard endpoint roams away from the lease's.
 import { performance } from 'node:perf_hooks'
-import { PacketBatch } from '../../native/batch'
+import { PacketBatch, PeerTable6 } from '../../native/batch'
 import { WgKeys, WgOpener, WgSealer, WG_OVERHEAD } from '../../native/wg'
 import { VNET_F_DATA_VALID, VNET_HDR_LEN } from '../../native/vnet'
 import type { Logger } from '../../log'
 import { formatCidr } from '../../packet/net'
+import { formatCidr6 } from '../../packet/net6'
+import type { Fdb6 } from '../../dataplane/fdb6'
+import { usablePublicIPv6 } from '../tun/network6'
+import type { Ip6Net } from '../../packet/net6'
 import { ip4ToString } from '../../packet/ip'
 import type { Lease } from '../../subnet/lease'
 import { dataplaneSnapshot } from '../../dataplane/pipeline'
@@ -32,7 +40,7 @@ import { Device } from '../../wireguard/device'
 import type { Outgoing, Peer } from '../../wireguard/peer'
 import { sealTransport } from '../../wireguard/session'
 import type { Keypair } from '../../wireguard/session'
-import { finishChecksum } from '../../packet/partial-checksum'
+import { finishChecksum, finishChecksum6 } from '../../packet/partial-checksum'
 import { WgDrop, WG_DROP_NAMES } from '../../wireguard/reasons'
 import { startUapiServer } from '../../wireguard/uapi'
 import { dh } from '../../wireguard/primitives'
@@ -44,6 +52,7 @@ import { WgInside } from './inside'
 import { WgOutside } from './outside'
 import type { Handshake } from './outside'
 import type { WireguardPeerData } from './peer-key'
+import { Endpoints6 } from './endpoints6'
 
 /** Messages the socket's send batch holds: a TUN batch of full-size packets, or a few super-packets' segments. */
 const SEND_MESSAGES = 512
@@ -60,7 +69,9 @@ const STAGED_PER_PEER = 16
 /** The peer with the lower key starts its own handshake this long after it learnt the other's lease, if none has come (ms) */
 const SECOND_INITIATOR_DELAY = 1000
 
-export interface WgLoopsOptions extends LoopParts {
+export interface WgLoopsOptions extends Omit<LoopParts, 'fdb'> {
+  /** an Fdb6 makes these the IPv6 device's loops */
+  fdb: LoopParts['fdb'] | Fdb6
   keys: KeyPair
   psk: Buffer | undefined
   /** seconds, 0 = off */
@@ -81,6 +92,10 @@ export class WgLoops implements OwnLoops {
   handshakesOk = 0
   rekeys = 0
   uapiPath: string | undefined
+  /** the IPv6 device's endpoint handles (undefined on the IPv4 device) */
+  readonly endpoints6: Endpoints6 | undefined
+  /** the IPv6 device's send table: peers' endpoints by table index, then CONTROL_DESTS */
+  private readonly sendTable6: PeerTable6 | undefined
   private readonly sendKeys: WgKeys
   private readonly recvKeys: WgKeys
   private readonly peers: Array<Peer | undefined>
@@ -90,7 +105,7 @@ export class WgLoops implements OwnLoops {
   private readonly outside: WgOutside
   private readonly writes: TunWrites
   private readonly tx: PacketBatch
-  private readonly control: Outgoing[] = []
+  private control: Outgoing[] = []
   private readonly staged = new Map<Peer, Buffer[]>()
   private readonly timer: NodeJS.Timeout
   private readonly unknown = new Uint32Array(UNKNOWN_RING)
@@ -113,6 +128,9 @@ export class WgLoops implements OwnLoops {
     this.wgDrops = new Float64Array(WG_DROP_NAMES.length)
     this.peers = new Array<Peer | undefined>(fdb.capacity)
     this.subnets = new Array<string | undefined>(fdb.capacity)
+    const v6 = 'lookupAt' in fdb
+    this.endpoints6 = v6 ? new Endpoints6() : undefined
+    this.sendTable6 = v6 ? new PeerTable6(fdb.capacity + CONTROL_DESTS) : undefined
     const slots = fdb.capacity * KEY_SLOTS_PER_PEER
     this.sendKeys = new WgKeys(slots)
     this.recvKeys = new WgKeys(slots)
@@ -139,7 +157,7 @@ export class WgLoops implements OwnLoops {
     const rx = new PacketBatch({ size: TUN_BATCH, slotSize: inSlot })
     this.tx = new PacketBatch({ size: SEND_MESSAGES, slotSize: roundUp(mtu + WG_OVERHEAD + 16, 64) })
     const sealer = new WgSealer({ keys: this.sendKeys, input: rx, vnet, output: this.tx, mtu })
-    o.sock.sendFrom(this.tx, fdb.addrs, { gso: true, inner: 0, coalesce: offloads.gso })
+    o.sock.sendFrom(this.tx, this.sendTable6 ?? fdb.addrs, { gso: true, inner: 0, coalesce: offloads.gso })
     // outside: socket reads (GRO messages of up to 64 datagrams), opened in
     // place, then the TUN writes' header area in the same slab
     const outSlot = offloads.gro ? roundUp(65535 + 1, 64) : roundUp(mtu + WG_OVERHEAD + 16 + 1, 64)
@@ -153,8 +171,10 @@ export class WgLoops implements OwnLoops {
     const opener = new WgOpener({ keys: this.recvKeys, slab: outSlab, max: datagrams })
     const onFatal = (where: string) => (errno: number) => o.log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
     const endpointOf = (index: number): void => this.endpointMoved(index)
+    const eps = this.endpoints6
+    const intern6 = eps === undefined ? undefined : (w: Uint32Array, at: number): number => eps.intern(w, at, () => this.heldHandles())
     this.inside = new WgInside({ tun: o.tun, sock: o.sock, rx, tx: this.tx, sealer, fdb, peers: this.peers, stats: this.stats, wgDrops: this.wgDrops, mtu, vnet, now: this.now, onFatal: onFatal('inside'), idle: () => this.sendControl(), endpointOf, stage: (peer, slab, ip, len, csum) => this.stage(peer, slab, ip, len, csum) })
-    this.outside = new WgOutside({ sock: o.sock, rx: outRx, opener, writes: this.writes, fdb, indexes: this.device.indexes, indexOf: this.indexOf, stats: this.stats, wgDrops: this.wgDrops, now: this.now, onFatal: onFatal('outside'), handshakes: (list, n) => this.handshakes(list, n), endpointOf, endpointSeen: this.inside.endpointSeen, spoofSenders: this.spoof })
+    this.outside = new WgOutside({ sock: o.sock, rx: outRx, opener, writes: this.writes, fdb, ...(eps !== undefined ? { endpoints6: eps, intern6 } : {}), indexes: this.device.indexes, indexOf: this.indexOf, stats: this.stats, wgDrops: this.wgDrops, now: this.now, onFatal: onFatal('outside'), handshakes: (list, n) => this.handshakes(list, n), endpointOf, endpointSeen: this.inside.endpointSeen, spoofSenders: this.spoof })
     this.timer = setInterval(() => this.tick(), TICK_MS)
     this.timer.unref()
   }
@@ -185,7 +205,7 @@ export class WgLoops implements OwnLoops {
     const other = this.device.peer(publicKey)
     if (other !== undefined) {
       const heldBy = this.subnets[this.indexOf.get(other) ?? -1]
-      if (heldBy === formatCidr(lease.subnet)) return undefined // the same lease again
+      if (heldBy === this.subnetText(lease)) return undefined // the same lease again
       return `its PublicKey is already the peer ${heldBy ?? '?'}'s (a copy of that node's key file?)`
     }
     if (dh(this.device.local.privateKey, publicKey) === null) return 'its PublicKey is not a usable Curve25519 key (a low-order point: no handshake can use it)'
@@ -194,9 +214,9 @@ export class WgLoops implements OwnLoops {
 
   /** The lease at table index `index` names this key and port: a new peer, or the same one updated. */
   setPeer (index: number, d: WireguardPeerData, lease: Lease): void {
-    const endpoint = { addr: lease.attrs.publicIP >>> 0, port: d.port }
+    const endpoint = { addr: this.leaseEndpoint(lease), port: d.port }
     const existing = this.peers[index]
-    this.subnets[index] = formatCidr(lease.subnet)
+    this.subnets[index] = this.subnetText(lease)
     if (existing !== undefined && existing.publicKey.equals(d.publicKey)) {
       existing.setEndpoint(endpoint)
       this.endpointMoved(index)
@@ -229,6 +249,42 @@ export class WgLoops implements OwnLoops {
     else setTimeout(() => { if (this.peers[index] === peer && peer.current === null && peer.next === null) this.initiate(peer) }, SECOND_INITIATOR_DELAY).unref()
   }
 
+  /** The peer's allowed IPs on this device: its lease's subnet of our family. */
+  private subnetText (lease: Lease): string {
+    if (this.endpoints6 === undefined) return formatCidr(lease.subnet)
+    return lease.subnet6 !== undefined ? formatCidr6(lease.subnet6) : '?'
+  }
+
+  /** The endpoint a lease names: its PublicIP, or on the IPv6 device its PublicIPv6's handle (the network checked it). */
+  private leaseEndpoint (lease: Lease): number {
+    const eps = this.endpoints6
+    if (eps === undefined) return lease.attrs.publicIP >>> 0
+    const ip = usablePublicIPv6(lease.attrs.publicIPv6)
+    return typeof ip === 'string' ? 0 : eps.internIp(ip, () => this.heldHandles())
+  }
+
+  /** The endpoint handles peers hold (kept when the handle table is swept). */
+  private heldHandles (): number[] {
+    const out: number[] = []
+    for (const p of this.indexOf.keys()) if (p.endpointAddr !== 0) out.push(p.endpointAddr)
+    for (const m of this.control) out.push(m.addr)
+    return out
+  }
+
+  /** An endpoint as `wg` writes it: IPv6 in brackets. */
+  endpointText (addr: number, port: number): string | null {
+    if (addr === 0) return null
+    const eps = this.endpoints6
+    if (eps === undefined) return `${ip4ToString(addr)}:${port}`
+    const t = eps.text(addr)
+    return t === undefined ? null : `[${t}]:${port}`
+  }
+
+  private endpointIp (addr: number): string | undefined {
+    if (addr === 0) return undefined
+    return this.endpoints6 === undefined ? ip4ToString(addr) : this.endpoints6.text(addr)
+  }
+
   private initiate (peer: Peer): void {
     if (this.closed) return
     peer.send(this.now(), 0)
@@ -241,7 +297,7 @@ export class WgLoops implements OwnLoops {
     if (list === undefined) { list = []; this.staged.set(peer, list) }
     if (list.length >= STAGED_PER_PEER) return false
     const pkt = Buffer.from(slab.subarray(ip, ip + len))
-    if (needsCsum) finishChecksum(pkt, 0, len)
+    if (needsCsum) { if (this.endpoints6 !== undefined) finishChecksum6(pkt, 0, len); else finishChecksum(pkt, 0, len) }
     list.push(pkt)
     return true
   }
@@ -283,7 +339,7 @@ export class WgLoops implements OwnLoops {
     if (p === undefined) return { wireguard: 'no peer (its key is another lease\'s, or ours)' }
     return {
       publicKey: p.publicKey.toString('base64'),
-      endpoint: p.endpointAddr === 0 ? null : `${ip4ToString(p.endpointAddr)}:${p.endpointPort}`,
+      endpoint: this.endpointText(p.endpointAddr, p.endpointPort),
       latestHandshake: p.lastHandshake === 0 ? null : new Date(p.lastHandshake).toISOString(),
       session: p.current !== null,
       persistentKeepalive: p.persistentKeepalive
@@ -293,6 +349,7 @@ export class WgLoops implements OwnLoops {
   // --- the Dataplane the network drives -----------------------------------
 
   setOwnSubnet (ip: number, prefixLen: number): void { this.outside.setOwnSubnet(ip, prefixLen) }
+  setOwnSubnet6 (subnet: Ip6Net): void { this.outside.setOwnSubnet6(subnet) }
   setLocalAddresses (): void {}
   unknownRings (): Uint32Array[] { return [this.unknown] }
   spoofRings (): Uint32Array[] { return [this.spoof] }
@@ -303,7 +360,7 @@ export class WgLoops implements OwnLoops {
     for (let i = 1; i < this.wgDrops.length; i++) if (this.wgDrops[i] !== 0) drops[WG_DROP_NAMES[i]] = this.wgDrops[i]
     return {
       ...dataplaneSnapshot(this.stats, this.o.tun.counters, this.o.sock.counters),
-      wireguard: { publicKey: this.device.publicKey.toString('base64'), listenPort: this.o.listenPort, handshakes: this.handshakesOk, rekeys: this.rekeys, drops, peers: this.indexOf.size }
+      wireguard: { device: this.o.device, family: this.endpoints6 !== undefined ? 6 : 4, publicKey: this.device.publicKey.toString('base64'), listenPort: this.o.listenPort, handshakes: this.handshakesOk, rekeys: this.rekeys, drops, peers: this.indexOf.size }
     }
   }
 
@@ -323,7 +380,14 @@ export class WgLoops implements OwnLoops {
   private endpointMoved (index: number): void {
     const p = this.peers[index]
     if (p === undefined) return
-    if (p.endpointAddr !== 0) this.o.fdb.addrs.set(index, p.endpointAddr, p.endpointPort)
+    if (p.endpointAddr !== 0) {
+      if (this.sendTable6 !== undefined) {
+        const w = this.endpoints6?.wordsOf(p.endpointAddr)
+        if (w !== undefined) this.sendTable6.set(index, w, p.endpointPort)
+      } else {
+        (this.o.fdb as LoopParts['fdb']).addrs.set(index, p.endpointAddr, p.endpointPort)
+      }
+    }
     this.inside.endpointSeen[index] = p.endpointVersion
   }
 
@@ -363,6 +427,12 @@ export class WgLoops implements OwnLoops {
     if (this.control.length === 0 || !this.inside.idle || this.closed) return
     const tx = this.tx
     const base = this.o.fdb.capacity
+    // IPv6: a message whose sender's handle was swept meanwhile (a flood) is dropped
+    if (this.endpoints6 !== undefined) {
+      const eps = this.endpoints6
+      this.control = this.control.filter((m) => eps.wordsOf(m.addr) !== undefined)
+      if (this.control.length === 0) return
+    }
     const n = Math.min(this.control.length, CONTROL_DESTS)
     for (let i = 0; i < n; i++) {
       const m = this.control[i]
@@ -371,7 +441,8 @@ export class WgLoops implements OwnLoops {
       tx.lengths[i] = m.bytes.length
       tx.segs[i] = 0
       tx.dests[i] = base + i
-      this.o.fdb.addrs.set(base + i, m.addr, m.port)
+      if (this.sendTable6 !== undefined) this.sendTable6.set(base + i, this.endpoints6?.wordsOf(m.addr) as Uint32Array, m.port)
+      else (this.o.fdb as LoopParts['fdb']).addrs.set(base + i, m.addr, m.port)
     }
     // what a full socket did not take waits for it to drain (the socket's
     // onWritable runs the inside loop's flush, which ends here again)
@@ -389,7 +460,7 @@ export class WgLoops implements OwnLoops {
       peers.push({
         publicKey: p.publicKey,
         ...(this.o.psk !== undefined ? { presharedKey: this.o.psk } : {}),
-        ...(p.endpointAddr !== 0 ? { endpoint: { ip: ip4ToString(p.endpointAddr), port: p.endpointPort } } : {}),
+        ...(this.endpointIp(p.endpointAddr) !== undefined ? { endpoint: { ip: this.endpointIp(p.endpointAddr) as string, port: p.endpointPort } } : {}),
         persistentKeepalive: p.persistentKeepalive,
         allowedIps: this.subnets[index] !== undefined ? [this.subnets[index] as string] : [],
         lastHandshake: wall === undefined ? undefined : { sec: Math.floor(wall / 1000), nsec: Math.floor((wall % 1000) * 1e6) },

@@ -20,6 +20,13 @@
 //    is queued for the TUN where it lies, coalescing as the other backends do
 // 5. one call writes the batch to the TUN (paced UDP may hold the socket's
 //    reading until it went, as in ../../dataplane/outside.ts)
+// The IPv6 device (weft-wg-v6) runs the same loop over an Fdb6: senders are
+// four words (rx.addrs6), which the protocol knows by handle (endpoints6.ts:
+// the peer's current endpoint is matched word by word, a new one interned);
+// a packet must be IPv6 (fixed header, payload length within what arrived,
+// no jumbogram, extension headers walked; no Neighbour Discovery or router
+// messages, which never cross a WireGuard link), for our IPv6 subnet and
+// from the sending peer's.
 // Nothing here allocates per packet or logs; handshakes are copied (they
 // are rare, and bounded per batch).
 import type { PacketBatch } from '../../native/batch'
@@ -28,6 +35,11 @@ import { WG_HDR_LEN, WG_OVERHEAD, WgInner, WgStatus } from '../../native/wg'
 import type { WgOpener } from '../../native/wg'
 import { Reason } from '../../packet/reason'
 import type { Fdb } from '../../dataplane/fdb'
+import type { Fdb6 } from '../../dataplane/fdb6'
+import { walkIpv6 } from '../../packet/ipv6'
+import { ip6Words, mask6 } from '../../packet/net6'
+import type { Ip6Net } from '../../packet/net6'
+import type { Endpoints6 } from './endpoints6'
 import { PER_PEER, PeerCount } from '../../dataplane/fdb'
 import { GRO_MAX_SEGMENTS } from '../../dataplane/outside'
 import { Count, Drop } from '../../dataplane/stats'
@@ -53,7 +65,12 @@ export interface WgOutsideOptions {
   rx: PacketBatch
   opener: WgOpener
   writes: TunWrites
-  fdb: Fdb
+  /** an Fdb6 makes this the IPv6 device's loop (then `endpoints6` and `intern6` too) */
+  fdb: Fdb | Fdb6
+  /** IPv6: the senders' handles */
+  endpoints6?: Endpoints6
+  /** IPv6: the handle of the sender in w[at..at+3] (a new source: off the steady path) */
+  intern6?: (w: Uint32Array, at: number) => number
   indexes: IndexTable<Peer, Keypair>
   /** the table index of each peer */
   indexOf: Map<Peer, number>
@@ -71,11 +88,20 @@ export interface WgOutsideOptions {
   spoofSenders: Uint32Array
 }
 
+const HLEN6 = 40
+const ICMPV6 = 58
+
 export class WgOutside {
   private ownMask = 0
   private ownBase = 0
-  /** where each queued datagram came from */
+  /** IPv6: our subnet's words and mask; until set, nothing is for us */
+  private readonly own6 = new Int32Array(4).fill(-1)
+  private readonly ownMask6 = new Int32Array([-1, -1, -1, -1])
+  private readonly fdb4: Fdb | undefined
+  private readonly fdb6: Fdb6 | undefined
+  /** where each queued datagram came from (IPv6: four words each in fromAddr6) */
   private readonly fromAddr: Uint32Array
+  private readonly fromAddr6: Uint32Array
   private readonly fromPort: Uint32Array
   private queued = 0
   private spoofCursor = 0
@@ -86,6 +112,9 @@ export class WgOutside {
     o.sock.receiveInto(o.rx, {})
     this.fromAddr = new Uint32Array(o.opener.offsets.length)
     this.fromPort = new Uint32Array(o.opener.offsets.length)
+    this.fdb6 = 'lookupAt' in o.fdb ? o.fdb : undefined
+    this.fdb4 = 'lookupAt' in o.fdb ? undefined : o.fdb
+    this.fromAddr6 = new Uint32Array(this.fdb6 !== undefined ? o.opener.offsets.length * 4 : 0)
     o.writes.onDrained = this.drained
   }
 
@@ -97,6 +126,15 @@ export class WgOutside {
     this.ownBase = ip & this.ownMask
   }
 
+  setOwnSubnet6 (subnet: Ip6Net): void {
+    const w = ip6Words(subnet.ip & mask6(subnet.prefixLen))
+    const m = ip6Words(mask6(subnet.prefixLen))
+    for (let i = 0; i < 4; i++) {
+      this.own6[i] = w[i] | 0
+      this.ownMask6[i] = m[i] | 0
+    }
+  }
+
   readonly onBatch = (n: number): void => {
     const o = this.o
     if (n < 0) { o.onFatal(-n); return }
@@ -104,6 +142,8 @@ export class WgOutside {
     const offsets = o.rx.offsets
     const lengths = o.rx.lengths
     const addrs = o.rx.addrs
+    const addrs6 = o.rx.addrs6
+    const v6 = this.fdb6 !== undefined
     const ports = o.rx.ports
     const segs = o.rx.segs
     const stats = o.stats
@@ -115,9 +155,13 @@ export class WgOutside {
     this.shakeCount = 0
     for (let i = 0; i < n; i++) {
       const len = lengths[i]
-      if (len === 0) { if (addrs[i] !== 0) wgDrops[WgDrop.BAD_LENGTH]++; continue }
+      const a6 = i * 4
+      if (len === 0) {
+        if (v6 ? (addrs6[a6] | addrs6[a6 + 1] | addrs6[a6 + 2] | addrs6[a6 + 3]) !== 0 : addrs[i] !== 0) wgDrops[WgDrop.BAD_LENGTH]++
+        continue
+      }
       const off = offsets[i]
-      const addr = addrs[i]
+      const addr = v6 ? 0 : addrs[i]
       const port = ports[i]
       const seg = segs[i] === 0 ? len : segs[i]
       const end = off + len
@@ -137,12 +181,19 @@ export class WgOutside {
           opener.lengths[q] = dlen
           opener.keySlot[q] = slot
           this.fromAddr[q] = addr
+          if (v6) {
+            const f = q * 4
+            this.fromAddr6[f] = addrs6[a6]
+            this.fromAddr6[f + 1] = addrs6[a6 + 1]
+            this.fromAddr6[f + 2] = addrs6[a6 + 2]
+            this.fromAddr6[f + 3] = addrs6[a6 + 3]
+          }
           this.fromPort[q] = port
           this.queued = q + 1
           if (q + 1 === max) this.open()
         } else if (type >= 1 && type <= 3) {
           if (this.shakeCount >= HANDSHAKES_PER_BATCH) { wgDrops[WgDrop.RATE_LIMITED]++; continue }
-          this.shake(slab, at, dlen, addr, port)
+          this.shake(slab, at, dlen, v6 ? this.handle6(addrs6, a6) : addr, port)
         } else {
           wgDrops[WgDrop.BAD_TYPE]++
         }
@@ -152,6 +203,12 @@ export class WgOutside {
     o.writes.send()
     if (o.writes.pending > 0) o.sock.setReading(false)
     if (this.shakeCount > 0) o.handshakes(this.shakes, this.shakeCount)
+  }
+
+  /** IPv6: the sender's handle (interned: a handshake or a new source is off the steady path). */
+  private handle6 (w: Uint32Array, at: number): number {
+    const intern = this.o.intern6
+    return intern === undefined ? 0 : intern(w, at)
   }
 
   /** Copy a handshake message out of the slab (the slab is reused by the next read). */
@@ -182,8 +239,10 @@ export class WgOutside {
     const slab = o.rx.slab
     const stats = o.stats
     const wgDrops = o.wgDrops
-    const fdb = o.fdb
-    const perPeer = fdb.perPeer
+    const fdb = this.fdb4
+    const fdb6 = this.fdb6
+    const eps = o.endpoints6
+    const perPeer = o.fdb.perPeer
     const writes = o.writes
     const now = o.now()
     for (let j = 0; j < count; j++) {
@@ -196,13 +255,29 @@ export class WgOutside {
       if (kp === undefined) { wgDrops[WgDrop.NO_SESSION]++; continue }
       const peer = kp.peer
       const plen = lengths[j] - WG_OVERHEAD
-      const r = peer.received(kp, counter[j], plen, now, this.fromAddr[j], this.fromPort[j])
+      let from = this.fromAddr[j]
+      if (fdb6 !== undefined) {
+        // the peer's current endpoint, as almost always, or a source to intern (it roamed)
+        const cur = peer.endpointAddr
+        from = eps !== undefined && eps.matches(cur, this.fromAddr6, j * 4) ? cur : this.handle6(this.fromAddr6, j * 4)
+      }
+      const r = peer.received(kp, counter[j], plen, now, from, this.fromPort[j])
       if (r !== WgDrop.OK) { wgDrops[r]++; continue }
       const index = o.indexOf.get(peer)
       if (index === undefined) { wgDrops[WgDrop.NO_SESSION]++; continue }
       if (peer.endpointVersion !== o.endpointSeen[index]) o.endpointOf(index)
       if (plen === 0) continue // a keepalive: its work is done
       const ip = offsets[j] + WG_HDR_LEN
+      if (fdb6 !== undefined) {
+        const total = this.deliver6(fdb6, slab, ip, plen, index, inner[j])
+        if (total === 0) continue
+        perPeer[index * PER_PEER + PeerCount.OUTSIDE_PACKETS]++
+        perPeer[index * PER_PEER + PeerCount.OUTSIDE_BYTES] += total
+        stats[Count.OUTSIDE_PACKETS]++
+        stats[Count.OUTSIDE_BYTES] += total
+        continue
+      }
+      if (fdb === undefined) continue
       if (plen < 20) { stats[Reason.TRUNCATED]++; continue }
       const vihl = slab[ip]
       if ((vihl >> 4) !== 4) { stats[Reason.BAD_VERSION]++; continue }
@@ -236,5 +311,49 @@ export class WgOutside {
       stats[Count.OUTSIDE_PACKETS]++
       stats[Count.OUTSIDE_BYTES] += total
     }
+  }
+
+  /**
+   * IPv6: the opened packet at slab[ip] (plen bytes with the padding)
+   * checked and queued for the TUN; its length, or 0 if dropped (counted).
+   */
+  private deliver6 (fdb6: Fdb6, slab: Buffer, ip: number, plen: number, index: number, checked: number): number {
+    const stats = this.o.stats
+    if (plen < HLEN6) { stats[Reason.TRUNCATED]++; return 0 }
+    if ((slab[ip] >> 4) !== 6) { stats[Reason.BAD_VERSION]++; return 0 }
+    const payload = (slab[ip + 4] << 8) | slab[ip + 5]
+    let proto = slab[ip + 6]
+    if (payload === 0 && proto === 0) { stats[Reason.JUMBOGRAM]++; return 0 }
+    const total = HLEN6 + payload
+    if (total > plen) { stats[Reason.BAD_PAYLOAD_LENGTH]++; return 0 }
+    let l4 = HLEN6
+    if (proto !== 6 && proto !== 17 && proto !== ICMPV6) {
+      const w = walkIpv6(slab, ip, total)
+      if (w < 0) { stats[-w]++; return 0 }
+      proto = w >>> 17
+      l4 = w & 0x1ffff
+    }
+    if (proto === ICMPV6 && l4 < total && slab[ip + l4] >= 133 && slab[ip + l4] <= 137) { stats[Reason.NDP]++; return 0 }
+    const own = this.own6
+    const m = this.ownMask6
+    for (let k = 0; k < 4; k++) {
+      const at = ip + 24 + 4 * k
+      const w = (slab[at] << 24) | (slab[at + 1] << 16) | (slab[at + 2] << 8) | slab[at + 3]
+      if (((w ^ own[k]) & m[k]) !== 0) { stats[Drop.NOT_FOR_US]++; return 0 }
+    }
+    // cryptokey routing: the source must be in the sending peer's allowed IPs
+    // (its IPv6 subnet); lookupAt reads the address 24 bytes past its
+    // offset, so ip - 16 reads the source (ip + 8)
+    if (fdb6.lookupAt(slab, ip - 16) !== index) { stats[Drop.SPOOFED_SOURCE]++; return 0 }
+    if (checked === WgInner.BAD) { stats[Drop.BAD_INNER_CHECKSUM]++; return 0 }
+    if (proto === 6) {
+      const doff = total >= l4 + 20 ? slab[ip + l4 + 12] >> 4 : 0
+      if (doff < 5 || l4 + (doff << 2) > total) { stats[Reason.BAD_TCP_DATA_OFFSET]++; return 0 }
+    }
+    const w = this.o.writes
+    if (checked === WgInner.GOOD && l4 === HLEN6 && proto === 6) w.tcp6(ip, total)
+    else if (checked === WgInner.GOOD && l4 === HLEN6 && proto === 17) w.udp6(ip, total)
+    else w.single6(ip, total)
+    return total
   }
 }

@@ -4,6 +4,8 @@
 // endpoint is the lease's PublicIP and that Port. A lease without Port (0,
 // as flanneld before v0.26.6 wrote them) means our own ListenPort, as
 // flannel reads it.
+// The IPv6 device (weft-wg-v6, flannel's flannel-wg-v6) reads the same from
+// BackendV6Data {"PublicKey","Port": its ListenPortV6}.
 import { field } from '../../go-json'
 import type { Lease } from '../../subnet/lease'
 import { isWireguardKey } from '../../subnet/config'
@@ -17,15 +19,16 @@ export interface WireguardPeerData {
   readonly port: number
 }
 
-/** The peer's key and port from a wireguard lease (no Port: `ownPort`), or why it is unusable. */
-export function peerData (lease: Lease, ownPort: number): WireguardPeerData | { reason: string } {
+/** The peer's key and port from a wireguard lease (no Port: `ownPort`), or why it is unusable; `family` 6 reads BackendV6Data. */
+export function peerData (lease: Lease, ownPort: number, family: 4 | 6 = 4): WireguardPeerData | { reason: string } {
   const other = otherBackend(lease, 'wireguard')
   if (other !== undefined) return { reason: other }
-  const d = lease.attrs.backendData
-  if (d === null || typeof d !== 'object' || Array.isArray(d)) return { reason: 'its BackendData is not an object with PublicKey and Port' }
+  const name = family === 6 ? 'BackendV6Data' : 'BackendData'
+  const d = family === 6 ? lease.attrs.backendV6Data : lease.attrs.backendData
+  if (d === null || d === undefined || typeof d !== 'object' || Array.isArray(d)) return { reason: `its ${name} is not an object with PublicKey and Port` }
   const key = field(d as Record<string, unknown>, 'PublicKey')
-  if (typeof key !== 'string' || !isWireguardKey(key)) return { reason: 'its BackendData has no valid PublicKey (base64 of 32 bytes)' }
+  if (typeof key !== 'string' || !isWireguardKey(key)) return { reason: `its ${name} has no valid PublicKey (base64 of 32 bytes)` }
   const given = field(d as Record<string, unknown>, 'Port') ?? 0
-  if (typeof given !== 'number' || !Number.isInteger(given) || given < 0 || given > 65535) return { reason: 'its BackendData has no valid Port (0 to 65535)' }
+  if (typeof given !== 'number' || !Number.isInteger(given) || given < 0 || given > 65535) return { reason: `its ${name} has no valid Port (0 to 65535)` }
   return { publicKey: Buffer.from(key, 'base64'), publicKeyText: key, port: given === 0 ? ownPort : given }
 }
