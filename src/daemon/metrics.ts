@@ -158,6 +158,9 @@ export class Metrics {
     counter('weft_udp_pacing_waits_total', 'Waits of UDP bound for pods behind the pacer (WEFT_UDP_PACING), one per piece held back: when a batch read from the underlay holds more than the pacer lets into the TUN at once (about 40 full-size datagrams, under half a default socket buffer), the rest goes in pieces at WEFT_UDP_PACING times (default 2) the rate it arrived, so that a receiving pod is not handed it whole. It grows when the daemon reads late (its core was busy); TCP is never held; 0 with WEFT_UDP_PACING=off', [], (s, set) => {
       set({}, num(s.counters.counters, 'outside_paced'))
     })
+    counter('weft_ipv6_fragments_received_total', 'IPv6 fragments that came through the tunnel and went to the pods (whole: the kernel reassembles them)', [], (s, set) => {
+      set({}, num(s.counters.counters, 'outside_ipv6_fragments'))
+    })
     counter('weft_syscalls_total', 'Packet I/O system calls, by device and direction', ['device', 'direction'], (s, set) => {
       for (const d of ['tun', 'sock'] as const) {
         set({ device: d, direction: 'rx' }, num(s.counters[d], 'rxSyscalls'))

@@ -298,6 +298,10 @@ export function networkConfigFromJson (raw: unknown): NetworkConfig {
 
   const { backend, backendDefaulted } = parseBackend(field(obj, 'Backend'))
   checkBackendFamilies(backend, enableIPv6)
+  if (enableIPv6 && backend.type === 'vxlan' && backend.mtu !== 0 && backend.mtu < IPV6_MIN_MTU + VXLAN6_MTU_OVERHEAD) {
+    // the IPv6 device (flannel's flannel-v6.<VNI>, VXLAN over IPv6: 70 bytes) would be below IPv6's 1280, where the kernel turns IPv6 off on it
+    fail(`Backend.MTU ${backend.mtu}: with EnableIPv6 it must be 0 or at least ${IPV6_MIN_MTU + VXLAN6_MTU_OVERHEAD} (an IPv6 link needs ${IPV6_MIN_MTU}, VXLAN over IPv6 takes ${VXLAN6_MTU_OVERHEAD})`)
+  }
   // Go's decoder reads every field whatever the Enable flags say, so a
   // malformed one is refused even in the family that is off
   const v4 = enableIPv4 ? checkIp4(obj) : (decodeIp4Fields(obj), { network: { ip: 0, prefixLen: 0 }, subnetLen: 0, subnetMin: 0, subnetMax: 0 })
@@ -339,6 +343,11 @@ function decodeIp6Fields (obj: Obj): Ip6Fields {
   addr6Field(obj, 'IPv6SubnetMax')
   return { ipv6SubnetLen: DEFAULT_IPV6_SUBNET_LEN }
 }
+
+/** RFC 8200: the smallest MTU an IPv6 link may have. */
+const IPV6_MIN_MTU = 1280
+/** VXLAN over an IPv6 underlay: IPv6 40, UDP 8, VXLAN 8, Ethernet 14. */
+const VXLAN6_MTU_OVERHEAD = 70
 
 /** flannel's IPv6SubnetLen when the config gives none and the network is a /62 or larger. */
 export const DEFAULT_IPV6_SUBNET_LEN = 64

@@ -6,6 +6,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { PcapWriter } from '../../src/capture/pcap-writer'
+import { toolSkipReason } from '../../lab/skip'
+import { tcpdumpRead } from './tcpdump'
 import { DEFAULT_DECODE, LINKTYPE_ETHERNET, LINKTYPE_IPV6, LINKTYPE_RAW, PLAIN_DECODE, decodePacket } from '../../src/capture/decode'
 import { describePacket } from '../../src/capture/format'
 import { buildFilter, matchesPods, parseAddressOrNet, type FilterOptions } from '../../src/capture/filter'
@@ -122,4 +128,37 @@ test('filters with IPv6: --pod and --node as host/net, ip6 on a VTEP, --pod matc
   const v4 = decodePacket(vxlanFrame(icmpPacket(POD1, POD2, 1, 1)), LINKTYPE_ETHERNET)
   assert.equal(matchesPods(v4, nets('fc00::/16')), false, 'an IPv6 net never matches an IPv4 pod')
   assert.equal(matchesPods(v4, nets('fc00::/16', POD1)), true)
+})
+
+test('tcpdump, reading the same IPv6 packets from a pcap file, sees the addresses, protocols and ICMPv6 types our lines show', { skip: toolSkipReason('tcpdump') }, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-pcap6-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'v6.pcap')
+  const ns = icmp6Bytes(135, 0, 16)
+  Buffer.from('fc000000000000020000000000000003', 'hex').copy(ns, 8)
+  const packets = [
+    packet6({ src: PODA, dst: PODB, nh: 17, l4: udpBytes(16, { dport: 9999 }), checksum: true }),
+    packet6({ src: PODA, dst: PODB, nh: 6, l4: tcpBytes({ seq: 123, flags: 0x02 }), checksum: true }),
+    packet6({ src: PODA, dst: 'ff02::1:ff00:3', nh: 58, l4: ns, hop: 255, checksum: true }),
+    packet6({ src: PODB, dst: PODA, nh: 58, l4: icmp6Bytes(129, 0, 8), checksum: true }),
+    packet6({ src: PODA, dst: PODB, nh: 17, l4: udpBytes(100, { dport: 9999 }), ext: [{ type: 44, more: true }] })
+  ]
+  const w = PcapWriter.create(file, LINKTYPE_RAW)
+  packets.forEach((p, i) => w.write(1_700_000_000_000_000 + i, p))
+  w.close()
+  const read = tcpdumpRead(file)
+  assert.equal(read.packets.length, packets.length)
+  const ours = packets.map((p) => line(p, LINKTYPE_RAW, PLAIN_DECODE))
+  // tcpdump writes an address.port pair with a dot, ours [address]:port
+  const expect = [
+    [`IP6 ${PODA}.40000 > ${PODB}.9999: UDP, length 16`, `[${PODA}]:40000 > [${PODB}]:9999 UDP len 16`],
+    [`IP6 ${PODA}.40000 > ${PODB}.5201: Flags [S], seq 123`, `[${PODA}]:40000 > [${PODB}]:5201 TCP [S] seq 123 len 0`],
+    [`IP6 ${PODA} > ff02::1:ff00:3: ICMP6, neighbor solicitation, who has fc00:0:0:2::3`, `${PODA} > ff02::1:ff00:3 ICMP6 neighbor solicitation who has fc00:0:0:2::3 len 64`],
+    [`IP6 ${PODB} > ${PODA}: ICMP6, echo reply`, `${PODB} > ${PODA} ICMP6 echo reply id 0 seq 0 len 56`],
+    [`IP6 ${PODA} > ${PODB}: frag (0|`, `[${PODA}]:40000 > [${PODB}]:9999 UDP len 100 frag id 4660 off 0+ ext fragment`]
+  ]
+  expect.forEach(([theirs, mine], i) => {
+    assert.ok(read.packets[i].text.startsWith(theirs), `tcpdump: ${read.packets[i].text}`)
+    assert.equal(ours[i], mine)
+  })
 })

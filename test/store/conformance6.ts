@@ -96,7 +96,7 @@ export function storeConformance6 (name: string, h: StoreHarness6, skip?: string
     const again = await Promise.allSettled([s.createLease(V4B, attrs(4), 600, C6), s.createLease(parseCidr('10.244.3.0/24'), attrs(5), 600, C6), s.createLease(NONE, attrs(6), 600, C6)])
     assert.equal(again.filter((r) => r.status === 'fulfilled').length, 1)
     assert.equal((await s.listLeases()).leases.length, 2)
-  }, h.refusesSameSubnetOtherKey ? undefined : 'etcd compares one key per transaction, as flannel: the lease manager\'s list-then-create avoids the overlap instead')
+  }, h.refusesSameSubnetOtherKey ? undefined : 'etcd compares one key per transaction, as flannel: the lease manager\'s twin check after its create settles such a race (test/lease/race-etcd)')
 
   it('renews by the whole key (ENOENT for the IPv4 half alone), deletes by it, idempotently', async (s) => {
     const l = await s.createLease(V4, attrs(1), 60, A6)

@@ -221,6 +221,10 @@ test('backends and IPv6: udp and ipip are IPv4-only as flannel\'s; wireguard\'s 
   rejects({ ...v6, IPv6Network: 'fc00::/40' }, /IPv6Network "fc00::\/40" with IPv6SubnetLen 64 has 16777216 subnets; the vxlan backend's peer table holds at most 4194304 \(use IPv6SubnetLen 62 or less, or a smaller IPv6Network\)/)
   assert.equal(parse({ ...v6, IPv6Network: 'fc00::/40', Backend: { Type: 'host-gw' } }).ipv6SubnetLen, 64)
   assert.equal(parse({ ...v6, IPv6Network: 'fc00::/42' }).ipv6SubnetLen, 64)
+  // an MTU under which the IPv6 device would fall below IPv6's 1280 (weft's check; the kernel would turn IPv6 off there)
+  rejects({ ...v6, Backend: { Type: 'vxlan', MTU: 1300 } }, /Backend\.MTU 1300: with EnableIPv6 it must be 0 or at least 1350/)
+  assert.equal((parse({ ...v6, Backend: { Type: 'vxlan', MTU: 1350 } }).backend as { mtu: number }).mtu, 1350)
+  assert.equal((parse({ Network: '10.0.0.0/8', Backend: { Type: 'vxlan', MTU: 1300 } }).backend as { mtu: number }).mtu, 1300)
 })
 
 test('formatNetworkConfig writes the IPv6 fields back normalised, and drops the IPv4 ones of an IPv6-only config', () => {

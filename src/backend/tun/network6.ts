@@ -8,7 +8,8 @@
 // dual-stack cluster that runs IPv4 only): passed over without a word, as
 // flannel does. One with an IPv6 subnet but no usable PublicIPv6 or VTEP
 // MAC is skipped, named once and counted (peer_unusable).
-import { formatCidr6, ip6ToString, parseIp6 } from '../../packet/net6'
+import { networkInterfaces } from 'node:os'
+import { formatCidr6, ip6FromWords, ip6ToString, parseIp6 } from '../../packet/net6'
 import type { Ip6Net } from '../../packet/net6'
 import type { Lease } from '../../subnet/lease'
 import type { PeerEvent } from '../../lease/watcher'
@@ -20,11 +21,35 @@ import { Drop } from '../../dataplane/stats'
 import type { Network, NetworkStatus } from '../backend'
 import type { TunDevice, RulesScope } from './device'
 import type { Dataplane } from './network'
+import { MAX_LOCAL_ADDRESSES, UNKNOWN_RING } from '../../dataplane/outside-limits'
+
+/** What the IPv6 network needs of its pipeline beyond a Dataplane's (src/dataplane/pipeline.ts). */
+export interface Dataplane6 extends Dataplane {
+  setOwnSubnet6: (subnet: Ip6Net) => void
+  setLocalAddresses6: (addrs: readonly bigint[]) => void
+  /** four words per address, 0s = an empty slot */
+  unknownRings6: () => Uint32Array[]
+  spoofRings6: () => Uint32Array[]
+}
+
+const RESYNC_MS = 5000
+
+/** This host's IPv6 addresses, and our public one first (kept if there are more than the dataplane holds). */
+function localAddresses6 (own: bigint): bigint[] {
+  const out = new Set<bigint>([own])
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== 'IPv6') continue
+      try { out.add(parseIp6(a.address.split('%')[0])) } catch { /* a form we do not read: skipped */ }
+    }
+  }
+  return [...out]
+}
 
 export interface TunNetwork6Options {
   backend: 'vxlan'
   device: TunDevice
-  dataplane: Dataplane
+  dataplane: Dataplane6
   fdb: Fdb6
   lease: Lease
   mtu: number
@@ -61,6 +86,10 @@ export class TunNetwork6 implements Network {
   private readonly unusable: OnceLog
   private readonly tableFull: OnceLog
   private readonly ownIp: OnceLog
+  private readonly unknownSenders: OnceLog
+  private readonly spoofers: OnceLog
+  private local = ''
+  private readonly timer: NodeJS.Timeout
   private closed = false
 
   constructor (private readonly o: TunNetwork6Options) {
@@ -69,7 +98,17 @@ export class TunNetwork6 implements Network {
     this.unusable = new OnceLog(o.log, 'ignoring a peer this backend cannot reach over IPv6')
     this.tableFull = new OnceLog(o.log, 'ignoring a peer: the IPv6 peer table is full', { level: 'error' })
     this.ownIp = new OnceLog(o.log, 'ignoring a lease that holds our own public IPv6 (stale?)')
+    this.unknownSenders = new OnceLog(o.log, 'dropping VXLAN over IPv6 from an address that holds no lease')
+    this.spoofers = new OnceLog(o.log, 'dropping VXLAN over IPv6 whose inner source is not the sender\'s: not in a subnet its lease holds, or one of this node\'s addresses')
     this.ownSubnet(o.lease)
+    this.refreshLocal()
+    // off the hot path, as network.ts: name new senders once, follow this host's addresses
+    this.timer = setInterval(() => {
+      this.name(o.dataplane.unknownRings6(), this.unknownSenders, 'unknown_source')
+      this.name(o.dataplane.spoofRings6(), this.spoofers, 'spoofed_source')
+      this.refreshLocal()
+    }, RESYNC_MS)
+    this.timer.unref()
   }
 
   handlePeers (events: readonly PeerEvent[]): void {
@@ -143,15 +182,40 @@ export class TunNetwork6 implements Network {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearInterval(this.timer)
     await this.o.dataplane.close()
     await this.o.device.close()
   }
 
-  /** The dataplane's own subnet (what the outside path delivers to), if it takes one. */
+  /** The dataplane's own subnet (what the outside path delivers to). */
   private ownSubnet (lease: Lease): void {
     const sn: Ip6Net | undefined = lease.subnet6
-    const dp = this.o.dataplane as Dataplane & { setOwnSubnet6?: (subnet: Ip6Net) => void }
-    if (sn !== undefined) dp.setOwnSubnet6?.(sn)
+    if (sn !== undefined) this.o.dataplane.setOwnSubnet6(sn)
+  }
+
+  /** This host's IPv6 addresses, to the dataplane when they change. */
+  private refreshLocal (): void {
+    const addrs = localAddresses6(this.o.ownPublicIPv6)
+    const key = addrs.join(',')
+    if (key === this.local) return
+    this.local = key
+    if (addrs.length > MAX_LOCAL_ADDRESSES) this.o.log.warn({ addresses: addrs.length, checked: MAX_LOCAL_ADDRESSES }, 'this host has more IPv6 addresses than the source check holds')
+    this.o.dataplane.setLocalAddresses6(addrs.slice(0, MAX_LOCAL_ADDRESSES))
+  }
+
+  /** Senders the rings hold that `once` has not named yet, named with the drop count so far. */
+  private name (rings: Uint32Array[], once: OnceLog, drop: string): void {
+    let dropped: number | undefined
+    for (const ring of rings) {
+      for (let i = 0; i < UNKNOWN_RING; i++) {
+        const w = i * 4
+        if ((ring[w] | ring[w + 1] | ring[w + 2] | ring[w + 3]) === 0) continue
+        const text = ip6ToString(ip6FromWords(ring, w))
+        if (once.has(text)) continue
+        dropped ??= (this.o.dataplane.snapshot() as { drops: Record<string, number> }).drops[drop] ?? 0
+        once.warn(text, { source: text, dropped })
+      }
+    }
   }
 
   private forget (key: string): void {
