@@ -21,7 +21,7 @@ import { contains6, equal6, formatCidr6, ip6ToString } from '../packet/net6'
 import type { Ip6Net } from '../packet/net6'
 import { describeSubnets, hasIPv4, leaseKey } from '../subnet/lease'
 import type { Lease } from '../subnet/lease'
-import { leaseFits } from '../lease/allocate'
+import { peerMisfit } from '../lease/allocate'
 import { LeaseManager } from '../lease/manager'
 import type { PeerEvent } from '../lease/watcher'
 import { LEASE_TTL_ENV, leaseTiming } from '../lease/timing'
@@ -182,11 +182,14 @@ export async function runDaemon (flags: RunFlags, log: Logger, signal: AbortSign
     // Named once each, in bounded memory and at a bounded rate: a writer can invent them without end.
     const foreign = new OnceLog(log, 'ignoring a lease that is not a subnet of this network')
     const fits = (e: PeerEvent): boolean => {
-      if (kube !== undefined ? inNetworks(e.lease, cfg) : leaseFits(e.lease, cfg)) return true
+      // a peer of one family in a dual-stack network is a peer (of that family's half)
+      const misfit = kube !== undefined ? (inNetworks(e.lease, cfg) ? undefined : 'its pod CIDR is not in the network') : peerMisfit(e.lease, cfg)
+      if (misfit === undefined) return true
       const key = leaseKey(e.lease)
       if (e.type === 'added') {
         foreign.warn(key, {
           subnet: describeSubnets(e.lease.subnet, e.lease.subnet6),
+          reason: misfit,
           ...(cfg.enableIPv4 ? { network: formatCidr(cfg.network), subnetLen: cfg.subnetLen } : {}),
           ...(cfg.ipv6Network !== undefined ? { ipv6Network: formatCidr6(cfg.ipv6Network), ipv6SubnetLen: cfg.ipv6SubnetLen } : {})
         })

@@ -188,7 +188,8 @@ export class LeaseManager {
     const lease = await store.createLease(subnet, this.o.attrs, this.ttl, subnet6)
     if (want4 && subnet6 !== undefined) await this.checkNoTwin(lease)
     const hadPrev = prev !== undefined || prev6 !== undefined
-    const gotPrev = (!want4 || free4 !== undefined) && (r6 === undefined || free6 !== undefined)
+    // every family that had a previous subnet got it back (a family without one, as IPv6 after a move to dual stack, is new, not lost)
+    const gotPrev = (prev === undefined || free4 !== undefined) && (prev6 === undefined || free6 !== undefined)
     if (hadPrev && gotPrev) {
       log.info(subnetFields(lease), this.preferredSource === 'subnet.env' ? 'leased the subnet from the previous subnet.env' : 'leased our previous subnet again')
     } else if (!hadPrev) {

@@ -76,6 +76,9 @@ test('an IPv4-only lease of ours no longer fits a dual-stack config: deleted and
   assert.equal(formatCidr(l.subnet), '10.244.9.0/24', 'the IPv4 subnet from subnet.env, free again once the old lease is gone')
   assert.ok(l.subnet6 !== undefined)
   assert.equal(logs.find(/no longer fits the network config; deleting it/).length, 1)
+  // the IPv6 half is new, not a previous subnet lost
+  assert.equal(logs.find(/leased the subnet from the previous subnet.env/).length, 1)
+  assert.equal(logs.find(/held by another node/).length, 0)
   assert.deepEqual((await store.listLeases()).leases.map((x) => leaseKey(x)), [leaseKey(l)])
 })
 

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import { formatCidr } from '../../packet/net'
-import { unusablePublicIP } from '../../subnet/lease'
+import { hasIPv4, unusablePublicIP } from '../../subnet/lease'
 import type { Lease } from '../../subnet/lease'
 import type { PeerEvent } from '../../lease/watcher'
 import type { Logger } from '../../log'
@@ -155,6 +155,8 @@ export class TunNetwork implements Network {
     const { fdb, log } = this.o
     for (const e of events) {
       const l = e.lease
+      // an IPv6-only peer of a dual-stack network is the IPv6 half's alone (network6.ts)
+      if (!hasIPv4(l)) continue
       const key = formatCidr(l.subnet)
       const publicIP = ip4ToString(l.attrs.publicIP)
       if (e.type === 'removed') {

@@ -24,9 +24,8 @@ import { WgKeys, WgOpener, WgSealer, WG_OVERHEAD } from '../../native/wg'
 import { VNET_F_DATA_VALID, VNET_HDR_LEN } from '../../native/vnet'
 import type { Logger } from '../../log'
 import { formatCidr } from '../../packet/net'
-import { formatCidr6 } from '../../packet/net6'
+import { formatCidr6, parseIp6 } from '../../packet/net6'
 import type { Fdb6 } from '../../dataplane/fdb6'
-import { usablePublicIPv6 } from '../tun/network6'
 import type { Ip6Net } from '../../packet/net6'
 import { ip4ToString } from '../../packet/ip'
 import type { Lease } from '../../subnet/lease'
@@ -259,8 +258,11 @@ export class WgLoops implements OwnLoops {
   private leaseEndpoint (lease: Lease): number {
     const eps = this.endpoints6
     if (eps === undefined) return lease.attrs.publicIP >>> 0
-    const ip = usablePublicIPv6(lease.attrs.publicIPv6)
-    return typeof ip === 'string' ? 0 : eps.internIp(ip, () => this.heldHandles())
+    const text = lease.attrs.publicIPv6
+    if (text === null || text === '') return 0
+    let ip: bigint
+    try { ip = parseIp6(text) } catch { return 0 }
+    return eps.internIp(ip, () => this.heldHandles())
   }
 
   /** The endpoint handles peers hold (kept when the handle table is swept). */
