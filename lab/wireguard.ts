@@ -61,6 +61,10 @@ export interface WireguardPeer {
   port: number
   /** the peer's lease subnet, e.g. '10.244.6.0/24': its allowed IPs */
   subnet: string
+  /** single-device Modes (auto, ipv4, ipv6): its IPv6 subnet, allowed too */
+  subnet6?: string
+  /** single-device Mode ipv6: '[PublicIPv6]:Port' instead of PublicIP:Port */
+  endpoint?: string
 }
 
 export interface WireguardGoOptions {
@@ -86,6 +90,14 @@ export interface WireguardGoOptions {
   persistentKeepalive?: number
   /** wireguard-go's LOG_LEVEL; default 'verbose' (handshakes and keepalives are logged, not data) */
   logLevel?: 'verbose' | 'error' | 'silent'
+  /**
+   * flannel's single-device Modes (auto, ipv4, ipv6) with EnableIPv6: the
+   * IPv6 half on flannel-wg too (ConfigureV6: the IPv6 subnet's address
+   * /128, IPv6Network routed into it)
+   */
+  subnet6?: string
+  /** IPv6Network; default 'fc00::/48' */
+  network6?: string
 }
 
 /** One line of `wg show <dev> dump` for a peer. */
@@ -325,6 +337,12 @@ export async function wireguardGoNode (topo: Topology, host: Host, opts: Wiregua
     await run(['ip', 'link', 'set', WG_DEVICE, 'up'])
     await run(route)
     await run(['sysctl', '-qw', 'net.ipv4.ip_forward=1'])
+    if (opts.subnet6 !== undefined) {
+      const sn6 = networkOf6(parseCidr6(opts.subnet6))
+      await run(['ip', '-6', 'addr', 'add', `${ip6ToString(sn6.ip)}/128`, 'dev', WG_DEVICE, 'nodad'])
+      await run(['ip', '-6', 'route', 'replace', formatCidr6(networkOf6(parseCidr6(opts.network6 ?? 'fc00::/48'))), 'dev', WG_DEVICE, 'scope', 'link'])
+      await run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])
+    }
     // the device must say what the lease will advertise
     const d = parseWgDump((await wg(['show', WG_DEVICE, 'dump'])).stdout)
     if (d.publicKey !== publicKey || d.listenPort !== port) throw new Error(`wireguardGoNode: ${WG_DEVICE} has key ${d.publicKey} port ${d.listenPort}, wanted ${publicKey} ${port}`)
@@ -355,9 +373,9 @@ export async function wireguardGoNode (topo: Topology, host: Host, opts: Wiregua
       parseKey(p.publicKey, 'peer public key')
       const psk = opts.psk !== undefined ? ['preshared-key', '/dev/stdin'] : []
       await wg(['set', WG_DEVICE, 'peer', p.publicKey, ...psk,
-        'endpoint', `${p.publicIp}:${p.port}`,
+        'endpoint', p.endpoint ?? `${p.publicIp}:${p.port}`,
         'persistent-keepalive', keepalive > 0 ? String(keepalive) : 'off',
-        'allowed-ips', canonicalSubnet(p.subnet)], opts.psk !== undefined ? { input: opts.psk } : {})
+        'allowed-ips', [canonicalSubnet(p.subnet), ...(p.subnet6 !== undefined ? [formatCidr6(networkOf6(parseCidr6(p.subnet6)))] : [])].join(',')], opts.psk !== undefined ? { input: opts.psk } : {})
       await run(route)
     },
 

@@ -43,20 +43,20 @@ static int apply_opts(int fd, int v6, const weft_sock_opts_t *o) {
   return 0;
 }
 
-int weft_udp4_open(uint32_t addr, uint16_t port, const weft_sock_opts_t *o) {
-  struct sockaddr_in sin;
-  int fd, err;
+/* Both UDP families once the local address is built: options, GRO, bind. */
+static int udp_open(const struct sockaddr *sa, socklen_t salen, const weft_sock_opts_t *o) {
+  int v6 = sa->sa_family == AF_INET6, fd, err, one = 1;
 
-  fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if ((err = apply_opts(fd, 0, o)) < 0) goto fail;
+  /* never IPv4-mapped: the IPv4 socket of a dual-stack node takes the same port */
+  if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+    err = -errno;
+    goto fail;
+  }
+  if ((err = apply_opts(fd, v6, o)) < 0) goto fail;
   if (o->gro && (err = weft_sock_set_gro(fd, 1)) < 0) goto fail;
-
-  memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(addr);
-  sin.sin_port = htons(port);
-  if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+  if (bind(fd, sa, salen) < 0) {
     err = -errno;
     goto fail;
   }
@@ -66,32 +66,24 @@ fail:
   return err;
 }
 
+int weft_udp4_open(uint32_t addr, uint16_t port, const weft_sock_opts_t *o) {
+  struct sockaddr_in sin;
+
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(addr);
+  sin.sin_port = htons(port);
+  return udp_open((struct sockaddr *)&sin, sizeof sin, o);
+}
+
 int weft_udp6_open(const uint8_t addr[16], uint16_t port, const weft_sock_opts_t *o) {
   struct sockaddr_in6 sin6;
-  int fd, err, one = 1;
-
-  fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  /* never IPv4-mapped: the IPv4 socket of a dual-stack node takes the same port */
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
-    err = -errno;
-    goto fail;
-  }
-  if ((err = apply_opts(fd, 1, o)) < 0) goto fail;
-  if (o->gro && (err = weft_sock_set_gro(fd, 1)) < 0) goto fail;
 
   memset(&sin6, 0, sizeof sin6);
   sin6.sin6_family = AF_INET6;
   memcpy(&sin6.sin6_addr, addr, 16);
   sin6.sin6_port = htons(port);
-  if (bind(fd, (struct sockaddr *)&sin6, sizeof sin6) < 0) {
-    err = -errno;
-    goto fail;
-  }
-  return fd;
-fail:
-  close(fd);
-  return err;
+  return udp_open((struct sockaddr *)&sin6, sizeof sin6, o);
 }
 
 int weft_raw4_open(int protocol, uint32_t bind_addr, const weft_sock_opts_t *o) {

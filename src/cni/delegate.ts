@@ -115,20 +115,13 @@ function checkRoutes (routes: unknown): void {
   })
 }
 
-function isCidr (s: string): boolean {
-  try {
-    if (s.includes(':')) parseCidr6(s)
-    else parseCidr(s)
-    return true
-  } catch {
-    return false
-  }
-}
+const isCidr = (s: string): boolean => parsesAs(s, parseCidr, parseCidr6)
+const isAddress = (s: string): boolean => parsesAs(s, parseIp4, parseIp6)
 
-function isAddress (s: string): boolean {
+/** Whether s parses as the family its text says (a colon: IPv6). */
+function parsesAs (s: string, parse4: (s: string) => unknown, parse6: (s: string) => unknown): boolean {
   try {
-    if (s.includes(':')) parseIp6(s)
-    else parseIp4(s)
+    (s.includes(':') ? parse6 : parse4)(s)
     return true
   } catch {
     return false

@@ -24,6 +24,7 @@ import { mask } from '../packet/net'
 import type { Ip4Net } from '../packet/net'
 import { PeerTable } from '../native/batch'
 import { MAX_TABLE_SUBNETS } from '../subnet/config'
+import { Claims, macText, PeerIndexes } from './claims'
 
 export interface FdbOptions {
   network: Ip4Net
@@ -80,10 +81,9 @@ export class Fdb {
   private readonly port: number
   private readonly bySource = new Map<number, number>()
   /** public IP (int32) -> the peer indexes claiming it, oldest first */
-  private readonly claims = new Map<number, number[]>()
+  private readonly claims: Claims<number>
   private readonly entriesByIndex: Array<FdbEntry | undefined>
-  private readonly free: number[] = []
-  private next = 0
+  private readonly indexes: PeerIndexes
   private readonly followers: FdbFollower[] = []
 
   constructor (o: FdbOptions) {
@@ -103,6 +103,8 @@ export class Fdb {
     this.shift = 32 - o.subnetLen
     this.port = o.port
     this.entriesByIndex = new Array<FdbEntry | undefined>(this.capacity)
+    this.claims = new Claims(this.remCsum, this.rcoFrom)
+    this.indexes = new PeerIndexes(this.capacity, 'peer table')
   }
 
   /** Hot path: the peer index for an inner destination (int32), or -1. */
@@ -126,11 +128,7 @@ export class Fdb {
     const slot = this.slotOf(subnet)
     let i = this.routes[slot]
     if (i < 0) {
-      i = this.free.length > 0 ? (this.free.pop() as number) : this.next++
-      if (i >= this.capacity) {
-        this.next--
-        throw new WeftError('EFDBFULL', `the peer table is full (${this.capacity} peers)`)
-      }
+      i = this.indexes.take()
     } else {
       const old = this.entriesByIndex[i]
       if (old !== undefined && old.publicIP !== publicIP) this.unclaim(old.publicIP, i)
@@ -141,7 +139,7 @@ export class Fdb {
     this.remCsum[i] = remCsum ? 1 : 0
     this.addrs.set(i, publicIP, port)
     this.perPeer.fill(0, i * PER_PEER, (i + 1) * PER_PEER)
-    this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: mac === undefined ? undefined : [...mac.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), remCsum }
+    this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: macText(mac), remCsum }
     this.claim(publicIP, i)
     this.routes[slot] = i
     for (const f of this.followers) f.set(subnet, publicIP, mac, port, remCsum)
@@ -159,20 +157,19 @@ export class Fdb {
     if (e !== undefined) this.unclaim(e.publicIP, i)
     this.addrs.set(i, 0, 0)
     this.remCsum[i] = 0
-    this.free.unshift(i) // reuse the longest-freed index last
+    this.indexes.give(i)
     for (const f of this.followers) f.delete(subnet)
     return true
   }
 
   /** How many leases in the table claim this public IP (more than one is a conflict). */
   claimants (publicIP: number): number {
-    return this.claims.get(publicIP | 0)?.length ?? 0
+    return this.claims.count(publicIP | 0)
   }
 
   /** The subnets of the leases claiming this public IP, oldest first (at most `max`). */
   claimantsOf (publicIP: number, max = Infinity): Ip4Net[] {
-    const list = this.claims.get(publicIP | 0) ?? []
-    return list.slice(0, max).map((i) => (this.entriesByIndex[i] as FdbEntry).subnet)
+    return this.claims.of(publicIP | 0).slice(0, max).map((i) => (this.entriesByIndex[i] as FdbEntry).subnet)
   }
 
   /** The entry at a peer index, if any. */
@@ -183,7 +180,7 @@ export class Fdb {
   /** The subnets of every public IP more than one lease claims, oldest claimant first. */
   conflicts (): Array<{ publicIP: number, subnets: Ip4Net[] }> {
     const out: Array<{ publicIP: number, subnets: Ip4Net[] }> = []
-    for (const [ip, list] of this.claims) {
+    for (const [ip, list] of this.claims.entries()) {
       if (list.length > 1) out.push({ publicIP: ip >>> 0, subnets: list.map((i) => (this.entriesByIndex[i] as FdbEntry).subnet) })
     }
     return out
@@ -216,43 +213,17 @@ export class Fdb {
 
   get size (): number { return this.entries().length }
 
-  /** `i` claims `publicIP` (again, with perhaps another remCsum): it joins the claimants, last. */
+  /** `i` claims `publicIP`: the oldest claimant answers source() */
   private claim (publicIP: number, i: number): void {
-    const a = publicIP | 0
-    let list = this.claims.get(a)
-    if (list === undefined) {
-      list = []
-      this.claims.set(a, list)
-    }
-    if (!list.includes(i)) list.push(i)
-    this.settle(list, a)
+    this.bySource.set(publicIP | 0, this.claims.claim(publicIP | 0, i))
   }
 
   /** `i` no longer claims `publicIP`: the next oldest claimant, if any, answers for it. */
   private unclaim (publicIP: number, i: number): void {
     const a = publicIP | 0
-    this.rcoFrom[i] = 0
-    const list = this.claims.get(a)
-    if (list === undefined) return
-    const at = list.indexOf(i)
-    if (at >= 0) list.splice(at, 1)
-    if (list.length === 0) {
-      this.claims.delete(a)
-      this.bySource.delete(a)
-      return
-    }
-    this.settle(list, a)
-  }
-
-  private settle (list: number[], a: number): void {
-    const first = list[0]
-    let rco = 0
-    for (const j of list) {
-      rco |= this.remCsum[j]
-      if (j !== first) this.rcoFrom[j] = 0
-    }
-    this.rcoFrom[first] = rco
-    this.bySource.set(a, first)
+    const first = this.claims.unclaim(a, i)
+    if (first === -1) this.bySource.delete(a)
+    else if (first !== undefined) this.bySource.set(a, first)
   }
 
   private slotOf (subnet: Ip4Net): number {

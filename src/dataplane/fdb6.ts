@@ -23,6 +23,7 @@ import type { Ip6Net } from '../packet/net6'
 import { PeerTable6 } from '../native/batch'
 import { MAX_TABLE_SUBNETS } from '../subnet/config'
 import { PER_PEER } from './fdb'
+import { Claims, macText, PeerIndexes } from './claims'
 
 export interface Fdb6Options {
   network: Ip6Net
@@ -88,10 +89,9 @@ export class Fdb6 {
   private srcVals: Int32Array
   private srcMask: number
   /** PublicIPv6 -> the peer indexes claiming it, oldest first */
-  private readonly claims = new Map<bigint, number[]>()
+  private readonly claims: Claims<bigint>
   private readonly entriesByIndex: Array<Fdb6Entry | undefined>
-  private readonly free: number[] = []
-  private next = 0
+  private readonly indexes: PeerIndexes
   private readonly followers: Fdb6Follower[] = []
 
   constructor (o: Fdb6Options) {
@@ -120,6 +120,8 @@ export class Fdb6 {
     this.subnetLen = o.subnetLen
     this.network = o.network
     this.entriesByIndex = new Array<Fdb6Entry | undefined>(this.capacity)
+    this.claims = new Claims(this.remCsum, this.rcoFrom)
+    this.indexes = new PeerIndexes(this.capacity, 'IPv6 peer table')
     let size = 16
     while (size < this.capacity * 2) size *= 2
     this.srcKeys = new Int32Array(size * 4)
@@ -182,11 +184,7 @@ export class Fdb6 {
     const p = port === 0 ? this.port : port
     let i = this.routes[slot]
     if (i < 0) {
-      i = this.free.length > 0 ? (this.free.pop() as number) : this.next++
-      if (i >= this.capacity) {
-        this.next--
-        throw new WeftError('EFDBFULL', `the IPv6 peer table is full (${this.capacity} peers)`)
-      }
+      i = this.indexes.take()
     } else {
       const old = this.entriesByIndex[i]
       if (old !== undefined && old.publicIP !== publicIP) this.unclaim(old.publicIP, i)
@@ -198,7 +196,7 @@ export class Fdb6 {
     this.remCsum[i] = remCsum ? 1 : 0
     this.addrs.set(i, words, p)
     this.perPeer.fill(0, i * PER_PEER, (i + 1) * PER_PEER)
-    this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: mac === undefined ? undefined : [...mac.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), remCsum }
+    this.entriesByIndex[i] = { index: i, subnet, publicIP, mac: macText(mac), remCsum }
     this.claim(publicIP, i)
     this.routes[slot] = i
     for (const f of this.followers) f.set(subnet, publicIP, mac, p, remCsum)
@@ -217,17 +215,17 @@ export class Fdb6 {
     this.addrs.set(i, [0, 0, 0, 0], 0)
     this.publicWords.fill(0, i * 4, i * 4 + 4)
     this.remCsum[i] = 0
-    this.free.unshift(i)
+    this.indexes.give(i)
     for (const f of this.followers) f.delete(subnet)
     return true
   }
 
   claimants (publicIP: bigint): number {
-    return this.claims.get(publicIP)?.length ?? 0
+    return this.claims.count(publicIP)
   }
 
   claimantsOf (publicIP: bigint, max = Infinity): Ip6Net[] {
-    return (this.claims.get(publicIP) ?? []).slice(0, max).map((i) => (this.entriesByIndex[i] as Fdb6Entry).subnet)
+    return this.claims.of(publicIP).slice(0, max).map((i) => (this.entriesByIndex[i] as Fdb6Entry).subnet)
   }
 
   entry (index: number): Fdb6Entry | undefined {
@@ -236,7 +234,7 @@ export class Fdb6 {
 
   conflicts (): Array<{ publicIP: bigint, subnets: Ip6Net[] }> {
     const out: Array<{ publicIP: bigint, subnets: Ip6Net[] }> = []
-    for (const [ip, list] of this.claims) {
+    for (const [ip, list] of this.claims.entries()) {
       if (list.length > 1) out.push({ publicIP: ip, subnets: list.map((i) => (this.entriesByIndex[i] as Fdb6Entry).subnet) })
     }
     return out
@@ -253,35 +251,12 @@ export class Fdb6 {
   get size (): number { return this.entries().length }
 
   private claim (publicIP: bigint, i: number): void {
-    let list = this.claims.get(publicIP)
-    if (list === undefined) {
-      list = []
-      this.claims.set(publicIP, list)
-    }
-    if (!list.includes(i)) list.push(i)
-    this.settle(list)
+    this.claims.claim(publicIP, i)
     this.rebuildSources()
   }
 
   private unclaim (publicIP: bigint, i: number): void {
-    this.rcoFrom[i] = 0
-    const list = this.claims.get(publicIP)
-    if (list === undefined) return
-    const at = list.indexOf(i)
-    if (at >= 0) list.splice(at, 1)
-    if (list.length === 0) this.claims.delete(publicIP)
-    else this.settle(list)
-    this.rebuildSources()
-  }
-
-  private settle (list: number[]): void {
-    const first = list[0]
-    let rco = 0
-    for (const j of list) {
-      rco |= this.remCsum[j]
-      if (j !== first) this.rcoFrom[j] = 0
-    }
-    this.rcoFrom[first] = rco
+    if (this.claims.unclaim(publicIP, i) !== undefined) this.rebuildSources()
   }
 
   /** The sender table from the claims: each address answers with its oldest claimant. */
@@ -290,7 +265,7 @@ export class Fdb6 {
     const keys = this.srcKeys
     const vals = this.srcVals
     const mask = this.srcMask
-    for (const list of this.claims.values()) {
+    for (const [, list] of this.claims.entries()) {
       const first = list[0]
       const w = this.publicWords
       const a = w[first * 4]

@@ -235,23 +235,80 @@ export function usableAddresses (link: Link): string[] {
 interface Found { link: Link, ip: string }
 type Attempt = Found | { why: string }
 
-const describe = (links: readonly Link[]): string => links.map((l) => `${l.name}:[${usableAddresses(l).join(' ')}]`).join(', ')
+/**
+ * What choosing an interface needs to know of one address family: the
+ * choice itself (by --iface, --iface-regex, --iface-can-reach, the public
+ * address, the default route) is the same for both.
+ */
+interface Family {
+  /** 'IPv4' or 'IPv6', in messages */
+  readonly name: string
+  readonly usable: (l: Link) => string[]
+  /** is s an address of this family */
+  readonly isOwn: (s: string) => boolean
+  /** does the link hold the address want (one of this family) */
+  readonly holds: (l: Link, want: string) => boolean
+  /** why an --iface of the other family matches nothing */
+  readonly otherIface: (want: string) => string | undefined
+  /** why an --iface-can-reach not of this family matches nothing */
+  readonly notOwnRoute: string
+  readonly defaultRouteDev: (view: HostView) => string | undefined
+  /** '' or 'IPv6 ', before "default route" in messages */
+  readonly routeWord: string
+  /** the log field and message when no interface holds the public address */
+  readonly publicField: string
+  readonly publicNotHeld: string
+}
 
-function withAddress (link: Link, ip?: string): Attempt {
-  const addr = ip ?? usableAddresses(link)[0]
-  if (addr === undefined) return { why: `${link.name} has no usable IPv4 address` }
+const FAMILY4: Family = {
+  name: 'IPv4',
+  usable: (l) => usableAddresses(l),
+  isOwn: isIPv4,
+  // any IPv4 address names its interface, usable or not
+  holds: (l, want) => l.inet.some((a) => a.ip === want),
+  otherIface: (want) => isIPv6(want) ? 'an IPv6 address: weft is IPv4-only' : undefined,
+  notOwnRoute: 'not an IPv4 address',
+  defaultRouteDev: (view) => view.defaultRouteDev(),
+  routeWord: '',
+  publicField: 'publicIP',
+  publicNotHeld: 'no interface holds the public IP (NAT?): using the default route\'s interface'
+}
+
+const FAMILY6: Family = {
+  name: 'IPv6',
+  usable: (l) => usableAddresses6(l),
+  isOwn: isIPv6,
+  // compared parsed: one IPv6 address has many spellings
+  holds: (l, want) => {
+    const n = parseIp6(want)
+    return (l.inet6 ?? []).some((a) => isIPv6(a.ip) && parseIp6(a.ip) === n)
+  },
+  otherIface: (want) => isIPv4(want) ? 'an IPv4 address: the underlay is IPv6-only (EnableIPv4 false)' : undefined,
+  notOwnRoute: 'not an IPv6 address (the underlay is IPv6-only)',
+  defaultRouteDev: (view) => view.defaultRouteDev(6),
+  routeWord: 'IPv6 ',
+  publicField: 'publicIPv6',
+  publicNotHeld: 'no interface holds the public IPv6 address (NAT?): using the IPv6 default route\'s interface'
+}
+
+const describe = (links: readonly Link[], f: Family): string => links.map((l) => `${l.name}:[${f.usable(l).join(' ')}]`).join(', ')
+
+function withAddress (link: Link, f: Family, ip?: string): Attempt {
+  const addr = ip ?? f.usable(link)[0]
+  if (addr === undefined) return { why: `${link.name} has no usable ${f.name} address` }
   return { link, ip: addr }
 }
 
-/** --iface: an address names the interface holding it (any IPv4 address); anything else is a name. */
-function byIface (links: readonly Link[], want: string): Attempt {
-  if (isIPv4(want)) {
-    const link = links.find((l) => l.inet.some((a) => a.ip === want))
+/** --iface: an address names the interface holding it (any address of the family); anything else not an address is a name. */
+function byIface (links: readonly Link[], want: string, f: Family): Attempt {
+  if (f.isOwn(want)) {
+    const link = links.find((l) => f.holds(l, want))
     return link === undefined ? { why: `no interface has the address ${want}` } : { link, ip: want }
   }
-  if (isIPv6(want)) return { why: 'an IPv6 address: weft is IPv4-only' }
+  const other = f.otherIface(want)
+  if (other !== undefined) return { why: other }
   const link = links.find((l) => l.name === want)
-  return link === undefined ? { why: 'no such interface' } : withAddress(link)
+  return link === undefined ? { why: 'no such interface' } : withAddress(link, f)
 }
 
 /** A regex as --iface-regex takes it (JavaScript syntax); throws EFLAG naming the pattern. */
@@ -263,21 +320,21 @@ export function compileIfaceRegex (pattern: string): RegExp {
   }
 }
 
-/** --iface-regex: the first IPv4 address that matches, on any interface; else the first interface name. */
-function byRegex (links: readonly Link[], pattern: string): Attempt {
+/** --iface-regex: the first usable address of the family that matches, on any interface; else the first interface name. */
+function byRegex (links: readonly Link[], pattern: string, f: Family): Attempt {
   const re = compileIfaceRegex(pattern)
   for (const l of links) {
-    const ip = usableAddresses(l).find((a) => re.test(a))
+    const ip = f.usable(l).find((a) => re.test(a))
     if (ip !== undefined) return { link: l, ip }
   }
   const link = links.find((l) => re.test(l.name))
-  if (link === undefined) return { why: `matches none of the interfaces here (${describe(links)})` }
-  return withAddress(link)
+  if (link === undefined) return { why: `matches none of the interfaces here (${describe(links, f)})` }
+  return withAddress(link, f)
 }
 
 /** --iface-can-reach: the route's device, and its source address (else the device's first). */
-function byRoute (view: HostView, ip: string): Attempt {
-  if (!isIPv4(ip)) return { why: 'not an IPv4 address' }
+function byRoute (view: HostView, ip: string, f: Family): Attempt {
+  if (!f.isOwn(ip)) return { why: f.notOwnRoute }
   let r: { dev: string, prefsrc?: string }
   try {
     r = view.routeGet(ip)
@@ -286,7 +343,7 @@ function byRoute (view: HostView, ip: string): Attempt {
   }
   const link = view.links.find((l) => l.name === r.dev)
   if (link === undefined) return { why: `its route's device ${r.dev} is not listed` }
-  return withAddress(link, r.prefsrc !== undefined && isIPv4(r.prefsrc) ? r.prefsrc : undefined)
+  return withAddress(link, f, r.prefsrc !== undefined && f.isOwn(r.prefsrc) ? r.prefsrc : undefined)
 }
 
 /** The choice itself, over a view of the host (tests hand it a made-up one). */
@@ -310,21 +367,41 @@ const describe6 = (l: Link): string => (l.inet6 ?? []).length === 0
 
 /** The IPv4 (and dual-stack) choice: see the top of this file. */
 function chooseUnderlay4 (o: UnderlayOptions, view: HostView): Underlay {
-  const ifaces = o.iface ?? []
-  const regexes = o.ifaceRegex ?? []
-  const canReach = o.ifaceCanReach ?? ''
   const publicIp = o.publicIp ?? ''
   let pub: number | undefined
   if (publicIp !== '') {
     try { pub = parseIp4(publicIp) } catch { throw new WeftError('EFLAG', `--public-ip ${JSON.stringify(publicIp)} is not an IPv4 address`) }
   }
+  const found = findInterface(o, view, FAMILY4, pub !== undefined ? publicIp : undefined, publicIp)
+  const ip = parseIp4(found.ip)
+  return { name: found.link.name, ip, publicIP: pub ?? ip, mtu: found.link.mtu }
+}
+
+/** The IPv6-only choice (EnableIPv4 false): as chooseUnderlay4, by IPv6 addresses and the IPv6 default route. */
+function chooseUnderlay6 (o: UnderlayOptions, view: HostView): Underlay {
+  const publicIpv6 = o.publicIpv6 ?? ''
+  const pub = publicIpv6 !== '' ? parsePublicIpv6(publicIpv6) : undefined
+  const found = findInterface(o, view, FAMILY6, pub !== undefined ? ip6ToString(pub) : undefined, publicIpv6)
+  const ip6 = parseIp6(found.ip)
+  return { name: found.link.name, ip: 0, publicIP: 0, mtu: found.link.mtu, ip6, publicIPv6: pub ?? ip6 }
+}
+
+/**
+ * The interface and address of one family, chosen as the top of this file
+ * says; `pub` is the public address to look for (given and valid), `pubFlag`
+ * the flag's text as given, for the log. Its MTU is known.
+ */
+function findInterface (o: UnderlayOptions, view: HostView, f: Family, pub: string | undefined, pubFlag: string): Found {
+  const ifaces = o.iface ?? []
+  const regexes = o.ifaceRegex ?? []
+  const canReach = o.ifaceCanReach ?? ''
   let found: Found | undefined
   if (ifaces.length > 0 || regexes.length > 0 || canReach !== '') {
     const misses: string[] = []
     const tries: Array<[string, () => Attempt]> = [
-      ...ifaces.map((v): [string, () => Attempt] => [`--iface ${v}`, () => byIface(view.links, v)]),
-      ...regexes.map((v): [string, () => Attempt] => [`--iface-regex ${v}`, () => byRegex(view.links, v)]),
-      ...(canReach !== '' ? [[`--iface-can-reach ${canReach}`, () => byRoute(view, canReach)] as [string, () => Attempt]] : [])
+      ...ifaces.map((v): [string, () => Attempt] => [`--iface ${v}`, () => byIface(view.links, v, f)]),
+      ...regexes.map((v): [string, () => Attempt] => [`--iface-regex ${v}`, () => byRegex(view.links, v, f)]),
+      ...(canReach !== '' ? [[`--iface-can-reach ${canReach}`, () => byRoute(view, canReach, f)] as [string, () => Attempt]] : [])
     ]
     for (const [what, attempt] of tries) {
       const a = attempt()
@@ -337,109 +414,21 @@ function chooseUnderlay4 (o: UnderlayOptions, view: HostView): Underlay {
     }
   } else {
     if (pub !== undefined) {
-      const a = byIface(view.links, publicIp)
+      const a = byIface(view.links, pub, f)
       if ('link' in a) found = a
-      else o.log?.info({ publicIP: publicIp }, 'no interface holds the public IP (NAT?): using the default route\'s interface')
+      else o.log?.info({ [f.publicField]: pubFlag }, f.publicNotHeld)
     }
     if (found === undefined) {
-      const name = view.defaultRouteDev()
-      if (name === undefined) throw new WeftError('EIFACE', 'no default route to pick the underlay interface from: give --iface')
+      const name = f.defaultRouteDev(view)
+      if (name === undefined) throw new WeftError('EIFACE', `no ${f.routeWord}default route to pick the underlay interface from: give --iface`)
       const link = view.links.find((l) => l.name === name)
-      const a = link === undefined ? { why: `${name} is not listed` } : withAddress(link)
-      if (!('link' in a)) throw new WeftError('EIFACE', `the default route's interface ${name} has no usable IPv4 address (${a.why}): give --iface`)
+      const a = link === undefined ? { why: `${name} is not listed` } : withAddress(link, f)
+      if (!('link' in a)) throw new WeftError('EIFACE', `the ${f.routeWord}default route's interface ${name} has no usable ${f.name} address (${a.why}): give --iface`)
       found = a
     }
   }
   if (!(found.link.mtu > 0)) throw new WeftError('EIFACE', `cannot determine the MTU of interface ${found.link.name}`)
-  const ip = parseIp4(found.ip)
-  return { name: found.link.name, ip, publicIP: pub ?? ip, mtu: found.link.mtu }
-}
-
-interface Found6 { link: Link, ip: string }
-type Attempt6 = Found6 | { why: string }
-
-function withAddress6 (link: Link, ip?: string): Attempt6 {
-  const addr = ip ?? usableAddresses6(link)[0]
-  if (addr === undefined) return { why: `${link.name} has no usable IPv6 address` }
-  return { link, ip: addr }
-}
-
-/** --iface on an IPv6-only underlay: an IPv6 address names the link holding it, anything else not an address is a name. */
-function byIface6 (links: readonly Link[], want: string): Attempt6 {
-  if (isIPv6(want)) {
-    const n = parseIp6(want)
-    const link = links.find((l) => (l.inet6 ?? []).some((a) => isIPv6(a.ip) && parseIp6(a.ip) === n))
-    return link === undefined ? { why: `no interface has the address ${want}` } : { link, ip: want }
-  }
-  if (isIPv4(want)) return { why: 'an IPv4 address: the underlay is IPv6-only (EnableIPv4 false)' }
-  const link = links.find((l) => l.name === want)
-  return link === undefined ? { why: 'no such interface' } : withAddress6(link)
-}
-
-function byRegex6 (links: readonly Link[], pattern: string): Attempt6 {
-  const re = compileIfaceRegex(pattern)
-  for (const l of links) {
-    const ip = usableAddresses6(l).find((a) => re.test(a))
-    if (ip !== undefined) return { link: l, ip }
-  }
-  const link = links.find((l) => re.test(l.name))
-  if (link === undefined) return { why: `matches none of the interfaces here (${links.map((l) => `${l.name}:[${usableAddresses6(l).join(' ')}]`).join(', ')})` }
-  return withAddress6(link)
-}
-
-function byRoute6 (view: HostView, ip: string): Attempt6 {
-  if (!isIPv6(ip)) return { why: 'not an IPv6 address (the underlay is IPv6-only)' }
-  let r: { dev: string, prefsrc?: string }
-  try {
-    r = view.routeGet(ip)
-  } catch (err) {
-    return { why: `no route: ${(err as Error).message}` }
-  }
-  const link = view.links.find((l) => l.name === r.dev)
-  if (link === undefined) return { why: `its route's device ${r.dev} is not listed` }
-  return withAddress6(link, r.prefsrc !== undefined && isIPv6(r.prefsrc) ? r.prefsrc : undefined)
-}
-
-/** The IPv6-only choice (EnableIPv4 false): as chooseUnderlay4, by IPv6 addresses and the IPv6 default route. */
-function chooseUnderlay6 (o: UnderlayOptions, view: HostView): Underlay {
-  const ifaces = o.iface ?? []
-  const regexes = o.ifaceRegex ?? []
-  const canReach = o.ifaceCanReach ?? ''
-  const publicIpv6 = o.publicIpv6 ?? ''
-  const pub = publicIpv6 !== '' ? parsePublicIpv6(publicIpv6) : undefined
-  let found: Found6 | undefined
-  if (ifaces.length > 0 || regexes.length > 0 || canReach !== '') {
-    const misses: string[] = []
-    const tries: Array<[string, () => Attempt6]> = [
-      ...ifaces.map((v): [string, () => Attempt6] => [`--iface ${v}`, () => byIface6(view.links, v)]),
-      ...regexes.map((v): [string, () => Attempt6] => [`--iface-regex ${v}`, () => byRegex6(view.links, v)]),
-      ...(canReach !== '' ? [[`--iface-can-reach ${canReach}`, () => byRoute6(view, canReach)] as [string, () => Attempt6]] : [])
-    ]
-    for (const [what, attempt] of tries) {
-      const a = attempt()
-      if ('link' in a) { found = a; break }
-      misses.push(`${what}: ${a.why}`)
-      o.log?.info({ candidate: what, reason: a.why }, 'could not find a valid interface matching it')
-    }
-    if (found === undefined) throw new WeftError('EIFACE', `no interface to use matches the interfaces, regexes and address given (${misses.join('; ')})`)
-  } else {
-    if (pub !== undefined) {
-      const a = byIface6(view.links, ip6ToString(pub))
-      if ('link' in a) found = a
-      else o.log?.info({ publicIPv6: publicIpv6 }, 'no interface holds the public IPv6 address (NAT?): using the IPv6 default route\'s interface')
-    }
-    if (found === undefined) {
-      const name = view.defaultRouteDev(6)
-      if (name === undefined) throw new WeftError('EIFACE', 'no IPv6 default route to pick the underlay interface from: give --iface')
-      const link = view.links.find((l) => l.name === name)
-      const a = link === undefined ? { why: `${name} is not listed` } : withAddress6(link)
-      if (!('link' in a)) throw new WeftError('EIFACE', `the IPv6 default route's interface ${name} has no usable IPv6 address (${a.why}): give --iface`)
-      found = a
-    }
-  }
-  if (!(found.link.mtu > 0)) throw new WeftError('EIFACE', `cannot determine the MTU of interface ${found.link.name}`)
-  const ip6 = parseIp6(found.ip)
-  return { name: found.link.name, ip: 0, publicIP: 0, mtu: found.link.mtu, ip6, publicIPv6: pub ?? ip6 }
+  return found
 }
 
 const IP_TIMEOUT_MS = 10_000

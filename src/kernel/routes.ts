@@ -86,11 +86,38 @@ export interface PeerRoutesOptions {
   checkMs?: number
 }
 
+/** The kernel calls and the book of one family's routes; PeerRoutes does the rest alike for both. */
+interface RouteFamily {
+  /** subnet (CIDR in the family's text) -> gateway (its text) of the routes we installed */
+  readonly owned: Map<string, string>
+  /** the log field naming the subnet */
+  readonly field: 'subnet' | 'subnet6'
+  /** '' or 'IPv6 ', in messages */
+  readonly word: string
+  readonly replace: (dst: string, gw: string) => Promise<unknown>
+  readonly list: () => Promise<Array<{ dst: string, via?: string }>>
+  readonly tryDelete: (dst: string, gw: string) => Promise<void>
+}
+
 export class PeerRoutes {
-  /** subnet (CIDR) -> gateway (dotted) of the routes we installed */
-  private readonly owned = new Map<string, string>()
-  /** IPv6 subnet (Go's CIDR text) -> gateway (Go's text) of the IPv6 routes we installed */
-  private readonly owned6 = new Map<string, string>()
+  private readonly v4: RouteFamily = {
+    owned: new Map(),
+    field: 'subnet',
+    word: '',
+    replace: (dst, gw) => replaceRoute({ dst, via: gw, dev: this.o.dev }),
+    list: () => listRoutes(this.o.dev),
+    tryDelete: (dst, gw) => this.tryDelete(dst, gw)
+  }
+
+  private readonly v6: RouteFamily = {
+    owned: new Map(),
+    field: 'subnet6',
+    word: 'IPv6 ',
+    replace: (dst, gw) => run(['ip', '-6', 'route', 'replace', dst, 'via', gw, 'dev', this.o.dev]),
+    list: () => listRoutes6(this.o.dev),
+    tryDelete: (dst, gw) => this.tryDelete6(dst, gw)
+  }
+
   private queue: Promise<void> = Promise.resolve()
   private readonly timer: NodeJS.Timeout
   private closed = false
@@ -106,131 +133,95 @@ export class PeerRoutes {
 
   /** Route subnet via the peer's public IP; resolves true once installed, false if the kernel refused. */
   add (subnet: Ip4Net, via: number): Promise<boolean> {
-    const dst = formatCidr(subnet)
-    const gw = ip4ToString(via)
-    return this.enqueue(async () => {
-      if (this.closed) return false
-      try {
-        await replaceRoute({ dst, via: gw, dev: this.o.dev })
-      } catch (err) {
-        this.o.log.warn({ subnet: dst, via: gw, dev: this.o.dev, err: (err as Error).message }, 'the kernel refused the route to a peer')
-        return false
-      }
-      this.owned.set(dst, gw)
-      this.o.log.info({ subnet: dst, via: gw, dev: this.o.dev }, 'route added')
-      return true
-    })
+    return this.addIn(this.v4, formatCidr(subnet), ip4ToString(via))
   }
 
   /** Delete our route to subnet, if we have one. */
   remove (subnet: Ip4Net): Promise<void> {
-    const dst = formatCidr(subnet)
-    return this.enqueue(async () => {
-      const gw = this.owned.get(dst)
-      if (gw === undefined) return
-      this.owned.delete(dst)
-      await this.tryDelete(dst, gw)
-      this.o.log.info({ subnet: dst, via: gw, dev: this.o.dev }, 'route removed')
-    })
+    return this.removeIn(this.v4, formatCidr(subnet))
   }
 
   has (subnet: Ip4Net): boolean {
-    return this.owned.has(formatCidr(subnet))
+    return this.v4.owned.has(formatCidr(subnet))
   }
 
   /** Route an IPv6 subnet via the peer's public IPv6; resolves true once installed, false if the kernel refused. */
   add6 (subnet: Ip6Net, via: bigint): Promise<boolean> {
-    const dst = formatCidr6(subnet)
-    const gw = ip6ToString(via)
-    return this.enqueue(async () => {
-      if (this.closed) return false
-      try {
-        await run(['ip', '-6', 'route', 'replace', dst, 'via', gw, 'dev', this.o.dev])
-      } catch (err) {
-        this.o.log.warn({ subnet6: dst, via: gw, dev: this.o.dev, err: (err as Error).message }, 'the kernel refused the route to a peer')
-        return false
-      }
-      this.owned6.set(dst, gw)
-      this.o.log.info({ subnet6: dst, via: gw, dev: this.o.dev }, 'route added')
-      return true
-    })
+    return this.addIn(this.v6, formatCidr6(subnet), ip6ToString(via))
   }
 
   /** Delete our route to an IPv6 subnet, if we have one. */
   remove6 (subnet: Ip6Net): Promise<void> {
-    const dst = formatCidr6(subnet)
-    return this.enqueue(async () => {
-      const gw = this.owned6.get(dst)
-      if (gw === undefined) return
-      this.owned6.delete(dst)
-      await this.tryDelete6(dst, gw)
-      this.o.log.info({ subnet6: dst, via: gw, dev: this.o.dev }, 'route removed')
-    })
+    return this.removeIn(this.v6, formatCidr6(subnet))
   }
 
   has6 (subnet: Ip6Net): boolean {
-    return this.owned6.has(formatCidr6(subnet))
+    return this.v6.owned.has(formatCidr6(subnet))
   }
 
   /** routes installed, both families */
-  get size (): number { return this.owned.size + this.owned6.size }
+  get size (): number { return this.v4.owned.size + this.v6.owned.size }
 
   /** Stop checking and delete every route we installed. Idempotent. */
   close (): Promise<void> {
     clearInterval(this.timer)
     return this.enqueue(async () => {
       this.closed = true
-      for (const [dst, gw] of this.owned) await this.tryDelete(dst, gw)
-      this.owned.clear()
-      for (const [dst, gw] of this.owned6) await this.tryDelete6(dst, gw)
-      this.owned6.clear()
+      for (const f of [this.v4, this.v6]) {
+        for (const [dst, gw] of f.owned) await f.tryDelete(dst, gw)
+        f.owned.clear()
+      }
+    })
+  }
+
+  private addIn (f: RouteFamily, dst: string, gw: string): Promise<boolean> {
+    return this.enqueue(async () => {
+      if (this.closed) return false
+      try {
+        await f.replace(dst, gw)
+      } catch (err) {
+        this.o.log.warn({ [f.field]: dst, via: gw, dev: this.o.dev, err: (err as Error).message }, 'the kernel refused the route to a peer')
+        return false
+      }
+      f.owned.set(dst, gw)
+      this.o.log.info({ [f.field]: dst, via: gw, dev: this.o.dev }, 'route added')
+      return true
+    })
+  }
+
+  private removeIn (f: RouteFamily, dst: string): Promise<void> {
+    return this.enqueue(async () => {
+      const gw = f.owned.get(dst)
+      if (gw === undefined) return
+      f.owned.delete(dst)
+      await f.tryDelete(dst, gw)
+      this.o.log.info({ [f.field]: dst, via: gw, dev: this.o.dev }, 'route removed')
     })
   }
 
   /** Put back what is missing, each family (flannel: every 10 s). */
   private async check (): Promise<void> {
-    await this.check4()
-    await this.check6()
+    await this.checkIn(this.v4)
+    await this.checkIn(this.v6)
   }
 
-  private async check6 (): Promise<void> {
-    if (this.closed || this.owned6.size === 0) return
+  private async checkIn (f: RouteFamily): Promise<void> {
+    if (this.closed || f.owned.size === 0) return
     let present: Set<string>
     try {
-      present = new Set((await listRoutes6(this.o.dev)).map((r) => `${r.dst} ${r.via ?? ''}`))
+      present = new Set((await f.list()).map((r) => `${r.dst} ${r.via ?? ''}`))
     } catch (err) {
-      this.o.log.warn({ dev: this.o.dev, err: (err as Error).message }, 'could not list IPv6 routes to check them')
+      this.o.log.warn({ dev: this.o.dev, err: (err as Error).message }, `could not list ${f.word}routes to check them`)
       return
     }
-    for (const [dst, gw] of this.owned6) {
+    for (const [dst, gw] of f.owned) {
       if (present.has(`${dst} ${gw}`)) continue
       try {
-        await run(['ip', '-6', 'route', 'replace', dst, 'via', gw, 'dev', this.o.dev])
+        await f.replace(dst, gw)
         this.readded++
-        this.o.log.warn({ subnet6: dst, via: gw, dev: this.o.dev }, 'a route to a peer was missing; re-added it')
+        this.o.log.warn({ [f.field]: dst, via: gw, dev: this.o.dev }, 'a route to a peer was missing; re-added it')
       } catch (err) {
-        this.o.log.warn({ subnet6: dst, via: gw, dev: this.o.dev, err: (err as Error).message }, 'could not re-add a missing route')
-      }
-    }
-  }
-
-  private async check4 (): Promise<void> {
-    if (this.closed || this.owned.size === 0) return
-    let present: Set<string>
-    try {
-      present = new Set((await listRoutes(this.o.dev)).map((r) => `${r.dst} ${r.via ?? ''}`))
-    } catch (err) {
-      this.o.log.warn({ dev: this.o.dev, err: (err as Error).message }, 'could not list routes to check them')
-      return
-    }
-    for (const [dst, gw] of this.owned) {
-      if (present.has(`${dst} ${gw}`)) continue
-      try {
-        await replaceRoute({ dst, via: gw, dev: this.o.dev })
-        this.readded++
-        this.o.log.warn({ subnet: dst, via: gw, dev: this.o.dev }, 'a route to a peer was missing; re-added it')
-      } catch (err) {
-        this.o.log.warn({ subnet: dst, via: gw, dev: this.o.dev, err: (err as Error).message }, 'could not re-add a missing route')
+        this.o.log.warn({ [f.field]: dst, via: gw, dev: this.o.dev, err: (err as Error).message }, 'could not re-add a missing route')
       }
     }
   }

@@ -104,25 +104,42 @@ export class PacketBatch {
 }
 
 /**
+ * What both families' destination tables share: a fixed-capacity table,
+ * allocated once, `stride` words per peer index.
+ */
+abstract class PeerSlots {
+  readonly table: Uint32Array
+  readonly capacity: number
+
+  constructor (capacity: number, private readonly stride: number) {
+    this.capacity = capacity
+    this.table = new Uint32Array(capacity * stride)
+  }
+
+  /** where index's words start; a RangeError outside the table */
+  protected slot (index: number): number {
+    if (index < 0 || index >= this.capacity) throw new RangeError(`peer index ${index} outside 0..${this.capacity - 1}`)
+    return this.stride * index
+  }
+}
+
+/**
  * Destinations for socket sends: a packed (addr, port) table the addon reads
  * by index, so sending never builds an address per packet. Fixed capacity,
  * allocated once; entries are rewritten in place as peers come and go.
  */
-export class PeerTable {
+export class PeerTable extends PeerSlots {
   /** words per peer (the addon checks it against the socket's family) */
   static readonly STRIDE = 2
-  readonly table: Uint32Array
-  readonly capacity: number
 
   constructor (capacity: number) {
-    this.capacity = capacity
-    this.table = new Uint32Array(capacity * PeerTable.STRIDE)
+    super(capacity, PeerTable.STRIDE)
   }
 
   set (index: number, addr: number, port: number): void {
-    if (index < 0 || index >= this.capacity) throw new RangeError(`peer index ${index} outside 0..${this.capacity - 1}`)
-    this.table[2 * index] = addr >>> 0
-    this.table[2 * index + 1] = port
+    const at = this.slot(index)
+    this.table[at] = addr >>> 0
+    this.table[at + 1] = port
   }
 }
 
@@ -131,21 +148,17 @@ export class PeerTable {
  * address as four big-endian words (word k = bytes 4k..4k+3, as
  * PacketBatch.addrs6 reports a sender) and the port, (w0, w1, w2, w3, port).
  */
-export class PeerTable6 {
+export class PeerTable6 extends PeerSlots {
   static readonly STRIDE = 5
-  readonly table: Uint32Array
-  readonly capacity: number
 
   constructor (capacity: number) {
-    this.capacity = capacity
-    this.table = new Uint32Array(capacity * PeerTable6.STRIDE)
+    super(capacity, PeerTable6.STRIDE)
   }
 
   /** `words`: the address's four big-endian words (ip6Words in src/packet/net6.ts) */
   set (index: number, words: ArrayLike<number>, port: number): void {
-    if (index < 0 || index >= this.capacity) throw new RangeError(`peer index ${index} outside 0..${this.capacity - 1}`)
+    const at = this.slot(index)
     if (words.length !== 4) throw new RangeError('an IPv6 address is four words')
-    const at = PeerTable6.STRIDE * index
     for (let k = 0; k < 4; k++) this.table[at + k] = words[k] >>> 0
     this.table[at + 4] = port
   }

@@ -7,12 +7,17 @@ import { native } from './binding'
 import type { SockOptions } from './binding'
 import { PacketIo } from './io'
 
-export interface UdpOptions extends SockOptions {
-  /** local IPv4 as uint32 (0 = any) */
-  addr: number
+/** A UDP socket's options; `A` is how its family gives the local address. */
+interface UdpOptionsOf<A> extends SockOptions {
+  addr: A
   /** 0 = let the kernel choose */
   port: number
   batch?: number
+}
+
+export interface UdpOptions extends UdpOptionsOf<number> {
+  /** local IPv4 as uint32 (0 = any) */
+  addr: number
 }
 
 export interface Udp4 {
@@ -21,8 +26,11 @@ export interface Udp4 {
 }
 
 export function openUdp4 (opts: UdpOptions): Udp4 {
-  const fd = openUdp4Fd(opts)
-  return { port: native.sockLocalPort(fd), io: new PacketIo(fd, 'udp4', opts.batch ?? 64) }
+  return wrapUdp(openUdp4Fd(opts), 'udp4', opts.batch)
+}
+
+function wrapUdp (fd: number, kind: 'udp4' | 'udp6', batch: number | undefined): Udp4 {
+  return { port: native.sockLocalPort(fd), io: new PacketIo(fd, kind, batch ?? 64) }
 }
 
 /** The same socket as a bare fd, for another thread to wrap: nothing here owns it. */
@@ -34,16 +42,12 @@ export function openUdp4Fd (opts: UdpOptions): number {
   }
 }
 
-export interface Udp6Options extends SockOptions {
+export interface Udp6Options extends UdpOptionsOf<Buffer> {
   /** local IPv6, 16 bytes (all zero = any) */
   addr: Buffer
-  /** 0 = let the kernel choose */
-  port: number
-  batch?: number
 }
 
-export interface Udp6 {
-  readonly port: number
+export interface Udp6 extends Udp4 {
   /** kind 'udp6': receives fill batch.addrs6; sends take a PeerTable6 */
   readonly io: PacketIo
 }
@@ -55,8 +59,7 @@ export interface Udp6 {
  * IP_PMTUDISC_* values (IPv6's are the same numbers).
  */
 export function openUdp6 (opts: Udp6Options): Udp6 {
-  const fd = openUdp6Fd(opts)
-  return { port: native.sockLocalPort(fd), io: new PacketIo(fd, 'udp6', opts.batch ?? 64) }
+  return wrapUdp(openUdp6Fd(opts), 'udp6', opts.batch)
 }
 
 /** The same socket as a bare fd, for another thread to wrap (as 'udp6'): nothing here owns it. */

@@ -27,24 +27,9 @@ export function finishPartialChecksum (buf: Buffer, ipOff: number, total: number
   if (proto !== TCP && proto !== UDP) return false
   if (((buf[ipOff + 6] & 0x3f) | buf[ipOff + 7]) !== 0) return false // MF or a fragment offset
   const ihl = (buf[ipOff] & 15) * 4
-  const l4 = ipOff + ihl
   const l4len = total - ihl
-  const field = proto === TCP ? 16 : 6
-  if (l4len < field + 2) return false
-  const at = l4 + field
-  const value = (buf[at] << 8) | buf[at + 1]
-  if (proto === UDP && value === 0) return false // no checksum at all
-  const pseudo = fold(pseudoHeaderSum4At(buf, ipOff, proto, l4len))
-  if (value !== pseudo) return false
-  // One in 65536 finished checksums equals the pseudo sum: keep those.
-  if (fold(onesSum(buf, l4, l4len, pseudo)) === 0xffff) return false
-  // The field holds the pseudo sum, so the sum over the segment as it stands
-  // is exactly the sum the checksum must cancel.
-  let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
-  if (proto === UDP && c === 0) c = 0xffff
-  buf[at] = c >>> 8
-  buf[at + 1] = c & 0xff
-  return true
+  if (l4len < (proto === TCP ? 18 : 8)) return false
+  return finishIfPartial(buf, proto, ipOff + ihl, l4len, pseudoHeaderSum4At(buf, ipOff, proto, l4len))
 }
 
 /**
@@ -56,14 +41,7 @@ export function finishChecksum (buf: Buffer, ipOff: number, total: number): void
   const proto = buf[ipOff + 9]
   if (proto !== TCP && proto !== UDP) return
   const ihl = (buf[ipOff] & 15) * 4
-  const l4 = ipOff + ihl
-  const l4len = total - ihl
-  const at = l4 + (proto === TCP ? 16 : 6)
-  if (l4len < (proto === TCP ? 18 : 8)) return
-  let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
-  if (proto === UDP && c === 0) c = 0xffff
-  buf[at] = c >>> 8
-  buf[at + 1] = c & 0xff
+  finishL4(buf, proto, ipOff + ihl, total - ihl)
 }
 
 /**
@@ -74,30 +52,45 @@ export function finishChecksum (buf: Buffer, ipOff: number, total: number): void
 export function finishPartialChecksum6 (buf: Buffer, ipOff: number, total: number): boolean {
   const proto = buf[ipOff + 6]
   if (proto !== TCP && proto !== UDP) return false
-  const l4 = ipOff + 40
   const l4len = total - 40
-  const field = proto === TCP ? 16 : 6
-  if (l4len < field + 2) return false
-  const at = l4 + field
-  const value = (buf[at] << 8) | buf[at + 1]
-  const pseudo = fold(pseudoHeaderSum6At(buf, ipOff, proto, l4len))
-  if (value !== pseudo) return false
-  if (fold(onesSum(buf, l4, l4len, pseudo)) === 0xffff) return false
-  let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
-  if (proto === UDP && c === 0) c = 0xffff
-  buf[at] = c >>> 8
-  buf[at + 1] = c & 0xff
-  return true
+  if (l4len < (proto === TCP ? 18 : 8)) return false
+  return finishIfPartial(buf, proto, ipOff + 40, l4len, pseudoHeaderSum6At(buf, ipOff, proto, l4len))
 }
 
 /** finishChecksum for IPv6 (TCP/UDP straight after the fixed header; else left alone). */
 export function finishChecksum6 (buf: Buffer, ipOff: number, total: number): void {
   const proto = buf[ipOff + 6]
   if (proto !== TCP && proto !== UDP) return
-  const l4 = ipOff + 40
-  const l4len = total - 40
+  finishL4(buf, proto, ipOff + 40, total - 40)
+}
+
+// Both families from the TCP/UDP header on: the pseudo-header sum is the
+// only thing an IPv4 and an IPv6 packet differ by here.
+
+/** The field at buf[l4...] (long enough) holds the folded pseudo sum and is not a finished checksum that equals it: finish it. */
+function finishIfPartial (buf: Buffer, proto: number, l4: number, l4len: number, pseudoSum: number): boolean {
   const at = l4 + (proto === TCP ? 16 : 6)
+  const value = (buf[at] << 8) | buf[at + 1]
+  if (proto === UDP && value === 0) return false // no checksum at all (IPv4's; never the pseudo sum in IPv6)
+  const pseudo = fold(pseudoSum)
+  if (value !== pseudo) return false
+  // One in 65536 finished checksums equals the pseudo sum: keep those.
+  if (fold(onesSum(buf, l4, l4len, pseudo)) === 0xffff) return false
+  writeSum(buf, proto, l4, l4len, at)
+  return true
+}
+
+/** finishChecksum from the TCP/UDP header on: too short, left alone. */
+function finishL4 (buf: Buffer, proto: number, l4: number, l4len: number): void {
   if (l4len < (proto === TCP ? 18 : 8)) return
+  writeSum(buf, proto, l4, l4len, l4 + (proto === TCP ? 16 : 6))
+}
+
+/**
+ * The field (at `at`) holds the pseudo sum, so the sum over the segment as
+ * it stands is exactly the sum the checksum must cancel.
+ */
+function writeSum (buf: Buffer, proto: number, l4: number, l4len: number, at: number): void {
   let c = ~fold(onesSum(buf, l4, l4len)) & 0xffff
   if (proto === UDP && c === 0) c = 0xffff
   buf[at] = c >>> 8

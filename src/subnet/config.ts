@@ -161,6 +161,13 @@ function intField (obj: Obj, name: string, label: string, dflt: number): number 
   return v
 }
 
+// Go's uint: negative numbers are a decode error; 0 (absent) means "compute it".
+function subnetLenField (obj: Obj, name: string): number {
+  const len = intField(obj, name, name, 0)
+  if (len < 0) fail(`${name} ${len}: must not be negative`)
+  return len
+}
+
 function inRange (v: number, lo: number, hi: number, label: string, why: string): number {
   if (v < lo || v > hi) fail(`${label} ${show(v)}: ${why}`)
   return v
@@ -326,8 +333,7 @@ function checkBackendFamilies (backend: BackendConfig, enableIPv6: boolean): voi
 function decodeIp4Fields (obj: Obj): void {
   const n = field(obj, 'Network')
   if (n !== undefined) parseNetwork(n)
-  const len = intField(obj, 'SubnetLen', 'SubnetLen', 0)
-  if (len < 0) fail(`SubnetLen ${len}: must not be negative`)
+  subnetLenField(obj, 'SubnetLen')
   addrField(obj, 'SubnetMin')
   addrField(obj, 'SubnetMax')
 }
@@ -337,8 +343,7 @@ type Ip6Fields = Pick<NetworkConfig, 'ipv6Network' | 'ipv6SubnetLen' | 'ipv6Subn
 function decodeIp6Fields (obj: Obj): Ip6Fields {
   const n = field(obj, 'IPv6Network')
   if (n !== undefined) parseNetwork6(n)
-  const len = intField(obj, 'IPv6SubnetLen', 'IPv6SubnetLen', 0)
-  if (len < 0) fail(`IPv6SubnetLen ${len}: must not be negative`)
+  subnetLenField(obj, 'IPv6SubnetLen')
   addr6Field(obj, 'IPv6SubnetMin')
   addr6Field(obj, 'IPv6SubnetMax')
   return { ipv6SubnetLen: DEFAULT_IPV6_SUBNET_LEN }
@@ -362,9 +367,7 @@ function checkIp4 (obj: Obj): { network: Ip4Net, subnetLen: number, subnetMin: n
     fail(`Network ${show(netValue)}: please define a correct Network (0.0.0.0/0 counts as empty)`)
   }
 
-  // Go's uint: negative numbers are a decode error; 0 means "compute it".
-  let subnetLen = intField(obj, 'SubnetLen', 'SubnetLen', 0)
-  if (subnetLen < 0) fail(`SubnetLen ${subnetLen}: must not be negative`)
+  let subnetLen = subnetLenField(obj, 'SubnetLen')
   if (subnetLen > 0) {
     // Each subnet needs room for a tunnel and a bridge address.
     if (subnetLen > 30) fail(`SubnetLen ${subnetLen}: must be less than /31`)
@@ -406,8 +409,7 @@ function checkIp6 (obj: Obj): Ip6Fields {
     fail(`IPv6Network ${show(netValue)}: please define a correct IPv6Network (::/0 counts as empty)`)
   }
 
-  let subnetLen = intField(obj, 'IPv6SubnetLen', 'IPv6SubnetLen', 0)
-  if (subnetLen < 0) fail(`IPv6SubnetLen ${subnetLen}: must not be negative`)
+  let subnetLen = subnetLenField(obj, 'IPv6SubnetLen')
   if (subnetLen > 0) {
     if (subnetLen > 126) fail(`IPv6SubnetLen ${subnetLen}: must be less than /127`)
     if (subnetLen < network.prefixLen + 2) {

@@ -167,3 +167,101 @@ test('interop in both families: a weft node and a node set up as flanneld sets u
     assert.equal(shown[3], 'fc00:0:0:77::/64')
   })
 })
+
+/** The underlay's UDP between the nodes while `traffic` runs: tcpdump's lines (`-q`), at most `count`. */
+async function underlay (topo: Topology, dir: string, filter: string, count: number, traffic: () => Promise<void>): Promise<string[]> {
+  const cap = topo.spawn(topo.underlayNs, ['tcpdump', '-i', 'br0', '-n', '-U', '-c', String(count), '-w', `${dir}/underlay-mode.pcap`, filter])
+  await cap.waitForLine(/listening on/, 5000, 'stderr')
+  await traffic()
+  await cap.exited
+  return (await topo.exec(topo.underlayNs, ['tcpdump', '-r', `${dir}/underlay-mode.pcap`, '-n', '-q'])).stdout.trim().split('\n')
+}
+
+// Mode auto: the lab's 198.18.0.0/15 is no RFC 1918 network, so flannel's selectMode picks IPv4 for every peer
+for (const mode of ['ipv6', 'ipv4', 'auto'] as const) {
+  const family = mode === 'ipv6' ? 6 : 4
+  test(`wireguard Mode ${mode} (flannel's one device for both families): three dual-stack nodes, every pod reaches every pod by both families through weft-wg, the underlay carries WireGuard over IPv${family} alone on 51820; \`wg show weft-wg\` lists both subnets per peer`, { skip: skip ?? toolSkipReason('tcpdump'), timeout: 200_000 }, async (t) => {
+    await withTopology(t, { hosts: 3, label: `wg-${mode}`, ipv6: true, timeoutMs: 180_000 }, async (topo) => {
+      const c = cluster(t, topo, `{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"wireguard","Mode":"${mode}"}}`)
+      const nodes: Daemon[] = []
+      for (const h of topo.hosts) nodes.push(await c.start(h))
+      const pods: Pod[] = []
+      for (const d of nodes) pods.push(...await podsOn(topo, d, 1))
+      await waitFor(async () => (await Promise.all(nodes.map(async (d) => (await d.status()).peers.length === 2))).every(Boolean), { what: 'complete peer tables', timeoutMs: 5000 })
+      // one device, its port in both halves of the lease
+      const raw = Object.values(rawLeases(c))
+      assert.ok(raw.every((v) => /"BackendData":\{"PublicKey":"[^"]+","Port":51820\},"BackendV6Data":\{"PublicKey":"[^"]+","Port":51820\}/.test(v)), raw.join('\n'))
+      assert.notEqual((await topo.exec(topo.hosts[0], ['ip', 'link', 'show', 'dev', 'weft-wg-v6'], { allowFail: true })).code, 0, 'no second device')
+      const lines = await underlay(topo, c.dir, 'udp', 12, async () => {
+        const m6 = await pingMatrix(topo, pods, { family: 6 })
+        assert.deepEqual(m6.failed, [], 'every pod reaches every pod over IPv6')
+        const m4 = await pingMatrix(topo, pods)
+        assert.deepEqual(m4.failed, [], 'every pod reaches every pod over IPv4')
+      })
+      const wire = family === 6 ? /^[\d:.]+ IP6 2001:2::[123]\.51820 > 2001:2::[123]\.51820: UDP/ : /^[\d:.]+ IP 198\.18\.0\.[123]\.51820 > 198\.18\.0\.[123]\.51820: UDP/
+      for (const l of lines) assert.match(l, wire, l)
+      await tcpBothWays(topo, pods[0], pods[2], 6)
+      await tcpBothWays(topo, pods[0], pods[1], 4)
+      const dump = (await nodes[0].wg(['show', 'weft-wg', 'dump'])).stdout.trim().split('\n').slice(1)
+      assert.equal(dump.length, 2)
+      for (const line of dump) {
+        const f = line.split('\t')
+        assert.match(f[2], family === 6 ? /^\[2001:2::[23]\]:51820$/ : /^198\.18\.0\.[23]:51820$/)
+        assert.match(f[3], /^10\.244\.\d+\.0\/24,fc00:0:0:[0-9a-f]+::\/64$/, 'allowed IPs: both subnets')
+      }
+      const st = await nodes[0].status()
+      assert.ok(st.peers.every((p) => typeof p.subnet6 === 'string'), JSON.stringify(st.peers))
+    })
+  })
+}
+
+test('wireguard IPv6-only in Mode auto: weft-wg over IPv6 on ListenPort, pods reach each other', { skip, timeout: 150_000 }, async (t) => {
+  await withTopology(t, { hosts: 2, label: 'wg6-auto', ipv6: true, timeoutMs: 130_000 }, async (topo) => {
+    const c = cluster(t, topo, '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"wireguard","Mode":"auto"}}')
+    const a = await c.start(topo.hosts[0])
+    const b = await c.start(topo.hosts[1])
+    const pods = [...await podsOn(topo, a, 1), ...await podsOn(topo, b, 1)]
+    await waitFor(async () => await peers6(a) === 1 && await peers6(b) === 1, { what: 'each node learns the other', timeoutMs: 5000 })
+    const m = await pingMatrix(topo, pods, { family: 6 })
+    assert.deepEqual(m.failed, [])
+    const s = await a.status() as unknown as Status6
+    assert.equal(s.device, 'weft-wg')
+    assert.ok(Object.values(rawLeases(c)).every((v) => v.includes('"BackendV6Data":{"PublicKey"') && v.includes('"Port":51820}')))
+  })
+})
+
+test('interop in Mode ipv6: a weft node and wireguard-go set up as flanneld sets up flannel-wg in Mode ipv6 (both families on one device, its lease as flannel v0.28 writes it, ListenPortV6 in BackendV6Data) reach each other both ways in both families over the IPv6 underlay', { skip: skip ?? toolSkipReason('wireguard-go', 'tcpdump'), timeout: 150_000 }, async (t) => {
+  await withTopology(t, { hosts: 2, label: 'wg-ipv6-interop', ipv6: true, timeoutMs: 130_000 }, async (topo) => {
+    const [hw, hg] = topo.hosts
+    const c = cluster(t, topo, '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"wireguard","Mode":"ipv6"}}')
+    const g = await wireguardGoNode(topo, hg, { subnet: '10.244.77.0/24', subnet6: 'fc00:0:0:77::/64' })
+    t.after(async () => { await g.stop() })
+    const store = new SqliteStore({ path: `${c.dir}/store.db` })
+    // flanneld in Mode ipv6 listens on ListenPort, but writes ListenPortV6 (51821) in BackendV6Data
+    store.putRaw('10.244.77.0-24&fc00:0:0:77::-64', wireguardLeaseValue6({ publicIp: hg.underlayIp, publicIp6: hg.underlayIp6 as string, publicKey: g.publicKey, port: g.port, port6: 51821 }), 86400)
+    await store.close()
+    const w = await c.start(hw)
+    const env = w.subnetEnv()
+    const wl = (JSON.parse(c.weft('leases', '--json')) as Array<{ publicIP: string, backendV6Data: { PublicKey: string, Port: number } }>).find((l) => l.publicIP === hw.underlayIp)
+    assert.ok(wl !== undefined)
+    // flannel's addPeer in Mode ipv6: [PublicIPv6]:BackendV6Data.Port, both subnets
+    await g.setPeer({ publicKey: wl.backendV6Data.PublicKey, publicIp: hw.underlayIp, port: wl.backendV6Data.Port, endpoint: `[${hw.underlayIp6 as string}]:${wl.backendV6Data.Port}`, subnet: formatCidr(env.subnet as NonNullable<typeof env.subnet>), subnet6: formatCidr6(env.subnet6 as NonNullable<typeof env.subnet6>) })
+    const [wp] = await podsOn(topo, w, 1)
+    const [gp] = await addPods(topo, hg, { subnet: '10.244.77.0/24', subnet6: 'fc00:0:0:77::/64', count: 1, mtu: g.mtu })
+    await waitFor(async () => (await w.status()).peers.length === 1, { what: 'weft learns the wireguard-go node', timeoutMs: 5000 })
+    const lines = await underlay(topo, c.dir, `udp and host ${hg.underlayIp6 as string}`, 12, async () => {
+      await waitFor(async () => (await ping(topo, wp, gp.ip6 as string, { count: 1, waitS: 1 })).received === 1, { what: 'a first IPv6 echo across', timeoutMs: 15_000 })
+      assert.equal((await ping(topo, gp, wp.ip6 as string, { count: 3 })).received, 3, 'wireguard-go pod -> weft pod over IPv6')
+      assert.equal((await ping(topo, gp, wp.ip, { count: 3 })).received, 3, 'wireguard-go pod -> weft pod over IPv4')
+      assert.equal((await ping(topo, wp, gp.ip, { count: 3 })).received, 3, 'weft pod -> wireguard-go pod over IPv4')
+    })
+    for (const l of lines) assert.match(l, /IP6 2001:2::[12]\.51820 > 2001:2::[12]\.51820: UDP/, l)
+    await tcpBothWays(topo, wp, gp, 6)
+    await tcpBothWays(topo, wp, gp, 4)
+    const shown = (await w.wg(['show', 'weft-wg', 'dump'])).stdout.trim().split('\n')[1]?.split('\t') ?? []
+    assert.equal(shown[2], `[${hg.underlayIp6 as string}]:51820`, 'weft aims at the port flannel-wg listens on (BackendData\'s), not BackendV6Data\'s 51821')
+    assert.equal(shown[3], '10.244.77.0/24,fc00:0:0:77::/64')
+    const d = await g.dump()
+    assert.ok(d.peers[0].latestHandshake > 0 && d.peers[0].rxBytes > 0, JSON.stringify(d.peers[0]))
+  })
+})

@@ -3,11 +3,12 @@
 // pair) and a real UDP socket.
 import { parseCidr } from '../../src/packet/net'
 import { Fdb } from '../../src/dataplane/fdb'
+import type { Fdb6 } from '../../src/dataplane/fdb6'
 import { Pipeline } from '../../src/dataplane/pipeline'
 import type { PipelineOptions } from '../../src/dataplane/pipeline'
 import { VxlanEncap } from '../../src/backend/vxlan/encap'
 import { openUdp4, packetPair, PacketBatch } from '../../src/native'
-import type { PacketIo } from '../../src/native'
+import type { PacketIo, Udp4 } from '../../src/native'
 import { writeIpv4Header, IPPROTO_UDP } from '../../src/packet/ipv4'
 import { parseIp4 } from '../../src/packet/ip'
 import { parseMac } from '../../src/packet/mac'
@@ -15,9 +16,10 @@ import { writeUdpHeader, setUdp4Checksum } from '../../src/packet/udp'
 
 export const LOOPBACK = parseIp4('127.0.0.1')
 
-export interface TestNode {
+/** A node of either family: `F` is its peer table (Fdb, Fdb6). */
+export interface TestNodeOf<F extends Fdb | Fdb6> {
   pipeline: Pipeline
-  fdb: Fdb
+  fdb: F
   /** the test's end of the in-memory TUN */
   wire: PacketIo
   wireRx: PacketBatch
@@ -29,6 +31,8 @@ export interface TestNode {
   remCsum: boolean
   close: () => void
 }
+
+export type TestNode = TestNodeOf<Fdb>
 
 export interface NodeOptions {
   mtu?: number
@@ -48,16 +52,31 @@ export interface NodeOptions {
   udpPacing?: number
 }
 
+/** Every offload on, RCO and the source check too: a node as the no-allocation tests run it (add the family's mtu). */
+export const ALL_OFFLOADS: NodeOptions = { offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, rcvbuf: 8 << 20, sndbuf: 4 << 20, wireSlot: 65600, wireTxSize: 32, remCsum: true, checkSource: true }
+
 /** A VXLAN pipeline between an in-memory TUN and a loopback UDP socket. */
 export function node (subnet: string, mac: string, o: NodeOptions = {}): TestNode {
-  const [tun, wire] = packetPair(64)
-  const udp = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro: o.offloads?.gro === true, rcvbuf: o.rcvbuf ?? 0, sndbuf: o.sndbuf ?? 0 })
-  const net = parseCidr('10.244.0.0/16')
-  const fdb = new Fdb({ network: net, subnetLen: 24, port: 0 })
-  const macBuf = parseMac(mac)
-  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb, o.remCsum === true), mtu: o.mtu ?? 1450, batch: 64, offloads: o.offloads, checkSource: o.checkSource === true, udpPacing: o.udpPacing, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
   const own = parseCidr(subnet)
-  pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
+  return pipelineNode(subnet, mac, o, openUdp4({ addr: LOOPBACK, ...nodeSockOptions(o) }), new Fdb({ network: parseCidr('10.244.0.0/16'), subnetLen: 24, port: 0 }),
+    { mtu: o.mtu ?? 1450, udpPacing: o.udpPacing }, (p) => p.outside.setOwnSubnet(own.ip, own.prefixLen))
+}
+
+/** The node's socket options but its address (node(), node6()). */
+export function nodeSockOptions (o: NodeOptions): { port: number, batch: number, gro: boolean, rcvbuf: number, sndbuf: number } {
+  return { port: 0, batch: 64, gro: o.offloads?.gro === true, rcvbuf: o.rcvbuf ?? 0, sndbuf: o.sndbuf ?? 0 }
+}
+
+/**
+ * What node() and node6() share once the family's socket and table are
+ * made: the Pipeline over an in-memory TUN, started, with the test's wire
+ * batches. `own` tells the pipeline its own subnet.
+ */
+export function pipelineNode<F extends Fdb | Fdb6> (subnet: string, mac: string, o: NodeOptions, udp: Udp4, fdb: F, p: { mtu: number, udpPacing: number | undefined }, own: (pipeline: Pipeline) => void): TestNodeOf<F> {
+  const [tun, wire] = packetPair(64)
+  const macBuf = parseMac(mac)
+  const pipeline = new Pipeline({ tun, sock: udp.io, fdb, encap: new VxlanEncap(1, macBuf, fdb, o.remCsum === true), mtu: p.mtu, batch: 64, offloads: o.offloads, checkSource: o.checkSource === true, udpPacing: p.udpPacing, onFatal: (w, e) => { throw new Error(`${w} fatal errno ${e}`) } })
+  own(pipeline)
   const wireRx = new PacketBatch({ size: 64, slotSize: o.wireSlot ?? 2048 })
   const wireTx = new PacketBatch({ size: o.wireTxSize ?? 64, slotSize: o.wireSlot ?? 2048 })
   wire.receiveInto(wireRx)

@@ -26,7 +26,7 @@ import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
 import { IPPROTO_TCP, IPV4_FLAG_DF, writeIpv4Header } from '../../src/packet/ipv4'
 import { parseIp4 } from '../../src/packet/ip'
 import { TCP_ACK, TCP_PSH, writeTcpHeader } from '../../src/packet/tcp'
-import { node, udpPacket, LOOPBACK } from './helpers'
+import { ALL_OFFLOADS, node, udpPacket, LOOPBACK } from './helpers'
 import type { TestNode } from './helpers'
 import { allocRounds, plain, usoSuperPacket } from './alloc-rounds'
 
@@ -38,7 +38,7 @@ const MTU = 1450
 const MSS = MTU - 52
 
 function offloadNode (subnet: string, mac: string): TestNode {
-  return node(subnet, mac, { mtu: MTU, offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, rcvbuf: 8 << 20, sndbuf: 4 << 20, wireSlot: 65600, wireTxSize: 32, remCsum: true, checkSource: true })
+  return node(subnet, mac, { ...ALL_OFFLOADS, mtu: MTU })
 }
 
 /** [vnet header asking for TSO at MSS][IPv4 + TCP with timestamps + payload], the TCP checksum partial, as a TUN with TSO hands it over. */

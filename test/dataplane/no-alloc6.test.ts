@@ -8,14 +8,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import v8 from 'node:v8'
-import { parseCidr6 } from '../../src/packet/net6'
 import { Count, Drop } from '../../src/dataplane/stats'
 import { GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
 import { probeOffloads } from '../../src/native'
 import { fold } from '../../src/packet/checksum'
 import { pseudoHeaderSum6At } from '../../src/packet/ipv6'
 import { allocRounds, plain } from './alloc-rounds'
-import { node6, LOOPBACK6 } from './helpers6'
+import { ALL_OFFLOADS } from './helpers'
+import { link6, node6 } from './helpers6'
 import type { TestNode6 } from './helpers6'
 import { packet6, tcpBytes, udpBytes } from '../packet/v6'
 
@@ -27,7 +27,7 @@ const MTU = 1430
 const MSS = MTU - 72
 
 function offloadNode (subnet: string, mac: string): TestNode6 {
-  return node6(subnet, mac, { mtu: MTU, offloads: { vnet: true, tso: true, gro: true, uso: true, gso: true }, rcvbuf: 8 << 20, sndbuf: 4 << 20, wireSlot: 65600, wireTxSize: 32, remCsum: true, checkSource: true })
+  return node6(subnet, mac, { ...ALL_OFFLOADS, mtu: MTU })
 }
 
 /** A super-packet as a TUN with TSO6/USO hands it over: vnet header, IPv6, TCP (or UDP), checksum partial. */
@@ -44,8 +44,7 @@ test('300,000 IPv6 segments through two pipelines with TSO6, USO, UDP GSO/GRO ov
   const a = offloadNode('fc00:0:0:1::/64', '02:00:00:00:00:0a')
   const b = offloadNode('fc00:0:0:2::/64', '02:00:00:00:00:0b')
   t.after(() => { a.close(); b.close() })
-  a.fdb.set(parseCidr6(b.subnet), LOOPBACK6, b.mac, b.port, true)
-  b.fdb.set(parseCidr6(a.subnet), LOOPBACK6, a.mac, a.port, true)
+  link6(a, b)
   const ts = Buffer.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2])
   const packets = [
     superPacket(tcpBytes({ sport: 40001, flags: 0x18, options: ts, payload: 46 * MSS - 100 }), 6, MSS),

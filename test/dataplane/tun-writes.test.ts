@@ -5,25 +5,22 @@
 // The "TUN" is one end of a SOCK_SEQPACKET pair (it keeps write boundaries,
 // as a TUN does), read back from the other end byte for byte.
 import { test } from 'node:test'
-import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseCidr } from '../../src/packet/net'
-import { Count, Drop, newStats } from '../../src/dataplane/stats'
-import { TunWrites } from '../../src/dataplane/tun-writes'
+import { Count, Drop } from '../../src/dataplane/stats'
 import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
-import { openUdp4, packetPair, PacketBatch, PeerTable, probeOffloads } from '../../src/native'
-import type { PacketIo } from '../../src/native'
+import { probeOffloads } from '../../src/native'
 import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, setIpv4Checksum, verifyIpv4Checksum, writeIpv4Header } from '../../src/packet/ipv4'
 import { parseIp4 } from '../../src/packet/ip'
-import { parseMac } from '../../src/packet/mac'
 import { finishPartialChecksum } from '../../src/packet/partial-checksum'
 import { readTcpSeq, setTcp4Checksum, TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, verifyTcp4Checksum, writeTcpHeader } from '../../src/packet/tcp'
 import { setIcmpChecksum } from '../../src/packet/icmp'
 import { setUdp4Checksum, verifyUdp4Checksum, writeUdpHeader } from '../../src/packet/udp'
-import { collect, inject, link, node, udpPacket, LOOPBACK } from './helpers'
+import { collect, inject, link, node, udpPacket } from './helpers'
 import type { NodeOptions, TestNode } from './helpers'
 import { waitFor } from '../../lab/wait'
+import { parseWritten, tunRig, vxlanSender } from './tun-rig'
+import type { TunRig, Written } from './tun-rig'
 
 interface Seg {
   seq: number
@@ -71,58 +68,19 @@ function icmpPacket (): Buffer {
   return b
 }
 
-interface Written {
-  /** the vnet header (absent without vnet) */
-  vnet?: { flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number }
-  ip: Buffer
-}
-
 /** TunWrites over an in-memory TUN; packets are placed in its slab and handed over one by one. */
-function harness (vnet: boolean, checked = VNET_F_DATA_VALID, uso = false): {
-  writes: TunWrites, stats: Float64Array, tun: PacketIo, tcp: (p: Buffer) => void, udp: (p: Buffer) => void, partial: (p: Buffer) => void, single: (p: Buffer) => void, flush: () => Written[], close: () => void
+function harness (vnet: boolean, checked = VNET_F_DATA_VALID, uso = false): TunRig & {
+  tcp: (p: Buffer) => void, udp: (p: Buffer) => void, partial: (p: Buffer) => void, single: (p: Buffer) => void
 } {
-  const [tun, wire] = packetPair(64)
-  const maxWrites = 128
-  const area = 512 * 1024
-  const slab = Buffer.allocUnsafeSlow(area + TunWrites.headerArea(maxWrites))
-  const pieces = new PacketBatch({ size: 512, slotSize: 1, slab })
-  const stats = newStats()
-  const writes = new TunWrites(tun, pieces, vnet, area, maxWrites, stats, checked, uso)
-  const rx = new PacketBatch({ size: 64, slotSize: 65600 })
-  wire.receiveInto(rx)
-  let at = 0
-  const place = (p: Buffer): number => {
-    const off = at
-    p.copy(slab, off)
-    at += Math.ceil(p.length / 64) * 64 + 64
-    return off
-  }
+  const r = tunRig(vnet, checked, uso)
+  const { writes, place } = r
   return {
-    writes,
-    stats,
-    tun,
+    ...r,
     tcp: (p) => writes.tcp(place(p), p.length),
     udp: (p) => writes.udp(place(p), p.length),
     // a TCP/UDP packet whose checksum the sender left partial (VXLAN RCO)
     partial: (p) => p[9] === IPPROTO_TCP ? writes.tcp(place(p), p.length, true) : writes.udp(place(p), p.length, true),
-    single: (p) => writes.single(place(p), p.length),
-    flush: () => {
-      assert.equal(writes.send(), 0, 'the TUN took every write')
-      at = 0
-      const out: Written[] = []
-      for (let n = wire.read(); n > 0; n = wire.read()) {
-        for (let i = 0; i < n; i++) {
-          const m = Buffer.from(rx.slab.subarray(rx.offsets[i], rx.offsets[i] + rx.lengths[i]))
-          if (!vnet) { out.push({ ip: m }); continue }
-          out.push({
-            vnet: { flags: m[0], gsoType: m[1], hdrLen: m.readUInt16LE(2), gsoSize: m.readUInt16LE(4), csumStart: m.readUInt16LE(6), csumOffset: m.readUInt16LE(8) },
-            ip: m.subarray(VNET_HDR_LEN)
-          })
-        }
-      }
-      return out
-    },
-    close: () => { tun.close(); wire.close() }
+    single: (p) => writes.single(place(p), p.length)
   }
 }
 
@@ -616,48 +574,12 @@ function offloadNode (subnet: string, mac: string, off: NonNullable<NodeOptions[
   return node(subnet, mac, { mtu: MTU, offloads: off, rcvbuf: 8 << 20, wireSlot: 65600, wireTxSize: 8, remCsum })
 }
 
-/**
- * A bare UDP socket standing for node A (a lease from 127.0.0.1 in b's
- * table): send() puts each packet behind A's VXLAN header to b and sends
- * them in one batch, each as its own datagram (coalesce: same-size ones
- * gathered into UDP_SEGMENT sends, as weft sends them).
- */
-function vxlanSender (t: TestContext, b: TestNode, slotSize: number, coalesce = false): { send: (packets: Buffer[]) => void } {
-  const sender = openUdp4({ addr: LOOPBACK, port: 0, batch: 16 })
-  t.after(() => sender.io.close())
-  b.fdb.set(parseCidr('10.244.1.0/24'), LOOPBACK, parseMac('02:00:00:00:00:0a'), sender.port)
-  const tx = new PacketBatch({ size: 16, slotSize })
-  const peers = new PeerTable(1)
-  peers.set(0, LOOPBACK, b.port)
-  sender.io.sendFrom(tx, peers, { gso: true, coalesce })
-  const vxlan = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), b.mac, parseMac('02:00:00:00:00:0a'), Buffer.from([0x08, 0x00])])
-  return {
-    send: (packets) => {
-      packets.forEach((p, i) => {
-        vxlan.copy(tx.slab, tx.offsets[i])
-        p.copy(tx.slab, tx.offsets[i] + vxlan.length)
-        tx.lengths[i] = vxlan.length + p.length
-        tx.segs[i] = 0
-        tx.dests[i] = 0
-      })
-      assert.equal(sender.io.send(packets.length), packets.length)
-    }
-  }
-}
-
 /** [vnet header][packet], as a TUN with TSO hands a super-packet to its reader. */
 function withVnet (p: Buffer, gsoType: number, gsoSize: number): Buffer {
   const h = Buffer.alloc(VNET_HDR_LEN)
   const hdrLen = gsoType === GSO_NONE ? 0 : 20 + (p[32] >> 4) * 4
   writeVnetHdr(h, 0, gsoType === GSO_NONE ? 0 : VNET_F_NEEDS_CSUM, gsoType, hdrLen, gsoSize, gsoType === GSO_NONE ? 0 : 20, gsoType === GSO_NONE ? 0 : 16)
   return Buffer.concat([h, p])
-}
-
-function parseWritten (m: Buffer): Written {
-  return {
-    vnet: { flags: m[0], gsoType: m[1], hdrLen: m.readUInt16LE(2), gsoSize: m.readUInt16LE(4), csumStart: m.readUInt16LE(6), csumOffset: m.readUInt16LE(8) },
-    ip: m.subarray(VNET_HDR_LEN)
-  }
 }
 
 test('a 64 KB TSO super-packet written into A\'s TUN comes out of B\'s TUN as one super-packet with the same bytes', { skip: offloadSkip }, async (t) => {

@@ -7,60 +7,33 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Count } from '../../src/dataplane/stats'
-import { TunWrites } from '../../src/dataplane/tun-writes'
 import { GSO_NONE, GSO_TCPV6, GSO_UDP_L4, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
-import { openUdp6, packetPair, PacketBatch, PeerTable6, probeOffloads } from '../../src/native'
+import { probeOffloads } from '../../src/native'
 import { Drop } from '../../src/dataplane/stats'
-import { ip6Words, parseCidr6 } from '../../src/packet/net6'
-import { parseMac } from '../../src/packet/mac'
 import { collect, inject } from './helpers'
-import { link6, node6, LOOPBACK6 } from './helpers6'
+import { link6, node6 } from './helpers6'
 import { fold, onesSum } from '../../src/packet/checksum'
 import { pseudoHeaderSum6At } from '../../src/packet/ipv6'
-import { newStats } from '../../src/dataplane/stats'
 import { packet6, tcpBytes, udpBytes, icmp6Bytes } from '../packet/v6'
+import { parseWritten, tunRig, vxlanSender } from './tun-rig'
+import type { TunRig, Vnet, Written as Written4 } from './tun-rig'
 
-interface Written {
-  vnet: { flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number }
-  ip: Buffer
-}
+type Written = Written4 & { vnet: Vnet }
 
-function harness (uso = false): { writes: TunWrites, stats: Float64Array, put: (kind: 'tcp6' | 'udp6' | 'single6' | 'super', p: Buffer, partial?: boolean, mss?: number) => void, flush: () => Written[], close: () => void } {
-  const [tun, wire] = packetPair(64)
-  const maxWrites = 128
-  const area = 512 * 1024
-  const slab = Buffer.allocUnsafeSlow(area + TunWrites.headerArea(maxWrites))
-  const pieces = new PacketBatch({ size: 512, slotSize: 1, slab })
-  const stats = newStats()
-  const writes = new TunWrites(tun, pieces, true, area, maxWrites, stats, VNET_F_DATA_VALID, uso)
-  const rx = new PacketBatch({ size: 64, slotSize: 65600 })
-  wire.receiveInto(rx)
-  let at = 0
+function harness (uso = false): Omit<TunRig, 'flush'> & { put: (kind: 'tcp6' | 'udp6' | 'single6' | 'super', p: Buffer, partial?: boolean, mss?: number) => void, flush: () => Written[] } {
+  const r = tunRig(true, VNET_F_DATA_VALID, uso)
+  const { writes, place } = r
   return {
-    writes,
-    stats,
+    ...r,
     put: (kind, p, partial = false, mss = 0) => {
-      const off = at
-      p.copy(slab, off)
-      at += Math.ceil(p.length / 64) * 64 + 64
+      const off = place(p)
       if (kind === 'tcp6') writes.tcp6(off, p.length, partial)
       else if (kind === 'udp6') writes.udp6(off, p.length, partial)
       else if (kind === 'single6') writes.single6(off, p.length, partial)
       else writes.superTcp6(off, p.length, mss)
     },
-    flush: () => {
-      assert.equal(writes.send(), 0, 'the TUN took every write')
-      at = 0
-      const out: Written[] = []
-      for (let n = wire.read(); n > 0; n = wire.read()) {
-        for (let i = 0; i < n; i++) {
-          const m = Buffer.from(rx.slab.subarray(rx.offsets[i], rx.offsets[i] + rx.lengths[i]))
-          out.push({ vnet: { flags: m[0], gsoType: m[1], hdrLen: m.readUInt16LE(2), gsoSize: m.readUInt16LE(4), csumStart: m.readUInt16LE(6), csumOffset: m.readUInt16LE(8) }, ip: m.subarray(VNET_HDR_LEN) })
-        }
-      }
-      return out
-    },
-    close: () => { tun.close(); wire.close() }
+    // with vnet every write has its header
+    flush: () => r.flush() as Written[]
   }
 }
 
@@ -195,10 +168,6 @@ const offloadSkip = offloads.udpGso && offloads.udpGro ? undefined : 'the kernel
 const MTU = 1430
 const MSS = MTU - 72
 
-function parseWritten (m: Buffer): Written {
-  return { vnet: { flags: m[0], gsoType: m[1], hdrLen: m.readUInt16LE(2), gsoSize: m.readUInt16LE(4), csumStart: m.readUInt16LE(6), csumOffset: m.readUInt16LE(8) }, ip: m.subarray(VNET_HDR_LEN) }
-}
-
 test('a TCPv6 TSO super-packet written into A\'s TUN comes out of B\'s TUN as one GSO_TCPV6 super-packet whose segments are the ones TSO makes', { skip: offloadSkip }, async (t) => {
   const off = { vnet: true, tso: true, gro: true, gso: true }
   const a = node6('fc00:0:0:1::/64', '02:00:00:00:00:0a', { mtu: MTU, offloads: off, rcvbuf: 8 << 20, wireSlot: 65600, wireTxSize: 8 })
@@ -226,27 +195,10 @@ test('a TCPv6 segment corrupted on the wire is dropped as a bad inner checksum a
   const off = { vnet: true, tso: true, gro: true }
   const b = node6('fc00:0:0:2::/64', '02:00:00:00:00:0b', { mtu: MTU, offloads: off, rcvbuf: 8 << 20, wireSlot: 65600, wireTxSize: 8 })
   t.after(() => b.close())
-  const loop = Buffer.alloc(16)
-  loop[15] = 1
-  const sender = openUdp6({ addr: loop, port: 0, batch: 16 })
-  t.after(() => sender.io.close())
-  b.fdb.set(parseCidr6('fc00:0:0:1::/64'), LOOPBACK6, parseMac('02:00:00:00:00:0a'), sender.port)
-  const tx = new PacketBatch({ size: 16, slotSize: 2048 })
-  const peers = new PeerTable6(1)
-  peers.set(0, ip6Words(LOOPBACK6), b.port)
-  sender.io.sendFrom(tx, peers, { gso: true, coalesce: true })
-  const vxlan = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), b.mac, parseMac('02:00:00:00:00:0a'), Buffer.from([0x86, 0xdd])])
   const segs = [0, 1, 2, 3, 4, 5].map((i) => packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::3', nh: 6, l4: tcpBytes({ seq: 5000 + i * MSS, payload: MSS, options: TS, tag: i }), checksum: true }))
   const onWire = segs.map((s) => Buffer.from(s))
   onWire[3][200] ^= 0x20
-  onWire.forEach((p, i) => {
-    vxlan.copy(tx.slab, tx.offsets[i])
-    p.copy(tx.slab, tx.offsets[i] + vxlan.length)
-    tx.lengths[i] = vxlan.length + p.length
-    tx.segs[i] = 0
-    tx.dests[i] = 0
-  })
-  assert.equal(sender.io.send(onWire.length), onWire.length)
+  vxlanSender(t, b, 2048, true).send(onWire)
   const got = await collect(b, 2)
   assert.equal(got.length, 2)
   assert.deepEqual(resegment(parseWritten(got[0])), segs.slice(0, 3))

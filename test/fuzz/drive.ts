@@ -86,7 +86,7 @@ function encapFor (kind: EncapKind, fdb: Fdb): Encapsulation {
   return new IpipEncap()
 }
 
-interface Node {
+export interface Node {
   pipeline: Pipeline
   wire: PacketIo
   wireRx: PacketBatch
@@ -99,6 +99,11 @@ function makeNode (kind: EncapKind, sock: PacketIo, port: number): Node {
   const own = parseCidr(OWN_SUBNET)
   pipeline.outside.setOwnSubnet(own.ip, own.prefixLen)
   fdb.set(parseCidr(PEER_SUBNET), PEER, kind === 'vxlan' ? PEER_MAC : undefined, port, kind === 'vxlan')
+  return startNode(pipeline, wire)
+}
+
+/** The pipeline started, its TUN's far end read into a batch of its own (drive6.ts's node too). */
+export function startNode (pipeline: Pipeline, wire: PacketIo): Node {
   const wireRx = new PacketBatch({ size: 64, slotSize: 4096 })
   wire.receiveInto(wireRx)
   wire.sendFrom(new PacketBatch({ size: 1, slotSize: 64 }))
@@ -107,7 +112,7 @@ function makeNode (kind: EncapKind, sock: PacketIo, port: number): Node {
 }
 
 /** Counter readings: every drop reason, the addon's receive drops, passed and finished. */
-function reading (n: Node): Float64Array {
+export function reading (n: Node): Float64Array {
   const s = n.pipeline.stats
   const sock = n.pipeline.snapshot().sock
   const r = new Float64Array(DROP_COUNT + 4)
@@ -133,7 +138,7 @@ function drain (n: Node, into: Buffer[]): void {
   }
 }
 
-function outcome (n: Node, before: Float64Array, received: Buffer[], delivered: Buffer[], threw?: unknown): Outcome {
+export function outcome (n: Node, before: Float64Array, received: Buffer[], delivered: Buffer[], threw?: unknown): Outcome {
   drain(n, delivered)
   const after = reading(n)
   const drops: Record<string, number> = {}
@@ -153,13 +158,18 @@ function outcome (n: Node, before: Float64Array, received: Buffer[], delivered: 
 /**
  * A stand-in for the underlay socket that hands the outside loop a batch of
  * datagrams per call, laid out as the addon's recvmmsg lays them out. It
- * implements what Pipeline uses of a PacketIo and nothing more.
+ * implements what Pipeline uses of a PacketIo and nothing more. `setSender`
+ * writes entry i's sender as the socket's family reports it (from
+ * undefined: the addon's 0.0.0.0 or :: for a dropped datagram); `kind` is
+ * 'udp6' for an IPv6 one.
  */
-class DirectSocket {
+export class DirectSocket {
   private rx: PacketBatch | undefined
   private onBatch: ((n: number) => void) | undefined
   /** the addon's counters, as a PacketIo has them (the pipeline reads these) */
   readonly counters = new Float64Array(COUNTER_NAMES.length)
+
+  constructor (private readonly setSender: (rx: PacketBatch, i: number, from: From | undefined) => void = setSender4, readonly kind?: 'udp6') {}
 
   receiveInto (b: PacketBatch): void { this.rx = b }
   sendFrom (): void {}
@@ -177,18 +187,23 @@ class DirectSocket {
     const cb = this.onBatch as (n: number) => void
     ds.forEach(({ datagram: d, from }, i) => {
       if (d.length > rx.capacity) {
-        // recvmmsg: MSG_TRUNC; the addon counts it and hands over length 0 from 0.0.0.0
+        // recvmmsg: MSG_TRUNC; the addon counts it and hands over length 0 from 0.0.0.0 (::)
         this.counters[C.rxDropTruncated]++
         rx.lengths[i] = 0
-        rx.addrs[i] = 0
+        this.setSender(rx, i, undefined)
       } else {
         d.copy(rx.slab, rx.offsets[i])
         rx.lengths[i] = d.length
-        rx.addrs[i] = (from === 'peer' ? PEER : STRANGER) >>> 0
+        this.setSender(rx, i, from)
       }
+      rx.segs[i] = 0
     })
     cb(ds.length)
   }
+}
+
+function setSender4 (rx: PacketBatch, i: number, from: From | undefined): void {
+  rx.addrs[i] = from === undefined ? 0 : (from === 'peer' ? PEER : STRANGER) >>> 0
 }
 
 const BATCH = 64

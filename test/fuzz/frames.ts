@@ -20,7 +20,8 @@ const NET = parseCidr(NETWORK)
 
 const inNet = (n: Ip4Net): fc.Arbitrary<number> => fc.integer({ min: 0, max: 255 }).map((x) => (n.ip + x) >>> 0)
 /** Mostly `usual`, sometimes anything. */
-const mostly = <T>(usual: fc.Arbitrary<T>, other: fc.Arbitrary<T>, weight = 6): fc.Arbitrary<T> => fc.oneof({ weight, arbitrary: usual }, { weight: 1, arbitrary: other })
+/** usual, and now and then (1 in weight + 1) other */
+export const mostly = <T>(usual: fc.Arbitrary<T>, other: fc.Arbitrary<T>, weight = 6): fc.Arbitrary<T> => fc.oneof({ weight, arbitrary: usual }, { weight: 1, arbitrary: other })
 
 /** Payload lengths: mostly short, sometimes around and beyond the MTU. */
 const payloadBytes = fc.oneof(
@@ -114,14 +115,15 @@ function markRco (d: Buffer): void {
   d.writeUInt16BE(p, 22 + ihl + field)
 }
 
-export function buildVxlan (h: VxlanHeader, innerPacket: Buffer): Buffer {
+/** A VXLAN datagram from srcMac (the peer's VTEP; frames6.ts gives its own) carrying innerPacket. */
+export function buildVxlan (h: VxlanHeader, innerPacket: Buffer, srcMac = PEER_MAC): Buffer {
   const f = Buffer.alloc(22 + innerPacket.length)
   writeVxlan(f, 0, h.vni)
   f[0] = h.flags
   // reserved bits: bytes 1..3 and 7
   f[1] = h.reserved >>> 24; f[2] = (h.reserved >>> 16) & 255; f[3] = (h.reserved >>> 8) & 255; f[7] = h.reserved & 255
   h.dstMac.copy(f, 8)
-  PEER_MAC.copy(f, 14)
+  srcMac.copy(f, 14)
   f.writeUInt16BE(h.etherType, 20)
   innerPacket.copy(f, 22)
   return f

@@ -10,14 +10,14 @@ import fc from 'fast-check'
 import { contains6, ip6FromBytes, parseIp6 } from '../../src/packet/net6'
 import { fold, onesSum } from '../../src/packet/checksum'
 import { pseudoHeaderSum6At } from '../../src/packet/ipv6'
-import { writeVxlan } from '../../src/packet/vxlan'
 import { bytes, u8, u16 } from '../packet/builders'
 import { packet6, tcpBytes, udpBytes, icmp6Bytes } from '../packet/v6'
 import type { Ext } from '../packet/v6'
 import type { Datagram, From } from './drive'
+import { buildVxlan, mostly } from './frames'
+import type { VxlanHeader } from './frames'
 import { MTU6, NETWORK6, OUR_MAC6, OWN6, PEER6_SUBNET, PEER_MAC6 } from './drive6'
 
-const mostly = <T>(usual: fc.Arbitrary<T>, other: fc.Arbitrary<T>, weight = 6): fc.Arbitrary<T> => fc.oneof({ weight, arbitrary: usual }, { weight: 1, arbitrary: other })
 const host = (base: string): fc.Arbitrary<string> => fc.integer({ min: 1, max: 0xffff }).map((x) => base + x.toString(16))
 
 const src = mostly(host('fc00:0:0:1::'), fc.oneof(host('fc00:0:0:2::'), host('fc00:0:0:9::'), fc.constant('::1'), host('2001:db8::'), fc.constant('fe80::1')), 4)
@@ -55,7 +55,7 @@ function buildInner6 (p: Inner6): Buffer {
   return packet6({ src: p.src, dst: p.dst, nh: p.other, l4: Buffer.alloc(p.payload, 7), ext: p.ext, hop: p.hop })
 }
 
-interface Outer { flags: number, reserved: number, vni: number, dstMac: Buffer, etherType: number, rco: boolean }
+interface Outer extends VxlanHeader { rco: boolean }
 const outer: fc.Arbitrary<Outer> = fc.record({
   flags: mostly(fc.constant(0x08), u8, 12),
   reserved: mostly(fc.constant(0), fc.integer({ min: 1, max: 0xffffffff }), 12),
@@ -66,14 +66,7 @@ const outer: fc.Arbitrary<Outer> = fc.record({
 })
 
 function buildVxlan6 (h: Outer, inner: Buffer): Buffer {
-  const f = Buffer.alloc(22 + inner.length)
-  writeVxlan(f, 0, h.vni)
-  f[0] = h.flags
-  f[1] = h.reserved >>> 24; f[2] = (h.reserved >>> 16) & 255; f[3] = (h.reserved >>> 8) & 255; f[7] = h.reserved & 255
-  h.dstMac.copy(f, 8)
-  PEER_MAC6.copy(f, 14)
-  f.writeUInt16BE(h.etherType, 20)
-  inner.copy(f, 22)
+  const f = buildVxlan(h, inner, PEER_MAC6)
   // RCO: the R flag, where the inner TCP/UDP header starts, its checksum left as the pseudo-header sum
   const nh = inner.length >= 40 ? inner[6] : -1
   if (h.rco && (nh === 6 || nh === 17) && inner.length >= 40 + (nh === 6 ? 18 : 8)) {

@@ -49,6 +49,16 @@ function manager (client: KubeClient, attrs: LeaseAttrs, o: Partial<KubeManagerO
 const flannelOnes = (n: { metadata?: { annotations?: Record<string, string> } } | undefined): Record<string, string> =>
   Object.fromEntries(Object.entries(n?.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(P)).map(([k, v]) => [k.slice(P.length), v]))
 
+/** flanneld's six annotations of a host-gw node with both public addresses (backend data "null" in each family). */
+const hostGwAnnotations = (publicIP: string, publicIPv6: string): Record<string, string> => ({
+  'backend-data': 'null',
+  'backend-type': 'host-gw',
+  'backend-v6-data': 'null',
+  'kube-subnet-manager': 'true',
+  'public-ip': publicIP,
+  'public-ipv6': publicIPv6
+})
+
 test('dual stack, host-gw: the lease is both pod CIDRs; flanneld\'s six annotations are written (backend-v6-data "null"); peers come with subnet6 and leave with it', async (t) => {
   const { api: a, client } = await api(t)
   await a.addNode({ name: 'h1', podCIDRs: ['10.244.1.0/24', 'fc00:0:0:1::/64'] })
@@ -56,14 +66,7 @@ test('dual stack, host-gw: the lease is both pod CIDRs; flanneld\'s six annotati
   const { m } = manager(client, { publicIP: parseIp4('198.18.0.1'), publicIPv6: '2001:2::1', backendType: 'host-gw' })
   const lease = await m.acquire()
   assert.equal(leaseKey(lease), '10.244.1.0-24&fc00:0:0:1::-64')
-  assert.deepEqual(flannelOnes(await a.getNode('h1')), {
-    'backend-data': 'null',
-    'backend-type': 'host-gw',
-    'backend-v6-data': 'null',
-    'kube-subnet-manager': 'true',
-    'public-ip': '198.18.0.1',
-    'public-ipv6': '2001:2::1'
-  })
+  assert.deepEqual(flannelOnes(await a.getNode('h1')), hostGwAnnotations('198.18.0.1', '2001:2::1'))
   const seen: PeerEvent[] = []
   const ac = new AbortController()
   t.after(() => ac.abort())
@@ -114,14 +117,7 @@ test('IPv6 only, host-gw: the lease is 0.0.0.0/0 and the IPv6 pod CIDR; flanneld
   const { m } = manager(client, { publicIP: 0, publicIPv6: '2001:2::1', backendType: 'host-gw' }, { enableIPv4: false })
   const lease = await m.acquire()
   assert.equal(leaseKey(lease), '0.0.0.0-0&fc00:0:0:1::-64')
-  assert.deepEqual(flannelOnes(await a.getNode('h1')), {
-    'backend-data': 'null',
-    'backend-type': 'host-gw',
-    'backend-v6-data': 'null',
-    'kube-subnet-manager': 'true',
-    'public-ip': '0.0.0.0',
-    'public-ipv6': '2001:2::1'
-  })
+  assert.deepEqual(flannelOnes(await a.getNode('h1')), hostGwAnnotations('0.0.0.0', '2001:2::1'))
 })
 
 test('a pod CIDR outside IPv6Network is refused with flannel\'s error; a node without an IPv6 pod CIDR in an IPv6 network is refused clearly; nothing is written', async (t) => {

@@ -11,15 +11,15 @@ import assert from 'node:assert/strict'
 import { openUdp4, PacketBatch, PeerTable, probeOffloads, steerInnerFlow } from '../../src/native'
 import { SEGS_PARTIAL } from '../../src/native/batch'
 import { GSO_TCPV4, GSO_UDP_L4 } from '../../src/native/vnet'
-import type { PacketIo, Udp4 } from '../../src/native'
 import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
 import { finishPartialChecksum } from '../../src/packet/partial-checksum'
 import { IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, verifyIpv4Checksum, writeIpv4Header } from '../../src/packet/ipv4'
 import { parseIp4 } from '../../src/packet/ip'
 import { readTcpSeq, setTcp4Checksum, TCP_ACK, TCP_CWR, TCP_FIN, TCP_PSH, verifyTcp4Checksum, writeTcpHeader } from '../../src/packet/tcp'
 import { setUdp4Checksum, verifyUdp4Checksum, writeUdpHeader } from '../../src/packet/udp'
+import { ends as endsOf, LOOPBACK, pattern, put, receive } from './loopback'
+import type { Ends } from './loopback'
 
-const LOOPBACK = 0x7f000001
 /** encapsulation in front of the inner packet, as VXLAN's (8 + 14) */
 const PREFIX = 22
 /** the inner MSS of a 1450-byte VXLAN MTU with TCP timestamps: 1450 - 20 - 32 */
@@ -30,13 +30,6 @@ const UDP_MAX_PAYLOAD = 65507
 const offloads = probeOffloads()
 const gsoSkip = offloads.udpGso ? undefined : 'the kernel refuses UDP_SEGMENT (no UDP GSO)'
 const groSkip = gsoSkip ?? (offloads.udpGro ? undefined : 'the kernel refuses UDP_GRO')
-
-function pattern (len: number, tag: number): Buffer {
-  const b = Buffer.alloc(len)
-  // position-dependent with a period that is not a power of two: a slice from the wrong place differs
-  for (let i = 0; i < len; i++) b[i] = (i * 7 + Math.floor(i / 251) * 13 + tag) & 255
-  return b
-}
 
 function prefixBytes (tag: number): Buffer {
   return pattern(PREFIX, 100 + tag)
@@ -93,53 +86,6 @@ function ofFlow (b: Buffer, flow: number): Buffer {
   return b
 }
 
-interface Ends { a: Udp4, b: Udp4, tx: PacketBatch, rx: PacketBatch, peers: PeerTable, close: () => void }
-
-/** a sends, b receives (b with UDP_GRO if gro), both on loopback. */
-function ends (gro: boolean, txSlots = 4, txSlot = 65600): Ends {
-  const a = openUdp4({ addr: LOOPBACK, port: 0, batch: 64 })
-  const b = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro, rcvbuf: 8 << 20 })
-  const tx = new PacketBatch({ size: txSlots, slotSize: txSlot })
-  const rx = new PacketBatch({ size: 64, slotSize: gro ? 65600 : 2048 })
-  const peers = new PeerTable(2)
-  peers.set(0, LOOPBACK, b.port)
-  b.io.receiveInto(rx)
-  return { a, b, tx, rx, peers, close: () => { a.io.close(); b.io.close() } }
-}
-
-/** Put entry i of tx: prefix + packet, what segs says it is, to peer dest. */
-function put (tx: PacketBatch, i: number, prefix: Buffer, packet: Buffer, segs: number, dest = 0): void {
-  prefix.copy(tx.slab, tx.offsets[i])
-  packet.copy(tx.slab, tx.offsets[i] + prefix.length)
-  tx.lengths[i] = prefix.length + packet.length
-  tx.segs[i] = segs
-  tx.dests[i] = dest
-}
-
-interface Message { len: number, seg: number, bad: [number, number], from: number }
-interface Received { messages: Message[], datagrams: Buffer[] }
-
-/** Read until `want` datagrams (GRO messages split at their segment size) have arrived, or timeoutMs pass. */
-async function receive (io: PacketIo, rx: PacketBatch, want: number, timeoutMs = 2000): Promise<Received> {
-  const out: Received = { messages: [], datagrams: [] }
-  const deadline = Date.now() + timeoutMs
-  while (out.datagrams.length < want && Date.now() < deadline) {
-    const n = io.read()
-    for (let i = 0; i < n; i++) {
-      const len = rx.lengths[i]
-      if (len === 0 && rx.addrs[i] === 0) continue // dropped by the addon (an empty datagram keeps its sender)
-      const seg = rx.segs[i]
-      out.messages.push({ len, seg, bad: [rx.bad[2 * i], rx.bad[2 * i + 1]], from: rx.ports[i] })
-      const off = rx.offsets[i]
-      const step = seg === 0 ? len : seg
-      if (len === 0) out.datagrams.push(Buffer.alloc(0))
-      for (let at = 0; at < len; at += step) out.datagrams.push(Buffer.from(rx.slab.subarray(off + at, off + Math.min(len, at + step))))
-    }
-    if (n === 0) await new Promise((resolve) => setTimeout(resolve, 2)) // a bounded poll that returns what came by the deadline
-  }
-  return out
-}
-
 /**
  * Check that `got` are the segments the kernel's TSO would have cut from the
  * TCP super-packet `sup` at `mss`, each behind `prefix`.
@@ -176,6 +122,9 @@ function assertTcpSegments (got: Buffer[], prefix: Buffer, sup: Buffer, mss: num
     assert.ok(ip.subarray(hdr).equals(sup.subarray(hdr + j * mss, hdr + j * mss + chunk)), `segment ${j}: payload slice`)
   }
 }
+
+/** a sends, b receives (b with UDP_GRO if gro), both on 127.0.0.1. */
+const ends = (gro: boolean, txSlots?: number, txSlot?: number): Ends => endsOf(4, gro, txSlots, txSlot)
 
 function sendAll (e: Ends, count: number): void {
   assert.equal(e.a.io.send(count), count, 'every entry consumed')

@@ -9,93 +9,27 @@
 // checksum is verified with the pure-JS reference in ip6-ref.ts.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
 import v8 from 'node:v8'
 import vm from 'node:vm'
-import { openUdp4, openUdp6, PacketBatch, PeerTable, PeerTable6, probeOffloads, steerInnerFlow } from '../../src/native'
+import { openUdp6, PacketBatch, PeerTable6, probeOffloads, steerInnerFlow } from '../../src/native'
 import { SEGS_PARTIAL } from '../../src/native/batch'
 import { GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4 } from '../../src/native/vnet'
-import type { PacketIo } from '../../src/native'
-import { ip6Bytes, ip6Words, parseIp6 } from '../../src/packet/net6'
+import { ip6Bytes, ip6Words } from '../../src/packet/net6'
 import {
   makePartial6, partialChecksum6, setL4Checksum6, tcp6Packet, tcp6WithHopByHop, udp6Packet,
   verifyL4Checksum6, TCP_ACK, TCP_CWR, TCP_FIN, TCP_PSH
 } from './ip6-ref'
 import { gcCounter, tick } from '../dataplane/gc'
+import { ends, LOOP6, pattern, put, receive, v6Skip } from './loopback'
 
-const LOOP6 = parseIp6('::1')
-const LOOPBACK = 0x7f000001
 /** encapsulation in front of the inner packet, as VXLAN's (8 + 14) */
 const PREFIX = 22
 /** the inner MSS of a 1450-byte VXLAN MTU over IPv6 with TCP timestamps: 1450 - 40 - 32 */
 const MSS = 1378
 
-function v6Skip (): string | undefined {
-  const f = '/proc/sys/net/ipv6/conf/lo/disable_ipv6'
-  if (!existsSync(f)) return 'no IPv6 in this kernel'
-  if (readFileSync(f, 'utf8').trim() !== '0') return 'IPv6 is disabled on lo'
-  return undefined
-}
 const offloads = probeOffloads()
 const gsoSkip = v6Skip() ?? (offloads.udpGso ? undefined : 'the kernel refuses UDP_SEGMENT (no UDP GSO)')
 const groSkip = gsoSkip ?? (offloads.udpGro ? undefined : 'the kernel refuses UDP_GRO')
-
-function pattern (len: number, tag: number): Buffer {
-  const b = Buffer.alloc(len)
-  for (let i = 0; i < len; i++) b[i] = (i * 7 + Math.floor(i / 251) * 13 + tag) & 255
-  return b
-}
-
-interface Ends { a: PacketIo, b: PacketIo, tx: PacketBatch, rx: PacketBatch, close: () => void, peers: PeerTable | PeerTable6 }
-
-/** a sends to b over the given underlay family (b with UDP_GRO if gro). */
-function ends (family: 4 | 6, gro: boolean, txSlots = 4, txSlot = 65600): Ends {
-  const tx = new PacketBatch({ size: txSlots, slotSize: txSlot })
-  const rx = new PacketBatch({ size: 64, slotSize: gro ? 65600 : 2048 })
-  if (family === 6) {
-    const a = openUdp6({ addr: ip6Bytes(LOOP6), port: 0, batch: 64 })
-    const b = openUdp6({ addr: ip6Bytes(LOOP6), port: 0, batch: 64, gro, rcvbuf: 8 << 20 })
-    const peers = new PeerTable6(1)
-    peers.set(0, ip6Words(LOOP6), b.port)
-    b.io.receiveInto(rx)
-    return { a: a.io, b: b.io, tx, rx, peers, close: () => { a.io.close(); b.io.close() } }
-  }
-  const a = openUdp4({ addr: LOOPBACK, port: 0, batch: 64 })
-  const b = openUdp4({ addr: LOOPBACK, port: 0, batch: 64, gro, rcvbuf: 8 << 20 })
-  const peers = new PeerTable(1)
-  peers.set(0, LOOPBACK, b.port)
-  b.io.receiveInto(rx)
-  return { a: a.io, b: b.io, tx, rx, peers, close: () => { a.io.close(); b.io.close() } }
-}
-
-function put (tx: PacketBatch, i: number, prefix: Buffer, packet: Buffer, segs: number): void {
-  prefix.copy(tx.slab, tx.offsets[i])
-  packet.copy(tx.slab, tx.offsets[i] + prefix.length)
-  tx.lengths[i] = prefix.length + packet.length
-  tx.segs[i] = segs
-  tx.dests[i] = 0
-}
-
-interface Message { len: number, seg: number, bad: [number, number] }
-interface Received { messages: Message[], datagrams: Buffer[] }
-
-async function receive (io: PacketIo, rx: PacketBatch, want: number, timeoutMs = 2000): Promise<Received> {
-  const out: Received = { messages: [], datagrams: [] }
-  const deadline = Date.now() + timeoutMs
-  while (out.datagrams.length < want && Date.now() < deadline) {
-    const n = io.read()
-    for (let i = 0; i < n; i++) {
-      const len = rx.lengths[i]
-      const seg = rx.segs[i]
-      out.messages.push({ len, seg, bad: [rx.bad[2 * i], rx.bad[2 * i + 1]] })
-      const off = rx.offsets[i]
-      const step = seg === 0 ? len : seg
-      for (let at = 0; at < len; at += step) out.datagrams.push(Buffer.from(rx.slab.subarray(off + at, off + Math.min(len, at + step))))
-    }
-    if (n === 0) await new Promise((resolve) => setTimeout(resolve, 2)) // a bounded poll that returns what came by the deadline
-  }
-  return out
-}
 
 /**
  * `got` are the segments the kernel's TSO would cut from the TCPv6
@@ -138,14 +72,14 @@ for (const family of [6, 4] as const) {
   test(`a 20 KB TCPv6 super-packet behind a 22-byte prefix, sent on a udp${family} socket, arrives as the segments TSO would cut`, { skip: gsoSkip }, async () => {
     const e = ends(family, false)
     try {
-      e.a.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
+      e.a.io.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
       const prefix = pattern(PREFIX, 100 + family)
       const sup = tcp6Packet({ payload: pattern(20000, family), seq: 0xffffd000, flags: TCP_ACK | TCP_PSH | TCP_CWR | TCP_FIN })
       put(e.tx, 0, prefix, sup, (GSO_TCPV6 << 16) | MSS)
-      assert.equal(e.a.send(1), 1)
-      const r = await receive(e.b, e.rx, 15)
+      assert.equal(e.a.io.send(1), 1)
+      const r = await receive(e.b.io, e.rx, 15)
       assertTcp6Segments(r.datagrams, prefix, sup, MSS)
-      const s = e.a.stats()
+      const s = e.a.io.stats()
       assert.equal(s.txSegmented, 15)
       assert.equal(s.txGsoSegments, 15, 'all 15 in one UDP_SEGMENT send')
       assert.equal(s.txDropBadGso, 0)
@@ -156,13 +90,13 @@ for (const family of [6, 4] as const) {
 test('a 64 KB TCPv6 super-packet over udp6 with UDP_GRO on the receiver: 2 messages of whole segments, all correct', { skip: groSkip }, async () => {
   const e = ends(6, true)
   try {
-    e.a.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
     const prefix = pattern(PREFIX, 7)
     const sup = tcp6Packet({ payload: pattern(64000, 7), flags: TCP_ACK | TCP_PSH })
     put(e.tx, 0, prefix, sup, (GSO_TCPV6 << 16) | MSS)
-    assert.equal(e.a.send(1), 1)
+    assert.equal(e.a.io.send(1), 1)
     const n = Math.ceil(64000 / MSS)
-    const r = await receive(e.b, e.rx, n)
+    const r = await receive(e.b.io, e.rx, n)
     assert.equal(r.messages.length, 2)
     assert.equal(r.messages[0].seg, PREFIX + 72 + MSS)
     assertTcp6Segments(r.datagrams, prefix, sup, MSS)
@@ -172,28 +106,28 @@ test('a 64 KB TCPv6 super-packet over udp6 with UDP_GRO on the receiver: 2 messa
 test('with SEGS_PARTIAL, TCPv6 segments carry only the IPv6 pseudo-header sum; finished, they are what TSO writes', { skip: gsoSkip }, async () => {
   const e = ends(6, false)
   try {
-    e.a.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
     const prefix = pattern(PREFIX, 30)
     const sup = tcp6Packet({ payload: pattern(10000, 30), flags: TCP_ACK | TCP_PSH })
     put(e.tx, 0, prefix, sup, (GSO_TCPV6 << 16) | MSS | SEGS_PARTIAL)
-    assert.equal(e.a.send(1), 1)
-    const r = await receive(e.b, e.rx, 8)
+    assert.equal(e.a.io.send(1), 1)
+    const r = await receive(e.b.io, e.rx, 8)
     assertTcp6Segments(r.datagrams, prefix, sup, MSS, true)
-    assert.equal(e.a.stats().txCsumPartial, 8)
+    assert.equal(e.a.io.stats().txCsumPartial, 8)
   } finally { e.close() }
 })
 
 test('a UDP-over-IPv6 super-packet (GSO_UDP_L4) is cut into datagrams with their own length and checksum, whole or partial', { skip: gsoSkip }, async () => {
   const e = ends(6, false)
   try {
-    e.a.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
     const prefix = pattern(PREFIX, 31)
     const payload = pattern(6000, 31)
     const sup = udp6Packet(payload)
     put(e.tx, 0, prefix, sup, (GSO_UDP_L4 << 16) | 1200)
     put(e.tx, 1, prefix, sup, (GSO_UDP_L4 << 16) | 1200 | SEGS_PARTIAL)
-    assert.equal(e.a.send(2), 2)
-    const r = await receive(e.b, e.rx, 10)
+    assert.equal(e.a.io.send(2), 2)
+    const r = await receive(e.b.io, e.rx, 10)
     assert.equal(r.datagrams.length, 10)
     r.datagrams.forEach((d, k) => {
       const j = k % 5
@@ -210,14 +144,14 @@ test('a UDP-over-IPv6 super-packet (GSO_UDP_L4) is cut into datagrams with their
       }
       assert.ok(verifyL4Checksum6(ip), `datagram ${k}: UDP checksum over the IPv6 pseudo-header`)
     })
-    assert.equal(e.a.stats().txCsumPartial, 5)
+    assert.equal(e.a.io.stats().txCsumPartial, 5)
   } finally { e.close() }
 })
 
 test('IPv6 super-packets that cannot be segmented are dropped, each counted once, and the rest of the batch goes', { skip: gsoSkip }, async () => {
   const e = ends(6, false, 8, 8192)
   try {
-    e.a.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
     const prefix = pattern(PREFIX, 10)
     const good = tcp6Packet({ payload: pattern(2500, 10) })
     const entries: Array<[string, Buffer, number]> = [
@@ -229,18 +163,18 @@ test('IPv6 super-packets that cannot be segmented are dropped, each counted once
       ['good', good, (GSO_TCPV6 << 16) | 1000]
     ]
     entries.forEach(([, pkt, segs], i) => put(e.tx, i, prefix, pkt, segs))
-    assert.equal(e.a.send(entries.length), entries.length)
-    const r = await receive(e.b, e.rx, 3)
+    assert.equal(e.a.io.send(entries.length), entries.length)
+    const r = await receive(e.b.io, e.rx, 3)
     assertTcp6Segments(r.datagrams, prefix, good, 1000)
-    assert.equal(e.a.stats().txDropBadGso, entries.length - 1)
+    assert.equal(e.a.io.stats().txDropBadGso, entries.length - 1)
   } finally { e.close() }
 })
 
 test('checkInner on IPv6: a corrupt TCP or UDP segment is flagged, a partial one finished, one with an extension header left unchecked', { skip: gsoSkip }, async () => {
   const e = ends(6, false, 8, 2048)
   try {
-    e.a.sendFrom(e.tx, e.peers, { gso: true })
-    e.b.receiveInto(e.rx, { checkInner: PREFIX })
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true })
+    e.b.io.receiveInto(e.rx, { checkInner: PREFIX })
     const prefix = pattern(PREFIX, 20)
     const good = tcp6Packet({ payload: pattern(500, 20) })
     const corrupt = tcp6Packet({ payload: pattern(500, 21) })
@@ -255,10 +189,10 @@ test('checkInner on IPv6: a corrupt TCP or UDP segment is flagged, a partial one
     const goodUdp = udp6Packet(pattern(301, 25))
     const sent = [good, corrupt, partial, badUdp, extCorrupt, goodUdp]
     sent.forEach((p, i) => put(e.tx, i, prefix, p, 0))
-    assert.equal(e.a.send(sent.length), sent.length)
-    const r = await receive(e.b, e.rx, sent.length)
+    assert.equal(e.a.io.send(sent.length), sent.length)
+    const r = await receive(e.b.io, e.rx, sent.length)
     assert.deepEqual(r.messages.map((m) => m.bad), [[0, 0], [1, 0], [0, 0], [1, 0], [0, 0], [0, 0]])
-    assert.equal(e.b.stats().rxCsumFinished, 1)
+    assert.equal(e.b.io.stats().rxCsumFinished, 1)
     assert.ok(r.datagrams[2].subarray(PREFIX).equals(finished), 'the finished checksum is the one the sender would have computed')
     assert.ok(r.datagrams[4].subarray(PREFIX).equals(extCorrupt), 'the packet with an extension header is left as it came')
   } finally { e.close() }
@@ -267,8 +201,8 @@ test('checkInner on IPv6: a corrupt TCP or UDP segment is flagged, a partial one
 test('checkInner on a UDP_GRO read of inner IPv6 segments over udp6 sets one bad bit per segment, above the 32nd too', { skip: groSkip }, async () => {
   const e = ends(6, true, 40, 2048)
   try {
-    e.a.sendFrom(e.tx, e.peers, { gso: true, coalesce: true })
-    e.b.receiveInto(e.rx, { checkInner: PREFIX })
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true, coalesce: true })
+    e.b.io.receiveInto(e.rx, { checkInner: PREFIX })
     const prefix = pattern(PREFIX, 30)
     const packets = Array.from({ length: 40 }, (_, i) => tcp6Packet({ payload: pattern(1000, 30 + i), seq: 1 + i * 1000 }))
     packets[3][700] ^= 0x10
@@ -276,11 +210,11 @@ test('checkInner on a UDP_GRO read of inner IPv6 segments over udp6 sets one bad
     const want10 = Buffer.from(packets[10])
     makePartial6(packets[10])
     packets.forEach((p, i) => put(e.tx, i, prefix, p, 0))
-    assert.equal(e.a.send(40), 40)
-    const r = await receive(e.b, e.rx, 40)
+    assert.equal(e.a.io.send(40), 40)
+    const r = await receive(e.b.io, e.rx, 40)
     assert.equal(r.messages.length, 1, 'one coalesced read')
     assert.deepEqual(r.messages[0].bad, [1 << 3, 1 << (35 - 32)])
-    assert.equal(e.b.stats().rxCsumFinished, 1)
+    assert.equal(e.b.io.stats().rxCsumFinished, 1)
     assert.ok(r.datagrams[10].subarray(PREFIX).equals(want10), 'segment 10 finished in place')
   } finally { e.close() }
 })
@@ -333,8 +267,8 @@ test('udp6 batches of TCPv6 super-packets cut into segments, read back with GRO 
   const gc = vm.runInNewContext('gc') as () => void
   const e = ends(6, true, 2, 65600)
   try {
-    e.a.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
-    e.b.receiveInto(e.rx, { checkInner: PREFIX })
+    e.a.io.sendFrom(e.tx, e.peers, { gso: true, inner: PREFIX })
+    e.b.io.receiveInto(e.rx, { checkInner: PREFIX })
     const sup = tcp6Packet({ payload: pattern(20 * MSS, 40) })
     put(e.tx, 0, pattern(PREFIX, 40), sup, (GSO_TCPV6 << 16) | MSS)
     put(e.tx, 1, pattern(PREFIX, 41), tcp6Packet({ payload: pattern(10, 41) }), 0)
@@ -342,9 +276,9 @@ test('udp6 batches of TCPv6 super-packets cut into segments, read back with GRO 
     const rounds = (n: number, entry: number): void => {
       for (let k = 0; k < n; k++) {
         if (entry === 1) e.tx.moveToFront(1, 1)
-        e.a.send(1)
+        e.a.io.send(1)
         if (entry === 1) { e.tx.offsets[0] = 0; e.tx.lengths[0] = PREFIX + sup.length; e.tx.segs[0] = (GSO_TCPV6 << 16) | MSS }
-        for (let r = e.b.read(); r > 0; r = e.b.read()) for (let i = 0; i < r; i++) segments += e.rx.segs[i] === 0 ? 1 : Math.ceil(e.rx.lengths[i] / e.rx.segs[i])
+        for (let r = e.b.io.read(); r > 0; r = e.b.io.read()) for (let i = 0; i < r; i++) segments += e.rx.segs[i] === 0 ? 1 : Math.ceil(e.rx.lengths[i] / e.rx.segs[i])
       }
     }
     const gcs = gcCounter(t)

@@ -5,19 +5,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { openUdp4, PacketBatch, PeerTable } from '../../src/native'
-import type { Udp4 } from '../../src/native'
+import { fill, groRoundTrip, gsoRoundTrip, LOOPBACK, pair as pairOf } from './loopback'
 
-const LOOPBACK = 0x7f000001
-
-function pair (batch: number): { a: Udp4, b: Udp4, close: () => void } {
-  const a = openUdp4({ addr: LOOPBACK, port: 0, batch, rcvbuf: 4 << 20 })
-  const b = openUdp4({ addr: LOOPBACK, port: 0, batch, rcvbuf: 4 << 20 })
-  return { a, b, close: () => { a.io.close(); b.io.close() } }
-}
-
-function fill (buf: Buffer, off: number, len: number, tag: number): void {
-  for (let j = 0; j < len; j++) buf[off + j] = (tag * 131 + j * 7) & 255
-}
+const pair = (batch: number): ReturnType<typeof pairOf> => pairOf(4, batch)
 
 test('random batches of 1..64 datagrams of random sizes arrive byte-exact and in order, one callback per batch', async () => {
   const { a, b, close } = pair(64)
@@ -123,23 +113,7 @@ test('an empty receive queue shows up as an EAGAIN count, not an error', () => {
 test('UDP GSO: one send of a 4-segment message arrives as 4 datagrams (or one GRO read of 4 segments)', () => {
   const { a, b, close } = pair(8)
   try {
-    const tx = new PacketBatch({ size: 1, slotSize: 4096 })
-    const rx = new PacketBatch({ size: 8, slotSize: 2048 })
-    const peers = new PeerTable(1)
-    peers.set(0, LOOPBACK, b.port)
-    a.io.sendFrom(tx, peers, true)
-    b.io.receiveInto(rx)
-    tx.lengths[0] = 4 * 1000
-    tx.segs[0] = 1000
-    fill(tx.slab, 0, 4000, 3)
-    assert.equal(a.io.send(1), 1)
-    assert.equal(a.io.stats().txGsoSegments, 4)
-    const n = b.io.read()
-    assert.equal(n, 4)
-    for (let i = 0; i < 4; i++) {
-      assert.equal(rx.lengths[i], 1000)
-      assert.ok(rx.slab.subarray(rx.offsets[i], rx.offsets[i] + 1000).equals(tx.slab.subarray(i * 1000, (i + 1) * 1000)))
-    }
+    gsoRoundTrip(a, b)
   } finally { close() }
 })
 
@@ -147,20 +121,6 @@ test('UDP GRO: a socket with GRO on reads a GSO send as one coalesced message an
   const a = openUdp4({ addr: LOOPBACK, port: 0, batch: 4 })
   const b = openUdp4({ addr: LOOPBACK, port: 0, batch: 4, gro: true })
   try {
-    const tx = new PacketBatch({ size: 1, slotSize: 8192 })
-    const rx = new PacketBatch({ size: 4, slotSize: 65536 })
-    const peers = new PeerTable(1)
-    peers.set(0, LOOPBACK, b.port)
-    a.io.sendFrom(tx, peers, true)
-    b.io.receiveInto(rx)
-    tx.lengths[0] = 3 * 1200 + 500
-    tx.segs[0] = 1200
-    fill(tx.slab, 0, tx.lengths[0], 9)
-    assert.equal(a.io.send(1), 1)
-    assert.equal(b.io.read(), 1)
-    assert.equal(rx.lengths[0], 4100)
-    assert.equal(rx.segs[0], 1200)
-    assert.equal(b.io.stats().rxGroSegments, 4)
-    assert.ok(rx.slab.subarray(0, 4100).equals(tx.slab.subarray(0, 4100)))
+    groRoundTrip(a, b)
   } finally { a.io.close(); b.io.close() }
 })

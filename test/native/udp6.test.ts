@@ -6,34 +6,17 @@
 // namespaces is in netns6.test.ts.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
 import { constants, openUdp4, openUdp6, PacketBatch, PeerTable, PeerTable6, probeOffloads, socketBuffers } from '../../src/native'
-import type { Udp6 } from '../../src/native'
-import { ip6Bytes, ip6FromWords, ip6Words, parseIp6 } from '../../src/packet/net6'
+import { ip6Bytes, ip6FromWords, ip6Words } from '../../src/packet/net6'
+import { fill, groRoundTrip, gsoRoundTrip, LOOP6, pair as pairOf, v6Skip } from './loopback'
 
-const LOOP6 = parseIp6('::1')
 const LOOP6_BYTES = ip6Bytes(LOOP6)
-
-function v6Skip (): string | undefined {
-  const f = '/proc/sys/net/ipv6/conf/lo/disable_ipv6'
-  if (!existsSync(f)) return 'no IPv6 in this kernel'
-  if (readFileSync(f, 'utf8').trim() !== '0') return 'IPv6 is disabled on lo'
-  return undefined
-}
 const skip = v6Skip()
 const offloads = skip === undefined ? probeOffloads() : undefined
 const gsoSkip = skip ?? (offloads?.udpGso === true ? undefined : 'the kernel refuses UDP_SEGMENT (no UDP GSO)')
 const groSkip = gsoSkip ?? (offloads?.udpGro === true ? undefined : 'the kernel refuses UDP_GRO')
 
-function pair (batch: number, gro = false): { a: Udp6, b: Udp6, close: () => void } {
-  const a = openUdp6({ addr: LOOP6_BYTES, port: 0, batch, rcvbuf: 4 << 20 })
-  const b = openUdp6({ addr: LOOP6_BYTES, port: 0, batch, rcvbuf: 4 << 20, gro })
-  return { a, b, close: () => { a.io.close(); b.io.close() } }
-}
-
-function fill (buf: Buffer, off: number, len: number, tag: number): void {
-  for (let j = 0; j < len; j++) buf[off + j] = (tag * 131 + j * 7) & 255
-}
+const pair = (batch: number, gro = false): ReturnType<typeof pairOf> => pairOf(6, batch, gro)
 
 test('a udp6 batch sent through a PeerTable6 arrives byte-exact, in order, with each sender in addrs6 and ports (addrs 0)', { skip }, async () => {
   const { a, b, close } = pair(64)
@@ -160,45 +143,16 @@ test('a udp6 send to an unknown destination index drops that datagram, counted, 
 test('UDP GSO over IPv6: one send of a 4-segment message arrives as 4 datagrams', { skip: gsoSkip }, () => {
   const { a, b, close } = pair(8)
   try {
-    const tx = new PacketBatch({ size: 1, slotSize: 4096 })
-    const rx = new PacketBatch({ size: 8, slotSize: 2048 })
-    const peers = new PeerTable6(1)
-    peers.set(0, ip6Words(LOOP6), b.port)
-    a.io.sendFrom(tx, peers, true)
-    b.io.receiveInto(rx)
-    tx.lengths[0] = 4 * 1000
-    tx.segs[0] = 1000
-    fill(tx.slab, 0, 4000, 3)
-    assert.equal(a.io.send(1), 1)
-    assert.equal(a.io.stats().txGsoSegments, 4)
-    assert.equal(b.io.read(), 4)
-    for (let i = 0; i < 4; i++) {
-      assert.equal(rx.lengths[i], 1000)
-      assert.equal(ip6FromWords(rx.addrs6, 4 * i), LOOP6)
-      assert.ok(rx.slab.subarray(rx.offsets[i], rx.offsets[i] + 1000).equals(tx.slab.subarray(i * 1000, (i + 1) * 1000)))
-    }
+    const rx = gsoRoundTrip(a, b)
+    for (let i = 0; i < 4; i++) assert.equal(ip6FromWords(rx.addrs6, 4 * i), LOOP6)
   } finally { close() }
 })
 
 test('UDP GRO over IPv6: a socket with GRO on reads a GSO send as one coalesced message with its segment size', { skip: groSkip }, () => {
   const { a, b, close } = pair(4, true)
   try {
-    const tx = new PacketBatch({ size: 1, slotSize: 8192 })
-    const rx = new PacketBatch({ size: 4, slotSize: 65536 })
-    const peers = new PeerTable6(1)
-    peers.set(0, ip6Words(LOOP6), b.port)
-    a.io.sendFrom(tx, peers, true)
-    b.io.receiveInto(rx)
-    tx.lengths[0] = 3 * 1200 + 500
-    tx.segs[0] = 1200
-    fill(tx.slab, 0, tx.lengths[0], 9)
-    assert.equal(a.io.send(1), 1)
-    assert.equal(b.io.read(), 1)
-    assert.equal(rx.lengths[0], 4100)
-    assert.equal(rx.segs[0], 1200)
-    assert.equal(b.io.stats().rxGroSegments, 4)
+    const rx = groRoundTrip(a, b)
     assert.equal(ip6FromWords(rx.addrs6, 0), LOOP6)
-    assert.ok(rx.slab.subarray(0, 4100).equals(tx.slab.subarray(0, 4100)))
   } finally { close() }
 })
 

@@ -32,7 +32,7 @@ const S1 = parseCidr('10.244.1.0/24')
 const S2 = parseCidr('10.244.2.0/24')
 
 /** Collect watch batches until `until` says stop (bounded by timeoutMs). */
-async function watchUntil (store: Store, from: number, until: (all: WatchBatch[]) => boolean, timeoutMs = 8000): Promise<WatchBatch[]> {
+export async function watchUntil (store: Store, from: number, until: (all: WatchBatch[]) => boolean, timeoutMs = 8000): Promise<WatchBatch[]> {
   const ac = new AbortController()
   const timer = setTimeout(() => ac.abort(), timeoutMs) // a bound: the watch ends as soon as `until` holds
   const seen: WatchBatch[] = []
@@ -48,7 +48,8 @@ async function watchUntil (store: Store, from: number, until: (all: WatchBatch[]
   return seen
 }
 
-async function withStore (h: StoreHarness, t: TestContext, fn: (s: Store) => Promise<void>): Promise<void> {
+/** Run fn on a fresh store, closed after the test. */
+export async function withStore (h: StoreHarness, t: TestContext, fn: (s: Store) => Promise<void>): Promise<void> {
   const s = await h.open()
   t.after(() => s.close())
   await fn(s)

@@ -12,7 +12,8 @@ import { leaseKey } from '../../src/subnet/lease'
 import type { Lease, LeaseAttrs } from '../../src/subnet/lease'
 import { parseIp4 } from '../../src/packet/ip'
 import { StoreError } from '../../src/store/store'
-import type { Store, WatchBatch } from '../../src/store/store'
+import type { Store } from '../../src/store/store'
+import { watchUntil, withStore } from './conformance'
 import type { StoreHarness } from './conformance'
 
 const attrs = (n: number): LeaseAttrs => ({
@@ -32,22 +33,6 @@ const C6 = parseCidr6('fc00:0:0:3::/64')
 
 const names = (ls: readonly Lease[]): string[] => ls.map((l) => leaseKey(l)).sort()
 
-async function watchUntil (store: Store, from: number, until: (all: WatchBatch[]) => boolean, timeoutMs = 8000): Promise<WatchBatch[]> {
-  const ac = new AbortController()
-  const timer = setTimeout(() => ac.abort(), timeoutMs) // a bound: the watch ends as soon as `until` holds
-  const seen: WatchBatch[] = []
-  try {
-    for await (const b of store.watchLeases(from, { signal: ac.signal })) {
-      seen.push(b)
-      if (until(seen)) break
-    }
-  } finally {
-    clearTimeout(timer)
-    ac.abort()
-  }
-  return seen
-}
-
 const isEexist = (e: unknown): boolean => e instanceof StoreError && e.code === 'EEXIST'
 
 /** Extra for the IPv6 half: whether the store refuses a lease that repeats either subnet of another key (the embedded stores do; etcd keys alone). */
@@ -57,11 +42,7 @@ export interface StoreHarness6 extends StoreHarness {
 
 export function storeConformance6 (name: string, h: StoreHarness6, skip?: string): void {
   const it = (title: string, fn: (s: Store, t: TestContext) => Promise<void>, skipThis?: string): void => {
-    test(`${name} (IPv6): ${title}`, { skip: skip ?? skipThis }, async (t) => {
-      const s = await h.open()
-      t.after(() => s.close())
-      await fn(s, t)
-    })
+    test(`${name} (IPv6): ${title}`, { skip: skip ?? skipThis }, async (t) => { await withStore(h, t, (s) => fn(s, t)) })
   }
 
   it('creates dual-stack and IPv6-only leases under flannel\'s keys, lists them with subnet6 and the IPv6 attributes', async (s) => {

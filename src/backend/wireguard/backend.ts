@@ -24,7 +24,13 @@
 //    {"PublicKey","Port":<ListenPortV6>} only with IPv6 on, as flannel's
 //    newSubnetAttrs; an IPv6-only network (EnableIPv4 false) has that device
 //    alone. The MTU keeps flannel's 80 less, which covers an IPv6 outer header.
-//    The single-device Modes (auto, ipv4, ipv6) carry IPv4 alone in weft.
+// 7. flannel's single-device Modes with IPv6: `ipv4` and `ipv6` put both
+//    families on `weft-wg` (ListenPort), each peer one endpoint of the
+//    Mode's family (single.ts); IPv6-only, `ipv6` and `auto` are `weft-wg`
+//    over IPv6 alone. In these Modes BackendV6Data's Port is ListenPort, the
+//    port the one device listens on (flannel v0.28 writes ListenPortV6 there,
+//    where nothing listens). `auto` on a dual-stack network: one family for
+//    the node, by flannel's rule (single.ts autoFamily).
 import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { openUdp4 } from '../../native'
 import type { WireguardBackendConfig } from '../../subnet/config'
@@ -37,6 +43,7 @@ import type { KeyPair } from '../../wireguard/keys'
 import { peerData } from './peer-key'
 import { CONTROL_DESTS, WgLoops } from './loops'
 import { startWg6 } from './start6'
+import { autoFamily, startSingle } from './single'
 import { ip6ToString } from '../../packet/net6'
 import { WeftError } from '../../errors'
 import { DualNetwork } from '../tun/dual'
@@ -52,7 +59,8 @@ export class WireguardBackend implements Backend {
   private keys: KeyPair | undefined
 
   constructor (private readonly ctx: BackendContext, private readonly cfg: WireguardBackendConfig) {
-    if (ctx.config.enableIPv6 && cfg.mode !== 'separate') throw new WeftError('ECONFIG', `Backend.Mode "${cfg.mode}" with EnableIPv6: weft's wireguard carries IPv6 in the "separate" Mode only (flannel's default: weft-wg-v6 on ListenPortV6)`)
+    const { enableIPv4, enableIPv6 } = ctx.config
+    if (enableIPv6 && !enableIPv4 && cfg.mode === 'ipv4') throw new WeftError('ECONFIG', 'Backend.Mode "ipv4" with EnableIPv4 false: an IPv6-only network has no IPv4 endpoints (use "separate", "auto" or "ipv6")')
     if (ctx.config.enableIPv6 && ctx.publicIPv6 === undefined) throw new WeftError('ECONFIG', 'EnableIPv6 is set but this node has no public IPv6 address (give one with --public-ipv6)')
   }
 
@@ -73,7 +81,7 @@ export class WireguardBackend implements Backend {
       // flannel's newSubnetAttrs: BackendData only with IPv4 on, BackendV6Data
       // only with IPv6 on; field order PublicKey, Port
       ...(enableIPv4 ? { backendData: { PublicKey: key, Port: this.cfg.listenPort } } : {}),
-      ...(enableIPv6 ? { backendV6Data: { PublicKey: key, Port: this.cfg.listenPortV6 } } : {})
+      ...(enableIPv6 ? { backendV6Data: { PublicKey: key, Port: this.single() ? this.cfg.listenPort : this.cfg.listenPortV6 } } : {})
     }
   }
 
@@ -81,10 +89,16 @@ export class WireguardBackend implements Backend {
     return podMtu(this.cfg, this.ctx.underlay.mtu)
   }
 
+  /** One device for both families (flannel's Modes auto, ipv4, ipv6), with IPv6 on. */
+  private single (): boolean {
+    return this.ctx.config.enableIPv6 && this.cfg.mode !== 'separate'
+  }
+
   async start (lease: Lease): Promise<Network> {
     const { enableIPv4, enableIPv6 } = this.ctx.config
     if (!enableIPv6) return await this.start4(lease)
-    if (!enableIPv4) return await this.start6(lease)
+    if (!enableIPv4) return await this.start6(lease, this.single())
+    if (this.single()) return await this.startSingle(lease)
     const v4 = await this.start4(lease)
     try {
       return new DualNetwork(v4, await this.start6(lease))
@@ -94,24 +108,38 @@ export class WireguardBackend implements Backend {
     }
   }
 
-  /** weft-wg-v6: the IPv6 pods over the IPv6 underlay, on ListenPortV6. */
-  private async start6 (lease: Lease): Promise<Network> {
+  /** Both families on weft-wg (Modes ipv4, ipv6), one endpoint per peer. */
+  private async startSingle (lease: Lease): Promise<Network> {
     const { log } = this.ctx
     const keys = this.keyPair()
+    const auto = this.cfg.mode === 'auto'
+    const mode = auto ? autoFamily({ publicIP: this.ctx.underlay.publicIP, publicIPv6: this.ctx.publicIPv6 }) : this.cfg.mode === 'ipv6' ? 'ipv6' : 'ipv4'
+    const { network, loops } = await startSingle({ ctx: this.ctx, lease, mtu: this.mtu(), device: WIREGUARD_DEVICE, mode, auto, listenPort: this.cfg.listenPort, keys, psk: this.cfg.psk === '' ? undefined : parsePsk(this.cfg.psk), persistentKeepalive: this.cfg.persistentKeepalive, capacity: FDB6_CAPACITY })
+    await loops.startUapi().catch((err: Error) => log.warn({ err: err.message }, '`wg show` will not see this node: the UAPI socket could not be made'))
+    log.info({ mode: this.cfg.mode, family: mode, port: this.cfg.listenPort, publicKey: keys.publicKey.toString('base64'), uapi: loops.uapiPath }, 'WireGuard dataplane running, both families on one device')
+    return network
+  }
+
+  /** weft-wg-v6: the IPv6 pods over the IPv6 underlay, on ListenPortV6; IPv6-only in a single-device Mode: weft-wg on ListenPort. */
+  private async start6 (lease: Lease, single = false): Promise<Network> {
+    const { log } = this.ctx
+    const keys = this.keyPair()
+    const name = single ? WIREGUARD_DEVICE : WIREGUARD_DEVICE_V6
+    const port = single ? this.cfg.listenPort : this.cfg.listenPortV6
     const { network, loops, device } = await startWg6({
       ctx: this.ctx,
       lease,
       mtu: this.mtu(),
-      device: WIREGUARD_DEVICE_V6,
+      device: name,
       keepsRules: !this.ctx.config.enableIPv4,
-      listenPort: this.cfg.listenPortV6,
+      listenPort: port,
       keys,
       psk: this.cfg.psk === '' ? undefined : parsePsk(this.cfg.psk),
       persistentKeepalive: this.cfg.persistentKeepalive,
       capacity: FDB6_CAPACITY
     })
-    await loops.startUapi().catch((err: Error) => log.warn({ err: err.message, device: WIREGUARD_DEVICE_V6 }, '`wg show` will not see this device: the UAPI socket could not be made'))
-    log.info({ port: this.cfg.listenPortV6, publicKey: keys.publicKey.toString('base64'), publicIPv6: ip6ToString(this.ctx.publicIPv6 as bigint), offloads: device.offloads, uapi: loops.uapiPath }, 'WireGuard IPv6 dataplane running')
+    await loops.startUapi().catch((err: Error) => log.warn({ err: err.message, device: name }, '`wg show` will not see this device: the UAPI socket could not be made'))
+    log.info({ port, publicKey: keys.publicKey.toString('base64'), publicIPv6: ip6ToString(this.ctx.publicIPv6 as bigint), offloads: device.offloads, uapi: loops.uapiPath }, 'WireGuard IPv6 dataplane running')
     return network
   }
 

@@ -6,7 +6,10 @@
 // 2. per packet: an IPv4 packet within the MTU (or a super-packet of a kind
 //    the addon segments), whose destination subnet has a peer (Fdb.lookup),
 //    or, on the IPv6 device (weft-wg-v6), an IPv6 packet (TCPv6 super-packets
-//    too) whose destination an Fdb6 holds (Fdb6.lookupAt),
+//    too) whose destination an Fdb6 holds (Fdb6.lookupAt); a device that
+//    carries both families (flannel's single-device Modes) looks each
+//    packet up in its family's table, an IPv6 entry naming its peer's index
+//    in the IPv4 table (inner6.peerOf),
 //    with a session: the peer reserves one counter per segment (Peer.send);
 //    without one the peer has started a handshake, and the packet is kept
 //    for it (a few per peer, as WireGuard stages them) or dropped (no_session)
@@ -42,8 +45,10 @@ export interface WgInsideOptions {
   /** the socket's send batch (the sealer's output) */
   tx: PacketBatch
   sealer: WgSealer
-  /** an Fdb6 makes this the IPv6 device's loop (IPv6 packets only) */
+  /** the peers' table (its indexes are the peers'); an Fdb6 makes this the IPv6 device's loop */
   fdb: Fdb | Fdb6
+  /** a device of both families: the IPv6 table beside the IPv4 one, and the IPv4 index of each of its entries */
+  inner6?: Inner6
   /** the WireGuard peer at each table index, or undefined */
   peers: Array<Peer | undefined>
   stats: Float64Array
@@ -67,6 +72,12 @@ export interface WgInsideOptions {
   stage: (peer: Peer, slab: Buffer, ip: number, len: number, needsCsum: boolean) => boolean
 }
 
+/** The IPv6 half of a device that carries both families: its table, and each entry's peer (an index of the IPv4 table, -1 none). */
+export interface Inner6 {
+  fdb: Fdb6
+  peerOf: Int32Array
+}
+
 export class WgInside {
   /** entries of the TUN batch read */
   private entries = 0
@@ -86,13 +97,15 @@ export class WgInside {
    * counters again: a nonce used twice under one key).
    */
   private readonly keypairs: Array<Keypair | null>
-  /** the IPv6 device's table, or undefined on the IPv4 device */
+  /** the tables of the families this device carries, and the IPv6 table's peer indexes (undefined: its own) */
   private readonly fdb6: Fdb6 | undefined
   private readonly fdb4: Fdb | undefined
+  private readonly map6: Int32Array | undefined
 
   constructor (private readonly o: WgInsideOptions) {
-    this.fdb6 = 'lookupAt' in o.fdb ? o.fdb : undefined
+    this.fdb6 = 'lookupAt' in o.fdb ? o.fdb : o.inner6?.fdb
     this.fdb4 = 'lookupAt' in o.fdb ? undefined : o.fdb
+    this.map6 = 'lookupAt' in o.fdb ? undefined : o.inner6?.peerOf
     o.tun.receiveInto(o.rx, { vnet: o.vnet })
     this.endpointSeen = new Int32Array(o.fdb.capacity).fill(-1)
     this.keypairs = new Array<Keypair | null>(o.rx.size).fill(null)
@@ -121,9 +134,10 @@ export class WgInside {
     const perPeer = o.fdb.perPeer
     const fdb = this.fdb4
     const fdb6 = this.fdb6
-    const v6 = fdb6 !== undefined
-    const tcpGso = v6 ? GSO_TCPV6 : GSO_TCPV4
-    const minLen = v6 ? 40 : 20
+    const map6 = this.map6
+    // the TCP super-packets of the families this device carries (-1: none)
+    const tcp4 = fdb !== undefined ? GSO_TCPV4 : -1
+    const tcp6 = fdb6 !== undefined ? GSO_TCPV6 : -1
     const peers = o.peers
     const mtu = o.mtu
     const vnet = o.vnet
@@ -138,7 +152,7 @@ export class WgInside {
       if (vnet) {
         const type = slab[ip + 1]
         if (type !== GSO_NONE) {
-          if (type !== tcpGso && type !== GSO_UDP_L4) { stats[Drop.GSO_UNSUPPORTED]++; continue }
+          if (type !== tcp4 && type !== tcp6 && type !== GSO_UDP_L4) { stats[Drop.GSO_UNSUPPORTED]++; continue }
           mss = vnetGsoSize(slab, ip)
           gso = (type << 16) | mss
           stats[Count.INSIDE_SUPER_PACKETS]++
@@ -146,16 +160,20 @@ export class WgInside {
         ip += VNET_HDR_LEN
         len -= VNET_HDR_LEN
       }
-      if (len < minLen) { stats[Reason.TRUNCATED]++; continue }
+      if (len < 20) { stats[Reason.TRUNCATED]++; continue }
+      const version = slab[ip] >> 4
       let index = -1
-      if (fdb6 !== undefined) {
-        if ((slab[ip] >> 4) !== 6) { stats[Drop.NOT_IPV6]++; continue }
+      if (version === 6 && fdb6 !== undefined) {
+        if (len < 40) { stats[Reason.TRUNCATED]++; continue }
         if (len > mtu && gso === 0) { stats[Drop.TOO_BIG]++; continue }
         index = fdb6.lookupAt(slab, ip)
-      } else if (fdb !== undefined) {
-        if ((slab[ip] >> 4) !== 4) { stats[Drop.NOT_IPV4]++; continue }
+        if (index >= 0 && map6 !== undefined) index = map6[index]
+      } else if (version === 4 && fdb !== undefined) {
         if (len > mtu && gso === 0) { stats[Drop.TOO_BIG]++; continue }
         index = fdb.lookup((slab[ip + 16] << 24) | (slab[ip + 17] << 16) | (slab[ip + 18] << 8) | slab[ip + 19])
+      } else {
+        stats[fdb !== undefined ? Drop.NOT_IPV4 : Drop.NOT_IPV6]++
+        continue
       }
       if (index < 0) { stats[Drop.NO_ROUTE]++; continue }
       const peer = peers[index]

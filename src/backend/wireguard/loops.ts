@@ -18,6 +18,9 @@
 // endpoints are IPv6, which the protocol knows by handle (endpoints6.ts),
 // and its send table is its own (the peers' endpoints, then the control
 // destinations), since a WireGuard endpoint roams away from the lease's.
+// A device of both families (flannel's single-device Modes) is the IPv4
+// device's loops with the IPv6 table beside (inner6) and, in Mode ipv6, an
+// IPv6 socket (endpoints 6): peers are the IPv4 table's indexes throughout.
 import { performance } from 'node:perf_hooks'
 import { PacketBatch, PeerTable6 } from '../../native/batch'
 import { WgKeys, WgOpener, WgSealer, WG_OVERHEAD } from '../../native/wg'
@@ -48,6 +51,7 @@ import type { KeyPair } from '../../wireguard/keys'
 import type { LoopParts, OwnLoops } from '../tun/start'
 import { TUN_BATCH } from '../tun/start'
 import { WgInside } from './inside'
+import type { Inner6 } from './inside'
 import { WgOutside } from './outside'
 import type { Handshake } from './outside'
 import type { WireguardPeerData } from './peer-key'
@@ -71,6 +75,10 @@ const SECOND_INITIATOR_DELAY = 1000
 export interface WgLoopsOptions extends Omit<LoopParts, 'fdb'> {
   /** an Fdb6 makes these the IPv6 device's loops */
   fdb: LoopParts['fdb'] | Fdb6
+  /** a device of both families: the IPv6 table beside the IPv4 one */
+  inner6?: Inner6
+  /** the socket's family (default: the table's) */
+  endpoints?: 4 | 6
   keys: KeyPair
   psk: Buffer | undefined
   /** seconds, 0 = off */
@@ -127,7 +135,7 @@ export class WgLoops implements OwnLoops {
     this.wgDrops = new Float64Array(WG_DROP_NAMES.length)
     this.peers = new Array<Peer | undefined>(fdb.capacity)
     this.subnets = new Array<string | undefined>(fdb.capacity)
-    const v6 = 'lookupAt' in fdb
+    const v6 = (o.endpoints ?? ('lookupAt' in fdb ? 6 : 4)) === 6
     this.endpoints6 = v6 ? new Endpoints6() : undefined
     this.sendTable6 = v6 ? new PeerTable6(fdb.capacity + CONTROL_DESTS) : undefined
     const slots = fdb.capacity * KEY_SLOTS_PER_PEER
@@ -172,8 +180,8 @@ export class WgLoops implements OwnLoops {
     const endpointOf = (index: number): void => this.endpointMoved(index)
     const eps = this.endpoints6
     const intern6 = eps === undefined ? undefined : (w: Uint32Array, at: number): number => eps.intern(w, at, () => this.heldHandles())
-    this.inside = new WgInside({ tun: o.tun, sock: o.sock, rx, tx: this.tx, sealer, fdb, peers: this.peers, stats: this.stats, wgDrops: this.wgDrops, mtu, vnet, now: this.now, onFatal: onFatal('inside'), idle: () => this.sendControl(), endpointOf, stage: (peer, slab, ip, len, csum) => this.stage(peer, slab, ip, len, csum) })
-    this.outside = new WgOutside({ sock: o.sock, rx: outRx, opener, writes: this.writes, fdb, ...(eps !== undefined ? { endpoints6: eps, intern6 } : {}), indexes: this.device.indexes, indexOf: this.indexOf, stats: this.stats, wgDrops: this.wgDrops, now: this.now, onFatal: onFatal('outside'), handshakes: (list, n) => this.handshakes(list, n), endpointOf, endpointSeen: this.inside.endpointSeen, spoofSenders: this.spoof })
+    this.inside = new WgInside({ tun: o.tun, sock: o.sock, rx, tx: this.tx, sealer, fdb, ...(o.inner6 !== undefined ? { inner6: o.inner6 } : {}), peers: this.peers, stats: this.stats, wgDrops: this.wgDrops, mtu, vnet, now: this.now, onFatal: onFatal('inside'), idle: () => this.sendControl(), endpointOf, stage: (peer, slab, ip, len, csum) => this.stage(peer, slab, ip, len, csum) })
+    this.outside = new WgOutside({ sock: o.sock, rx: outRx, opener, writes: this.writes, fdb, ...(o.inner6 !== undefined ? { inner6: o.inner6 } : {}), ...(eps !== undefined ? { endpoints6: eps, intern6 } : {}), indexes: this.device.indexes, indexOf: this.indexOf, stats: this.stats, wgDrops: this.wgDrops, now: this.now, onFatal: onFatal('outside'), handshakes: (list, n) => this.handshakes(list, n), endpointOf, endpointSeen: this.inside.endpointSeen, spoofSenders: this.spoof })
     this.timer = setInterval(() => this.tick(), TICK_MS)
     this.timer.unref()
   }
@@ -248,10 +256,12 @@ export class WgLoops implements OwnLoops {
     else setTimeout(() => { if (this.peers[index] === peer && peer.current === null && peer.next === null) this.initiate(peer) }, SECOND_INITIATOR_DELAY).unref()
   }
 
-  /** The peer's allowed IPs on this device: its lease's subnet of our family. */
+  /** The peer's allowed IPs on this device, comma-separated: its lease's subnet of each family the device carries. */
   private subnetText (lease: Lease): string {
-    if (this.endpoints6 === undefined) return formatCidr(lease.subnet)
-    return lease.subnet6 !== undefined ? formatCidr6(lease.subnet6) : '?'
+    const six = lease.subnet6 !== undefined ? formatCidr6(lease.subnet6) : '?'
+    if ('lookupAt' in this.o.fdb) return six
+    if (this.o.inner6 !== undefined && lease.subnet6 !== undefined) return `${formatCidr(lease.subnet)},${six}`
+    return formatCidr(lease.subnet)
   }
 
   /** The endpoint a lease names: its PublicIP, or on the IPv6 device its PublicIPv6's handle (the network checked it). */
@@ -299,7 +309,7 @@ export class WgLoops implements OwnLoops {
     if (list === undefined) { list = []; this.staged.set(peer, list) }
     if (list.length >= STAGED_PER_PEER) return false
     const pkt = Buffer.from(slab.subarray(ip, ip + len))
-    if (needsCsum) { if (this.endpoints6 !== undefined) finishChecksum6(pkt, 0, len); else finishChecksum(pkt, 0, len) }
+    if (needsCsum) { if ((pkt[0] >> 4) === 6) finishChecksum6(pkt, 0, len); else finishChecksum(pkt, 0, len) }
     list.push(pkt)
     return true
   }
@@ -464,7 +474,7 @@ export class WgLoops implements OwnLoops {
         ...(this.o.psk !== undefined ? { presharedKey: this.o.psk } : {}),
         ...(this.endpointIp(p.endpointAddr) !== undefined ? { endpoint: { ip: this.endpointIp(p.endpointAddr) as string, port: p.endpointPort } } : {}),
         persistentKeepalive: p.persistentKeepalive,
-        allowedIps: this.subnets[index] !== undefined ? [this.subnets[index] as string] : [],
+        allowedIps: this.subnets[index] !== undefined ? (this.subnets[index] as string).split(',') : [],
         lastHandshake: wall === undefined ? undefined : { sec: Math.floor(wall / 1000), nsec: Math.floor((wall % 1000) * 1e6) },
         rxBytes: perPeer[index * PER_PEER + PeerCount.OUTSIDE_BYTES],
         txBytes: perPeer[index * PER_PEER + PeerCount.INSIDE_BYTES]

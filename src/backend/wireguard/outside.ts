@@ -27,6 +27,9 @@
 // no jumbogram, extension headers walked; no Neighbour Discovery or router
 // messages, which never cross a WireGuard link), for our IPv6 subnet and
 // from the sending peer's.
+// A device of both families (flannel's single-device Modes) takes each
+// opened packet by its version, the IPv6 table's entries naming their peers'
+// indexes (inner6.peerOf); its senders are of the socket's family.
 // Nothing here allocates per packet or logs; handshakes are copied (they
 // are rare, and bounded per batch).
 import type { PacketBatch } from '../../native/batch'
@@ -40,6 +43,7 @@ import { walkIpv6 } from '../../packet/ipv6'
 import { ip6Words, mask6 } from '../../packet/net6'
 import type { Ip6Net } from '../../packet/net6'
 import type { Endpoints6 } from './endpoints6'
+import type { Inner6 } from './inside'
 import { PER_PEER, PeerCount } from '../../dataplane/fdb'
 import { GRO_MAX_SEGMENTS } from '../../dataplane/outside'
 import { Count, Drop } from '../../dataplane/stats'
@@ -65,11 +69,13 @@ export interface WgOutsideOptions {
   rx: PacketBatch
   opener: WgOpener
   writes: TunWrites
-  /** an Fdb6 makes this the IPv6 device's loop (then `endpoints6` and `intern6` too) */
+  /** the peers' table; an Fdb6 makes this the IPv6 device's loop */
   fdb: Fdb | Fdb6
-  /** IPv6: the senders' handles */
+  /** a device of both families: the IPv6 table beside the IPv4 one */
+  inner6?: Inner6
+  /** an IPv6 socket: the senders' handles */
   endpoints6?: Endpoints6
-  /** IPv6: the handle of the sender in w[at..at+3] (a new source: off the steady path) */
+  /** an IPv6 socket: the handle of the sender in w[at..at+3] (a new source: off the steady path) */
   intern6?: (w: Uint32Array, at: number) => number
   indexes: IndexTable<Peer, Keypair>
   /** the table index of each peer */
@@ -99,6 +105,7 @@ export class WgOutside {
   private readonly ownMask6 = new Int32Array([-1, -1, -1, -1])
   private readonly fdb4: Fdb | undefined
   private readonly fdb6: Fdb6 | undefined
+  private readonly map6: Int32Array | undefined
   /** where each queued datagram came from (IPv6: four words each in fromAddr6) */
   private readonly fromAddr: Uint32Array
   private readonly fromAddr6: Uint32Array
@@ -112,9 +119,10 @@ export class WgOutside {
     o.sock.receiveInto(o.rx, {})
     this.fromAddr = new Uint32Array(o.opener.offsets.length)
     this.fromPort = new Uint32Array(o.opener.offsets.length)
-    this.fdb6 = 'lookupAt' in o.fdb ? o.fdb : undefined
+    this.fdb6 = 'lookupAt' in o.fdb ? o.fdb : o.inner6?.fdb
     this.fdb4 = 'lookupAt' in o.fdb ? undefined : o.fdb
-    this.fromAddr6 = new Uint32Array(this.fdb6 !== undefined ? o.opener.offsets.length * 4 : 0)
+    this.map6 = 'lookupAt' in o.fdb ? undefined : o.inner6?.peerOf
+    this.fromAddr6 = new Uint32Array(o.endpoints6 !== undefined ? o.opener.offsets.length * 4 : 0)
     o.writes.onDrained = this.drained
   }
 
@@ -143,7 +151,7 @@ export class WgOutside {
     const lengths = o.rx.lengths
     const addrs = o.rx.addrs
     const addrs6 = o.rx.addrs6
-    const v6 = this.fdb6 !== undefined
+    const v6 = o.endpoints6 !== undefined
     const ports = o.rx.ports
     const segs = o.rx.segs
     const stats = o.stats
@@ -256,10 +264,10 @@ export class WgOutside {
       const peer = kp.peer
       const plen = lengths[j] - WG_OVERHEAD
       let from = this.fromAddr[j]
-      if (fdb6 !== undefined) {
+      if (eps !== undefined) {
         // the peer's current endpoint, as almost always, or a source to intern (it roamed)
         const cur = peer.endpointAddr
-        from = eps !== undefined && eps.matches(cur, this.fromAddr6, j * 4) ? cur : this.handle6(this.fromAddr6, j * 4)
+        from = eps.matches(cur, this.fromAddr6, j * 4) ? cur : this.handle6(this.fromAddr6, j * 4)
       }
       const r = peer.received(kp, counter[j], plen, now, from, this.fromPort[j])
       if (r !== WgDrop.OK) { wgDrops[r]++; continue }
@@ -268,7 +276,8 @@ export class WgOutside {
       if (peer.endpointVersion !== o.endpointSeen[index]) o.endpointOf(index)
       if (plen === 0) continue // a keepalive: its work is done
       const ip = offsets[j] + WG_HDR_LEN
-      if (fdb6 !== undefined) {
+      // an IPv6 device's packet, or a both-families device's IPv6 one
+      if (fdb6 !== undefined && (fdb === undefined || (slab[ip] >> 4) === 6)) {
         const total = this.deliver6(fdb6, slab, ip, plen, index, inner[j])
         if (total === 0) continue
         perPeer[index * PER_PEER + PeerCount.OUTSIDE_PACKETS]++
@@ -344,7 +353,9 @@ export class WgOutside {
     // cryptokey routing: the source must be in the sending peer's allowed IPs
     // (its IPv6 subnet); lookupAt reads the address 24 bytes past its
     // offset, so ip - 16 reads the source (ip + 8)
-    if (fdb6.lookupAt(slab, ip - 16) !== index) { stats[Drop.SPOOFED_SOURCE]++; return 0 }
+    let owner = fdb6.lookupAt(slab, ip - 16)
+    if (owner >= 0 && this.map6 !== undefined) owner = this.map6[owner]
+    if (owner !== index) { stats[Drop.SPOOFED_SOURCE]++; return 0 }
     if (checked === WgInner.BAD) { stats[Drop.BAD_INNER_CHECKSUM]++; return 0 }
     if (proto === 6) {
       const doff = total >= l4 + 20 ? slab[ip + l4 + 12] >> 4 : 0

@@ -32,3 +32,28 @@ export function peerData (lease: Lease, ownPort: number, family: 4 | 6 = 4): Wir
   if (typeof given !== 'number' || !Number.isInteger(given) || given < 0 || given > 65535) return { reason: `its ${name} has no valid Port (0 to 65535)` }
   return { publicKey: Buffer.from(key, 'base64'), publicKeyText: key, port: given === 0 ? ownPort : given }
 }
+
+/**
+ * flannel's single-device Modes (auto, ipv4, ipv6: one device for both
+ * families): the peer's key (BackendData's, else BackendV6Data's: flannel
+ * gives both the node's one key) and the port its one device listens on.
+ * That is its ListenPort, which BackendData carries; flannel v0.28 aims an
+ * IPv6 endpoint at BackendV6Data.Port, which its own nodes fill with
+ * ListenPortV6 though nothing listens there in these Modes, so BackendData's
+ * Port comes first here, then BackendV6Data's (an IPv6-only lease: weft
+ * writes its ListenPort there), then our own ListenPort.
+ */
+export function singleDevicePeer (lease: Lease, ownPort: number): WireguardPeerData | { reason: string } {
+  const has = (d: unknown): boolean => d !== null && d !== undefined
+  const v4 = has(lease.attrs.backendData) ? peerData(lease, 0, 4) : undefined
+  const v6 = has(lease.attrs.backendV6Data) ? peerData(lease, 0, 6) : undefined
+  if (v4 !== undefined && 'reason' in v4) return v4
+  if (v6 !== undefined && 'reason' in v6) return v6
+  const key = v4 ?? v6
+  if (key === undefined) {
+    const other = otherBackend(lease, 'wireguard')
+    return { reason: other ?? 'its lease has neither BackendData nor BackendV6Data' }
+  }
+  const port = v4 !== undefined && v4.port !== 0 ? v4.port : v6 !== undefined && v6.port !== 0 ? v6.port : ownPort
+  return { publicKey: key.publicKey, publicKeyText: key.publicKeyText, port }
+}
