@@ -64,7 +64,8 @@ function wireguardPeer (p: Record<string, unknown>, now: number): string[] {
   if (typeof p.publicKey !== 'string') return [`  lease ${String(p.subnet)} of ${String(p.publicIP)}: ${typeof p.wireguard === 'string' ? p.wireguard : 'no WireGuard peer'}`]
   const lines = [`  peer: ${p.publicKey}`]
   lines.push(`    endpoint: ${typeof p.endpoint === 'string' ? p.endpoint : '(none)'}`)
-  lines.push(`    allowed ips: ${String(p.subnet)} (the lease of ${String(p.publicIP)})`)
+  const allowed = [p.subnet, p.subnet6].filter((x) => typeof x === 'string').join(', ')
+  lines.push(`    allowed ips: ${allowed} (the lease of ${String(p.publicIP ?? p.publicIPv6)})`)
   const at = typeof p.latestHandshake === 'string' ? Date.parse(p.latestHandshake) : NaN
   const session = p.session === true ? '' : ' (no session now)'
   lines.push(`    latest handshake: ${Number.isFinite(at) ? `${formatAge((now - at) / 1000)} ago${session}` : 'none yet'}`)
@@ -125,7 +126,12 @@ export const status: Command = {
     if (h6 !== undefined) {
       const peers6 = h6.peers ?? []
       io.out(`ipv6      ${h6.backend ?? '-'} on ${h6.device ?? '-'}, ${plural(peers6.length, 'peer')}`)
-      if (peers6.length > 0) for (const l of peerTable(peers6)) io.out(l)
+      if (h6.backend === 'wireguard') {
+        const now = Date.now()
+        for (const p of peers6) for (const l of wireguardPeer(p, now)) io.out(l)
+        const wg6 = h6.counters?.wireguard
+        if (wg6 !== undefined) io.out(`wireguard ${plural(wg6.peers ?? 0, 'peer')}, ${plural(wg6.handshakes ?? 0, 'handshake')} completed (${plural(wg6.rekeys ?? 0, 'rekey')})${wg6.publicKey !== undefined ? `, public key ${wg6.publicKey}${wg6.listenPort !== undefined ? `, UDP port ${wg6.listenPort}` : ''}` : ''}`)
+      } else if (peers6.length > 0) for (const l of peerTable(peers6)) io.out(l)
       const c6 = h6.counters?.counters ?? {}
       io.out(`traffic6  out ${c6.inside_packets ?? 0} packets / ${c6.inside_bytes ?? 0} bytes, in ${c6.outside_packets ?? 0} packets / ${c6.outside_bytes ?? 0} bytes`)
       const d6 = Object.entries(h6.counters?.drops ?? {})

@@ -199,6 +199,8 @@ export class Metrics {
     // the other per-peer families (no key label: a key names the same peer
     // as its subnet, and changes with the node's key file).
     const wireguard = (s: Status | undefined): WireguardCounters | undefined => s?.counters.wireguard
+    // a dual-stack node in Mode separate has two devices (weft-wg, weft-wg-v6): the families sum both
+    const wireguards = (s: Status | undefined): WireguardCounters[] => halves(s).map(wireguard).filter((w): w is WireguardCounters => w !== undefined)
     const wgFamily = (name: string, help: string, labelNames: string[], fill: (wg: WireguardCounters, set: (labels: Record<string, string>, v: number) => void) => void): void => {
       // eslint-disable-next-line no-new
       new Counter({
@@ -208,10 +210,10 @@ export class Metrics {
         registers: r,
         collect () {
           this.reset()
-          const wg = wireguard(snapshot())
+          const wgs = wireguards(snapshot())
           // reset() leaves an unlabelled counter at 0: on another backend, no series at all
-          if (wg === undefined) { if (labelNames.length === 0) this.remove({}); return }
-          fill(wg, (labels, v) => this.inc(labels, v))
+          if (wgs.length === 0) { if (labelNames.length === 0) this.remove({}); return }
+          for (const wg of wgs) fill(wg, (labels, v) => this.inc(labels, v))
         }
       })
     }
@@ -234,9 +236,9 @@ export class Metrics {
       registers: r,
       collect () {
         this.reset()
-        const wg = wireguard(snapshot())
-        if (wg === undefined) this.remove({})
-        else this.set(wg.peers ?? 0)
+        const wgs = wireguards(snapshot())
+        if (wgs.length === 0) this.remove({})
+        else this.set(wgs.reduce((n, wg) => n + (wg.peers ?? 0), 0))
       }
     })
     // eslint-disable-next-line no-new
@@ -247,12 +249,13 @@ export class Metrics {
       registers: r,
       collect () {
         this.reset()
-        const s = snapshot()
-        if (wireguard(s) === undefined || s === undefined) return
-        for (const p of s.peers) {
-          if (typeof p.publicKey !== 'string') continue // a lease that is no WireGuard peer
-          const t = typeof p.latestHandshake === 'string' ? Date.parse(p.latestHandshake) : NaN
-          this.set({ peer: String(p.subnet) }, Number.isFinite(t) ? t / 1000 : 0)
+        for (const h of halves(snapshot())) {
+          if (wireguard(h) === undefined) continue
+          for (const p of h.peers) {
+            if (typeof p.publicKey !== 'string') continue // a lease that is no WireGuard peer
+            const t = typeof p.latestHandshake === 'string' ? Date.parse(p.latestHandshake) : NaN
+            this.set({ peer: peerLabel(p) }, Number.isFinite(t) ? t / 1000 : 0)
+          }
         }
       }
     })

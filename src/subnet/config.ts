@@ -79,7 +79,7 @@ export interface WireguardBackendConfig {
   readonly type: 'wireguard'
   /** UDP port we listen on and publish in BackendData */
   readonly listenPort: number
-  /** flannel's IPv6 device's port (kept for the config's round trip; weft's wireguard is IPv4-only for now) */
+  /** the IPv6 device's port (weft-wg-v6, Mode separate), published in BackendV6Data */
   readonly listenPortV6: number
   /** underlay MTU to derive the device MTU from (less 80); 0 = the external interface's */
   readonly mtu: number
@@ -304,7 +304,7 @@ export function networkConfigFromJson (raw: unknown): NetworkConfig {
   if (!enableIPv4 && !enableIPv6) fail('EnableIPv4 false and EnableIPv6 false: enable at least one family (EnableIPv4 is true when absent)')
 
   const { backend, backendDefaulted } = parseBackend(field(obj, 'Backend'))
-  checkBackendFamilies(backend, enableIPv6)
+  checkBackendFamilies(backend, enableIPv4, enableIPv6)
   if (enableIPv6 && backend.type === 'vxlan' && backend.mtu !== 0 && backend.mtu < IPV6_MIN_MTU + VXLAN6_MTU_OVERHEAD) {
     // the IPv6 device (flannel's flannel-v6.<VNI>, VXLAN over IPv6: 70 bytes) would be below IPv6's 1280, where the kernel turns IPv6 off on it
     fail(`Backend.MTU ${backend.mtu}: with EnableIPv6 it must be 0 or at least ${IPV6_MIN_MTU + VXLAN6_MTU_OVERHEAD} (an IPv6 link needs ${IPV6_MIN_MTU}, VXLAN over IPv6 takes ${VXLAN6_MTU_OVERHEAD})`)
@@ -319,13 +319,20 @@ export function networkConfigFromJson (raw: unknown): NetworkConfig {
 }
 
 // flannel's udp and ipip backends are IPv4-only (their devices and
-// encapsulations carry IPv4 alone), and weft's wireguard has no IPv6 yet.
-function checkBackendFamilies (backend: BackendConfig, enableIPv6: boolean): void {
+// encapsulations carry IPv4 alone). flannel's wireguard Mode "ipv6" takes
+// the peers' IPv6 addresses as endpoints, so it needs IPv6, and "ipv4" has
+// no endpoints on an IPv6-only network.
+function checkBackendFamilies (backend: BackendConfig, enableIPv4: boolean, enableIPv6: boolean): void {
+  if (backend.type === 'wireguard' && backend.mode === 'ipv6' && !enableIPv6) fail('Backend.Mode "ipv6": the peers\' IPv6 addresses as endpoints need EnableIPv6 true (use separate, auto or ipv4)')
   if (!enableIPv6) return
   if (backend.type === 'udp' || backend.type === 'ipip') {
     fail(`EnableIPv6 true: the ${backend.type} backend is IPv4-only, as flannel's is (use vxlan, host-gw, or EnableIPv6 false)`)
   }
-  if (backend.type === 'wireguard') fail('EnableIPv6 true: IPv6 for the wireguard backend is not supported by weft yet (use vxlan or host-gw, or EnableIPv6 false)')
+  if (backend.type === 'wireguard' && backend.mode === 'ipv4' && !enableIPv4) fail('EnableIPv4 false: the wireguard Mode "ipv4" needs IPv4 endpoints (use separate, auto or ipv6)')
+  if (backend.type === 'wireguard' && backend.mtu !== 0 && backend.mtu < IPV6_MIN_MTU + WIREGUARD_MTU_OVERHEAD) {
+    // the device that carries IPv6 gets the MTU less 80: below IPv6's 1280 the kernel turns IPv6 off on it
+    fail(`Backend.MTU ${backend.mtu}: with EnableIPv6 it must be 0 or at least ${IPV6_MIN_MTU + WIREGUARD_MTU_OVERHEAD} (an IPv6 link needs ${IPV6_MIN_MTU}, WireGuard takes ${WIREGUARD_MTU_OVERHEAD})`)
+  }
 }
 
 // With EnableIPv4 false flannel still decodes these: a malformed one is a
@@ -548,7 +555,6 @@ function backendOptions (type: BackendType, o: Obj): BackendConfig {
       const keepalive = inRange(intField(o, 'PersistentKeepaliveInterval', 'Backend.PersistentKeepaliveInterval', 0), 0, 65535, 'Backend.PersistentKeepaliveInterval', 'must be seconds from 0 (off) to 65535')
       const mode = field(o, 'Mode') ?? 'separate'
       if (typeof mode !== 'string' || !(WIREGUARD_MODES as readonly string[]).includes(mode)) fail(`Backend.Mode ${show(mode)}: no valid Mode configured (one of ${WIREGUARD_MODES.join(', ')})`)
-      if (mode === 'ipv6') fail('Backend.Mode "ipv6": IPv6 for the wireguard backend is not supported by weft yet (use separate, auto or ipv4)')
       return { type, listenPort: port('ListenPort', WIREGUARD_DEFAULT_PORT), listenPortV6: port('ListenPortV6', WIREGUARD_DEFAULT_PORT_V6), mtu, psk, persistentKeepalive: keepalive, mode: mode as WireguardMode }
     }
   }

@@ -209,11 +209,17 @@ test('IPv6-only: no Network needed; a malformed one is still refused; neither fa
   rejects({ EnableIPv4: 'no', EnableIPv6: true, IPv6Network: 'fc00::/48' }, /EnableIPv4 "no": must be true or false/)
 })
 
-test('backends and IPv6: udp and ipip are IPv4-only as flannel\'s; wireguard\'s IPv6 is not in weft yet; vxlan and host-gw take it', () => {
+test('backends and IPv6: udp and ipip are IPv4-only as flannel\'s; wireguard takes it in every Mode that has endpoints; vxlan and host-gw take it', () => {
   const v6 = { Network: '10.0.0.0/8', EnableIPv6: true, IPv6Network: 'fc00::/48' }
   rejects({ ...v6, Backend: { Type: 'udp' } }, /^net-conf: EnableIPv6 true: the udp backend is IPv4-only, as flannel's is/)
   rejects({ ...v6, Backend: { Type: 'ipip' } }, /^net-conf: EnableIPv6 true: the ipip backend is IPv4-only, as flannel's is/)
-  rejects({ ...v6, Backend: { Type: 'wireguard' } }, /^net-conf: EnableIPv6 true: IPv6 for the wireguard backend is not supported by weft yet/)
+  assert.equal(parse({ ...v6, Backend: { Type: 'wireguard' } }).backend.type, 'wireguard')
+  const only6 = { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48' }
+  for (const Mode of ['separate', 'auto', 'ipv4', 'ipv6']) assert.equal((parse({ ...v6, Backend: { Type: 'wireguard', Mode } }).backend as { mode: string }).mode, Mode)
+  for (const Mode of ['separate', 'auto', 'ipv6']) assert.equal((parse({ ...only6, Backend: { Type: 'wireguard', Mode } }).backend as { mode: string }).mode, Mode)
+  rejects({ ...only6, Backend: { Type: 'wireguard', Mode: 'ipv4' } }, /^net-conf: EnableIPv4 false: the wireguard Mode "ipv4" needs IPv4 endpoints/)
+  // the device that carries IPv6 gets Backend.MTU less 80: under 1360 it would be below IPv6's 1280
+  rejects({ ...v6, Backend: { Type: 'wireguard', MTU: 1300 } }, /Backend\.MTU 1300: with EnableIPv6 it must be 0 or at least 1360/)
   rejects({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Backend: { Type: 'udp' } }, /udp backend is IPv4-only/)
   assert.equal(parse({ ...v6, Backend: { Type: 'vxlan' } }).backend.type, 'vxlan')
   assert.equal(parse({ ...v6, Backend: { Type: 'host-gw' } }).backend.type, 'host-gw')
@@ -360,7 +366,7 @@ test('wireguard: flannel\'s options and defaults; a PSK that is not a key, a bad
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PSK: 'secret' } }, /Backend\.PSK: must be a base64 key of 32 bytes/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PSK: 5 } }, /Backend\.PSK 5: must be a string/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'Auto' } }, /Backend\.Mode "Auto": no valid Mode configured/)
-  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'ipv6' } }, /^net-conf: Backend\.Mode "ipv6": IPv6 for the wireguard backend is not supported by weft yet/)
+  rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', Mode: 'ipv6' } }, /^net-conf: Backend\.Mode "ipv6": the peers' IPv6 addresses as endpoints need EnableIPv6 true/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', ListenPort: 0 } }, /Backend\.ListenPort 0: must be from 1 to 65535/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', MTU: 100 } }, /Backend\.MTU 100/)
   rejects({ Network: '10.0.0.0/8', Backend: { Type: 'wireguard', PersistentKeepaliveInterval: -1 } }, /PersistentKeepaliveInterval -1/)
