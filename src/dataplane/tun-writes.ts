@@ -72,6 +72,8 @@ export class TunWrites {
   private runPsh = 0
   /** the run's protocol: 6 TCP, 17 UDP */
   private runProto = 0
+  /** the open run's IP version: on a device that carries both (wireguard's one-device modes) a segment joins only a run of its own family */
+  private runFamily = 0
   /** [0] the sequence number the next segment must carry (int32 view of a uint32) */
   private readonly seq = new Int32Array(1)
   /** per write: what its UDP datagrams cost a receiving socket (0: not UDP, never held) */
@@ -149,7 +151,7 @@ export class TunWrites {
       ((s[ip + 6] & 0x3f) | s[ip + 7]) === 0
     if (!plain) { this.single(ip, total, partial); return }
     const h = this.head
-    if (h >= 0 && this.runProto === 6 && this.continues(h, ip, thl, payload) && this.pieces < this.batch.size) {
+    if (h >= 0 && this.runProto === 6 && this.runFamily === 4 && this.continues(h, ip, thl, payload) && this.pieces < this.batch.size) {
       const o = this.batch
       o.offsets[this.pieces] = t + thl
       o.lengths[this.pieces] = payload
@@ -169,6 +171,7 @@ export class TunWrites {
     if ((flags & TCP_PSH) !== 0) return // already the end of a run
     this.head = ip
     this.runProto = 6
+    this.runFamily = 4
     this.headThl = thl
     this.headMss = payload
     this.runSegs = 1
@@ -195,7 +198,7 @@ export class TunWrites {
       (s[ip + 26] | s[ip + 27]) !== 0 // no checksum: left as it is, not computed by a segmenting kernel
     if (!plain) { this.single(ip, total, partial); return }
     const h = this.head
-    if (h >= 0 && this.runProto === 17 && payload <= this.headMss && this.runPayload + payload + 28 <= MAX_IP_LEN &&
+    if (h >= 0 && this.runProto === 17 && this.runFamily === 4 && payload <= this.headMss && this.runPayload + payload + 28 <= MAX_IP_LEN &&
         this.sameFlow(h, ip) && this.pieces < this.batch.size) {
       const o = this.batch
       o.offsets[this.pieces] = ip + 28
@@ -212,6 +215,7 @@ export class TunWrites {
     this.open(ip, total, this.checked, partial)
     this.head = ip
     this.runProto = 17
+    this.runFamily = 4
     this.headThl = 8
     this.headMss = payload
     this.runSegs = 1
@@ -332,7 +336,7 @@ export class TunWrites {
     const plain = this.checked !== 0 && this.vnet && s[ip + 6] === 6 && (flags === TCP_ACK || flags === (TCP_ACK | TCP_PSH)) && payload > 0
     if (!plain) { this.single6(ip, total, partial); return }
     const h = this.head
-    if (h >= 0 && this.runProto === 6 && this.continues6(h, ip, thl, payload) && this.pieces < this.batch.size) {
+    if (h >= 0 && this.runProto === 6 && this.runFamily === 6 && this.continues6(h, ip, thl, payload) && this.pieces < this.batch.size) {
       this.append(t + thl, payload)
       this.seq[0] = this.seq[0] + payload
       if ((flags & TCP_PSH) !== 0) this.runPsh = 1
@@ -365,7 +369,7 @@ export class TunWrites {
       ((s[u + 4] << 8) | s[u + 5]) === total - IPV6_HLEN && (s[u + 6] | s[u + 7]) !== 0
     if (!plain) { this.single6(ip, total, partial); return }
     const h = this.head
-    if (h >= 0 && this.runProto === 17 && payload <= this.headMss && this.runPayload + payload + 8 <= MAX_IP_LEN &&
+    if (h >= 0 && this.runProto === 17 && this.runFamily === 6 && payload <= this.headMss && this.runPayload + payload + 8 <= MAX_IP_LEN &&
         this.sameFlow6(h, ip) && this.pieces < this.batch.size) {
       this.append(u + 8, payload)
       if (payload < this.headMss || this.runSegs >= MAX_SEGMENTS) this.close()
@@ -406,6 +410,7 @@ export class TunWrites {
   private startRun (ip: number, proto: number, thl: number, payload: number): void {
     this.head = ip
     this.runProto = proto
+    this.runFamily = 6
     this.headThl = thl
     this.headMss = payload
     this.runSegs = 1
