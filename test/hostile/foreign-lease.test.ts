@@ -33,3 +33,25 @@ test('a lease in the store for a subnet outside the network, or of the wrong siz
     }
   })
 })
+
+test('dual stack: a lease whose IPv6 subnet is outside IPv6Network is ignored with one warning naming why, in both halves, and both nodes keep their peers', {
+  skip: netnsSkipReason(),
+  timeout: 60_000
+}, async (t) => {
+  await withTopology(t, { hosts: 3, label: 'foreign-lease6', ipv6: true, timeoutMs: 50_000 }, async (topo) => {
+    const { c, a, b } = await pair(t, topo, '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}')
+    const value = '{"PublicIP":"198.18.0.3","PublicIPv6":"2001:2::3","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:03"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:00:33"}}'
+    const store = new SqliteStore({ path: `${c.dir}/store.db` })
+    store.putRaw('10.244.99.0-24&fc01:0:0:1::-64', value, 86400) // fc01:0:0:1::/64 is outside fc00::/48
+    await store.close()
+    const status = async (d: typeof a): Promise<{ peers: unknown[], ipv6: { peers: unknown[] } }> => await d.status() as unknown as { peers: unknown[], ipv6: { peers: unknown[] } }
+    for (const d of [a, b]) {
+      await waitFor(() => logs(d).some((l) => l.msg === 'ignoring a lease that is not a subnet of this network' && /IPv6 subnet fc01:0:0:1::\/64/.test(String(l.reason))), { what: `${d.host.name} to name the entry`, timeoutMs: 5000 })
+      await waitFor(async () => (await status(d)).ipv6.peers.length === 1, { what: `${d.host.name}'s IPv6 peer`, timeoutMs: 5000 })
+      const s = await status(d)
+      assert.equal(s.peers.length, 1, `${d.host.name} keeps its one IPv4 peer`)
+      assert.equal(s.ipv6.peers.length, 1, `${d.host.name} keeps its one IPv6 peer`)
+      assert.equal(logs(d).filter((l) => l.msg === 'ignoring a lease that is not a subnet of this network').length, 1, 'named once')
+    }
+  })
+})
