@@ -35,7 +35,7 @@ import { addAddress, addRoute, delAddress, enableForwarding, setSysctl } from '.
 import { run } from '../../kernel/exec'
 import { createTrafficRules, DEFAULT_TRAFFIC_SETTINGS, removeOtherKind, resyncEvery, type TrafficManager, type TrafficSettings } from '../../kernel/traffic'
 import type { Logger } from '../../log'
-import { closeFd, openTunQueue } from '../../native'
+import { closeFd, openTunQueue, setLinkUp } from '../../native'
 import type { Tun } from '../../native'
 import { ip4ToString } from '../../packet/ip'
 import { openTunWithOffloads } from './offloads'
@@ -120,7 +120,9 @@ export class TunDevice {
 
   static async create (o: VtepOptions): Promise<TunDevice> {
     const queues = o.queues ?? 1
-    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: true, batch: o.batch, multiQueue: queues > 1, exclusive: queues > 1 }, o.log)
+    // up only once its IPv6 settings are made (below): a link that comes up
+    // with a link-local address sends router solicitations and MLD reports
+    const { tun, offloads } = openTunWithOffloads({ name: o.name, mtu: o.mtu, up: false, batch: o.batch, multiQueue: queues > 1, exclusive: queues > 1 }, o.log)
     const dev = new TunDevice(tun, offloads, o)
     try {
       // the offloads are the device's: every queue reads and writes the same vnet headers
@@ -135,6 +137,7 @@ export class TunDevice {
         await setSysctl(`net.ipv6.conf.${tun.name}.addr_gen_mode`, 1).catch(() => {})
         await setSysctl('net.ipv6.conf.all.forwarding', 1)
       }
+      setLinkUp(tun.name, true)
       await addAddress(tun.name, o.addressing.address)
       await addRoute({ dst: o.addressing.route, dev: tun.name })
       if (o.addressing.family === 4) await enableForwarding()
