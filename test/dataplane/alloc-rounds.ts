@@ -7,11 +7,13 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 import { PacketBatch } from '../../src/native'
 import type { PacketIo } from '../../src/native'
-import { GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
+import { GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
 import { fold, pseudoHeaderSum4At } from '../../src/packet/checksum'
 import { IPPROTO_UDP, IPV4_FLAG_DF, writeIpv4Header } from '../../src/packet/ipv4'
 import { parseIp4 } from '../../src/packet/ip'
 import { writeUdpHeader } from '../../src/packet/udp'
+import { pseudoHeaderSum6At } from '../../src/packet/ipv6'
+import { packet6, tcpBytes, udpBytes } from '../packet/v6'
 import { gcCounter, tick } from './gc'
 
 v8.setFlagsFromString('--expose-gc')
@@ -100,4 +102,33 @@ export async function allocRounds (t: { after: (fn: () => void) => void }, s: Al
   beforeTraffic()
   const withPackets = await counted(turns, a.wireTx, packets.length)
   return { without, withPackets, short, warm }
+}
+
+/** A super-packet as a TUN with TSO6/USO hands it over: vnet header, IPv6, TCP (or UDP), checksum partial. */
+export function superPacket6 (l4: Buffer, nh: number, size: number): Buffer {
+  const p = packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::3', nh, l4 })
+  const b = Buffer.concat([Buffer.alloc(VNET_HDR_LEN), p])
+  const thl = nh === 6 ? (l4[12] >> 4) * 4 : 8
+  writeVnetHdr(b, 0, VNET_F_NEEDS_CSUM, nh === 6 ? GSO_TCPV6 : GSO_UDP_L4, 40 + thl, size, 40, nh === 6 ? 16 : 6)
+  b.writeUInt16BE(fold(pseudoHeaderSum6At(b, VNET_HDR_LEN, nh, l4.length)), VNET_HDR_LEN + 40 + (nh === 6 ? 16 : 6))
+  return b
+}
+
+/**
+ * One turn of IPv6 traffic from fc00:0:0:1::2 to fc00:0:0:2::/64 for the
+ * no-allocation rounds (vxlan's and wireguard's IPv6 loops alike): a TCPv6
+ * super-packet of 46 segments at `mss` with timestamps, a UDP one of 20,
+ * 16 plain datagrams; and the small packet of the baseline.
+ */
+export function ipv6Turn (mss: number): { packets: Buffer[], segmentsPerTurn: number, small: Buffer } {
+  const ts = Buffer.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2])
+  return {
+    packets: [
+      superPacket6(tcpBytes({ sport: 40001, flags: 0x18, options: ts, payload: 46 * mss - 100 }), 6, mss),
+      superPacket6(udpBytes(20 * 1200), 17, 1200),
+      ...Array.from({ length: 16 }, (_, i) => plain(packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::5', nh: 17, l4: udpBytes(1000, { tag: i }), checksum: true })))
+    ],
+    segmentsPerTurn: 46 + 20 + 16,
+    small: plain(packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::6', nh: 17, l4: udpBytes(100), checksum: true }))
+  }
 }

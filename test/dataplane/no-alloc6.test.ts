@@ -9,15 +9,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import v8 from 'node:v8'
 import { Count, Drop } from '../../src/dataplane/stats'
-import { GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
 import { probeOffloads } from '../../src/native'
-import { fold } from '../../src/packet/checksum'
-import { pseudoHeaderSum6At } from '../../src/packet/ipv6'
-import { allocRounds, plain } from './alloc-rounds'
+import { allocRounds, ipv6Turn } from './alloc-rounds'
 import { ALL_OFFLOADS } from './helpers'
 import { link6, node6 } from './helpers6'
 import type { TestNode6 } from './helpers6'
-import { packet6, tcpBytes, udpBytes } from '../packet/v6'
 
 const offloads = probeOffloads()
 const skip = offloads.udpGso && offloads.udpGro ? undefined : 'the kernel lacks UDP GSO or UDP GRO'
@@ -30,29 +26,12 @@ function offloadNode (subnet: string, mac: string): TestNode6 {
   return node6(subnet, mac, { ...ALL_OFFLOADS, mtu: MTU })
 }
 
-/** A super-packet as a TUN with TSO6/USO hands it over: vnet header, IPv6, TCP (or UDP), checksum partial. */
-function superPacket (l4: Buffer, nh: number, size: number): Buffer {
-  const p = packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::3', nh, l4 })
-  const b = Buffer.concat([Buffer.alloc(VNET_HDR_LEN), p])
-  const thl = nh === 6 ? (l4[12] >> 4) * 4 : 8
-  writeVnetHdr(b, 0, VNET_F_NEEDS_CSUM, nh === 6 ? GSO_TCPV6 : GSO_UDP_L4, 40 + thl, size, 40, nh === 6 ? 16 : 6)
-  b.writeUInt16BE(fold(pseudoHeaderSum6At(b, VNET_HDR_LEN, nh, l4.length)), VNET_HDR_LEN + 40 + (nh === 6 ? 16 : 6))
-  return b
-}
-
 test('300,000 IPv6 segments through two pipelines with TSO6, USO, UDP GSO/GRO over IPv6 and TUN coalescing cause no more GCs than one small packet per turn', { skip, timeout: 30_000 }, async (t) => {
   const a = offloadNode('fc00:0:0:1::/64', '02:00:00:00:00:0a')
   const b = offloadNode('fc00:0:0:2::/64', '02:00:00:00:00:0b')
   t.after(() => { a.close(); b.close() })
   link6(a, b)
-  const ts = Buffer.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2])
-  const packets = [
-    superPacket(tcpBytes({ sport: 40001, flags: 0x18, options: ts, payload: 46 * MSS - 100 }), 6, MSS),
-    superPacket(udpBytes(20 * 1200), 17, 1200),
-    ...Array.from({ length: 16 }, (_, i) => plain(packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::5', nh: 17, l4: udpBytes(1000, { tag: i }), checksum: true })))
-  ]
-  const segmentsPerTurn = 46 + 20 + 16
-  const small = plain(packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::6', nh: 17, l4: udpBytes(100), checksum: true }))
+  const { packets, segmentsPerTurn, small } = ipv6Turn(MSS)
   const N = 3700
   let start = 0
   const { without, withPackets } = await allocRounds(t, { a, b }, packets, small, N, () => { start = b.pipeline.stats[Count.OUTSIDE_PACKETS] })

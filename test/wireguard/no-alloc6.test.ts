@@ -12,14 +12,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import v8 from 'node:v8'
 import { Count, Drop } from '../../src/dataplane/stats'
-import { GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, writeVnetHdr } from '../../src/native/vnet'
 import { probeOffloads } from '../../src/native'
-import { fold } from '../../src/packet/checksum'
-import { pseudoHeaderSum6At } from '../../src/packet/ipv6'
 import { WgDrop } from '../../src/wireguard/reasons'
-import { allocRounds, plain } from '../dataplane/alloc-rounds'
+import { allocRounds, ipv6Turn } from '../dataplane/alloc-rounds'
 import { orderedKeyPairs } from '../dataplane/wireguard-helpers'
-import { packet6, tcpBytes, udpBytes } from '../packet/v6'
 import { waitFor } from '../../lab/wait'
 import { addPeer6, wgNode6 } from './node6'
 
@@ -30,16 +26,6 @@ const skip = offloads.udpGso && offloads.udpGro ? undefined : 'the kernel lacks 
 const MTU = 1420
 /** inner MSS with TCP timestamps: MTU - 40 - 32 */
 const MSS = MTU - 72
-
-/** A super-packet as a TUN with TSO6/USO hands it over: vnet header, IPv6, TCP (or UDP), checksum partial. */
-function superPacket (l4: Buffer, nh: number, size: number): Buffer {
-  const p = packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::3', nh, l4 })
-  const b = Buffer.concat([Buffer.alloc(VNET_HDR_LEN), p])
-  const thl = nh === 6 ? (l4[12] >> 4) * 4 : 8
-  writeVnetHdr(b, 0, VNET_F_NEEDS_CSUM, nh === 6 ? GSO_TCPV6 : GSO_UDP_L4, 40 + thl, size, 40, nh === 6 ? 16 : 6)
-  b.writeUInt16BE(fold(pseudoHeaderSum6At(b, VNET_HDR_LEN, nh, l4.length)), VNET_HDR_LEN + 40 + (nh === 6 ? 16 : 6))
-  return b
-}
 
 test('300,000 IPv6 segments through two WireGuard nodes (weft-wg-v6\'s loops) with TSO6, USO, UDP GSO/GRO over IPv6 and TUN coalescing cause no more GCs than one small packet per turn', { skip, timeout: 30_000 }, async (t) => {
   const [aKeys, bKeys] = orderedKeyPairs()
@@ -52,14 +38,7 @@ test('300,000 IPv6 segments through two WireGuard nodes (weft-wg-v6\'s loops) wi
   await waitFor(() => a.loops.peerStatus(bIndex).session === true && b.loops.peerStatus(aIndex).session === true, { what: 'a session both ways', timeoutMs: 5000, intervalMs: 10 })
   assert.equal(a.loops.peerStatus(bIndex).endpoint, `[::1]:${b.port}`, 'the endpoint as wg writes an IPv6 one')
 
-  const ts = Buffer.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2])
-  const packets = [
-    superPacket(tcpBytes({ sport: 40001, flags: 0x18, options: ts, payload: 46 * MSS - 100 }), 6, MSS),
-    superPacket(udpBytes(20 * 1200), 17, 1200),
-    ...Array.from({ length: 16 }, (_, i) => plain(packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::5', nh: 17, l4: udpBytes(1000, { tag: i }), checksum: true })))
-  ]
-  const segmentsPerTurn = 46 + 20 + 16
-  const small = plain(packet6({ src: 'fc00:0:0:1::2', dst: 'fc00:0:0:2::6', nh: 17, l4: udpBytes(100), checksum: true }))
+  const { packets, segmentsPerTurn, small } = ipv6Turn(MSS)
   const N = 3700
   let start = 0
   const { without, withPackets } = await allocRounds(t, { a, b }, packets, small, N, () => { start = b.loops.stats[Count.OUTSIDE_PACKETS] })
