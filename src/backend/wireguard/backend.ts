@@ -164,7 +164,7 @@ export class WireguardBackend implements Backend {
       port: this.cfg.listenPort,
       spareAddrs: CONTROL_DESTS,
       loops: (parts) => {
-        loops = new WgLoops({ ...parts, keys, psk, persistentKeepalive: this.cfg.persistentKeepalive, device: WIREGUARD_DEVICE, listenPort: this.cfg.listenPort, log })
+        loops = new WgLoops({ ...parts, keys, psk, persistentKeepalive: this.cfg.persistentKeepalive, device: WIREGUARD_DEVICE, listenPort: this.cfg.listenPort, log, busyPollUs: this.ctx.busyPoll ?? 0 })
         return loops
       },
       peers: (l) => ({

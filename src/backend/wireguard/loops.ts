@@ -36,6 +36,7 @@ import { dataplaneSnapshot } from '../../dataplane/pipeline'
 import { GRO_MAX_SEGMENTS, UNKNOWN_RING } from '../../dataplane/outside'
 import { PER_PEER, PeerCount } from '../../dataplane/fdb'
 import { Count, newStats } from '../../dataplane/stats'
+import { BusyPoll } from '../../native/busy-poll'
 import { TunWrites } from '../../dataplane/tun-writes'
 import { pacingFactor, UdpPacer } from '../../dataplane/pacer'
 import { Device } from '../../wireguard/device'
@@ -89,6 +90,8 @@ export interface WgLoopsOptions extends Omit<LoopParts, 'fdb'> {
   log: Logger
   /** where the UAPI socket goes (default /var/run/wireguard) */
   uapiDir?: string
+  /** --busy-poll: µs the loop keeps polling after a light batch (0 or absent: off), as the other backends' pipeline */
+  busyPollUs?: number
 }
 
 export class WgLoops implements OwnLoops {
@@ -113,6 +116,7 @@ export class WgLoops implements OwnLoops {
   private readonly writes: TunWrites
   private readonly tx: PacketBatch
   private control: Outgoing[] = []
+  private busy: BusyPoll | null = null
   private readonly staged = new Map<Peer, Buffer[]>()
   private readonly timer: NodeJS.Timeout
   private readonly unknown = new Uint32Array(UNKNOWN_RING)
@@ -187,6 +191,12 @@ export class WgLoops implements OwnLoops {
   }
 
   start (): void {
+    const window = this.o.busyPollUs ?? 0
+    if (window > 0 && this.busy === null) {
+      this.busy = new BusyPoll(this.stats.subarray(Count.BUSY_POLL_NS, Count.BUSY_POLL_SUSPENDED + 1), window)
+      this.o.tun.busyPoll(this.busy)
+      this.o.sock.busyPoll(this.busy)
+    }
     this.o.tun.start(this.inside.onBatch, undefined, this.writes.resume)
     this.o.sock.start(this.outside.onBatch, this.inside.flush)
   }
@@ -381,6 +391,7 @@ export class WgLoops implements OwnLoops {
     this.closed = true
     clearInterval(this.timer)
     this.device.close()
+    this.busy?.close()
     this.o.tun.close()
     this.o.sock.close()
     await this.uapi?.close()

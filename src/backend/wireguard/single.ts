@@ -162,7 +162,7 @@ export async function startSingle (o: SingleStart): Promise<{ network: Network, 
     capacity: o.capacity,
     spareAddrs: CONTROL_DESTS,
     loops: (parts) => {
-      loops = new WgLoops({ ...parts, inner6: { fdb: fdb6, peerOf }, endpoints: mode === 'ipv6' ? 6 : 4, keys: o.keys, psk: o.psk, persistentKeepalive: o.persistentKeepalive, device: o.device, listenPort: o.listenPort, log })
+      loops = new WgLoops({ ...parts, inner6: { fdb: fdb6, peerOf }, endpoints: mode === 'ipv6' ? 6 : 4, keys: o.keys, psk: o.psk, persistentKeepalive: o.persistentKeepalive, device: o.device, listenPort: o.listenPort, log, busyPollUs: ctx.busyPoll ?? 0 })
       return loops
     },
     peers: (l) => ({

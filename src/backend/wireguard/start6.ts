@@ -57,7 +57,7 @@ export async function startWg6 (o: WgStart6): Promise<{ network: WgNetwork6, loo
   const { network, loops } = await device.adopt(async () => {
     try {
       const fdb = new Fdb6({ network: network6, subnetLen: config.ipv6SubnetLen, port: o.listenPort, capacity: o.capacity })
-      const loops = new WgLoops({ tun: device.tun.io, sock: sock.io, fdb, mtu, offloads: device.offloads, keys: o.keys, psk: o.psk, persistentKeepalive: o.persistentKeepalive, device: o.device, listenPort: o.listenPort, log, ...(o.uapiDir !== undefined ? { uapiDir: o.uapiDir } : {}) })
+      const loops = new WgLoops({ tun: device.tun.io, sock: sock.io, fdb, mtu, offloads: device.offloads, keys: o.keys, psk: o.psk, persistentKeepalive: o.persistentKeepalive, device: o.device, listenPort: o.listenPort, log, busyPollUs: ctx.busyPoll ?? 0, ...(o.uapiDir !== undefined ? { uapiDir: o.uapiDir } : {}) })
       const network = new WgNetwork6({
         device,
         loops,
