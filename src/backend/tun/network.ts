@@ -16,6 +16,7 @@ import type { Lease } from '../../subnet/lease'
 import type { PeerEvent } from '../../lease/watcher'
 import type { Logger } from '../../log'
 import { OnceLog } from '../../util/log-once'
+import { ParkedLeases } from './parked'
 import { ip4ToString, parseIp4 } from '../../packet/ip'
 import type { Fdb } from '../../dataplane/fdb'
 import { PeerCount } from '../../dataplane/fdb'
@@ -117,6 +118,7 @@ export class TunNetwork implements Network {
   private readonly unknownSenders: OnceLog
   private readonly spoofers: OnceLog
   private readonly unusable: OnceLog
+  private readonly parked = new ParkedLeases()
   private readonly tableFull: OnceLog
   private readonly ownIp: OnceLog
   private readonly conflicted: OnceLog
@@ -152,6 +154,12 @@ export class TunNetwork implements Network {
   }
 
   handlePeers (events: readonly PeerEvent[]): void {
+    this.apply(events)
+    // a lease skipped for what another held (a WireGuard key) may be good now
+    if (this.parked.size > 0) this.apply(this.parked.ready((l) => this.o.unusable(l) === undefined))
+  }
+
+  private apply (events: readonly PeerEvent[]): void {
     const { fdb, log } = this.o
     for (const e of events) {
       const l = e.lease
@@ -159,6 +167,7 @@ export class TunNetwork implements Network {
       if (!hasIPv4(l)) continue
       const key = formatCidr(l.subnet)
       const publicIP = ip4ToString(l.attrs.publicIP)
+      this.parked.drop(key)
       if (e.type === 'removed') {
         if (fdb.claimants(l.attrs.publicIP) <= 2) this.conflicted.forget(String(l.attrs.publicIP >>> 0))
         if (this.remove(l)) log.info({ subnet: key, publicIP, ...(fdb.claimants(l.attrs.publicIP) > 0 ? { stillClaimedBy: fdb.claimants(l.attrs.publicIP) } : {}) }, `peer removed from the ${WORDS[this.o.backend].table}`)
@@ -166,8 +175,10 @@ export class TunNetwork implements Network {
         this.forget(key)
         continue
       }
-      const why = unusablePublicIP(l.attrs.publicIP) ?? this.o.unusable(l)
+      const badIp = unusablePublicIP(l.attrs.publicIP)
+      const why = badIp ?? this.o.unusable(l)
       if (why !== undefined) {
+        if (badIp === undefined) this.parked.park(key, l)
         this.remove(l)
         this.undirect(l)
         this.o.dataplane.stats[Drop.PEER_UNUSABLE]++

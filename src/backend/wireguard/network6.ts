@@ -19,6 +19,7 @@ import { Drop } from '../../dataplane/stats'
 import type { Network, NetworkStatus } from '../backend'
 import type { RulesScope, TunDevice } from '../tun/device'
 import { usablePublicIPv6 } from '../tun/network6'
+import { ParkedLeases } from '../tun/parked'
 import type { WgLoops } from './loops'
 import { peerData } from './peer-key'
 
@@ -43,6 +44,7 @@ export class WgNetwork6 implements Network {
   /** subnet6 text -> table index, for the peers this network set */
   private readonly indexOf = new Map<string, number>()
   private readonly unusable: OnceLog
+  private readonly parked = new ParkedLeases()
   private readonly tableFull: OnceLog
   private readonly ownIp: OnceLog
   private closed = false
@@ -57,12 +59,24 @@ export class WgNetwork6 implements Network {
   }
 
   handlePeers (events: readonly PeerEvent[]): void {
+    this.apply(events)
+    // a lease skipped for a key another peer held may be good now (../tun/parked.ts)
+    if (this.parked.size > 0) {
+      this.apply(this.parked.ready((l) => {
+        const d = peerData(l, this.o.listenPort, 6)
+        return !('reason' in d) && this.o.loops.unusableKey(l, d.publicKey) === undefined
+      }))
+    }
+  }
+
+  private apply (events: readonly PeerEvent[]): void {
     const { fdb, loops, log } = this.o
     for (const e of events) {
       const l = e.lease
       const sn = l.subnet6
       if (sn === undefined) continue
       const key = formatCidr6(sn)
+      this.parked.drop(key)
       if (e.type === 'removed') {
         if (this.remove(key)) log.info({ subnet6: key, publicIPv6: l.attrs.publicIPv6 }, 'WireGuard IPv6 peer removed')
         this.forget(key)
@@ -70,8 +84,10 @@ export class WgNetwork6 implements Network {
       }
       const pub = usablePublicIPv6(l.attrs.publicIPv6)
       const d = peerData(l, this.o.listenPort, 6)
-      const why = typeof pub === 'string' ? pub : 'reason' in d ? d.reason : loops.unusableKey(l, d.publicKey)
+      const keyWhy = typeof pub === 'string' || 'reason' in d ? undefined : loops.unusableKey(l, d.publicKey)
+      const why = typeof pub === 'string' ? pub : 'reason' in d ? d.reason : keyWhy
       if (why !== undefined || typeof pub === 'string' || 'reason' in d) {
+        if (keyWhy !== undefined) this.parked.park(key, l)
         this.remove(key)
         loops.stats[Drop.PEER_UNUSABLE]++
         this.unusable.warn(key, { subnet6: key, publicIPv6: l.attrs.publicIPv6, reason: why })
