@@ -40,6 +40,13 @@ export interface PipelineOptions {
    * what lets received TCP segments coalesce into super-packets.
    */
   offloads?: { vnet: boolean, tso: boolean, gro: boolean, uso?: boolean, gso?: boolean }
+  /**
+   * The socket may hand over a packet of up to 64 KB without UDP_GRO: a raw
+   * socket (IP-in-IP) gets the IPv4 stack's GRO of its protocol whole, which
+   * any underlay with GRO on does (most NICs by default). Its slots must
+   * hold that, or every merged packet is cut short and dropped.
+   */
+  wholeReads?: boolean
   onFatal: (where: 'inside' | 'outside', errno: number) => void
   /** µs the loop keeps polling after each light batch (BusyPoll); absent or 0: it sleeps between batches */
   busyPollUs?: number
@@ -96,7 +103,7 @@ export class Pipeline {
     const inTx = new PacketBatch({ size: o.batch, slotSize: inSlot, slab: inRx.slab })
     // Outside: the receive slots, then the TUN writes' header area, then the
     // inside loop's ICMP answers, all in one slab (writes gather from it).
-    const outSlot = off.gro ? roundUp(SUPER_MAX + 1, 64) : roundUp(o.encap.headroom + 64 + o.mtu + 1, 64)
+    const outSlot = off.gro || o.wholeReads === true ? roundUp(SUPER_MAX + 1, 64) : roundUp(o.encap.headroom + 64 + o.mtu + 1, 64)
     const datagrams = o.batch * (off.gro ? GRO_MAX_SEGMENTS : 1)
     const maxWrites = datagrams + ANSWER_SLOTS
     const hdrBase = o.batch * outSlot

@@ -5,7 +5,10 @@
 //    TUN backends' start, ../tun/start.ts)
 // 2. a raw IPv4 socket for protocol 4, bound to the underlay address, on the
 //    batched native path: the kernel writes the outer header on send and
-//    hands it to us on receive
+//    hands it to us on receive; an underlay with GRO on (most NICs) merges
+//    a flow's IP-in-IP TCP segments (the IPv4 stack does it, module or
+//    not), so reads hold up to 64 KB and a merged packet goes to the TUN
+//    whole, as TSO
 // 3. the shared pipeline over IpipEncap (encap.ts); peers come from lease
 //    events (../tun/network.ts), with DirectRouting as flannel does it
 // The lease says BackendType "ipip" and carries no BackendData, as flannel's.
@@ -47,6 +50,8 @@ export class IpipBackend implements Backend {
         return { io, close: () => io.close() }
       },
       port: 0,
+      // an underlay with GRO (most NICs) merges IP-in-IP TCP segments: read them whole
+      wholeReads: true,
       encap: () => new IpipEncap(),
       peers: () => ({
         unusable: (l) => otherBackend(l, 'ipip'),

@@ -64,6 +64,8 @@ export interface TunStart<P extends OwnLoops = Pipeline> {
   socket: (device: TunDevice) => Promise<UnderlaySocket> | UnderlaySocket
   /** the port peers listen on (0 for IP-in-IP) */
   port: number
+  /** the socket reads packets of up to 64 KB without UDP_GRO (a raw socket: PipelineOptions.wholeReads) */
+  wholeReads?: boolean
   /** peers the table holds (the Fdb's default) */
   capacity?: number
   /** destinations past the table's peers the backend sets itself (Fdb spareAddrs) */
@@ -100,6 +102,7 @@ export async function startTun<P extends OwnLoops = Pipeline> (o: TunStart<P>): 
           mtu,
           batch: TUN_BATCH,
           offloads: device.offloads,
+          ...(o.wholeReads === true ? { wholeReads: true } : {}),
           busyPollUs: ctx.busyPoll ?? 0,
           checkSource: ctx.sourceCheck ?? true,
           onFatal: (where, errno) => log.error({ where, errno }, 'the dataplane stopped reading after a fatal I/O error')
