@@ -10,8 +10,9 @@
 //    VNI, our MAC, IPv4), the inner IPv4 packet must be sane, within the MTU
 //    and addressed to our subnet (a TCP packet beyond the MTU is a kernel
 //    VXLAN peer's TSO super-packet that crossed a veth unsegmented, as
-//    flannel.1 on the same host sends them: it goes to the TUN whole, as
-//    TSO at our MSS); without inner checks, a TCP/UDP checksum a
+//    flannel.1 on the same host sends them, or what an underlay's GRO
+//    merged before a raw socket: it goes to the TUN whole, as TSO in
+//    segments that fit any pod, SUPER_SEGMENT_MTU); without inner checks, a TCP/UDP checksum a
 //    kernel sender left partial is finished here (partial-checksum.ts); with
 //    them, a packet the sender marked partial (VXLAN RCO) goes to the TUN
 //    asking the kernel to finish it
@@ -37,7 +38,7 @@ import { Count, Drop } from './stats'
 import type { TunWrites } from './tun-writes'
 import { Fdb6 } from './fdb6'
 import type { Ip6Net } from '../packet/net6'
-import { GRO_MAX_SEGMENTS, MAX_LOCAL_ADDRESSES, UNKNOWN_RING } from './outside-limits'
+import { GRO_MAX_SEGMENTS, MAX_LOCAL_ADDRESSES, SUPER_SEGMENT_MTU, UNKNOWN_RING } from './outside-limits'
 import { OutsidePath6 } from './outside6'
 
 export interface OutsideOptions {
@@ -266,8 +267,8 @@ export class Outside {
 
   /**
    * A packet beyond the MTU the TUN can take as a TCP super-packet: the MSS
-   * its segments get (as many bytes as fit our MTU; the sender's own is not
-   * on the wire), or 0 if it cannot. Needs the vnet header (and so a
+   * its segments get (as many bytes as fit SUPER_SEGMENT_MTU, or our MTU if
+   * smaller; the sender's own is not on the wire), or 0 if it cannot. Needs the vnet header (and so a
    * checksum checked on receive, as one packet); not a fragment.
    */
   private superMss (ip: number, total: number): number {
@@ -276,6 +277,7 @@ export class Outside {
     const ihl = (s[ip] & 15) << 2
     if (total < ihl + 20) return 0
     const hdr = ihl + ((s[ip + ihl + 12] >> 4) << 2)
-    return total > hdr && hdr < this.o.mtu ? this.o.mtu - hdr : 0
+    const limit = this.o.mtu < SUPER_SEGMENT_MTU ? this.o.mtu : SUPER_SEGMENT_MTU
+    return total > hdr && hdr < limit ? limit - hdr : 0
   }
 }

@@ -27,7 +27,7 @@ import { DECAP_PARTIAL } from './encap'
 import type { Fdb6 } from './fdb6'
 import { PER_PEER, PeerCount } from './fdb'
 import { Count, Drop } from './stats'
-import { GRO_MAX_SEGMENTS, MAX_LOCAL_ADDRESSES, UNKNOWN_RING } from './outside-limits'
+import { GRO_MAX_SEGMENTS, MAX_LOCAL_ADDRESSES, SUPER_SEGMENT_MTU, UNKNOWN_RING } from './outside-limits'
 import type { OutsideOptions } from './outside'
 
 const HLEN = 40
@@ -241,6 +241,7 @@ export class OutsidePath6 {
     const s = this.o.rx.slab
     if (!this.o.checked || proto !== TCP || l4 !== HLEN || total < HLEN + 20) return 0
     const hdr = HLEN + ((s[ip + HLEN + 12] >> 4) << 2)
-    return total > hdr && hdr < this.o.mtu ? this.o.mtu - hdr : 0
+    const limit = this.o.mtu < SUPER_SEGMENT_MTU ? this.o.mtu : SUPER_SEGMENT_MTU
+    return total > hdr && hdr < limit ? limit - hdr : 0
   }
 }
