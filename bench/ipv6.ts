@@ -42,6 +42,7 @@ import { cluster } from '../lab/daemons'
 import type { Daemon } from '../lab/daemons'
 import { backgroundLoad, cpuOf, nodePid } from '../lab/cpu'
 import { WARM_UP_PINGS } from './rounds'
+import { benchUnderlay } from './paths'
 import type { Panel } from './chart'
 import { max, median, min } from './stats'
 
@@ -364,13 +365,13 @@ export async function ipv6Rounds (o: Ipv6Options): Promise<Ipv6HeadToHead> {
     background
   })
   try {
-    await withTopology(undefined, { hosts: 2, ipv6: true, label: 'bench-ipv6-kernel', timeoutMs }, async (ktopo) => {
+    await withTopology(undefined, { hosts: 2, ipv6: true, label: 'bench-ipv6-kernel', timeoutMs, underlay: benchUnderlay() }, async (ktopo) => {
       const kernel = await kernelSide(ktopo)
       kernelV6Mtu = kernel.v6Mtu ?? NaN
       flanneldPodMtu = ktopo.mtu - FLANNELD_OVERHEAD
       await proveAndWarm(kernel, 4, 'kernel flannel.1')
       await proveAndWarm(kernel, 6, 'kernel flannel-v6.1')
-      await withTopology(undefined, { hosts: 2, ipv6: true, label: 'bench-ipv6-weft', timeoutMs }, async (wtopo) => {
+      await withTopology(undefined, { hosts: 2, ipv6: true, label: 'bench-ipv6-weft', timeoutMs, underlay: benchUnderlay() }, async (wtopo) => {
         const weft = await weftSide(wtopo, (fn) => { cleanups.push(fn) }, o.progress)
         weftMtu = weft.envMtu
         gsoMaxSize = weft.gsoMaxSize
@@ -445,7 +446,7 @@ export function ipv6Panels (h: Ipv6HeadToHead | undefined): Panel[] {
   const note = (xs: number[]): { note: string } | Record<string, never> => { const n = range(xs); return n !== undefined ? { note: n } : {} }
   return [
     {
-      title: `IPv6 beside IPv4, TCP 1 stream: weft / kernel, median of ${h.roundList.length} alternating rounds (ratio6 - ratio4 ${f2(h.difference)}, goal within ${TARGET_DIFFERENCE})`,
+      title: `IPv6 beside IPv4, TCP 1 stream, ${h.congestion}: weft / kernel, median of ${h.roundList.length} alternating rounds (ratio6 - ratio4 ${f2(h.difference)}, goal within ${TARGET_DIFFERENCE})`,
       unit: 'x kernel',
       bars: [
         { label: 'IPv4 (flannel.1)', value: h.ratio4, kind: 'weft' as const, ...note(h.roundList.map((r) => r.ratio4)) },

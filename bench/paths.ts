@@ -110,6 +110,15 @@ export interface PathOptions {
   progress: (msg: string) => void
 }
 
+/**
+ * What every topology of this bench run has for links ('veth', or 'nic':
+ * lab/netns.ts TopologyOptions.underlay); one setting per process, set
+ * once from --underlay before anything is set up.
+ */
+let underlay: 'veth' | 'nic' = 'veth'
+export function setUnderlay (u: 'veth' | 'nic'): void { underlay = u }
+export function benchUnderlay (): 'veth' | 'nic' { return underlay }
+
 /** Cleanups of paths being measured now (the daemons' store dirs), for an interrupt. */
 const pending = new Set<() => void>()
 
@@ -124,7 +133,7 @@ export async function withPath<T> (def: PathDef, o: PathOptions, fn: (p: PathSet
   }
   pending.add(cleanup)
   try {
-    return await withTopology(undefined, { hosts: 2, label: `${o.label}-${def.name}`, timeoutMs: o.timeoutMs }, async (topo) => {
+    return await withTopology(undefined, { hosts: 2, label: `${o.label}-${def.name}`, timeoutMs: o.timeoutMs, underlay }, async (topo) => {
       const [h1, h2] = topo.hosts as [Host, Host]
       const setup = await build(def, topo, h1, h2, (fn) => { cleanups.push(fn) }, o.progress)
       return await fn(setup)

@@ -73,7 +73,7 @@ import { iperf, ping } from '../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../lab/skip'
 import { backgroundLoad, coresBetween, cpuOf, machineTicks, memoryOf } from '../lab/cpu'
 import type { Cores } from '../lab/cpu'
-import { BUSY_POLL_US, cleanUpOnInterrupt, PATHS, proveReachable, selectPaths, VXLAN_BUSY_POLL, weftCounters, weftCpu, weftSamples, withPath } from './paths'
+import { BUSY_POLL_US, cleanUpOnInterrupt, PATHS, proveReachable, selectPaths, setUnderlay, VXLAN_BUSY_POLL, weftCounters, weftCpu, weftSamples, withPath } from './paths'
 import type { DaemonSample, PathDef, PathSetup, Weft } from './paths'
 import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
@@ -122,6 +122,8 @@ interface Options {
   conditions: Condition[]
   /** ... each under these congestion controls ('default': the machine's) */
   h2hCongestions: string[]
+  /** what every topology's links behave like (lab/netns.ts TopologyOptions.underlay) */
+  underlay: 'veth' | 'nic'
 }
 
 const FLAGS = {
@@ -137,7 +139,8 @@ const FLAGS = {
   report: { type: 'string', hint: 'FILE.json' },
   only: { type: 'string', hint: 'head-to-head|udp|wireguard|ipv6' },
   conditions: { type: 'string', default: CONDITIONS.map((c) => c.name).join(',') },
-  'h2h-congestion': { type: 'string', default: 'default,cubic' }
+  'h2h-congestion': { type: 'string', default: 'default,cubic' },
+  underlay: { type: 'string', default: 'veth', hint: 'veth|nic' }
 } as const
 
 function options (argv: string[]): Options {
@@ -149,6 +152,7 @@ function options (argv: string[]): Options {
   const only = values.only as Only | undefined
   if (only !== undefined && !ONLY.includes(only)) throw new RangeError(`--only takes head-to-head, udp, wireguard or ipv6, got ${values.only}`)
   if ((only === 'head-to-head' || only === 'wireguard' || only === 'ipv6') && rounds === 0) throw new RangeError(`--only ${only} needs --rounds 1 or more`)
+  if (values.underlay !== 'veth' && values.underlay !== 'nic') throw new RangeError(`--underlay takes veth or nic, got ${values.underlay}`)
   return {
     seconds,
     paths: selectPaths(values.paths),
@@ -162,7 +166,8 @@ function options (argv: string[]): Options {
     report: values.report,
     only,
     conditions: selectConditions(values.conditions),
-    h2hCongestions: selectCongestions(values['h2h-congestion'], congestionOption)
+    h2hCongestions: selectCongestions(values['h2h-congestion'], congestionOption),
+    underlay: values.underlay
   }
 }
 
@@ -383,12 +388,12 @@ function congestionLabel (o: Options): string {
   return o.congestion ?? "the machine's default congestion control"
 }
 
-function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead, v6?: Ipv6HeadToHead): void {
+function table (results: PathFigures[], o: Options, print: (l: string) => void, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead, v6: Ipv6HeadToHead[] = []): void {
   // a run of the conditions, the UDP search, the WireGuard or the IPv6 rounds alone (--only) has no paths' table
   if (results.length > 0 || (conds.length === 0 && udp === undefined && wg === undefined && v6 === undefined)) pathsTable(results, o, print)
   if (udp !== undefined) printUdpMaxRate(udp, print)
   if (wg !== undefined) printWireguardRounds(wg, print)
-  if (v6 !== undefined) printIpv6Rounds(v6, print)
+  for (const h of v6) printIpv6Rounds(h, print)
   printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
   printConditions(`head to head by condition: weft vxlan against kernel VXLAN, both set up at once and run in turn, ${Math.max(0, ...conds.map((c) => c.rounds.length))} rounds of ${o.seconds} s`, conds, print)
   printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
@@ -414,7 +419,7 @@ function podMtus (results: PathFigures[]): string {
 
 /** The paths' own table: each path's figures, the daemons' CPU and RSS, the ratios. */
 function pathsTable (results: PathFigures[], o: Options, print: (l: string) => void): void {
-  print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${podMtus(results)}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}`)
+  print(`\nall paths, pod on h1 -> pod on h2, ${o.seconds} s per iperf3 run, pod MTU ${podMtus(results)}, weft offloads ${o.offloads ? 'on' : 'OFF (WEFT_OFFLOADS=off)'}, TCP ${congestionLabel(o)}, ${os.cpus().length} CPUs, kernel ${os.release()}, underlay ${o.underlay === 'nic' ? 'NIC-like (GSO in software before eth0, GRO after it)' : 'veth (super-packets cross whole)'}`)
   print(`                 TCP Gbit/s       UDP at ${o.udpRate.padEnd(4)}       64-byte UDP kpps     ping RTT ms     background`)
   print('path            1 str  4 str   Mbit/s  loss %   delivered  (sent)   median    p99     cores')
   for (const p of results) {
@@ -545,7 +550,7 @@ function wgPanels (wg: WireguardHeadToHead | undefined): Panel[] {
   })
 }
 
-function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead, v6?: Ipv6HeadToHead): string {
+function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHead[], workers: HeadToHead[], pings: PingHeadToHead[], conds: ConditionResult[] = [], udp?: UdpMaxRate, wg?: WireguardHeadToHead, v6: Ipv6HeadToHead[] = []): string {
   const ok = results.filter((p) => p.error === undefined)
   const ref = ok.find((p) => p.name === 'kernel-vxlan')
   const panel = (title: string, unit: string, get: (p: PathFigures) => number | undefined, note?: (p: PathFigures) => string | undefined) => ({
@@ -558,11 +563,11 @@ function chart (results: PathFigures[], o: Options, stamp: string, h2h: HeadToHe
   const condPanel = conds.length > 0 ? [roundsPanel(`TCP head to head by condition (source, streams, congestion control): weft vxlan, median of ${Math.max(...conds.map((c) => c.rounds.length))} alternating rounds, as a share of kernel VXLAN`, 'kernel VXLAN', conds.map((c) => ({ ...c, label: shortLabel(c) })))] : []
   const udpPanels = udp !== undefined ? [udpPanel(udp)] : []
   const wireguardPanels = wgPanels(wg)
-  const v6Panels = ipv6Panels(v6)
-  if (results.length === 0 && v6 !== undefined && wg === undefined && conds.length === 0 && udp === undefined) {
+  const v6Panels = v6.flatMap(ipv6Panels)
+  if (results.length === 0 && v6.length > 0 && wg === undefined && conds.length === 0 && udp === undefined) {
     return renderChart({
       title: `weft bench ${stamp}: IPv6 beside IPv4`,
-      subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, TCP ${v6.congestion}, ${v6.seconds} s per run; ratios are to the kernel's flannel.1 and flannel-v6.1 in the same run`,
+      subtitle: `${os.cpus().length} CPUs, kernel ${os.release()}, weft offloads ${o.offloads ? 'on' : 'off'}, TCP ${v6.map((h) => h.congestion).join(' and ')}, ${v6[0].seconds} s per run; ratios are to the kernel's flannel.1 and flannel-v6.1 in the same run`,
       panels: v6Panels
     })
   }
@@ -702,15 +707,19 @@ async function wireguardOf (o: Options, results: PathFigures[]): Promise<Wiregua
  * vxlan were both measured (its IPv4 half is theirs again, beside its IPv6
  * half); with --only ipv6, always. Not with --rounds 0.
  */
-async function ipv6Of (o: Options, results: PathFigures[]): Promise<Ipv6HeadToHead | undefined> {
-  if (o.rounds === 0 || (o.only !== undefined && o.only !== 'ipv6')) return undefined
+async function ipv6Of (o: Options, results: PathFigures[]): Promise<Ipv6HeadToHead[]> {
+  if (o.rounds === 0 || (o.only !== undefined && o.only !== 'ipv6')) return []
   if (o.only === undefined) {
     const ok = (name: string): boolean => o.paths.some((d) => d.name === name) && results.some((p) => p.name === name && p.error === undefined)
-    if (!ok('kernel-vxlan') || !ok('vxlan')) return undefined
+    if (!ok('kernel-vxlan') || !ok('vxlan')) return []
     const skip = ipv6SkipReason()
-    if (skip !== undefined) { progress(`IPv6 beside IPv4 skipped: ${skip}`); return undefined }
+    if (skip !== undefined) { progress(`IPv6 beside IPv4 skipped: ${skip}`); return [] }
   }
-  return await ipv6Rounds({ rounds: o.rounds, seconds: o.seconds, congestion: o.congestion, progress })
+  // under each --h2h-congestion, as the other head-to-head rounds: the
+  // kernel's own IPv6 and IPv4 paths compare differently under each
+  const out: Ipv6HeadToHead[] = []
+  for (const c of o.h2hCongestions) out.push(await ipv6Rounds({ rounds: o.rounds, seconds: o.seconds, congestion: c === 'default' ? undefined : c, progress }))
+  return out
 }
 
 /** Head to head by condition (conditions.ts): in a whole run, when kernel VXLAN and weft vxlan were both measured and --rounds > 0. */
@@ -735,6 +744,8 @@ export async function main (argv: string[]): Promise<number> {
   // the daemons inherit our environment (cluster() spawns them with it)
   cleanUpOnInterrupt()
   if (!o.offloads) process.env.WEFT_OFFLOADS = 'off'
+  setUnderlay(o.underlay)
+  if (o.underlay === 'nic') { const t = toolSkipReason('ethtool'); if (t !== undefined) { console.log(`bench: --underlay nic: ${t}`); return 2 } }
   const started = new Date()
   const stamp = timestamp(started)
   const t0 = performance.now()
@@ -775,7 +786,7 @@ export async function main (argv: string[]): Promise<number> {
     started: started.toISOString(),
     seconds: took,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, kernel: os.release(), node: process.version, loadavg: os.loadavg() },
-    options: { seconds: o.seconds, paths: o.only === undefined ? o.paths.map((p) => p.name) : [], offloads: o.offloads, udpRate: o.udpRate, pings: o.pings, rounds: o.rounds, congestion: o.congestion ?? 'default', ...(o.only !== undefined ? { only: o.only } : {}), conditions: o.conditions.map((c) => c.name), h2hCongestion: o.h2hCongestions },
+    options: { seconds: o.seconds, paths: o.only === undefined ? o.paths.map((p) => p.name) : [], offloads: o.offloads, udpRate: o.udpRate, pings: o.pings, rounds: o.rounds, congestion: o.congestion ?? 'default', ...(o.only !== undefined ? { only: o.only } : {}), conditions: o.conditions.map((c) => c.name), h2hCongestion: o.h2hCongestions, underlay: o.underlay },
     micro,
     paths: results,
     ratiosToKernelVxlan: ratios(results),
@@ -785,26 +796,28 @@ export async function main (argv: string[]): Promise<number> {
     pingRounds: pings,
     ...(udp !== undefined ? { udpMaxRate: udp } : {}),
     ...(wg !== undefined ? { wireguardHeadToHead: wg } : {}),
-    ...(v6 !== undefined ? { ipv6HeadToHead: v6 } : {})
+    // the first congestion control's alone, as runs before there were several
+    ...(v6.length > 0 ? { ipv6HeadToHead: v6[0], ipv6HeadToHeadByCongestion: v6 } : {})
   }, null, 2) + '\n')
   fs.writeFileSync(svgPath, chart(results, o, stamp, h2h, workers, pings, conds, udp, wg, v6))
   console.log(`\nJSON: ${jsonPath}\nSVG:  ${svgPath}`)
-  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) || (udp?.paths.some((p) => p.error !== undefined) ?? false) || wg?.error !== undefined || v6?.error !== undefined ? 1 : 0
+  return results.some((p) => p.error !== undefined) || conds.some((c) => c.error !== undefined) || (udp?.paths.some((p) => p.error !== undefined) ?? false) || wg?.error !== undefined || v6.some((h) => h.error !== undefined) ? 1 : 0
 }
 
 /** --report: the table and the chart again from a JSON this program wrote (after a change to either). */
 function report (file: string): number {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[], udpMaxRate?: UdpMaxRate, wireguardHeadToHead?: WireguardHeadToHead, ipv6HeadToHead?: Ipv6HeadToHead }
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { started: string, options: { seconds: number, offloads: boolean, udpRate: string, pings: number, rounds?: number, congestion?: string }, micro?: MicroResult, paths: PathFigures[], headToHead?: HeadToHead[], headToHeadByCondition?: ConditionResult[], workers?: HeadToHead[], pingRounds?: PingHeadToHead[], udpMaxRate?: UdpMaxRate, wireguardHeadToHead?: WireguardHeadToHead, ipv6HeadToHead?: Ipv6HeadToHead, ipv6HeadToHeadByCongestion?: Ipv6HeadToHead[] }
+  const v6 = j.ipv6HeadToHeadByCongestion ?? (j.ipv6HeadToHead !== undefined ? [j.ipv6HeadToHead] : [])
   const congestion = j.options.congestion === undefined || j.options.congestion === 'default' ? undefined : j.options.congestion
-  const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file, only: undefined, conditions: [], h2hCongestions: [] }
+  const o: Options = { ...j.options, rounds: j.options.rounds ?? 0, congestion, paths: [], out: file, micro: j.micro !== undefined, report: file, only: undefined, conditions: [], h2hCongestions: [], underlay: (j.options as { underlay?: 'veth' | 'nic' }).underlay ?? 'veth' }
   const conds = j.headToHeadByCondition ?? []
   const h2h = j.headToHead ?? []
   const workers = j.workers ?? []
   if (j.micro !== undefined) printMicro(j.micro, (l) => console.log(l))
   const pings = j.pingRounds ?? []
-  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead, j.ipv6HeadToHead)
+  table(j.paths, o, (l) => console.log(l), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead, v6)
   const svgPath = path.resolve(file).replace(/\.json$/, '') + '.svg'
-  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead, j.ipv6HeadToHead))
+  fs.writeFileSync(svgPath, chart(j.paths, o, timestamp(new Date(j.started)), h2h, workers, pings, conds, j.udpMaxRate, j.wireguardHeadToHead, v6))
   console.log(`\nSVG:  ${svgPath}`)
   return 0
 }

@@ -33,6 +33,8 @@ export interface RunJson {
   pingRounds?: PingHeadToHead[]
   udpMaxRate?: UdpMaxRate
   ipv6HeadToHead?: Ipv6HeadToHead
+  /** one per congestion control (runs since 2026-12-07); older runs have ipv6HeadToHead alone */
+  ipv6HeadToHeadByCongestion?: Ipv6HeadToHead[]
 }
 
 /** A goal: the figure must be at least (`>=`) or at most (`<=`) this. */
@@ -125,10 +127,18 @@ export const MEASURES: readonly Measure[] = [
   { key: 'ping:vxlan', label: 'ping median, weft vxlan / kernel VXLAN', unit: 'x', goal: { op: '<=', value: 2 }, of: (r) => pingRatio(r, 'vxlan') },
   { key: 'ping-gap:vxlan', label: 'ping median, weft vxlan behind kernel VXLAN', unit: 'µs', of: (r) => pingGap(r, 'vxlan') },
   { key: 'ping-gap:vxlan-bp', label: 'ping median, weft vxlan --busy-poll behind kernel VXLAN', unit: 'µs', goal: { op: '<=', value: 50 }, of: (r) => pingGap(r, 'vxlan-bp') },
-  { key: 'ipv6:ratio4', label: 'IPv6 run: weft / kernel over IPv4 (flannel.1)', unit: 'x', of: (r) => finite(r.ipv6HeadToHead?.ratio4) },
-  { key: 'ipv6:ratio6', label: 'IPv6 run: weft / kernel over IPv6 (flannel-v6.1)', unit: 'x', of: (r) => finite(r.ipv6HeadToHead?.ratio6) },
-  { key: 'ipv6:difference', label: 'IPv6 run: |ratio6 - ratio4|', unit: '', goal: { op: '<=', value: 0.1 }, of: (r) => { const d = finite(r.ipv6HeadToHead?.difference); return d === undefined ? undefined : Math.abs(d) } }
+  ...(['default', 'cubic'] as const).flatMap((cc) => [
+    { key: `ipv6:ratio4:${cc}`, label: `IPv6 run, ${cc}: weft / kernel over IPv4 (flannel.1)`, unit: 'x', of: (r: RunJson) => finite(ipv6(r, cc)?.ratio4) },
+    { key: `ipv6:ratio6:${cc}`, label: `IPv6 run, ${cc}: weft / kernel over IPv6 (flannel-v6.1)`, unit: 'x', of: (r: RunJson) => finite(ipv6(r, cc)?.ratio6) },
+    { key: `ipv6:difference:${cc}`, label: `IPv6 run, ${cc}: |ratio6 - ratio4|`, unit: '', goal: { op: '<=', value: 0.1 } as Goal, of: (r: RunJson) => { const d = finite(ipv6(r, cc)?.difference); return d === undefined ? undefined : Math.abs(d) } }
+  ])
 ]
+
+/** A run's IPv6 rounds under `congestion` ('default': the machine's, which the JSON names 'default'; older runs: the one they have, if it was that). */
+function ipv6 (r: RunJson, congestion: string): Ipv6HeadToHead | undefined {
+  const all = r.ipv6HeadToHeadByCongestion ?? (r.ipv6HeadToHead !== undefined ? [r.ipv6HeadToHead] : [])
+  return all.find((h) => h.error === undefined && h.congestion === congestion)
+}
 
 const met = (g: Goal, x: number): boolean => g.op === '>=' ? x >= g.value : x <= g.value
 

@@ -68,7 +68,23 @@ export interface TopologyOptions {
    * confuse packet counts and captures.
    */
   ipv6?: boolean;
+  /**
+   * 'veth' (the default): the hosts' links are plain veths, which carry a
+   * GSO packet whole to the other host: nothing is ever segmented or merged
+   * on the underlay, the best case for the kernel's own tunnels. 'nic': each
+   * host's eth0 behaves like a NIC without tunnel offloads (virtio_net's
+   * common case): super-packets of UDP tunnels, UDP and IP-in-IP are
+   * segmented in software before it, and what arrives goes through GRO
+   * (NAPI on, its bridge port without TSO, and a flush timeout standing in
+   * for a NIC's interrupt coalescing). Needs ethtool.
+   */
+  underlay?: 'veth' | 'nic';
 }
+
+/** What a 'nic' underlay turns off on each host's eth0: the offloads a NIC without tunnel support lacks, so GSO segments before it. */
+export const NIC_LIKE_OFF = ['tx-udp_tnl-segmentation', 'tx-udp_tnl-csum-segmentation', 'tx-udp-segmentation', 'tx-gre-segmentation', 'tx-gre-csum-segmentation', 'tx-ipxip4-segmentation', 'tx-ipxip6-segmentation'] as const
+/** ns a merged packet may wait in GRO for the next poll on a 'nic' underlay */
+export const NIC_LIKE_GRO_FLUSH_NS = 200_000
 
 /** A host, or a namespace name of this topology, or a host name such as 'h1'. */
 export type Target = Host | string
@@ -79,6 +95,8 @@ export interface Topology {
   readonly mtu: number;
   /** Namespace holding bridge `br0`. */
   readonly underlayNs: string;
+  /** what the hosts' links behave like (TopologyOptions.underlay) */
+  readonly underlay: 'veth' | 'nic';
   readonly hosts: readonly Host[];
   /** Every namespace this topology created (underlay first). */
   readonly namespaces: readonly string[];
@@ -109,6 +127,7 @@ class TopologyImpl implements Topology {
   readonly hosts: Host[] = []
   readonly namespaces: string[] = []
   private readonly ipv6: boolean
+  readonly underlay: 'veth' | 'nic'
   /** Live exec/spawn children (and our own `ip` calls) -- all killed at teardown. */
   private readonly children = new Set<Tracked>()
   /** Serialises addHost() so concurrent calls get distinct, ordered indexes. */
@@ -119,6 +138,7 @@ class TopologyImpl implements Topology {
     this.label = opts.label ?? 'topology'
     this.mtu = opts.mtu ?? 1500
     this.ipv6 = opts.ipv6 ?? false
+    this.underlay = opts.underlay ?? 'veth'
     this.underlayNs = this.nsName('u')
   }
 
@@ -180,9 +200,20 @@ class TopologyImpl implements Topology {
     const underlayIp6 = this.ipv6 ? `${UNDERLAY6_PREFIX}${index.toString(16)}` : undefined
     if (underlayIp6 !== undefined) await this.ip('-n', ns, 'addr', 'add', `${underlayIp6}/${UNDERLAY6_PREFIX_LEN}`, 'dev', 'eth0', 'nodad')
     await this.ip('-n', ns, 'link', 'set', 'eth0', 'up')
+    if (this.underlay === 'nic') await this.nicLike(ns, name)
     const host: Host = { index, name, ns, underlayIp, underlayIp6, ifname: 'eth0' }
     this.hosts.push(host)
     return host
+  }
+
+  /** eth0 in `ns` as a NIC without tunnel offloads, with GRO fed by bridge port `port` (TopologyOptions.underlay). */
+  private async nicLike (ns: string, port: string): Promise<void> {
+    const tag = `${this.tag()} nic-like underlay in ${ns}`
+    const off = NIC_LIKE_OFF.flatMap((f) => [f, 'off'])
+    await runToCompletion(['ethtool', '-K', 'eth0', ...off, 'gro', 'on'], ns, { timeoutMs: IP_TIMEOUT_MS }, this.children, tag)
+    // veth merges only what a peer without TSO sends
+    await runToCompletion(['ethtool', '-K', port, 'tso', 'off'], this.underlayNs, { timeoutMs: IP_TIMEOUT_MS }, this.children, tag)
+    await runToCompletion(['sh', '-c', `echo ${NIC_LIKE_GRO_FLUSH_NS} > /sys/class/net/eth0/gro_flush_timeout && echo 2 > /sys/class/net/eth0/napi_defer_hard_irqs`], ns, { timeoutMs: IP_TIMEOUT_MS }, this.children, tag)
   }
 
   async createNamespace (suffix: string): Promise<string> {

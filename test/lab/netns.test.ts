@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { cleanupStale, createTopology, listNamespaces, waitFor, withTopology, type Host, type Topology } from '../../lab/netns'
+import { cleanupStale, createTopology, listNamespaces, NIC_LIKE_GRO_FLUSH_NS, NIC_LIKE_OFF, waitFor, withTopology, type Host, type Topology } from '../../lab/netns'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 
 const skip = netnsSkipReason()
@@ -220,4 +220,20 @@ test('waitFor resolves with the first truthy value and times out naming what it 
     waitFor(() => { throw new Error('not yet') }, { timeoutMs: 50, intervalMs: 10, what: 'the impossible' }),
     /timed out after 50ms waiting for the impossible; last error: not yet/
   )
+})
+
+test('a NIC-like underlay: each host\'s eth0 segments tunnels in software and merges what arrives (GRO with a flush timeout), and the hosts still reach each other', { skip: netnsSkipReason() ?? toolSkipReason('ethtool'), timeout: 60_000 }, async (t) => {
+  await withTopology(t, { hosts: 2, label: 'nic-like', underlay: 'nic' }, async (topo) => {
+    assert.equal(topo.underlay, 'nic')
+    for (const h of topo.hosts) {
+      const k = (await topo.exec(h, ['ethtool', '-k', 'eth0'])).stdout
+      for (const f of NIC_LIKE_OFF) assert.match(k, new RegExp(`^\\s*${f}: off`, 'm'), `${h.name}: ${f} off`)
+      assert.match(k, /^generic-receive-offload: on/m, `${h.name}: GRO on`)
+      assert.equal((await topo.exec(h, ['cat', '/sys/class/net/eth0/gro_flush_timeout'])).stdout.trim(), String(NIC_LIKE_GRO_FLUSH_NS))
+      assert.match((await topo.exec(topo.underlayNs, ['ethtool', '-k', h.name])).stdout, /^tcp-segmentation-offload: off/m, `${h.name}'s bridge port sends without TSO`)
+    }
+    const [h1, h2] = topo.hosts as [Host, Host]
+    const r = await topo.exec(h1, ['ping', '-c', '2', '-i', '0.2', '-W', '2', h2.underlayIp])
+    assert.match(r.stdout, /2 received/)
+  })
 })
