@@ -73,6 +73,19 @@ export function dataplaneSnapshot (stats: Float64Array, tun: Float64Array, sock:
   return snap
 }
 
+/**
+ * --busy-poll on a loop's TUN and socket (both on one event loop): a
+ * BusyPoll over the stats' BUSY_POLL slots, or null for a window of 0.
+ * Close it before the PacketIos.
+ */
+export function startBusyPoll (stats: Float64Array, windowUs: number, tun: PacketIo, sock: PacketIo): BusyPoll | null {
+  if (windowUs <= 0) return null
+  const busy = new BusyPoll(stats.subarray(Count.BUSY_POLL_NS, Count.BUSY_POLL_SUSPENDED + 1), windowUs)
+  tun.busyPoll(busy)
+  sock.busyPoll(busy)
+  return busy
+}
+
 /** Room in front of every packet read from the TUN; more than any encapsulation needs. */
 export const INSIDE_HEADROOM = 64
 /** The largest super-packet the TUN hands us (IPv4 total length), and the largest UDP_GRO read. */
@@ -123,12 +136,7 @@ export class Pipeline {
   start (): void {
     if (this.started) return
     this.started = true
-    const window = this.o.busyPollUs ?? 0
-    if (window > 0) {
-      this.busy = new BusyPoll(this.stats.subarray(Count.BUSY_POLL_NS, Count.BUSY_POLL_SUSPENDED + 1), window)
-      this.o.tun.busyPoll(this.busy)
-      this.o.sock.busyPoll(this.busy)
-    }
+    this.busy = startBusyPoll(this.stats, this.o.busyPollUs ?? 0, this.o.tun, this.o.sock)
     this.o.tun.start(this.inside.onBatch, undefined, this.writes.resume)
     this.o.sock.start(this.outside.onBatch, this.inside.flush)
   }

@@ -32,11 +32,11 @@ import type { Fdb6 } from '../../dataplane/fdb6'
 import type { Ip6Net } from '../../packet/net6'
 import { ip4ToString } from '../../packet/ip'
 import type { Lease } from '../../subnet/lease'
-import { dataplaneSnapshot } from '../../dataplane/pipeline'
+import { dataplaneSnapshot, startBusyPoll } from '../../dataplane/pipeline'
 import { GRO_MAX_SEGMENTS, UNKNOWN_RING } from '../../dataplane/outside'
 import { PER_PEER, PeerCount } from '../../dataplane/fdb'
 import { Count, newStats } from '../../dataplane/stats'
-import { BusyPoll } from '../../native/busy-poll'
+import type { BusyPoll } from '../../native/busy-poll'
 import { TunWrites } from '../../dataplane/tun-writes'
 import { pacingFactor, UdpPacer } from '../../dataplane/pacer'
 import { Device } from '../../wireguard/device'
@@ -191,12 +191,7 @@ export class WgLoops implements OwnLoops {
   }
 
   start (): void {
-    const window = this.o.busyPollUs ?? 0
-    if (window > 0 && this.busy === null) {
-      this.busy = new BusyPoll(this.stats.subarray(Count.BUSY_POLL_NS, Count.BUSY_POLL_SUSPENDED + 1), window)
-      this.o.tun.busyPoll(this.busy)
-      this.o.sock.busyPoll(this.busy)
-    }
+    this.busy ??= startBusyPoll(this.stats, this.o.busyPollUs ?? 0, this.o.tun, this.o.sock)
     this.o.tun.start(this.inside.onBatch, undefined, this.writes.resume)
     this.o.sock.start(this.outside.onBatch, this.inside.flush)
   }
