@@ -4,12 +4,11 @@
 // and the raw socket gets the merged packet whole, up to 64 KB, its inner
 // TCP checksum left partial. weft must take it whole: read into slots that
 // hold 64 KB, finish the checksum, and hand it to the TUN as TSO.
-// In the lab, the receiving host's veth does GRO once it has NAPI (gro on)
-// and its peer in the underlay namespace sends without TSO.
+// The lab's NIC-like underlay (lab/netns.ts, underlay 'nic') gives each
+// host's veth GRO as a NIC does it.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { withTopology } from '../../lab/netns'
-import type { Host, Topology } from '../../lab/netns'
 import { iperf } from '../../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { formatCidr } from '../../src/packet/net'
@@ -23,22 +22,9 @@ const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'ethtool')
 type Counters = Record<string, number>
 const countersOf = async (d: { status: () => Promise<{ counters: unknown }> }): Promise<{ counters: Counters, drops: Counters, sock: Counters }> => (await d.status()).counters as { counters: Counters, drops: Counters, sock: Counters }
 
-/**
- * GRO on `h`'s underlay interface as a NIC does it: veth merges only with
- * NAPI on (gro on), from a peer without TSO, and only what one poll finds;
- * a NIC's interrupt coalescing hands it bursts, here a flush timeout lets
- * merged packets wait for the next poll.
- */
-async function groOn (topo: Topology, h: Host): Promise<void> {
-  await topo.exec(topo.underlayNs, ['ethtool', '-K', h.name, 'tso', 'off'])
-  await topo.exec(h, ['ethtool', '-K', h.ifname, 'gro', 'on'])
-  await topo.exec(h, ['sh', '-c', `echo 200000 > /sys/class/net/${h.ifname}/gro_flush_timeout && echo 2 > /sys/class/net/${h.ifname}/napi_defer_hard_irqs`])
-}
-
 test('ipip behind an underlay with GRO: merged IP-in-IP packets (up to 64 KB) are taken whole, not dropped as truncated, and TCP flows both ways', { skip, timeout: 90_000 }, async (t) => {
-  await withTopology(t, { hosts: 2, label: 'ipip-gro', timeoutMs: 80_000 }, async (topo) => {
+  await withTopology(t, { hosts: 2, label: 'ipip-gro', timeoutMs: 80_000, underlay: 'nic' }, async (topo) => {
     const { a, b, pa, pb } = await pair(t, topo, CONFIG)
-    for (const h of topo.hosts.slice(0, 2)) await groOn(topo, h)
     const there = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2 })
     const back = await iperf(topo, pa, pb, { serverIp: pa.ip, seconds: 2 })
     const [ca, cb] = await Promise.all([countersOf(a), countersOf(b)])
@@ -55,14 +41,13 @@ test('ipip behind an underlay with GRO: merged IP-in-IP packets (up to 64 KB) ar
 })
 
 test('ipip behind an underlay with GRO, to pods attached with a smaller MTU than weft\'s device (1400, as another CNI plugin may): the merged packets still reach them and TCP flows both ways', { skip, timeout: 90_000 }, async (t) => {
-  await withTopology(t, { hosts: 2, label: 'ipip-gro-mtu', timeoutMs: 80_000 }, async (topo) => {
+  await withTopology(t, { hosts: 2, label: 'ipip-gro-mtu', timeoutMs: 80_000, underlay: 'nic' }, async (topo) => {
     const [h1, h2] = topo.hosts
     const c = cluster(t, topo, CONFIG)
     const a = await c.start(h1)
     const b = await c.start(h2)
     const [pa] = await addPods(topo, h1, { subnet: formatCidr(a.env().subnet), count: 1, mtu: 1400 })
     const [pb] = await addPods(topo, h2, { subnet: formatCidr(b.env().subnet), count: 1, mtu: 1400 })
-    for (const h of [h1, h2]) await groOn(topo, h)
     const there = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2 })
     const back = await iperf(topo, pa, pb, { serverIp: pa.ip, seconds: 2 })
     const [ca, cb] = await Promise.all([countersOf(a), countersOf(b)])
