@@ -60,6 +60,8 @@ export interface PingRound {
   weftMs: number
   /** weft's median minus kernel VXLAN's, µs */
   gapUs: number
+  /** which round (from 0): a path's failed rounds are left out, so this pairs two paths' rounds (runs before 2026-12-07 13:00 lack it) */
+  round?: number
 }
 
 export interface PingHeadToHead {
@@ -113,7 +115,7 @@ export async function pingRounds (kernel: PathDef, wefts: PathDef[], o: { rounds
       o.progress(`  medians ${all.map((d, k) => `${d.label} ${medians[k][r].toFixed(3)}`).join(', ')} ms`)
     }
     return wefts.map((d, j) => {
-      const rounds = medians[0].map((kernelMs, r) => ({ kernelMs, weftMs: medians[j + 1][r], gapUs: (medians[j + 1][r] - kernelMs) * 1000 }))
+      const rounds = medians[0].map((kernelMs, r) => ({ kernelMs, weftMs: medians[j + 1][r], gapUs: (medians[j + 1][r] - kernelMs) * 1000, round: r }))
       const measured = rounds.filter((x) => Number.isFinite(x.gapUs))
       const error = errors[j + 1]
       return { name: d.name, label: d.label, rounds: measured, medianGapUs: median(measured.map((x) => x.gapUs)), ...(error !== undefined ? { error } : {}) }
@@ -121,6 +123,7 @@ export async function pingRounds (kernel: PathDef, wefts: PathDef[], o: { rounds
   }
   return await withPathsUp(all, { label: 'bench-ping', what: 'ping rounds', timeoutMs, progress: o.progress }, setups, errors, measure)
 }
+
 
 /**
  * Every path of `all` set up at once, then `measure()`: nested, so that each

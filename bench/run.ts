@@ -79,6 +79,7 @@ import { fmtRate, printMicro, runMicro } from './micro'
 import type { MicroResult } from './micro'
 import { renderChart } from './chart'
 import { headToHead, pingRounds, PING_ROUND_COUNT, WARM_UP_PINGS } from './rounds'
+import { overFloor } from './ping-floor'
 import type { HeadToHead, PingHeadToHead } from './rounds'
 import { CONDITIONS, conditionRounds, selectConditions, selectCongestions } from './conditions'
 import type { Condition, ConditionResult } from './conditions'
@@ -397,7 +398,7 @@ function table (results: PathFigures[], o: Options, print: (l: string) => void, 
   printRounds(`head to head: TCP 1 stream, kernel VXLAN and each weft path set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, 'kernel/weft', h2h, print)
   printConditions(`head to head by condition: weft vxlan against kernel VXLAN, both set up at once and run in turn, ${Math.max(0, ...conds.map((c) => c.rounds.length))} rounds of ${o.seconds} s`, conds, print)
   printRounds(`two workers against one: TCP ${WORKER_STREAMS} streams, weft vxlan with one worker and with two set up at once and run in turn, ${o.rounds} rounds of ${o.seconds} s`, '1 worker/2', workers, print)
-  printPingRounds(`ping rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll ${BUSY_POLL_US} set up at once and pinged in turn, ${pingRoundCount(pings)} rounds of ${PING_ROUND_COUNT} pings at 10 ms`, pings, print)
+  printPingRounds(`ping rounds: kernel VXLAN, ${pings.map((h) => h.name === 'vxlan-bp' ? `${h.label} ${BUSY_POLL_US}` : h.label).join(', ')} set up at once and pinged in turn, ${pingRoundCount(pings)} rounds of ${PING_ROUND_COUNT} pings at 10 ms`, pings, print)
   const busiest = Math.max(...results.map((p) => p.background))
   if (busiest > 0.25) print(`\nnote: the machine was not idle (up to ${f2(busiest)} of ${os.cpus().length} cores busy before a path started): every path shared the cores with that load`)
   for (const p of results.filter((p) => p.backend !== undefined && p.error === undefined)) {
@@ -500,6 +501,8 @@ function printPingRounds (title: string, pings: PingHeadToHead[], print: (l: str
     const cells = h.rounds.map((r) => `${f3(r.kernelMs)}/${f3(r.weftMs)}, ${f0(r.gapUs)} µs`.padEnd(32)).join('')
     print(`${h.label.padEnd(23)} ${cells.padEnd(32 * n)}${f0(h.medianGapUs)} µs${h.error !== undefined ? `  failed: ${h.error.split('\n')[0]}` : ''}`)
   }
+  const floor = overFloor(pings)
+  if (floor !== undefined) print(`weft vxlan over the C forwarder (the floor of a TUN-and-socket design) in the same rounds: median ${f0(floor.gapUs)} µs behind it, ${f2(floor.ratio)}x its median; the C forwarder is ${f2(floor.floorRatio)}x kernel VXLAN's`)
 }
 
 /** The ping rounds' median gaps, with the issue's target (50 µs) as the reference line. */
@@ -507,7 +510,7 @@ function pingPanel (title: string, pings: PingHeadToHead[]): Panel {
   return {
     title,
     unit: 'µs behind kernel VXLAN',
-    bars: pings.map((h) => ({ label: h.label, value: h.medianGapUs, kind: 'weft' as const, ...(h.rounds.length > 1 ? { note: `rounds ${f0(Math.min(...h.rounds.map((r) => r.gapUs)))} to ${f0(Math.max(...h.rounds.map((r) => r.gapUs)))}` } : {}) })),
+    bars: pings.map((h) => ({ label: h.label, value: h.medianGapUs, kind: h.name === 'forwarder' ? 'floor' as const : 'weft' as const, ...(h.rounds.length > 1 ? { note: `rounds ${f0(Math.min(...h.rounds.map((r) => r.gapUs)))} to ${f0(Math.max(...h.rounds.map((r) => r.gapUs)))}` } : {}) })),
     reference: PING_TARGET_US,
     referenceLabel: `${PING_TARGET_US} µs`,
     ratios: false
@@ -627,13 +630,20 @@ async function workerRounds (o: Options, results: PathFigures[]): Promise<HeadTo
   }
 }
 
-/** Ping rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll, when the first two were measured and --rounds > 0. */
+/**
+ * Ping rounds: kernel VXLAN, weft vxlan and weft vxlan --busy-poll, when the
+ * first two were measured and --rounds > 0; and the C forwarder when it was
+ * measured: issue 19 names it the floor of a TUN-and-socket design, to be
+ * measured in the same rounds, since one round's medians move by 2x between
+ * minutes on this VM.
+ */
 async function pingRoundsOf (o: Options, results: PathFigures[]): Promise<PingHeadToHead[]> {
   const kernel = o.paths.find((d) => d.name === 'kernel-vxlan')
   const vxlan = o.paths.find((d) => d.name === 'vxlan')
+  const forwarder = o.paths.find((d) => d.name === 'forwarder')
   const ok = (d: PathDef | undefined): d is PathDef => d !== undefined && results.some((p) => p.name === d.name && p.error === undefined)
   if (o.rounds === 0 || !ok(kernel) || !ok(vxlan)) return []
-  const wefts: PathDef[] = [vxlan, VXLAN_BUSY_POLL]
+  const wefts: PathDef[] = [vxlan, VXLAN_BUSY_POLL, ...(ok(forwarder) ? [forwarder] : [])]
   try {
     return await pingRounds(kernel, wefts, { rounds: PING_ROUNDS_PER_ROUND * o.rounds, progress })
   } catch (err) {

@@ -10,7 +10,8 @@
 //    control and cubic), weft ipip's and udp's one-stream ratios, the UDP
 //    search (highest rate within 1 % loss against kernel VXLAN's, and loss
 //    at kernel VXLAN's rate), the ping rounds (weft's median over kernel
-//    VXLAN's; --busy-poll's gap in µs), IPv6 beside IPv4
+//    VXLAN's; the C forwarder's, the floor, and weft's over it; --busy-poll's
+//    gap in µs), IPv6 beside IPv4
 // 3. the least, median and greatest over the runs, the goal (issue 19's,
 //    and issue 22's for IPv6), and whether every run that measured it met it
 //
@@ -20,6 +21,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { ConditionResult } from './conditions'
 import type { HeadToHead, PingHeadToHead } from './rounds'
+import { overFloor } from './ping-floor'
 import type { UdpMaxRate } from './udp-search'
 import type { Ipv6HeadToHead } from './ipv6'
 import { max, median, min } from './stats'
@@ -126,6 +128,8 @@ export const MEASURES: readonly Measure[] = [
   { key: 'udp-loss:udp', label: 'UDP loss at kernel VXLAN\'s rate, weft udp', unit: '%', goal: { op: '<=', value: 1 }, of: (r) => udpLossAtKernelRate(r, 'udp') },
   { key: 'ping:vxlan', label: 'ping median, weft vxlan / kernel VXLAN', unit: 'x', goal: { op: '<=', value: 2 }, of: (r) => pingRatio(r, 'vxlan') },
   { key: 'ping-gap:vxlan', label: 'ping median, weft vxlan behind kernel VXLAN', unit: 'µs', of: (r) => pingGap(r, 'vxlan') },
+  { key: 'ping:forwarder', label: 'ping median, C forwarder (the floor) / kernel VXLAN', unit: 'x', of: (r) => pingRatio(r, 'forwarder') },
+  { key: 'ping:vxlan/forwarder', label: 'ping median, weft vxlan / C forwarder, same rounds', unit: 'x', of: (r) => finite(overFloor(r.pingRounds ?? [])?.ratio) },
   { key: 'ping-gap:vxlan-bp', label: 'ping median, weft vxlan --busy-poll behind kernel VXLAN', unit: 'µs', goal: { op: '<=', value: 50 }, of: (r) => pingGap(r, 'vxlan-bp') },
   ...(['default', 'cubic'] as const).flatMap((cc) => [
     { key: `ipv6:ratio4:${cc}`, label: `IPv6 run, ${cc}: weft / kernel over IPv4 (flannel.1)`, unit: 'x', of: (r: RunJson) => finite(ipv6(r, cc)?.ratio4) },

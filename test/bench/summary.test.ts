@@ -24,7 +24,11 @@ function run (started: string, podDefault: number, ping: [number, number]): RunJ
       { name: 'ipip', label: 'weft ipip', rounds: [], medianRatio: 0.11 }
     ],
     headToHeadByCondition: [cond('pod:default', podDefault), cond('pod-4:default', 0.3)],
-    pingRounds: [{ name: 'vxlan', label: 'weft vxlan', rounds: [{ kernelMs: ping[0], weftMs: ping[1], gapUs: 1000 * (ping[1] - ping[0]) }], medianGapUs: 1000 * (ping[1] - ping[0]) }]
+    pingRounds: [
+      { name: 'vxlan', label: 'weft vxlan', rounds: [{ kernelMs: ping[0], weftMs: ping[1], gapUs: 1000 * (ping[1] - ping[0]), round: 0 }], medianGapUs: 1000 * (ping[1] - ping[0]) },
+      // the C forwarder, the floor, in the same round: 3x kernel VXLAN
+      { name: 'forwarder', label: 'C forwarder', rounds: [{ kernelMs: ping[0], weftMs: 3 * ping[0], gapUs: 2000 * ping[0], round: 0 }], medianGapUs: 2000 * ping[0] }
+    ]
   }
 }
 
@@ -47,6 +51,8 @@ test('each measure: every run\'s figure, least / median / greatest, and whether 
   assert.equal(by['pod-4:default'].metInEvery, false)
   assert.ok(Math.abs(by['ping:vxlan'].values[0]! - 1.9) < 1e-9 && Math.abs(by['ping:vxlan'].values[1]! - 2.5) < 1e-9)
   assert.equal(by['ping:vxlan'].metInEvery, false, 'at most 2x: 2.5 is not')
+  assert.deepEqual(by['ping:forwarder'].values.map((v) => v === null ? null : Math.round(v * 100) / 100), [3, 3, null])
+  assert.deepEqual(by['ping:vxlan/forwarder'].values.map((v) => v === null ? null : Math.round(v * 100) / 100), [0.63, 0.83, null], 'weft over the floor, paired by round')
   assert.equal(by.ipip.metInEvery, false)
   assert.equal(by['node:default'], undefined, 'a measure no run has is left out')
   const text = formatSummary(s).join('\n')
