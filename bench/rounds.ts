@@ -124,7 +124,6 @@ export async function pingRounds (kernel: PathDef, wefts: PathDef[], o: { rounds
   return await withPathsUp(all, { label: 'bench-ping', what: 'ping rounds', timeoutMs, progress: o.progress }, setups, errors, measure)
 }
 
-
 /**
  * Every path of `all` set up at once, then `measure()`: nested, so that each
  * path stays up (and is torn down) around the ones after it; each is proven
