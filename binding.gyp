@@ -6,6 +6,8 @@
         "native/src/addon.cc",
         "native/src/busy.c",
         "native/src/gso.c",
+        "native/src/ipip_addon.cc",
+        "native/src/ipip_tx.c",
         "native/src/probe.c",
         "native/src/sock.c",
         "native/src/sock_io.c",

@@ -38,6 +38,9 @@
 #include "options.h"
 #include "weft.h"
 
+// ipip_addon.cc
+void InitIpipTx(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 constexpr uint32_t kMaxBatch = 1024;
@@ -865,7 +868,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeOffloads", Napi::Function::New<ProbeOffloads>(env, "probeOffloads"));
   exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
   exports.Set("spawnWait", Napi::Function::New<SpawnWait>(env, "spawnWait"));
-  InitWg(env, exports);  // exports.wg: WireGuard crypto (wg_addon.cc; wg.h, force-included)
+  InitWg(env, exports);      // exports.wg: WireGuard crypto (wg_addon.cc; wg.h, force-included)
+  InitIpipTx(env, exports);  // exports.ipipTx: the IP-in-IP send offload (ipip_addon.cc)
 
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
   for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);

@@ -89,6 +89,8 @@ test('ipip DirectRouting: peers on our link get kernel routes and bypass the dat
     const after = await a.status()
     const perPeer = (subnet: string): Record<string, unknown> => after.peers.find((p) => p.subnet === subnet) ?? {}
     assert.equal(perPeer(bSubnet).insidePackets, 0, 'the dataplane never saw the direct peer\'s packets')
+    assert.equal(perPeer(bSubnet).offloadPackets ?? 0, 0, 'nor did the send offload')
+    // through weft's pipeline, or the kernel's send offload where it runs (offload.ts): insidePackets counts both
     assert.ok(Number(perPeer(rSubnet).insidePackets) >= 3, 'the peer behind the router went through the tunnel')
     assert.equal((await r.status()).counters.counters.inside_packets, 0, 'h3 reaches everyone directly')
     assert.ok((await r.status()).counters.counters.outside_packets >= 6, 'and accepts their tunnelled packets')

@@ -11,6 +11,10 @@
 //    whole, as TSO
 // 3. the shared pipeline over IpipEncap (encap.ts); peers come from lease
 //    events (../tun/network.ts), with DirectRouting as flannel does it
+// 4. the send offload (offload.ts): where the kernel allows a tc BPF
+//    program, it encapsulates and segments what the table routes to a peer,
+//    which the raw socket cannot (it sends one segment at a time); the
+//    pipeline still takes what has no peer, and everything received
 // The lease says BackendType "ipip" and carries no BackendData, as flannel's.
 import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { constants, openRaw4 } from '../../native'
@@ -21,6 +25,7 @@ import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { SOCKET_BUFFER, startTun, TUN_BATCH } from '../tun/start'
 import { IpipEncap } from './encap'
+import { IpipSendOffload } from './offload'
 
 export class IpipBackend implements Backend {
   readonly type = 'ipip'
@@ -37,6 +42,7 @@ export class IpipBackend implements Backend {
 
   async start (lease: Lease): Promise<Network> {
     const { log, underlay } = this.ctx
+    let offload: IpipSendOffload | undefined
     const { network, device } = await startTun({
       backend: 'ipip',
       ctx: this.ctx,
@@ -53,12 +59,16 @@ export class IpipBackend implements Backend {
       // an underlay with GRO (most NICs) merges IP-in-IP TCP segments: read them whole
       wholeReads: true,
       encap: () => new IpipEncap(),
-      peers: () => ({
-        unusable: (l) => otherBackend(l, 'ipip'),
-        ...(this.cfg.directRouting ? { direct: new PeerRoutes({ dev: underlay.name, log }) } : {})
-      })
+      peers: () => {
+        offload = IpipSendOffload.start({ device: 'weft.ipip', underlay, log })
+        return {
+          unusable: (l) => otherBackend(l, 'ipip'),
+          ...(this.cfg.directRouting ? { direct: new PeerRoutes({ dev: underlay.name, log }) } : {}),
+          ...offload?.hooks()
+        }
+      }
     })
-    log.info({ directRouting: this.cfg.directRouting, offloads: device.offloads }, 'IP-in-IP dataplane running')
+    log.info({ directRouting: this.cfg.directRouting, offloads: device.offloads, sendOffload: offload !== undefined }, 'IP-in-IP dataplane running')
     return network
   }
 }

@@ -76,6 +76,8 @@ export interface TunNetworkOptions {
   rulesFor?: (lease: Lease) => RulesScope | undefined
   /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
   onSubnet?: (lease: Lease) => void
+  /** the network closed, its dataplane and device gone (ipip: the send offload's fds) */
+  onClose?: () => void
   log: Logger
 }
 
@@ -234,17 +236,20 @@ export class TunNetwork implements Network {
       mtu: this.mtu,
       peers: fdb.entries().map((e) => {
         const subnet = formatCidr(e.subnet)
+        const extra = this.o.peerStatus?.(e.index)
+        // what the kernel sent for us (ipip's send offload) counts as sent to the peer, and is also shown apart
+        const offloaded = (k: string): number => Number(extra?.[k] ?? 0)
         return {
           subnet,
           publicIP: ip4ToString(e.publicIP),
           ...(e.mac !== undefined ? { vtepMAC: e.mac } : {}),
           ...(e.remCsum ? { remoteChecksumOffload: true } : {}),
           path: this.direct.has(subnet) ? 'direct' : 'tunnel',
-          insidePackets: dataplane.peerCounter(e.index, PeerCount.INSIDE_PACKETS),
-          insideBytes: dataplane.peerCounter(e.index, PeerCount.INSIDE_BYTES),
+          insidePackets: dataplane.peerCounter(e.index, PeerCount.INSIDE_PACKETS) + offloaded('offloadPackets'),
+          insideBytes: dataplane.peerCounter(e.index, PeerCount.INSIDE_BYTES) + offloaded('offloadBytes'),
           outsidePackets: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_PACKETS),
           outsideBytes: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_BYTES),
-          ...this.o.peerStatus?.(e.index)
+          ...extra
         }
       }),
       offloads: { ...this.o.device.offloads, gso: this.o.device.offloads.gso && !this.gsoRefused() },
@@ -262,6 +267,7 @@ export class TunNetwork implements Network {
     await this.o.direct?.close()
     await this.o.dataplane.close() // the TUN fds close: the device and its route go with them
     await this.o.device.close()
+    this.o.onClose?.()
   }
 
   /**

@@ -34,7 +34,7 @@ export interface UnderlaySocket {
 }
 
 /** What a backend's own peer handling adds to the network (see TunNetworkOptions). */
-export type PeerOptions = Pick<TunNetworkOptions, 'unusable' | 'macOf' | 'remCsumOf' | 'direct' | 'onSubnet' | 'portOf' | 'peerSet' | 'peerDeleted' | 'peerStatus'>
+export type PeerOptions = Pick<TunNetworkOptions, 'unusable' | 'macOf' | 'remCsumOf' | 'direct' | 'onSubnet' | 'portOf' | 'peerSet' | 'peerDeleted' | 'peerStatus' | 'onClose'>
 
 /** A backend's own loops (instead of the shared Pipeline): what the network needs, and start(). */
 export interface OwnLoops extends Dataplane {

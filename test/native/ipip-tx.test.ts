@@ -1,0 +1,38 @@
+// The IP-in-IP send offload's kernel side (native/src/ipip_tx.c): the
+// assembled program passes the kernel's verifier, and its map holds one
+// entry per peer subnet, found by longest prefix, with its counters. The
+// program's work on real packets is tested in namespaces
+// (test/backend/ipip-offload.test.ts).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { native } from '../../src/native'
+import { parseIp4 } from '../../src/packet/ip'
+
+interface IpipTxBinding {
+  load: () => { prog: number, map: number }
+  set: (map: number, prefix: number, prefixLen: number, saddr: number, daddr: number, ifindex: number) => void
+  remove: (map: number, prefix: number, prefixLen: number) => void
+  counters: (map: number, prefix: number, prefixLen: number) => [number, number] | undefined
+}
+const tx = (native as unknown as { ipipTx: IpipTxBinding }).ipipTx
+const skip = process.getuid?.() !== 0 ? 'loading a BPF program needs root (CAP_BPF and CAP_NET_ADMIN)' : false
+
+test('the program passes the verifier; the map takes, finds, counts and forgets a peer subnet', { skip }, () => {
+  const { prog, map } = tx.load()
+  try {
+    assert.ok(prog > 2 && map > 2, 'two fds')
+    const subnet = parseIp4('10.244.7.0')
+    tx.set(map, subnet, 24, parseIp4('198.18.0.1'), parseIp4('198.18.0.2'), 1)
+    assert.deepEqual(tx.counters(map, subnet, 24), [0, 0], 'a new entry has sent nothing')
+    // the program looks up each packet's destination as a /32: the longest prefix holding it answers
+    assert.deepEqual(tx.counters(map, parseIp4('10.244.7.9'), 32), [0, 0], 'an address in the subnet finds it')
+    assert.equal(tx.counters(map, parseIp4('10.244.8.9'), 32), undefined, 'an address outside it finds nothing')
+    tx.remove(map, subnet, 24)
+    assert.equal(tx.counters(map, subnet, 24), undefined, 'removed')
+    tx.remove(map, subnet, 24) // gone already: fine
+    assert.throws(() => { tx.set(map, subnet, 33, 0, 0, 1) }, TypeError, 'a prefix past 32 is refused before the kernel')
+  } finally {
+    native.closeFd(prog)
+    native.closeFd(map)
+  }
+})
