@@ -38,8 +38,8 @@
 #include "options.h"
 #include "weft.h"
 
-// ipip_addon.cc
-void InitIpipTx(Napi::Env env, Napi::Object exports);
+// send_offload_addon.cc
+void InitSendOffload(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -868,8 +868,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeOffloads", Napi::Function::New<ProbeOffloads>(env, "probeOffloads"));
   exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
   exports.Set("spawnWait", Napi::Function::New<SpawnWait>(env, "spawnWait"));
-  InitWg(env, exports);      // exports.wg: WireGuard crypto (wg_addon.cc; wg.h, force-included)
-  InitIpipTx(env, exports);  // exports.ipipTx: the IP-in-IP send offload (ipip_addon.cc)
+  InitWg(env, exports);           // exports.wg: WireGuard crypto (wg_addon.cc; wg.h, force-included)
+  InitSendOffload(env, exports);  // exports.sendOffload: the send offload (send_offload_addon.cc)
 
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
   for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);

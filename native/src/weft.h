@@ -283,27 +283,32 @@ int weft_busy_kick(weft_busy_t *b, uint64_t now, uint32_t packets, uint64_t byte
 /* one loop turn while polling: WEFT_BUSY_GO to go on, WEFT_BUSY_STOP to stop */
 int weft_busy_tick(weft_busy_t *b, uint64_t now, double *ctr);
 
-/* ipip_tx.c: the IP-in-IP send offload, a tc BPF program on the ipip TUN's
- * egress that encapsulates what an LPM map routes to a peer (see ipip_tx.c) */
-#define WEFT_IPIP_TX_PEERS 65536 /* map entries (one per peer subnet) */
-#define WEFT_IPIP_TX_INSNS 96    /* room for the program */
+/* send_offload.c: a tc BPF program on a TUN's egress that encapsulates
+ * what an LPM map routes to a peer, IP-in-IP or VXLAN (see send_offload.c) */
+#define WEFT_TX_IPIP 1
+#define WEFT_TX_VXLAN 2
+#define WEFT_TX_PEERS 65536 /* map entries (one per peer subnet) */
+#define WEFT_TX_INSNS 192   /* room for the program */
 typedef struct {
   uint32_t saddr;   /* our underlay address, network order */
   uint32_t daddr;   /* the peer's, network order */
   uint64_t packets; /* sent to it by the program (inner packets and bytes) */
   uint64_t bytes;
   uint32_t ifindex; /* the underlay device */
-  uint32_t pad;
-} weft_ipip_peer_t;
-/* loads the map and the program: the program's fd (*map_fd the map's), or
- * -errno with the verifier's words in log */
-int weft_ipip_tx_load(int *map_fd, char *log, size_t log_len);
+  uint32_t vni;     /* VXLAN: the header's second word, network order (VNI << 8) */
+  uint8_t dmac[6];  /* VXLAN: the inner Ethernet header's destination (the peer's VTEP MAC) */
+  uint8_t smac[6];  /* VXLAN: its source (ours) */
+  uint8_t pad[4];
+} weft_tx_peer_t;
+/* loads the map and the program of `kind`: the program's fd (*map_fd the
+ * map's), or -errno with the verifier's words in log */
+int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len);
 /* attaches the program to ifindex's egress (a clsact qdisc, a direct-action filter) */
-int weft_ipip_tx_attach(int ifindex, int prog_fd);
+int weft_tx_offload_attach(int ifindex, int prog_fd);
 /* the map entry for prefix/prefix_len (prefix in network order) */
-int weft_ipip_tx_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_ipip_peer_t *peer);
-int weft_ipip_tx_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_ipip_peer_t *peer);
-int weft_ipip_tx_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len);
+int weft_tx_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_tx_peer_t *peer);
+int weft_tx_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_tx_peer_t *peer);
+int weft_tx_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len);
 
 /* errno name ("EPERM"), never NULL */
 const char *weft_errno_name(int err);

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict'
 import { withTopology } from '../../lab/netns'
 import { iperf, ping } from '../../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
-import { startDaemon } from '../../lab/daemons'
+import { execFileSync } from 'node:child_process'
+import { BIN, startDaemon } from '../../lab/daemons'
 import type { Daemon } from '../../lab/daemons'
 import { waitFor } from '../../lab/wait'
 import { pair, podsFor } from './mesh'
@@ -46,6 +47,8 @@ test('ipip send offload: the kernel encapsulates and segments what goes to a pee
     assert.deepEqual(sa.counters.drops, {}, 'h1 dropped nothing')
     assert.deepEqual(sb.counters.drops, {}, 'h2 dropped nothing')
     assert.ok(there.gbps > 0.1 && back.gbps > 0.1, 'TCP flows both ways')
+    const text = execFileSync(BIN, ['status', '--state-dir', a.stateDir], { encoding: 'utf8' })
+    assert.match(text, /OUT PKTS +IN PKTS +OUT BY KERNEL/, '`weft status` shows what the kernel sent')
 
     // an address in the network that no lease holds: no map entry, so weft's pipeline sees it and drops it as no_route
     const before = sa.counters.drops.no_route ?? 0
@@ -73,11 +76,11 @@ test('ipip send offload follows the route table: a peer\'s subnet goes into the 
   })
 })
 
-test('ipip with WEFT_IPIP_OFFLOAD=off: weft\'s raw socket sends every segment, and TCP and ping still flow', { skip, timeout: 90_000 }, async (t) => {
+test('ipip with WEFT_SEND_OFFLOAD=off: weft\'s raw socket sends every segment, and TCP and ping still flow', { skip, timeout: 90_000 }, async (t) => {
   await withTopology(t, { hosts: 3, label: 'ipip-off-off', timeoutMs: 80_000 }, async (topo) => {
     const { c, a, pa } = await pair(t, topo, CONFIG)
     // a third node without the offload, beside h1 with it
-    const off = await startDaemon(topo, topo.hosts[2], { dir: c.dir, store: ['--store', `sqlite:${c.dir}/store.db`], env: { ...process.env, WEFT_IPIP_OFFLOAD: 'off' } })
+    const off = await startDaemon(topo, topo.hosts[2], { dir: c.dir, store: ['--store', `sqlite:${c.dir}/store.db`], env: { ...process.env, WEFT_SEND_OFFLOAD: 'off' } })
     const [po] = await podsFor(topo, off, 1)
     await waitFor(async () => (await statusOf(off)).peers.length === 2 && (await statusOf(a)).peers.length === 2, { what: 'the three-node mesh', timeoutMs: 5000 })
     const p = await ping(topo, po, pa.ip, { count: 10, intervalS: 0.01, waitS: 2 })

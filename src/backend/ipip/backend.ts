@@ -11,7 +11,7 @@
 //    whole, as TSO
 // 3. the shared pipeline over IpipEncap (encap.ts); peers come from lease
 //    events (../tun/network.ts), with DirectRouting as flannel does it
-// 4. the send offload (offload.ts): where the kernel allows a tc BPF
+// 4. the send offload (../tun/send-offload.ts): where the kernel allows a tc BPF
 //    program, it encapsulates and segments what the table routes to a peer,
 //    which the raw socket cannot (it sends one segment at a time); the
 //    pipeline still takes what has no peer, and everything received
@@ -25,7 +25,7 @@ import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { SOCKET_BUFFER, startTun, TUN_BATCH } from '../tun/start'
 import { IpipEncap } from './encap'
-import { IpipSendOffload } from './offload'
+import { PeerSendOffload } from '../tun/send-offload'
 
 export class IpipBackend implements Backend {
   readonly type = 'ipip'
@@ -42,7 +42,7 @@ export class IpipBackend implements Backend {
 
   async start (lease: Lease): Promise<Network> {
     const { log, underlay } = this.ctx
-    let offload: IpipSendOffload | undefined
+    let offload: PeerSendOffload | undefined
     const { network, device } = await startTun({
       backend: 'ipip',
       ctx: this.ctx,
@@ -60,7 +60,7 @@ export class IpipBackend implements Backend {
       wholeReads: true,
       encap: () => new IpipEncap(),
       peers: () => {
-        offload = IpipSendOffload.start({ device: 'weft.ipip', underlay, log })
+        offload = PeerSendOffload.start({ kind: 'ipip', device: 'weft.ipip', underlay, log })
         return {
           unusable: (l) => otherBackend(l, 'ipip'),
           ...(this.cfg.directRouting ? { direct: new PeerRoutes({ dev: underlay.name, log }) } : {}),

@@ -22,6 +22,7 @@ import { enableGro } from '../tun/offloads'
 import { SOCKET_BUFFER, startTun, TUN_BATCH } from '../tun/start'
 import { VxlanEncap } from './encap'
 import { peerMac, peerTakesRemCsum } from './peer-mac'
+import { PeerSendOffload } from '../tun/send-offload'
 import { loadOrCreateVtepMac } from './vtep-mac'
 import { WorkerGroup } from './workers'
 
@@ -107,6 +108,7 @@ export class VxlanBackend implements Backend {
     /** the extra workers' sockets, until their WorkerGroup owns them */
     const sockFds: number[] = []
     let port = 0
+    let offload: PeerSendOffload | undefined
     const { network, device } = await startTun({
       backend: 'vxlan',
       ctx: this.ctx,
@@ -154,13 +156,24 @@ export class VxlanBackend implements Backend {
             }
           }
         : {}),
-      peers: () => ({
-        unusable: (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
-        macOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined },
-        remCsumOf: (l) => this.cfg.remCsum && peerTakesRemCsum(l)
-      })
+      peers: () => {
+        const ourMac = parseMac(this.vtepMac)
+        offload = PeerSendOffload.start({
+          kind: 'vxlan',
+          device: `weft.${this.cfg.vni}`,
+          underlay: this.ctx.underlay,
+          log,
+          vxlanOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? { vni: this.cfg.vni, peerMac: parseMac(m), ourMac } : undefined }
+        })
+        return {
+          unusable: (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
+          macOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? parseMac(m) : undefined },
+          remCsumOf: (l) => this.cfg.remCsum && peerTakesRemCsum(l),
+          ...offload?.hooks()
+        }
+      }
     })
-    log.info({ port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum, ...(workers > 1 ? { workers } : {}) }, 'VXLAN dataplane running')
+    log.info({ port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum, sendOffload: offload !== undefined, ...(workers > 1 ? { workers } : {}) }, 'VXLAN dataplane running')
     return network
   }
 }

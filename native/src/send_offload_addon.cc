@@ -1,6 +1,6 @@
-// N-API glue for the IP-in-IP send offload (ipip_tx.c), on `exports.ipipTx`,
-// which src/native/ipip-tx.ts wraps. Called at start and per lease change,
-// never per packet: the packets never reach JavaScript.
+// N-API glue for the send offload (send_offload.c), on `exports.sendOffload`,
+// which src/native/send-offload.ts wraps. Called at start and per lease
+// change, never per packet: the packets it carries never reach JavaScript.
 #include <napi.h>
 
 #include <arpa/inet.h>
@@ -43,12 +43,16 @@ std::string Tail(const char *log) {
   return t;
 }
 
-// load() -> { prog, map }: fds, closed with closeFd
+// load(kind) -> { prog, map }: fds, closed with closeFd (kind: 1 IP-in-IP, 2 VXLAN)
 Napi::Value Load(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
+  if (!Numbers(info, 1)) {
+    Napi::TypeError::New(env, "load(kind: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   static char log[16384];
   int map = -1;
-  int prog = weft_ipip_tx_load(&map, log, sizeof(log));
+  int prog = weft_tx_offload_load(info[0].As<Napi::Number>().Int32Value(), &map, log, sizeof(log));
   if (prog < 0) return Fail(env, -prog, map < 0 && log[0] == 0 ? "bpf" : "bpf(BPF_PROG_LOAD)", Tail(log));
   Napi::Object o = Napi::Object::New(env);
   o.Set("prog", prog);
@@ -63,25 +67,35 @@ Napi::Value Attach(const Napi::CallbackInfo &info) {
     Napi::TypeError::New(env, "attach(ifindex: number, prog: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int err = weft_ipip_tx_attach(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  int err = weft_tx_offload_attach(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
   if (err < 0) return Fail(env, -err, "rtnetlink(tc filter add ... egress bpf da)", "");
   return env.Undefined();
 }
 
-// set(map, prefix: u32, prefixLen, saddr: u32, daddr: u32, ifindex): addresses in host order
+// set(map, prefix: u32, prefixLen, saddr: u32, daddr: u32, ifindex, vni?, dmac?: Buffer(6), smac?: Buffer(6)):
+// addresses in host order; the VXLAN fields for a VXLAN program
 Napi::Value Set(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!Numbers(info, 6) || U32(info[2]) > 32) {
-    Napi::TypeError::New(env, "set(map, prefix: u32, prefixLen: 0-32, saddr: u32, daddr: u32, ifindex)")
+  bool vxlan = info.Length() > 6;
+  auto mac = [&](size_t i) { return info[i].IsBuffer() && info[i].As<Napi::Buffer<uint8_t>>().Length() == 6; };
+  if (!Numbers(info, vxlan ? 7 : 6) || U32(info[2]) > 32 || (vxlan && (!mac(7) || !mac(8)))) {
+    Napi::TypeError::New(
+        env,
+        "set(map, prefix: u32, prefixLen: 0-32, saddr: u32, daddr: u32, ifindex[, vni, dmac: 6 bytes, smac: 6 bytes])")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  weft_ipip_peer_t p;
+  weft_tx_peer_t p;
   memset(&p, 0, sizeof(p));
   p.saddr = htonl(U32(info[3]));
   p.daddr = htonl(U32(info[4]));
   p.ifindex = U32(info[5]);
-  int err = weft_ipip_tx_set(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]), &p);
+  if (vxlan) {
+    p.vni = htonl(U32(info[6]) << 8);
+    memcpy(p.dmac, info[7].As<Napi::Buffer<uint8_t>>().Data(), 6);
+    memcpy(p.smac, info[8].As<Napi::Buffer<uint8_t>>().Data(), 6);
+  }
+  int err = weft_tx_offload_set(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]), &p);
   if (err < 0) return Fail(env, -err, "bpf(BPF_MAP_UPDATE_ELEM)", "");
   return env.Undefined();
 }
@@ -93,7 +107,7 @@ Napi::Value Remove(const Napi::CallbackInfo &info) {
     Napi::TypeError::New(env, "remove(map, prefix: u32, prefixLen: 0-32)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int err = weft_ipip_tx_delete(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]));
+  int err = weft_tx_offload_delete(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]));
   if (err < 0) return Fail(env, -err, "bpf(BPF_MAP_DELETE_ELEM)", "");
   return env.Undefined();
 }
@@ -105,8 +119,8 @@ Napi::Value Counters(const Napi::CallbackInfo &info) {
     Napi::TypeError::New(env, "counters(map, prefix: u32, prefixLen: 0-32)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  weft_ipip_peer_t p;
-  int err = weft_ipip_tx_get(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]), &p);
+  weft_tx_peer_t p;
+  int err = weft_tx_offload_get(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]), &p);
   if (err == -ENOENT) return env.Undefined();
   if (err < 0) return Fail(env, -err, "bpf(BPF_MAP_LOOKUP_ELEM)", "");
   Napi::Array a = Napi::Array::New(env, 2);
@@ -117,12 +131,12 @@ Napi::Value Counters(const Napi::CallbackInfo &info) {
 
 }  // namespace
 
-void InitIpipTx(Napi::Env env, Napi::Object exports) {
+void InitSendOffload(Napi::Env env, Napi::Object exports) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("load", Napi::Function::New<Load>(env, "load"));
   o.Set("attach", Napi::Function::New<Attach>(env, "attach"));
   o.Set("set", Napi::Function::New<Set>(env, "set"));
   o.Set("remove", Napi::Function::New<Remove>(env, "remove"));
   o.Set("counters", Napi::Function::New<Counters>(env, "counters"));
-  exports.Set("ipipTx", o);
+  exports.Set("sendOffload", o);
 }

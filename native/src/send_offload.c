@@ -1,0 +1,435 @@
+/*
+ * Send offload: a tc BPF program on the egress of weft's TUN that
+ * encapsulates, in the kernel, what goes to a peer: IP-in-IP (the ipip
+ * backend) or VXLAN (weft.<VNI>).
+ *
+ * Why: the kernel segments a tunnel's super-packet only if it is marked as
+ * one (SKB_GSO_IPXIP4, SKB_GSO_UDP_TUNNEL), and nothing userspace can write
+ * (a raw socket, the TUN's virtio header, a packet socket) carries that
+ * mark. weft's raw socket therefore sent IP-in-IP one segment at a time (a
+ * sixth of VXLAN's rate), and its VXLAN sends cost a copy of every byte
+ * out of the TUN and another into the socket. bpf_skb_adjust_room() with
+ * the ENCAP flags sets the mark (kernel 5.2; 5.11 for VXLAN's inner
+ * Ethernet), ipip or vxlan module or not.
+ *
+ * The program does no protocol work of its own: weft (TypeScript) decides,
+ * per lease, which subnet goes to which peer with which headers, and writes
+ * that into an LPM map; the program applies it.
+ * 1. the packet the kernel routed into the TUN: an IPv4 header, its
+ *    destination looked up in the map (longest prefix)
+ * 2. no entry (no peer, a broadcast, anything weft must answer): TC_ACT_OK,
+ *    the packet goes on into the TUN and weft's own pipeline, as before
+ * 3. an entry: room in front for the headers, marked as the kernel's own
+ *    tunnels mark it; the headers written from the entry (IPv4 from our
+ *    address to the peer's, TTL 64, DF, its checksum; for VXLAN a UDP
+ *    header from a port picked by flow hash to 8472 without a checksum, as
+ *    flannel.1 sends, the VNI, and an inner Ethernet header from our VTEP
+ *    MAC to the peer's); the kernel's GSO rewrites lengths, ids and
+ *    checksums per segment; the entry's counters bumped
+ * 4. bpf_redirect_neigh() to the underlay: the kernel routes and resolves
+ *    the next hop, and segments the packet (in the NIC, or in software) on
+ *    its way out. It expects an Ethernet header in front (tc programs
+ *    mostly run on Ethernet devices), which a TUN's packets lack: 14 bytes
+ *    of zeros stand in, and it replaces them
+ * The program is assembled here rather than compiled: it is about a hundred
+ * instructions, and this way weft needs no clang or libbpf to build or
+ * run. It is attached with rtnetlink (a clsact qdisc and a direct-action
+ * bpf filter), which is what `tc filter add ... bpf da` sends.
+ */
+#define _GNU_SOURCE
+#include "weft.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ assembly -- */
+
+#define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+#define MOV64_REG(d, s) INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define MOV64_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define MOV32_REG(d, s) INSN(BPF_ALU | BPF_MOV | BPF_X, d, s, 0, 0)
+#define ALU64_IMM(op, d, i) INSN(BPF_ALU64 | (op) | BPF_K, d, 0, 0, i)
+#define ALU64_REG(op, d, s) INSN(BPF_ALU64 | (op) | BPF_X, d, s, 0, 0)
+#define TO_BE16(d) INSN(BPF_ALU | BPF_END | BPF_TO_BE, d, 0, 0, 16)
+#define LDX(size, d, s, o) INSN(BPF_LDX | (size) | BPF_MEM, d, s, o, 0)
+#define STX(size, d, s, o) INSN(BPF_STX | (size) | BPF_MEM, d, s, o, 0)
+#define ST(size, d, o, i) INSN(BPF_ST | (size) | BPF_MEM, d, 0, o, i)
+#define XADD64(d, s, o) INSN(BPF_STX | BPF_DW | BPF_ATOMIC, d, s, o, BPF_ADD)
+#define JMP_IMM(op, d, i, o) INSN(BPF_JMP | (op) | BPF_K, d, 0, o, i)
+#define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+/* A jump to a label: the offset is filled in once the label's place is known. */
+#define TO_PASS 0x7001
+#define TO_DROP 0x7002
+
+#define R0 0
+#define R1 1
+#define R2 2
+#define R3 3
+#define R4 4
+#define R5 5
+#define R6 6
+#define R7 7
+#define R8 8
+#define R9 9
+#define FP 10
+
+/* Stack: the inner header (20), the outer headers (up to 56), the map key (8). */
+#define INNER (-96)
+#define OUTER (-72)
+#define KEY (-8)
+
+/* The map's value (weft_tx_peer_t in weft.h): our address and the peer's
+ * (network order), the counters, the underlay's ifindex; for VXLAN the
+ * header's second word, the peer's VTEP MAC and ours. */
+#define V_SADDR 0
+#define V_DADDR 4
+#define V_PACKETS 8
+#define V_BYTES 16
+#define V_IFINDEX 24
+#define V_VNI 28
+#define V_DMAC 32
+#define V_SMAC 38
+
+/* What bpf_skb_adjust_room is asked for: the room marked as the kernel's own
+ * tunnels mark it (SKB_GSO_IPXIP4, or SKB_GSO_UDP_TUNNEL with an inner
+ * Ethernet header), gso_size kept: the TUN's MTU already leaves the room. */
+#define IPIP_FLAGS (BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_FIXED_GSO)
+#define VXLAN_FLAGS                                                                           \
+  (BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH | \
+   BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN) | BPF_F_ADJ_ROOM_FIXED_GSO)
+#define VXLAN_HLEN (20 + 8 + 8 + ETH_HLEN)
+#define VXLAN_PORT 8472
+
+#define EMIT(x) (p[n++] = (x))
+/* r4 = a 64-bit immediate (two instructions) */
+#define LD_IMM64(d, v)                                                      \
+  do {                                                                      \
+    EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, d, 0, 0, (int32_t)(uint32_t)(v))); \
+    EMIT(INSN(0, 0, 0, 0, (int32_t)(uint32_t)((uint64_t)(v) >> 32)));       \
+  } while (0)
+
+/* Fills prog (room for WEFT_TX_INSNS) for the map `map_fd`; returns the count. */
+static int assemble(struct bpf_insn *p, int map_fd, int kind) {
+  int n = 0;
+  const int hlen = kind == WEFT_TX_VXLAN ? VXLAN_HLEN : 20;
+  EMIT(MOV64_REG(R6, R1));
+  /* 1. the inner IPv4 header, to the stack */
+  EMIT(MOV64_REG(R1, R6));
+  EMIT(MOV64_IMM(R2, 0));
+  EMIT(MOV64_REG(R3, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R3, INNER));
+  EMIT(MOV64_IMM(R4, 20));
+  EMIT(CALL(BPF_FUNC_skb_load_bytes));
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_PASS));
+  EMIT(LDX(BPF_B, R1, FP, INNER));
+  EMIT(ALU64_IMM(BPF_AND, R1, 0xf0));
+  EMIT(JMP_IMM(BPF_JNE, R1, 0x40, TO_PASS));
+  /*    its destination, the key: /32 of it */
+  EMIT(ST(BPF_W, FP, KEY, 32));
+  EMIT(LDX(BPF_W, R1, FP, INNER + 16));
+  EMIT(STX(BPF_W, FP, R1, KEY + 4));
+  EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, map_fd));
+  EMIT(INSN(0, 0, 0, 0, 0));
+  EMIT(MOV64_REG(R2, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R2, KEY));
+  EMIT(CALL(BPF_FUNC_map_lookup_elem));
+  /* 2. no peer: weft's pipeline takes it */
+  EMIT(JMP_IMM(BPF_JEQ, R0, 0, TO_PASS));
+  EMIT(MOV64_REG(R7, R0));
+  /* 3. the room, marked (r9: the inner length, r8: the outer) */
+  EMIT(LDX(BPF_W, R9, R6, 0 /* __sk_buff.len */));
+  EMIT(MOV64_REG(R8, R9));
+  EMIT(ALU64_IMM(BPF_ADD, R8, hlen));
+  EMIT(MOV64_REG(R1, R6));
+  EMIT(MOV64_IMM(R2, hlen));
+  EMIT(MOV64_IMM(R3, BPF_ADJ_ROOM_MAC));
+  if (kind == WEFT_TX_VXLAN)
+    LD_IMM64(R4, VXLAN_FLAGS);
+  else
+    EMIT(MOV64_IMM(R4, IPIP_FLAGS));
+  EMIT(CALL(BPF_FUNC_skb_adjust_room));
+  /*    refused (an unusual packet): nothing changed, weft's pipeline takes it */
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_PASS));
+  /*    the outer IPv4 header: TTL 64, DF, its length, our address and the peer's */
+  EMIT(ST(BPF_B, FP, OUTER, 0x45));
+  EMIT(ST(BPF_B, FP, OUTER + 1, 0));
+  EMIT(MOV64_REG(R1, R8));
+  EMIT(TO_BE16(R1));
+  EMIT(STX(BPF_H, FP, R1, OUTER + 2));
+  EMIT(ST(BPF_H, FP, OUTER + 4, 0));
+  EMIT(ST(BPF_B, FP, OUTER + 6, 0x40 /* DF */));
+  EMIT(ST(BPF_B, FP, OUTER + 7, 0));
+  EMIT(ST(BPF_B, FP, OUTER + 8, 64));
+  EMIT(ST(BPF_B, FP, OUTER + 9, kind == WEFT_TX_VXLAN ? 17 /* UDP */ : 4 /* IPIP */));
+  EMIT(ST(BPF_H, FP, OUTER + 10, 0));
+  EMIT(LDX(BPF_W, R1, R7, V_SADDR));
+  EMIT(STX(BPF_W, FP, R1, OUTER + 12));
+  EMIT(LDX(BPF_W, R1, R7, V_DADDR));
+  EMIT(STX(BPF_W, FP, R1, OUTER + 16));
+  if (kind == WEFT_TX_VXLAN) {
+    /* UDP: a source port per inner flow, as the kernel's VXLAN picks it
+     * (from the flow hash, 49152 to 65535), to 8472; its length; no
+     * checksum, as flannel.1 sends */
+    EMIT(MOV64_REG(R1, R6));
+    EMIT(CALL(BPF_FUNC_get_hash_recalc));
+    EMIT(ALU64_IMM(BPF_AND, R0, 0x3fff));
+    EMIT(ALU64_IMM(BPF_OR, R0, 0xc000));
+    EMIT(TO_BE16(R0));
+    EMIT(STX(BPF_H, FP, R0, OUTER + 20));
+    EMIT(ST(BPF_B, FP, OUTER + 22, VXLAN_PORT >> 8));
+    EMIT(ST(BPF_B, FP, OUTER + 23, VXLAN_PORT & 0xff));
+    EMIT(MOV64_REG(R1, R8));
+    EMIT(ALU64_IMM(BPF_SUB, R1, 20));
+    EMIT(TO_BE16(R1));
+    EMIT(STX(BPF_H, FP, R1, OUTER + 24));
+    EMIT(ST(BPF_H, FP, OUTER + 26, 0));
+    /* VXLAN: the I flag, then the VNI word from the entry */
+    EMIT(ST(BPF_W, FP, OUTER + 28, 0x08));
+    EMIT(LDX(BPF_W, R1, R7, V_VNI));
+    EMIT(STX(BPF_W, FP, R1, OUTER + 32));
+    /* the inner Ethernet header: the peer's VTEP MAC, ours, IPv4 */
+    EMIT(LDX(BPF_W, R1, R7, V_DMAC));
+    EMIT(STX(BPF_W, FP, R1, OUTER + 36));
+    EMIT(LDX(BPF_H, R1, R7, V_DMAC + 4));
+    EMIT(STX(BPF_H, FP, R1, OUTER + 40));
+    EMIT(LDX(BPF_H, R1, R7, V_SMAC));
+    EMIT(STX(BPF_H, FP, R1, OUTER + 42));
+    EMIT(LDX(BPF_W, R1, R7, V_SMAC + 2));
+    EMIT(STX(BPF_W, FP, R1, OUTER + 44));
+    EMIT(ST(BPF_B, FP, OUTER + 48, 0x08));
+    EMIT(ST(BPF_B, FP, OUTER + 49, 0x00));
+  }
+  /*    the IPv4 header's checksum: the ones' complement sum of its 20 bytes, folded */
+  EMIT(MOV64_IMM(R1, 0));
+  EMIT(MOV64_IMM(R2, 0));
+  EMIT(MOV64_REG(R3, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R3, OUTER));
+  EMIT(MOV64_IMM(R4, 20));
+  EMIT(MOV64_IMM(R5, 0));
+  EMIT(CALL(BPF_FUNC_csum_diff));
+  EMIT(MOV32_REG(R0, R0));
+  for (int fold = 0; fold < 2; fold++) {
+    EMIT(MOV64_REG(R1, R0));
+    EMIT(ALU64_IMM(BPF_AND, R1, 0xffff));
+    EMIT(ALU64_IMM(BPF_RSH, R0, 16));
+    EMIT(ALU64_REG(BPF_ADD, R0, R1));
+  }
+  EMIT(ALU64_IMM(BPF_XOR, R0, 0xffff));
+  EMIT(ALU64_IMM(BPF_AND, R0, 0xffff));
+  EMIT(STX(BPF_H, FP, R0, OUTER + 10));
+  EMIT(MOV64_REG(R1, R6));
+  EMIT(MOV64_IMM(R2, 0));
+  EMIT(MOV64_REG(R3, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R3, OUTER));
+  EMIT(MOV64_IMM(R4, hlen));
+  EMIT(MOV64_IMM(R5, 0));
+  EMIT(CALL(BPF_FUNC_skb_store_bytes));
+  /*    the room is there but the headers are not: nobody can take it */
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_DROP));
+  /*    an Ethernet header's room in front, zeros: bpf_redirect_neigh() is
+   *    made for tc on Ethernet devices and pulls 14 bytes before it routes
+   *    (a TUN has no link header); it writes the real one */
+  EMIT(MOV64_REG(R1, R6));
+  EMIT(MOV64_IMM(R2, ETH_HLEN));
+  EMIT(MOV64_IMM(R3, 0));
+  EMIT(CALL(BPF_FUNC_skb_change_head));
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_DROP));
+  /*    the peer's counters (inner bytes, as weft's own pipeline counts) */
+  EMIT(MOV64_IMM(R1, 1));
+  EMIT(XADD64(R7, R1, V_PACKETS));
+  EMIT(XADD64(R7, R9, V_BYTES));
+  /* 4. out of the underlay */
+  EMIT(LDX(BPF_W, R1, R7, V_IFINDEX));
+  EMIT(MOV64_IMM(R2, 0));
+  EMIT(MOV64_IMM(R3, 0));
+  EMIT(MOV64_IMM(R4, 0));
+  EMIT(CALL(BPF_FUNC_redirect_neigh));
+  EMIT(EXIT());
+  const int pass = n;
+  EMIT(MOV64_IMM(R0, TC_ACT_OK));
+  EMIT(EXIT());
+  const int drop = n;
+  EMIT(MOV64_IMM(R0, TC_ACT_SHOT));
+  EMIT(EXIT());
+  for (int i = 0; i < n; i++) {
+    if ((p[i].code & 0x07) != BPF_JMP || p[i].code == (BPF_JMP | BPF_CALL) || p[i].code == (BPF_JMP | BPF_EXIT))
+      continue;
+    if (p[i].off == TO_PASS)
+      p[i].off = (int16_t)(pass - i - 1);
+    else if (p[i].off == TO_DROP)
+      p[i].off = (int16_t)(drop - i - 1);
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------- bpf(2) -- */
+
+static int sys_bpf(int cmd, union bpf_attr *attr) {
+  int r = (int)syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+  return r < 0 ? -errno : r;
+}
+
+int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
+  if (kind != WEFT_TX_IPIP && kind != WEFT_TX_VXLAN) return -EINVAL;
+  union bpf_attr a;
+  memset(&a, 0, sizeof(a));
+  a.map_type = BPF_MAP_TYPE_LPM_TRIE;
+  a.key_size = 8;
+  a.value_size = sizeof(weft_tx_peer_t);
+  a.max_entries = WEFT_TX_PEERS;
+  a.map_flags = BPF_F_NO_PREALLOC;
+  memcpy(a.map_name, "weft_tx", 8);
+  int map = sys_bpf(BPF_MAP_CREATE, &a);
+  if (map < 0) return map;
+
+  struct bpf_insn prog[WEFT_TX_INSNS];
+  int n = assemble(prog, map, kind);
+  memset(&a, 0, sizeof(a));
+  a.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+  a.insns = (uint64_t)(uintptr_t)prog;
+  a.insn_cnt = (uint32_t)n;
+  a.license = (uint64_t)(uintptr_t) "Apache-2.0";
+  if (log != NULL && log_len > 0) {
+    log[0] = 0;
+    a.log_buf = (uint64_t)(uintptr_t)log;
+    a.log_size = (uint32_t)log_len;
+    a.log_level = 1;
+  }
+  memcpy(a.prog_name, kind == WEFT_TX_VXLAN ? "weft_vxlan_tx" : "weft_ipip_tx", 14);
+  int fd = sys_bpf(BPF_PROG_LOAD, &a);
+  if (fd < 0) {
+    close(map);
+    return fd;
+  }
+  *map_fd = map;
+  return fd;
+}
+
+/* The LPM key: prefix length (host order), then the address (network order). */
+static void lpm_key(uint8_t key[8], uint32_t prefix_be, uint32_t prefix_len) {
+  memcpy(key, &prefix_len, 4);
+  memcpy(key + 4, &prefix_be, 4);
+}
+
+int weft_tx_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_tx_peer_t *peer) {
+  uint8_t key[8];
+  lpm_key(key, prefix_be, prefix_len);
+  union bpf_attr a;
+  memset(&a, 0, sizeof(a));
+  a.map_fd = (uint32_t)map_fd;
+  a.key = (uint64_t)(uintptr_t)key;
+  a.value = (uint64_t)(uintptr_t)peer;
+  a.flags = BPF_ANY;
+  return sys_bpf(BPF_MAP_UPDATE_ELEM, &a);
+}
+
+int weft_tx_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_tx_peer_t *peer) {
+  uint8_t key[8];
+  lpm_key(key, prefix_be, prefix_len);
+  union bpf_attr a;
+  memset(&a, 0, sizeof(a));
+  a.map_fd = (uint32_t)map_fd;
+  a.key = (uint64_t)(uintptr_t)key;
+  a.value = (uint64_t)(uintptr_t)peer;
+  return sys_bpf(BPF_MAP_LOOKUP_ELEM, &a);
+}
+
+int weft_tx_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len) {
+  uint8_t key[8];
+  lpm_key(key, prefix_be, prefix_len);
+  union bpf_attr a;
+  memset(&a, 0, sizeof(a));
+  a.map_fd = (uint32_t)map_fd;
+  a.key = (uint64_t)(uintptr_t)key;
+  int r = sys_bpf(BPF_MAP_DELETE_ELEM, &a);
+  return r == -ENOENT ? 0 : r;
+}
+
+/* ---------------------------------------------------------- rtnetlink -- */
+
+struct nl_req {
+  struct nlmsghdr n;
+  struct tcmsg t;
+  char attrs[256];
+};
+
+static void nl_attr(struct nl_req *r, uint16_t type, const void *data, size_t len) {
+  struct rtattr *a = (struct rtattr *)((char *)r + NLMSG_ALIGN(r->n.nlmsg_len));
+  a->rta_type = type;
+  a->rta_len = (uint16_t)RTA_LENGTH(len);
+  if (len > 0) memcpy(RTA_DATA(a), data, len);
+  r->n.nlmsg_len = NLMSG_ALIGN(r->n.nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+/* Sends one request and reads its ACK: 0, or the kernel's -errno. */
+static int nl_talk(int fd, struct nl_req *r) {
+  if (send(fd, r, r->n.nlmsg_len, 0) < 0) return -errno;
+  char buf[4096];
+  for (;;) {
+    ssize_t got = recv(fd, buf, sizeof(buf), 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)got); h = NLMSG_NEXT(h, got)) {
+      if (h->nlmsg_seq != r->n.nlmsg_seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+    }
+  }
+}
+
+int weft_tx_offload_attach(int ifindex, int prog_fd) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  struct nl_req r;
+
+  /* the clsact qdisc (already there: fine) */
+  memset(&r, 0, sizeof(r));
+  r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
+  r.n.nlmsg_type = RTM_NEWQDISC;
+  r.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  r.n.nlmsg_seq = 1;
+  r.t.tcm_family = AF_UNSPEC;
+  r.t.tcm_ifindex = ifindex;
+  r.t.tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0);
+  r.t.tcm_parent = TC_H_CLSACT;
+  nl_attr(&r, TCA_KIND, "clsact", 7);
+  int err = nl_talk(fd, &r);
+  if (err < 0 && err != -EEXIST) {
+    close(fd);
+    return err;
+  }
+
+  /* the filter: direct action, every protocol, on egress */
+  memset(&r, 0, sizeof(r));
+  r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
+  r.n.nlmsg_type = RTM_NEWTFILTER;
+  r.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  r.n.nlmsg_seq = 2;
+  r.t.tcm_family = AF_UNSPEC;
+  r.t.tcm_ifindex = ifindex;
+  r.t.tcm_handle = 1;
+  r.t.tcm_parent = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS);
+  r.t.tcm_info = TC_H_MAKE(1u << 16, htons(ETH_P_ALL));
+  nl_attr(&r, TCA_KIND, "bpf", 4);
+  struct rtattr *opts = (struct rtattr *)((char *)&r + NLMSG_ALIGN(r.n.nlmsg_len));
+  nl_attr(&r, TCA_OPTIONS, NULL, 0);
+  uint32_t pfd = (uint32_t)prog_fd, flags = TCA_BPF_FLAG_ACT_DIRECT;
+  nl_attr(&r, TCA_BPF_FD, &pfd, 4);
+  nl_attr(&r, TCA_BPF_NAME, "weft_tx", 8);
+  nl_attr(&r, TCA_BPF_FLAGS, &flags, 4);
+  opts->rta_len = (uint16_t)((char *)&r + r.n.nlmsg_len - (char *)opts);
+  err = nl_talk(fd, &r);
+  close(fd);
+  return err;
+}
