@@ -315,43 +315,31 @@ int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
   return fd;
 }
 
-/* The LPM key: prefix length (host order), then the address (network order). */
-static void lpm_key(uint8_t key[8], uint32_t prefix_be, uint32_t prefix_len) {
+/* One map call on the entry for prefix/prefix_len: the LPM key is the prefix
+ * length (host order), then the address (network order). */
+static int map_call(int cmd, int map_fd, uint32_t prefix_be, uint32_t prefix_len, const void *value, uint64_t flags) {
+  uint8_t key[8];
   memcpy(key, &prefix_len, 4);
   memcpy(key + 4, &prefix_be, 4);
+  union bpf_attr a;
+  memset(&a, 0, sizeof(a));
+  a.map_fd = (uint32_t)map_fd;
+  a.key = (uint64_t)(uintptr_t)key;
+  a.value = (uint64_t)(uintptr_t)value;
+  a.flags = flags;
+  return sys_bpf(cmd, &a);
 }
 
 int weft_tx_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_tx_peer_t *peer) {
-  uint8_t key[8];
-  lpm_key(key, prefix_be, prefix_len);
-  union bpf_attr a;
-  memset(&a, 0, sizeof(a));
-  a.map_fd = (uint32_t)map_fd;
-  a.key = (uint64_t)(uintptr_t)key;
-  a.value = (uint64_t)(uintptr_t)peer;
-  a.flags = BPF_ANY;
-  return sys_bpf(BPF_MAP_UPDATE_ELEM, &a);
+  return map_call(BPF_MAP_UPDATE_ELEM, map_fd, prefix_be, prefix_len, peer, BPF_ANY);
 }
 
 int weft_tx_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_tx_peer_t *peer) {
-  uint8_t key[8];
-  lpm_key(key, prefix_be, prefix_len);
-  union bpf_attr a;
-  memset(&a, 0, sizeof(a));
-  a.map_fd = (uint32_t)map_fd;
-  a.key = (uint64_t)(uintptr_t)key;
-  a.value = (uint64_t)(uintptr_t)peer;
-  return sys_bpf(BPF_MAP_LOOKUP_ELEM, &a);
+  return map_call(BPF_MAP_LOOKUP_ELEM, map_fd, prefix_be, prefix_len, peer, 0);
 }
 
 int weft_tx_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len) {
-  uint8_t key[8];
-  lpm_key(key, prefix_be, prefix_len);
-  union bpf_attr a;
-  memset(&a, 0, sizeof(a));
-  a.map_fd = (uint32_t)map_fd;
-  a.key = (uint64_t)(uintptr_t)key;
-  int r = sys_bpf(BPF_MAP_DELETE_ELEM, &a);
+  int r = map_call(BPF_MAP_DELETE_ELEM, map_fd, prefix_be, prefix_len, NULL, 0);
   return r == -ENOENT ? 0 : r;
 }
 

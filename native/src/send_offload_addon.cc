@@ -32,6 +32,14 @@ uint32_t U32(const Napi::Value &v) {
   return v.As<Napi::Number>().Uint32Value();
 }
 
+// (map, prefix: u32, prefixLen: 0-32), or a TypeError thrown naming `fn`
+bool PrefixArgs(const Napi::CallbackInfo &info, const char *fn) {
+  if (Numbers(info, 3) && U32(info[2]) <= 32) return true;
+  Napi::TypeError::New(info.Env(), std::string(fn) + "(map, prefix: u32, prefixLen: 0-32)")
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
 // The verifier's last words (its log ends with the reason it refused).
 std::string Tail(const char *log) {
   std::string s(log);
@@ -103,10 +111,7 @@ Napi::Value Set(const Napi::CallbackInfo &info) {
 // remove(map, prefix: u32, prefixLen): gone already is fine
 Napi::Value Remove(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!Numbers(info, 3) || U32(info[2]) > 32) {
-    Napi::TypeError::New(env, "remove(map, prefix: u32, prefixLen: 0-32)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!PrefixArgs(info, "remove")) return env.Undefined();
   int err = weft_tx_offload_delete(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]));
   if (err < 0) return Fail(env, -err, "bpf(BPF_MAP_DELETE_ELEM)", "");
   return env.Undefined();
@@ -115,10 +120,7 @@ Napi::Value Remove(const Napi::CallbackInfo &info) {
 // counters(map, prefix: u32, prefixLen) -> [packets, bytes], or undefined with no entry
 Napi::Value Counters(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!Numbers(info, 3) || U32(info[2]) > 32) {
-    Napi::TypeError::New(env, "counters(map, prefix: u32, prefixLen: 0-32)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!PrefixArgs(info, "counters")) return env.Undefined();
   weft_tx_peer_t p;
   int err = weft_tx_offload_get(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]), &p);
   if (err == -ENOENT) return env.Undefined();
