@@ -280,6 +280,7 @@ static int sys_bpf(int cmd, union bpf_attr *attr) {
 }
 
 int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
+  if (log != NULL && log_len > 0) log[0] = 0;
   if (kind != WEFT_TX_IPIP && kind != WEFT_TX_VXLAN) return -EINVAL;
   union bpf_attr a;
   memset(&a, 0, sizeof(a));
@@ -376,21 +377,26 @@ static int nl_talk(int fd, struct nl_req *r) {
   }
 }
 
+/* A new tc object on ifindex: the request's header, to which attributes follow. */
+static void nl_start(struct nl_req *r, uint16_t type, uint32_t seq, int ifindex, uint32_t handle, uint32_t parent) {
+  memset(r, 0, sizeof(*r));
+  r->n.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
+  r->n.nlmsg_type = type;
+  r->n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  r->n.nlmsg_seq = seq;
+  r->t.tcm_family = AF_UNSPEC;
+  r->t.tcm_ifindex = ifindex;
+  r->t.tcm_handle = handle;
+  r->t.tcm_parent = parent;
+}
+
 int weft_tx_offload_attach(int ifindex, int prog_fd) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return -errno;
   struct nl_req r;
 
   /* the clsact qdisc (already there: fine) */
-  memset(&r, 0, sizeof(r));
-  r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
-  r.n.nlmsg_type = RTM_NEWQDISC;
-  r.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-  r.n.nlmsg_seq = 1;
-  r.t.tcm_family = AF_UNSPEC;
-  r.t.tcm_ifindex = ifindex;
-  r.t.tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0);
-  r.t.tcm_parent = TC_H_CLSACT;
+  nl_start(&r, RTM_NEWQDISC, 1, ifindex, TC_H_MAKE(TC_H_CLSACT, 0), TC_H_CLSACT);
   nl_attr(&r, TCA_KIND, "clsact", 7);
   int err = nl_talk(fd, &r);
   if (err < 0 && err != -EEXIST) {
@@ -399,15 +405,7 @@ int weft_tx_offload_attach(int ifindex, int prog_fd) {
   }
 
   /* the filter: direct action, every protocol, on egress */
-  memset(&r, 0, sizeof(r));
-  r.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg));
-  r.n.nlmsg_type = RTM_NEWTFILTER;
-  r.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-  r.n.nlmsg_seq = 2;
-  r.t.tcm_family = AF_UNSPEC;
-  r.t.tcm_ifindex = ifindex;
-  r.t.tcm_handle = 1;
-  r.t.tcm_parent = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS);
+  nl_start(&r, RTM_NEWTFILTER, 2, ifindex, 1, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS));
   r.t.tcm_info = TC_H_MAKE(1u << 16, htons(ETH_P_ALL));
   nl_attr(&r, TCA_KIND, "bpf", 4);
   struct rtattr *opts = (struct rtattr *)((char *)&r + NLMSG_ALIGN(r.n.nlmsg_len));

@@ -61,7 +61,8 @@ Napi::Value Load(const Napi::CallbackInfo &info) {
   static char log[16384];
   int map = -1;
   int prog = weft_tx_offload_load(info[0].As<Napi::Number>().Int32Value(), &map, log, sizeof(log));
-  if (prog < 0) return Fail(env, -prog, map < 0 && log[0] == 0 ? "bpf" : "bpf(BPF_PROG_LOAD)", Tail(log));
+  // the verifier's log is empty when the map could not be made, or nothing was verified
+  if (prog < 0) return Fail(env, -prog, log[0] == 0 ? "bpf" : "bpf(BPF_PROG_LOAD)", Tail(log));
   Napi::Object o = Napi::Object::New(env);
   o.Set("prog", prog);
   o.Set("map", map);

@@ -22,7 +22,7 @@ interface Status {
 
 /** The table of a TUN backend's peers, IPv4 or IPv6 entries alike. */
 function peerTable (peers: Array<Record<string, unknown>>): string[] {
-  // ipip's send offload: of OUT PKTS, those the kernel sent for us
+  // the send offload: of OUT PKTS, those the kernel sent for us
   const offload = peers.some((p) => p.sendOffload !== undefined)
   const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'OUT PKTS', 'IN PKTS', ...(offload ? ['OUT BY KERNEL'] : [])]]
   for (const p of peers) rows.push([String(p.subnet ?? p.subnet6), String(p.publicIP ?? p.publicIPv6), String(p.vtepMAC ?? '-'), String(p.insidePackets ?? '-'), String(p.outsidePackets ?? '-'), ...(offload ? [String(p.offloadPackets ?? '-')] : [])])

@@ -76,7 +76,7 @@ export interface TunNetworkOptions {
   rulesFor?: (lease: Lease) => RulesScope | undefined
   /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
   onSubnet?: (lease: Lease) => void
-  /** the network closed, its dataplane and device gone (ipip: the send offload's fds) */
+  /** the network closed, its dataplane and device gone (the send offload's fds) */
   onClose?: () => void
   log: Logger
 }
@@ -237,7 +237,7 @@ export class TunNetwork implements Network {
       peers: fdb.entries().map((e) => {
         const subnet = formatCidr(e.subnet)
         const extra = this.o.peerStatus?.(e.index)
-        // what the kernel sent for us (ipip's send offload) counts as sent to the peer, and is also shown apart
+        // what the kernel sent for us (the send offload) counts as sent to the peer, and is also shown apart
         const offloaded = (k: string): number => Number(extra?.[k] ?? 0)
         return {
           subnet,

@@ -38,8 +38,12 @@ export class PeerSendOffload {
   /** Attached to the device, or undefined (turned off, or refused: said why). */
   static start (o: SendOffloadOptions): PeerSendOffload | undefined {
     const setting = (o.env ?? process.env).WEFT_SEND_OFFLOAD
-    if (setting === 'off' || (o.kind === 'vxlan' && setting !== 'on')) {
-      o.log.info(`send offload off (WEFT_SEND_OFFLOAD=${setting ?? ''}): ${WORDS[o.kind]}`)
+    if (setting === 'off') {
+      o.log.info(`send offload off (WEFT_SEND_OFFLOAD=off): ${WORDS[o.kind]}`)
+      return undefined
+    }
+    if (o.kind === 'vxlan' && setting !== 'on') {
+      o.log.info(`send offload not asked for (WEFT_SEND_OFFLOAD=on asks for it): ${WORDS[o.kind]}`)
       return undefined
     }
     try {
