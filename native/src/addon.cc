@@ -35,6 +35,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "napi_errors.h"
 #include "options.h"
 #include "weft.h"
 
@@ -44,30 +45,6 @@ void InitSendOffload(Napi::Env env, Napi::Object exports);
 namespace {
 
 constexpr uint32_t kMaxBatch = 1024;
-
-Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string &detail) {
-  std::string msg = std::string(syscall);
-  if (!detail.empty()) msg += " " + detail;
-  msg += ": ";
-  msg += strerror(err);
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, weft_errno_name(err)));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
-
-#define THROW_ERRNO(env, err, syscall, detail)                          \
-  do {                                                                  \
-    ErrnoError(env, err, syscall, detail).ThrowAsJavaScriptException(); \
-    return env.Undefined();                                             \
-  } while (0)
-
-#define THROW_TYPE(env, msg)                                     \
-  do {                                                           \
-    Napi::TypeError::New(env, msg).ThrowAsJavaScriptException(); \
-    return env.Undefined();                                      \
-  } while (0)
 
 bool IsU32Array(const Napi::Value &v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;

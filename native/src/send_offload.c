@@ -110,7 +110,12 @@
 #define VXLAN_HLEN (20 + 8 + 8 + ETH_HLEN)
 #define VXLAN_PORT 8472
 
-#define EMIT(x) (p[n++] = (x))
+/* past the room, instructions are counted but not written: the load refuses them */
+#define EMIT(x)                        \
+  do {                                 \
+    if (n < WEFT_TX_INSNS) p[n] = (x); \
+    n++;                               \
+  } while (0)
 /* r4 = a 64-bit immediate (two instructions) */
 #define LD_IMM64(d, v)                                                      \
   do {                                                                      \
@@ -261,7 +266,7 @@ static int assemble(struct bpf_insn *p, int map_fd, int kind) {
   const int drop = n;
   EMIT(MOV64_IMM(R0, TC_ACT_SHOT));
   EMIT(EXIT());
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < n && i < WEFT_TX_INSNS; i++) {
     if ((p[i].code & 0x07) != BPF_JMP || p[i].code == (BPF_JMP | BPF_CALL) || p[i].code == (BPF_JMP | BPF_EXIT))
       continue;
     if (p[i].off == TO_PASS)
@@ -295,18 +300,22 @@ int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
 
   struct bpf_insn prog[WEFT_TX_INSNS];
   int n = assemble(prog, map, kind);
+  if (n > WEFT_TX_INSNS) {
+    close(map);
+    return -E2BIG;
+  }
   memset(&a, 0, sizeof(a));
   a.prog_type = BPF_PROG_TYPE_SCHED_CLS;
   a.insns = (uint64_t)(uintptr_t)prog;
   a.insn_cnt = (uint32_t)n;
   a.license = (uint64_t)(uintptr_t) "Apache-2.0";
   if (log != NULL && log_len > 0) {
-    log[0] = 0;
     a.log_buf = (uint64_t)(uintptr_t)log;
     a.log_size = (uint32_t)log_len;
     a.log_level = 1;
   }
-  memcpy(a.prog_name, kind == WEFT_TX_VXLAN ? "weft_vxlan_tx" : "weft_ipip_tx", 14);
+  const char *name = kind == WEFT_TX_VXLAN ? "weft_vxlan_tx" : "weft_ipip_tx";
+  memcpy(a.prog_name, name, strlen(name) + 1);
   int fd = sys_bpf(BPF_PROG_LOAD, &a);
   if (fd < 0) {
     close(map);

@@ -7,20 +7,10 @@
 #include <cstring>
 #include <string>
 
+#include "napi_errors.h"
 #include "weft.h"
 
 namespace {
-
-Napi::Value Fail(Napi::Env env, int err, const char *syscall, const std::string &detail) {
-  std::string msg = std::string(syscall) + ": " + strerror(err);
-  if (!detail.empty()) msg += " (" + detail + ")";
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, weft_errno_name(err)));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 bool Numbers(const Napi::CallbackInfo &info, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -54,15 +44,12 @@ std::string Tail(const char *log) {
 // load(kind) -> { prog, map }: fds, closed with closeFd (kind: 1 IP-in-IP, 2 VXLAN)
 Napi::Value Load(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!Numbers(info, 1)) {
-    Napi::TypeError::New(env, "load(kind: number)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!Numbers(info, 1)) { THROW_TYPE(env, "load(kind: number)"); }
   static char log[16384];
   int map = -1;
   int prog = weft_tx_offload_load(info[0].As<Napi::Number>().Int32Value(), &map, log, sizeof(log));
   // the verifier's log is empty when the map could not be made, or nothing was verified
-  if (prog < 0) return Fail(env, -prog, log[0] == 0 ? "bpf" : "bpf(BPF_PROG_LOAD)", Tail(log));
+  if (prog < 0) THROW_ERRNO(env, -prog, log[0] == 0 ? "bpf" : "bpf(BPF_PROG_LOAD)", Tail(log));
   Napi::Object o = Napi::Object::New(env);
   o.Set("prog", prog);
   o.Set("map", map);
@@ -72,12 +59,9 @@ Napi::Value Load(const Napi::CallbackInfo &info) {
 // attach(ifindex, prog)
 Napi::Value Attach(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!Numbers(info, 2)) {
-    Napi::TypeError::New(env, "attach(ifindex: number, prog: number)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!Numbers(info, 2)) { THROW_TYPE(env, "attach(ifindex: number, prog: number)"); }
   int err = weft_tx_offload_attach(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
-  if (err < 0) return Fail(env, -err, "rtnetlink(tc filter add ... egress bpf da)", "");
+  if (err < 0) THROW_ERRNO(env, -err, "rtnetlink(tc filter add ... egress bpf da)", "");
   return env.Undefined();
 }
 
@@ -88,11 +72,9 @@ Napi::Value Set(const Napi::CallbackInfo &info) {
   bool vxlan = info.Length() > 6;
   auto mac = [&](size_t i) { return info[i].IsBuffer() && info[i].As<Napi::Buffer<uint8_t>>().Length() == 6; };
   if (!Numbers(info, vxlan ? 7 : 6) || U32(info[2]) > 32 || (vxlan && (!mac(7) || !mac(8)))) {
-    Napi::TypeError::New(
+    THROW_TYPE(
         env,
-        "set(map, prefix: u32, prefixLen: 0-32, saddr: u32, daddr: u32, ifindex[, vni, dmac: 6 bytes, smac: 6 bytes])")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
+        "set(map, prefix: u32, prefixLen: 0-32, saddr: u32, daddr: u32, ifindex[, vni, dmac: 6 bytes, smac: 6 bytes])");
   }
   weft_tx_peer_t p;
   memset(&p, 0, sizeof(p));
@@ -105,7 +87,7 @@ Napi::Value Set(const Napi::CallbackInfo &info) {
     memcpy(p.smac, info[8].As<Napi::Buffer<uint8_t>>().Data(), 6);
   }
   int err = weft_tx_offload_set(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]), &p);
-  if (err < 0) return Fail(env, -err, "bpf(BPF_MAP_UPDATE_ELEM)", "");
+  if (err < 0) THROW_ERRNO(env, -err, "bpf(BPF_MAP_UPDATE_ELEM)", "");
   return env.Undefined();
 }
 
@@ -114,7 +96,7 @@ Napi::Value Remove(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (!PrefixArgs(info, "remove")) return env.Undefined();
   int err = weft_tx_offload_delete(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]));
-  if (err < 0) return Fail(env, -err, "bpf(BPF_MAP_DELETE_ELEM)", "");
+  if (err < 0) THROW_ERRNO(env, -err, "bpf(BPF_MAP_DELETE_ELEM)", "");
   return env.Undefined();
 }
 
@@ -125,7 +107,7 @@ Napi::Value Counters(const Napi::CallbackInfo &info) {
   weft_tx_peer_t p;
   int err = weft_tx_offload_get(info[0].As<Napi::Number>().Int32Value(), htonl(U32(info[1])), U32(info[2]), &p);
   if (err == -ENOENT) return env.Undefined();
-  if (err < 0) return Fail(env, -err, "bpf(BPF_MAP_LOOKUP_ELEM)", "");
+  if (err < 0) THROW_ERRNO(env, -err, "bpf(BPF_MAP_LOOKUP_ELEM)", "");
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, static_cast<double>(p.packets));
   a.Set(1u, static_cast<double>(p.bytes));

@@ -12,10 +12,10 @@
 //    VXLAN peer's TSO super-packet that crossed a veth unsegmented, as
 //    flannel.1 on the same host sends them, or what an underlay's GRO
 //    merged before a raw socket: it goes to the TUN whole, as TSO in
-//    segments that fit any pod, SUPER_SEGMENT_MTU); without inner checks, a TCP/UDP checksum a
-//    kernel sender left partial is finished here (partial-checksum.ts); with
-//    them, a packet the sender marked partial (VXLAN RCO) goes to the TUN
-//    asking the kernel to finish it
+//    segments that fit any pod, SUPER_SEGMENT_MTU); without inner checks,
+//    a TCP/UDP checksum a kernel sender left partial is finished here
+//    (partial-checksum.ts); with them, a packet the sender marked partial
+//    (VXLAN RCO) goes to the TUN asking the kernel to finish it
 // 4. it is queued for the TUN where it lies (no copy): TCP segments (and,
 //    with TUN USO, UDP datagrams) of one flow coalesce into super-packets
 //    (tun-writes.ts)
