@@ -39,8 +39,8 @@
 #include "options.h"
 #include "weft.h"
 
-// send_offload_addon.cc
-void InitSendOffload(Napi::Env env, Napi::Object exports);
+// peer_offload_addon.cc
+void InitPeerOffload(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -846,7 +846,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New<Spawn>(env, "spawn"));
   exports.Set("spawnWait", Napi::Function::New<SpawnWait>(env, "spawnWait"));
   InitWg(env, exports);           // exports.wg: WireGuard crypto (wg_addon.cc; wg.h, force-included)
-  InitSendOffload(env, exports);  // exports.sendOffload: the send offload (send_offload_addon.cc)
+  InitPeerOffload(env, exports);  // exports.peerOffload: the peer offload (peer_offload_addon.cc)
 
   Napi::Array names = Napi::Array::New(env, WEFT_COUNTER_COUNT);
   for (uint32_t i = 0; i < WEFT_COUNTER_COUNT; i++) names.Set(i, weft_counter_names[i]);

@@ -1,6 +1,6 @@
 // Errors the N-API glue files throw: an errno as a JS Error whose `code` is
 // the errno's name (what src/ matches on), and a TypeError for bad
-// arguments. Shared by addon.cc and send_offload_addon.cc.
+// arguments. Shared by addon.cc and peer_offload_addon.cc.
 #ifndef WEFT_NAPI_ERRORS_H
 #define WEFT_NAPI_ERRORS_H
 

@@ -283,32 +283,45 @@ int weft_busy_kick(weft_busy_t *b, uint64_t now, uint32_t packets, uint64_t byte
 /* one loop turn while polling: WEFT_BUSY_GO to go on, WEFT_BUSY_STOP to stop */
 int weft_busy_tick(weft_busy_t *b, uint64_t now, double *ctr);
 
-/* send_offload.c: a tc BPF program on a TUN's egress that encapsulates
- * what an LPM map routes to a peer, IP-in-IP or VXLAN (see send_offload.c) */
-#define WEFT_TX_IPIP 1
-#define WEFT_TX_VXLAN 2
-#define WEFT_TX_PEERS 65536 /* map entries (one per peer subnet) */
-#define WEFT_TX_INSNS 192   /* room for the program */
+/* peer_offload.c: tc BPF programs that carry what goes to and comes from
+ * a peer in the kernel, IP-in-IP or VXLAN: one on a TUN's egress
+ * encapsulates what an LPM map routes to a peer, one on the underlay's
+ * ingress decapsulates what a known peer sent and hands it to the TUN as if
+ * it had arrived there (see peer_offload.c) */
+#define WEFT_OFFLOAD_TX_IPIP 1
+#define WEFT_OFFLOAD_TX_VXLAN 2
+#define WEFT_OFFLOAD_RX_IPIP 3
+#define WEFT_OFFLOAD_RX_VXLAN 4
+#define WEFT_OFFLOAD_PEERS 65536    /* map entries (one per peer subnet, or per peer address) */
+#define WEFT_OFFLOAD_INSNS 192      /* room for a program */
+#define WEFT_OFFLOAD_RX_PRIO 0x5746 /* the underlay's ingress filter's priority ("WF") */
 typedef struct {
   uint32_t saddr;   /* our underlay address, network order */
   uint32_t daddr;   /* the peer's, network order */
-  uint64_t packets; /* sent to it by the program (inner packets and bytes) */
+  uint64_t packets; /* carried by the program (inner packets and bytes) */
   uint64_t bytes;
-  uint32_t ifindex; /* the underlay device */
+  uint32_t ifindex; /* send: the underlay device; receive: the TUN */
   uint32_t vni;     /* VXLAN: the header's second word, network order (VNI << 8) */
   uint8_t dmac[6];  /* VXLAN: the inner Ethernet header's destination (the peer's VTEP MAC) */
-  uint8_t smac[6];  /* VXLAN: its source (ours) */
-  uint8_t pad[4];
-} weft_tx_peer_t;
+  uint8_t smac[6];  /* VXLAN: its source (ours); receive: what the inner frame must be sent to */
+  uint16_t port;    /* VXLAN: the UDP port, network order */
+  uint16_t pad;
+  /* receive, network order: the peer's subnet, ours, and the network */
+  uint32_t peer_net, peer_mask, our_net, our_mask, net, net_mask;
+} weft_offload_peer_t;
 /* loads the map and the program of `kind`: the program's fd (*map_fd the
  * map's), or -errno with the verifier's words in log */
-int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len);
-/* attaches the program to ifindex's egress (a clsact qdisc, a direct-action filter) */
-int weft_tx_offload_attach(int ifindex, int prog_fd);
+int weft_offload_load(int kind, int *map_fd, char *log, size_t log_len);
+/* attaches a send program to ifindex's egress (a clsact qdisc, a
+ * direct-action filter), or a receive program to its ingress (replacing
+ * the one a previous run left, at WEFT_OFFLOAD_RX_PRIO) */
+int weft_offload_attach(int ifindex, int prog_fd, int ingress);
+/* removes the receive program's filter from ifindex's ingress (gone already: 0) */
+int weft_offload_detach(int ifindex);
 /* the map entry for prefix/prefix_len (prefix in network order) */
-int weft_tx_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_tx_peer_t *peer);
-int weft_tx_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_tx_peer_t *peer);
-int weft_tx_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len);
+int weft_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_offload_peer_t *peer);
+int weft_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_offload_peer_t *peer);
+int weft_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len);
 
 /* errno name ("EPERM"), never NULL */
 const char *weft_errno_name(int err);

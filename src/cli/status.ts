@@ -22,10 +22,10 @@ interface Status {
 
 /** The table of a TUN backend's peers, IPv4 or IPv6 entries alike. */
 function peerTable (peers: Array<Record<string, unknown>>): string[] {
-  // the send offload: of OUT PKTS, those the kernel sent for us
-  const offload = peers.some((p) => p.sendOffload !== undefined)
-  const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'OUT PKTS', 'IN PKTS', ...(offload ? ['OUT BY KERNEL'] : [])]]
-  for (const p of peers) rows.push([String(p.subnet ?? p.subnet6), String(p.publicIP ?? p.publicIPv6), String(p.vtepMAC ?? '-'), String(p.insidePackets ?? '-'), String(p.outsidePackets ?? '-'), ...(offload ? [String(p.offloadPackets ?? '-')] : [])])
+  // the peer offload: of OUT PKTS and IN PKTS, those the kernel carried for us
+  const offload = peers.some((p) => p.sendOffload !== undefined || p.receiveOffload !== undefined)
+  const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'OUT PKTS', 'IN PKTS', ...(offload ? ['OUT BY KERNEL', 'IN BY KERNEL'] : [])]]
+  for (const p of peers) rows.push([String(p.subnet ?? p.subnet6), String(p.publicIP ?? p.publicIPv6), String(p.vtepMAC ?? '-'), String(p.insidePackets ?? '-'), String(p.outsidePackets ?? '-'), ...(offload ? [String(p.offloadPackets ?? '-'), String(p.offloadInPackets ?? '-')] : [])])
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
   return rows.map((r) => '  ' + r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd())
 }

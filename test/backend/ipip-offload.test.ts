@@ -1,8 +1,10 @@
-// The IP-in-IP send offload (src/backend/ipip/offload.ts): a tc BPF program
-// on weft.ipip's egress encapsulates what the route table sends to a peer,
-// marked so that the kernel segments it, instead of weft's raw socket sending
-// one segment at a time. weft keeps the decisions: one map entry per peer,
-// set and removed with the route table; anything else still reaches weft.
+// The IP-in-IP peer offload (src/backend/tun/peer-offload.ts): a tc BPF
+// program on weft.ipip's egress encapsulates what the route table sends to
+// a peer, marked so that the kernel segments it, instead of weft's raw
+// socket sending one segment at a time; one on the underlay's ingress
+// takes the outer header off what a known peer sent and hands the packet
+// to weft.ipip. weft keeps the decisions: one map entry per peer, set and
+// removed with the route table; anything else still reaches weft.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { withTopology } from '../../lab/netns'
@@ -20,35 +22,41 @@ const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 
 type Counters = Record<string, number>
-interface Peer { subnet: string, sendOffload?: boolean, offloadPackets?: number, offloadBytes?: number, insidePackets: number }
+interface Peer { subnet: string, sendOffload?: boolean, receiveOffload?: boolean, offloadPackets?: number, offloadBytes?: number, offloadInPackets?: number, insidePackets: number, outsidePackets: number }
 interface Status { peers: Peer[], counters: { subnet: string, counters: Counters, drops: Counters } }
 const statusOf = async (d: Daemon): Promise<Status> => await d.status() as unknown as Status
 
-test('ipip send offload: the kernel encapsulates and segments what goes to a peer; TCP and ping flow both ways; what has no peer still reaches weft, which drops it as before', { skip, timeout: 90_000 }, async (t) => {
+test('ipip peer offload: the kernel encapsulates and segments what goes to a peer, and decapsulates what comes from it; TCP and ping flow both ways; what has no peer still reaches weft, which drops it as before', { skip, timeout: 90_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'ipip-off', timeoutMs: 80_000 }, async (topo) => {
     const { a, b, pa, pb } = await pair(t, topo, CONFIG)
     await waitFor(async () => (await statusOf(b)).peers.length === 1, { what: 'h2 has h1 as its peer', timeoutMs: 5000 })
     const p = await ping(topo, pa, pb.ip, { count: 20, intervalS: 0.01, waitS: 2 })
     assert.equal(p.received, 20, 'every ping came back')
+    // light packets are the receive program's: every ping and its reply crossed by the kernel alone
+    for (const [name, d] of [['h1', a], ['h2', b]] as const) {
+      const q = (await statusOf(d)).peers[0]
+      assert.ok((q.offloadInPackets ?? 0) >= 20 && q.outsidePackets - (q.offloadInPackets ?? 0) === 0, `${name}: the kernel received the pings (${q.offloadInPackets ?? 0}), weft's pipeline nothing`)
+    }
     const there = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2 })
     const back = await iperf(topo, pa, pb, { serverIp: pa.ip, seconds: 2 })
     const [sa, sb] = await Promise.all([statusOf(a), statusOf(b)])
     const [peerA, peerB] = [sa.peers[0], sb.peers[0]]
-    // insidePackets counts what went to the peer either way; offloadPackets what the kernel sent of it
-    const piped = (p: Peer): number => p.insidePackets - (p.offloadPackets ?? 0)
-    t.diagnostic(`pa -> pb ${there.gbps.toFixed(2)} Gbit/s, pb -> pa ${back.gbps.toFixed(2)}; sent by the kernel: ${peerA.offloadPackets} packets from h1, ${peerB.offloadPackets} from h2; through weft's pipeline: ${piped(peerA)} and ${piped(peerB)}; received whole (super-packets): ${sb.counters.counters.outside_unsegmented} on h2, ${sa.counters.counters.outside_unsegmented} on h1`)
-    assert.equal(peerA.sendOffload, true, 'h1 sends to h2 through the offload')
-    assert.equal(peerB.sendOffload, true, 'h2 sends to h1 through the offload')
-    assert.ok((peerA.offloadPackets ?? 0) > 20 && (peerB.offloadPackets ?? 0) > 20, 'the kernel carried the pings and the streams')
-    assert.ok(piped(peerA) < 20 && piped(peerB) < 20, 'weft\'s own pipeline carried next to nothing to the peer')
-    assert.ok(peerA.insidePackets >= (peerA.offloadPackets ?? 0), 'the peer\'s sent count includes what the kernel sent')
-    // a super-packet the sender's kernel left whole crosses the veth whole: the receiver takes it in one read
-    assert.ok(sb.counters.counters.outside_unsegmented > 0 && sa.counters.counters.outside_unsegmented > 0, 'the receivers read IP-in-IP super-packets whole')
+    // insidePackets and outsidePackets count what went to and came from the peer either way; offload* what the kernel carried of it
+    const pipedOut = (p: Peer): number => p.insidePackets - (p.offloadPackets ?? 0)
+    const pipedIn = (p: Peer): number => p.outsidePackets - (p.offloadInPackets ?? 0)
+    t.diagnostic(`pa -> pb ${there.gbps.toFixed(2)} Gbit/s, pb -> pa ${back.gbps.toFixed(2)}; carried by the kernel, out/in: h1 ${peerA.offloadPackets}/${peerA.offloadInPackets}, h2 ${peerB.offloadPackets}/${peerB.offloadInPackets}; by weft's pipeline: h1 ${pipedOut(peerA)}/${pipedIn(peerA)}, h2 ${pipedOut(peerB)}/${pipedIn(peerB)}`)
+    for (const [name, p] of [['h1', peerA], ['h2', peerB]] as const) {
+      assert.equal(p.sendOffload, true, `${name} sends through the offload`)
+      assert.equal(p.receiveOffload, true, `${name} receives through the offload`)
+      assert.ok((p.offloadPackets ?? 0) > 20 && (p.offloadInPackets ?? 0) > 20, `${name}: the kernel carried the pings and the streams both ways`)
+      assert.ok(pipedOut(p) < 20, `${name}: weft's own pipeline sent next to nothing`)
+      assert.ok(p.insidePackets >= (p.offloadPackets ?? 0) && p.outsidePackets >= (p.offloadInPackets ?? 0), `${name}: the peer's counts include what the kernel carried`)
+    }
     assert.deepEqual(sa.counters.drops, {}, 'h1 dropped nothing')
     assert.deepEqual(sb.counters.drops, {}, 'h2 dropped nothing')
     assert.ok(there.gbps > 0.1 && back.gbps > 0.1, 'TCP flows both ways')
     const text = execFileSync(BIN, ['status', '--state-dir', a.stateDir], { encoding: 'utf8' })
-    assert.match(text, /OUT PKTS +IN PKTS +OUT BY KERNEL/, '`weft status` shows what the kernel sent')
+    assert.match(text, /OUT PKTS +IN PKTS +OUT BY KERNEL +IN BY KERNEL/, '`weft status` shows what the kernel carried')
 
     // an address in the network that no lease holds: no map entry, so weft's pipeline sees it and drops it as no_route
     const before = sa.counters.drops.no_route ?? 0
@@ -57,7 +65,7 @@ test('ipip send offload: the kernel encapsulates and segments what goes to a pee
   })
 })
 
-test('ipip send offload follows the route table: a peer\'s subnet goes into the map with its lease, and out with it, after which its packets reach weft again', { skip, timeout: 90_000 }, async (t) => {
+test('ipip peer offload follows the route table: a peer\'s subnet goes into the map with its lease, and out with it, after which its packets reach weft again', { skip, timeout: 90_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'ipip-off-leave', timeoutMs: 80_000 }, async (topo) => {
     const { c, a, pa } = await pair(t, topo, CONFIG)
     // a peer with no host behind it (its packets go out of the lab's underlay, and nowhere)
@@ -76,22 +84,25 @@ test('ipip send offload follows the route table: a peer\'s subnet goes into the 
   })
 })
 
-test('ipip with WEFT_SEND_OFFLOAD=off: weft\'s raw socket sends every segment, and TCP and ping still flow', { skip, timeout: 90_000 }, async (t) => {
+test('ipip with WEFT_OFFLOAD=off beside a node with it: weft\'s raw socket sends every segment and its pipeline receives super-packets whole; TCP and ping still flow', { skip, timeout: 90_000 }, async (t) => {
   await withTopology(t, { hosts: 3, label: 'ipip-off-off', timeoutMs: 80_000 }, async (topo) => {
     const { c, a, pa } = await pair(t, topo, CONFIG)
     // a third node without the offload, beside h1 with it
-    const off = await startDaemon(topo, topo.hosts[2], { dir: c.dir, store: ['--store', `sqlite:${c.dir}/store.db`], env: { ...process.env, WEFT_SEND_OFFLOAD: 'off' } })
+    const off = await startDaemon(topo, topo.hosts[2], { dir: c.dir, store: ['--store', `sqlite:${c.dir}/store.db`], env: { ...process.env, WEFT_OFFLOAD: 'off' } })
     const [po] = await podsFor(topo, off, 1)
     await waitFor(async () => (await statusOf(off)).peers.length === 2 && (await statusOf(a)).peers.length === 2, { what: 'the three-node mesh', timeoutMs: 5000 })
     const p = await ping(topo, po, pa.ip, { count: 10, intervalS: 0.01, waitS: 2 })
     assert.equal(p.received, 10, 'every ping came back')
     const r = await iperf(topo, pa, po, { serverIp: pa.ip, seconds: 2 })
+    const back = await iperf(topo, po, pa, { serverIp: po.ip, seconds: 2 })
     const s = await statusOf(off)
     const aSubnet = (await statusOf(a)).counters.subnet
     const toA = s.peers.find((x) => x.subnet === aSubnet)
-    t.diagnostic(`offload off: po -> pa ${r.gbps.toFixed(2)} Gbit/s; through the pipeline ${s.peers.map((x) => x.insidePackets).join(', ')} packets`)
-    assert.ok(s.peers.every((x) => x.sendOffload !== true), 'no peer of the node without the offload says it is offloaded')
+    t.diagnostic(`offload off: po -> pa ${r.gbps.toFixed(2)} Gbit/s, pa -> po ${back.gbps.toFixed(2)}; through the pipeline ${s.peers.map((x) => x.insidePackets).join(', ')} packets out, ${s.counters.counters.outside_unsegmented} super-packets read whole`)
+    assert.ok(s.peers.every((x) => x.sendOffload !== true && x.receiveOffload !== true), 'no peer of the node without the offload says it is offloaded')
     assert.ok(toA !== undefined && toA.insidePackets >= 10 && toA.offloadPackets === undefined, 'its pipeline carried the pings and the stream')
-    assert.ok(r.gbps > 0.1, 'TCP flows')
+    // a super-packet h1's kernel left whole crosses the veth whole: the pipeline takes it in one read
+    assert.ok(s.counters.counters.outside_unsegmented > 0, 'its pipeline read IP-in-IP super-packets whole')
+    assert.ok(r.gbps > 0.1 && back.gbps > 0.1, 'TCP flows both ways')
   })
 })

@@ -25,7 +25,7 @@ import type { Backend, BackendContext, Network } from '../backend'
 import { podMtu } from '../mtu'
 import { SOCKET_BUFFER, startTun, TUN_BATCH } from '../tun/start'
 import { IpipEncap } from './encap'
-import { PeerSendOffload } from '../tun/send-offload'
+import { PeerOffload } from '../tun/peer-offload'
 
 export class IpipBackend implements Backend {
   readonly type = 'ipip'
@@ -42,7 +42,7 @@ export class IpipBackend implements Backend {
 
   async start (lease: Lease): Promise<Network> {
     const { log, underlay } = this.ctx
-    let offload: PeerSendOffload | undefined
+    let offload: PeerOffload | undefined
     const { network, device } = await startTun({
       backend: 'ipip',
       ctx: this.ctx,
@@ -60,7 +60,7 @@ export class IpipBackend implements Backend {
       wholeReads: true,
       encap: () => new IpipEncap(),
       peers: () => {
-        offload = PeerSendOffload.start({ kind: 'ipip', device: 'weft.ipip', underlay, log })
+        offload = PeerOffload.start({ kind: 'ipip', device: 'weft.ipip', underlay, ownSubnet: lease.subnet, network: this.ctx.config.network, sourceCheck: this.ctx.sourceCheck ?? true, log })
         return {
           unusable: (l) => otherBackend(l, 'ipip'),
           ...(this.cfg.directRouting ? { direct: new PeerRoutes({ dev: underlay.name, log }) } : {}),
@@ -68,7 +68,7 @@ export class IpipBackend implements Backend {
         }
       }
     })
-    log.info({ directRouting: this.cfg.directRouting, offloads: device.offloads, sendOffload: offload !== undefined }, 'IP-in-IP dataplane running')
+    log.info({ directRouting: this.cfg.directRouting, offloads: device.offloads, peerOffload: offload !== undefined }, 'IP-in-IP dataplane running')
     return network
   }
 }

@@ -237,7 +237,7 @@ export class TunNetwork implements Network {
       peers: fdb.entries().map((e) => {
         const subnet = formatCidr(e.subnet)
         const extra = this.o.peerStatus?.(e.index)
-        // what the kernel sent for us (the send offload) counts as sent to the peer, and is also shown apart
+        // what the kernel carried for us (the peer offload) counts as sent to or received from the peer, and is also shown apart
         const offloaded = (k: string): number => Number(extra?.[k] ?? 0)
         return {
           subnet,
@@ -247,8 +247,8 @@ export class TunNetwork implements Network {
           path: this.direct.has(subnet) ? 'direct' : 'tunnel',
           insidePackets: dataplane.peerCounter(e.index, PeerCount.INSIDE_PACKETS) + offloaded('offloadPackets'),
           insideBytes: dataplane.peerCounter(e.index, PeerCount.INSIDE_BYTES) + offloaded('offloadBytes'),
-          outsidePackets: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_PACKETS),
-          outsideBytes: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_BYTES),
+          outsidePackets: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_PACKETS) + offloaded('offloadInPackets'),
+          outsideBytes: dataplane.peerCounter(e.index, PeerCount.OUTSIDE_BYTES) + offloaded('offloadInBytes'),
           ...extra
         }
       }),

@@ -22,7 +22,7 @@ import { enableGro } from '../tun/offloads'
 import { SOCKET_BUFFER, startTun, TUN_BATCH } from '../tun/start'
 import { VxlanEncap } from './encap'
 import { peerMac, peerTakesRemCsum } from './peer-mac'
-import { PeerSendOffload } from '../tun/send-offload'
+import { PeerOffload } from '../tun/peer-offload'
 import { loadOrCreateVtepMac } from './vtep-mac'
 import { WorkerGroup } from './workers'
 
@@ -108,7 +108,7 @@ export class VxlanBackend implements Backend {
     /** the extra workers' sockets, until their WorkerGroup owns them */
     const sockFds: number[] = []
     let port = 0
-    let offload: PeerSendOffload | undefined
+    let offload: PeerOffload | undefined
     const { network, device } = await startTun({
       backend: 'vxlan',
       ctx: this.ctx,
@@ -158,12 +158,15 @@ export class VxlanBackend implements Backend {
         : {}),
       peers: () => {
         const ourMac = parseMac(this.vtepMac)
-        offload = PeerSendOffload.start({
+        offload = PeerOffload.start({
           kind: 'vxlan',
           device: `weft.${this.cfg.vni}`,
           underlay: this.ctx.underlay,
+          ownSubnet: lease.subnet,
+          network: config.network,
+          sourceCheck: this.ctx.sourceCheck ?? true,
           log,
-          vxlanOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? { vni: this.cfg.vni, peerMac: parseMac(m), ourMac } : undefined }
+          vxlanOf: (l) => { const m = peerMac(l); return typeof m === 'string' ? { vni: this.cfg.vni, port: this.cfg.port, peerMac: parseMac(m), ourMac } : undefined }
         })
         return {
           unusable: (l) => { const m = peerMac(l); return typeof m === 'string' ? undefined : m.reason },
@@ -173,7 +176,7 @@ export class VxlanBackend implements Backend {
         }
       }
     })
-    log.info({ port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum, sendOffload: offload !== undefined, ...(workers > 1 ? { workers } : {}) }, 'VXLAN dataplane running')
+    log.info({ port, vni: this.cfg.vni, vtepMAC: this.vtepMac, offloads: device.offloads, remoteChecksumOffload: this.cfg.remCsum, peerOffload: offload !== undefined, ...(workers > 1 ? { workers } : {}) }, 'VXLAN dataplane running')
     return network
   }
 }

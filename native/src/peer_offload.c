@@ -1,7 +1,9 @@
 /*
- * Send offload: a tc BPF program on the egress of weft's TUN that
- * encapsulates, in the kernel, what goes to a peer: IP-in-IP (the ipip
- * backend) or VXLAN (weft.<VNI>).
+ * Peer offload: tc BPF programs that carry, in the kernel, what goes to a
+ * peer (on the egress of weft's TUN) and what comes from one (on the
+ * underlay's ingress): IP-in-IP (the ipip backend) or VXLAN (weft.<VNI>).
+ *
+ * Sending.
  *
  * Why: the kernel segments a tunnel's super-packet only if it is marked as
  * one (SKB_GSO_IPXIP4, SKB_GSO_UDP_TUNNEL), and nothing userspace can write
@@ -22,7 +24,7 @@
  * 3. an entry: room in front for the headers, marked as the kernel's own
  *    tunnels mark it; the headers written from the entry (IPv4 from our
  *    address to the peer's, TTL 64, DF, its checksum; for VXLAN a UDP
- *    header from a port picked by flow hash to 8472 without a checksum, as
+ *    header from a port picked by flow hash to the VXLAN port (8472) without a checksum, as
  *    flannel.1 sends, the VNI, and an inner Ethernet header from our VTEP
  *    MAC to the peer's); the kernel's GSO rewrites lengths, ids and
  *    checksums per segment; the entry's counters bumped
@@ -31,10 +33,41 @@
  *    its way out. It expects an Ethernet header in front (tc programs
  *    mostly run on Ethernet devices), which a TUN's packets lack: 14 bytes
  *    of zeros stand in, and it replaces them
- * The program is assembled here rather than compiled: it is about a hundred
- * instructions, and this way weft needs no clang or libbpf to build or
- * run. It is attached with rtnetlink (a clsact qdisc and a direct-action
- * bpf filter), which is what `tc filter add ... bpf da` sends.
+ *
+ * Receiving (assemble_rx). Why: every packet a peer sends otherwise wakes
+ * weft, is copied out of the socket and into the TUN, and waits for weft's
+ * turn on the CPU; a round trip took four times kernel VXLAN's, and one
+ * thread received all of a node's streams. The program takes only what
+ * weft would have delivered unchanged, and hands anything else to weft:
+ * 1. the frame's headers: outer IPv4 without options, not a fragment, to
+ *    us, protocol 4 (or UDP to the VXLAN port, VXLAN's I flag alone (no
+ *    remote checksum offload), the VNI, an inner Ethernet header to our
+ *    VTEP MAC); an inner IPv4 packet that fills the frame exactly (what an
+ *    underlay's GRO merged into one UDP message does not). A UDP checksum
+ *    is not checked here, as the kernel's VXLAN would: what it covers is
+ *    either compared above or covered again by the inner packet's own
+ *    checksums, and bpf_skb_adjust_room() moves a NIC's "checksum
+ *    verified" from the outer header to the inner one as a decapsulation
+ *    must
+ *    Inner UDP is left to weft: its pipeline paces a UDP flow's delivery,
+ *    where the kernel's path hands a receiver bursts (docs/performance.md)
+ * 2. the sender's entry, by its address (a /32 in the map): none, weft's
+ *    socket takes it (an unknown sender is weft's to count and log)
+ * 3. the inner packet's addresses as weft's pipeline judges them: to our
+ *    subnet, from the sender's (or from outside the network, as a peer
+ *    forwards its host's and external traffic, but not from our own
+ *    address); anything else goes to weft, which drops and counts it
+ * 4. the outer headers off, the entry's counters bumped; a super-packet
+ *    only where the kernel can also clear its tunnel marks (else weft's
+ *    pipeline reads it whole, as before)
+ * 5. bpf_redirect() into the TUN's ingress: the kernel routes the inner
+ *    packet as if weft had written it to the TUN, super-packets whole
+ *
+ * The programs are assembled here rather than compiled: they are about a
+ * hundred instructions each, and this way weft needs no clang or libbpf to
+ * build or run. They are attached with rtnetlink (a clsact qdisc and a
+ * direct-action bpf filter), which is what `tc filter add ... bpf da`
+ * sends.
  */
 #define _GNU_SOURCE
 #include "weft.h"
@@ -47,6 +80,7 @@
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -70,6 +104,8 @@
 /* A jump to a label: the offset is filled in once the label's place is known. */
 #define TO_PASS 0x7001
 #define TO_DROP 0x7002
+#define TO_SOURCE_OK 0x7003
+#define JMP_REG(op, d, s, o) INSN(BPF_JMP | (op) | BPF_X, d, s, o, 0)
 
 #define R0 0
 #define R1 1
@@ -88,7 +124,7 @@
 #define OUTER (-72)
 #define KEY (-8)
 
-/* The map's value (weft_tx_peer_t in weft.h): our address and the peer's
+/* The map's value (weft_offload_peer_t in weft.h): our address and the peer's
  * (network order), the counters, the underlay's ifindex; for VXLAN the
  * header's second word, the peer's VTEP MAC and ours. */
 #define V_SADDR 0
@@ -99,6 +135,13 @@
 #define V_VNI 28
 #define V_DMAC 32
 #define V_SMAC 38
+#define V_PORT 44
+#define V_PEER_NET 48
+#define V_PEER_MASK 52
+#define V_OUR_NET 56
+#define V_OUR_MASK 60
+#define V_NET 64
+#define V_NET_MASK 68
 
 /* What bpf_skb_adjust_room is asked for: the room marked as the kernel's own
  * tunnels mark it (SKB_GSO_IPXIP4, or SKB_GSO_UDP_TUNNEL with an inner
@@ -108,13 +151,12 @@
   (BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH | \
    BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN) | BPF_F_ADJ_ROOM_FIXED_GSO)
 #define VXLAN_HLEN (20 + 8 + 8 + ETH_HLEN)
-#define VXLAN_PORT 8472
 
 /* past the room, instructions are counted but not written: the load refuses them */
-#define EMIT(x)                        \
-  do {                                 \
-    if (n < WEFT_TX_INSNS) p[n] = (x); \
-    n++;                               \
+#define EMIT(x)                             \
+  do {                                      \
+    if (n < WEFT_OFFLOAD_INSNS) p[n] = (x); \
+    n++;                                    \
   } while (0)
 /* r4 = a 64-bit immediate (two instructions) */
 #define LD_IMM64(d, v)                                                      \
@@ -123,10 +165,33 @@
     EMIT(INSN(0, 0, 0, 0, (int32_t)(uint32_t)((uint64_t)(v) >> 32)));       \
   } while (0)
 
-/* Fills prog (room for WEFT_TX_INSNS) for the map `map_fd`; returns the count. */
-static int assemble(struct bpf_insn *p, int map_fd, int kind) {
+/* The programs' common ends (pass: on to the TUN or socket, as before;
+ * drop, if the program drops: the verifier refuses what no jump reaches),
+ * and their labelled jumps pointed at them (and at source_ok, if the
+ * program has one). Returns the count. */
+static int labels(struct bpf_insn *p, int n, int drops, int source_ok) {
+  const int pass = n;
+  EMIT(MOV64_IMM(R0, TC_ACT_OK));
+  EMIT(EXIT());
+  const int drop = n;
+  if (drops) {
+    EMIT(MOV64_IMM(R0, TC_ACT_SHOT));
+    EMIT(EXIT());
+  }
+  for (int i = 0; i < n && i < WEFT_OFFLOAD_INSNS; i++) {
+    if ((p[i].code & 0x07) != BPF_JMP || p[i].code == (BPF_JMP | BPF_CALL) || p[i].code == (BPF_JMP | BPF_EXIT))
+      continue;
+    const int to = p[i].off == TO_PASS ? pass : p[i].off == TO_DROP ? drop : p[i].off == TO_SOURCE_OK ? source_ok : -1;
+    if (to >= 0) p[i].off = (int16_t)(to - i - 1);
+  }
+  return n;
+}
+
+/* Fills prog (room for WEFT_OFFLOAD_INSNS) with a send program for the map
+ * `map_fd`; returns the count. */
+static int assemble_tx(struct bpf_insn *p, int map_fd, int kind) {
   int n = 0;
-  const int hlen = kind == WEFT_TX_VXLAN ? VXLAN_HLEN : 20;
+  const int hlen = kind == WEFT_OFFLOAD_TX_VXLAN ? VXLAN_HLEN : 20;
   EMIT(MOV64_REG(R6, R1));
   /* 1. the inner IPv4 header, to the stack */
   EMIT(MOV64_REG(R1, R6));
@@ -158,7 +223,7 @@ static int assemble(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(MOV64_REG(R1, R6));
   EMIT(MOV64_IMM(R2, hlen));
   EMIT(MOV64_IMM(R3, BPF_ADJ_ROOM_MAC));
-  if (kind == WEFT_TX_VXLAN)
+  if (kind == WEFT_OFFLOAD_TX_VXLAN)
     LD_IMM64(R4, VXLAN_FLAGS);
   else
     EMIT(MOV64_IMM(R4, IPIP_FLAGS));
@@ -175,15 +240,15 @@ static int assemble(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(ST(BPF_B, FP, OUTER + 6, 0x40 /* DF */));
   EMIT(ST(BPF_B, FP, OUTER + 7, 0));
   EMIT(ST(BPF_B, FP, OUTER + 8, 64));
-  EMIT(ST(BPF_B, FP, OUTER + 9, kind == WEFT_TX_VXLAN ? 17 /* UDP */ : 4 /* IPIP */));
+  EMIT(ST(BPF_B, FP, OUTER + 9, kind == WEFT_OFFLOAD_TX_VXLAN ? 17 /* UDP */ : 4 /* IPIP */));
   EMIT(ST(BPF_H, FP, OUTER + 10, 0));
   EMIT(LDX(BPF_W, R1, R7, V_SADDR));
   EMIT(STX(BPF_W, FP, R1, OUTER + 12));
   EMIT(LDX(BPF_W, R1, R7, V_DADDR));
   EMIT(STX(BPF_W, FP, R1, OUTER + 16));
-  if (kind == WEFT_TX_VXLAN) {
+  if (kind == WEFT_OFFLOAD_TX_VXLAN) {
     /* UDP: a source port per inner flow, as the kernel's VXLAN picks it
-     * (from the flow hash, 49152 to 65535), to 8472; its length; no
+     * (from the flow hash, 49152 to 65535), to the entry's port; its length; no
      * checksum, as flannel.1 sends */
     EMIT(MOV64_REG(R1, R6));
     EMIT(CALL(BPF_FUNC_get_hash_recalc));
@@ -191,8 +256,8 @@ static int assemble(struct bpf_insn *p, int map_fd, int kind) {
     EMIT(ALU64_IMM(BPF_OR, R0, 0xc000));
     EMIT(TO_BE16(R0));
     EMIT(STX(BPF_H, FP, R0, OUTER + 20));
-    EMIT(ST(BPF_B, FP, OUTER + 22, VXLAN_PORT >> 8));
-    EMIT(ST(BPF_B, FP, OUTER + 23, VXLAN_PORT & 0xff));
+    EMIT(LDX(BPF_H, R1, R7, V_PORT));
+    EMIT(STX(BPF_H, FP, R1, OUTER + 22));
     EMIT(MOV64_REG(R1, R8));
     EMIT(ALU64_IMM(BPF_SUB, R1, 20));
     EMIT(TO_BE16(R1));
@@ -260,21 +325,152 @@ static int assemble(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(MOV64_IMM(R4, 0));
   EMIT(CALL(BPF_FUNC_redirect_neigh));
   EMIT(EXIT());
-  const int pass = n;
-  EMIT(MOV64_IMM(R0, TC_ACT_OK));
-  EMIT(EXIT());
-  const int drop = n;
-  EMIT(MOV64_IMM(R0, TC_ACT_SHOT));
-  EMIT(EXIT());
-  for (int i = 0; i < n && i < WEFT_TX_INSNS; i++) {
-    if ((p[i].code & 0x07) != BPF_JMP || p[i].code == (BPF_JMP | BPF_CALL) || p[i].code == (BPF_JMP | BPF_EXIT))
-      continue;
-    if (p[i].off == TO_PASS)
-      p[i].off = (int16_t)(pass - i - 1);
-    else if (p[i].off == TO_DROP)
-      p[i].off = (int16_t)(drop - i - 1);
+  return labels(p, n, 1, -1);
+}
+
+/* The receive program's stack: the frame's headers from offset 0, two bytes
+ * in (so that the IPv4 header's words are aligned, as the verifier wants
+ * of the stack), the inner IPv4 header, the map key. */
+#define RX (-112)
+#define RX_ETH (RX + 2)
+#define RX_IP (RX + 16)
+#define RX_UDP (RX + 36)
+#define RX_VXLAN (RX + 44)
+#define RX_IETH (RX + 52)
+#define RX_INNER (-40)
+/* bpf_skb_adjust_room's decapsulation flags (bpf-next, 2026): they clear a
+ * super-packet's tunnel marks. Older kernels refuse them (EINVAL). */
+#define DECAP_L4_UDP (1ULL << 10)
+#define DECAP_IPXIP4 (1ULL << 11)
+
+/* Fills prog with a receive program for the map `map_fd`; returns the count. */
+static int assemble_rx(struct bpf_insn *p, int map_fd, int kind) {
+  int n = 0;
+  const int vxlan = kind == WEFT_OFFLOAD_RX_VXLAN;
+  /* what comes off: the outer IPv4 header (and UDP, VXLAN, the inner Ethernet header) */
+  const int outer = vxlan ? VXLAN_HLEN : 20;
+  const int inner = ETH_HLEN + outer;
+  EMIT(MOV64_REG(R6, R1));
+  /* 1. the headers to the stack: the frame's, then the inner IPv4 header */
+  EMIT(MOV64_REG(R1, R6));
+  EMIT(MOV64_IMM(R2, 0));
+  EMIT(MOV64_REG(R3, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R3, RX_ETH));
+  EMIT(MOV64_IMM(R4, inner));
+  EMIT(CALL(BPF_FUNC_skb_load_bytes));
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_PASS));
+  EMIT(MOV64_REG(R1, R6));
+  EMIT(MOV64_IMM(R2, inner));
+  EMIT(MOV64_REG(R3, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R3, RX_INNER));
+  EMIT(MOV64_IMM(R4, 20));
+  EMIT(CALL(BPF_FUNC_skb_load_bytes));
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_PASS));
+  /*    (16-bit fields compared as they lie in memory: 0x0008 is 08 00) */
+  EMIT(LDX(BPF_H, R1, FP, RX_ETH + 12));
+  EMIT(JMP_IMM(BPF_JNE, R1, 0x0008 /* IPv4 */, TO_PASS));
+  EMIT(LDX(BPF_B, R1, FP, RX_IP));
+  EMIT(JMP_IMM(BPF_JNE, R1, 0x45, TO_PASS));
+  EMIT(LDX(BPF_H, R1, FP, RX_IP + 6));
+  EMIT(ALU64_IMM(BPF_AND, R1, 0xff3f /* MF and the offset */));
+  EMIT(JMP_IMM(BPF_JNE, R1, 0, TO_PASS));
+  EMIT(LDX(BPF_B, R1, FP, RX_IP + 9));
+  EMIT(JMP_IMM(BPF_JNE, R1, vxlan ? 17 : 4, TO_PASS));
+  if (vxlan) {
+    EMIT(LDX(BPF_W, R1, FP, RX_VXLAN));
+    EMIT(JMP_IMM(BPF_JNE, R1, 0x08, TO_PASS)); /* the I flag alone */
+    EMIT(LDX(BPF_H, R1, FP, RX_IETH + 12));
+    EMIT(JMP_IMM(BPF_JNE, R1, 0x0008, TO_PASS));
   }
-  return n;
+  EMIT(LDX(BPF_B, R1, FP, RX_INNER));
+  EMIT(ALU64_IMM(BPF_AND, R1, 0xf0));
+  EMIT(JMP_IMM(BPF_JNE, R1, 0x40, TO_PASS));
+  /*    not UDP: weft's pipeline delivers a UDP flow at the pace it came,
+   *    where the kernel's path hands a receiver bursts its socket buffer
+   *    drops (docs/performance.md) */
+  EMIT(LDX(BPF_B, R1, FP, RX_INNER + 9));
+  EMIT(JMP_IMM(BPF_JEQ, R1, 17, TO_PASS));
+  /*    the inner packet fills the frame (r9: its length) */
+  EMIT(LDX(BPF_H, R9, FP, RX_INNER + 2));
+  EMIT(TO_BE16(R9));
+  EMIT(LDX(BPF_W, R1, R6, 0 /* __sk_buff.len */));
+  EMIT(ALU64_IMM(BPF_SUB, R1, inner));
+  EMIT(JMP_REG(BPF_JNE, R1, R9, TO_PASS));
+  /* 2. the sender's entry, by its address */
+  EMIT(ST(BPF_W, FP, KEY, 32));
+  EMIT(LDX(BPF_W, R1, FP, RX_IP + 12));
+  EMIT(STX(BPF_W, FP, R1, KEY + 4));
+  EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, map_fd));
+  EMIT(INSN(0, 0, 0, 0, 0));
+  EMIT(MOV64_REG(R2, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R2, KEY));
+  EMIT(CALL(BPF_FUNC_map_lookup_elem));
+  EMIT(JMP_IMM(BPF_JEQ, R0, 0, TO_PASS));
+  EMIT(MOV64_REG(R7, R0));
+  /*    sent to us (and for VXLAN: to our port, in our VNI, to our VTEP MAC) */
+  EMIT(LDX(BPF_W, R1, FP, RX_IP + 16));
+  EMIT(LDX(BPF_W, R2, R7, V_SADDR));
+  EMIT(JMP_REG(BPF_JNE, R1, R2, TO_PASS));
+  if (vxlan) {
+    EMIT(LDX(BPF_H, R1, FP, RX_UDP + 2));
+    EMIT(LDX(BPF_H, R2, R7, V_PORT));
+    EMIT(JMP_REG(BPF_JNE, R1, R2, TO_PASS));
+    EMIT(LDX(BPF_W, R1, FP, RX_VXLAN + 4));
+    EMIT(LDX(BPF_W, R2, R7, V_VNI));
+    EMIT(JMP_REG(BPF_JNE, R1, R2, TO_PASS));
+    EMIT(LDX(BPF_W, R1, FP, RX_IETH));
+    EMIT(LDX(BPF_W, R2, R7, V_SMAC));
+    EMIT(JMP_REG(BPF_JNE, R1, R2, TO_PASS));
+    EMIT(LDX(BPF_H, R1, FP, RX_IETH + 4));
+    EMIT(LDX(BPF_H, R2, R7, V_SMAC + 4));
+    EMIT(JMP_REG(BPF_JNE, R1, R2, TO_PASS));
+  }
+  /* 3. to our subnet */
+  EMIT(LDX(BPF_W, R1, FP, RX_INNER + 16));
+  EMIT(LDX(BPF_W, R2, R7, V_OUR_MASK));
+  EMIT(ALU64_REG(BPF_AND, R1, R2));
+  EMIT(LDX(BPF_W, R2, R7, V_OUR_NET));
+  EMIT(JMP_REG(BPF_JNE, R1, R2, TO_PASS));
+  /*    from the sender's subnet, or from outside the network but not from us */
+  EMIT(LDX(BPF_W, R8, FP, RX_INNER + 12));
+  EMIT(MOV64_REG(R1, R8));
+  EMIT(LDX(BPF_W, R2, R7, V_PEER_MASK));
+  EMIT(ALU64_REG(BPF_AND, R1, R2));
+  EMIT(LDX(BPF_W, R2, R7, V_PEER_NET));
+  EMIT(JMP_REG(BPF_JEQ, R1, R2, TO_SOURCE_OK));
+  EMIT(MOV64_REG(R1, R8));
+  EMIT(LDX(BPF_W, R2, R7, V_NET_MASK));
+  EMIT(ALU64_REG(BPF_AND, R1, R2));
+  EMIT(LDX(BPF_W, R2, R7, V_NET));
+  EMIT(JMP_REG(BPF_JEQ, R1, R2, TO_PASS));
+  EMIT(LDX(BPF_W, R2, R7, V_SADDR));
+  EMIT(JMP_REG(BPF_JEQ, R8, R2, TO_PASS));
+  const int source_ok = n;
+  /* 4. the outer headers off: the inner packet follows the frame's Ethernet
+   *    header. A super-packet (a sender's GSO that crossed a veth whole, an
+   *    underlay's GRO) keeps its segment size, and must also lose its
+   *    tunnel marks, or the kernel would segment it as a tunnel's on its
+   *    way to the pod: only kernels with the DECAP_L4_UDP/DECAP_IPXIP4
+   *    flags do that, and older ones refuse the flags, so there it goes to
+   *    weft's pipeline, which reads super-packets whole */
+  EMIT(LDX(BPF_W, R1, R6, offsetof(struct __sk_buff, gso_size)));
+  EMIT(MOV64_IMM(R4, BPF_F_ADJ_ROOM_FIXED_GSO));
+  EMIT(JMP_IMM(BPF_JEQ, R1, 0, 1));
+  EMIT(MOV64_IMM(R4, BPF_F_ADJ_ROOM_FIXED_GSO | (vxlan ? DECAP_L4_UDP : DECAP_IPXIP4)));
+  EMIT(MOV64_REG(R1, R6));
+  EMIT(MOV64_IMM(R2, -outer));
+  EMIT(MOV64_IMM(R3, BPF_ADJ_ROOM_MAC));
+  EMIT(CALL(BPF_FUNC_skb_adjust_room));
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_PASS));
+  EMIT(MOV64_IMM(R1, 1));
+  EMIT(XADD64(R7, R1, V_PACKETS));
+  EMIT(XADD64(R7, R9, V_BYTES));
+  /* 5. into the TUN, as if it had arrived there */
+  EMIT(LDX(BPF_W, R1, R7, V_IFINDEX));
+  EMIT(MOV64_IMM(R2, BPF_F_INGRESS));
+  EMIT(CALL(BPF_FUNC_redirect));
+  EMIT(EXIT());
+  return labels(p, n, 0, source_ok);
 }
 
 /* ------------------------------------------------------------- bpf(2) -- */
@@ -284,23 +480,23 @@ static int sys_bpf(int cmd, union bpf_attr *attr) {
   return r < 0 ? -errno : r;
 }
 
-int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
+int weft_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
   if (log != NULL && log_len > 0) log[0] = 0;
-  if (kind != WEFT_TX_IPIP && kind != WEFT_TX_VXLAN) return -EINVAL;
+  if (kind < WEFT_OFFLOAD_TX_IPIP || kind > WEFT_OFFLOAD_RX_VXLAN) return -EINVAL;
   union bpf_attr a;
   memset(&a, 0, sizeof(a));
   a.map_type = BPF_MAP_TYPE_LPM_TRIE;
   a.key_size = 8;
-  a.value_size = sizeof(weft_tx_peer_t);
-  a.max_entries = WEFT_TX_PEERS;
+  a.value_size = sizeof(weft_offload_peer_t);
+  a.max_entries = WEFT_OFFLOAD_PEERS;
   a.map_flags = BPF_F_NO_PREALLOC;
-  memcpy(a.map_name, "weft_tx", 8);
+  memcpy(a.map_name, kind <= WEFT_OFFLOAD_TX_VXLAN ? "weft_tx" : "weft_rx", 8);
   int map = sys_bpf(BPF_MAP_CREATE, &a);
   if (map < 0) return map;
 
-  struct bpf_insn prog[WEFT_TX_INSNS];
-  int n = assemble(prog, map, kind);
-  if (n > WEFT_TX_INSNS) {
+  struct bpf_insn prog[WEFT_OFFLOAD_INSNS];
+  int n = kind <= WEFT_OFFLOAD_TX_VXLAN ? assemble_tx(prog, map, kind) : assemble_rx(prog, map, kind);
+  if (n > WEFT_OFFLOAD_INSNS) {
     close(map);
     return -E2BIG;
   }
@@ -314,7 +510,8 @@ int weft_tx_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
     a.log_size = (uint32_t)log_len;
     a.log_level = 1;
   }
-  const char *name = kind == WEFT_TX_VXLAN ? "weft_vxlan_tx" : "weft_ipip_tx";
+  static const char *const names[] = {"", "weft_ipip_tx", "weft_vxlan_tx", "weft_ipip_rx", "weft_vxlan_rx"};
+  const char *name = names[kind];
   memcpy(a.prog_name, name, strlen(name) + 1);
   int fd = sys_bpf(BPF_PROG_LOAD, &a);
   if (fd < 0) {
@@ -340,15 +537,15 @@ static int map_call(int cmd, int map_fd, uint32_t prefix_be, uint32_t prefix_len
   return sys_bpf(cmd, &a);
 }
 
-int weft_tx_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_tx_peer_t *peer) {
+int weft_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_offload_peer_t *peer) {
   return map_call(BPF_MAP_UPDATE_ELEM, map_fd, prefix_be, prefix_len, peer, BPF_ANY);
 }
 
-int weft_tx_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_tx_peer_t *peer) {
+int weft_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_offload_peer_t *peer) {
   return map_call(BPF_MAP_LOOKUP_ELEM, map_fd, prefix_be, prefix_len, peer, 0);
 }
 
-int weft_tx_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len) {
+int weft_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len) {
   int r = map_call(BPF_MAP_DELETE_ELEM, map_fd, prefix_be, prefix_len, NULL, 0);
   return r == -ENOENT ? 0 : r;
 }
@@ -399,7 +596,16 @@ static void nl_start(struct nl_req *r, uint16_t type, uint32_t seq, int ifindex,
   r->t.tcm_parent = parent;
 }
 
-int weft_tx_offload_attach(int ifindex, int prog_fd) {
+/* Our filter on ifindex's egress (a send program: prio 1, the TUN is ours)
+ * or ingress (a receive program: WEFT_OFFLOAD_RX_PRIO, the underlay is
+ * shared). */
+static void nl_filter(struct nl_req *r, uint16_t type, uint32_t seq, int ifindex, int ingress) {
+  uint32_t prio = ingress ? WEFT_OFFLOAD_RX_PRIO : 1;
+  nl_start(r, type, seq, ifindex, 1, TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS));
+  r->t.tcm_info = TC_H_MAKE(prio << 16, htons(ETH_P_ALL));
+}
+
+int weft_offload_attach(int ifindex, int prog_fd, int ingress) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return -errno;
   struct nl_req r;
@@ -413,18 +619,33 @@ int weft_tx_offload_attach(int ifindex, int prog_fd) {
     return err;
   }
 
-  /* the filter: direct action, every protocol, on egress */
-  nl_start(&r, RTM_NEWTFILTER, 2, ifindex, 1, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS));
-  r.t.tcm_info = TC_H_MAKE(1u << 16, htons(ETH_P_ALL));
+  /* the filter: direct action, every protocol; on the underlay it replaces
+   * the one a run that did not stop cleanly left (a program redirecting to
+   * a TUN that is gone) */
+  nl_filter(&r, RTM_NEWTFILTER, 2, ifindex, ingress);
+  if (ingress) r.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
   nl_attr(&r, TCA_KIND, "bpf", 4);
   struct rtattr *opts = (struct rtattr *)((char *)&r + NLMSG_ALIGN(r.n.nlmsg_len));
   nl_attr(&r, TCA_OPTIONS, NULL, 0);
   uint32_t pfd = (uint32_t)prog_fd, flags = TCA_BPF_FLAG_ACT_DIRECT;
   nl_attr(&r, TCA_BPF_FD, &pfd, 4);
-  nl_attr(&r, TCA_BPF_NAME, "weft_tx", 8);
+  nl_attr(&r, TCA_BPF_NAME, ingress ? "weft_rx" : "weft_tx", 8);
   nl_attr(&r, TCA_BPF_FLAGS, &flags, 4);
   opts->rta_len = (uint16_t)((char *)&r + r.n.nlmsg_len - (char *)opts);
   err = nl_talk(fd, &r);
   close(fd);
   return err;
+}
+
+int weft_offload_detach(int ifindex) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  struct nl_req r;
+  nl_filter(&r, RTM_DELTFILTER, 1, ifindex, 1);
+  r.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  nl_attr(&r, TCA_KIND, "bpf", 4);
+  int err = nl_talk(fd, &r);
+  close(fd);
+  /* no qdisc, no filter, no device: nothing to remove */
+  return err == -ENOENT || err == -EINVAL || err == -ENODEV ? 0 : err;
 }
