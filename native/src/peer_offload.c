@@ -165,13 +165,13 @@
     EMIT(INSN(0, 0, 0, 0, (int32_t)(uint32_t)((uint64_t)(v) >> 32)));       \
   } while (0)
 
-/* The programs' common ends (pass: on to the TUN or socket, as before;
+/* The programs' common ends (pass, pass_code: on to the TUN or socket, as before;
  * drop, if the program drops: the verifier refuses what no jump reaches),
  * and their labelled jumps pointed at them (and at source_ok, if the
  * program has one). Returns the count. */
-static int labels(struct bpf_insn *p, int n, int drops, int source_ok) {
+static int labels(struct bpf_insn *p, int n, int pass_code, int drops, int source_ok) {
   const int pass = n;
-  EMIT(MOV64_IMM(R0, TC_ACT_OK));
+  EMIT(MOV64_IMM(R0, pass_code));
   EMIT(EXIT());
   const int drop = n;
   if (drops) {
@@ -325,7 +325,7 @@ static int assemble_tx(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(MOV64_IMM(R4, 0));
   EMIT(CALL(BPF_FUNC_redirect_neigh));
   EMIT(EXIT());
-  return labels(p, n, 1, -1);
+  return labels(p, n, TC_ACT_OK, 1, -1);
 }
 
 /* The receive program's stack: the frame's headers from offset 0, two bytes
@@ -470,7 +470,8 @@ static int assemble_rx(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(MOV64_IMM(R2, BPF_F_INGRESS));
   EMIT(CALL(BPF_FUNC_redirect));
   EMIT(EXIT());
-  return labels(p, n, 0, source_ok);
+  /* not ours: on to whatever else looks at the underlay's packets, then the stack */
+  return labels(p, n, TC_ACT_UNSPEC, 0, source_ok);
 }
 
 /* ------------------------------------------------------------- bpf(2) -- */
@@ -605,7 +606,21 @@ static void nl_filter(struct nl_req *r, uint16_t type, uint32_t seq, int ifindex
   r->t.tcm_info = TC_H_MAKE(prio << 16, htons(ETH_P_ALL));
 }
 
+/* enum bpf_attach_type's tcx ingress (kernel 6.6; newer than some build hosts' headers) */
+#define ATTACH_TCX_INGRESS 46
+
 int weft_offload_attach(int ifindex, int prog_fd, int ingress) {
+  if (ingress) {
+    /* a tcx link first: it is the fd's, so it goes when weft does, however it stops */
+    union bpf_attr a;
+    memset(&a, 0, sizeof(a));
+    a.link_create.prog_fd = (uint32_t)prog_fd;
+    a.link_create.target_ifindex = (uint32_t)ifindex;
+    a.link_create.attach_type = ATTACH_TCX_INGRESS;
+    int link = sys_bpf(BPF_LINK_CREATE, &a);
+    if (link >= 0 || (link != -EINVAL && link != -EOPNOTSUPP)) return link;
+    /* an older kernel: a clsact filter, which outlives weft until taken off */
+  }
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return -errno;
   struct nl_req r;

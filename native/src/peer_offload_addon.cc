@@ -57,7 +57,8 @@ Napi::Value Load(const Napi::CallbackInfo &info) {
   return o;
 }
 
-// attach(ifindex, prog, ingress: boolean)
+// attach(ifindex, prog, ingress: boolean) -> a tcx link's fd (ingress, kernel 6.6 on;
+// closing it detaches), or 0 (a tc filter)
 Napi::Value Attach(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (!Numbers(info, 2) || !info[2].IsBoolean()) {
@@ -66,11 +67,10 @@ Napi::Value Attach(const Napi::CallbackInfo &info) {
   bool ingress = info[2].As<Napi::Boolean>().Value();
   int err =
       weft_offload_attach(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), ingress);
-  if (err < 0)
-    THROW_ERRNO(
-        env, -err,
-        ingress ? "rtnetlink(tc filter replace ... ingress bpf da)" : "rtnetlink(tc filter add ... egress bpf da)", "");
-  return env.Undefined();
+  const char *call = ingress ? "bpf(BPF_LINK_CREATE) or rtnetlink(tc filter replace ... ingress bpf da)"
+                             : "rtnetlink(tc filter add ... egress bpf da)";
+  if (err < 0) THROW_ERRNO(env, -err, call, "");
+  return Napi::Number::New(env, err);
 }
 
 // detach(ifindex): the receive program's filter off the underlay's ingress

@@ -313,8 +313,10 @@ typedef struct {
  * map's), or -errno with the verifier's words in log */
 int weft_offload_load(int kind, int *map_fd, char *log, size_t log_len);
 /* attaches a send program to ifindex's egress (a clsact qdisc, a
- * direct-action filter), or a receive program to its ingress (replacing
- * the one a previous run left, at WEFT_OFFLOAD_RX_PRIO) */
+ * direct-action filter: 0), or a receive program to its ingress: a tcx
+ * link (its fd, > 0: closing it detaches), or on kernels before 6.6 a
+ * filter (0) at WEFT_OFFLOAD_RX_PRIO, replacing the one a previous run
+ * left, which weft_offload_detach takes off */
 int weft_offload_attach(int ifindex, int prog_fd, int ingress);
 /* removes the receive program's filter from ifindex's ingress (gone already: 0) */
 int weft_offload_detach(int ifindex);

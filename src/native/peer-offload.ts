@@ -38,7 +38,7 @@ export interface OffloadEntry {
 
 interface Binding {
   load: (kind: number) => { prog: number, map: number }
-  attach: (ifindex: number, prog: number, ingress: boolean) => void
+  attach: (ifindex: number, prog: number, ingress: boolean) => number
   detach: (ifindex: number) => void
   set: (map: number, prefix: number, prefixLen: number, entry: OffloadEntry) => void
   remove: (map: number, prefix: number, prefixLen: number) => void
@@ -55,12 +55,14 @@ function binding (): Binding {
 export class OffloadProgram {
   private closed = false
 
-  private constructor (readonly kind: OffloadKind, readonly direction: OffloadDirection, private readonly prog: number, private readonly map: number, private readonly ifindex: number) {}
+  /** link: a tcx link's fd (closing it detaches), or 0 (a tc filter) */
+  private constructor (readonly kind: OffloadKind, readonly direction: OffloadDirection, private readonly prog: number, private readonly map: number, private readonly ifindex: number, private readonly link: number) {}
 
   /**
    * Loads the program and attaches it: a send program to the egress of
-   * `device` (the TUN), a receive program to its ingress (the underlay;
-   * one a previous run left there is replaced). Throws the kernel's
+   * `device` (the TUN), a receive program to its ingress (the underlay):
+   * a tcx link, which goes with weft however it stops, or before kernel
+   * 6.6 a tc filter, which replaces one a previous run left. Throws the kernel's
    * refusal (EPERM without CAP_BPF or CAP_SYS_ADMIN, the verifier's words,
    * a kernel without cls_bpf) with its errno's code.
    */
@@ -68,14 +70,15 @@ export class OffloadProgram {
     const b = binding()
     const ifindex = native.linkIndex(device)
     const { prog, map } = b.load(KIND[direction][kind])
+    let link: number
     try {
-      b.attach(ifindex, prog, direction === 'receive')
+      link = b.attach(ifindex, prog, direction === 'receive')
     } catch (err) {
       closeFd(prog)
       closeFd(map)
       throw err
     }
-    return new OffloadProgram(kind, direction, prog, map, ifindex)
+    return new OffloadProgram(kind, direction, prog, map, ifindex, link)
   }
 
   /** The entry for prefix/prefixLen (send: a peer's subnet; receive: a peer's address, /32). */
@@ -98,14 +101,16 @@ export class OffloadProgram {
 
   /**
    * Lets the program and its map go. A send program's filter goes with its
-   * TUN; a receive program's is taken off the underlay, which outlives us
-   * (left there, it would hand a peer's packets to a TUN that is gone).
+   * TUN, a receive program's link with its fd; a receive program's tc
+   * filter is taken off the underlay, which outlives us (left there, it
+   * would hand a peer's packets to a TUN that is gone).
    */
   close (): void {
     if (this.closed) return
     this.closed = true
     try {
-      if (this.direction === 'receive') binding().detach(this.ifindex)
+      if (this.link > 0) closeFd(this.link)
+      else if (this.direction === 'receive') binding().detach(this.ifindex)
     } finally {
       closeFd(this.prog)
       closeFd(this.map)
