@@ -116,13 +116,19 @@ export class Metrics {
       })
     }
     const num = (o: Record<string, number> | undefined, k: string): number => o?.[k] ?? 0
-    counter('weft_packets_total', 'Packets carried, inside = pods to the network, outside = network to pods', ['direction'], (s, set) => {
-      set({ direction: 'inside' }, num(s.counters.counters, 'inside_packets'))
-      set({ direction: 'outside' }, num(s.counters.counters, 'outside_packets'))
+    // what the kernel carried for the peers (the peer offload), per direction and unit
+    const offloaded = (s: Status, k: 'offloadPackets' | 'offloadInPackets' | 'offloadBytes' | 'offloadInBytes'): number => s.peers.reduce((n, p) => n + Number(p[k] ?? 0), 0)
+    counter('weft_packets_total', 'Packets carried (by weft\'s pipeline or, with the peer offload, the kernel), inside = pods to the network, outside = network to pods', ['direction'], (s, set) => {
+      set({ direction: 'inside' }, num(s.counters.counters, 'inside_packets') + offloaded(s, 'offloadPackets'))
+      set({ direction: 'outside' }, num(s.counters.counters, 'outside_packets') + offloaded(s, 'offloadInPackets'))
     })
     counter('weft_bytes_total', 'Inner bytes carried, by direction', ['direction'], (s, set) => {
-      set({ direction: 'inside' }, num(s.counters.counters, 'inside_bytes'))
-      set({ direction: 'outside' }, num(s.counters.counters, 'outside_bytes'))
+      set({ direction: 'inside' }, num(s.counters.counters, 'inside_bytes') + offloaded(s, 'offloadBytes'))
+      set({ direction: 'outside' }, num(s.counters.counters, 'outside_bytes') + offloaded(s, 'offloadInBytes'))
+    })
+    counter('weft_kernel_packets_total', 'Of weft_packets_total, those the kernel carried through the peer offload\'s programs', ['direction'], (s, set) => {
+      set({ direction: 'inside' }, offloaded(s, 'offloadPackets'))
+      set({ direction: 'outside' }, offloaded(s, 'offloadInPackets'))
     })
     counter('weft_batches_total', 'Batches handled (one JS call each), by direction', ['direction'], (s, set) => {
       set({ direction: 'inside' }, num(s.counters.counters, 'inside_batches'))

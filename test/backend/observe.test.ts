@@ -11,6 +11,11 @@ import { ping } from '../../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { BIN, cluster } from '../../lab/daemons'
 
+// this tests weft's own pipeline's counters and capture:
+// its daemons carry every packet themselves, without the peer offload
+// (src/backend/tun/peer-offload.ts)
+process.env.WEFT_OFFLOAD = 'off'
+
 const GET = path.join(__dirname, '..', 'fixtures', 'http-get.js')
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 

@@ -8,6 +8,11 @@ import { iperf, ping } from '../../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { pair } from './mesh'
 
+// this tests the TUN and socket offloads of weft's own pipeline:
+// its daemons carry every packet themselves, without the peer offload
+// (src/backend/tun/peer-offload.ts)
+process.env.WEFT_OFFLOAD = 'off'
+
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 

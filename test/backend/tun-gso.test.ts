@@ -18,6 +18,11 @@ import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { fittedGsoMaxSize } from '../../src/kernel/gso'
 import { pair } from './mesh'
 
+// this tests what weft's own pipeline reads from the TUN:
+// its daemons carry every packet themselves, without the peer offload
+// (src/backend/tun/peer-offload.ts)
+process.env.WEFT_OFFLOAD = 'off'
+
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 

@@ -31,6 +31,11 @@ import { cluster } from '../../lab/daemons'
 import type { Cluster, Daemon } from '../../lab/daemons'
 import { logs, pair, podsFor, rawLeases, tablesComplete } from './mesh'
 
+// this tests remote checksum offload, which weft's own pipeline sends:
+// its daemons carry every packet themselves, without the peer offload
+// (src/backend/tun/peer-offload.ts)
+process.env.WEFT_OFFLOAD = 'off'
+
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const NO_RCO_CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","RemCsum":false}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3', 'tcpdump', 'ethtool', 'nstat', 'ss')

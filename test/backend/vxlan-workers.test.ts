@@ -11,6 +11,11 @@ import { BIN } from '../../lab/daemons'
 import type { Daemon } from '../../lab/daemons'
 import { kernelPeer, mesh } from './mesh'
 
+// this tests weft's own pipeline's workers:
+// its daemons carry every packet themselves, without the peer offload
+// (src/backend/tun/peer-offload.ts)
+process.env.WEFT_OFFLOAD = 'off'
+
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const WORKERS = ['--workers', '2']
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')

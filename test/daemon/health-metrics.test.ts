@@ -33,6 +33,8 @@ test('a daemon serves /healthz, /readyz and /metrics (traffic, drops, peers, ren
     assert.equal(m.status, 200)
     assert.match(m.body, /^weft_packets_total\{direction="inside"\} 2$/m)
     assert.match(m.body, /^weft_packets_total\{direction="outside"\} 2$/m)
+    // the kernel carried both pings for weft (the peer offload), and they count in weft_packets_total
+    assert.match(m.body, /^weft_kernel_packets_total\{direction="inside"\} 2$/m)
     assert.match(m.body, /^weft_batches_total\{direction="inside"\} \d+$/m)
     assert.match(m.body, new RegExp(`^weft_peer_packets_total\\{peer="${b.env().subnet.ip >>> 24}\\.\\d+\\.\\d+\\.0/24",direction="inside"\\} 2$`, 'm'))
     assert.match(m.body, /^weft_peers 1$/m)
