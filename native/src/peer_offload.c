@@ -187,6 +187,22 @@ static int labels(struct bpf_insn *p, int n, int pass_code, int drops, int sourc
   return n;
 }
 
+/* The entry for the /32 of the address at the stack's `addr` (network
+ * order), in r7; none: on to the pass label. Returns the count. */
+static int lookup(struct bpf_insn *p, int n, int map_fd, int addr) {
+  EMIT(ST(BPF_W, FP, KEY, 32));
+  EMIT(LDX(BPF_W, R1, FP, addr));
+  EMIT(STX(BPF_W, FP, R1, KEY + 4));
+  EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, map_fd));
+  EMIT(INSN(0, 0, 0, 0, 0));
+  EMIT(MOV64_REG(R2, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R2, KEY));
+  EMIT(CALL(BPF_FUNC_map_lookup_elem));
+  EMIT(JMP_IMM(BPF_JEQ, R0, 0, TO_PASS));
+  EMIT(MOV64_REG(R7, R0));
+  return n;
+}
+
 /* Fills prog (room for WEFT_OFFLOAD_INSNS) with a send program for the map
  * `map_fd`; returns the count. */
 static int assemble_tx(struct bpf_insn *p, int map_fd, int kind) {
@@ -204,18 +220,8 @@ static int assemble_tx(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(LDX(BPF_B, R1, FP, INNER));
   EMIT(ALU64_IMM(BPF_AND, R1, 0xf0));
   EMIT(JMP_IMM(BPF_JNE, R1, 0x40, TO_PASS));
-  /*    its destination, the key: /32 of it */
-  EMIT(ST(BPF_W, FP, KEY, 32));
-  EMIT(LDX(BPF_W, R1, FP, INNER + 16));
-  EMIT(STX(BPF_W, FP, R1, KEY + 4));
-  EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, map_fd));
-  EMIT(INSN(0, 0, 0, 0, 0));
-  EMIT(MOV64_REG(R2, FP));
-  EMIT(ALU64_IMM(BPF_ADD, R2, KEY));
-  EMIT(CALL(BPF_FUNC_map_lookup_elem));
-  /* 2. no peer: weft's pipeline takes it */
-  EMIT(JMP_IMM(BPF_JEQ, R0, 0, TO_PASS));
-  EMIT(MOV64_REG(R7, R0));
+  /*    its destination's entry; 2. no peer: weft's pipeline takes it */
+  n = lookup(p, n, map_fd, INNER + 16);
   /* 3. the room, marked (r9: the inner length, r8: the outer) */
   EMIT(LDX(BPF_W, R9, R6, 0 /* __sk_buff.len */));
   EMIT(MOV64_REG(R8, R9));
@@ -397,16 +403,7 @@ static int assemble_rx(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(ALU64_IMM(BPF_SUB, R1, inner));
   EMIT(JMP_REG(BPF_JNE, R1, R9, TO_PASS));
   /* 2. the sender's entry, by its address */
-  EMIT(ST(BPF_W, FP, KEY, 32));
-  EMIT(LDX(BPF_W, R1, FP, RX_IP + 12));
-  EMIT(STX(BPF_W, FP, R1, KEY + 4));
-  EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, map_fd));
-  EMIT(INSN(0, 0, 0, 0, 0));
-  EMIT(MOV64_REG(R2, FP));
-  EMIT(ALU64_IMM(BPF_ADD, R2, KEY));
-  EMIT(CALL(BPF_FUNC_map_lookup_elem));
-  EMIT(JMP_IMM(BPF_JEQ, R0, 0, TO_PASS));
-  EMIT(MOV64_REG(R7, R0));
+  n = lookup(p, n, map_fd, RX_IP + 12);
   /*    sent to us (and for VXLAN: to our port, in our VNI, to our VTEP MAC) */
   EMIT(LDX(BPF_W, R1, FP, RX_IP + 16));
   EMIT(LDX(BPF_W, R2, R7, V_SADDR));

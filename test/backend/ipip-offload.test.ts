@@ -12,19 +12,18 @@ import { iperf, ping } from '../../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
 import { execFileSync } from 'node:child_process'
 import { BIN, startDaemon } from '../../lab/daemons'
-import type { Daemon } from '../../lab/daemons'
 import { waitFor } from '../../lab/wait'
 import { pair, podsFor } from './mesh'
+import { assertCarriedByKernel, assertPingsByKernel, carriedBy, offloadStatus } from './peer-offload-checks'
+import type { OffloadPeer } from './peer-offload-checks'
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store'
 import { parseCidr } from '../../src/packet/net'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 
-type Counters = Record<string, number>
-interface Peer { subnet: string, sendOffload?: boolean, receiveOffload?: boolean, offloadPackets?: number, offloadBytes?: number, offloadInPackets?: number, insidePackets: number, outsidePackets: number }
-interface Status { peers: Peer[], counters: { subnet: string, counters: Counters, drops: Counters } }
-const statusOf = async (d: Daemon): Promise<Status> => await d.status() as unknown as Status
+type Peer = OffloadPeer
+const statusOf = offloadStatus
 
 test('ipip peer offload: the kernel encapsulates and segments what goes to a peer, and decapsulates what comes from it; TCP and ping flow both ways; what has no peer still reaches weft, which drops it as before', { skip, timeout: 90_000 }, async (t) => {
   await withTopology(t, { hosts: 2, label: 'ipip-off', timeoutMs: 80_000 }, async (topo) => {
@@ -32,26 +31,13 @@ test('ipip peer offload: the kernel encapsulates and segments what goes to a pee
     await waitFor(async () => (await statusOf(b)).peers.length === 1, { what: 'h2 has h1 as its peer', timeoutMs: 5000 })
     const p = await ping(topo, pa, pb.ip, { count: 20, intervalS: 0.01, waitS: 2 })
     assert.equal(p.received, 20, 'every ping came back')
-    // light packets are the receive program's: every ping and its reply crossed by the kernel alone
-    for (const [name, d] of [['h1', a], ['h2', b]] as const) {
-      const q = (await statusOf(d)).peers[0]
-      assert.ok((q.offloadInPackets ?? 0) >= 20 && q.outsidePackets - (q.offloadInPackets ?? 0) === 0, `${name}: the kernel received the pings (${q.offloadInPackets ?? 0}), weft's pipeline nothing`)
-    }
+    await assertPingsByKernel([['h1', a], ['h2', b]], 20)
     const there = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2 })
     const back = await iperf(topo, pa, pb, { serverIp: pa.ip, seconds: 2 })
     const [sa, sb] = await Promise.all([statusOf(a), statusOf(b)])
-    const [peerA, peerB] = [sa.peers[0], sb.peers[0]]
-    // insidePackets and outsidePackets count what went to and came from the peer either way; offload* what the kernel carried of it
-    const pipedOut = (p: Peer): number => p.insidePackets - (p.offloadPackets ?? 0)
-    const pipedIn = (p: Peer): number => p.outsidePackets - (p.offloadInPackets ?? 0)
-    t.diagnostic(`pa -> pb ${there.gbps.toFixed(2)} Gbit/s, pb -> pa ${back.gbps.toFixed(2)}; carried by the kernel, out/in: h1 ${peerA.offloadPackets}/${peerA.offloadInPackets}, h2 ${peerB.offloadPackets}/${peerB.offloadInPackets}; by weft's pipeline: h1 ${pipedOut(peerA)}/${pipedIn(peerA)}, h2 ${pipedOut(peerB)}/${pipedIn(peerB)}`)
-    for (const [name, p] of [['h1', peerA], ['h2', peerB]] as const) {
-      assert.equal(p.sendOffload, true, `${name} sends through the offload`)
-      assert.equal(p.receiveOffload, true, `${name} receives through the offload`)
-      assert.ok((p.offloadPackets ?? 0) > 20 && (p.offloadInPackets ?? 0) > 20, `${name}: the kernel carried the pings and the streams both ways`)
-      assert.ok(pipedOut(p) < 20, `${name}: weft's own pipeline sent next to nothing`)
-      assert.ok(p.insidePackets >= (p.offloadPackets ?? 0) && p.outsidePackets >= (p.offloadInPackets ?? 0), `${name}: the peer's counts include what the kernel carried`)
-    }
+    const peers: Array<[string, Peer]> = [['h1', sa.peers[0]], ['h2', sb.peers[0]]]
+    t.diagnostic(`pa -> pb ${there.gbps.toFixed(2)} Gbit/s, pb -> pa ${back.gbps.toFixed(2)}; ${carriedBy(peers)}`)
+    assertCarriedByKernel(peers)
     assert.deepEqual(sa.counters.drops, {}, 'h1 dropped nothing')
     assert.deepEqual(sb.counters.drops, {}, 'h2 dropped nothing')
     assert.ok(there.gbps > 0.1 && back.gbps > 0.1, 'TCP flows both ways')

@@ -13,19 +13,15 @@ import assert from 'node:assert/strict'
 import { withTopology } from '../../lab/netns'
 import { iperf, ping } from '../../lab/traffic'
 import { netnsSkipReason, toolSkipReason } from '../../lab/skip'
-import type { Daemon } from '../../lab/daemons'
 import { waitFor } from '../../lab/wait'
 import { kernelPeer, pair } from './mesh'
+import { assertCarriedByKernel, assertPingsByKernel, carriedBy, offloadStatus, pipedIn } from './peer-offload-checks'
+import type { OffloadPeer } from './peer-offload-checks'
 
 const CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
 const skip = netnsSkipReason() ?? toolSkipReason('iperf3')
 
-interface Peer { subnet: string, sendOffload?: boolean, receiveOffload?: boolean, offloadPackets?: number, offloadInPackets?: number, insidePackets: number, outsidePackets: number }
-interface Status { peers: Peer[], counters: { counters: Record<string, number>, drops: Record<string, number> } }
-const statusOf = async (d: Daemon): Promise<Status> => await d.status() as unknown as Status
-// insidePackets and outsidePackets count what went to and came from the peer either way; offload* what the kernel carried of it
-const pipedOut = (p: Peer): number => p.insidePackets - (p.offloadPackets ?? 0)
-const pipedIn = (p: Peer): number => p.outsidePackets - (p.offloadInPackets ?? 0)
+const statusOf = offloadStatus
 
 /** The daemons this test starts take WEFT_OFFLOAD from this process's environment. */
 function offload (t: TestContext, value: string): void {
@@ -39,22 +35,13 @@ test('vxlan peer offload between weft nodes: the kernel sends for both, and rece
     const { a, b, pa, pb } = await pair(t, topo, CONFIG)
     await waitFor(async () => (await statusOf(b)).peers.length === 1, { what: 'h2 has h1 as its peer', timeoutMs: 5000 })
     assert.equal((await ping(topo, pa, pb.ip, { count: 20, intervalS: 0.01, waitS: 2 })).received, 20, 'every ping came back')
-    // light packets are the receive program's: every ping and its reply crossed by the kernel alone
-    for (const [name, d] of [['h1', a], ['h2', b]] as const) {
-      const p = (await statusOf(d)).peers[0]
-      assert.ok((p.offloadInPackets ?? 0) >= 20 && pipedIn(p) === 0, `${name}: the kernel received the pings (${p.offloadInPackets ?? 0}), weft's pipeline nothing (${pipedIn(p)})`)
-    }
+    await assertPingsByKernel([['h1', a], ['h2', b]], 20)
     const there = await iperf(topo, pb, pa, { serverIp: pb.ip, seconds: 2 })
     const back = await iperf(topo, pa, pb, { serverIp: pa.ip, seconds: 2 })
     const [sa, sb] = await Promise.all([statusOf(a), statusOf(b)])
-    const [peerA, peerB] = [sa.peers[0], sb.peers[0]]
-    t.diagnostic(`pa -> pb ${there.gbps.toFixed(2)} Gbit/s, pb -> pa ${back.gbps.toFixed(2)}; carried by the kernel, out/in: h1 ${peerA.offloadPackets}/${peerA.offloadInPackets}, h2 ${peerB.offloadPackets}/${peerB.offloadInPackets}; by weft's pipeline: h1 ${pipedOut(peerA)}/${pipedIn(peerA)}, h2 ${pipedOut(peerB)}/${pipedIn(peerB)}`)
-    for (const [name, p] of [['h1', peerA], ['h2', peerB]] as const) {
-      assert.equal(p.sendOffload, true, `${name} sends through the offload`)
-      assert.equal(p.receiveOffload, true, `${name} receives through the offload`)
-      assert.ok((p.offloadPackets ?? 0) > 20 && (p.offloadInPackets ?? 0) > 20, `${name}: the kernel carried the pings and the streams both ways`)
-      assert.ok(pipedOut(p) < 20, `${name}: weft's own pipeline sent next to nothing`)
-    }
+    const peers: Array<[string, OffloadPeer]> = [['h1', sa.peers[0]], ['h2', sb.peers[0]]]
+    t.diagnostic(`pa -> pb ${there.gbps.toFixed(2)} Gbit/s, pb -> pa ${back.gbps.toFixed(2)}; ${carriedBy(peers)}`)
+    assertCarriedByKernel(peers)
     assert.deepEqual(sa.counters.drops, {}, 'h1 dropped nothing')
     assert.deepEqual(sb.counters.drops, {}, 'h2 dropped nothing')
     assert.ok(there.gbps > 0.1 && back.gbps > 0.1, 'TCP flows both ways')
@@ -70,7 +57,7 @@ test('vxlan peer offload with a kernel flannel.1 node: each side takes the other
     const back = await iperf(topo, wp, kp, { serverIp: wp.ip, seconds: 2 })
     const s = await statusOf(w)
     const peer = s.peers[0]
-    t.diagnostic(`weft -> kernel ${there.gbps.toFixed(2)} Gbit/s, kernel -> weft ${back.gbps.toFixed(2)}; carried by the kernel for weft, out/in: ${peer.offloadPackets}/${peer.offloadInPackets}; by weft's pipeline: ${pipedOut(peer)}/${pipedIn(peer)}`)
+    t.diagnostic(`weft -> kernel ${there.gbps.toFixed(2)} Gbit/s, kernel -> weft ${back.gbps.toFixed(2)}; ${carriedBy([['weft', peer]])}`)
     assert.equal(peer.sendOffload, true)
     assert.equal(peer.receiveOffload, true)
     assert.ok((peer.offloadPackets ?? 0) > 20 && (peer.offloadInPackets ?? 0) > 20, 'weft\'s side was carried by its programs both ways')

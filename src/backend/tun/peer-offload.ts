@@ -97,9 +97,12 @@ export class PeerOffload {
     try {
       return new PeerOffload(tx, rx, o)
     } catch (err) {
-      rx?.close()
-      tx?.close()
-      throw err
+      // a device gone between attaching and starting: weft's pipeline carries everything
+      for (const prog of [rx, tx]) {
+        try { prog?.close() } catch { /* the warning below says it all */ }
+      }
+      o.log.warn({ err: (err as Error).message }, 'peer offload: could not start, weft\'s pipeline carries everything')
+      return undefined
     }
   }
 
