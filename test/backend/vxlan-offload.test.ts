@@ -85,3 +85,14 @@ test('vxlan with WEFT_OFFLOAD=send: the kernel sends, weft\'s pipeline receives'
     assert.ok(r.gbps > 0.1, 'TCP flows')
   })
 })
+
+test('vxlan peer offload on another port (Backend.Port 4789): both programs use the configured port, ping and TCP both ways', { skip, timeout: 90_000 }, async (t) => {
+  await withTopology(t, { hosts: 2, label: 'vxlan-off-port', timeoutMs: 80_000 }, async (topo) => {
+    const { a, b, pa, pb } = await pair(t, topo, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","Port":4789}}')
+    await waitFor(async () => (await statusOf(b)).peers.length === 1, { what: 'h2 has h1 as its peer', timeoutMs: 5000 })
+    assert.equal((await ping(topo, pa, pb.ip, { count: 10, intervalS: 0.01, waitS: 2 })).received, 10, 'every ping came back')
+    await assertPingsByKernel([['h1', a], ['h2', b]], 10)
+    const r = await iperf(topo, pa, pb, { serverIp: pa.ip, seconds: 1 })
+    assert.ok(r.gbps > 0.1, 'TCP flows')
+  })
+})
