@@ -89,7 +89,7 @@ test('ipip DirectRouting: peers on our link get kernel routes and bypass the dat
     const after = await a.status()
     const perPeer = (subnet: string): Record<string, unknown> => after.peers.find((p) => p.subnet === subnet) ?? {}
     assert.equal(perPeer(bSubnet).insidePackets, 0, 'the dataplane never saw the direct peer\'s packets')
-    assert.equal(perPeer(bSubnet).offloadPackets ?? 0, 0, 'nor did the send offload')
+    assert.equal(perPeer(bSubnet).offloadPackets ?? 0, 0, 'nor did the peer offload\'s send program')
     // through weft's pipeline, or the kernel's send program where it runs (peer-offload.ts): insidePackets counts both
     assert.ok(Number(perPeer(rSubnet).insidePackets) >= 3, 'the peer behind the router went through the tunnel')
     const sr = await r.status()

@@ -11,10 +11,11 @@
 //    whole, as TSO
 // 3. the shared pipeline over IpipEncap (encap.ts); peers come from lease
 //    events (../tun/network.ts), with DirectRouting as flannel does it
-// 4. the send offload (../tun/send-offload.ts): where the kernel allows a tc BPF
-//    program, it encapsulates and segments what the table routes to a peer,
-//    which the raw socket cannot (it sends one segment at a time); the
-//    pipeline still takes what has no peer, and everything received
+// 4. the peer offload (../tun/peer-offload.ts): where the kernel allows tc
+//    BPF, one program encapsulates and segments what the table routes to a
+//    peer, which the raw socket cannot (it sends one segment at a time),
+//    and one takes what a peer sent off the underlay into the TUN; the
+//    pipeline still takes what has no peer and what the programs leave
 // The lease says BackendType "ipip" and carries no BackendData, as flannel's.
 import type { Lease, LeaseAttrs } from '../../subnet/lease'
 import { constants, openRaw4 } from '../../native'

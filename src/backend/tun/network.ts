@@ -76,7 +76,7 @@ export interface TunNetworkOptions {
   rulesFor?: (lease: Lease) => RulesScope | undefined
   /** our lease moved: anything the backend keeps per subnet (the UDP backend's ICMP source) */
   onSubnet?: (lease: Lease) => void
-  /** the network closed, its dataplane and device gone (the send offload's fds) */
+  /** the network closed, its dataplane and device gone (the peer offload's programs) */
   onClose?: () => void
   log: Logger
 }

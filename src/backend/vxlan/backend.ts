@@ -4,6 +4,10 @@
 // Config, construction, the encapsulation (encap.ts), peers' MACs and
 // ours, and the extra dataplane threads (--workers: workers.ts) live here;
 // how every TUN backend starts and follows lease events is ../tun/.
+// Where the kernel allows tc BPF, the peer offload (../tun/peer-offload.ts)
+// has the kernel carry a peer's packets both ways; the pipeline takes
+// what it leaves (inner UDP, super-packets on kernels without BPF's
+// decapsulation flags, anything weft must judge).
 // With EnableIPv6 a second device carries the IPv6 pods over the IPv6
 // underlay, as flanneld's flannel-v6.<VNI> does: weft-v6.<VNI>, its own
 // VTEP MAC (published in BackendV6Data), socket and table; an IPv6-only
