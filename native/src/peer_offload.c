@@ -42,8 +42,7 @@
  * 1. the frame's headers: outer IPv4 without options, not a fragment, to
  *    us, protocol 4 (or UDP to the VXLAN port, VXLAN's I flag alone (no
  *    remote checksum offload), the VNI, an inner Ethernet header to our
- *    VTEP MAC); an inner IPv4 packet that fills the frame exactly (what an
- *    underlay's GRO merged into one UDP message does not). A UDP checksum
+ *    VTEP MAC); an inner IPv4 packet. A UDP checksum
  *    is not checked here, as the kernel's VXLAN would: what it covers is
  *    either compared above or covered again by the inner packet's own
  *    checksums, and bpf_skb_adjust_room() moves a NIC's "checksum
@@ -57,10 +56,17 @@
  *    subnet, from the sender's (or from outside the network, as a peer
  *    forwards its host's and external traffic, but not from our own
  *    address); anything else goes to weft, which drops and counts it
- * 4. the outer headers off, the entry's counters bumped; a super-packet
+ * 4. an inner packet that fills the frame exactly (what an underlay's GRO
+ *    merged into one UDP message does not); one that is not a
+ *    super-packet, and whose flow's last super-packet went to weft within
+ *    100 ms, goes to weft too, or it would overtake that super-packet
+ *    still in weft's queue (a TCP receiver takes that for loss: its sender
+ *    retransmits, and under cubic halves its window)
+ * 5. the outer headers off, the entry's counters bumped; a super-packet
  *    only where the kernel can also clear its tunnel marks (else weft's
- *    pipeline reads it whole, as before)
- * 5. bpf_redirect() into the TUN's ingress: the kernel routes the inner
+ *    pipeline reads it whole, as before, and the program notes its flow,
+ *    by the inner addresses, with the time)
+ * 6. bpf_redirect() into the TUN's ingress: the kernel routes the inner
  *    packet as if weft had written it to the TUN, super-packets whole
  *
  * The programs are assembled here rather than compiled: they are about a
@@ -105,6 +111,7 @@
 #define TO_PASS 0x7001
 #define TO_DROP 0x7002
 #define TO_SOURCE_OK 0x7003
+#define TO_MARK 0x7004
 #define JMP_REG(op, d, s, o) INSN(BPF_JMP | (op) | BPF_X, d, s, o, 0)
 
 #define R0 0
@@ -169,7 +176,7 @@
  * drop, if the program drops: the verifier refuses what no jump reaches),
  * and their labelled jumps pointed at them (and at source_ok, if the
  * program has one). Returns the count. */
-static int labels(struct bpf_insn *p, int n, int pass_code, int drops, int source_ok) {
+static int labels(struct bpf_insn *p, int n, int pass_code, int drops, int source_ok, int mark) {
   const int pass = n;
   EMIT(MOV64_IMM(R0, pass_code));
   EMIT(EXIT());
@@ -181,7 +188,11 @@ static int labels(struct bpf_insn *p, int n, int pass_code, int drops, int sourc
   for (int i = 0; i < n && i < WEFT_OFFLOAD_INSNS; i++) {
     if ((p[i].code & 0x07) != BPF_JMP || p[i].code == (BPF_JMP | BPF_CALL) || p[i].code == (BPF_JMP | BPF_EXIT))
       continue;
-    const int to = p[i].off == TO_PASS ? pass : p[i].off == TO_DROP ? drop : p[i].off == TO_SOURCE_OK ? source_ok : -1;
+    const int to = p[i].off == TO_PASS        ? pass
+                   : p[i].off == TO_DROP      ? drop
+                   : p[i].off == TO_SOURCE_OK ? source_ok
+                   : p[i].off == TO_MARK      ? mark
+                                              : -1;
     if (to >= 0) p[i].off = (int16_t)(to - i - 1);
   }
   return n;
@@ -331,12 +342,13 @@ static int assemble_tx(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(MOV64_IMM(R4, 0));
   EMIT(CALL(BPF_FUNC_redirect_neigh));
   EMIT(EXIT());
-  return labels(p, n, TC_ACT_OK, 1, -1);
+  return labels(p, n, TC_ACT_OK, 1, -1, -1);
 }
 
 /* The receive program's stack: the frame's headers from offset 0, two bytes
  * in (so that the IPv4 header's words are aligned, as the verifier wants
- * of the stack), the inner IPv4 header, the map key. */
+ * of the stack), the inner IPv4 header, the time a flow was noted, the map key (the
+ * sender's, then the flow's). */
 #define RX (-112)
 #define RX_ETH (RX + 2)
 #define RX_IP (RX + 16)
@@ -344,13 +356,18 @@ static int assemble_tx(struct bpf_insn *p, int map_fd, int kind) {
 #define RX_VXLAN (RX + 44)
 #define RX_IETH (RX + 52)
 #define RX_INNER (-40)
+#define FLOW_TIME (-16)
+/* How long a flow's single packets follow its last super-packet to weft:
+ * longer than a packet waits in weft's socket and pipeline (the socket's
+ * buffer at a few Gbit/s is a few ms) */
+#define FLOW_STICKY_NS 100000000
 /* bpf_skb_adjust_room's decapsulation flags (bpf-next, 2026): they clear a
  * super-packet's tunnel marks. Older kernels refuse them (EINVAL). */
 #define DECAP_L4_UDP (1ULL << 10)
 #define DECAP_IPXIP4 (1ULL << 11)
 
 /* Fills prog with a receive program for the map `map_fd`; returns the count. */
-static int assemble_rx(struct bpf_insn *p, int map_fd, int kind) {
+static int assemble_rx(struct bpf_insn *p, int map_fd, int flows_fd, int kind) {
   int n = 0;
   const int vxlan = kind == WEFT_OFFLOAD_RX_VXLAN;
   /* what comes off: the outer IPv4 header (and UDP, VXLAN, the inner Ethernet header) */
@@ -396,12 +413,6 @@ static int assemble_rx(struct bpf_insn *p, int map_fd, int kind) {
    *    drops (docs/performance.md) */
   EMIT(LDX(BPF_B, R1, FP, RX_INNER + 9));
   EMIT(JMP_IMM(BPF_JEQ, R1, 17, TO_PASS));
-  /*    the inner packet fills the frame (r9: its length) */
-  EMIT(LDX(BPF_H, R9, FP, RX_INNER + 2));
-  EMIT(TO_BE16(R9));
-  EMIT(LDX(BPF_W, R1, R6, 0 /* __sk_buff.len */));
-  EMIT(ALU64_IMM(BPF_SUB, R1, inner));
-  EMIT(JMP_REG(BPF_JNE, R1, R9, TO_PASS));
   /* 2. the sender's entry, by its address */
   n = lookup(p, n, map_fd, RX_IP + 12);
   /*    sent to us (and for VXLAN: to our port, in our VNI, to our VTEP MAC) */
@@ -443,13 +454,46 @@ static int assemble_rx(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(LDX(BPF_W, R2, R7, V_SADDR));
   EMIT(JMP_REG(BPF_JEQ, R8, R2, TO_PASS));
   const int source_ok = n;
-  /* 4. the outer headers off: the inner packet follows the frame's Ethernet
+  /*    the flow's key, from here on: the inner packet's two addresses */
+  EMIT(LDX(BPF_W, R1, FP, RX_INNER + 12));
+  EMIT(STX(BPF_W, FP, R1, KEY));
+  EMIT(LDX(BPF_W, R1, FP, RX_INNER + 16));
+  EMIT(STX(BPF_W, FP, R1, KEY + 4));
+  /* 4. the inner packet fills the frame (r9: its length); what an
+   *    underlay's GRO merged does not, and goes to weft */
+  EMIT(LDX(BPF_H, R9, FP, RX_INNER + 2));
+  EMIT(TO_BE16(R9));
+  EMIT(LDX(BPF_W, R1, R6, 0 /* __sk_buff.len */));
+  EMIT(ALU64_IMM(BPF_SUB, R1, inner));
+  EMIT(JMP_REG(BPF_JNE, R1, R9, TO_MARK));
+  /*    one packet (not a super-packet) of a flow whose super-packets went
+   *    to weft within FLOW_STICKY_NS: to weft as well, behind them. Taking
+   *    it here would overtake them: the receiver sees reordering, and its
+   *    sender retransmits and (cubic) halves its window */
+  EMIT(LDX(BPF_W, R1, R6, offsetof(struct __sk_buff, gso_size)));
+  const int is_super = n;
+  EMIT(JMP_IMM(BPF_JNE, R1, 0, 0));
+  EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, flows_fd));
+  EMIT(INSN(0, 0, 0, 0, 0));
+  EMIT(MOV64_REG(R2, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R2, KEY));
+  EMIT(CALL(BPF_FUNC_map_lookup_elem));
+  const int no_flow = n;
+  EMIT(JMP_IMM(BPF_JEQ, R0, 0, 0));
+  EMIT(LDX(BPF_DW, R8, R0, 0));
+  EMIT(CALL(BPF_FUNC_ktime_get_ns));
+  EMIT(ALU64_REG(BPF_SUB, R0, R8));
+  EMIT(JMP_IMM(BPF_JLT, R0, FLOW_STICKY_NS, TO_PASS));
+  if (is_super < WEFT_OFFLOAD_INSNS) p[is_super].off = (int16_t)(n - is_super - 1);
+  if (no_flow < WEFT_OFFLOAD_INSNS) p[no_flow].off = (int16_t)(n - no_flow - 1);
+  /* 5. the outer headers off: the inner packet follows the frame's Ethernet
    *    header. A super-packet (a sender's GSO that crossed a veth whole, an
    *    underlay's GRO) keeps its segment size, and must also lose its
    *    tunnel marks, or the kernel would segment it as a tunnel's on its
    *    way to the pod: only kernels with the DECAP_L4_UDP/DECAP_IPXIP4
    *    flags do that, and older ones refuse the flags, so there it goes to
-   *    weft's pipeline, which reads super-packets whole */
+   *    weft's pipeline, which reads super-packets whole, and its flow is
+   *    marked */
   EMIT(LDX(BPF_W, R1, R6, offsetof(struct __sk_buff, gso_size)));
   EMIT(MOV64_IMM(R4, BPF_F_ADJ_ROOM_FIXED_GSO));
   EMIT(JMP_IMM(BPF_JEQ, R1, 0, 1));
@@ -458,17 +502,33 @@ static int assemble_rx(struct bpf_insn *p, int map_fd, int kind) {
   EMIT(MOV64_IMM(R2, -outer));
   EMIT(MOV64_IMM(R3, BPF_ADJ_ROOM_MAC));
   EMIT(CALL(BPF_FUNC_skb_adjust_room));
-  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_PASS));
+  EMIT(JMP_IMM(BPF_JNE, R0, 0, TO_MARK));
   EMIT(MOV64_IMM(R1, 1));
   EMIT(XADD64(R7, R1, V_PACKETS));
   EMIT(XADD64(R7, R9, V_BYTES));
-  /* 5. into the TUN, as if it had arrived there */
+  /* 6. into the TUN, as if it had arrived there */
   EMIT(LDX(BPF_W, R1, R7, V_IFINDEX));
   EMIT(MOV64_IMM(R2, BPF_F_INGRESS));
   EMIT(CALL(BPF_FUNC_redirect));
   EMIT(EXIT());
+  /* a super-packet left to weft: its flow marked with the time, so that its
+   * single packets follow it there (one packet: to weft alone) */
+  const int mark = n;
+  EMIT(LDX(BPF_W, R1, R6, offsetof(struct __sk_buff, gso_size)));
+  EMIT(JMP_IMM(BPF_JEQ, R1, 0, TO_PASS));
+  EMIT(CALL(BPF_FUNC_ktime_get_ns));
+  EMIT(STX(BPF_DW, FP, R0, FLOW_TIME));
+  EMIT(INSN(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, flows_fd));
+  EMIT(INSN(0, 0, 0, 0, 0));
+  EMIT(MOV64_REG(R2, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R2, KEY));
+  EMIT(MOV64_REG(R3, FP));
+  EMIT(ALU64_IMM(BPF_ADD, R3, FLOW_TIME));
+  EMIT(MOV64_IMM(R4, BPF_ANY));
+  EMIT(CALL(BPF_FUNC_map_update_elem));
+  EMIT(JMP_IMM(BPF_JA, R0, 0, TO_PASS));
   /* not ours: on to whatever else looks at the underlay's packets, then the stack */
-  return labels(p, n, TC_ACT_UNSPEC, 0, source_ok);
+  return labels(p, n, TC_ACT_UNSPEC, 0, source_ok, mark);
 }
 
 /* ------------------------------------------------------------- bpf(2) -- */
@@ -492,9 +552,27 @@ int weft_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
   int map = sys_bpf(BPF_MAP_CREATE, &a);
   if (map < 0) return map;
 
+  /* the receive program's flows whose super-packets went to weft (an LRU:
+   * the oldest make room); the program holds it, weft never reads it */
+  int flows = -1;
+  if (kind >= WEFT_OFFLOAD_RX_IPIP) {
+    memset(&a, 0, sizeof(a));
+    a.map_type = BPF_MAP_TYPE_LRU_HASH;
+    a.key_size = 8;
+    a.value_size = 8;
+    a.max_entries = WEFT_OFFLOAD_FLOWS;
+    memcpy(a.map_name, "weft_flows", 11);
+    flows = sys_bpf(BPF_MAP_CREATE, &a);
+    if (flows < 0) {
+      close(map);
+      return flows;
+    }
+  }
+
   struct bpf_insn prog[WEFT_OFFLOAD_INSNS];
-  int n = kind <= WEFT_OFFLOAD_TX_VXLAN ? assemble_tx(prog, map, kind) : assemble_rx(prog, map, kind);
+  int n = kind <= WEFT_OFFLOAD_TX_VXLAN ? assemble_tx(prog, map, kind) : assemble_rx(prog, map, flows, kind);
   if (n > WEFT_OFFLOAD_INSNS) {
+    if (flows >= 0) close(flows);
     close(map);
     return -E2BIG;
   }
@@ -512,6 +590,7 @@ int weft_offload_load(int kind, int *map_fd, char *log, size_t log_len) {
   const char *name = names[kind];
   memcpy(a.prog_name, name, strlen(name) + 1);
   int fd = sys_bpf(BPF_PROG_LOAD, &a);
+  if (flows >= 0) close(flows); /* the program keeps its own reference */
   if (fd < 0) {
     close(map);
     return fd;
@@ -546,6 +625,25 @@ int weft_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_o
 int weft_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len) {
   int r = map_call(BPF_MAP_DELETE_ELEM, map_fd, prefix_be, prefix_len, NULL, 0);
   return r == -ENOENT ? 0 : r;
+}
+
+int weft_offload_test_run(int prog_fd, const void *frame, size_t len, uint32_t gso_size, uint32_t *retval) {
+  struct __sk_buff ctx;
+  memset(&ctx, 0, sizeof(ctx));
+  ctx.gso_size = gso_size;
+  ctx.gso_segs = gso_size > 0 ? 2 : 0;
+  union bpf_attr a;
+  memset(&a, 0, sizeof(a));
+  a.test.prog_fd = (uint32_t)prog_fd;
+  a.test.data_in = (uint64_t)(uintptr_t)frame;
+  a.test.data_size_in = (uint32_t)len;
+  a.test.ctx_in = (uint64_t)(uintptr_t)&ctx;
+  a.test.ctx_size_in = sizeof(ctx);
+  a.test.repeat = 1;
+  int err = sys_bpf(BPF_PROG_TEST_RUN, &a);
+  if (err < 0) return err;
+  *retval = a.test.retval;
+  return 0;
 }
 
 /* ---------------------------------------------------------- rtnetlink -- */

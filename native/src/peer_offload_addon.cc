@@ -151,6 +151,20 @@ Napi::Value Counters(const Napi::CallbackInfo &info) {
   return a;
 }
 
+// testRun(prog, frame: Buffer, gsoSize) -> the program's verdict (TC_ACT_*), for tests
+Napi::Value TestRun(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber()) {
+    THROW_TYPE(env, "testRun(prog, frame: Buffer, gsoSize)");
+  }
+  auto frame = info[1].As<Napi::Buffer<uint8_t>>();
+  uint32_t retval = 0;
+  int err = weft_offload_test_run(info[0].As<Napi::Number>().Int32Value(), frame.Data(), frame.Length(), U32(info[2]),
+                                  &retval);
+  if (err < 0) THROW_ERRNO(env, -err, "bpf(BPF_PROG_TEST_RUN)", "");
+  return Napi::Number::New(env, static_cast<int32_t>(retval));
+}
+
 }  // namespace
 
 void InitPeerOffload(Napi::Env env, Napi::Object exports) {
@@ -161,5 +175,6 @@ void InitPeerOffload(Napi::Env env, Napi::Object exports) {
   o.Set("set", Napi::Function::New<Set>(env, "set"));
   o.Set("remove", Napi::Function::New<Remove>(env, "remove"));
   o.Set("counters", Napi::Function::New<Counters>(env, "counters"));
+  o.Set("testRun", Napi::Function::New<TestRun>(env, "testRun"));
   exports.Set("peerOffload", o);
 }

@@ -293,7 +293,8 @@ int weft_busy_tick(weft_busy_t *b, uint64_t now, double *ctr);
 #define WEFT_OFFLOAD_RX_IPIP 3
 #define WEFT_OFFLOAD_RX_VXLAN 4
 #define WEFT_OFFLOAD_PEERS 65536    /* map entries (one per peer subnet, or per peer address) */
-#define WEFT_OFFLOAD_INSNS 192      /* room for a program */
+#define WEFT_OFFLOAD_FLOWS 16384    /* flows whose super-packets the receive program left to weft */
+#define WEFT_OFFLOAD_INSNS 256      /* room for a program */
 #define WEFT_OFFLOAD_RX_PRIO 0x5746 /* the underlay's ingress filter's priority ("WF") */
 typedef struct {
   uint32_t saddr;   /* our underlay address, network order */
@@ -324,6 +325,10 @@ int weft_offload_detach(int ifindex);
 int weft_offload_set(int map_fd, uint32_t prefix_be, uint32_t prefix_len, const weft_offload_peer_t *peer);
 int weft_offload_get(int map_fd, uint32_t prefix_be, uint32_t prefix_len, weft_offload_peer_t *peer);
 int weft_offload_delete(int map_fd, uint32_t prefix_be, uint32_t prefix_len);
+/* runs a program once on a frame (Ethernet first), as a super-packet of
+ * gso_size if not 0 (BPF_PROG_TEST_RUN; for tests): 0 and its verdict in
+ * *retval, or -errno */
+int weft_offload_test_run(int prog_fd, const void *frame, size_t len, uint32_t gso_size, uint32_t *retval);
 
 /* errno name ("EPERM"), never NULL */
 const char *weft_errno_name(int err);
