@@ -174,8 +174,8 @@
 
 /* The programs' common ends (pass, pass_code: on to the TUN or socket, as before;
  * drop, if the program drops: the verifier refuses what no jump reaches),
- * and their labelled jumps pointed at them (and at source_ok, if the
- * program has one). Returns the count. */
+ * and their labelled jumps pointed at them (and at source_ok and mark, if
+ * the program has them). Returns the count. */
 static int labels(struct bpf_insn *p, int n, int pass_code, int drops, int source_ok, int mark) {
   const int pass = n;
   EMIT(MOV64_IMM(R0, pass_code));
@@ -347,8 +347,8 @@ static int assemble_tx(struct bpf_insn *p, int map_fd, int kind) {
 
 /* The receive program's stack: the frame's headers from offset 0, two bytes
  * in (so that the IPv4 header's words are aligned, as the verifier wants
- * of the stack), the inner IPv4 header, the time a flow was noted, the map key (the
- * sender's, then the flow's). */
+ * of the stack), the inner IPv4 header, the time a flow was noted, the map
+ * key (the sender's, then the flow's). */
 #define RX (-112)
 #define RX_ETH (RX + 2)
 #define RX_IP (RX + 16)
