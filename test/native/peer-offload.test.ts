@@ -82,7 +82,7 @@ function vxlanFrame (src: string, dst: string): Buffer {
 }
 const OUR_MAC = Buffer.from([2, 0, 0, 0, 0, 1])
 
-test('a flow whose super-packet the receive program left to weft sends its next packets to weft too, so none overtakes it', { skip }, () => {
+test('a flow whose super-packet the receive program left to weft sends its next packets to weft too, so none overtakes it', { skip }, (t) => {
   const { prog, map } = b.load(4)
   try {
     b.set(map, parseIp4('198.18.0.2'), 32, {
@@ -102,11 +102,14 @@ test('a flow whose super-packet the receive program left to weft sends its next 
     const flow = vxlanFrame('10.244.2.5', '10.244.1.5')
     assert.equal(b.testRun(prog, flow, 0), TAKEN, 'a single packet from a known peer: the kernel takes it')
     const superVerdict = b.testRun(prog, flow, 1400)
-    if (superVerdict === TAKEN) return // a kernel that clears tunnel marks takes super-packets too: no flow ever goes to weft
+    if (superVerdict === TAKEN) {
+      t.skip('this kernel clears a super-packet\'s tunnel marks (bpf_skb_adjust_room\'s DECAP flags): it takes super-packets too, so no flow goes to weft')
+      return
+    }
     assert.equal(superVerdict, TO_WEFT, 'a super-packet: to weft (this kernel cannot clear its tunnel marks)')
     assert.equal(b.testRun(prog, flow, 0), TO_WEFT, 'the same flow\'s next single packet follows it to weft')
     assert.equal(b.testRun(prog, vxlanFrame('10.244.2.6', '10.244.1.5'), 0), TAKEN, 'another flow is still the kernel\'s')
-    assert.deepEqual(b.counters(map, parseIp4('198.18.0.2'), 32)?.[0], 2, 'the kernel counted the two it took')
+    assert.equal(b.counters(map, parseIp4('198.18.0.2'), 32)?.[0], 2, 'the kernel counted the two it took')
   } finally {
     native.closeFd(prog)
     native.closeFd(map)
